@@ -1,0 +1,43 @@
+"""Hashing and signature recovery: the hottest code in the node.
+
+keccak comes from safe-pysha3 when it is installed (~1 µs a hash) and from eth-hash otherwise.
+Recovery calls libsecp256k1 through coincurve, which releases the GIL, so callers may recover
+many signatures in parallel threads.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from coincurve import PublicKey
+
+try:
+    from sha3 import keccak_256 as _keccak_256
+
+    def keccak(data: bytes) -> bytes:
+        return _keccak_256(data).digest()
+
+except ImportError:  # pragma: no cover - depends on the installed extras
+    from eth_hash.auto import keccak as _eth_keccak
+
+    keccak = _eth_keccak  # type: ignore[assignment]
+
+__all__ = ["SECP256K1_N", "SECP256K1_HALF_N", "keccak", "recover_address", "EMPTY_KECCAK"]
+
+SECP256K1_N = 0xFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFEBAAEDCE6AF48A03BBFD25E8CD0364141
+SECP256K1_HALF_N = SECP256K1_N // 2
+EMPTY_KECCAK = keccak(b"")
+
+_from_signature: Callable[..., PublicKey] = PublicKey.from_signature_and_message
+
+
+def recover_address(msg_hash: bytes, y_parity: int, r: int, s: int) -> bytes | None:
+    """The 20-byte address that signed `msg_hash`, or None if the signature is invalid."""
+    if not (0 < r < SECP256K1_N and 0 < s <= SECP256K1_HALF_N and y_parity in (0, 1)):
+        return None
+    signature = r.to_bytes(32, "big") + s.to_bytes(32, "big") + bytes((y_parity,))
+    try:
+        public_key = _from_signature(signature, msg_hash, hasher=None)
+    except Exception:
+        return None
+    return keccak(public_key.format(compressed=False)[1:])[12:]

@@ -1,0 +1,154 @@
+"""The app manifest, `rollup.toml`: what an app is and how its chain starts.
+
+    [app]
+    name = "token"                # [a-z0-9-], 1..32 chars
+    chain_id = 901001             # 1 .. 2**53-1 (MetaMask's limit)
+    vm = "native"                 # "native" | "evm"
+    code = "app.py"               # native: the module holding the App class
+    class = "Token"               # optional when the module has exactly one App subclass
+
+    [app.init]                    # keyword arguments of the app's init() at genesis
+    supply = 1000000
+
+    [genesis]
+    dev_accounts = true           # fund Anvil's ten dev accounts
+    dev_balance = "10000 ether"   # integer wei or "<n> ether|gwei|wei"
+    owner = 0                     # index of the dev account that deploys (msg.sender of init)
+
+    [sequencer]
+    block_interval_ms = 10        # minimum time between two blocks
+    base_fee = "1 gwei"
+    gas_limit = 1000000000
+    database = ""                 # SQLAlchemy URL; empty = SQLite file in the data dir
+
+Parsing takes the TOML text; reading the file is the caller's job.
+"""
+
+from __future__ import annotations
+
+import re
+import tomllib
+from dataclasses import dataclass, field
+from typing import Any
+
+from rollup.crypto import keccak
+from rollup.errors import ManifestError
+from rollup.genesis import DEFAULT_DEV_BALANCE
+from rollup.types import Address
+
+__all__ = ["Manifest", "parse_manifest", "parse_amount", "app_address", "default_chain_id", "fee_vault"]
+
+_NAME = re.compile(r"^[a-z0-9][a-z0-9-]{0,31}$")
+_UNITS = {"wei": 1, "gwei": 10**9, "ether": 10**18, "eth": 10**18}
+MAX_CHAIN_ID = 2**53 - 1
+
+
+@dataclass(frozen=True, slots=True)
+class Manifest:
+    name: str
+    chain_id: int
+    vm: str
+    code: str
+    class_name: str | None = None
+    init_args: dict[str, Any] = field(default_factory=dict)
+    dev_accounts: bool = True
+    dev_balance: int = DEFAULT_DEV_BALANCE
+    owner_index: int = 0
+    block_interval_ms: int = 10
+    base_fee: int = 10**9
+    gas_limit: int = 1_000_000_000
+    database: str = ""
+
+    @property
+    def address(self) -> Address:
+        return app_address(self.name)
+
+
+def app_address(name: str) -> Address:
+    """Where a native app lives: derived from its name, so a manifest needs no address."""
+    return Address(keccak(b"app-rollup:native-app:" + name.encode())[12:])
+
+
+def fee_vault(name: str) -> Address:
+    """Where an app's transaction fees go (the block's coinbase)."""
+    return Address(keccak(b"app-rollup:fee-vault:" + name.encode())[12:])
+
+
+def default_chain_id(name: str) -> int:
+    """A stable chain id for a new app, in 900000..999999 (free of well-known chains)."""
+    return 900_000 + int.from_bytes(keccak(name.encode())[:4], "big") % 100_000
+
+
+def parse_amount(value: object, where: str) -> int:
+    if isinstance(value, bool):
+        raise ManifestError(f"{where}: expected an amount, got a boolean")
+    if isinstance(value, int):
+        if value < 0:
+            raise ManifestError(f"{where}: must not be negative")
+        return value
+    if isinstance(value, str):
+        parts = value.split()
+        if len(parts) == 2 and parts[1].lower() in _UNITS:
+            try:
+                number = float(parts[0]) if "." in parts[0] else int(parts[0])
+            except ValueError:
+                raise ManifestError(f"{where}: cannot read {value!r} as an amount") from None
+            amount = int(number * _UNITS[parts[1].lower()])
+            if amount >= 0:
+                return amount
+        raise ManifestError(f"{where}: expected wei or '<n> ether|gwei|wei', got {value!r}")
+    raise ManifestError(f"{where}: expected an amount, got {type(value).__name__}")
+
+
+def _table(data: dict[str, Any], key: str) -> dict[str, Any]:
+    value = data.get(key, {})
+    if not isinstance(value, dict):
+        raise ManifestError(f"[{key}] must be a table")
+    return value
+
+
+def _int_field(table: dict[str, Any], key: str, where: str, default: int, lo: int, hi: int) -> int:
+    value = table.get(key, default)
+    if isinstance(value, bool) or not isinstance(value, int) or not lo <= value <= hi:
+        raise ManifestError(f"{where}.{key}: expected an integer in {lo}..{hi}, got {value!r}")
+    return value
+
+
+def parse_manifest(text: str) -> Manifest:
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise ManifestError(f"rollup.toml is not valid TOML: {exc}") from None
+    app = _table(data, "app")
+    name = app.get("name")
+    if not isinstance(name, str) or not _NAME.match(name):
+        raise ManifestError(f"app.name: expected 1-32 chars of [a-z0-9-], got {name!r}")
+    vm = app.get("vm", "native")
+    if vm not in ("native", "evm"):
+        raise ManifestError(f"app.vm: expected 'native' or 'evm', got {vm!r}")
+    code = app.get("code", "app.py" if vm == "native" else "")
+    if not isinstance(code, str):
+        raise ManifestError("app.code: expected a file name")
+    class_name = app.get("class")
+    if class_name is not None and not isinstance(class_name, str):
+        raise ManifestError("app.class: expected a class name")
+    genesis = _table(data, "genesis")
+    seq = _table(data, "sequencer")
+    database = seq.get("database", "")
+    if not isinstance(database, str):
+        raise ManifestError("sequencer.database: expected a SQLAlchemy URL string")
+    return Manifest(
+        name=name,
+        chain_id=_int_field(app, "chain_id", "app", default_chain_id(name), 1, MAX_CHAIN_ID),
+        vm=vm,
+        code=code,
+        class_name=class_name,
+        init_args=_table(app, "init"),
+        dev_accounts=bool(genesis.get("dev_accounts", True)),
+        dev_balance=parse_amount(genesis.get("dev_balance", DEFAULT_DEV_BALANCE), "genesis.dev_balance"),
+        owner_index=_int_field(genesis, "owner", "genesis", 0, 0, 9),
+        block_interval_ms=_int_field(seq, "block_interval_ms", "sequencer", 10, 0, 60_000),
+        base_fee=parse_amount(seq.get("base_fee", 10**9), "sequencer.base_fee"),
+        gas_limit=_int_field(seq, "gas_limit", "sequencer", 1_000_000_000, 100_000, 2**62),
+        database=database,
+    )

@@ -1,0 +1,326 @@
+"""`Sequencer`: one app's node, wiring admission, mempool, builder, chain state and store.
+
+Threading: every method runs on the owner thread (the event loop in `services`, the test's
+thread in the harness) except the store writes, which `commit` hands to one writer thread so
+they stay in order. `mark_committed` must be called on the owner thread once a write is done;
+only then do the block, its receipts and its state become visible to readers.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import OrderedDict
+from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass
+
+from rollup.blocks import block_hash
+from rollup.errors import InvalidParams, RollupError, TxRejected
+from rollup.manifest import Manifest, fee_vault
+from rollup.types import Address, Block, BlockEnv, BlockHeader, Receipt, Transaction
+from sequencer.admission import check_account, check_static, decode_chunk
+from sequencer.chain import ChainState
+from sequencer.mempool import Mempool
+from sequencer.store import Store, StoredBlock
+from vm.genesis import build_genesis
+from vm.interface import ExecutionVM
+from vm.native import AppRuntime, NativeVM
+from vm.native.loader import load_app_class
+from vm.state import DictReader, State, get_account
+from vm.stf import InvalidTransaction, SealedBlock, apply_transaction, seal_block
+
+__all__ = ["Sequencer", "SequencerConfig", "TxStatus"]
+
+log = logging.getLogger("sequencer")
+
+Waiter = Callable[["Receipt | RollupError"], None]
+
+
+@dataclass(frozen=True, slots=True)
+class SequencerConfig:
+    max_block_txs: int = 2_000
+    checkpoint_blocks: int = 2_000
+    checkpoint_keys: int = 100_000
+    checkpoint_chunk: int = 2_000
+    history_entries: int = 2_000_000
+    block_cache: int = 512
+    max_pool: int = 200_000
+    decode_threads: int = 2
+
+
+@dataclass(frozen=True, slots=True)
+class TxStatus:
+    """Where a transaction is: in a committed block, or still pending."""
+
+    tx: Transaction
+    block: Block | None
+    index: int
+
+
+class Sequencer:
+    def __init__(self, manifest: Manifest, app_source: str | None, db_url: str,
+                 config: SequencerConfig | None = None) -> None:  # fmt: skip
+        self.manifest = manifest
+        self.config = config or SequencerConfig()
+        self.chain_id = manifest.chain_id
+        self.runtime = self._load_runtime(manifest, app_source)
+        apps = {self.runtime.address: self.runtime} if self.runtime else {}
+        self.vm: ExecutionVM = NativeVM(apps)
+        self.store = Store(db_url)
+        self.state = ChainState(self.store.get_state, self.config.history_entries)
+        self.mempool = Mempool(max_size=self.config.max_pool)
+        self.coinbase = fee_vault(manifest.name)
+        self._writer = ThreadPoolExecutor(1, thread_name_prefix="store-writer")
+        self.decoder = ThreadPoolExecutor(self.config.decode_threads, thread_name_prefix="recover")
+        self._blocks: OrderedDict[int, StoredBlock] = OrderedDict()
+        self._hash_to_number: dict[bytes, int] = {}
+        self._recent_tx: dict[bytes, tuple[int, int]] = {}
+        self._flushing_tx: dict[bytes, tuple[int, int]] = {}
+        self._since_checkpoint: dict[bytes, bytes | None] = {}
+        self._blocks_since_checkpoint = 0
+        self._checkpoint_running = False
+        self._waiters: dict[bytes, list[Waiter]] = {}
+        self._open()
+
+    # ---- start-up ----
+
+    @staticmethod
+    def _load_runtime(manifest: Manifest, source: str | None) -> AppRuntime | None:
+        if manifest.vm != "native":
+            raise RollupError(f"vm {manifest.vm!r} is not supported by this node yet")
+        if source is None:
+            return None
+        app_class = load_app_class(source, manifest.code, manifest.class_name)
+        return AppRuntime(app_class, manifest.address, source)
+
+    def _open(self) -> None:
+        if self.store.head_number() is None:
+            self._write_genesis()
+        checkpoint = self.store.checkpoint()
+        head: StoredBlock | None = None
+        for stored in self.store.iter_blocks(checkpoint + 1):
+            self.state.apply(stored.block.header.number, stored.changes)
+            self._index_committed(stored)
+            head = stored
+        if head is None:
+            head = self.store.get_block(checkpoint)
+            assert head is not None, "database has a checkpoint but no block at it"
+            self._cache_block(head)
+            self.state.executed = checkpoint
+        self.state.oldest_history = max(checkpoint, 0)
+        self.head: BlockHeader = head.block.header  # newest built
+        self.committed: BlockHeader = head.block.header  # newest durable and visible
+        log.info("opened chain %d at block %d", self.chain_id, self.head.number)
+
+    def _write_genesis(self) -> None:
+        header, changes = build_genesis(self.manifest, self.runtime, DictReader())
+        block = Block(header, block_hash(header), (), ())
+        self.store.write_block(SealedBlock(block, changes))
+
+    # ---- admission ----
+
+    def admit(self, tx: Transaction) -> bool:
+        """Put a decoded transaction in the pool; True if executable now. Raises TxRejected."""
+        check_static(tx, self.manifest.base_fee, self.manifest.gas_limit, allow_create=False)
+        state_nonce, balance = get_account(self.state, tx.sender)
+        if tx.nonce < state_nonce:
+            check_account(tx, state_nonce, balance, 0)
+        pending_cost = self.mempool.pending_cost(tx.sender)
+        if tx.nonce < self.mempool.next_nonce(tx.sender, state_nonce):
+            pending_cost -= self._replaced_cost(tx)
+        check_account(tx, state_nonce, balance, pending_cost)
+        return self.mempool.add(tx, state_nonce)
+
+    def _replaced_cost(self, tx: Transaction) -> int:
+        for other in self.mempool.by_hash.values():
+            if other.sender == tx.sender and other.nonce == tx.nonce:
+                return other.max_cost()
+        return 0
+
+    def submit_raw(self, raw: bytes) -> Transaction:
+        """Decode, check and pool one raw transaction (the harness and single sends)."""
+        result = decode_chunk([raw], self.chain_id)[0]
+        if isinstance(result, RollupError):
+            raise result
+        self.admit(result)
+        return result
+
+    def watch(self, tx_hash: bytes, waiter: Waiter) -> None:
+        """Call `waiter` with the receipt once the transaction's block is committed, or with the
+        error if the builder had to drop it."""
+        self._waiters.setdefault(tx_hash, []).append(waiter)
+
+    # ---- building ----
+
+    def has_work(self) -> bool:
+        return self.mempool.ready_count > 0
+
+    def build_block(self, now_ms: int) -> SealedBlock | None:
+        """Execute the next block from the pool on top of the newest built block."""
+        txs = self.mempool.take(self.config.max_block_txs)
+        if not txs:
+            return None
+        parent = self.head
+        env = BlockEnv(
+            number=parent.number + 1,
+            timestamp=max(parent.timestamp, now_ms // 1000),
+            coinbase=self.coinbase,
+            base_fee=self.manifest.base_fee,
+            gas_limit=self.manifest.gas_limit,
+            chain_id=self.chain_id,
+        )
+        state = State(self.state)
+        included: list[Transaction] = []
+        receipts: list[Receipt] = []
+        gas = 0
+        for index, tx in enumerate(txs):
+            try:
+                receipt = apply_transaction(state, env, self.vm, tx, gas)
+            except InvalidTransaction as exc:
+                if str(exc) == "gas limit reached":
+                    self._requeue(txs[index:])
+                    break
+                self._drop(tx, exc)
+                continue
+            included.append(tx)
+            receipts.append(receipt)
+            gas = receipt.cumulative_gas_used
+        if not included:
+            return None
+        sealed = seal_block(state, parent, env, max(parent.timestamp_ms, now_ms), included, receipts)
+        self.state.apply(env.number, sealed.changes)
+        self.head = sealed.block.header
+        return sealed
+
+    def _requeue(self, txs: list[Transaction]) -> None:
+        for tx in txs:
+            try:
+                self.mempool.add(tx, get_account(self.state, tx.sender)[0])
+            except TxRejected as exc:
+                self._notify(tx.hash, exc)
+
+    def _drop(self, tx: Transaction, reason: InvalidTransaction) -> None:
+        error = TxRejected(str(reason))
+        self._notify(tx.hash, error)
+        for other in self.mempool.drop_sender_from(tx.sender, tx.nonce):
+            self._notify(other.hash, error)
+
+    def _notify(self, tx_hash: bytes, result: Receipt | RollupError) -> None:
+        for waiter in self._waiters.pop(tx_hash, ()):
+            waiter(result)
+
+    # ---- committing ----
+
+    def commit(self, sealed: SealedBlock) -> Future[None]:
+        """Write the block in the writer thread; call `mark_committed` when the future is done."""
+        return self._writer.submit(self.store.write_block, sealed)
+
+    def mark_committed(self, sealed: SealedBlock) -> None:
+        stored = StoredBlock(sealed.block, sealed.changes)
+        self._index_committed(stored)
+        self.committed = sealed.block.header
+        for tx, receipt in zip(sealed.block.transactions, sealed.block.receipts, strict=True):
+            self._notify(tx.hash, receipt)
+        self._maybe_checkpoint()
+
+    def produce(self, now_ms: int) -> SealedBlock | None:
+        """Build, write and publish one block synchronously (harness and tests)."""
+        sealed = self.build_block(now_ms)
+        if sealed is not None:
+            self.commit(sealed).result()
+            self.mark_committed(sealed)
+        return sealed
+
+    def _index_committed(self, stored: StoredBlock) -> None:
+        number = stored.block.header.number
+        self._cache_block(stored)
+        for index, tx in enumerate(stored.block.transactions):
+            self._recent_tx[tx.hash] = (number, index)
+        for key, (_before, after) in stored.changes.items():
+            self._since_checkpoint[key] = after
+        self._blocks_since_checkpoint += 1
+
+    def _cache_block(self, stored: StoredBlock) -> None:
+        number = stored.block.header.number
+        self._blocks[number] = stored
+        self._hash_to_number[stored.block.hash] = number
+        while len(self._blocks) > self.config.block_cache:
+            _, old = self._blocks.popitem(last=False)
+            self._hash_to_number.pop(old.block.hash, None)
+
+    # ---- checkpoints ----
+
+    def _maybe_checkpoint(self) -> None:
+        if self._checkpoint_running:
+            return
+        if (self._blocks_since_checkpoint < self.config.checkpoint_blocks
+                and len(self._since_checkpoint) < self.config.checkpoint_keys):  # fmt: skip
+            return
+        self.checkpoint()
+
+    def checkpoint(self) -> Future[None]:
+        """Flush state and the tx index as of the newest committed block, in chunks."""
+        values = list(self._since_checkpoint.items())
+        self._flushing_tx = self._recent_tx
+        tx_rows = [(h, b, i) for h, (b, i) in self._flushing_tx.items()]
+        self._since_checkpoint, self._recent_tx = {}, {}
+        self._blocks_since_checkpoint = 0
+        self._checkpoint_running = True
+        upto = self.committed.number
+        done: Future[None] = Future()
+        size = self.config.checkpoint_chunk
+
+        def write_chunk(offset: int) -> None:
+            try:
+                last = offset + size >= max(len(values), len(tx_rows))
+                self.store.checkpoint_chunk(values[offset : offset + size],
+                                            tx_rows[offset : offset + size],
+                                            upto if last else None)  # fmt: skip
+                if last:
+                    self._checkpoint_running = False
+                    done.set_result(None)
+                else:  # queue behind any block writes that arrived meanwhile
+                    self._writer.submit(write_chunk, offset + size)
+            except BaseException as exc:  # pragma: no cover - surfaced through the future
+                self._checkpoint_running = False
+                log.exception("checkpoint failed")
+                done.set_exception(exc)
+
+        self._writer.submit(write_chunk, 0)
+        return done
+
+    # ---- reads (committed data only) ----
+
+    def block(self, number: int) -> Block | None:
+        if number > self.committed.number or number < 0:
+            return None
+        stored = self._blocks.get(number) or self.store.get_block(number)
+        return None if stored is None else stored.block
+
+    def block_by_hash(self, block_hash: bytes) -> Block | None:
+        number = self._hash_to_number.get(block_hash)
+        if number is None:
+            number = self.store.block_number_by_hash(block_hash)
+        return None if number is None else self.block(number)
+
+    def transaction(self, tx_hash: bytes) -> TxStatus | None:
+        location = (self._recent_tx.get(tx_hash) or self._flushing_tx.get(tx_hash)
+                    or self.store.tx_location(tx_hash))  # fmt: skip
+        if location is not None and location[0] <= self.committed.number:
+            block = self.block(location[0])
+            if block is not None:
+                return TxStatus(block.transactions[location[1]], block, location[1])
+        pending = self.mempool.by_hash.get(tx_hash)
+        if pending is not None:
+            return TxStatus(pending, None, -1)
+        return None
+
+    def state_at(self, number: int) -> State:
+        if number > self.committed.number:
+            raise InvalidParams(f"block {number} is in the future")
+        return State(self.state.reader_at(number))
+
+    def close(self) -> None:
+        self._writer.shutdown(wait=True)
+        self.decoder.shutdown(wait=False)
+        self.store.close()

@@ -1,0 +1,239 @@
+"""Durable storage of one app chain (SQLAlchemy 2.x; SQLite WAL by default, PostgreSQL by URL).
+
+Write path, designed so storage does not cap throughput:
+- a block is ONE row (header, body, receipts and its state diff as blobs) written in one
+  transaction: an append on an integer key, no secondary index but the block hash;
+- the flat `state` table and the `tx_index` are checkpoints, written in bounded chunks
+  every few thousand blocks; what happened after the last checkpoint is re-derived at start
+  from the block rows, whose diffs hold absolute values, so replaying them is idempotent and a
+  checkpoint interrupted half-way is harmless.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass
+
+from sqlalchemy import (
+    BigInteger,
+    Column,
+    Engine,
+    Integer,
+    LargeBinary,
+    MetaData,
+    String,
+    Table,
+    create_engine,
+    delete,
+    event,
+    select,
+)
+from sqlalchemy.dialects import postgresql, sqlite
+
+from rollup import rlp
+from rollup.blocks import decode_body, decode_header, decode_receipts, encode_body, encode_header, encode_receipts
+from rollup.types import Block, BlockHeader, Hash32
+from vm.stf import SealedBlock
+
+__all__ = ["Store", "StoredBlock", "SCHEMA_VERSION", "encode_changes", "decode_changes"]
+
+SCHEMA_VERSION = 1
+
+metadata = MetaData()
+blocks_table = Table(
+    "blocks",
+    metadata,
+    Column("number", BigInteger, primary_key=True, autoincrement=False),
+    Column("hash", LargeBinary(32), nullable=False, unique=True),
+    Column("header", LargeBinary, nullable=False),
+    Column("body", LargeBinary, nullable=False),
+    Column("receipts", LargeBinary, nullable=False),
+    Column("changes", LargeBinary, nullable=False),
+)
+state_table = Table(
+    "state",
+    metadata,
+    Column("key", LargeBinary(64), primary_key=True),
+    Column("value", LargeBinary, nullable=False),
+    sqlite_with_rowid=False,
+)
+tx_index_table = Table(
+    "tx_index",
+    metadata,
+    Column("hash", LargeBinary(32), primary_key=True),
+    Column("block", BigInteger, nullable=False),
+    Column("position", Integer, nullable=False),
+    sqlite_with_rowid=False,
+)
+meta_table = Table(
+    "meta",
+    metadata,
+    Column("key", String(64), primary_key=True),
+    Column("value", BigInteger, nullable=False),
+)
+
+
+def encode_changes(changes: dict[bytes, tuple[bytes | None, bytes | None]]) -> bytes:
+    """rlp([[key, flags, before, after], ...]); flags bit 0 = before exists, bit 1 = after exists."""
+    items: list[rlp.RLPItem] = []
+    for key, (before, after) in changes.items():
+        flags = (1 if before is not None else 0) | (2 if after is not None else 0)
+        items.append([key, bytes((flags,)), before or b"", after or b""])
+    return rlp.encode(items)
+
+
+def decode_changes(data: bytes) -> dict[bytes, tuple[bytes | None, bytes | None]]:
+    items = rlp.decode(data)
+    assert isinstance(items, list)
+    out: dict[bytes, tuple[bytes | None, bytes | None]] = {}
+    for key, flags, before, after in items:  # type: ignore[misc]
+        f = flags[0]
+        out[key] = (before if f & 1 else None, after if f & 2 else None)  # type: ignore[index]
+    return out
+
+
+@dataclass(frozen=True, slots=True)
+class StoredBlock:
+    block: Block
+    changes: dict[bytes, tuple[bytes | None, bytes | None]]
+
+
+def _sqlite_pragmas(dbapi_connection: object, _record: object) -> None:
+    cursor = dbapi_connection.cursor()  # type: ignore[attr-defined]
+    cursor.execute("PRAGMA journal_mode=WAL")
+    # NORMAL in WAL mode survives a killed process (SIGKILL); FULL also survives power loss.
+    cursor.execute("PRAGMA synchronous=NORMAL")
+    cursor.execute("PRAGMA busy_timeout=5000")
+    cursor.close()
+
+
+def make_engine(url: str) -> Engine:
+    if url.startswith("sqlite"):
+        engine = create_engine(url, pool_size=8, max_overflow=8)
+        event.listen(engine, "connect", _sqlite_pragmas)
+        return engine
+    return create_engine(url, pool_size=8, max_overflow=8, pool_pre_ping=True)
+
+
+class Store:
+    def __init__(self, url: str) -> None:
+        self.url = url
+        self.engine = make_engine(url)
+        metadata.create_all(self.engine)
+        self._dialect = self.engine.dialect.name
+        with self.engine.begin() as conn:
+            version = conn.execute(select(meta_table.c.value).where(meta_table.c.key == "schema")).scalar()
+            if version is None:
+                conn.execute(meta_table.insert().values(key="schema", value=SCHEMA_VERSION))
+            elif version != SCHEMA_VERSION:
+                raise RuntimeError(f"database schema {version}, this node needs {SCHEMA_VERSION}")
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+    # ---- writes: the caller owns nothing; each call is one transaction ----
+
+    def write_block(self, sealed: SealedBlock) -> None:
+        block = sealed.block
+        row = {
+            "number": block.header.number,
+            "hash": block.hash,
+            "header": encode_header(block.header),
+            "body": encode_body(block.transactions),
+            "receipts": encode_receipts(block.receipts),
+            "changes": encode_changes(sealed.changes),
+        }
+        with self.engine.begin() as conn:
+            conn.execute(blocks_table.insert(), row)
+
+    def checkpoint_chunk(
+        self,
+        values: Sequence[tuple[bytes, bytes | None]],
+        tx_rows: Sequence[tuple[bytes, int, int]],
+        upto_block: int | None,
+    ) -> None:
+        """Write part of a checkpoint; the last chunk passes `upto_block` to seal it."""
+        upserts = [{"key": k, "value": v} for k, v in values if v is not None]
+        deletes = [k for k, v in values if v is None]
+        with self.engine.begin() as conn:
+            if upserts:
+                conn.execute(self._upsert(state_table, ["key"], ["value"]), upserts)
+            if deletes:
+                conn.execute(delete(state_table).where(state_table.c.key.in_(deletes)))
+            if tx_rows:
+                rows = [{"hash": h, "block": b, "position": p} for h, b, p in tx_rows]
+                conn.execute(self._insert_ignore(tx_index_table, ["hash"]), rows)
+            if upto_block is not None:
+                conn.execute(self._upsert(meta_table, ["key"], ["value"]),
+                             [{"key": "checkpoint", "value": upto_block}])  # fmt: skip
+
+    def _upsert(self, table: Table, keys: list[str], values: list[str]):  # type: ignore[no-untyped-def]
+        dialect = postgresql if self._dialect == "postgresql" else sqlite
+        stmt = dialect.insert(table)
+        return stmt.on_conflict_do_update(
+            index_elements=keys, set_={v: stmt.excluded[v] for v in values}
+        )
+
+    def _insert_ignore(self, table: Table, keys: list[str]):  # type: ignore[no-untyped-def]
+        dialect = postgresql if self._dialect == "postgresql" else sqlite
+        return dialect.insert(table).on_conflict_do_nothing(index_elements=keys)
+
+    # ---- reads ----
+
+    def head_number(self) -> int | None:
+        with self.engine.connect() as conn:
+            return conn.execute(select(blocks_table.c.number).order_by(blocks_table.c.number.desc()).limit(1)).scalar()
+
+    def checkpoint(self) -> int:
+        with self.engine.connect() as conn:
+            value = conn.execute(select(meta_table.c.value).where(meta_table.c.key == "checkpoint")).scalar()
+        return -1 if value is None else int(value)
+
+    def get_state(self, key: bytes) -> bytes | None:
+        with self.engine.connect() as conn:
+            return conn.execute(select(state_table.c.value).where(state_table.c.key == key)).scalar()
+
+    def _row_to_block(self, row: object) -> StoredBlock:
+        header: BlockHeader = decode_header(row.header)  # type: ignore[attr-defined]
+        block = Block(
+            header,
+            Hash32(row.hash),  # type: ignore[attr-defined]
+            decode_body(row.body),  # type: ignore[attr-defined]
+            decode_receipts(row.receipts),  # type: ignore[attr-defined]
+        )
+        return StoredBlock(block, decode_changes(row.changes))  # type: ignore[attr-defined]
+
+    def get_block(self, number: int) -> StoredBlock | None:
+        with self.engine.connect() as conn:
+            row = conn.execute(select(blocks_table).where(blocks_table.c.number == number)).first()
+        return None if row is None else self._row_to_block(row)
+
+    def block_number_by_hash(self, block_hash: bytes) -> int | None:
+        with self.engine.connect() as conn:
+            return conn.execute(select(blocks_table.c.number).where(blocks_table.c.hash == block_hash)).scalar()
+
+    def iter_blocks(self, start: int, stop: int | None = None, chunk: int = 256) -> Iterator[StoredBlock]:
+        """Blocks with start <= number (< stop), in order, read in chunks."""
+        cursor = start
+        while True:
+            query = select(blocks_table).where(blocks_table.c.number >= cursor)
+            if stop is not None:
+                query = query.where(blocks_table.c.number < stop)
+            with self.engine.connect() as conn:
+                rows = conn.execute(query.order_by(blocks_table.c.number).limit(chunk)).all()
+            if not rows:
+                return
+            for row in rows:
+                yield self._row_to_block(row)
+            cursor = rows[-1].number + 1
+
+    def tx_location(self, tx_hash: bytes) -> tuple[int, int] | None:
+        with self.engine.connect() as conn:
+            row = conn.execute(
+                select(tx_index_table.c.block, tx_index_table.c.position).where(tx_index_table.c.hash == tx_hash)
+            ).first()
+        return None if row is None else (int(row.block), int(row.position))
+
+    def all_state(self) -> Iterable[tuple[bytes, bytes]]:
+        with self.engine.connect() as conn:
+            yield from conn.execute(select(state_table.c.key, state_table.c.value))

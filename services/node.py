@@ -1,0 +1,81 @@
+"""The sequencer process of one app: `python -m services.node --app-dir DIR --port N`.
+
+It opens the app's chain (creating genesis on first start), serves JSON-RPC on 127.0.0.1,
+produces blocks continuously, and on SIGTERM finishes the writes in flight and exits.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import signal
+import sys
+from pathlib import Path
+
+import uvicorn
+
+from rollup.errors import RollupError
+from rollup.manifest import Manifest, parse_manifest
+from sequencer.node import Sequencer, SequencerConfig
+from services.producer import BlockProducer
+from services.rpc.server import RpcLimits, RpcServer, create_app
+
+__all__ = ["main", "open_node", "serve"]
+
+log = logging.getLogger("node")
+
+
+def open_node(app_dir: Path, data_dir: Path, db_url: str | None = None,
+              config: SequencerConfig | None = None) -> Sequencer:  # fmt: skip
+    manifest: Manifest = parse_manifest((app_dir / "rollup.toml").read_text())
+    source = (app_dir / manifest.code).read_text() if manifest.vm == "native" else None
+    data_dir.mkdir(parents=True, exist_ok=True)
+    url = db_url or manifest.database or f"sqlite:///{data_dir / 'chain.db'}"
+    return Sequencer(manifest, source, url, config)
+
+
+async def serve(node: Sequencer, host: str, port: int, limits: RpcLimits | None = None) -> None:
+    producer = BlockProducer(node, node.manifest.block_interval_ms)
+    app = create_app(RpcServer(node, producer, limits))
+    config = uvicorn.Config(app, host=host, port=port, log_level="warning", access_log=False,
+                            loop="asyncio", lifespan="off")  # fmt: skip
+    server = uvicorn.Server(config)
+    server.install_signal_handlers = lambda: None  # type: ignore[method-assign]
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, lambda: setattr(server, "should_exit", True))
+    producer.start()
+    try:
+        await server.serve()
+    finally:
+        await producer.stop()
+        node.close()
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m services.node", description=__doc__)
+    parser.add_argument("--app-dir", type=Path, required=True)
+    parser.add_argument("--data-dir", type=Path, required=True)
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, required=True)
+    parser.add_argument("--db-url", default=None)
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    try:
+        node = open_node(args.app_dir, args.data_dir, args.db_url)
+    except (RollupError, OSError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    try:
+        import uvloop
+
+        uvloop.install()
+    except ImportError:  # pragma: no cover - uvloop is a dependency; this keeps it optional
+        pass
+    asyncio.run(serve(node, args.host, args.port))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

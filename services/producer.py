@@ -1,0 +1,98 @@
+"""Continuous block production on the event loop.
+
+A block is built as soon as there is executable work and at least `interval` has passed since
+the previous one; its write runs in the store's writer thread while the next block is built
+(at most `max_in_flight` writes queued). A write that fails stops the node: it restarts from
+its database and loses nothing it acknowledged, because only written blocks were answered.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections import deque
+
+from sequencer.node import Sequencer
+from vm.stf import SealedBlock
+
+__all__ = ["BlockProducer"]
+
+log = logging.getLogger("producer")
+
+
+def now_ms() -> int:
+    return time.time_ns() // 1_000_000
+
+
+class BlockProducer:
+    def __init__(self, node: Sequencer, interval_ms: int, max_in_flight: int = 2) -> None:
+        self.node = node
+        self.interval = interval_ms / 1000
+        self.max_in_flight = max_in_flight
+        self._wake = asyncio.Event()
+        self._in_flight: deque[tuple[SealedBlock, asyncio.Future[None]]] = deque()
+        self._task: asyncio.Task[None] | None = None
+        self.failed: BaseException | None = None
+
+    def wake(self) -> None:
+        self._wake.set()
+
+    def start(self) -> None:
+        self._task = asyncio.get_running_loop().create_task(self._run(), name="block-producer")
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            try:
+                await self._task
+            except asyncio.CancelledError:
+                pass
+        while self._in_flight:
+            await self._finish_oldest()
+
+    async def _run(self) -> None:
+        last = 0.0
+        while True:
+            if not self.node.has_work():
+                self._wake.clear()
+                await self._wake.wait()
+            delay = last + self.interval - time.monotonic()
+            if delay > 0:
+                await asyncio.sleep(delay)
+            last = time.monotonic()
+            sealed = self.node.build_block(now_ms())
+            if sealed is not None:
+                await self._commit(sealed)
+            else:
+                await asyncio.sleep(0)
+
+    async def _commit(self, sealed: SealedBlock) -> None:
+        while len(self._in_flight) >= self.max_in_flight:
+            await self._finish_oldest()
+        future = asyncio.wrap_future(self.node.commit(sealed))
+        future.add_done_callback(lambda _f: self._publish_ready())
+        self._in_flight.append((sealed, future))
+
+    def _publish_ready(self) -> None:
+        """Publish written blocks in order, as soon as their writes finish."""
+        while self._in_flight and self._in_flight[0][1].done():
+            sealed, future = self._in_flight.popleft()
+            error = future.exception()
+            if error is not None:
+                self._fail(error)
+                return
+            self.node.mark_committed(sealed)
+
+    async def _finish_oldest(self) -> None:
+        _sealed, future = self._in_flight[0]
+        try:
+            await asyncio.shield(future)
+        except Exception:
+            pass
+        self._publish_ready()
+
+    def _fail(self, error: BaseException) -> None:
+        self.failed = error
+        log.critical("block write failed, stopping: %s", error)
+        raise SystemExit(70)

@@ -1,0 +1,503 @@
+"""The JSON-RPC method registry: one declaration per method, with its parameter parsers.
+
+Handlers are plain functions of (node, *params). They read committed data only; the one
+method that changes anything, eth_sendRawTransaction, is driven by the server because it
+waits for the block that includes the transaction.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from rollup.crypto import keccak
+from rollup.bloom import bloom_contains
+from rollup.errors import ExecutionReverted, InvalidParams, LimitExceeded
+from rollup.types import Address, Block, BlockEnv
+from sequencer.node import Sequencer
+from services.rpc import codec
+from services.rpc.codec import data, quantity
+from services.rpc.render import block_json, log_json, receipt_json, tx_json
+from vm.interface import Message
+from vm.native.abi import selector
+from vm.state import code_key, get_account, storage_key
+
+__all__ = ["METHODS", "Method", "CLIENT_VERSION", "resolve_block", "revert_error"]
+
+CLIENT_VERSION = "app-rollup/0.1.0/python"
+MAX_LOG_BLOCK_RANGE = 10_000
+MAX_LOG_RESULTS = 10_000
+MAX_FEE_HISTORY = 1_024
+
+Parser = Callable[[Any], Any]
+
+
+@dataclass(frozen=True, slots=True)
+class Method:
+    handler: Callable[..., Any]
+    parsers: tuple[Parser, ...]
+    required: int
+
+
+METHODS: dict[str, Method] = {}
+
+
+def rpc(name: str, *parsers: Parser, required: int | None = None) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    def register(handler: Callable[..., Any]) -> Callable[..., Any]:
+        METHODS[name] = Method(handler, parsers, len(parsers) if required is None else required)
+        return handler
+
+    return register
+
+
+# ---- parameters ------------------------------------------------------------------------------
+
+
+def block_tag(value: Any) -> Any:
+    """A block number, a tag, or an EIP-1898 object; resolved later against the node."""
+    if value is None:
+        return "latest"
+    if isinstance(value, dict):
+        if "blockHash" in value:
+            return ("hash", codec.parse_hash(value["blockHash"], "blockHash"))
+        if "blockNumber" in value:
+            return block_tag(value["blockNumber"])
+        raise InvalidParams("invalid argument: block object needs blockHash or blockNumber")
+    if value in ("latest", "pending", "safe", "finalized", "earliest"):
+        return value
+    return codec.parse_quantity(value, "block number")
+
+
+def resolve_block(node: Sequencer, tag: Any) -> int:
+    head = node.committed.number
+    if tag in ("latest", "pending", "safe", "finalized"):
+        return head
+    if tag == "earliest":
+        return 0
+    if isinstance(tag, tuple):
+        block = node.block_by_hash(tag[1])
+        if block is None:
+            raise InvalidParams(f"header for hash {data(tag[1])} not found")
+        return block.header.number
+    if tag > head:
+        raise InvalidParams(f"header not found: block {tag} is beyond the head {head}")
+    return int(tag)
+
+
+def boolean(value: Any) -> bool:
+    if not isinstance(value, bool):
+        raise InvalidParams(f"invalid argument: expected a boolean, got {value!r}")
+    return value
+
+
+def call_object(value: Any) -> dict[str, Any]:
+    if not isinstance(value, dict):
+        raise InvalidParams("invalid argument 0: expected a transaction call object")
+    out: dict[str, Any] = {
+        "from": codec.parse_optional_address(value.get("from"), "from"),
+        "to": codec.parse_optional_address(value.get("to"), "to"),
+        "value": codec.parse_quantity(value.get("value", "0x0"), "value"),
+        "gas": codec.parse_quantity(value["gas"], "gas") if value.get("gas") is not None else None,
+    }
+    if value.get("input") is not None and value.get("data") is not None and value["input"] != value["data"]:
+        raise InvalidParams('both "data" and "input" are set and not equal')
+    raw = value.get("input", value.get("data"))
+    out["data"] = codec.parse_data(raw, "input") if raw is not None else b""
+    for key in ("gasPrice", "maxFeePerGas", "maxPriorityFeePerGas"):
+        out[key] = codec.parse_quantity(value[key], key) if value.get(key) is not None else None
+    return out
+
+
+def anything(value: Any) -> Any:
+    return value
+
+
+# ---- chain -------------------------------------------------------------------------------------
+
+
+@rpc("eth_chainId")
+def chain_id(node: Sequencer) -> str:
+    return quantity(node.chain_id)
+
+
+@rpc("net_version")
+def net_version(node: Sequencer) -> str:
+    return str(node.chain_id)
+
+
+@rpc("net_listening")
+def net_listening(node: Sequencer) -> bool:
+    return True
+
+
+@rpc("net_peerCount")
+def net_peer_count(node: Sequencer) -> str:
+    return "0x0"
+
+
+@rpc("web3_clientVersion")
+def client_version(node: Sequencer) -> str:
+    return CLIENT_VERSION
+
+
+@rpc("web3_sha3", codec.parse_data)
+def web3_sha3(node: Sequencer, value: bytes) -> str:
+    return data(keccak(value))
+
+
+@rpc("eth_blockNumber")
+def block_number(node: Sequencer) -> str:
+    return quantity(node.committed.number)
+
+
+@rpc("eth_syncing")
+def syncing(node: Sequencer) -> bool:
+    return False
+
+
+@rpc("eth_accounts")
+def accounts(node: Sequencer) -> list[str]:
+    return []
+
+
+@rpc("eth_mining")
+def mining(node: Sequencer) -> bool:
+    return False
+
+
+@rpc("eth_hashrate")
+def hashrate(node: Sequencer) -> str:
+    return "0x0"
+
+
+# ---- blocks ------------------------------------------------------------------------------------
+
+
+@rpc("eth_getBlockByNumber", block_tag, boolean)
+def get_block_by_number(node: Sequencer, tag: Any, full: bool) -> dict[str, Any] | None:
+    if isinstance(tag, int) and tag > node.committed.number:
+        return None
+    block = node.block(resolve_block(node, tag))
+    return None if block is None else block_json(block, full)
+
+
+@rpc("eth_getBlockByHash", codec.parse_hash, boolean)
+def get_block_by_hash(node: Sequencer, block_hash: bytes, full: bool) -> dict[str, Any] | None:
+    block = node.block_by_hash(block_hash)
+    return None if block is None else block_json(block, full)
+
+
+def _block_or_none(node: Sequencer, tag: Any) -> Block | None:
+    if isinstance(tag, int) and tag > node.committed.number:
+        return None
+    return node.block(resolve_block(node, tag))
+
+
+@rpc("eth_getBlockTransactionCountByNumber", block_tag)
+def tx_count_by_number(node: Sequencer, tag: Any) -> str | None:
+    block = _block_or_none(node, tag)
+    return None if block is None else quantity(len(block.transactions))
+
+
+@rpc("eth_getBlockTransactionCountByHash", codec.parse_hash)
+def tx_count_by_hash(node: Sequencer, block_hash: bytes) -> str | None:
+    block = node.block_by_hash(block_hash)
+    return None if block is None else quantity(len(block.transactions))
+
+
+@rpc("eth_getUncleCountByBlockNumber", block_tag)
+def uncle_count_by_number(node: Sequencer, tag: Any) -> str | None:
+    return None if _block_or_none(node, tag) is None else "0x0"
+
+
+@rpc("eth_getUncleCountByBlockHash", codec.parse_hash)
+def uncle_count_by_hash(node: Sequencer, block_hash: bytes) -> str | None:
+    return None if node.block_by_hash(block_hash) is None else "0x0"
+
+
+@rpc("eth_getBlockReceipts", block_tag)
+def block_receipts(node: Sequencer, tag: Any) -> list[dict[str, Any]] | None:
+    block = node.block_by_hash(tag[1]) if isinstance(tag, tuple) else _block_or_none(node, tag)
+    if block is None:
+        return None
+    return [receipt_json(block, i) for i in range(len(block.transactions))]
+
+
+# ---- transactions ------------------------------------------------------------------------------
+
+
+@rpc("eth_getTransactionByHash", codec.parse_hash)
+def get_transaction(node: Sequencer, tx_hash: bytes) -> dict[str, Any] | None:
+    status = node.transaction(tx_hash)
+    return None if status is None else tx_json(status.tx, status.block, status.index)
+
+
+@rpc("eth_getRawTransactionByHash", codec.parse_hash)
+def get_raw_transaction(node: Sequencer, tx_hash: bytes) -> str | None:
+    status = node.transaction(tx_hash)
+    return None if status is None else data(status.tx.raw)
+
+
+def _tx_at(block: Block | None, index: int) -> dict[str, Any] | None:
+    if block is None or index >= len(block.transactions):
+        return None
+    return tx_json(block.transactions[index], block, index)
+
+
+@rpc("eth_getTransactionByBlockNumberAndIndex", block_tag, codec.parse_quantity)
+def tx_by_number_index(node: Sequencer, tag: Any, index: int) -> dict[str, Any] | None:
+    return _tx_at(_block_or_none(node, tag), index)
+
+
+@rpc("eth_getTransactionByBlockHashAndIndex", codec.parse_hash, codec.parse_quantity)
+def tx_by_hash_index(node: Sequencer, block_hash: bytes, index: int) -> dict[str, Any] | None:
+    return _tx_at(node.block_by_hash(block_hash), index)
+
+
+@rpc("eth_getTransactionReceipt", codec.parse_hash)
+def get_receipt(node: Sequencer, tx_hash: bytes) -> dict[str, Any] | None:
+    status = node.transaction(tx_hash)
+    if status is None or status.block is None:
+        return None
+    return receipt_json(status.block, status.index)
+
+
+# ---- state -------------------------------------------------------------------------------------
+
+
+def _reader(node: Sequencer, tag: Any):  # type: ignore[no-untyped-def]
+    number = resolve_block(node, tag)
+    return node.state_at(number)
+
+
+@rpc("eth_getBalance", codec.parse_address, block_tag, required=1)
+def get_balance(node: Sequencer, address: bytes, tag: Any = "latest") -> str:
+    return quantity(get_account(_reader(node, tag), address)[1])
+
+
+@rpc("eth_getTransactionCount", codec.parse_address, block_tag, required=1)
+def get_transaction_count(node: Sequencer, address: bytes, tag: Any = "latest") -> str:
+    if tag == "pending":
+        state_nonce = get_account(node.state, address)[0]
+        return quantity(node.mempool.next_nonce(Address(address), state_nonce))
+    return quantity(get_account(_reader(node, tag), address)[0])
+
+
+@rpc("eth_getCode", codec.parse_address, block_tag, required=1)
+def get_code(node: Sequencer, address: bytes, tag: Any = "latest") -> str:
+    return data(_reader(node, tag).get(code_key(address)) or b"")
+
+
+@rpc("eth_getStorageAt", codec.parse_address, codec.parse_storage_slot, block_tag, required=2)
+def get_storage_at(node: Sequencer, address: bytes, slot: bytes, tag: Any = "latest") -> str:
+    value = _reader(node, tag).get(storage_key(address, slot)) or b""
+    return data(value[-32:].rjust(32, b"\x00"))
+
+
+# ---- execution ---------------------------------------------------------------------------------
+
+_ERROR_SELECTOR = selector("Error(string)")
+_PANIC_SELECTOR = selector("Panic(uint256)")
+
+
+def revert_error(output: bytes) -> ExecutionReverted:
+    """geth's shape: message 'execution reverted: <reason>' and the ABI data."""
+    reason = None
+    if output[:4] == _ERROR_SELECTOR and len(output) >= 68:
+        length = int.from_bytes(output[36:68], "big")
+        reason = output[68 : 68 + length].decode(errors="replace")
+    elif output[:4] == _PANIC_SELECTOR and len(output) >= 36:
+        reason = f"panic: 0x{int.from_bytes(output[4:36], 'big'):02x}"
+    return ExecutionReverted(reason, output)
+
+
+def _run_call(node: Sequencer, call: dict[str, Any], tag: Any, gas_cap: int) -> tuple[int, bytes, int]:
+    """(execution gas used, output, intrinsic gas) of a call; raises ExecutionReverted."""
+    number = resolve_block(node, tag)
+    state = node.state_at(number)
+    header = node.committed if number == node.committed.number else node.block(number).header  # type: ignore[union-attr]
+    sender = Address(call["from"] or bytes(20))
+    payload: bytes = call["data"]
+    zeros = payload.count(0)
+    intrinsic = 21_000 + 4 * zeros + 16 * (len(payload) - zeros)
+    gas = call["gas"] if call["gas"] is not None else gas_cap
+    if call["value"] and get_account(state, sender)[1] < call["value"]:
+        raise ExecutionReverted("insufficient funds for transfer", b"")
+    env = BlockEnv(header.number, header.timestamp, header.coinbase, header.base_fee,
+                   header.gas_limit, header.chain_id)  # fmt: skip
+    if call["to"] is None:
+        raise InvalidParams("contract creation is not supported by this app's VM")
+    price = call["gasPrice"] or call["maxFeePerGas"] or 0
+    msg = Message(sender, Address(call["to"]), call["value"], payload, max(gas - intrinsic, 0), sender, price)
+    result = node.vm.call(state, env, msg)  # type: ignore[attr-defined]
+    if not result.success:
+        if result.gas_used >= msg.gas and not result.output:
+            raise ExecutionReverted("out of gas", b"")
+        raise revert_error(result.output)
+    return result.gas_used, result.output, intrinsic
+
+
+@rpc("eth_call", call_object, block_tag, anything, required=1)
+def eth_call(node: Sequencer, call: dict[str, Any], tag: Any = "latest", overrides: Any = None) -> str:
+    if overrides:
+        raise InvalidParams("state overrides are not supported by the native VM")
+    _gas, output, _intrinsic = _run_call(node, call, tag, node.manifest.gas_limit)
+    return data(output)
+
+
+@rpc("eth_estimateGas", call_object, block_tag, required=1)
+def estimate_gas(node: Sequencer, call: dict[str, Any], tag: Any = "latest") -> str:
+    gas, _output, intrinsic = _run_call(node, call, tag, node.manifest.gas_limit)
+    return quantity(intrinsic + gas)
+
+
+# ---- fees --------------------------------------------------------------------------------------
+
+
+@rpc("eth_gasPrice")
+def gas_price(node: Sequencer) -> str:
+    return quantity(node.manifest.base_fee)
+
+
+@rpc("eth_maxPriorityFeePerGas")
+def max_priority_fee(node: Sequencer) -> str:
+    return "0x0"
+
+
+@rpc("eth_blobBaseFee")
+def blob_base_fee(node: Sequencer) -> str:
+    return "0x1"
+
+
+def _percentile_rewards(block: Block, percentiles: list[float]) -> list[str]:
+    base = block.header.base_fee
+    tips = sorted(
+        (min(tx.max_priority_fee, tx.max_fee - base), r.gas_used)
+        for tx, r in zip(block.transactions, block.receipts, strict=True)
+    )
+    if not tips:
+        return ["0x0"] * len(percentiles)
+    total = sum(g for _, g in tips)
+    out, cumulative, i = [], tips[0][1], 0
+    for p in percentiles:
+        threshold = total * p / 100
+        while cumulative < threshold and i < len(tips) - 1:
+            i += 1
+            cumulative += tips[i][1]
+        out.append(quantity(tips[i][0]))
+    return out
+
+
+def _percentiles(value: Any) -> list[float]:
+    if value is None:
+        return []
+    if not isinstance(value, list) or any(not isinstance(p, (int, float)) for p in value):
+        raise InvalidParams("invalid argument 2: reward percentiles must be a list of numbers")
+    if any(not 0 <= p <= 100 for p in value) or value != sorted(value):
+        raise InvalidParams("invalid reward percentiles: must be ascending values in 0..100")
+    return [float(p) for p in value]
+
+
+@rpc("eth_feeHistory", codec.parse_quantity, block_tag, _percentiles, required=2)
+def fee_history(node: Sequencer, count: int, tag: Any, percentiles: list[float] | None = None) -> dict[str, Any]:
+    count = min(count, MAX_FEE_HISTORY)
+    newest = resolve_block(node, tag)
+    oldest = max(0, newest - count + 1)
+    blocks = [node.block(n) for n in range(oldest, newest + 1)] if count else []
+    out: dict[str, Any] = {
+        "oldestBlock": quantity(oldest if count else newest),
+        "baseFeePerGas": [quantity(b.header.base_fee) for b in blocks if b] + [quantity(node.manifest.base_fee)],
+        "gasUsedRatio": [b.header.gas_used / b.header.gas_limit for b in blocks if b],
+        "baseFeePerBlobGas": ["0x0"] * (len(blocks) + 1),
+        "blobGasUsedRatio": [0.0] * len(blocks),
+    }
+    if percentiles:
+        out["reward"] = [_percentile_rewards(b, percentiles) for b in blocks if b]
+    return out
+
+
+# ---- logs --------------------------------------------------------------------------------------
+
+
+def log_filter(value: Any) -> dict[str, Any]:
+    if not isinstance(value, dict):
+        raise InvalidParams("invalid argument 0: expected a filter object")
+    addresses = value.get("address")
+    if addresses is None:
+        addrs: list[bytes] = []
+    elif isinstance(addresses, list):
+        addrs = [codec.parse_address(a) for a in addresses]
+    else:
+        addrs = [codec.parse_address(addresses)]
+    topics: list[list[bytes] | None] = []
+    raw_topics = value.get("topics") or []
+    if not isinstance(raw_topics, list) or len(raw_topics) > 4:
+        raise InvalidParams("invalid argument 0: topics must be a list of at most 4 entries")
+    for entry in raw_topics:
+        if entry is None:
+            topics.append(None)
+        elif isinstance(entry, list):
+            topics.append([codec.parse_hash(t, "topic") for t in entry] or None)
+        else:
+            topics.append([codec.parse_hash(entry, "topic")])
+    out = {"addresses": addrs, "topics": topics, "block_hash": None}
+    if value.get("blockHash") is not None:
+        if value.get("fromBlock") is not None or value.get("toBlock") is not None:
+            raise InvalidParams("invalid argument 0: cannot specify both BlockHash and FromBlock/ToBlock")
+        out["block_hash"] = codec.parse_hash(value["blockHash"], "blockHash")
+    out["from"] = block_tag(value.get("fromBlock"))
+    out["to"] = block_tag(value.get("toBlock"))
+    return out
+
+
+def _log_matches(log: Any, addresses: list[bytes], topics: list[list[bytes] | None]) -> bool:
+    if addresses and log.address not in addresses:
+        return False
+    if len(topics) > len(log.topics):
+        return False
+    return all(wanted is None or log.topics[i] in wanted for i, wanted in enumerate(topics))
+
+
+def _bloom_may_match(bloom: bytes, addresses: list[bytes], topics: list[list[bytes] | None]) -> bool:
+    if addresses and not any(bloom_contains(bloom, a) for a in addresses):
+        return False
+    return all(wanted is None or any(bloom_contains(bloom, t) for t in wanted) for wanted in topics)
+
+
+def filter_logs(node: Sequencer, flt: dict[str, Any]) -> list[dict[str, Any]]:
+    if flt["block_hash"] is not None:
+        block = node.block_by_hash(flt["block_hash"])
+        if block is None:
+            raise InvalidParams("unknown block")
+        blocks: Any = [block]
+    else:
+        head = node.committed.number
+        start = resolve_block(node, flt["from"]) if not isinstance(flt["from"], int) else flt["from"]
+        end = resolve_block(node, flt["to"]) if not isinstance(flt["to"], int) else min(flt["to"], head)
+        if start > end:
+            if isinstance(flt["from"], int) and flt["from"] > head:
+                return []
+            raise InvalidParams("invalid block range params")
+        if end - start + 1 > MAX_LOG_BLOCK_RANGE:
+            raise LimitExceeded(f"block range too large: at most {MAX_LOG_BLOCK_RANGE} blocks")
+        blocks = (node.block(n) for n in range(start, end + 1))
+    out: list[dict[str, Any]] = []
+    for block in blocks:
+        if block is None or not _bloom_may_match(block.header.logs_bloom, flt["addresses"], flt["topics"]):
+            continue
+        log_index = 0
+        for tx_index, receipt in enumerate(block.receipts):
+            for log in receipt.logs:
+                if _log_matches(log, flt["addresses"], flt["topics"]):
+                    out.append(log_json(log, block, tx_index, log_index))
+                    if len(out) > MAX_LOG_RESULTS:
+                        raise LimitExceeded(f"query returned more than {MAX_LOG_RESULTS} results")
+                log_index += 1
+    return out
+
+
+@rpc("eth_getLogs", log_filter)
+def get_logs(node: Sequencer, flt: dict[str, Any]) -> list[dict[str, Any]]:
+    return filter_logs(node, flt)
+

@@ -1,0 +1,39 @@
+"""The port every VM implements: execute one message against a journaled state."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Protocol
+
+from rollup.types import Address, BlockEnv, Log
+from vm.state import State
+
+__all__ = ["Message", "ExecResult", "ExecutionVM"]
+
+
+@dataclass(frozen=True, slots=True)
+class Message:
+    sender: Address
+    to: Address | None
+    value: int
+    data: bytes
+    gas: int  # gas left for execution, after intrinsic gas
+    origin: Address
+    gas_price: int
+
+
+@dataclass(frozen=True, slots=True)
+class ExecResult:
+    success: bool
+    gas_used: int  # execution gas only; the STF adds intrinsic gas
+    output: bytes  # return data, or ABI revert data on failure
+    logs: tuple[Log, ...] = ()
+    contract_address: Address | None = None
+
+
+class ExecutionVM(Protocol):
+    """Runs a message: moves `value`, runs code, and on failure leaves `state` as it found it."""
+
+    def execute(self, state: State, env: BlockEnv, msg: Message) -> ExecResult: ...
+
+    def code_at(self, state: State, address: Address) -> bytes: ...

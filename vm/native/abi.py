@@ -1,0 +1,132 @@
+"""ABI encoding for native apps: a fast path for static words, eth-abi for everything else.
+
+Static types (uintN, intN, address, bool, bytesN) are the whole of a token transfer's calldata,
+so they are decoded by slicing 32-byte words; dynamic types (string, bytes, arrays, tuples) go
+through eth-abi. Both reject malformed input with `AbiError`.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from typing import Any
+
+from eth_abi import decode as _abi_decode
+from eth_abi import encode as _abi_encode
+
+from rollup.crypto import keccak
+
+__all__ = ["AbiError", "selector", "decode_args", "encode_values", "is_static_word", "check_value"]
+
+
+class AbiError(ValueError):
+    pass
+
+
+_UINT = re.compile(r"^uint(\d+)$")
+_INT = re.compile(r"^int(\d+)$")
+_BYTES_N = re.compile(r"^bytes(\d+)$")
+
+
+def selector(signature: str) -> bytes:
+    return keccak(signature.encode())[:4]
+
+
+def is_static_word(abi_type: str) -> bool:
+    return abi_type in ("address", "bool") or bool(
+        _UINT.match(abi_type) or _INT.match(abi_type) or _BYTES_N.match(abi_type)
+    )
+
+
+def _decode_word(abi_type: str, word: bytes) -> Any:
+    if abi_type == "address":
+        if word[:12] != bytes(12):
+            raise AbiError("invalid address argument")
+        return word[12:]
+    if abi_type == "bool":
+        value = int.from_bytes(word, "big")
+        if value > 1:
+            raise AbiError("invalid bool argument")
+        return value == 1
+    if abi_type == "uint256":
+        return int.from_bytes(word, "big")
+    match = _UINT.match(abi_type)
+    if match:
+        value = int.from_bytes(word, "big")
+        if value >> int(match.group(1)):
+            raise AbiError(f"value out of range for {abi_type}")
+        return value
+    match = _INT.match(abi_type)
+    if match:
+        value = int.from_bytes(word, "big", signed=True)
+        bits = int(match.group(1))
+        if not -(1 << (bits - 1)) <= value < (1 << (bits - 1)):
+            raise AbiError(f"value out of range for {abi_type}")
+        return value
+    size = int(_BYTES_N.match(abi_type).group(1))  # type: ignore[union-attr]
+    if word[size:] != bytes(32 - size):
+        raise AbiError(f"invalid {abi_type} argument")
+    return word[:size]
+
+
+def decode_args(types: Sequence[str], data: bytes) -> tuple[Any, ...]:
+    if all(is_static_word(t) for t in types):
+        if len(data) < 32 * len(types):
+            raise AbiError("calldata too short for the method's arguments")
+        return tuple(_decode_word(t, data[32 * i : 32 * i + 32]) for i, t in enumerate(types))
+    try:
+        values = _abi_decode(list(types), data)
+    except Exception as exc:
+        raise AbiError(f"cannot decode arguments: {exc}") from None
+    return tuple(_normalize(t, v) for t, v in zip(types, values, strict=True))
+
+
+def _normalize(abi_type: str, value: Any) -> Any:
+    """eth-abi returns addresses as checksummed text; apps see 20-byte values everywhere."""
+    if abi_type == "address":
+        return bytes.fromhex(value[2:])
+    if abi_type.endswith("]") and isinstance(value, (list, tuple)):
+        inner = abi_type[: abi_type.rindex("[")]
+        return [_normalize(inner, v) for v in value]
+    return value
+
+
+def _encode_word(abi_type: str, value: Any) -> bytes:
+    if abi_type == "address":
+        return bytes(12) + bytes(value)
+    if abi_type == "bool":
+        return (b"\x00" * 31) + (b"\x01" if value else b"\x00")
+    if _BYTES_N.match(abi_type):
+        return bytes(value).ljust(32, b"\x00")
+    if _INT.match(abi_type):
+        return int(value).to_bytes(32, "big", signed=True)
+    return int(value).to_bytes(32, "big")
+
+
+def check_value(abi_type: str, value: Any) -> None:
+    """Raise AbiError if `value` cannot be encoded as `abi_type` (apps returning bad values)."""
+    match = _UINT.match(abi_type)
+    if match and not (isinstance(value, int) and 0 <= value < (1 << int(match.group(1)))):
+        raise AbiError(f"value {value!r} out of range for {abi_type}")
+    if abi_type == "address" and not (isinstance(value, (bytes, bytearray)) and len(value) == 20):
+        raise AbiError(f"value {value!r} is not a 20-byte address")
+
+
+def encode_values(types: Sequence[str], values: Sequence[Any]) -> bytes:
+    if all(is_static_word(t) for t in types):
+        for t, v in zip(types, values, strict=True):
+            check_value(t, v)
+        return b"".join(_encode_word(t, v) for t, v in zip(types, values, strict=True))
+    try:
+        return _abi_encode(list(types), [_denormalize(t, v) for t, v in zip(types, values, strict=True)])
+    except Exception as exc:
+        raise AbiError(f"cannot encode values: {exc}") from None
+
+
+def _denormalize(abi_type: str, value: Any) -> Any:
+    if abi_type == "address" and isinstance(value, (bytes, bytearray)):
+        return "0x" + bytes(value).hex()
+    if abi_type.endswith("]") and isinstance(value, (list, tuple)):
+        inner = abi_type[: abi_type.rindex("[")]
+        return [_denormalize(inner, v) for v in value]
+    return value

@@ -1,0 +1,400 @@
+"""What app authors import: `App`, storage fields, decorators, events and errors.
+
+    class Token(App):
+        balances = Map(address, uint256)          # storage slot 0, Solidity's mapping layout
+
+        @view
+        def balanceOf(self, owner: address) -> uint256:
+            return self.balances[owner]
+
+        @method
+        def transfer(self, to: address, amount: uint256) -> bool:
+            ...
+            self.emit(Transfer(self.msg.sender, to, amount))
+
+Fields take storage slots in declaration order, laid out as Solidity does (mapping value at
+keccak(key ++ slot), nested for tuple keys), so eth_getStorageAt and storage proofs read a
+native app like a contract. Word values are stored as minimal big-endian integers.
+"""
+
+from __future__ import annotations
+
+import typing
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, ClassVar, TypeVar
+
+from rollup.crypto import keccak
+from rollup.types import Address, BlockEnv, Hash32, Log
+from vm.native.abi import encode_values, is_static_word, selector
+from vm.native.types import Indexed, abi_type_of
+
+__all__ = [
+    "App",
+    "Map",
+    "Value",
+    "Event",
+    "Error",
+    "Revert",
+    "Panic",
+    "method",
+    "view",
+    "payable",
+    "revert",
+    "require",
+    "Msg",
+    "CallContext",
+    "MethodSpec",
+]
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+# ---- errors an app raises ------------------------------------------------------------------
+
+
+class Revert(Exception):
+    """Abort the call; `data` is the ABI revert payload."""
+
+    def __init__(self, data: bytes, reason: str | None = None) -> None:
+        super().__init__(reason or data.hex())
+        self.data, self.reason = data, reason
+
+
+_ERROR_STRING = selector("Error(string)")
+_PANIC = selector("Panic(uint256)")
+
+
+def revert(reason: str = "") -> typing.NoReturn:
+    raise Revert(_ERROR_STRING + encode_values(["string"], [reason]), reason)
+
+
+def require(condition: object, reason: str = "") -> None:
+    if not condition:
+        revert(reason)
+
+
+class Panic(Revert):
+    """Solidity-style panic: 0x11 arithmetic overflow, 0x12 division by zero, 0x01 assert."""
+
+    def __init__(self, code: int) -> None:
+        super().__init__(_PANIC + code.to_bytes(32, "big"), f"panic: 0x{code:02x}")
+        self.code = code
+
+
+def _field_hints(cls: type) -> list[tuple[str, str, bool]]:
+    """(abi name, abi type, indexed) of the annotated fields of an event or error class."""
+    fields = []
+    for name, hint in typing.get_type_hints(cls, include_extras=True).items():
+        if name.startswith("_") or typing.get_origin(hint) is ClassVar:
+            continue
+        is_indexed = isinstance(hint, Indexed)
+        inner = hint.inner if is_indexed else hint
+        fields.append((name.rstrip("_"), abi_type_of(inner), is_indexed))
+    return fields
+
+
+class _Declared:
+    """Base of events and errors: positional or keyword fields, ABI signature from hints."""
+
+    _fields: ClassVar[list[tuple[str, str, bool]]] = []
+    _signature: ClassVar[str] = ""
+
+    def __init_subclass__(cls) -> None:
+        super().__init_subclass__()
+        cls._fields = _field_hints(cls)
+        cls._signature = f"{cls.__name__}({','.join(t for _, t, _ in cls._fields)})"
+
+    def _bind(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> list[Any]:
+        names = [name for name, _, _ in self._fields]
+        if len(args) > len(names):
+            raise TypeError(f"{type(self).__name__} takes {len(names)} fields")
+        values = dict(zip(names, args, strict=False))
+        for key, value in kwargs.items():
+            values[key.rstrip("_")] = value
+        missing = [n for n in names if n not in values]
+        if missing:
+            raise TypeError(f"{type(self).__name__} is missing {', '.join(missing)}")
+        return [values[n] for n in names]
+
+
+class Event(_Declared):
+    """An event: `self.emit(Transfer(sender, to, amount))` appends an Ethereum log."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        self.values = self._bind(args, kwargs)
+
+    @classmethod
+    def topic0(cls) -> bytes:
+        return keccak(cls._signature.encode())
+
+    def to_log(self, address: Address) -> Log:
+        topics = [Hash32(self.topic0())]
+        data_types, data_values = [], []
+        for (_, abi_type, is_indexed), value in zip(self._fields, self.values, strict=True):
+            if not is_indexed:
+                data_types.append(abi_type)
+                data_values.append(value)
+            elif is_static_word(abi_type):
+                topics.append(Hash32(encode_values([abi_type], [value])))
+            else:
+                raw = value.encode() if isinstance(value, str) else bytes(value)
+                topics.append(Hash32(keccak(raw)))
+        return Log(address, tuple(topics), encode_values(data_types, data_values))
+
+
+class Error(_Declared, Revert):
+    """A custom error: `raise InsufficientBalance(have, want)` reverts with its ABI encoding."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        values = self._bind(args, kwargs)
+        data = selector(self._signature) + encode_values([t for _, t, _ in self._fields], values)
+        Revert.__init__(self, data, self._signature)
+
+
+# ---- call context --------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Msg:
+    sender: Address
+    value: int
+    data: bytes
+    origin: Address
+
+
+class CallContext:
+    """What one call of an app sees: state access, the message, the block, emitted logs."""
+
+    __slots__ = ("state", "address", "msg", "block", "logs", "meter")
+
+    def __init__(self, state: Any, address: Address, msg: Msg, block: BlockEnv, meter: Any):
+        self.state, self.address, self.msg, self.block = state, address, msg, block
+        self.logs: list[Log] = []
+        self.meter = meter
+
+
+# ---- storage fields ------------------------------------------------------------------------
+
+
+def _key_bytes(abi_type: str, key: Any) -> bytes:
+    """How Solidity pads a mapping key before hashing it with the slot."""
+    if abi_type == "string":
+        return key.encode()
+    if abi_type == "bytes":
+        return bytes(key)
+    if abi_type.startswith("bytes"):
+        return bytes(key).ljust(32, b"\x00")
+    if abi_type == "address":
+        if not isinstance(key, (bytes, bytearray)) or len(key) != 20:
+            raise TypeError(f"map key {key!r} is not a 20-byte address")
+        return bytes(12) + bytes(key)
+    if abi_type == "bool":
+        return (1 if key else 0).to_bytes(32, "big")
+    if abi_type.startswith("int"):
+        return int(key).to_bytes(32, "big", signed=True)
+    return int(key).to_bytes(32, "big")
+
+
+def _encode_value(abi_type: str, value: Any) -> bytes:
+    if abi_type.startswith("uint"):
+        if not isinstance(value, int) or isinstance(value, bool):
+            raise TypeError(f"{abi_type} field got {value!r}")
+        if value < 0 or value.bit_length() > int(abi_type[4:]):
+            raise Panic(0x11)
+        return value.to_bytes((value.bit_length() + 7) // 8, "big")
+    if abi_type.startswith("int"):
+        return b"" if value == 0 else int(value).to_bytes(32, "big", signed=True)
+    if abi_type == "bool":
+        return b"\x01" if value else b""
+    if abi_type == "string":
+        return value.encode()
+    if abi_type == "address" and not (isinstance(value, (bytes, bytearray)) and len(value) == 20):
+        raise TypeError(f"address field got {value!r}")
+    if abi_type == "address":
+        return bytes(value) if any(value) else b""
+    return bytes(value)
+
+
+def _decode_value(abi_type: str, raw: bytes | None) -> Any:
+    if abi_type.startswith("uint"):
+        return int.from_bytes(raw, "big") if raw else 0
+    if abi_type.startswith("int"):
+        return int.from_bytes(raw, "big", signed=True) if raw else 0
+    if abi_type == "bool":
+        return bool(raw)
+    if abi_type == "string":
+        return raw.decode() if raw else ""
+    if abi_type == "address":
+        return Address(raw.rjust(20, b"\x00")) if raw else Address(bytes(20))
+    if abi_type.startswith("bytes") and abi_type != "bytes":
+        return (raw or b"").ljust(int(abi_type[5:]), b"\x00")
+    return raw or b""
+
+
+class _Field:
+    slot: bytes = b""
+
+    def __set_name__(self, owner: type, name: str) -> None:
+        self.name = name
+
+
+class Value(_Field):
+    """One stored value at the field's slot."""
+
+    def __init__(self, value_type: Any) -> None:
+        self.abi = abi_type_of(value_type)
+
+    def __get__(self, app: App | None, owner: type) -> Any:
+        if app is None:
+            return self
+        ctx = app._ctx
+        return _decode_value(self.abi, ctx.meter.read(ctx.state, ctx.address, self.slot))
+
+    def __set__(self, app: App, value: Any) -> None:
+        ctx = app._ctx
+        ctx.meter.write(ctx.state, ctx.address, self.slot, _encode_value(self.abi, value))
+
+
+class Map(_Field):
+    """A mapping; a tuple key type `(address, address)` means a nested mapping."""
+
+    def __init__(self, key_type: Any, value_type: Any) -> None:
+        keys = key_type if isinstance(key_type, tuple) else (key_type,)
+        self.key_abis = tuple(abi_type_of(k) for k in keys)
+        self.abi = abi_type_of(value_type)
+
+    def __get__(self, app: App | None, owner: type) -> Any:
+        if app is None:
+            return self
+        return _BoundMap(self, app._ctx)
+
+    def slot_of(self, key: Any) -> bytes:
+        keys = key if len(self.key_abis) > 1 else (key,)
+        if len(keys) != len(self.key_abis):
+            raise TypeError(f"map {self.name} takes {len(self.key_abis)} keys")
+        slot = self.slot
+        for abi, k in zip(self.key_abis, keys, strict=True):
+            slot = keccak(_key_bytes(abi, k) + slot)
+        return slot
+
+
+class _BoundMap:
+    __slots__ = ("field", "ctx")
+
+    def __init__(self, field: Map, ctx: CallContext) -> None:
+        self.field, self.ctx = field, ctx
+
+    def __getitem__(self, key: Any) -> Any:
+        ctx, field = self.ctx, self.field
+        return _decode_value(field.abi, ctx.meter.read(ctx.state, ctx.address, field.slot_of(key)))
+
+    def __setitem__(self, key: Any, value: Any) -> None:
+        ctx, field = self.ctx, self.field
+        ctx.meter.write(ctx.state, ctx.address, field.slot_of(key), _encode_value(field.abi, value))
+
+
+# ---- methods -------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class MethodSpec:
+    name: str
+    function: Callable[..., Any]
+    arg_names: tuple[str, ...]
+    arg_types: tuple[str, ...]
+    return_types: tuple[str, ...]
+    mutability: str  # "view" | "nonpayable" | "payable"
+
+    @property
+    def signature(self) -> str:
+        return f"{self.name}({','.join(self.arg_types)})"
+
+
+def _mark(function: F, mutability: str) -> F:
+    function.__rollup_mutability__ = mutability  # type: ignore[attr-defined]
+    return function
+
+
+def method(function: F) -> F:
+    """A state-changing method, callable by transactions."""
+    return _mark(function, "nonpayable")
+
+
+def payable(function: F) -> F:
+    """A state-changing method that accepts native value."""
+    return _mark(function, "payable")
+
+
+def view(function: F) -> F:
+    """A read-only method; writes inside it fail the call."""
+    return _mark(function, "view")
+
+
+def _return_types(hint: Any) -> tuple[str, ...]:
+    if hint is None or hint is type(None):
+        return ()
+    if typing.get_origin(hint) is tuple:
+        return tuple(abi_type_of(a) for a in typing.get_args(hint))
+    return (abi_type_of(hint),)
+
+
+def _spec_of(name: str, function: Callable[..., Any], mutability: str) -> MethodSpec:
+    hints = typing.get_type_hints(function)
+    params = list(function.__code__.co_varnames[1 : function.__code__.co_argcount])
+    missing = [p for p in params if p not in hints]
+    if missing:
+        raise TypeError(f"{name}: parameters {missing} need ABI type hints")
+    return MethodSpec(
+        name=name,
+        function=function,
+        arg_names=tuple(p.rstrip("_") for p in params),
+        arg_types=tuple(abi_type_of(hints[p]) for p in params),
+        return_types=_return_types(hints.get("return")),
+        mutability=mutability,
+    )
+
+
+class App:
+    """Base class of native apps. Subclasses declare fields, methods, events and errors."""
+
+    _ctx: CallContext
+    __methods__: ClassVar[dict[bytes, MethodSpec]] = {}
+    __fields__: ClassVar[list[_Field]] = []
+
+    def __init_subclass__(cls) -> None:
+        super().__init_subclass__()
+        fields = [v for v in vars(cls).values() if isinstance(v, _Field)]
+        for index, field in enumerate(fields):
+            field.slot = index.to_bytes(32, "big")
+        cls.__fields__ = fields
+        methods: dict[bytes, MethodSpec] = {}
+        for name, value in vars(cls).items():
+            mutability = getattr(value, "__rollup_mutability__", None)
+            if mutability:
+                spec = _spec_of(name, value, mutability)
+                sel = selector(spec.signature)
+                if sel in methods:
+                    raise TypeError(f"selector clash: {spec.signature} and {methods[sel].signature}")
+                methods[sel] = spec
+        cls.__methods__ = methods
+
+    @property
+    def msg(self) -> Msg:
+        return self._ctx.msg
+
+    @property
+    def block(self) -> BlockEnv:
+        return self._ctx.block
+
+    @property
+    def address(self) -> Address:
+        return self._ctx.address
+
+    def emit(self, event: Event) -> None:
+        log = event.to_log(self._ctx.address)
+        self._ctx.meter.log(log)
+        self._ctx.logs.append(log)
+
+    def init(self) -> None:
+        """Runs once at genesis with `[app.init]` from rollup.toml as keyword arguments."""

@@ -1,0 +1,162 @@
+"""The state-transition function: one transaction, one block, one genesis.
+
+The sequencer builds blocks with `apply_transaction` + `seal_block`; the verifier replays them
+with `apply_block`, which calls the same two functions and then compares every commitment in
+the header, as execution-specs' `state_transition` does.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from rollup.blocks import block_hash, receipts_root, transactions_root
+from rollup.bloom import bloom_add
+from rollup.crypto import EMPTY_KECCAK
+from rollup.errors import InvalidBlock
+from rollup.transactions import intrinsic_gas
+from rollup.types import Address, Block, BlockEnv, BlockHeader, Hash32, Receipt, Transaction
+from vm.commitment import next_state_root
+from vm.interface import ExecutionVM, Message
+from vm.state import State, add_balance, get_account, set_account
+
+__all__ = [
+    "InvalidTransaction",
+    "apply_transaction",
+    "seal_block",
+    "apply_block",
+    "SealedBlock",
+    "env_of",
+]
+
+
+class InvalidTransaction(Exception):
+    """The transaction cannot be included at all; state is untouched."""
+
+
+@dataclass(frozen=True, slots=True)
+class SealedBlock:
+    block: Block
+    changes: dict[bytes, tuple[bytes | None, bytes | None]]  # key -> (before, after)
+
+
+def _check(state: State, env: BlockEnv, tx: Transaction, block_gas_used: int) -> int:
+    """Validity before execution; returns the intrinsic gas."""
+    nonce, balance = get_account(state, tx.sender)
+    if tx.nonce != nonce:
+        raise InvalidTransaction(f"nonce mismatch: tx {tx.nonce}, state {nonce}")
+    if tx.chain_id is not None and tx.chain_id != env.chain_id:
+        raise InvalidTransaction("wrong chain id")
+    if tx.max_fee < env.base_fee:
+        raise InvalidTransaction("max fee per gas less than block base fee")
+    if tx.max_priority_fee > tx.max_fee:
+        raise InvalidTransaction("max priority fee per gas higher than max fee per gas")
+    intrinsic = intrinsic_gas(tx)
+    if tx.gas < intrinsic:
+        raise InvalidTransaction("intrinsic gas too low")
+    if block_gas_used + tx.gas > env.gas_limit:
+        raise InvalidTransaction("gas limit reached")
+    if balance < tx.gas * tx.max_fee + tx.value:
+        raise InvalidTransaction("insufficient funds for gas * price + value")
+    return intrinsic
+
+
+def apply_transaction(
+    state: State, env: BlockEnv, vm: ExecutionVM, tx: Transaction, block_gas_used: int
+) -> Receipt:
+    """Execute `tx`; a failure inside execution is a receipt with status 0, never an error."""
+    intrinsic = _check(state, env, tx, block_gas_used)
+    price = tx.effective_gas_price(env.base_fee)
+    nonce, balance = get_account(state, tx.sender)
+    set_account(state, tx.sender, nonce + 1, balance - tx.gas * price)
+    msg = Message(tx.sender, tx.to, tx.value, tx.data, tx.gas - intrinsic, tx.sender, price)
+    result = vm.execute(state, env, msg)
+    gas_used = min(tx.gas, intrinsic + result.gas_used)
+    add_balance(state, tx.sender, (tx.gas - gas_used) * price)
+    add_balance(state, env.coinbase, gas_used * price)
+    state.commit()
+    return Receipt(
+        status=1 if result.success else 0,
+        gas_used=gas_used,
+        cumulative_gas_used=block_gas_used + gas_used,
+        effective_gas_price=price,
+        logs=result.logs if result.success else (),
+        contract_address=result.contract_address,
+        return_data=result.output,
+    )
+
+
+def seal_block(
+    state: State,
+    parent: BlockHeader,
+    env: BlockEnv,
+    timestamp_ms: int,
+    transactions: Sequence[Transaction],
+    receipts: Sequence[Receipt],
+    l1_origin: int = 0,
+) -> SealedBlock:
+    """Compute every commitment of a block whose transactions have been applied to `state`."""
+    changes = state.changes()
+    bloom = 0
+    for receipt in receipts:
+        for log in receipt.logs:
+            bloom = bloom_add(bloom, log)
+    header = BlockHeader(
+        number=env.number,
+        parent_hash=block_hash(parent),
+        timestamp=env.timestamp,
+        timestamp_ms=timestamp_ms,
+        coinbase=env.coinbase,
+        state_root=next_state_root(parent.state_root, changes),
+        transactions_root=transactions_root(transactions),
+        receipts_root=receipts_root(receipts),
+        messages_root=Hash32(EMPTY_KECCAK),
+        withdrawals_root=Hash32(EMPTY_KECCAK),
+        logs_bloom=bloom.to_bytes(256, "big"),
+        gas_limit=env.gas_limit,
+        gas_used=receipts[-1].cumulative_gas_used if receipts else 0,
+        base_fee=env.base_fee,
+        l1_origin=l1_origin,
+        chain_id=env.chain_id,
+    )
+    block = Block(header, block_hash(header), tuple(transactions), tuple(receipts))
+    return SealedBlock(block, changes)
+
+
+def env_of(header: BlockHeader) -> BlockEnv:
+    return BlockEnv(
+        number=header.number,
+        timestamp=header.timestamp,
+        coinbase=header.coinbase,
+        base_fee=header.base_fee,
+        gas_limit=header.gas_limit,
+        chain_id=header.chain_id,
+    )
+
+
+def apply_block(state: State, parent: BlockHeader, block: Block, vm: ExecutionVM) -> SealedBlock:
+    """Re-execute `block` on top of `parent`'s state and check every commitment."""
+    header = block.header
+    if header.number != parent.number + 1 or header.parent_hash != block_hash(parent):
+        raise InvalidBlock(f"block {header.number} does not extend block {parent.number}")
+    env = env_of(header)
+    receipts: list[Receipt] = []
+    gas = 0
+    for index, tx in enumerate(block.transactions):
+        try:
+            receipt = apply_transaction(state, env, vm, tx, gas)
+        except InvalidTransaction as exc:
+            raise InvalidBlock(f"block {header.number}: transaction {index} invalid: {exc}") from None
+        receipts.append(receipt)
+        gas = receipt.cumulative_gas_used
+    sealed = seal_block(state, parent, env, header.timestamp_ms, block.transactions, receipts,
+                        header.l1_origin)  # fmt: skip
+    _compare(header, sealed.block.header)
+    return sealed
+
+
+def _compare(claimed: BlockHeader, computed: BlockHeader) -> None:
+    for name in ("state_root", "transactions_root", "receipts_root", "logs_bloom", "gas_used"):
+        if getattr(claimed, name) != getattr(computed, name):
+            raise InvalidBlock(f"block {claimed.number}: {name} mismatch")
+
