@@ -14,6 +14,8 @@ Solidity verifiers do not need.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from rollup import rlp
 from rollup.crypto import keccak
 from rollup.merkle import merkle_root
@@ -50,31 +52,41 @@ def encode_header(header: BlockHeader) -> bytes:
 
 
 def decode_header(data: bytes) -> BlockHeader:
-    items = rlp.decode(data)
-    assert isinstance(items, list) and len(items) == 16
-    b = [item if isinstance(item, bytes) else b"" for item in items]
+    b = [rlp.as_bytes(item) for item in rlp.as_list(rlp.decode(data), 16)]
     return BlockHeader(
-        chain_id=decode_int(b[0]), number=decode_int(b[1]), parent_hash=Hash32(b[2]),
-        timestamp=decode_int(b[3]), timestamp_ms=decode_int(b[4]), coinbase=Address(b[5]),
-        state_root=Hash32(b[6]), transactions_root=Hash32(b[7]), receipts_root=Hash32(b[8]),
-        messages_root=Hash32(b[9]), withdrawals_root=Hash32(b[10]), logs_bloom=b[11],
-        gas_limit=decode_int(b[12]), gas_used=decode_int(b[13]), base_fee=decode_int(b[14]),
+        chain_id=decode_int(b[0]),
+        number=decode_int(b[1]),
+        parent_hash=Hash32(b[2]),
+        timestamp=decode_int(b[3]),
+        timestamp_ms=decode_int(b[4]),
+        coinbase=Address(b[5]),
+        state_root=Hash32(b[6]),
+        transactions_root=Hash32(b[7]),
+        receipts_root=Hash32(b[8]),
+        messages_root=Hash32(b[9]),
+        withdrawals_root=Hash32(b[10]),
+        logs_bloom=b[11],
+        gas_limit=decode_int(b[12]),
+        gas_used=decode_int(b[13]),
+        base_fee=decode_int(b[14]),
         l1_origin=decode_int(b[15]),
-    )  # fmt: skip
+    )
 
 
 def block_hash(header: BlockHeader) -> Hash32:
     return Hash32(keccak(encode_header(header)))
 
 
-def encode_body(transactions: tuple[Transaction, ...] | list[Transaction]) -> bytes:
+def encode_body(transactions: Sequence[Transaction]) -> bytes:
     return rlp.encode([[tx.raw, tx.sender] for tx in transactions])
 
 
 def decode_body(data: bytes) -> tuple[Transaction, ...]:
-    items = rlp.decode(data)
-    assert isinstance(items, list)
-    return tuple(decode_unsigned(raw, Address(sender)) for raw, sender in items)  # type: ignore[misc,arg-type]
+    txs = []
+    for item in rlp.as_list(rlp.decode(data)):
+        raw, sender = rlp.as_list(item, 2)
+        txs.append(decode_unsigned(rlp.as_bytes(raw), Address(rlp.as_bytes(sender))))
+    return tuple(txs)
 
 
 def _receipt_items(r: Receipt) -> list[rlp.RLPItem]:
@@ -89,36 +101,44 @@ def encode_receipt(receipt: Receipt) -> bytes:
     return rlp.encode(_receipt_items(receipt))
 
 
-def encode_receipts(receipts: tuple[Receipt, ...] | list[Receipt]) -> bytes:
+def encode_receipts(receipts: Sequence[Receipt]) -> bytes:
     return rlp.encode([_receipt_items(r) for r in receipts])
 
 
+def _decode_log(item: rlp.RLPItem) -> Log:
+    address, topics, data = rlp.as_list(item, 3)
+    return Log(
+        Address(rlp.as_bytes(address)),
+        tuple(Hash32(rlp.as_bytes(t)) for t in rlp.as_list(topics)),
+        rlp.as_bytes(data),
+    )
+
+
 def decode_receipts(data: bytes) -> tuple[Receipt, ...]:
-    items = rlp.decode(data)
-    assert isinstance(items, list)
     receipts = []
     cumulative = 0
-    for status, gas_used, price, logs, contract, ret in items:  # type: ignore[misc]
-        cumulative += decode_int(gas_used)
+    for item in rlp.as_list(rlp.decode(data)):
+        status, gas_used, price, logs, contract, ret = rlp.as_list(item, 6)
+        used = decode_int(rlp.as_bytes(gas_used))
+        cumulative += used
+        contract_bytes = rlp.as_bytes(contract)
         receipts.append(
             Receipt(
-                status=decode_int(status),
-                gas_used=decode_int(gas_used),
+                status=decode_int(rlp.as_bytes(status)),
+                gas_used=used,
                 cumulative_gas_used=cumulative,
-                effective_gas_price=decode_int(price),
-                logs=tuple(
-                    Log(Address(a), tuple(Hash32(t) for t in topics), d) for a, topics, d in logs
-                ),
-                contract_address=Address(contract) if contract else None,
-                return_data=ret,
+                effective_gas_price=decode_int(rlp.as_bytes(price)),
+                logs=tuple(_decode_log(log) for log in rlp.as_list(logs)),
+                contract_address=Address(contract_bytes) if contract_bytes else None,
+                return_data=rlp.as_bytes(ret),
             )
         )
     return tuple(receipts)
 
 
-def transactions_root(transactions: tuple[Transaction, ...] | list[Transaction]) -> Hash32:
+def transactions_root(transactions: Sequence[Transaction]) -> Hash32:
     return Hash32(merkle_root([tx.hash for tx in transactions]))
 
 
-def receipts_root(receipts: tuple[Receipt, ...] | list[Receipt]) -> Hash32:
+def receipts_root(receipts: Sequence[Receipt]) -> Hash32:
     return Hash32(merkle_root([encode_receipt(r) for r in receipts]))

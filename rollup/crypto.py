@@ -15,7 +15,8 @@ try:
     from sha3 import keccak_256 as _keccak_256
 
     def keccak(data: bytes) -> bytes:
-        return _keccak_256(data).digest()
+        digest: bytes = _keccak_256(data).digest()
+        return digest
 
 except ImportError:  # pragma: no cover - depends on the installed extras
     from eth_hash.auto import keccak as _eth_keccak

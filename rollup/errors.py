@@ -222,8 +222,9 @@ ERROR_TABLE: dict[type[RollupError], tuple[int, int]] = {
 
 def _lookup(error: BaseException) -> tuple[int, int]:
     for cls in type(error).__mro__:
-        if cls in ERROR_TABLE:
-            return ERROR_TABLE[cls]  # type: ignore[index]
+        entry = ERROR_TABLE.get(cls)
+        if entry is not None:
+            return entry
     return (-32603, 500)
 
 

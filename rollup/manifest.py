@@ -36,7 +36,14 @@ from rollup.errors import ManifestError
 from rollup.genesis import DEFAULT_DEV_BALANCE
 from rollup.types import Address
 
-__all__ = ["Manifest", "parse_manifest", "parse_amount", "app_address", "default_chain_id", "fee_vault"]
+__all__ = [
+    "Manifest",
+    "parse_manifest",
+    "parse_amount",
+    "app_address",
+    "default_chain_id",
+    "fee_vault",
+]
 
 _NAME = re.compile(r"^[a-z0-9][a-z0-9-]{0,31}$")
 _UNITS = {"wei": 1, "gwei": 10**9, "ether": 10**18, "eth": 10**18}
@@ -145,7 +152,9 @@ def parse_manifest(text: str) -> Manifest:
         class_name=class_name,
         init_args=_table(app, "init"),
         dev_accounts=bool(genesis.get("dev_accounts", True)),
-        dev_balance=parse_amount(genesis.get("dev_balance", DEFAULT_DEV_BALANCE), "genesis.dev_balance"),
+        dev_balance=parse_amount(
+            genesis.get("dev_balance", DEFAULT_DEV_BALANCE), "genesis.dev_balance"
+        ),
         owner_index=_int_field(genesis, "owner", "genesis", 0, 0, 9),
         block_interval_ms=_int_field(seq, "block_interval_ms", "sequencer", 10, 0, 60_000),
         base_fee=parse_amount(seq.get("base_fee", 10**9), "sequencer.base_fee"),

@@ -51,5 +51,9 @@ def merkle_proof(leaves: list[bytes], index: int) -> list[tuple[bool, bytes]]:
 def verify_proof(root: bytes, leaf: bytes, path: list[tuple[bool, bytes]]) -> bool:
     node = _leaf(leaf)
     for sibling_is_left, sibling in path:
-        node = keccak(b"\x01" + sibling + node) if sibling_is_left else keccak(b"\x01" + node + sibling)
+        node = (
+            keccak(b"\x01" + sibling + node)
+            if sibling_is_left
+            else keccak(b"\x01" + node + sibling)
+        )
     return node == root

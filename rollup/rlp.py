@@ -14,9 +14,9 @@ transaction's signing payload can be sliced out of the raw bytes instead of re-e
 
 from __future__ import annotations
 
-from typing import Union
+from typing import TypeAlias
 
-RLPItem = Union[bytes, list["RLPItem"]]
+RLPItem: TypeAlias = "bytes | list[RLPItem]"
 
 __all__ = [
     "RLPError",
@@ -27,11 +27,27 @@ __all__ = [
     "encode_int",
     "decode_int",
     "list_header",
+    "as_bytes",
+    "as_list",
 ]
 
 
 class RLPError(ValueError):
     """Malformed RLP; the message follows geth's `rlp:` wording."""
+
+
+def as_bytes(item: RLPItem) -> bytes:
+    if not isinstance(item, bytes):
+        raise RLPError("rlp: expected input string or byte")
+    return item
+
+
+def as_list(item: RLPItem, length: int | None = None) -> list[RLPItem]:
+    if not isinstance(item, list):
+        raise RLPError("rlp: expected input list")
+    if length is not None and len(item) != length:
+        raise RLPError(f"rlp: expected a list of {length} items, got {len(item)}")
+    return item
 
 
 def _length_prefix(length: int, offset: int) -> bytes:

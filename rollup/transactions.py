@@ -2,8 +2,10 @@
 
     legacy  = rlp([nonce, gasPrice, gas, to, value, data, v, r, s])
               signed over rlp([nonce, gasPrice, gas, to, value, data, chainId, 0, 0])
-    2930    = 0x01 ++ rlp([chainId, nonce, gasPrice, gas, to, value, data, accessList, yParity, r, s])
-    1559    = 0x02 ++ rlp([chainId, nonce, tip, feeCap, gas, to, value, data, accessList, yParity, r, s])
+    2930    = 0x01 ++ rlp([chainId, nonce, gasPrice, gas, to, value, data, accessList,
+                           yParity, r, s])
+    1559    = 0x02 ++ rlp([chainId, nonce, tip, feeCap, gas, to, value, data, accessList,
+                           yParity, r, s])
               typed ones are signed over type ++ rlp(all fields before yParity)
 
 The hot path slices the signing payload out of the raw bytes (no re-encoding) and recovers the
@@ -64,17 +66,20 @@ def _bytes(item: rlp.RLPItem, name: str) -> bytes:
 def _access_list(item: rlp.RLPItem) -> AccessList:
     if not isinstance(item, list):
         raise TxDecodeError("rlp: expected input list for types.AccessList")
-    entries = []
+    entries: list[tuple[bytes, tuple[bytes, ...]]] = []
     for entry in item:
         if not (isinstance(entry, list) and len(entry) == 2 and isinstance(entry[1], list)):
             raise TxDecodeError("rlp: expected input list for types.AccessTuple")
-        address, keys = entry
+        address, keys = entry[0], entry[1]
         if not isinstance(address, bytes) or len(address) != 20:
             raise TxDecodeError("rlp: input string too short for common.Address")
-        if any(not isinstance(key, bytes) or len(key) != 32 for key in keys):
-            raise TxDecodeError("rlp: input string too short for common.Hash")
-        entries.append((address, tuple(keys)))  # type: ignore[arg-type]
-    return tuple(entries)  # type: ignore[arg-type]
+        key_list: list[bytes] = []
+        for key in keys:
+            if not isinstance(key, bytes) or len(key) != 32:
+                raise TxDecodeError("rlp: input string too short for common.Hash")
+            key_list.append(key)
+        entries.append((address, tuple(key_list)))
+    return tuple(entries)
 
 
 def _envelope(raw: bytes) -> tuple[int, list[rlp.RLPItem], list[int], int]:

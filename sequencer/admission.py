@@ -62,7 +62,10 @@ def decode_chunk(raws: list[bytes], chain_id: int) -> list[Transaction | RollupE
 def decode_many(
     raws: list[bytes], chain_id: int, executor: Executor | None, chunk: int = 64
 ) -> list[Transaction | RollupError]:
-    """Decode and recover senders; big batches are split across threads (coincurve drops the GIL)."""
+    """Decode and recover senders; big batches are split across threads.
+
+    coincurve releases the GIL while it recovers, so the threads run in parallel.
+    """
     if executor is None or len(raws) <= chunk:
         return decode_chunk(raws, chain_id)
     parts = [raws[i : i + chunk] for i in range(0, len(raws), chunk)]

@@ -81,7 +81,10 @@ class Mempool:
             raise ReplacementUnderpriced()
         old = slot.tx
         bump = 100 + PRICE_BUMP_PERCENT
-        if tx.max_fee * 100 < old.max_fee * bump or tx.max_priority_fee * 100 < old.max_priority_fee * bump:
+        if (
+            tx.max_fee * 100 < old.max_fee * bump
+            or tx.max_priority_fee * 100 < old.max_priority_fee * bump
+        ):
             raise ReplacementUnderpriced()
         del self.by_hash[old.hash]
         entry.cost += tx.max_cost() - old.max_cost()

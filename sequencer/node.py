@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from rollup.blocks import block_hash
 from rollup.errors import InvalidParams, RollupError, TxRejected
 from rollup.manifest import Manifest, fee_vault
-from rollup.types import Address, Block, BlockEnv, BlockHeader, Receipt, Transaction
+from rollup.types import Block, BlockEnv, BlockHeader, Receipt, Transaction
 from sequencer.admission import check_account, check_static, decode_chunk
 from sequencer.chain import ChainState
 from sequencer.mempool import Mempool
@@ -187,7 +187,9 @@ class Sequencer:
             gas = receipt.cumulative_gas_used
         if not included:
             return None
-        sealed = seal_block(state, parent, env, max(parent.timestamp_ms, now_ms), included, receipts)
+        sealed = seal_block(
+            state, parent, env, max(parent.timestamp_ms, now_ms), included, receipts
+        )
         self.state.apply(env.number, sealed.changes)
         self.head = sealed.block.header
         return sealed

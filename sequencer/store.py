@@ -31,7 +31,14 @@ from sqlalchemy import (
 from sqlalchemy.dialects import postgresql, sqlite
 
 from rollup import rlp
-from rollup.blocks import decode_body, decode_header, decode_receipts, encode_body, encode_header, encode_receipts
+from rollup.blocks import (
+    decode_body,
+    decode_header,
+    decode_receipts,
+    encode_body,
+    encode_header,
+    encode_receipts,
+)
 from rollup.types import Block, BlockHeader, Hash32
 from vm.stf import SealedBlock
 
@@ -74,7 +81,10 @@ meta_table = Table(
 
 
 def encode_changes(changes: dict[bytes, tuple[bytes | None, bytes | None]]) -> bytes:
-    """rlp([[key, flags, before, after], ...]); flags bit 0 = before exists, bit 1 = after exists."""
+    """rlp([[key, flags, before, after], ...]).
+
+    flags bit 0: a value existed before; bit 1: a value exists after.
+    """
     items: list[rlp.RLPItem] = []
     for key, (before, after) in changes.items():
         flags = (1 if before is not None else 0) | (2 if after is not None else 0)
@@ -83,12 +93,10 @@ def encode_changes(changes: dict[bytes, tuple[bytes | None, bytes | None]]) -> b
 
 
 def decode_changes(data: bytes) -> dict[bytes, tuple[bytes | None, bytes | None]]:
-    items = rlp.decode(data)
-    assert isinstance(items, list)
     out: dict[bytes, tuple[bytes | None, bytes | None]] = {}
-    for key, flags, before, after in items:  # type: ignore[misc]
-        f = flags[0]
-        out[key] = (before if f & 1 else None, after if f & 2 else None)  # type: ignore[index]
+    for item in rlp.as_list(rlp.decode(data)):
+        key, flags, before, after = (rlp.as_bytes(x) for x in rlp.as_list(item, 4))
+        out[key] = (before if flags[0] & 1 else None, after if flags[0] & 2 else None)
     return out
 
 
@@ -122,7 +130,9 @@ class Store:
         metadata.create_all(self.engine)
         self._dialect = self.engine.dialect.name
         with self.engine.begin() as conn:
-            version = conn.execute(select(meta_table.c.value).where(meta_table.c.key == "schema")).scalar()
+            version = conn.execute(
+                select(meta_table.c.value).where(meta_table.c.key == "schema")
+            ).scalar()
             if version is None:
                 conn.execute(meta_table.insert().values(key="schema", value=SCHEMA_VERSION))
             elif version != SCHEMA_VERSION:
@@ -167,14 +177,14 @@ class Store:
                 conn.execute(self._upsert(meta_table, ["key"], ["value"]),
                              [{"key": "checkpoint", "value": upto_block}])  # fmt: skip
 
-    def _upsert(self, table: Table, keys: list[str], values: list[str]):  # type: ignore[no-untyped-def]
+    def _upsert(self, table: Table, keys: list[str], values: list[str]):
         dialect = postgresql if self._dialect == "postgresql" else sqlite
         stmt = dialect.insert(table)
         return stmt.on_conflict_do_update(
             index_elements=keys, set_={v: stmt.excluded[v] for v in values}
         )
 
-    def _insert_ignore(self, table: Table, keys: list[str]):  # type: ignore[no-untyped-def]
+    def _insert_ignore(self, table: Table, keys: list[str]):
         dialect = postgresql if self._dialect == "postgresql" else sqlite
         return dialect.insert(table).on_conflict_do_nothing(index_elements=keys)
 
@@ -182,16 +192,22 @@ class Store:
 
     def head_number(self) -> int | None:
         with self.engine.connect() as conn:
-            return conn.execute(select(blocks_table.c.number).order_by(blocks_table.c.number.desc()).limit(1)).scalar()
+            return conn.execute(
+                select(blocks_table.c.number).order_by(blocks_table.c.number.desc()).limit(1)
+            ).scalar()
 
     def checkpoint(self) -> int:
         with self.engine.connect() as conn:
-            value = conn.execute(select(meta_table.c.value).where(meta_table.c.key == "checkpoint")).scalar()
+            value = conn.execute(
+                select(meta_table.c.value).where(meta_table.c.key == "checkpoint")
+            ).scalar()
         return -1 if value is None else int(value)
 
     def get_state(self, key: bytes) -> bytes | None:
         with self.engine.connect() as conn:
-            return conn.execute(select(state_table.c.value).where(state_table.c.key == key)).scalar()
+            return conn.execute(
+                select(state_table.c.value).where(state_table.c.key == key)
+            ).scalar()
 
     def _row_to_block(self, row: object) -> StoredBlock:
         header: BlockHeader = decode_header(row.header)  # type: ignore[attr-defined]
@@ -210,9 +226,13 @@ class Store:
 
     def block_number_by_hash(self, block_hash: bytes) -> int | None:
         with self.engine.connect() as conn:
-            return conn.execute(select(blocks_table.c.number).where(blocks_table.c.hash == block_hash)).scalar()
+            return conn.execute(
+                select(blocks_table.c.number).where(blocks_table.c.hash == block_hash)
+            ).scalar()
 
-    def iter_blocks(self, start: int, stop: int | None = None, chunk: int = 256) -> Iterator[StoredBlock]:
+    def iter_blocks(
+        self, start: int, stop: int | None = None, chunk: int = 256
+    ) -> Iterator[StoredBlock]:
         """Blocks with start <= number (< stop), in order, read in chunks."""
         cursor = start
         while True:
@@ -230,7 +250,9 @@ class Store:
     def tx_location(self, tx_hash: bytes) -> tuple[int, int] | None:
         with self.engine.connect() as conn:
             row = conn.execute(
-                select(tx_index_table.c.block, tx_index_table.c.position).where(tx_index_table.c.hash == tx_hash)
+                select(tx_index_table.c.block, tx_index_table.c.position).where(
+                    tx_index_table.c.hash == tx_hash
+                )
             ).first()
         return None if row is None else (int(row.block), int(row.position))
 

@@ -63,7 +63,9 @@ class NodeProcess:
         body = {"jsonrpc": "2.0", "id": 1, "method": "eth_chainId", "params": []}
         while time.monotonic() < deadline:
             if self._proc is not None and self._proc.poll() is not None:
-                raise NodeStartError(f"node exited with {self._proc.returncode}:\n{self.log_tail()}")
+                raise NodeStartError(
+                    f"node exited with {self._proc.returncode}:\n{self.log_tail()}"
+                )
             try:
                 if httpx.post(self.url, json=body, timeout=1.0).status_code == 200:
                     return

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import logging
 import signal
 import sys
@@ -41,7 +42,9 @@ async def serve(node: Sequencer, host: str, port: int, limits: RpcLimits | None 
     config = uvicorn.Config(app, host=host, port=port, log_level="warning", access_log=False,
                             loop="asyncio", lifespan="off")  # fmt: skip
     server = uvicorn.Server(config)
-    server.install_signal_handlers = lambda: None  # type: ignore[method-assign]
+    # Our handlers stop the server and then drain the writer; uvicorn's would re-raise the
+    # signal after shutdown and kill the process before the in-flight writes finish.
+    server.capture_signals = contextlib.nullcontext  # type: ignore[method-assign,assignment]
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, lambda: setattr(server, "should_exit", True))

@@ -9,6 +9,7 @@ its database and loses nothing it acknowledged, because only written blocks were
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 from collections import deque
@@ -44,10 +45,8 @@ class BlockProducer:
     async def stop(self) -> None:
         if self._task is not None:
             self._task.cancel()
-            try:
+            with contextlib.suppress(asyncio.CancelledError):
                 await self._task
-            except asyncio.CancelledError:
-                pass
         while self._in_flight:
             await self._finish_oldest()
 
@@ -86,10 +85,8 @@ class BlockProducer:
 
     async def _finish_oldest(self) -> None:
         _sealed, future = self._in_flight[0]
-        try:
+        with contextlib.suppress(Exception):  # a failed write is handled by _publish_ready
             await asyncio.shield(future)
-        except Exception:
-            pass
         self._publish_ready()
 
     def _fail(self, error: BaseException) -> None:

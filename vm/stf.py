@@ -15,7 +15,7 @@ from rollup.bloom import bloom_add
 from rollup.crypto import EMPTY_KECCAK
 from rollup.errors import InvalidBlock
 from rollup.transactions import intrinsic_gas
-from rollup.types import Address, Block, BlockEnv, BlockHeader, Hash32, Receipt, Transaction
+from rollup.types import Block, BlockEnv, BlockHeader, Hash32, Receipt, Transaction
 from vm.commitment import next_state_root
 from vm.interface import ExecutionVM, Message
 from vm.state import State, add_balance, get_account, set_account
@@ -146,7 +146,9 @@ def apply_block(state: State, parent: BlockHeader, block: Block, vm: ExecutionVM
         try:
             receipt = apply_transaction(state, env, vm, tx, gas)
         except InvalidTransaction as exc:
-            raise InvalidBlock(f"block {header.number}: transaction {index} invalid: {exc}") from None
+            raise InvalidBlock(
+                f"block {header.number}: transaction {index} invalid: {exc}"
+            ) from None
         receipts.append(receipt)
         gas = receipt.cumulative_gas_used
     sealed = seal_block(state, parent, env, header.timestamp_ms, block.transactions, receipts,
@@ -159,4 +161,3 @@ def _compare(claimed: BlockHeader, computed: BlockHeader) -> None:
     for name in ("state_root", "transactions_root", "receipts_root", "logs_bloom", "gas_used"):
         if getattr(claimed, name) != getattr(computed, name):
             raise InvalidBlock(f"block {claimed.number}: {name} mismatch")
-

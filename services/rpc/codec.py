@@ -32,7 +32,9 @@ def data(value: bytes) -> str:
 
 def _hex_body(value: Any, what: str) -> str:
     if not isinstance(value, str) or not (value.startswith("0x") or value.startswith("0X")):
-        raise InvalidParams(f"invalid argument: {what} must be a 0x-prefixed hex string, got {value!r}")
+        raise InvalidParams(
+            f"invalid argument: {what} must be a 0x-prefixed hex string, got {value!r}"
+        )
     return value[2:]
 
 

@@ -11,8 +11,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from rollup.crypto import keccak
 from rollup.bloom import bloom_contains
+from rollup.crypto import keccak
 from rollup.errors import ExecutionReverted, InvalidParams, LimitExceeded
 from rollup.types import Address, Block, BlockEnv
 from sequencer.node import Sequencer
@@ -43,7 +43,9 @@ class Method:
 METHODS: dict[str, Method] = {}
 
 
-def rpc(name: str, *parsers: Parser, required: int | None = None) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+def rpc(
+    name: str, *parsers: Parser, required: int | None = None
+) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
     def register(handler: Callable[..., Any]) -> Callable[..., Any]:
         METHODS[name] = Method(handler, parsers, len(parsers) if required is None else required)
         return handler
@@ -100,7 +102,11 @@ def call_object(value: Any) -> dict[str, Any]:
         "value": codec.parse_quantity(value.get("value", "0x0"), "value"),
         "gas": codec.parse_quantity(value["gas"], "gas") if value.get("gas") is not None else None,
     }
-    if value.get("input") is not None and value.get("data") is not None and value["input"] != value["data"]:
+    if (
+        value.get("input") is not None
+        and value.get("data") is not None
+        and value["input"] != value["data"]
+    ):
         raise InvalidParams('both "data" and "input" are set and not equal')
     raw = value.get("input", value.get("data"))
     out["data"] = codec.parse_data(raw, "input") if raw is not None else b""
@@ -266,7 +272,7 @@ def get_receipt(node: Sequencer, tx_hash: bytes) -> dict[str, Any] | None:
 # ---- state -------------------------------------------------------------------------------------
 
 
-def _reader(node: Sequencer, tag: Any):  # type: ignore[no-untyped-def]
+def _reader(node: Sequencer, tag: Any):
     number = resolve_block(node, tag)
     return node.state_at(number)
 
@@ -312,7 +318,9 @@ def revert_error(output: bytes) -> ExecutionReverted:
     return ExecutionReverted(reason, output)
 
 
-def _run_call(node: Sequencer, call: dict[str, Any], tag: Any, gas_cap: int) -> tuple[int, bytes, int]:
+def _run_call(
+    node: Sequencer, call: dict[str, Any], tag: Any, gas_cap: int
+) -> tuple[int, bytes, int]:
     """(execution gas used, output, intrinsic gas) of a call; raises ExecutionReverted."""
     number = resolve_block(node, tag)
     state = node.state_at(number)
@@ -329,7 +337,9 @@ def _run_call(node: Sequencer, call: dict[str, Any], tag: Any, gas_cap: int) -> 
     if call["to"] is None:
         raise InvalidParams("contract creation is not supported by this app's VM")
     price = call["gasPrice"] or call["maxFeePerGas"] or 0
-    msg = Message(sender, Address(call["to"]), call["value"], payload, max(gas - intrinsic, 0), sender, price)
+    msg = Message(
+        sender, Address(call["to"]), call["value"], payload, max(gas - intrinsic, 0), sender, price
+    )
     result = node.vm.call(state, env, msg)  # type: ignore[attr-defined]
     if not result.success:
         if result.gas_used >= msg.gas and not result.output:
@@ -339,7 +349,9 @@ def _run_call(node: Sequencer, call: dict[str, Any], tag: Any, gas_cap: int) -> 
 
 
 @rpc("eth_call", call_object, block_tag, anything, required=1)
-def eth_call(node: Sequencer, call: dict[str, Any], tag: Any = "latest", overrides: Any = None) -> str:
+def eth_call(
+    node: Sequencer, call: dict[str, Any], tag: Any = "latest", overrides: Any = None
+) -> str:
     if overrides:
         raise InvalidParams("state overrides are not supported by the native VM")
     _gas, output, _intrinsic = _run_call(node, call, tag, node.manifest.gas_limit)
@@ -400,14 +412,17 @@ def _percentiles(value: Any) -> list[float]:
 
 
 @rpc("eth_feeHistory", codec.parse_quantity, block_tag, _percentiles, required=2)
-def fee_history(node: Sequencer, count: int, tag: Any, percentiles: list[float] | None = None) -> dict[str, Any]:
+def fee_history(
+    node: Sequencer, count: int, tag: Any, percentiles: list[float] | None = None
+) -> dict[str, Any]:
     count = min(count, MAX_FEE_HISTORY)
     newest = resolve_block(node, tag)
     oldest = max(0, newest - count + 1)
     blocks = [node.block(n) for n in range(oldest, newest + 1)] if count else []
     out: dict[str, Any] = {
         "oldestBlock": quantity(oldest if count else newest),
-        "baseFeePerGas": [quantity(b.header.base_fee) for b in blocks if b] + [quantity(node.manifest.base_fee)],
+        "baseFeePerGas": [quantity(b.header.base_fee) for b in blocks if b]
+        + [quantity(node.manifest.base_fee)],
         "gasUsedRatio": [b.header.gas_used / b.header.gas_limit for b in blocks if b],
         "baseFeePerBlobGas": ["0x0"] * (len(blocks) + 1),
         "blobGasUsedRatio": [0.0] * len(blocks),
@@ -444,7 +459,9 @@ def log_filter(value: Any) -> dict[str, Any]:
     out = {"addresses": addrs, "topics": topics, "block_hash": None}
     if value.get("blockHash") is not None:
         if value.get("fromBlock") is not None or value.get("toBlock") is not None:
-            raise InvalidParams("invalid argument 0: cannot specify both BlockHash and FromBlock/ToBlock")
+            raise InvalidParams(
+                "invalid argument 0: cannot specify both BlockHash and FromBlock/ToBlock"
+            )
         out["block_hash"] = codec.parse_hash(value["blockHash"], "blockHash")
     out["from"] = block_tag(value.get("fromBlock"))
     out["to"] = block_tag(value.get("toBlock"))
@@ -459,7 +476,9 @@ def _log_matches(log: Any, addresses: list[bytes], topics: list[list[bytes] | No
     return all(wanted is None or log.topics[i] in wanted for i, wanted in enumerate(topics))
 
 
-def _bloom_may_match(bloom: bytes, addresses: list[bytes], topics: list[list[bytes] | None]) -> bool:
+def _bloom_may_match(
+    bloom: bytes, addresses: list[bytes], topics: list[list[bytes] | None]
+) -> bool:
     if addresses and not any(bloom_contains(bloom, a) for a in addresses):
         return False
     return all(wanted is None or any(bloom_contains(bloom, t) for t in wanted) for wanted in topics)
@@ -473,8 +492,14 @@ def filter_logs(node: Sequencer, flt: dict[str, Any]) -> list[dict[str, Any]]:
         blocks: Any = [block]
     else:
         head = node.committed.number
-        start = resolve_block(node, flt["from"]) if not isinstance(flt["from"], int) else flt["from"]
-        end = resolve_block(node, flt["to"]) if not isinstance(flt["to"], int) else min(flt["to"], head)
+        start = (
+            resolve_block(node, flt["from"]) if not isinstance(flt["from"], int) else flt["from"]
+        )
+        end = (
+            resolve_block(node, flt["to"])
+            if not isinstance(flt["to"], int)
+            else min(flt["to"], head)
+        )
         if start > end:
             if isinstance(flt["from"], int) and flt["from"] > head:
                 return []
@@ -484,7 +509,9 @@ def filter_logs(node: Sequencer, flt: dict[str, Any]) -> list[dict[str, Any]]:
         blocks = (node.block(n) for n in range(start, end + 1))
     out: list[dict[str, Any]] = []
     for block in blocks:
-        if block is None or not _bloom_may_match(block.header.logs_bloom, flt["addresses"], flt["topics"]):
+        if block is None or not _bloom_may_match(
+            block.header.logs_bloom, flt["addresses"], flt["topics"]
+        ):
             continue
         log_index = 0
         for tx_index, receipt in enumerate(block.receipts):
@@ -500,4 +527,3 @@ def filter_logs(node: Sequencer, flt: dict[str, Any]) -> list[dict[str, Any]]:
 @rpc("eth_getLogs", log_filter)
 def get_logs(node: Sequencer, flt: dict[str, Any]) -> list[dict[str, Any]]:
     return filter_logs(node, flt)
-

@@ -62,7 +62,9 @@ def error_object(error: BaseException) -> dict[str, Any]:
     return {"code": -32603, "message": f"internal error: {type(error).__name__}"}
 
 
-def _response(req_id: Any, result: Any = None, error: BaseException | None = None) -> dict[str, Any]:
+def _response(
+    req_id: Any, result: Any = None, error: BaseException | None = None
+) -> dict[str, Any]:
     if error is not None:
         return {"jsonrpc": "2.0", "id": req_id, "error": error_object(error)}
     return {"jsonrpc": "2.0", "id": req_id, "result": result}
@@ -164,10 +166,12 @@ class RpcServer:
         chunks = [raws[i : i + size] for i in range(0, len(raws), size)]
         loop = asyncio.get_running_loop()
         chain_id = self.node.chain_id
-        results = await asyncio.gather(*[
-            loop.run_in_executor(self.node.decoder, decode_chunk, [raw for _, raw in chunk], chain_id)
+        pool = self.node.decoder
+        jobs = [
+            loop.run_in_executor(pool, decode_chunk, [raw for _, raw in chunk], chain_id)
             for chunk in chunks
-        ])  # fmt: skip
+        ]
+        results = await asyncio.gather(*jobs)
         for chunk, result in zip(chunks, results, strict=True):
             for (position, _raw), item in zip(chunk, result, strict=True):
                 decoded[position] = item
@@ -231,7 +235,16 @@ def create_app(server: RpcServer) -> Starlette:
         return Response(orjson.dumps(body), headers=_JSON)
 
     return Starlette(
-        routes=[Route("/", rpc_endpoint, methods=["POST"]), Route("/health", health, methods=["GET"])],
-        middleware=[Middleware(CORSMiddleware, allow_origins=["*"], allow_methods=["POST", "GET"],
-                               allow_headers=["*"])],  # fmt: skip
+        routes=[
+            Route("/", rpc_endpoint, methods=["POST"]),
+            Route("/health", health, methods=["GET"]),
+        ],
+        middleware=[
+            Middleware(
+                CORSMiddleware,
+                allow_origins=["*"],
+                allow_methods=["POST", "GET"],
+                allow_headers=["*"],
+            )
+        ],  # fmt: skip
     )

@@ -118,7 +118,9 @@ def encode_values(types: Sequence[str], values: Sequence[Any]) -> bytes:
             check_value(t, v)
         return b"".join(_encode_word(t, v) for t, v in zip(types, values, strict=True))
     try:
-        return _abi_encode(list(types), [_denormalize(t, v) for t, v in zip(types, values, strict=True)])
+        return _abi_encode(
+            list(types), [_denormalize(t, v) for t, v in zip(types, values, strict=True)]
+        )
     except Exception as exc:
         raise AbiError(f"cannot encode values: {exc}") from None
 

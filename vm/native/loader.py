@@ -10,14 +10,15 @@ import sys
 import types
 
 from rollup.crypto import keccak
-
 from rollup.errors import AppLoadError
 from vm.native.sdk import App
 
 __all__ = ["load_app_class"]
 
 
-def load_app_class(source: str, filename: str = "app.py", class_name: str | None = None) -> type[App]:
+def load_app_class(
+    source: str, filename: str = "app.py", class_name: str | None = None
+) -> type[App]:
     try:
         code = compile(source, filename, "exec", dont_inherit=True)
     except SyntaxError as exc:
@@ -32,9 +33,10 @@ def load_app_class(source: str, filename: str = "app.py", class_name: str | None
     except Exception as exc:
         raise AppLoadError(f"{filename}: failed to load: {type(exc).__name__}: {exc}") from None
     classes = [
-        v for v in module.__dict__.values()
-        if isinstance(v, type) and issubclass(v, App) and v is not App and v.__module__ == module_name
-    ]  # fmt: skip
+        value
+        for value in module.__dict__.values()
+        if isinstance(value, type) and issubclass(value, App) and value.__module__ == module_name
+    ]
     if class_name is not None:
         classes = [c for c in classes if c.__name__ == class_name]
         if not classes:

@@ -39,13 +39,17 @@ class AppRuntime:
         self.code = native_code(source)
         self.instance = app_class.__new__(app_class)
 
-    def execute(self, state: State, env: BlockEnv, msg: Message, read_only: bool = False) -> ExecResult:
+    def execute(
+        self, state: State, env: BlockEnv, msg: Message, read_only: bool = False
+    ) -> ExecResult:
         snapshot = state.snapshot()
         try:
             meter = GasMeter(msg.gas, read_only)
         except OutOfGas:
             return ExecResult(False, msg.gas, b"")
-        ctx = CallContext(state, self.address, Msg(msg.sender, msg.value, msg.data, msg.origin), env, meter)
+        ctx = CallContext(
+            state, self.address, Msg(msg.sender, msg.value, msg.data, msg.origin), env, meter
+        )
         try:
             output = self._dispatch(state, ctx, msg)
         except OutOfGas:
@@ -56,7 +60,9 @@ class AppRuntime:
             return ExecResult(False, min(meter.used, msg.gas), exc.data)
         except WriteInView:
             state.revert(snapshot)
-            return ExecResult(False, min(meter.used, msg.gas), _error_data("state change in a view call"))
+            return ExecResult(
+                False, min(meter.used, msg.gas), _error_data("state change in a view call")
+            )
         except ZeroDivisionError:
             state.revert(snapshot)
             return ExecResult(False, min(meter.used, msg.gas), Panic(0x12).data)
@@ -94,7 +100,9 @@ class AppRuntime:
         except (AbiError, TypeError, ValueError) as exc:
             revert(f"bad return value from {spec.name}: {exc}")
 
-    def run_init(self, state: State, env: BlockEnv, sender: Address, kwargs: dict[str, Any]) -> None:
+    def run_init(
+        self, state: State, env: BlockEnv, sender: Address, kwargs: dict[str, Any]
+    ) -> None:
         """Genesis: call `init(**kwargs)` with no gas limit that matters. Errors propagate."""
         meter = GasMeter(2**62)
         ctx = CallContext(state, self.address, Msg(sender, 0, b"", sender), env, meter)

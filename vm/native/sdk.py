@@ -180,7 +180,7 @@ class CallContext:
 def _key_bytes(abi_type: str, key: Any) -> bytes:
     """How Solidity pads a mapping key before hashing it with the slot."""
     if abi_type == "string":
-        return key.encode()
+        return str(key).encode()
     if abi_type == "bytes":
         return bytes(key)
     if abi_type.startswith("bytes"):
@@ -208,7 +208,7 @@ def _encode_value(abi_type: str, value: Any) -> bytes:
     if abi_type == "bool":
         return b"\x01" if value else b""
     if abi_type == "string":
-        return value.encode()
+        return str(value).encode()
     if abi_type == "address" and not (isinstance(value, (bytes, bytearray)) and len(value) == 20):
         raise TypeError(f"address field got {value!r}")
     if abi_type == "address":
@@ -375,7 +375,9 @@ class App:
                 spec = _spec_of(name, value, mutability)
                 sel = selector(spec.signature)
                 if sel in methods:
-                    raise TypeError(f"selector clash: {spec.signature} and {methods[sel].signature}")
+                    raise TypeError(
+                        f"selector clash: {spec.signature} and {methods[sel].signature}"
+                    )
                 methods[sel] = spec
         cls.__methods__ = methods
 

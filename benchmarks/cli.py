@@ -1,0 +1,102 @@
+"""`rollup bench ...`: throughput and latency of one app's node, next to Anvil.
+
+    rollup bench transfers [--n N] [--batch B] [--concurrency C] [--no-peer] [--json]
+    rollup bench latency [--seconds S] [--rate R] [--no-peer] [--json]
+
+Each prints a table (or, with --json, one JSON object on stdout) and writes the JSON result to
+benchmarks/results/<name>.json. Progress goes to stderr.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+from collections.abc import Callable, Coroutine
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+from benchmarks.common import BenchError
+
+__all__ = ["main", "RESULTS_DIR"]
+
+RESULTS_DIR = Path(__file__).resolve().parent / "results"
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="rollup bench", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)  # fmt: skip
+    sub = parser.add_subparsers(dest="benchmark", required=True)
+
+    def common(p: argparse.ArgumentParser) -> None:
+        p.add_argument("--no-peer", action="store_true", help="skip the Anvil comparison")
+        p.add_argument("--json", action="store_true", help="print one JSON object")
+        p.add_argument("--client", choices=("raw", "httpx"), default="raw",
+                       help="HTTP client: raw asyncio streams (default) or httpx")  # fmt: skip
+        p.add_argument("--results-dir", type=Path, default=RESULTS_DIR,
+                       help="where <name>.json is written (default: benchmarks/results)")  # fmt: skip
+        p.add_argument("--profile", type=Path, default=None,
+                       help="record the node with py-spy into this file (.svg: flame graph, "
+                            "else collapsed stacks, summarized in the result)")  # fmt: skip
+
+    transfers = sub.add_parser("transfers", help="batched pre-signed transfers: tx/s vs Anvil")
+    transfers.add_argument("--n", type=int, default=40_000, help="transfers (default 40000)")
+    transfers.add_argument("--batch", type=int, default=2_000, help="requests a batch (2000)")
+    transfers.add_argument("--concurrency", type=int, default=4,
+                           help="connections, each with its own senders (default 4, max 10)")
+    common(transfers)
+
+    latency = sub.add_parser("latency", help="send-to-receipt latency at half the peak load")
+    latency.add_argument("--seconds", type=float, default=15.0, help="probing time (15)")
+    latency.add_argument("--rate", type=float, default=None,
+                         help="background load in tx/s (default: half the measured peak)")
+    latency.add_argument("--peak-n", type=int, default=20_000,
+                         help="transfers of the peak measurement (default 20000)")
+    common(latency)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    try:
+        import uvloop
+
+        runner: Callable[[Coroutine[Any, Any, dict[str, Any]]], dict[str, Any]] = uvloop.run
+    except ImportError:  # pragma: no cover - uvloop is installed with uvicorn[standard]
+        runner = asyncio.run
+    try:
+        if args.benchmark == "transfers":
+            from benchmarks.transfers import TransfersConfig, format_transfers, run_transfers
+
+            config = TransfersConfig(
+                n=args.n, batch=args.batch, concurrency=args.concurrency, peer=not args.no_peer,
+                client=args.client, profile=args.profile,
+            )  # fmt: skip
+            result = runner(run_transfers(config))
+            text = format_transfers(result)
+        else:
+            from benchmarks.latency import LatencyConfig, format_latency, run_latency
+
+            lconfig = LatencyConfig(
+                seconds=args.seconds, rate=args.rate, peak_n=args.peak_n, peer=not args.no_peer,
+                client=args.client, profile=args.profile,
+            )  # fmt: skip
+            result = runner(run_latency(lconfig))
+            text = format_latency(result)
+    except BenchError as exc:
+        print(f"bench {args.benchmark} failed: {exc}", file=sys.stderr)
+        return 1
+    encoded = orjson.dumps(result, option=orjson.OPT_INDENT_2)
+    args.results_dir.mkdir(parents=True, exist_ok=True)
+    (args.results_dir / f"{args.benchmark}.json").write_bytes(encoded + b"\n")
+    if args.json:
+        print(orjson.dumps(result).decode())
+    else:
+        print(text)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,26 @@
+"""Tests of this app against an in-process chain: run them with `pytest` in this folder."""
+
+from pathlib import Path
+
+from sequencer.harness import LocalChain
+
+APP_DIR = Path(__file__).parent
+
+
+def test_transfer_moves_tokens_and_logs_it() -> None:
+    with LocalChain.from_dir(APP_DIR) as chain:
+        alice, bob = chain.accounts[0], chain.accounts[1]
+        before = chain.call("balanceOf", alice)
+        receipt = chain.transact(alice, "transfer", bob, 10**18)
+        assert receipt.status == 1
+        assert chain.call("balanceOf", bob) == 10**18
+        assert chain.call("balanceOf", alice) == before - 10**18
+        assert chain.decode_logs(receipt)[0]["event"] == "Transfer"
+
+
+def test_transfer_beyond_balance_reverts_and_changes_nothing() -> None:
+    with LocalChain.from_dir(APP_DIR) as chain:
+        alice, bob = chain.accounts[0], chain.accounts[1]
+        receipt = chain.transact(bob, "transfer", alice, 1)
+        assert receipt.status == 0
+        assert chain.call("balanceOf", bob) == 0

@@ -1,0 +1,362 @@
+"""The `rollup` command: create apps from templates and run them on a local devnet.
+
+    rollup new NAME --template token [--dir DIR] [--chain-id N]
+    rollup up [APP_DIR ...] [--detach] [--data-dir DIR] [--l1-rpc URL] [--port-base N]
+    rollup status [--json] [--data-dir DIR]
+    rollup down [--data-dir DIR]
+    rollup abi APP_DIR
+    rollup bench ...            (arguments go to benchmarks.cli)
+
+Exit codes: 0 ok, 1 the operation failed, 2 bad usage (argparse's own code, also used when
+`new` is given a bad name or a target that is not empty).
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import json
+import logging
+import re
+import sys
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+import rollup.templates
+from rollup.errors import RollupError
+from rollup.manifest import MAX_CHAIN_ID, default_chain_id, parse_manifest
+from rollup.templates import TEMPLATES
+from services.anvil import AnvilError
+from services.devnet import (
+    NODE_START_TIMEOUT,
+    Devnet,
+    DevnetError,
+    DevnetState,
+    is_running,
+    load_app_specs,
+    read_state,
+    rpc_call,
+    serve,
+    spawn_detached,
+    stop_recorded,
+    wait_detached,
+)
+from vm.native.abi_json import app_abi
+from vm.native.loader import load_app_class
+
+__all__ = ["main"]
+
+_NAME = re.compile(r"^[a-z0-9][a-z0-9-]{0,31}$")  # as app.name in rollup/manifest.py
+_TEMPLATE_DIR = Path(rollup.templates.__file__).parent
+_SKIP = {"__pycache__", ".pytest_cache"}
+DEFAULT_DATA_DIR = Path(".rollup")
+DEFAULT_APP_DIR = Path("examples/token")
+DETACH_TIMEOUT = 20.0 + NODE_START_TIMEOUT + 30.0  # Anvil, the nodes (in parallel), slack
+
+
+class UsageError(Exception):
+    """Bad input from the user: exit code 2."""
+
+
+class Failure(Exception):
+    """The operation could not be done: exit code 1."""
+
+
+# ---- rollup new -----------------------------------------------------------------------------
+
+
+def cmd_new(args: argparse.Namespace) -> int:
+    name: str = args.name
+    if not _NAME.match(name):
+        raise UsageError(
+            f"invalid app name {name!r}: use 1-32 chars of [a-z0-9-], not starting with '-'"
+        )
+    chain_id = args.chain_id if args.chain_id is not None else default_chain_id(name)
+    if not 1 <= chain_id <= MAX_CHAIN_ID:
+        raise UsageError(f"chain id {chain_id} is outside 1..{MAX_CHAIN_ID}")
+    target: Path = (args.dir or Path(".")) / name
+    if target.exists() and (not target.is_dir() or any(target.iterdir())):
+        raise UsageError(f"{target} already exists and is not empty; refusing to overwrite it")
+    files = render_template(args.template, {"name": name, "chain_id": str(chain_id)})
+    _check_manifest(files)
+    write_files(target, files)
+    print(
+        f"Created app {name!r} (chain id {chain_id}) in {target}/ from template "
+        f"{args.template!r}.\n\nNext steps:\n"
+        f"  cd {target} && pytest          # the app's tests, on an in-process chain\n"
+        f"  rollup up {target}             # run it on a local devnet\n"
+        f"  rollup abi {target}            # its ABI, for ethers, web3.py or a wallet"
+    )
+    return 0
+
+
+def render_template(template: str, values: dict[str, str]) -> dict[Path, str]:
+    """The files of `template` by relative path; `.tmpl` files filled in, suffix dropped."""
+    root = _TEMPLATE_DIR / template
+    files: dict[Path, str] = {}
+    for path in sorted(root.rglob("*")):
+        relative = path.relative_to(root)
+        if path.is_dir() or _SKIP.intersection(relative.parts) or path.suffix == ".pyc":
+            continue
+        text = path.read_text(encoding="utf-8")
+        if path.suffix == ".tmpl":
+            relative = relative.with_suffix("")
+            for key, value in values.items():
+                text = text.replace("{{" + key + "}}", value)
+        files[relative] = text
+    return files
+
+
+def _check_manifest(files: dict[Path, str]) -> None:
+    """A template must render into a manifest that parses; catch it before writing anything."""
+    try:
+        parse_manifest(files[Path("rollup.toml")])
+    except (KeyError, RollupError) as exc:
+        raise Failure(f"the template does not render a valid rollup.toml: {exc}") from None
+
+
+def write_files(target: Path, files: dict[Path, str]) -> None:
+    for relative, text in files.items():
+        path = target / relative
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text, encoding="utf-8")
+
+
+# ---- rollup up / down / status --------------------------------------------------------------
+
+
+def cmd_up(args: argparse.Namespace) -> int:
+    app_dirs: list[Path] = args.app_dirs or _default_app_dirs()
+    specs = load_app_specs(app_dirs)
+    data_dir: Path = args.data_dir.resolve()
+    _configure_logging(args.verbose)
+    state = read_state(data_dir)
+    if state is not None and is_running(state):
+        raise Failure(
+            f"a devnet is already running from {data_dir}; stop it with "
+            f"`rollup down --data-dir {args.data_dir}`"
+        )
+    if args.detach:
+        proc = spawn_detached(app_dirs, data_dir, args.l1_rpc, args.port_base)
+        state = wait_detached(proc, data_dir, DETACH_TIMEOUT)
+        _print_up(
+            state,
+            f"Detached (supervisor pid {proc.pid}). Stop it with: "
+            f"rollup down --data-dir {args.data_dir}",
+        )
+        return 0
+    devnet = Devnet(specs, data_dir, args.l1_rpc, args.port_base)
+    serve(devnet, on_ready=lambda s: _print_up(s, "Press Ctrl-C to stop."))
+    print("Stopped.")
+    return 0
+
+
+def _configure_logging(verbose: bool) -> None:
+    """Only the commands that run processes log; the others just print their result."""
+    level = logging.INFO if verbose else logging.WARNING
+    logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s")
+    logging.getLogger("httpx").setLevel(logging.WARNING)  # it logs every request at INFO
+
+
+def _default_app_dirs() -> list[Path]:
+    if DEFAULT_APP_DIR.is_dir():
+        return [DEFAULT_APP_DIR]
+    raise UsageError(
+        f"no APP_DIR given and no {DEFAULT_APP_DIR} here; "
+        "create one with `rollup new NAME --template token`"
+    )
+
+
+def _print_up(state: DevnetState, how_to_stop: str) -> None:
+    headers = ["NAME", "CHAIN ID", "VM", "RPC URL", "APP ADDRESS"]
+    rows = [
+        [a["name"], str(a["chain_id"]), a["vm"], a["rpc_url"], a["address"]] for a in state["apps"]
+    ]
+    print(format_table(headers, rows))
+    print(f"\nL1 RPC: {state['l1']['rpc_url']}")
+    print(f"Logs:   {state['logs_dir']}/")
+    print(how_to_stop, flush=True)
+
+
+def cmd_down(args: argparse.Namespace) -> int:
+    if read_state(args.data_dir.resolve()) is None:
+        print(f"No devnet recorded in {args.data_dir}; nothing to stop.")
+        return 0
+    _configure_logging(args.verbose)
+    state = stop_recorded(args.data_dir.resolve())
+    if state is None:  # it stopped by itself in the meantime
+        return 0
+    names = ", ".join(a["name"] for a in state["apps"]) or "no apps"
+    print(f"Stopped the devnet in {args.data_dir} ({names}).")
+    return 0
+
+
+def cmd_status(args: argparse.Namespace) -> int:
+    state = read_state(args.data_dir.resolve())
+    if state is None or not is_running(state):
+        stale = " (a stale state file is there: `rollup down` cleans it)" if state else ""
+        raise Failure(
+            f"no devnet is running from {args.data_dir}{stale}; start one with `rollup up`"
+        )
+    report = status_report(state)
+    if args.json:
+        print(json.dumps(report, indent=2))
+        return 0
+    headers = ["NAME", "CHAIN ID", "VM", "HEAD", "RPC URL", "APP ADDRESS"]
+    rows = [
+        [a["name"], str(a["chain_id"]), a["vm"], _head_text(a["head"]), a["rpc_url"], a["address"]]
+        for a in report["apps"]
+    ]
+    print(format_table(headers, rows))
+    print(f"\nL1 RPC: {report['l1_rpc']}")
+    return 0
+
+
+def status_report(state: DevnetState) -> dict[str, Any]:
+    """The shape of `rollup status --json`: each app with its current head, and the L1."""
+    apps = [
+        {
+            "name": a["name"],
+            "chain_id": a["chain_id"],
+            "vm": a["vm"],
+            "rpc_url": a["rpc_url"],
+            "address": a["address"],
+            "head": _head(a["rpc_url"]),
+        }
+        for a in state["apps"]
+    ]
+    return {"apps": apps, "l1_rpc": state["l1"]["rpc_url"]}
+
+
+def _head(rpc_url: str) -> int | None:
+    try:
+        result = rpc_call(rpc_url, "eth_blockNumber")
+    except (httpx.HTTPError, ValueError):
+        return None
+    return int(result, 16) if isinstance(result, str) else None
+
+
+def _head_text(head: int | None) -> str:
+    return "unreachable" if head is None else str(head)
+
+
+def format_table(headers: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
+    widths = [max(len(r[i]) for r in [headers, *rows]) for i in range(len(headers))]
+    lines = ["  ".join(cell.ljust(w) for cell, w in zip(row, widths)) for row in [headers, *rows]]
+    return "\n".join(line.rstrip() for line in lines)
+
+
+# ---- rollup abi / bench ---------------------------------------------------------------------
+
+
+def cmd_abi(args: argparse.Namespace) -> int:
+    app_dir: Path = args.app_dir
+    try:
+        manifest = parse_manifest((app_dir / "rollup.toml").read_text(encoding="utf-8"))
+        if manifest.vm != "native":
+            raise Failure(f"{app_dir} is an {manifest.vm} app; its ABI comes from its compiler")
+        source = (app_dir / manifest.code).read_text(encoding="utf-8")
+        app_class = load_app_class(source, str(app_dir / manifest.code), manifest.class_name)
+    except OSError as exc:
+        raise Failure(f"cannot read the app in {app_dir}: {exc}") from None
+    module = sys.modules[app_class.__module__]  # load_app_class registers the app's module
+    print(json.dumps(app_abi(app_class, module), indent=2))
+    return 0
+
+
+def cmd_bench(argv: Sequence[str]) -> int:
+    """A thin pass-through to `benchmarks.cli:main`, which owns the benchmark options."""
+    try:
+        bench = importlib.import_module("benchmarks.cli")
+    except ModuleNotFoundError as exc:
+        if exc.name not in ("benchmarks", "benchmarks.cli"):
+            raise
+        raise Failure("benchmarks are not available (no benchmarks.cli module)") from None
+    result = bench.main(list(argv))
+    return int(result or 0)
+
+
+# ---- wiring ---------------------------------------------------------------------------------
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="rollup", description="App rollups: create and run.")
+    parser.add_argument("-v", "--verbose", action="store_true", help="log what happens")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    new = sub.add_parser("new", help="create an app from a template")
+    new.add_argument("name", metavar="NAME")
+    new.add_argument("--template", required=True, choices=TEMPLATES)
+    new.add_argument("--dir", type=Path, help="parent directory (default: the current one)")
+    new.add_argument("--chain-id", type=int, help="default: derived from NAME")
+    new.set_defaults(handler=cmd_new)
+
+    up = sub.add_parser("up", help="start a devnet: L1 and one sequencer per app")
+    up.add_argument(
+        "app_dirs",
+        nargs="*",
+        type=Path,
+        metavar="APP_DIR",
+        help=f"default: {DEFAULT_APP_DIR} if it exists",
+    )
+    up.add_argument("--detach", action="store_true", help="run in the background and return")
+    _data_dir_option(up)
+    up.add_argument("--l1-rpc", metavar="URL", help="use this L1 instead of starting Anvil")
+    up.add_argument("--port-base", type=int, metavar="N", help="apps listen on N, N+1, ...")
+    up.set_defaults(handler=cmd_up)
+
+    down = sub.add_parser("down", help="stop a devnet")
+    _data_dir_option(down)
+    down.set_defaults(handler=cmd_down)
+
+    status = sub.add_parser("status", help="show the running devnet")
+    status.add_argument("--json", action="store_true", help="machine-readable output")
+    _data_dir_option(status)
+    status.set_defaults(handler=cmd_status)
+
+    abi = sub.add_parser("abi", help="print a native app's JSON ABI")
+    abi.add_argument("app_dir", type=Path, metavar="APP_DIR")
+    abi.set_defaults(handler=cmd_abi)
+
+    sub.add_parser("bench", help="run the benchmarks (see `rollup bench --help`)", add_help=False)
+    return parser
+
+
+def _data_dir_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--data-dir",
+        type=Path,
+        default=DEFAULT_DATA_DIR,
+        metavar="DIR",
+        help=f"devnet state, data and logs (default: {DEFAULT_DATA_DIR})",
+    )
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv[:1] == ["bench"]:
+        return _run(lambda: cmd_bench(argv[1:]))
+    args = build_parser().parse_args(argv)
+    handler: Callable[[argparse.Namespace], int] = args.handler
+    return _run(lambda: handler(args))
+
+
+def _run(command: Callable[[], int]) -> int:
+    """Run a command, turning the errors a user can act on into a message and an exit code."""
+    try:
+        return command()
+    except UsageError as exc:
+        print(f"rollup: error: {exc}", file=sys.stderr)
+        return 2
+    except (Failure, DevnetError, AnvilError, RollupError) as exc:
+        print(f"rollup: error: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,695 @@
+"""The devnet supervisor behind `rollup up`: an L1, then one sequencer process per app, watched.
+
+    DATA/                       (--data-dir, default ./.rollup)
+      devnet.json               the state file: who runs where (see `DevnetState`)
+      l1/anvil-state.json       Anvil's chain, kept across restarts
+      apps/NAME/                each node's own data dir (its SQLite database by default)
+      logs/NAME.log             each node's stderr and stdout
+      logs/anvil-PORT.log       Anvil's output
+      logs/devnet.log           the detached supervisor's own log
+
+Everything binds 127.0.0.1. A node that crashes is started again on the same port and resumes
+from its database. `stop()` sends SIGTERM, then SIGKILL after a timeout, by PID.
+
+The message bus is embedded in each node's process for now, so there is no bus process to start
+here; when the NATS transport lands, `nats-server` joins Anvil in this file.
+
+Detached mode re-executes this module as `python -m services.devnet run ...` in a new session
+with its output in `logs/devnet.log`; the caller waits until the state file names that process,
+which happens only once every app answers `eth_chainId`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import logging
+import os
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from types import FrameType
+from typing import IO, TypedDict, cast
+
+import httpx
+from eth_utils import to_checksum_address
+
+from rollup.errors import RollupError
+from rollup.manifest import parse_manifest
+from services.anvil import AnvilError, AnvilProcess, free_port
+
+__all__ = [
+    "AppRecord",
+    "AppSpec",
+    "Devnet",
+    "DevnetError",
+    "DevnetState",
+    "L1Record",
+    "is_running",
+    "load_app_specs",
+    "main",
+    "pid_alive",
+    "read_state",
+    "rpc_call",
+    "serve",
+    "spawn_detached",
+    "state_path",
+    "stop_recorded",
+    "wait_detached",
+]
+
+log = logging.getLogger("devnet")
+
+NODE_START_TIMEOUT = 60.0
+STOP_TIMEOUT = 10.0
+WATCH_INTERVAL = 0.5
+MAX_RESTART_DELAY = 30.0
+STABLE_AFTER = 10.0  # a node that ran this long before crashing restarts without delay
+STATE_VERSION = 1
+NODE_COMMAND = (sys.executable, "-m", "services.node")
+
+
+class DevnetError(RuntimeError):
+    """The devnet cannot start, or is asked to do something its state does not allow."""
+
+
+class L1Record(TypedDict):
+    rpc_url: str
+    pid: int | None  # None when the L1 is external (--l1-rpc)
+    log: str | None
+
+
+class AppRecord(TypedDict):
+    name: str
+    chain_id: int
+    vm: str
+    address: str  # EIP-55 checksummed
+    app_dir: str
+    rpc_url: str
+    port: int
+    pid: int
+    data_dir: str
+    log: str
+    restarts: int
+
+
+class DevnetState(TypedDict):
+    """The JSON in `DATA/devnet.json`, written atomically whenever a PID changes."""
+
+    version: int
+    supervisor_pid: int
+    data_dir: str
+    logs_dir: str
+    l1: L1Record
+    apps: list[AppRecord]
+
+
+@dataclass(frozen=True, slots=True)
+class AppSpec:
+    """One app to run, read from its `rollup.toml`."""
+
+    app_dir: Path
+    name: str
+    chain_id: int
+    vm: str
+    address: str  # EIP-55 checksummed
+
+
+def load_app_specs(app_dirs: Sequence[Path]) -> list[AppSpec]:
+    """Read each app's manifest; refuse two apps with the same name or chain id."""
+    specs = [_load_app_spec(Path(d)) for d in app_dirs]
+    _refuse_duplicates(specs, "name", [s.name for s in specs])
+    _refuse_duplicates(specs, "chain id", [s.chain_id for s in specs])
+    return specs
+
+
+def _load_app_spec(app_dir: Path) -> AppSpec:
+    manifest_path = app_dir / "rollup.toml"
+    if not manifest_path.is_file():
+        raise DevnetError(f"{app_dir}: no rollup.toml (is it an app directory?)")
+    try:
+        manifest = parse_manifest(manifest_path.read_text(encoding="utf-8"))
+    except RollupError as exc:
+        raise DevnetError(f"{manifest_path}: {exc}") from None
+    return AppSpec(
+        app_dir=app_dir.resolve(),
+        name=manifest.name,
+        chain_id=manifest.chain_id,
+        vm=manifest.vm,
+        address=to_checksum_address(manifest.address),
+    )
+
+
+def _refuse_duplicates(specs: list[AppSpec], what: str, keys: Sequence[object]) -> None:
+    for index, key in enumerate(keys):
+        if key in keys[:index]:
+            first = specs[keys.index(key)].app_dir
+            raise DevnetError(
+                f"two apps with the same {what} {key}: {first} and {specs[index].app_dir}"
+            )
+
+
+# ---- state file -----------------------------------------------------------------------------
+
+
+def state_path(data_dir: Path) -> Path:
+    return data_dir / "devnet.json"
+
+
+def read_state(data_dir: Path) -> DevnetState | None:
+    """The recorded devnet of `data_dir`, or None when there is none (or it is unreadable)."""
+    try:
+        data = json.loads(state_path(data_dir).read_text(encoding="utf-8"))
+    except (FileNotFoundError, json.JSONDecodeError):
+        return None
+    if not isinstance(data, dict) or data.get("version") != STATE_VERSION:
+        return None
+    return cast(DevnetState, data)  # our own file, written by write_state
+
+
+def write_state(data_dir: Path, state: DevnetState) -> None:
+    """Write through a temporary file and rename, so a reader never sees half a file."""
+    path = state_path(data_dir)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    with tmp.open("w", encoding="utf-8") as out:
+        json.dump(state, out, indent=2)
+        out.flush()
+        os.fsync(out.fileno())
+    os.replace(tmp, path)
+
+
+def is_running(state: DevnetState) -> bool:
+    return pid_alive(state["supervisor_pid"])
+
+
+# ---- processes ------------------------------------------------------------------------------
+
+
+def pid_alive(pid: int) -> bool:
+    """Whether `pid` runs; a zombie (exited, not yet reaped) counts as gone."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return not _is_zombie(pid)
+
+
+def _is_zombie(pid: int) -> bool:
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return False
+    return stat.rpartition(")")[2].split()[:1] == ["Z"]
+
+
+def _cmdline_mentions(pid: int, marker: str) -> bool:
+    """Guards against PID reuse: does the process with `pid` look like the one we recorded?
+
+    Where /proc is not available we cannot tell, and trust the record.
+    """
+    try:
+        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
+    except FileNotFoundError:
+        return not Path("/proc/self").exists()
+    except OSError:
+        return True
+    return marker.encode() in cmdline
+
+
+def terminate_pids(pids: Sequence[int], timeout: float = STOP_TIMEOUT) -> None:
+    """SIGTERM each live PID, wait up to `timeout` for all, then SIGKILL the ones left."""
+    for pid in pids:
+        _signal(pid, signal.SIGTERM)
+    deadline = time.monotonic() + timeout
+    while any(pid_alive(p) for p in pids) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    for pid in pids:
+        if pid_alive(pid):
+            log.warning("pid %d ignored SIGTERM for %.0f s; sending SIGKILL", pid, timeout)
+            _signal(pid, signal.SIGKILL)
+
+
+def _signal(pid: int, signum: signal.Signals) -> None:
+    with contextlib.suppress(ProcessLookupError):
+        os.kill(pid, signum)
+
+
+def stop_recorded(data_dir: Path, timeout: float = STOP_TIMEOUT) -> DevnetState | None:
+    """Stop the devnet recorded in `data_dir`, by PID, and remove its state file.
+
+    The supervisor is asked first (it stops its children in order); whatever it leaves behind,
+    or everything if it is gone already, is stopped here. Returns the state that was stopped.
+    """
+    state = read_state(data_dir)
+    if state is None:
+        return None
+    supervisor = state["supervisor_pid"]
+    if supervisor != os.getpid() and pid_alive(supervisor):
+        terminate_pids([supervisor], timeout=timeout + STOP_TIMEOUT)
+    terminate_pids(_leftover_pids(state), timeout=timeout)
+    with contextlib.suppress(FileNotFoundError):
+        state_path(data_dir).unlink()
+    return state
+
+
+def _leftover_pids(state: DevnetState) -> list[int]:
+    pids = [a["pid"] for a in state["apps"] if _cmdline_mentions(a["pid"], a["data_dir"])]
+    l1_pid = state["l1"]["pid"]
+    if l1_pid is not None and _cmdline_mentions(l1_pid, "anvil"):
+        pids.append(l1_pid)
+    return [p for p in pids if pid_alive(p)]
+
+
+def rpc_call(url: str, method: str, params: Sequence[object] = (), timeout: float = 2.0) -> object:
+    """One JSON-RPC call; raises httpx.HTTPError or ValueError when there is no result."""
+    request = {"jsonrpc": "2.0", "id": 1, "method": method, "params": list(params)}
+    # trust_env=False: a proxy from the environment must not sit between us and loopback.
+    with httpx.Client(trust_env=False, timeout=timeout) as client:
+        response = client.post(url, json=request)
+    response.raise_for_status()
+    body = response.json()
+    if not isinstance(body, dict) or "result" not in body:
+        raise ValueError(f"{method} on {url} failed: {body!r}")
+    return body["result"]
+
+
+def _answers_chain_id(url: str, chain_id: int) -> bool:
+    with contextlib.suppress(httpx.HTTPError, ValueError):
+        return rpc_call(url, "eth_chainId", timeout=1.0) == hex(chain_id)
+    return False
+
+
+def _log_tail(path: Path, lines: int = 20) -> str:
+    try:
+        text = path.read_text(encoding="utf-8", errors="replace")
+    except OSError:
+        return "(no log)"
+    return "\n".join(text.splitlines()[-lines:])
+
+
+# ---- the supervisor -------------------------------------------------------------------------
+
+
+@dataclass(slots=True)
+class _Node:
+    """One app's node process and what the supervisor knows about it."""
+
+    spec: AppSpec
+    port: int
+    data_dir: Path
+    log_path: Path
+    proc: subprocess.Popen[bytes] | None = None
+    log_file: IO[bytes] | None = None
+    started_at: float = 0.0
+    restarts: int = 0
+    restart_at: float | None = None  # when a crashed node is due to start again
+
+    @property
+    def rpc_url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+
+class Devnet:
+    """Starts, watches and stops an L1 and one node per app; records them in `devnet.json`.
+
+    `start()` returns once everything answers; `watch()` restarts crashed processes until
+    `request_stop()` (safe from a signal handler); `stop()` ends everything and is idempotent.
+    """
+
+    def __init__(
+        self,
+        apps: Sequence[AppSpec],
+        data_dir: Path,
+        l1_rpc: str | None = None,
+        port_base: int | None = None,
+        node_command: Sequence[str] = NODE_COMMAND,
+        start_timeout: float = NODE_START_TIMEOUT,
+    ) -> None:
+        self.data_dir = data_dir.resolve()
+        self.logs_dir = self.data_dir / "logs"
+        self.l1_rpc = l1_rpc
+        self._apps = list(apps)
+        self._port_base = port_base
+        self._node_command = tuple(node_command)
+        self._start_timeout = start_timeout
+        self._anvil: AnvilProcess | None = None
+        self._nodes: list[_Node] = []
+        self._stopping = threading.Event()
+        self._started = False
+
+    # -- lifecycle
+
+    def start(self) -> DevnetState:
+        """Start the L1 and every node, wait until all answer, write the state file."""
+        self._refuse_if_running()
+        self.logs_dir.mkdir(parents=True, exist_ok=True)
+        self._started = True
+        # Ports first: a taken --port-base port fails before anything starts.
+        self._nodes = [self._make_node(index, spec) for index, spec in enumerate(self._apps)]
+        self.l1_rpc = self._start_l1()
+        for node in self._nodes:
+            self._spawn(node)
+        for node in self._nodes:
+            self._wait_ready(node)
+        state = self.state()
+        write_state(self.data_dir, state)
+        log.info("devnet up: %d app(s), L1 at %s", len(self._nodes), self.l1_rpc)
+        return state
+
+    def watch(self) -> None:
+        """Restart crashed processes until `request_stop()`."""
+        while not self._stopping.wait(WATCH_INTERVAL):
+            changed = self._check_l1()
+            for node in self._nodes:
+                changed |= self._check_node(node)
+            if changed:
+                write_state(self.data_dir, self.state())
+
+    def request_stop(self) -> None:
+        self._stopping.set()
+
+    def stop(self) -> None:
+        """SIGTERM the nodes, SIGKILL the ones that linger, stop Anvil, remove the state file."""
+        self._stopping.set()
+        if not self._started:
+            return
+        self._started = False
+        pids = [n.proc.pid for n in self._nodes if n.proc is not None and n.proc.poll() is None]
+        terminate_pids(pids)
+        for node in self._nodes:
+            self._reap(node)
+        if self._anvil is not None:
+            self._anvil.stop()
+            self._anvil = None
+        self._remove_own_state()
+        log.info("devnet stopped")
+
+    def state(self) -> DevnetState:
+        l1: L1Record = {"rpc_url": self.l1_rpc or "", "pid": None, "log": None}
+        if self._anvil is not None and self._anvil.running():
+            l1["pid"] = self._anvil.pid
+            l1["log"] = str(self._anvil.log_path)
+        return {
+            "version": STATE_VERSION,
+            "supervisor_pid": os.getpid(),
+            "data_dir": str(self.data_dir),
+            "logs_dir": str(self.logs_dir),
+            "l1": l1,
+            "apps": [_record(node) for node in self._nodes],
+        }
+
+    # -- L1
+
+    def _start_l1(self) -> str:
+        if self.l1_rpc is not None:
+            self._check_external_l1(self.l1_rpc)
+            return self.l1_rpc
+        self._anvil = AnvilProcess(log_dir=self.logs_dir)
+        self._anvil.start(state_dir=self.data_dir / "l1")
+        log.info("anvil (pid %d) at %s", self._anvil.pid, self._anvil.rpc_url)
+        return self._anvil.rpc_url
+
+    @staticmethod
+    def _check_external_l1(url: str) -> None:
+        try:
+            rpc_call(url, "eth_chainId", timeout=5.0)
+        except (httpx.HTTPError, ValueError) as exc:
+            raise DevnetError(f"the L1 at {url} does not answer eth_chainId: {exc}") from None
+
+    def _check_l1(self) -> bool:
+        """Restart Anvil on its port if it died; its chain comes back from its state file."""
+        anvil = self._anvil
+        if anvil is None or anvil.running():
+            return False
+        port = anvil.port
+        log.warning("anvil exited; restarting it on port %s (log: %s)", port, anvil.log_path)
+        anvil.stop()
+        try:
+            anvil.start(port=port, state_dir=self.data_dir / "l1")
+        except AnvilError as exc:
+            log.error("anvil did not restart: %s", exc)
+        return True
+
+    # -- nodes
+
+    def _make_node(self, index: int, spec: AppSpec) -> _Node:
+        port = self._port_for(index)
+        return _Node(
+            spec=spec,
+            port=port,
+            data_dir=self.data_dir / "apps" / spec.name,
+            log_path=self.logs_dir / f"{spec.name}.log",
+        )
+
+    def _port_for(self, index: int) -> int:
+        if self._port_base is None:
+            return free_port()
+        port = self._port_base + index
+        if not _port_is_free(port):
+            raise DevnetError(f"port {port} on 127.0.0.1 is already in use (from --port-base)")
+        return port
+
+    def _spawn(self, node: _Node) -> None:
+        node.data_dir.mkdir(parents=True, exist_ok=True)
+        args = [*self._node_command, "--app-dir", str(node.spec.app_dir)]
+        args += ["--data-dir", str(node.data_dir), "--host", "127.0.0.1", "--port", str(node.port)]
+        if node.log_file is None:
+            node.log_file = node.log_path.open("ab")
+        env = _child_env(ROLLUP_L1_RPC=self.l1_rpc or "")
+        node.proc = subprocess.Popen(
+            args,
+            stdin=subprocess.DEVNULL,
+            stdout=node.log_file,
+            stderr=subprocess.STDOUT,
+            env=env,
+            start_new_session=True,  # a Ctrl-C meant for the supervisor does not reach it
+        )
+        node.started_at = time.monotonic()
+        node.restart_at = None
+        log.info("node %s (pid %d) on %s", node.spec.name, node.proc.pid, node.rpc_url)
+
+    def _wait_ready(self, node: _Node) -> None:
+        assert node.proc is not None
+        deadline = time.monotonic() + self._start_timeout
+        while time.monotonic() < deadline:
+            if self._stopping.is_set():
+                raise DevnetError("interrupted while starting")
+            if node.proc.poll() is not None:
+                raise DevnetError(
+                    f"node {node.spec.name} exited with code {node.proc.returncode} before "
+                    f"answering on {node.rpc_url}; log tail ({node.log_path}):\n"
+                    f"{_log_tail(node.log_path)}"
+                )
+            if _answers_chain_id(node.rpc_url, node.spec.chain_id):
+                return
+            time.sleep(0.1)
+        raise DevnetError(
+            f"node {node.spec.name} did not answer eth_chainId on {node.rpc_url} within "
+            f"{self._start_timeout:g} s; log tail ({node.log_path}):\n{_log_tail(node.log_path)}"
+        )
+
+    def _check_node(self, node: _Node) -> bool:
+        """Restart a crashed node, later and later if it keeps crashing. True if it restarted."""
+        if node.proc is None or node.proc.poll() is None:
+            return False
+        now = time.monotonic()
+        if node.restart_at is None:
+            node.restart_at = now + self._restart_delay(node, now)
+            log.warning(
+                "node %s exited with code %s; restarting in %.0f s (log: %s)",
+                node.spec.name,
+                node.proc.returncode,
+                node.restart_at - now,
+                node.log_path,
+            )
+        if now < node.restart_at:
+            return False
+        node.restarts += 1
+        self._spawn(node)
+        return True
+
+    @staticmethod
+    def _restart_delay(node: _Node, now: float) -> float:
+        if now - node.started_at >= STABLE_AFTER:
+            return 0.0
+        return float(min(MAX_RESTART_DELAY, 2 ** min(node.restarts, 5)))
+
+    @staticmethod
+    def _reap(node: _Node) -> None:
+        if node.proc is not None:
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                node.proc.wait(timeout=1.0)
+        if node.log_file is not None:
+            node.log_file.close()
+            node.log_file = None
+
+    # -- state file
+
+    def _refuse_if_running(self) -> None:
+        state = read_state(self.data_dir)
+        if state is None:
+            return
+        if is_running(state):
+            raise DevnetError(
+                f"a devnet is already running from {self.data_dir} "
+                f"(supervisor pid {state['supervisor_pid']}); stop it with `rollup down`"
+            )
+        log.warning("cleaning up after a devnet that did not stop cleanly")
+        stop_recorded(self.data_dir)
+
+    def _remove_own_state(self) -> None:
+        state = read_state(self.data_dir)
+        if state is not None and state["supervisor_pid"] == os.getpid():
+            state_path(self.data_dir).unlink(missing_ok=True)
+
+
+def _record(node: _Node) -> AppRecord:
+    return {
+        "name": node.spec.name,
+        "chain_id": node.spec.chain_id,
+        "vm": node.spec.vm,
+        "address": node.spec.address,
+        "app_dir": str(node.spec.app_dir),
+        "rpc_url": node.rpc_url,
+        "port": node.port,
+        "pid": node.proc.pid if node.proc is not None else 0,
+        "data_dir": str(node.data_dir),
+        "log": str(node.log_path),
+        "restarts": node.restarts,
+    }
+
+
+def _child_env(**extra: str) -> dict[str, str]:
+    """Our environment, with unbuffered Python output (logs appear as they happen) and the
+    keccak backend the project runs with unless one is chosen already."""
+    env = dict(os.environ, PYTHONUNBUFFERED="1", **extra)
+    env.setdefault("ETH_HASH_BACKEND", "pysha3")
+    return env
+
+
+def _port_is_free(port: int) -> bool:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        try:
+            sock.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+        return True
+
+
+# ---- running it: foreground, detached --------------------------------------------------------
+
+
+@contextlib.contextmanager
+def _stop_on_signals(devnet: Devnet) -> Iterator[None]:
+    """SIGINT and SIGTERM ask the devnet to stop; the previous handlers come back after."""
+
+    def handle(signum: int, frame: FrameType | None) -> None:
+        log.info("%s received; stopping", signal.Signals(signum).name)
+        devnet.request_stop()
+
+    previous = {s: signal.signal(s, handle) for s in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
+
+
+def serve(devnet: Devnet, on_ready: Callable[[DevnetState], None] | None = None) -> None:
+    """Start, call `on_ready`, watch until SIGINT/SIGTERM, stop. Main thread only."""
+    with _stop_on_signals(devnet):
+        try:
+            state = devnet.start()
+            if on_ready is not None:
+                on_ready(state)
+            devnet.watch()
+        finally:
+            devnet.stop()
+
+
+def spawn_detached(
+    app_dirs: Sequence[Path],
+    data_dir: Path,
+    l1_rpc: str | None = None,
+    port_base: int | None = None,
+) -> subprocess.Popen[bytes]:
+    """Start `python -m services.devnet run ...` in its own session, logging to devnet.log."""
+    data_dir = data_dir.resolve()
+    logs_dir = data_dir / "logs"
+    logs_dir.mkdir(parents=True, exist_ok=True)
+    args = [sys.executable, "-m", "services.devnet", "run", "--data-dir", str(data_dir)]
+    if l1_rpc is not None:
+        args += ["--l1-rpc", l1_rpc]
+    if port_base is not None:
+        args += ["--port-base", str(port_base)]
+    args += [str(Path(d).resolve()) for d in app_dirs]
+    with (logs_dir / "devnet.log").open("ab") as log_file:
+        return subprocess.Popen(
+            args,
+            stdin=subprocess.DEVNULL,
+            stdout=log_file,
+            stderr=subprocess.STDOUT,
+            env=_child_env(),
+            start_new_session=True,
+        )
+
+
+def wait_detached(proc: subprocess.Popen[bytes], data_dir: Path, timeout: float) -> DevnetState:
+    """Wait until the detached supervisor `proc` records a ready devnet; raise if it fails."""
+    data_dir = data_dir.resolve()
+    devnet_log = data_dir / "logs" / "devnet.log"
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise DevnetError(
+                f"the devnet exited with code {proc.returncode} while starting; "
+                f"log tail ({devnet_log}):\n{_log_tail(devnet_log)}"
+            )
+        state = read_state(data_dir)
+        if state is not None and state["supervisor_pid"] == proc.pid:
+            return state
+        time.sleep(0.1)
+    terminate_pids([proc.pid])
+    raise DevnetError(
+        f"the devnet did not come up within {timeout:g} s; log tail ({devnet_log}):\n"
+        f"{_log_tail(devnet_log)}"
+    )
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """`python -m services.devnet run [--data-dir D] [--l1-rpc URL] [--port-base N] APP_DIR...`
+
+    The detached supervisor. Users run `rollup up --detach`, which starts this.
+    """
+    parser = argparse.ArgumentParser(prog="python -m services.devnet")
+    sub = parser.add_subparsers(dest="command", required=True)
+    run = sub.add_parser("run", help="supervise a devnet until SIGTERM")
+    run.add_argument("app_dirs", nargs="+", type=Path, metavar="APP_DIR")
+    run.add_argument("--data-dir", type=Path, default=Path(".rollup"))
+    run.add_argument("--l1-rpc")
+    run.add_argument("--port-base", type=int)
+    args = parser.parse_args(argv)
+    logging.basicConfig(
+        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+    logging.getLogger("httpx").setLevel(logging.WARNING)  # it logs every request at INFO
+    try:
+        devnet = Devnet(load_app_specs(args.app_dirs), args.data_dir, args.l1_rpc, args.port_base)
+        serve(devnet)
+    except (DevnetError, AnvilError) as exc:
+        log.error("%s", exc)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,240 @@
+"""Fixtures of the end-to-end tests: a rendered token app, real node processes, web3 clients.
+
+Every module gets its own node (module scope) on its own data dir, so modules never see each
+other's blocks. Inside a module tests share the chain: they use fresh accounts or measure deltas,
+never absolute balances, and they never send concurrently.
+"""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from eth_account import Account
+from eth_account.signers.local import LocalAccount
+from hexbytes import HexBytes
+from web3 import HTTPProvider, Web3
+
+from rollup.genesis import DEV_KEYS
+from rollup.manifest import app_address
+from services.launch import NodeProcess
+
+REPO = Path(__file__).resolve().parents[2]
+TEMPLATE = REPO / "rollup" / "templates" / "token"
+
+APP_NAME = "tok"
+CHAIN_ID = 901001
+GWEI = 10**9
+BASE_FEE = 1 * GWEI  # rollup.toml.tmpl: base_fee = "1 gwei"
+BLOCK_GAS_LIMIT = 1_000_000_000  # the manifest's default gas_limit
+TOKEN_SUPPLY = 10**24  # rollup.toml.tmpl: [app.init] supply, minted to dev account 0
+BALANCES_SLOT = 3  # Token fields: token_name, token_symbol, supply, balances, allowances
+HTTP_TIMEOUT = 15.0
+RECEIPT_TIMEOUT = 15.0
+
+ERC20_ABI: list[dict[str, Any]] = [
+    {"type": "function", "name": "name", "inputs": [],
+     "outputs": [{"name": "", "type": "string"}], "stateMutability": "view"},
+    {"type": "function", "name": "symbol", "inputs": [],
+     "outputs": [{"name": "", "type": "string"}], "stateMutability": "view"},
+    {"type": "function", "name": "decimals", "inputs": [],
+     "outputs": [{"name": "", "type": "uint8"}], "stateMutability": "view"},
+    {"type": "function", "name": "totalSupply", "inputs": [],
+     "outputs": [{"name": "", "type": "uint256"}], "stateMutability": "view"},
+    {"type": "function", "name": "balanceOf", "inputs": [{"name": "owner", "type": "address"}],
+     "outputs": [{"name": "", "type": "uint256"}], "stateMutability": "view"},
+    {"type": "function", "name": "allowance",
+     "inputs": [{"name": "owner", "type": "address"}, {"name": "spender", "type": "address"}],
+     "outputs": [{"name": "", "type": "uint256"}], "stateMutability": "view"},
+    {"type": "function", "name": "transfer",
+     "inputs": [{"name": "to", "type": "address"}, {"name": "value", "type": "uint256"}],
+     "outputs": [{"name": "", "type": "bool"}], "stateMutability": "nonpayable"},
+    {"type": "function", "name": "approve",
+     "inputs": [{"name": "spender", "type": "address"}, {"name": "value", "type": "uint256"}],
+     "outputs": [{"name": "", "type": "bool"}], "stateMutability": "nonpayable"},
+    {"type": "function", "name": "transferFrom",
+     "inputs": [{"name": "from", "type": "address"}, {"name": "to", "type": "address"},
+                {"name": "value", "type": "uint256"}],
+     "outputs": [{"name": "", "type": "bool"}], "stateMutability": "nonpayable"},
+    {"type": "event", "name": "Transfer", "anonymous": False,
+     "inputs": [{"name": "from", "type": "address", "indexed": True},
+                {"name": "to", "type": "address", "indexed": True},
+                {"name": "value", "type": "uint256", "indexed": False}]},
+    {"type": "event", "name": "Approval", "anonymous": False,
+     "inputs": [{"name": "owner", "type": "address", "indexed": True},
+                {"name": "spender", "type": "address", "indexed": True},
+                {"name": "value", "type": "uint256", "indexed": False}]},
+    {"type": "error", "name": "ERC20InsufficientBalance",
+     "inputs": [{"name": "sender", "type": "address"}, {"name": "balance", "type": "uint256"},
+                {"name": "needed", "type": "uint256"}]},
+    {"type": "error", "name": "ERC20InsufficientAllowance",
+     "inputs": [{"name": "spender", "type": "address"}, {"name": "allowance", "type": "uint256"},
+                {"name": "needed", "type": "uint256"}]},
+    {"type": "error", "name": "ERC20InvalidReceiver",
+     "inputs": [{"name": "receiver", "type": "address"}]},
+]  # fmt: skip
+
+
+def render_token_app(dest: Path, name: str = APP_NAME, chain_id: int = CHAIN_ID) -> Path:
+    """What `rollup new` does for the token template: copy the code, fill in the manifest."""
+    dest.mkdir(parents=True, exist_ok=True)
+    shutil.copy(TEMPLATE / "app.py", dest / "app.py")
+    manifest = (TEMPLATE / "rollup.toml.tmpl").read_text()
+    manifest = manifest.replace("{{name}}", name).replace("{{chain_id}}", str(chain_id))
+    assert "{{" not in manifest, "the template grew a placeholder this fixture does not fill"
+    (dest / "rollup.toml").write_text(manifest)
+    return dest
+
+
+# ---- processes -----------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="session")
+def app_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return render_token_app(tmp_path_factory.mktemp("app") / APP_NAME)
+
+
+@pytest.fixture(scope="session")
+def start_node(
+    app_dir: Path, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Callable[..., NodeProcess]]:
+    """Start a node on a fresh (or the given) data dir; every one is stopped at session end."""
+    started: list[NodeProcess] = []
+
+    def start(data_dir: Path | None = None) -> NodeProcess:
+        node = NodeProcess(app_dir, data_dir or tmp_path_factory.mktemp("data"))
+        started.append(node)
+        node.start()
+        return node
+
+    yield start
+    for node in started:
+        node.stop()
+
+
+@pytest.fixture(scope="module")
+def node(app_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[NodeProcess]:
+    process = NodeProcess(app_dir, tmp_path_factory.mktemp("data"))
+    process.start()
+    try:
+        yield process
+    finally:
+        process.stop()
+
+
+def make_web3(url: str) -> Web3:
+    return Web3(HTTPProvider(url, request_kwargs={"timeout": HTTP_TIMEOUT}))
+
+
+@pytest.fixture(scope="module")
+def w3(node: NodeProcess) -> Web3:
+    return make_web3(node.url)
+
+
+@pytest.fixture(scope="session")
+def dev_accounts() -> list[LocalAccount]:
+    return [Account.from_key(key) for key in DEV_KEYS]
+
+
+@pytest.fixture(scope="session")
+def token_address() -> str:
+    return Web3.to_checksum_address(app_address(APP_NAME))
+
+
+@pytest.fixture(scope="module")
+def token(w3: Web3, token_address: str) -> Any:
+    return w3.eth.contract(address=token_address, abi=ERC20_ABI)
+
+
+# ---- helpers -------------------------------------------------------------------------------
+
+
+class Chain:
+    """Small conveniences over one node: raw JSON-RPC, signing and sending, fresh accounts.
+
+    Test modules cannot import this conftest (importlib import mode), so the chain's constants
+    travel on this object too.
+    """
+
+    chain_id = CHAIN_ID
+    base_fee = BASE_FEE
+    gas_limit = BLOCK_GAS_LIMIT
+    token_supply = TOKEN_SUPPLY
+    balances_slot = BALANCES_SLOT
+    gwei = GWEI
+
+    def __init__(self, w3: Web3, url: str, faucet: LocalAccount) -> None:
+        self.w3, self.url, self.faucet = w3, url, faucet
+        self.http = httpx.Client(timeout=HTTP_TIMEOUT, trust_env=False)
+
+    def post(self, body: Any) -> Any:
+        """POST a JSON body (or raw bytes); the HTTP status must be 200 whatever happened."""
+        if isinstance(body, bytes):
+            response = self.http.post(self.url, content=body,
+                                      headers={"content-type": "application/json"})  # fmt: skip
+        else:
+            response = self.http.post(self.url, json=body)
+        assert response.status_code == 200, response.text
+        return response.json() if response.content else None
+
+    def request(self, method: str, *params: Any, req_id: Any = 1) -> dict[str, Any]:
+        """The whole response object of one call."""
+        body = {"jsonrpc": "2.0", "id": req_id, "method": method, "params": list(params)}
+        response = self.post(body)
+        assert response["id"] == req_id and response["jsonrpc"] == "2.0", response
+        return response
+
+    def rpc(self, method: str, *params: Any) -> Any:
+        """The result of one call; fails the test on an error response."""
+        response = self.request(method, *params)
+        assert "error" not in response, response
+        return response["result"]
+
+    def head(self) -> int:
+        return int(self.rpc("eth_blockNumber"), 16)
+
+    def sign(self, account: LocalAccount, **fields: Any) -> HexBytes:
+        """A signed raw transaction; EIP-1559 with 2 gwei / 1 gwei tip unless told otherwise."""
+        tx: dict[str, Any] = {"chainId": CHAIN_ID, "gas": 21_000, "value": 0}
+        if "gasPrice" not in fields:
+            tx |= {"maxFeePerGas": 2 * GWEI, "maxPriorityFeePerGas": GWEI}
+        tx |= fields
+        if "nonce" not in tx:
+            tx["nonce"] = self.w3.eth.get_transaction_count(account.address, "pending")
+        return HexBytes(account.sign_transaction(tx).raw_transaction)
+
+    def send_raw(self, raw: bytes) -> HexBytes:
+        return self.w3.eth.send_raw_transaction(raw)
+
+    def wait(self, tx_hash: bytes) -> Any:
+        return self.w3.eth.wait_for_transaction_receipt(
+            tx_hash, timeout=RECEIPT_TIMEOUT, poll_latency=0.02
+        )
+
+    def send(self, account: LocalAccount, **fields: Any) -> Any:
+        """Sign, send and wait for the receipt."""
+        return self.wait(self.send_raw(self.sign(account, **fields)))
+
+    def fresh_account(self, eth: int = 10) -> LocalAccount:
+        """A new random account, funded from the faucet (none when eth == 0)."""
+        account: LocalAccount = Account.create()
+        if eth:
+            receipt = self.send(self.faucet, to=account.address, value=eth * 10**18)
+            assert receipt.status == 1
+        return account
+
+    def close(self) -> None:
+        self.http.close()
+
+
+@pytest.fixture(scope="module")
+def chain(w3: Web3, node: NodeProcess, dev_accounts: list[LocalAccount]) -> Iterator[Chain]:
+    helper = Chain(w3, node.url, faucet=dev_accounts[9])
+    try:
+        yield helper
+    finally:
+        helper.close()
