@@ -62,12 +62,20 @@ def list_header(payload_length: int) -> bytes:
 
 
 def encode(item: RLPItem) -> bytes:
+    if type(item) is bytes:  # the common case first, checked the cheapest way
+        size = len(item)
+        if size == 1 and item[0] < 0x80:
+            return item
+        if size <= 55:
+            return bytes((0x80 + size,)) + item
+        return _length_prefix(size, 0x80) + item
     if isinstance(item, (bytes, bytearray)):
-        if len(item) == 1 and item[0] < 0x80:
-            return bytes(item)
-        return _length_prefix(len(item), 0x80) + bytes(item)
+        return encode(bytes(item))
     payload = b"".join([encode(child) for child in item])
-    return _length_prefix(len(payload), 0xC0) + payload
+    size = len(payload)
+    if size <= 55:
+        return bytes((0xC0 + size,)) + payload
+    return _length_prefix(size, 0xC0) + payload
 
 
 def encode_int(value: int) -> bytes:

@@ -46,6 +46,7 @@ class SequencerConfig:
     block_cache: int = 512
     max_pool: int = 200_000
     decode_threads: int = 2
+    preload_max_keys: int = 5_000_000  # hold state in memory when it has at most this many keys
 
 
 @dataclass(frozen=True, slots=True)
@@ -97,6 +98,8 @@ class Sequencer:
         if self.store.head_number() is None:
             self._write_genesis()
         checkpoint = self.store.checkpoint()
+        if self.store.state_size() <= self.config.preload_max_keys:
+            self.state.preload(self.store.all_state())
         head: StoredBlock | None = None
         for stored in self.store.iter_blocks(checkpoint + 1):
             self.state.apply(stored.block.header.number, stored.changes)

@@ -26,6 +26,7 @@ from sqlalchemy import (
     create_engine,
     delete,
     event,
+    func,
     select,
 )
 from sqlalchemy.dialects import postgresql, sqlite
@@ -255,6 +256,10 @@ class Store:
                 )
             ).first()
         return None if row is None else (int(row.block), int(row.position))
+
+    def state_size(self) -> int:
+        with self.engine.connect() as conn:
+            return int(conn.execute(select(func.count()).select_from(state_table)).scalar() or 0)
 
     def all_state(self) -> Iterable[tuple[bytes, bytes]]:
         with self.engine.connect() as conn:

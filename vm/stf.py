@@ -18,7 +18,7 @@ from rollup.transactions import intrinsic_gas
 from rollup.types import Block, BlockEnv, BlockHeader, Hash32, Receipt, Transaction
 from vm.commitment import next_state_root
 from vm.interface import ExecutionVM, Message
-from vm.state import State, add_balance, get_account, set_account
+from vm.state import State, add_balance, code_key, get_account, set_account
 
 __all__ = [
     "InvalidTransaction",
@@ -40,8 +40,10 @@ class SealedBlock:
     changes: dict[bytes, tuple[bytes | None, bytes | None]]  # key -> (before, after)
 
 
-def _check(state: State, env: BlockEnv, tx: Transaction, block_gas_used: int) -> int:
-    """Validity before execution; returns the intrinsic gas."""
+def _check(
+    state: State, env: BlockEnv, tx: Transaction, block_gas_used: int
+) -> tuple[int, int, int]:
+    """Validity before execution; returns (intrinsic gas, sender nonce, sender balance)."""
     nonce, balance = get_account(state, tx.sender)
     if tx.nonce != nonce:
         raise InvalidTransaction(f"nonce mismatch: tx {tx.nonce}, state {nonce}")
@@ -58,22 +60,29 @@ def _check(state: State, env: BlockEnv, tx: Transaction, block_gas_used: int) ->
         raise InvalidTransaction("gas limit reached")
     if balance < tx.gas * tx.max_fee + tx.value:
         raise InvalidTransaction("insufficient funds for gas * price + value")
-    return intrinsic
+    return intrinsic, nonce, balance
 
 
 def apply_transaction(
     state: State, env: BlockEnv, vm: ExecutionVM, tx: Transaction, block_gas_used: int
 ) -> Receipt:
-    """Execute `tx`; a failure inside execution is a receipt with status 0, never an error."""
-    intrinsic = _check(state, env, tx, block_gas_used)
+    """Execute `tx`; a failure inside execution is a receipt with status 0, never an error.
+
+    Fees are credited to the coinbase once per block, in `seal_block`.
+    """
+    intrinsic, nonce, balance = _check(state, env, tx, block_gas_used)
     price = tx.effective_gas_price(env.base_fee)
-    nonce, balance = get_account(state, tx.sender)
+    if tx.to is not None and not state.get(code_key(tx.to)):
+        # A call to an account without code runs no VM, as in Ethereum: one debit, one credit.
+        set_account(state, tx.sender, nonce + 1, balance - intrinsic * price - tx.value)
+        add_balance(state, tx.to, tx.value)
+        state.commit()
+        return Receipt(1, intrinsic, block_gas_used + intrinsic, price, ())
     set_account(state, tx.sender, nonce + 1, balance - tx.gas * price)
     msg = Message(tx.sender, tx.to, tx.value, tx.data, tx.gas - intrinsic, tx.sender, price)
     result = vm.execute(state, env, msg)
     gas_used = min(tx.gas, intrinsic + result.gas_used)
     add_balance(state, tx.sender, (tx.gas - gas_used) * price)
-    add_balance(state, env.coinbase, gas_used * price)
     state.commit()
     return Receipt(
         status=1 if result.success else 0,
@@ -95,7 +104,11 @@ def seal_block(
     receipts: Sequence[Receipt],
     l1_origin: int = 0,
 ) -> SealedBlock:
-    """Compute every commitment of a block whose transactions have been applied to `state`."""
+    """Pay the block's fees to its coinbase, then compute every commitment of the block."""
+    fees = sum(r.gas_used * r.effective_gas_price for r in receipts)
+    if fees:
+        add_balance(state, env.coinbase, fees)
+        state.commit()
     changes = state.changes()
     bloom = 0
     for receipt in receipts:
