@@ -52,6 +52,14 @@ class Mempool:
         entry = self._senders.get(sender)
         return state_nonce if entry is None else max(entry.next_nonce, state_nonce)
 
+    def owed(self, sender: Address, replacing_nonce: int) -> int:
+        """What `sender`'s executable transactions may cost, less the one a new one replaces."""
+        entry = self._senders.get(sender)
+        if entry is None:
+            return 0
+        slot = entry.ready.get(replacing_nonce)
+        return entry.cost - (slot.tx.max_cost() if slot is not None else 0)
+
     def pending_cost(self, sender: Address) -> int:
         entry = self._senders.get(sender)
         return 0 if entry is None else entry.cost

@@ -126,19 +126,8 @@ class Sequencer:
         """Put a decoded transaction in the pool; True if executable now. Raises TxRejected."""
         check_static(tx, self.manifest.base_fee, self.manifest.gas_limit, allow_create=False)
         state_nonce, balance = get_account(self.state, tx.sender)
-        if tx.nonce < state_nonce:
-            check_account(tx, state_nonce, balance, 0)
-        pending_cost = self.mempool.pending_cost(tx.sender)
-        if tx.nonce < self.mempool.next_nonce(tx.sender, state_nonce):
-            pending_cost -= self._replaced_cost(tx)
-        check_account(tx, state_nonce, balance, pending_cost)
+        check_account(tx, state_nonce, balance, self.mempool.owed(tx.sender, tx.nonce))
         return self.mempool.add(tx, state_nonce)
-
-    def _replaced_cost(self, tx: Transaction) -> int:
-        for other in self.mempool.by_hash.values():
-            if other.sender == tx.sender and other.nonce == tx.nonce:
-                return other.max_cost()
-        return 0
 
     def submit_raw(self, raw: bytes) -> Transaction:
         """Decode, check and pool one raw transaction (the harness and single sends)."""

@@ -126,15 +126,6 @@ def node(app_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[No
         process.stop()
 
 
-def make_web3(url: str) -> Web3:
-    return Web3(HTTPProvider(url, request_kwargs={"timeout": HTTP_TIMEOUT}))
-
-
-@pytest.fixture(scope="module")
-def w3(node: NodeProcess) -> Web3:
-    return make_web3(node.url)
-
-
 @pytest.fixture(scope="session")
 def dev_accounts() -> list[LocalAccount]:
     return [Account.from_key(key) for key in DEV_KEYS]
@@ -143,11 +134,6 @@ def dev_accounts() -> list[LocalAccount]:
 @pytest.fixture(scope="session")
 def token_address() -> str:
     return Web3.to_checksum_address(app_address(APP_NAME))
-
-
-@pytest.fixture(scope="module")
-def token(w3: Web3, token_address: str) -> Any:
-    return w3.eth.contract(address=token_address, abi=ERC20_ABI)
 
 
 # ---- helpers -------------------------------------------------------------------------------
@@ -167,8 +153,12 @@ class Chain:
     balances_slot = BALANCES_SLOT
     gwei = GWEI
 
-    def __init__(self, w3: Web3, url: str, faucet: LocalAccount) -> None:
-        self.w3, self.url, self.faucet = w3, url, faucet
+    def __init__(self, url: str, faucet: LocalAccount) -> None:
+        self.url, self.faucet = url, faucet
+        self.w3 = Web3(HTTPProvider(url, request_kwargs={"timeout": HTTP_TIMEOUT}))
+        self.token = self.w3.eth.contract(
+            address=Web3.to_checksum_address(app_address(APP_NAME)), abi=ERC20_ABI
+        )
         self.http = httpx.Client(timeout=HTTP_TIMEOUT, trust_env=False)
 
     def post(self, body: Any) -> Any:
@@ -231,10 +221,31 @@ class Chain:
         self.http.close()
 
 
-@pytest.fixture(scope="module")
-def chain(w3: Web3, node: NodeProcess, dev_accounts: list[LocalAccount]) -> Iterator[Chain]:
-    helper = Chain(w3, node.url, faucet=dev_accounts[9])
-    try:
-        yield helper
-    finally:
+@pytest.fixture(scope="session")
+def connect(dev_accounts: list[LocalAccount]) -> Iterator[Callable[[NodeProcess], Chain]]:
+    """A `Chain` over any node process (dev account 9 is the faucet); closed at session end."""
+    opened: list[Chain] = []
+
+    def open_chain(process: NodeProcess) -> Chain:
+        helper = Chain(process.url, faucet=dev_accounts[9])
+        opened.append(helper)
+        return helper
+
+    yield open_chain
+    for helper in opened:
         helper.close()
+
+
+@pytest.fixture(scope="module")
+def chain(node: NodeProcess, connect: Callable[[NodeProcess], Chain]) -> Chain:
+    return connect(node)
+
+
+@pytest.fixture(scope="module")
+def w3(chain: Chain) -> Web3:
+    return chain.w3
+
+
+@pytest.fixture(scope="module")
+def token(chain: Chain) -> Any:
+    return chain.token

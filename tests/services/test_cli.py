@@ -75,7 +75,8 @@ def test_new_refuses_to_overwrite_a_non_empty_dir(
 def test_new_refuses_a_name_the_manifest_would_reject(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], name: str
 ) -> None:
-    assert main(["new", name, "--template", "token", "--dir", str(tmp_path)]) == 2
+    # After "--", so that a name starting with "-" reaches our check rather than argparse's.
+    assert main(["new", "--template", "token", "--dir", str(tmp_path), "--", name]) == 2
     assert "invalid app name" in capsys.readouterr().err
     assert list(tmp_path.iterdir()) == []
 
