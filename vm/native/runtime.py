@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import sys
 from typing import Any
 
 from rollup.crypto import keccak
 from rollup.types import Address, BlockEnv
 from vm.interface import ExecResult, Message
 from vm.native.abi import AbiError, decode_args, encode_values
-from vm.native.gas import GasMeter, OutOfGas, WriteInView
+from vm.native.gas import DepthExceeded, GasMeter, Halt, OutOfGas, WriteInView
+from vm.native.sandbox import METER_NAME
 from vm.native.sdk import App, CallContext, MethodSpec, Msg, Panic, Revert, revert
 from vm.state import State, add_balance, get_balance
 
@@ -38,6 +40,8 @@ class AppRuntime:
         self.app_class, self.address, self.source = app_class, address, source
         self.code = native_code(source)
         self.instance = app_class.__new__(app_class)
+        # instrumented app code finds its meter here; set before every call
+        self.module_globals: dict[str, Any] = vars(sys.modules[app_class.__module__])
 
     def execute(
         self, state: State, env: BlockEnv, msg: Message, read_only: bool = False
@@ -55,6 +59,12 @@ class AppRuntime:
         except OutOfGas:
             state.revert(snapshot)
             return ExecResult(False, msg.gas, b"")
+        except Halt as exc:  # a bound crossed: fails like out of gas, with the reason as data
+            state.revert(snapshot)
+            return ExecResult(False, msg.gas, _error_data(exc.reason))
+        except RecursionError:
+            state.revert(snapshot)
+            return ExecResult(False, msg.gas, _error_data(DepthExceeded.reason))
         except Revert as exc:
             state.revert(snapshot)
             return ExecResult(False, min(meter.used, msg.gas), exc.data)
@@ -91,6 +101,7 @@ class AppRuntime:
     def _invoke(self, spec: MethodSpec, ctx: CallContext, args: tuple[Any, ...]) -> bytes:
         app = self.instance
         app._ctx = ctx
+        self.module_globals[METER_NAME] = ctx.meter
         result = spec.function(app, *args)
         if not spec.return_types:
             return b""
@@ -108,6 +119,7 @@ class AppRuntime:
         ctx = CallContext(state, self.address, Msg(sender, 0, b"", sender), env, meter)
         app = self.instance
         app._ctx = ctx
+        self.module_globals[METER_NAME] = meter
         app.init(**kwargs)
 
 
