@@ -44,16 +44,28 @@ def _parser() -> argparse.ArgumentParser:
     transfers = sub.add_parser("transfers", help="batched pre-signed transfers: tx/s vs Anvil")
     transfers.add_argument("--n", type=int, default=40_000, help="transfers (default 40000)")
     transfers.add_argument("--batch", type=int, default=2_000, help="requests a batch (2000)")
-    transfers.add_argument("--concurrency", type=int, default=4,
-                           help="connections, each with its own senders (default 4, max 10)")
+    transfers.add_argument(
+        "--concurrency",
+        type=int,
+        default=4,
+        help="connections, each with its own senders (default 4, max 10)",
+    )
     common(transfers)
 
     latency = sub.add_parser("latency", help="send-to-receipt latency at half the peak load")
     latency.add_argument("--seconds", type=float, default=15.0, help="probing time (15)")
-    latency.add_argument("--rate", type=float, default=None,
-                         help="background load in tx/s (default: half the measured peak)")
-    latency.add_argument("--peak-n", type=int, default=20_000,
-                         help="transfers of the peak measurement (default 20000)")
+    latency.add_argument(
+        "--rate",
+        type=float,
+        default=None,
+        help="background load in tx/s (default: half the measured peak)",
+    )
+    latency.add_argument(
+        "--peak-n",
+        type=int,
+        default=20_000,
+        help="transfers of the peak measurement (default 20000)",
+    )
     common(latency)
     return parser
 

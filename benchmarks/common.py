@@ -65,7 +65,7 @@ __all__ = [
 
 ANVIL_CHAIN_ID = 31337
 GWEI = 10**9
-MAX_FEE = 2 * GWEI  # the token app's base fee is 1 gwei; Anvil's starts at 1 gwei and falls
+MAX_FEE = 1_000 * GWEI  # a high cap: Anvil's base fee climbs 12.5% a full block (ours stays 1 gwei)
 TIP = 1 * GWEI
 TRANSFER_GAS = 21_000
 RECEIPT_BATCH = 1_000
@@ -168,7 +168,9 @@ def rpc(url: str, method: str, *params: Any) -> Any:
 
 def nonces(url: str, senders: Sequence[bytes]) -> list[int]:
     """The next nonce of each sender (all pending transactions of earlier phases included)."""
-    return [int(rpc(url, "eth_getTransactionCount", "0x" + s.hex(), "pending"), 16) for s in senders]
+    return [
+        int(rpc(url, "eth_getTransactionCount", "0x" + s.hex(), "pending"), 16) for s in senders
+    ]
 
 
 def environment() -> dict[str, Any]:
@@ -216,8 +218,9 @@ def sign_transfers(chain_id: int, plan: dict[int, tuple[int, int]],
     def one_sender(item: tuple[int, tuple[int, int]]) -> tuple[int, list[SignedTx]]:
         sender, (first, count) = item
         return sender, [
-            sign_transfer(sender, chain_id, first + i, secrets.token_bytes(20),
-                          1 + secrets.randbelow(10**15))  # fmt: skip
+            sign_transfer(
+                sender, chain_id, first + i, secrets.token_bytes(20), 1 + secrets.randbelow(10**15)
+            )  # fmt: skip
             for i in range(count)
         ]
 

@@ -220,7 +220,9 @@ async def run_transfers(config: TransfersConfig) -> dict[str, Any]:
 
 def format_transfers(result: dict[str, Any]) -> str:
     rows = [result["ours"]] + ([result["peer"]] if result["peer"] else [])
-    head = f"{'target':<8}{'txs':>8}{'blocks':>8}{'send s':>9}{'total s':>9}{'tx/s':>10}{'errors':>8}"
+    head = (
+        f"{'target':<8}{'txs':>8}{'blocks':>8}{'send s':>9}{'total s':>9}{'tx/s':>10}{'errors':>8}"
+    )
     lines = [
         f"transfers: batch {result['batch']}, concurrency {result['concurrency']}, "
         f"client {result['client']}",

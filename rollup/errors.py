@@ -11,6 +11,7 @@
     │       AlreadyKnown, ReplacementUnderpriced, OversizedData, NotReplayProtected,
     │       TxPoolFull, UnsupportedTransaction
     ├── StateUnavailable        -32000  historical state outside the kept window
+    ├── BlockNotFound           -32000  "header not found"
     ├── ExecutionReverted            3  eth_call / eth_estimateGas reverted; carries ABI data
     ├── LimitExceeded           -32005  a bound of the node was hit (range, batch, rate)
     └── InternalError           -32603
@@ -42,6 +43,7 @@ __all__ = [
     "TxPoolFull",
     "UnsupportedTransaction",
     "StateUnavailable",
+    "BlockNotFound",
     "ExecutionReverted",
     "LimitExceeded",
     "InternalError",
@@ -174,6 +176,10 @@ class StateUnavailable(RollupError):
     pass
 
 
+class BlockNotFound(RollupError):
+    """A block tag or hash names no block (geth: -32000 "header not found")."""
+
+
 class ExecutionReverted(RollupError):
     """A call reverted; `data` is the ABI revert payload (Error(string), Panic, custom)."""
 
@@ -210,6 +216,7 @@ ERROR_TABLE: dict[type[RollupError], tuple[int, int]] = {
     InvalidParams: (-32602, 422),
     TxRejected: (-32000, 422),
     StateUnavailable: (-32000, 404),
+    BlockNotFound: (-32000, 404),
     ExecutionReverted: (3, 422),
     LimitExceeded: (-32005, 429),
     InternalError: (-32603, 500),

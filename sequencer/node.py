@@ -170,7 +170,7 @@ class Sequencer:
                 receipt = apply_transaction(state, env, self.vm, tx, gas)
             except InvalidTransaction as exc:
                 if str(exc) == "gas limit reached":
-                    self._requeue(txs[index:])
+                    self._requeue(state, txs[index:])
                     break
                 self._drop(tx, exc)
                 continue
@@ -186,10 +186,11 @@ class Sequencer:
         self.head = sealed.block.header
         return sealed
 
-    def _requeue(self, txs: list[Transaction]) -> None:
+    def _requeue(self, state: State, txs: list[Transaction]) -> None:
+        """Put back what did not fit, against the nonces of the block being built."""
         for tx in txs:
             try:
-                self.mempool.add(tx, get_account(self.state, tx.sender)[0])
+                self.mempool.add(tx, get_account(state, tx.sender)[0])
             except TxRejected as exc:
                 self._notify(tx.hash, exc)
 

@@ -6,6 +6,7 @@ accepted as MetaMask's filters send it. Every parse error is `InvalidParams` nam
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from rollup.errors import InvalidParams
@@ -30,12 +31,19 @@ def data(value: bytes) -> str:
     return "0x" + value.hex()
 
 
+_HEX = re.compile(r"[0-9a-fA-F]*")
+
+
 def _hex_body(value: Any, what: str) -> str:
-    if not isinstance(value, str) or not (value.startswith("0x") or value.startswith("0X")):
+    """The digits after 0x; int() and bytes.fromhex() would also take signs, spaces and _."""
+    if not isinstance(value, str) or not value.startswith(("0x", "0X")):
         raise InvalidParams(
             f"invalid argument: {what} must be a 0x-prefixed hex string, got {value!r}"
         )
-    return value[2:]
+    body = value[2:]
+    if not _HEX.fullmatch(body):
+        raise InvalidParams(f"invalid argument: {what} {value!r} is not hex")
+    return body
 
 
 def parse_quantity(value: Any, what: str = "quantity") -> int:

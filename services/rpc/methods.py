@@ -13,7 +13,13 @@ from typing import Any
 
 from rollup.bloom import bloom_contains
 from rollup.crypto import keccak
-from rollup.errors import ExecutionReverted, InvalidParams, LimitExceeded
+from rollup.errors import (
+    BlockNotFound,
+    ExecutionReverted,
+    InvalidParams,
+    LimitExceeded,
+    TxRejected,
+)
 from rollup.types import Address, Block, BlockEnv
 from sequencer.node import Sequencer
 from services.rpc import codec
@@ -80,10 +86,10 @@ def resolve_block(node: Sequencer, tag: Any) -> int:
     if isinstance(tag, tuple):
         block = node.block_by_hash(tag[1])
         if block is None:
-            raise InvalidParams(f"header for hash {data(tag[1])} not found")
+            raise BlockNotFound("header for hash not found")
         return block.header.number
     if tag > head:
-        raise InvalidParams(f"header not found: block {tag} is beyond the head {head}")
+        raise BlockNotFound("header not found")
     return int(tag)
 
 
@@ -99,7 +105,7 @@ def call_object(value: Any) -> dict[str, Any]:
     out: dict[str, Any] = {
         "from": codec.parse_optional_address(value.get("from"), "from"),
         "to": codec.parse_optional_address(value.get("to"), "to"),
-        "value": codec.parse_quantity(value.get("value", "0x0"), "value"),
+        "value": codec.parse_quantity(value.get("value") or "0x0", "value"),
         "gas": codec.parse_quantity(value["gas"], "gas") if value.get("gas") is not None else None,
     }
     if (
@@ -108,7 +114,7 @@ def call_object(value: Any) -> dict[str, Any]:
         and value["input"] != value["data"]
     ):
         raise InvalidParams('both "data" and "input" are set and not equal')
-    raw = value.get("input", value.get("data"))
+    raw = value["input"] if value.get("input") is not None else value.get("data")
     out["data"] = codec.parse_data(raw, "input") if raw is not None else b""
     for key in ("gasPrice", "maxFeePerGas", "maxPriorityFeePerGas"):
         out[key] = codec.parse_quantity(value[key], key) if value.get(key) is not None else None
@@ -331,7 +337,7 @@ def _run_call(
     intrinsic = 21_000 + 4 * zeros + 16 * (len(payload) - zeros)
     gas = call["gas"] if call["gas"] is not None else gas_cap
     if call["value"] and get_account(state, sender)[1] < call["value"]:
-        raise ExecutionReverted("insufficient funds for transfer", b"")
+        raise TxRejected("insufficient funds for transfer")
     env = BlockEnv(header.number, header.timestamp, header.coinbase, header.base_fee,
                    header.gas_limit, header.chain_id)  # fmt: skip
     if call["to"] is None:

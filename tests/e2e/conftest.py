@@ -37,46 +37,117 @@ HTTP_TIMEOUT = 15.0
 RECEIPT_TIMEOUT = 15.0
 
 ERC20_ABI: list[dict[str, Any]] = [
-    {"type": "function", "name": "name", "inputs": [],
-     "outputs": [{"name": "", "type": "string"}], "stateMutability": "view"},
-    {"type": "function", "name": "symbol", "inputs": [],
-     "outputs": [{"name": "", "type": "string"}], "stateMutability": "view"},
-    {"type": "function", "name": "decimals", "inputs": [],
-     "outputs": [{"name": "", "type": "uint8"}], "stateMutability": "view"},
-    {"type": "function", "name": "totalSupply", "inputs": [],
-     "outputs": [{"name": "", "type": "uint256"}], "stateMutability": "view"},
-    {"type": "function", "name": "balanceOf", "inputs": [{"name": "owner", "type": "address"}],
-     "outputs": [{"name": "", "type": "uint256"}], "stateMutability": "view"},
-    {"type": "function", "name": "allowance",
-     "inputs": [{"name": "owner", "type": "address"}, {"name": "spender", "type": "address"}],
-     "outputs": [{"name": "", "type": "uint256"}], "stateMutability": "view"},
-    {"type": "function", "name": "transfer",
-     "inputs": [{"name": "to", "type": "address"}, {"name": "value", "type": "uint256"}],
-     "outputs": [{"name": "", "type": "bool"}], "stateMutability": "nonpayable"},
-    {"type": "function", "name": "approve",
-     "inputs": [{"name": "spender", "type": "address"}, {"name": "value", "type": "uint256"}],
-     "outputs": [{"name": "", "type": "bool"}], "stateMutability": "nonpayable"},
-    {"type": "function", "name": "transferFrom",
-     "inputs": [{"name": "from", "type": "address"}, {"name": "to", "type": "address"},
-                {"name": "value", "type": "uint256"}],
-     "outputs": [{"name": "", "type": "bool"}], "stateMutability": "nonpayable"},
-    {"type": "event", "name": "Transfer", "anonymous": False,
-     "inputs": [{"name": "from", "type": "address", "indexed": True},
-                {"name": "to", "type": "address", "indexed": True},
-                {"name": "value", "type": "uint256", "indexed": False}]},
-    {"type": "event", "name": "Approval", "anonymous": False,
-     "inputs": [{"name": "owner", "type": "address", "indexed": True},
-                {"name": "spender", "type": "address", "indexed": True},
-                {"name": "value", "type": "uint256", "indexed": False}]},
-    {"type": "error", "name": "ERC20InsufficientBalance",
-     "inputs": [{"name": "sender", "type": "address"}, {"name": "balance", "type": "uint256"},
-                {"name": "needed", "type": "uint256"}]},
-    {"type": "error", "name": "ERC20InsufficientAllowance",
-     "inputs": [{"name": "spender", "type": "address"}, {"name": "allowance", "type": "uint256"},
-                {"name": "needed", "type": "uint256"}]},
-    {"type": "error", "name": "ERC20InvalidReceiver",
-     "inputs": [{"name": "receiver", "type": "address"}]},
-]  # fmt: skip
+    {
+        "type": "function",
+        "name": "name",
+        "inputs": [],
+        "outputs": [{"name": "", "type": "string"}],
+        "stateMutability": "view",
+    },
+    {
+        "type": "function",
+        "name": "symbol",
+        "inputs": [],
+        "outputs": [{"name": "", "type": "string"}],
+        "stateMutability": "view",
+    },
+    {
+        "type": "function",
+        "name": "decimals",
+        "inputs": [],
+        "outputs": [{"name": "", "type": "uint8"}],
+        "stateMutability": "view",
+    },
+    {
+        "type": "function",
+        "name": "totalSupply",
+        "inputs": [],
+        "outputs": [{"name": "", "type": "uint256"}],
+        "stateMutability": "view",
+    },
+    {
+        "type": "function",
+        "name": "balanceOf",
+        "inputs": [{"name": "owner", "type": "address"}],
+        "outputs": [{"name": "", "type": "uint256"}],
+        "stateMutability": "view",
+    },
+    {
+        "type": "function",
+        "name": "allowance",
+        "inputs": [{"name": "owner", "type": "address"}, {"name": "spender", "type": "address"}],
+        "outputs": [{"name": "", "type": "uint256"}],
+        "stateMutability": "view",
+    },
+    {
+        "type": "function",
+        "name": "transfer",
+        "inputs": [{"name": "to", "type": "address"}, {"name": "value", "type": "uint256"}],
+        "outputs": [{"name": "", "type": "bool"}],
+        "stateMutability": "nonpayable",
+    },
+    {
+        "type": "function",
+        "name": "approve",
+        "inputs": [{"name": "spender", "type": "address"}, {"name": "value", "type": "uint256"}],
+        "outputs": [{"name": "", "type": "bool"}],
+        "stateMutability": "nonpayable",
+    },
+    {
+        "type": "function",
+        "name": "transferFrom",
+        "inputs": [
+            {"name": "from", "type": "address"},
+            {"name": "to", "type": "address"},
+            {"name": "value", "type": "uint256"},
+        ],
+        "outputs": [{"name": "", "type": "bool"}],
+        "stateMutability": "nonpayable",
+    },
+    {
+        "type": "event",
+        "name": "Transfer",
+        "anonymous": False,
+        "inputs": [
+            {"name": "from", "type": "address", "indexed": True},
+            {"name": "to", "type": "address", "indexed": True},
+            {"name": "value", "type": "uint256", "indexed": False},
+        ],
+    },
+    {
+        "type": "event",
+        "name": "Approval",
+        "anonymous": False,
+        "inputs": [
+            {"name": "owner", "type": "address", "indexed": True},
+            {"name": "spender", "type": "address", "indexed": True},
+            {"name": "value", "type": "uint256", "indexed": False},
+        ],
+    },
+    {
+        "type": "error",
+        "name": "ERC20InsufficientBalance",
+        "inputs": [
+            {"name": "sender", "type": "address"},
+            {"name": "balance", "type": "uint256"},
+            {"name": "needed", "type": "uint256"},
+        ],
+    },
+    {
+        "type": "error",
+        "name": "ERC20InsufficientAllowance",
+        "inputs": [
+            {"name": "spender", "type": "address"},
+            {"name": "allowance", "type": "uint256"},
+            {"name": "needed", "type": "uint256"},
+        ],
+    },
+    {
+        "type": "error",
+        "name": "ERC20InvalidReceiver",
+        "inputs": [{"name": "receiver", "type": "address"}],
+    },
+]
 
 
 def render_token_app(dest: Path, name: str = APP_NAME, chain_id: int = CHAIN_ID) -> Path:
@@ -164,8 +235,9 @@ class Chain:
     def post(self, body: Any) -> Any:
         """POST a JSON body (or raw bytes); the HTTP status must be 200 whatever happened."""
         if isinstance(body, bytes):
-            response = self.http.post(self.url, content=body,
-                                      headers={"content-type": "application/json"})  # fmt: skip
+            response = self.http.post(
+                self.url, content=body, headers={"content-type": "application/json"}
+            )
         else:
             response = self.http.post(self.url, json=body)
         assert response.status_code == 200, response.text

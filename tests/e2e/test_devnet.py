@@ -1,0 +1,180 @@
+"""`rollup up --detach` / `status` / `down` with real processes: Anvil and the token app's node.
+
+Each test starts its own devnet in a temporary data dir and always stops it: `rollup down`,
+then SIGKILL by PID for anything the state file named that is still there.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from eth_account import Account
+from eth_utils import function_signature_to_4byte_selector, to_checksum_address
+
+from rollup.genesis import DEV_ADDRESSES, DEV_KEYS
+from rollup.manifest import app_address, parse_manifest
+
+pytestmark = pytest.mark.e2e
+
+REPO = Path(__file__).resolve().parents[2]
+EXAMPLE = REPO / "examples" / "token"
+CLI_TIMEOUT = 180.0  # `up --detach` waits for Anvil and the node; this only bounds a hang
+DEADLINE = 60.0  # how long to wait for an expected change before failing
+
+
+def rollup(*args: str) -> subprocess.CompletedProcess[str]:
+    env = dict(os.environ, ETH_HASH_BACKEND=os.environ.get("ETH_HASH_BACKEND", "pysha3"))
+    return subprocess.run(
+        [sys.executable, "-m", "services.cli", *args],
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=CLI_TIMEOUT,
+    )
+
+
+def rpc(url: str, method: str, *params: object) -> Any:
+    request = {"jsonrpc": "2.0", "id": 1, "method": method, "params": list(params)}
+    response = httpx.post(url, json=request, timeout=5.0, trust_env=False)
+    response.raise_for_status()
+    body = response.json()
+    assert "result" in body, body
+    return body["result"]
+
+
+def pid_gone(pid: int) -> bool:
+    """Exited: no such process, or a zombie its parent has not reaped yet."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return True
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return True
+    return stat.rpartition(")")[2].split()[0] == "Z"
+
+
+def wait_for(condition: Callable[[], bool], what: str) -> None:
+    deadline = time.monotonic() + DEADLINE
+    while not condition():
+        if time.monotonic() > deadline:
+            pytest.fail(f"timed out waiting for {what}")
+        time.sleep(0.1)
+
+
+def recorded_pids(state: dict[str, Any]) -> list[int]:
+    pids = [state["supervisor_pid"], *(app["pid"] for app in state["apps"])]
+    return pids + ([state["l1"]["pid"]] if state["l1"]["pid"] else [])
+
+
+def read_state(data_dir: Path) -> dict[str, Any]:
+    state: dict[str, Any] = json.loads((data_dir / "devnet.json").read_text())
+    return state
+
+
+@pytest.fixture
+def devnet(tmp_path: Path) -> Iterator[Path]:
+    """A detached devnet of examples/token in tmp_path/data; stopped however the test ends."""
+    data_dir = tmp_path / "data"
+    seen: set[int] = set()
+    try:
+        up = rollup("up", "--detach", "--data-dir", str(data_dir), str(EXAMPLE))
+        assert up.returncode == 0, up.stdout + up.stderr
+        seen.update(recorded_pids(read_state(data_dir)))
+        yield data_dir
+    finally:
+        if (data_dir / "devnet.json").exists():
+            seen.update(recorded_pids(read_state(data_dir)))  # a restarted node has a new pid
+        rollup("down", "--data-dir", str(data_dir))
+        for pid in seen:
+            if not pid_gone(pid):
+                os.kill(pid, signal.SIGKILL)
+
+
+def test_up_status_down(devnet: Path) -> None:
+    manifest = parse_manifest((EXAMPLE / "rollup.toml").read_text())
+    status = rollup("status", "--json", "--data-dir", str(devnet))
+    assert status.returncode == 0, status.stderr
+    report = json.loads(status.stdout)
+    assert set(report) == {"apps", "l1_rpc"}
+    (app,) = report["apps"]
+    assert set(app) == {"name", "chain_id", "vm", "rpc_url", "address", "head"}
+    assert app["name"] == "token"
+    assert app["chain_id"] == manifest.chain_id
+    assert app["vm"] == "native"
+    assert app["address"] == to_checksum_address(app_address("token"))
+    assert isinstance(app["head"], int) and app["head"] >= 0
+    assert app["rpc_url"].startswith("http://127.0.0.1:")
+    assert rpc(app["rpc_url"], "eth_chainId") == hex(manifest.chain_id)
+    assert rpc(report["l1_rpc"], "eth_chainId") == hex(31337)
+
+    pids = recorded_pids(read_state(devnet))
+    assert len(pids) == 3  # supervisor, anvil, the node
+    down = rollup("down", "--data-dir", str(devnet))
+    assert down.returncode == 0, down.stderr
+    assert all(pid_gone(pid) for pid in pids)
+    assert not (devnet / "devnet.json").exists()
+    assert rollup("status", "--data-dir", str(devnet)).returncode == 1
+
+
+def test_a_crashed_node_is_restarted_and_keeps_its_chain(devnet: Path) -> None:
+    (app,) = read_state(devnet)["apps"]
+    url, chain_id = app["rpc_url"], app["chain_id"]
+    alice, bob = DEV_ADDRESSES[0], DEV_ADDRESSES[1]
+    tx_hash = send_transfer(url, chain_id, DEV_KEYS[0], alice, bob, 10**18)
+    wait_for(lambda: rpc(url, "eth_getTransactionReceipt", tx_hash) is not None, "the receipt")
+    head = int(rpc(url, "eth_blockNumber"), 16)
+    assert head >= 1
+
+    os.kill(app["pid"], signal.SIGKILL)
+    wait_for(lambda: read_state(devnet)["apps"][0]["pid"] != app["pid"], "a new node pid")
+    wait_for(lambda: answers(url, chain_id), "the restarted node")
+    assert int(rpc(url, "eth_blockNumber"), 16) >= head
+    assert rpc(url, "eth_getTransactionReceipt", tx_hash)["status"] == "0x1"
+    assert balance_of(url, bob) == 10**18
+    assert read_state(devnet)["apps"][0]["restarts"] == 1
+
+
+def send_transfer(url: str, chain_id: int, key: str, sender: bytes, to: bytes, amount: int) -> str:
+    data = function_signature_to_4byte_selector("transfer(address,uint256)")
+    data += bytes(12) + to + amount.to_bytes(32, "big")
+    nonce = int(rpc(url, "eth_getTransactionCount", to_checksum_address(sender), "latest"), 16)
+    tx = {
+        "type": 2,
+        "chainId": chain_id,
+        "nonce": nonce,
+        "to": to_checksum_address(app_address("token")),
+        "value": 0,
+        "gas": 200_000,
+        "maxFeePerGas": 2 * 10**9,
+        "maxPriorityFeePerGas": 0,
+        "data": data,
+    }
+    signed = Account.sign_transaction(tx, key)
+    tx_hash: str = rpc(url, "eth_sendRawTransaction", "0x" + bytes(signed.raw_transaction).hex())
+    return tx_hash
+
+
+def balance_of(url: str, owner: bytes) -> int:
+    data = function_signature_to_4byte_selector("balanceOf(address)") + bytes(12) + owner
+    call = {"to": to_checksum_address(app_address("token")), "data": "0x" + data.hex()}
+    return int(rpc(url, "eth_call", call, "latest"), 16)
+
+
+def answers(url: str, chain_id: int) -> bool:
+    try:
+        return bool(rpc(url, "eth_chainId") == hex(chain_id))
+    except httpx.HTTPError:
+        return False

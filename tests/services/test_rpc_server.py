@@ -1,0 +1,251 @@
+"""`RpcServer.handle_body` in-process: parsing, batches, notifications and the send-and-wait path.
+
+A real `Sequencer` on SQLite in a temporary directory and a real `BlockProducer` on the event
+loop of each `asyncio.run`; no processes, no sockets.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import orjson
+import pytest
+from eth_account import Account
+
+from rollup.crypto import keccak
+from rollup.genesis import DEV_KEYS
+from sequencer.node import Sequencer
+from services.node import open_node
+from services.producer import BlockProducer
+from services.rpc.server import RpcLimits, RpcServer
+from vm.state import get_account
+
+TEMPLATE = Path(__file__).resolve().parents[2] / "rollup" / "templates" / "token"
+CHAIN_ID = 901001
+GWEI = 10**9
+RUN_TIMEOUT = 20.0
+
+
+@pytest.fixture(scope="module")
+def node(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Sequencer]:
+    app_dir = tmp_path_factory.mktemp("app")
+    shutil.copy(TEMPLATE / "app.py", app_dir / "app.py")
+    manifest = (TEMPLATE / "rollup.toml.tmpl").read_text()
+    manifest = manifest.replace("{{name}}", "tok").replace("{{chain_id}}", str(CHAIN_ID))
+    (app_dir / "rollup.toml").write_text(manifest)
+    sequencer = open_node(app_dir, tmp_path_factory.mktemp("data"))
+    try:
+        yield sequencer
+    finally:
+        sequencer.close()
+
+
+def handle(node: Sequencer, body: Any, limits: RpcLimits | None = None) -> Any:
+    """One HTTP body through the server, with a block producer running; the decoded answer."""
+    raw = body if isinstance(body, bytes) else orjson.dumps(body)
+
+    async def run() -> bytes | None:
+        producer = BlockProducer(node, node.manifest.block_interval_ms)
+        producer.start()
+        try:
+            return await asyncio.wait_for(
+                RpcServer(node, producer, limits).handle_body(raw), RUN_TIMEOUT
+            )
+        finally:
+            await producer.stop()
+
+    out = asyncio.run(run())
+    return None if out is None else orjson.loads(out)
+
+
+def call(method: str, params: list[Any] | None = None, req_id: Any = 1) -> dict[str, Any]:
+    return {"jsonrpc": "2.0", "id": req_id, "method": method, "params": params or []}
+
+
+def notify(method: str, params: list[Any] | None = None) -> dict[str, Any]:
+    return {"jsonrpc": "2.0", "method": method, "params": params or []}
+
+
+def signed_transfer(
+    node: Sequencer, key_index: int, nonce_offset: int = 0, gas: int = 21_000
+) -> str:
+    """A raw EIP-1559 transfer of 1 wei from a dev account, at its state nonce + offset."""
+    account = Account.from_key(DEV_KEYS[key_index])
+    nonce = get_account(node.state, bytes.fromhex(account.address[2:]))[0] + nonce_offset
+    tx = {
+        "chainId": CHAIN_ID,
+        "nonce": nonce,
+        "to": "0x" + "42" * 20,
+        "value": 1,
+        "gas": gas,
+        "maxFeePerGas": 2 * GWEI,
+        "maxPriorityFeePerGas": GWEI,
+    }
+    return "0x" + account.sign_transaction(tx).raw_transaction.hex()
+
+
+def tx_hash_of(raw: str) -> bytes:
+    return keccak(bytes.fromhex(raw[2:]))
+
+
+# ---- single requests ---------------------------------------------------------------------
+
+
+def test_single_request_is_answered_with_its_id(node):
+    assert handle(node, call("eth_chainId", req_id="abc")) == {
+        "jsonrpc": "2.0",
+        "id": "abc",
+        "result": hex(CHAIN_ID),
+    }
+    assert handle(node, call("eth_chainId", req_id=None))["id"] is None  # null id: still answered
+
+
+@pytest.mark.parametrize("body", [b"{", b"", b"[1,", b"\x00"])
+def test_unparseable_body_is_a_parse_error(node, body):
+    assert handle(node, body) == {
+        "jsonrpc": "2.0",
+        "id": None,
+        "error": {"code": -32700, "message": "parse error"},
+    }
+
+
+def test_single_notification_gets_no_answer(node):
+    assert handle(node, notify("eth_chainId")) is None
+    assert handle(node, notify("eth_noSuchMethod")) is None  # even when it fails
+
+
+def test_invalid_request_is_answered_even_without_an_id(node):
+    response = handle(node, {"jsonrpc": "1.0", "method": "eth_chainId"})
+    assert response["error"]["code"] == -32600 and response["id"] is None
+
+
+# ---- batches -----------------------------------------------------------------------------
+
+
+def test_batch_answers_only_the_requests_with_an_id(node):
+    batch = [
+        call("eth_chainId", req_id=1),
+        notify("eth_blockNumber"),
+        call("eth_noSuchMethod", req_id=2),
+        notify("eth_noSuchMethod"),
+        call("eth_getBalance", ["0x12"], req_id=3),
+        5,
+    ]
+    responses = handle(node, batch)
+    assert isinstance(responses, list) and len(responses) == 4
+    by_id = {r["id"]: r for r in responses if r["id"] is not None}
+    assert by_id[1]["result"] == hex(CHAIN_ID)
+    assert by_id[2]["error"]["code"] == -32601
+    assert by_id[3]["error"]["code"] == -32602
+    (invalid,) = [r for r in responses if r["id"] is None]
+    assert invalid["error"]["code"] == -32600
+
+
+def test_batch_of_notifications_only_gets_no_answer(node):
+    assert handle(node, [notify("eth_chainId"), notify("eth_blockNumber")]) is None
+
+
+def test_empty_batch(node):
+    response = handle(node, [])
+    assert response["error"] == {"code": -32600, "message": "empty batch"}
+
+
+def test_batch_limit(node):
+    limits = RpcLimits(max_batch=3)
+    over = handle(node, [call("eth_chainId", req_id=i) for i in range(4)], limits)
+    assert over["error"] == {"code": -32600, "message": "batch too large"}
+    at = handle(node, [call("eth_chainId", req_id=i) for i in range(3)], limits)
+    assert sorted(r["id"] for r in at) == [0, 1, 2]
+
+
+def test_body_limit(node):
+    limits = RpcLimits(max_body_bytes=100)
+    body = orjson.dumps(call("eth_chainId", ["x" * 100]))
+    assert len(body) > 100
+    assert handle(node, body, limits)["error"]["code"] == -32600
+    assert handle(node, call("eth_chainId"), limits)["result"] == hex(CHAIN_ID)
+
+
+# ---- sends -------------------------------------------------------------------------------
+
+
+def test_send_is_answered_once_its_block_is_committed(node):
+    raw = signed_transfer(node, 1)
+    head = node.committed.number
+    response = handle(node, call("eth_sendRawTransaction", [raw]))
+    assert response["result"] == "0x" + tx_hash_of(raw).hex()
+    status = node.transaction(tx_hash_of(raw))
+    assert status is not None and status.block is not None
+    assert status.block.header.number == head + 1 == node.committed.number
+
+
+def test_sent_notification_is_executed_but_not_answered(node):
+    raw = signed_transfer(node, 2)
+    assert handle(node, [notify("eth_sendRawTransaction", [raw])]) is None
+    status = node.transaction(tx_hash_of(raw))
+    assert status is not None and status.block is not None
+
+
+def test_future_nonce_is_answered_at_once_and_mined_with_its_gap_filler(node):
+    later = signed_transfer(node, 3, nonce_offset=1)
+    head = node.committed.number
+    assert handle(node, call("eth_sendRawTransaction", [later]))["result"] == (
+        "0x" + tx_hash_of(later).hex()
+    )
+    assert node.committed.number == head  # queued: no block
+    pending = node.transaction(tx_hash_of(later))
+    assert pending is not None and pending.block is None
+
+    first = signed_transfer(node, 3)
+    batch = [
+        call("eth_sendRawTransaction", [first], "first"),
+        call("eth_sendRawTransaction", [first], "again"),
+    ]
+    responses = {r["id"]: r for r in handle(node, batch)}
+    assert responses["first"]["result"] == "0x" + tx_hash_of(first).hex()
+    assert responses["again"]["error"] == {"code": -32000, "message": "already known"}
+    mined = node.transaction(tx_hash_of(first)).block
+    assert mined is not None
+    # admitting the gap filler promoted the queued one before the producer ran: same block
+    assert node.transaction(tx_hash_of(later)).block == mined
+
+
+def test_rejected_send_in_a_batch_is_its_own_error(node):
+    raw = signed_transfer(node, 4)
+    responses = handle(
+        node,
+        [
+            call("eth_sendRawTransaction", ["0xdeadbeef"], 1),
+            call("eth_sendRawTransaction", [raw], 2),
+            call("eth_sendRawTransaction", ["0x"], 3),
+        ],
+    )
+    by_id = {r["id"]: r for r in responses}
+    assert by_id[1]["error"]["code"] == -32000
+    assert by_id[1]["error"]["message"].startswith("rlp")
+    assert by_id[2]["result"] == "0x" + tx_hash_of(raw).hex()
+    assert by_id[3]["error"]["code"] == -32602
+
+
+def test_a_send_that_does_not_fit_the_block_goes_into_the_next_one(node):
+    """BUG (sequencer/node.py, Sequencer._requeue): a transaction put back because the block's
+    gas ran out is re-added with the sender's nonce from *before* the block being built, so when
+    an earlier transaction of the same sender made it into that block, the put-back one lands
+    in `queued` behind a nonce that is already used: never built, the send answered only by the
+    timeout, and the hash stuck in the pool ("already known" if sent again)."""
+    first = signed_transfer(node, 6)
+    full = signed_transfer(node, 6, nonce_offset=1, gas=node.manifest.gas_limit)
+    limits = RpcLimits(send_wait_seconds=2.0)
+    batch = [call("eth_sendRawTransaction", [first], 1), call("eth_sendRawTransaction", [full], 2)]
+    responses = {r["id"]: r for r in handle(node, batch, limits)}
+    assert responses[1]["result"] == "0x" + tx_hash_of(first).hex()
+    assert responses[2]["result"] == "0x" + tx_hash_of(full).hex()
+    in_first = node.transaction(tx_hash_of(first)).block
+    assert in_first is not None and len(in_first.transactions) == 1  # the block had no room
+    in_next = node.transaction(tx_hash_of(full)).block
+    assert in_next is not None, "the put-back transaction was never built"
+    assert in_next.header.number == in_first.header.number + 1
