@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import bisect
 from collections import deque
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 
 from rollup.errors import StateUnavailable
 
@@ -23,7 +23,7 @@ class ChainState:
     def __init__(self, load: Callable[[bytes], bytes | None], max_history_entries: int = 2_000_000):
         self._load = load
         self._values: dict[bytes, bytes | None] = {}
-        self._complete = False  # True once every stored key is in _values: a miss is a zero
+        self.complete = False  # True once every stored key is in _values: a miss is a zero
         # key -> ([block numbers], [value before that block]) for blocks inside the window
         self._key_history: dict[bytes, tuple[list[int], list[bytes | None]]] = {}
         self._window: deque[tuple[int, list[bytes]]] = deque()
@@ -36,7 +36,7 @@ class ChainState:
         values = self._values
         if key in values:
             return values[key]
-        if self._complete:
+        if self.complete:
             return None
         value = self._load(key)
         values[key] = value
@@ -45,7 +45,11 @@ class ChainState:
     def preload(self, items: Iterable[tuple[bytes, bytes]]) -> None:
         """Hold the whole checkpointed state in memory, so execution never waits on a read."""
         self._values.update(items)
-        self._complete = True
+        self.complete = True
+
+    def items(self) -> Iterator[tuple[bytes, bytes]]:
+        """Every key with a value (only meaningful once `complete`)."""
+        return ((k, v) for k, v in self._values.items() if v is not None)
 
     def apply(self, number: int, changes: Changes) -> None:
         """Make `changes` (block `number`) current, keeping the prior values as history."""

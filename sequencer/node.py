@@ -15,13 +15,14 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 
 from rollup.blocks import block_hash
-from rollup.errors import InvalidParams, RollupError, TxRejected
+from rollup.errors import InvalidBlock, InvalidParams, RollupError, TxRejected
 from rollup.manifest import Manifest, fee_vault
 from rollup.types import Block, BlockEnv, BlockHeader, Receipt, Transaction
 from sequencer.admission import check_account, check_static, decode_chunk
 from sequencer.chain import ChainState
 from sequencer.mempool import Mempool
 from sequencer.store import Store, StoredBlock
+from vm.commitment import StateTree
 from vm.genesis import build_genesis
 from vm.interface import ExecutionVM
 from vm.native import AppRuntime, NativeVM
@@ -111,9 +112,20 @@ class Sequencer:
             self._cache_block(head)
             self.state.executed = checkpoint
         self.state.oldest_history = max(checkpoint, 0)
+        self.tree = self._build_tree()
+        if self.tree.root != head.block.header.state_root:
+            raise InvalidBlock(f"stored state does not match the state root of block "
+                               f"{head.block.header.number}: the database is damaged")  # fmt: skip
         self.head: BlockHeader = head.block.header  # newest built
         self.committed: BlockHeader = head.block.header  # newest durable and visible
         log.info("opened chain %d at block %d", self.chain_id, self.head.number)
+
+    def _build_tree(self) -> StateTree:
+        if self.state.complete:
+            return StateTree(self.state.items())
+        tree = StateTree(self.store.all_state())
+        tree.update(self._since_checkpoint.items())
+        return tree
 
     def _write_genesis(self) -> None:
         header, changes = build_genesis(self.manifest, self.runtime, DictReader())
@@ -179,9 +191,8 @@ class Sequencer:
             gas = receipt.cumulative_gas_used
         if not included:
             return None
-        sealed = seal_block(
-            state, parent, env, max(parent.timestamp_ms, now_ms), included, receipts
-        )
+        timestamp_ms = max(parent.timestamp_ms, now_ms)
+        sealed = seal_block(state, parent, env, timestamp_ms, included, receipts, self.tree)
         self.state.apply(env.number, sealed.changes)
         self.head = sealed.block.header
         return sealed

@@ -7,7 +7,7 @@ from rollup.crypto import EMPTY_KECCAK
 from rollup.genesis import DEV_ADDRESSES
 from rollup.manifest import Manifest
 from rollup.types import ZERO_ADDRESS, ZERO_HASH, BlockEnv, BlockHeader, Hash32
-from vm.commitment import next_state_root
+from vm.commitment import StateTree
 from vm.native.runtime import AppRuntime
 from vm.state import State, StateReader, set_account, set_code
 
@@ -35,7 +35,7 @@ def build_genesis(
         timestamp=0,
         timestamp_ms=0,
         coinbase=ZERO_ADDRESS,
-        state_root=next_state_root(ZERO_HASH, changes),
+        state_root=Hash32(StateTree((k, after) for k, (_, after) in changes.items() if after).root),
         transactions_root=Hash32(EMPTY_KECCAK),
         receipts_root=Hash32(EMPTY_KECCAK),
         messages_root=Hash32(EMPTY_KECCAK),

@@ -16,7 +16,7 @@ from rollup.crypto import EMPTY_KECCAK
 from rollup.errors import InvalidBlock
 from rollup.transactions import intrinsic_gas
 from rollup.types import Block, BlockEnv, BlockHeader, Hash32, Receipt, Transaction
-from vm.commitment import next_state_root
+from vm.commitment import StateTree
 from vm.interface import ExecutionVM, Message
 from vm.state import State, add_balance, code_key, get_account, set_account
 
@@ -102,6 +102,7 @@ def seal_block(
     timestamp_ms: int,
     transactions: Sequence[Transaction],
     receipts: Sequence[Receipt],
+    tree: StateTree,
     l1_origin: int = 0,
 ) -> SealedBlock:
     """Pay the block's fees to its coinbase, then compute every commitment of the block."""
@@ -120,7 +121,7 @@ def seal_block(
         timestamp=env.timestamp,
         timestamp_ms=timestamp_ms,
         coinbase=env.coinbase,
-        state_root=next_state_root(parent.state_root, changes),
+        state_root=Hash32(tree.update((key, after) for key, (_, after) in changes.items())),
         transactions_root=transactions_root(transactions),
         receipts_root=receipts_root(receipts),
         messages_root=Hash32(EMPTY_KECCAK),
@@ -147,8 +148,14 @@ def env_of(header: BlockHeader) -> BlockEnv:
     )
 
 
-def apply_block(state: State, parent: BlockHeader, block: Block, vm: ExecutionVM) -> SealedBlock:
-    """Re-execute `block` on top of `parent`'s state and check every commitment."""
+def apply_block(
+    state: State, parent: BlockHeader, block: Block, vm: ExecutionVM, tree: StateTree
+) -> SealedBlock:
+    """Re-execute `block` on top of `parent`'s state and check every commitment.
+
+    `tree` must hold `parent`'s state; it holds `block`'s after, and is left as it was if the
+    block is invalid.
+    """
     header = block.header
     if header.number != parent.number + 1 or header.parent_hash != block_hash(parent):
         raise InvalidBlock(f"block {header.number} does not extend block {parent.number}")
@@ -164,9 +171,15 @@ def apply_block(state: State, parent: BlockHeader, block: Block, vm: ExecutionVM
             ) from None
         receipts.append(receipt)
         gas = receipt.cumulative_gas_used
-    sealed = seal_block(state, parent, env, header.timestamp_ms, block.transactions, receipts,
-                        header.l1_origin)  # fmt: skip
-    _compare(header, sealed.block.header)
+    sealed = seal_block(
+        state, parent, env, header.timestamp_ms, block.transactions, receipts, tree,
+        header.l1_origin,
+    )  # fmt: skip
+    try:
+        _compare(header, sealed.block.header)
+    except InvalidBlock:
+        tree.update((key, before) for key, (before, _) in sealed.changes.items())
+        raise
     return sealed
 
 

@@ -14,6 +14,7 @@ from vm.native import AppRuntime, NativeVM
 from vm.native.abi import decode_args, encode_values, selector
 from vm.native.loader import load_app_class
 from vm.state import DictReader, State, get_balance
+from vm.commitment import StateTree
 from vm.stf import apply_block, env_of
 
 APP = Address(b"\xaa" * 20)
@@ -182,11 +183,16 @@ def test_apply_block_detects_a_tampered_header(token_app) -> None:  # type: igno
 
     with LocalChain.from_dir(token_app) as chain:
         chain.transact(chain.accounts[0], "transfer", chain.accounts[1], 5)
-        genesis, block = chain.node.block(0), chain.node.block(1)
+        genesis, block, vm = chain.node.block(0), chain.node.block(1), chain.node.vm
         assert genesis is not None and block is not None
-        state = State(chain.node.state.reader_at(0))
-        assert apply_block(state, genesis.header, block, chain.node.vm).block.hash == block.hash
+        genesis_state = chain.node.store.get_block(0).changes  # type: ignore[union-attr]
+        tree = StateTree((k, after) for k, (_, after) in genesis_state.items() if after)
+        assert tree.root == genesis.header.state_root
         forged = replace(block, header=replace(block.header, state_root=b"\x00" * 32))
         with pytest.raises(InvalidBlock, match="state_root"):
-            apply_block(State(chain.node.state.reader_at(0)), genesis.header, forged, chain.node.vm)
+            apply_block(State(chain.node.state.reader_at(0)), genesis.header, forged, vm, tree)
+        assert tree.root == genesis.header.state_root  # an invalid block leaves the tree as it was
+        state = State(chain.node.state.reader_at(0))
+        assert apply_block(state, genesis.header, block, vm, tree).block.hash == block.hash
+        assert tree.root == block.header.state_root
         assert env_of(block.header).number == 1
