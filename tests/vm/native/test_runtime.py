@@ -9,12 +9,12 @@ import pytest
 from rollup.errors import AppLoadError, InvalidBlock
 from rollup.genesis import DEV_ADDRESSES
 from rollup.types import Address, BlockEnv
+from vm.commitment import StateTree
 from vm.interface import Message
 from vm.native import AppRuntime, NativeVM
 from vm.native.abi import decode_args, encode_values, selector
 from vm.native.loader import load_app_class
 from vm.state import DictReader, State, get_balance
-from vm.commitment import StateTree
 from vm.stf import apply_block, env_of
 
 APP = Address(b"\xaa" * 20)
