@@ -28,7 +28,7 @@ from vm.interface import ExecutionVM
 from vm.native import AppRuntime, NativeVM
 from vm.native.loader import load_app_class
 from vm.state import DictReader, State, get_account
-from vm.stf import InvalidTransaction, SealedBlock, apply_transaction, seal_block
+from vm.stf import InvalidTransaction, SealedBlock, apply_transaction, begin_block, seal_block
 
 __all__ = ["Sequencer", "SequencerConfig", "TxStatus"]
 
@@ -66,8 +66,7 @@ class Sequencer:
         self.config = config or SequencerConfig()
         self.chain_id = manifest.chain_id
         self.runtime = self._load_runtime(manifest, app_source)
-        apps = {self.runtime.address: self.runtime} if self.runtime else {}
-        self.vm: ExecutionVM = NativeVM(apps)
+        self.vm: ExecutionVM = NativeVM([self.runtime] if self.runtime else [])
         self.store = Store(db_url)
         self.state = ChainState(self.store.get_state, self.config.history_entries)
         self.mempool = Mempool(max_size=self.config.max_pool)
@@ -174,6 +173,7 @@ class Sequencer:
             chain_id=self.chain_id,
         )
         state = State(self.state)
+        begin_block(state, env, self.vm)
         included: list[Transaction] = []
         receipts: list[Receipt] = []
         gas = 0

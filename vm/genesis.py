@@ -9,7 +9,8 @@ from rollup.manifest import Manifest
 from rollup.types import ZERO_ADDRESS, ZERO_HASH, BlockEnv, BlockHeader, Hash32
 from vm.commitment import StateTree
 from vm.native.runtime import AppRuntime
-from vm.state import State, StateReader, set_account, set_code
+from vm.native.upgrades import install_app, install_system
+from vm.state import State, StateReader, set_account
 
 __all__ = ["build_genesis"]
 
@@ -24,8 +25,9 @@ def build_genesis(
             set_account(state, address, 0, manifest.dev_balance)
     env = BlockEnv(0, 0, ZERO_ADDRESS, manifest.base_fee, manifest.gas_limit, manifest.chain_id)
     if runtime is not None:
-        set_code(state, runtime.address, runtime.code)
+        install_system(state)
         owner = DEV_ADDRESSES[manifest.owner_index]
+        install_app(state, runtime.address, runtime.source, owner)
         runtime.run_init(state, env, owner, dict(manifest.init_args))
     state.commit()
     changes = state.changes()

@@ -22,6 +22,7 @@ from vm.state import State, add_balance, code_key, get_account, set_account
 
 __all__ = [
     "InvalidTransaction",
+    "begin_block",
     "apply_transaction",
     "seal_block",
     "apply_block",
@@ -61,6 +62,12 @@ def _check(
     if balance < tx.gas * tx.max_fee + tx.value:
         raise InvalidTransaction("insufficient funds for gas * price + value")
     return intrinsic, nonce, balance
+
+
+def begin_block(state: State, env: BlockEnv, vm: ExecutionVM) -> None:
+    """What every block does before its first transaction."""
+    vm.begin_block(state, env)
+    state.commit()
 
 
 def apply_transaction(
@@ -160,6 +167,7 @@ def apply_block(
     if header.number != parent.number + 1 or header.parent_hash != block_hash(parent):
         raise InvalidBlock(f"block {header.number} does not extend block {parent.number}")
     env = env_of(header)
+    begin_block(state, env, vm)
     receipts: list[Receipt] = []
     gas = 0
     for index, tx in enumerate(block.transactions):

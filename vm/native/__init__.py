@@ -10,7 +10,8 @@ from __future__ import annotations
 
 from rollup.types import Address, BlockEnv
 from vm.interface import ExecResult, Message
-from vm.native.runtime import AppRuntime, native_code
+from vm.native.loader import load_app_class
+from vm.native.runtime import NATIVE_CODE_MAGIC, AppRuntime, native_code
 from vm.native.sdk import (
     App,
     Error,
@@ -27,7 +28,13 @@ from vm.native.sdk import (
 )
 from vm.native.types import *  # noqa: F403 - the ABI type markers are part of the SDK
 from vm.native.types import address, indexed
-from vm.state import State, add_balance, get_balance, get_code
+from vm.native.upgrades import (
+    UPGRADE_ADDRESS,
+    activate_upgrades,
+    request_upgrade,
+    source_key,
+)
+from vm.state import State, StateReader, add_balance, code_key, get_balance, get_code
 
 __all__ = [
     "App",
@@ -51,17 +58,39 @@ __all__ = [
 
 
 class NativeVM:
-    """Executes messages for a chain whose contracts are native apps."""
+    """Executes messages for a chain whose contracts are native apps.
 
-    def __init__(self, apps: dict[Address, AppRuntime]) -> None:
-        self.apps = apps
+    Which app runs at an address is read from state (its code and source keys), so an
+    upgrade, a verifier replaying DA data and the sequencer all load the same code.
+    """
+
+    def __init__(self, preloaded: list[AppRuntime] | None = None) -> None:
+        self._runtimes: dict[tuple[bytes, bytes], AppRuntime] = {
+            (r.address, r.code): r for r in preloaded or []
+        }
+
+    def runtime_at(self, state: State | StateReader, address: bytes) -> AppRuntime | None:
+        code = state.get(code_key(address))
+        if not code or not code.startswith(NATIVE_CODE_MAGIC):
+            return None
+        runtime = self._runtimes.get((address, code))
+        if runtime is None:
+            source = (state.get(source_key(address)) or b"").decode()
+            runtime = AppRuntime(load_app_class(source), Address(address), source)
+            self._runtimes[(address, code)] = runtime
+        return runtime
+
+    def begin_block(self, state: State, env: BlockEnv) -> None:
+        activate_upgrades(state, env)
 
     def execute(self, state: State, env: BlockEnv, msg: Message) -> ExecResult:
-        runtime = self.apps.get(msg.to) if msg.to is not None else None
-        if runtime is not None:
-            return runtime.execute(state, env, msg)
         if msg.to is None:
             return ExecResult(False, 0, b"")  # no code deployment on a native chain
+        if msg.to == UPGRADE_ADDRESS:
+            return request_upgrade(state, env, msg)
+        runtime = self.runtime_at(state, msg.to)
+        if runtime is not None:
+            return runtime.execute(state, env, msg)
         if msg.value:
             if get_balance(state, msg.sender) < msg.value:
                 return ExecResult(False, 0, b"")

@@ -14,6 +14,7 @@ from vm.interface import Message
 from vm.native import AppRuntime, NativeVM
 from vm.native.abi import decode_args, encode_values, selector
 from vm.native.loader import load_app_class
+from vm.native.upgrades import install_app
 from vm.state import DictReader, State, get_balance
 from vm.stf import apply_block, env_of
 
@@ -93,6 +94,7 @@ def box() -> tuple[AppRuntime, State]:
     from vm.state import set_account
 
     set_account(state, ALICE, 0, 10**20)
+    install_app(state, APP, SOURCE, ALICE)
     state.commit()
     return runtime, state
 
@@ -102,9 +104,7 @@ def call(
 ):
     types = sig[sig.index("(") + 1 : -1].split(",") if not sig.endswith("()") else []
     data = selector(sig) + encode_values(types, list(args))
-    return NativeVM({APP: runtime}).execute(
-        state, ENV, Message(ALICE, APP, value, data, gas, ALICE, 0)
-    )
+    return NativeVM([runtime]).execute(state, ENV, Message(ALICE, APP, value, data, gas, ALICE, 0))
 
 
 def test_method_returns_abi_and_emits_a_log(box: tuple[AppRuntime, State]) -> None:
