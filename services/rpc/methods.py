@@ -346,7 +346,7 @@ def _run_call(
     msg = Message(
         sender, Address(call["to"]), call["value"], payload, max(gas - intrinsic, 0), sender, price
     )
-    result = node.vm.call(state, env, msg)  # type: ignore[attr-defined]
+    result = node.vm.call(state, env, msg)
     if not result.success:
         if result.gas_used >= msg.gas and not result.output:
             raise ExecutionReverted("out of gas", b"")

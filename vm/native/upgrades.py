@@ -99,7 +99,7 @@ def request_upgrade(state: State, env: BlockEnv, msg: Message) -> ExecResult:
     pending = [p for p in _pending(state) if p[0] != app] + [
         [app, rlp.encode_int(height), source_bytes]
     ]
-    state.set(_PENDING, rlp.encode(pending))  # type: ignore[arg-type]
+    state.set(_PENDING, rlp.encode(pending))
     return ExecResult(True, UPGRADE_GAS, b"")
 
 
