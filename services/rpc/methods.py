@@ -11,6 +11,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from rollup.blocks import block_hash
 from rollup.bloom import bloom_contains
 from rollup.crypto import keccak
 from rollup.errors import (
@@ -25,9 +26,10 @@ from sequencer.node import Sequencer
 from services.rpc import codec
 from services.rpc.codec import data, quantity
 from services.rpc.render import block_json, log_json, receipt_json, tx_json
+from vm.commitment import Proof
 from vm.interface import Message
 from vm.native.abi import selector
-from vm.state import code_key, get_account, storage_key
+from vm.state import account_key, code_key, get_account, storage_key
 
 __all__ = ["METHODS", "Method", "CLIENT_VERSION", "resolve_block", "revert_error"]
 
@@ -533,3 +535,45 @@ def filter_logs(node: Sequencer, flt: dict[str, Any]) -> list[dict[str, Any]]:
 @rpc("eth_getLogs", log_filter)
 def get_logs(node: Sequencer, flt: dict[str, Any]) -> list[dict[str, Any]]:
     return filter_logs(node, flt)
+
+
+# ---- proofs ------------------------------------------------------------------------------------
+
+
+def _proof_json(proof: Proof) -> dict[str, Any]:
+    out: dict[str, Any] = {
+        "key": data(proof.key),
+        "value": None if proof.value is None else data(proof.value),
+        "siblings": [data(s) for s in proof.siblings],
+    }
+    if proof.other_key_hash:
+        out["otherKeyHash"] = data(proof.other_key_hash)
+        out["otherValue"] = data(proof.other_value)
+    return out
+
+
+def slot_list(value: Any) -> list[bytes]:
+    if not isinstance(value, list):
+        raise InvalidParams("invalid argument 1: expected a list of storage slots")
+    return [codec.parse_storage_slot(v) for v in value]
+
+
+@rpc("rollup_getProof", codec.parse_address, slot_list, required=1)
+def get_proof(node: Sequencer, address: bytes, slots: list[bytes] | None = None) -> dict[str, Any]:
+    """Proofs of an account and storage slots against the newest block's state root.
+
+    The trie is binary keccak (see vm/commitment.py), not Ethereum's Patricia trie, so this is
+    not eth_getProof. Keys are the raw state keys: 0x00 ++ address for the account (value:
+    nonce as 8 bytes ++ balance), 0x01 ++ address ++ slot for storage.
+    """
+    header = node.head
+    return {
+        "blockNumber": quantity(header.number),
+        "blockHash": data(block_hash(header)),
+        "stateRoot": data(header.state_root),
+        "account": _proof_json(node.tree.prove(account_key(address))),
+        "storageProof": [
+            dict(_proof_json(node.tree.prove(storage_key(address, slot))), slot=data(slot))
+            for slot in slots or []
+        ],
+    }
