@@ -1,4 +1,4 @@
-"""rollup_getProof over JSON-RPC: the proof verifies against the state root of the block it names."""
+"""rollup_getProof over JSON-RPC: proofs verify against the state root they name."""
 
 from __future__ import annotations
 
