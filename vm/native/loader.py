@@ -38,15 +38,17 @@ def _reject(filename: str, problems: list[str]) -> AppLoadError:
 
 
 def load_app_class(
-    source: str, filename: str = "app.py", class_name: str | None = None
+    source: str, filename: str = "app.py", class_name: str | None = None, metered: bool = True
 ) -> type[App]:
+    """Check, instrument and run app source; `metered=False` exists only so benchmarks can
+    measure what metering costs."""
     tree = _parse(source, filename)
     violations = check_source(tree)
     if violations:
         raise _reject(filename, [str(v) for v in violations])
-    code = compile(instrument(tree), filename, "exec", dont_inherit=True)
+    code = compile(instrument(tree) if metered else tree, filename, "exec", dont_inherit=True)
     # A unique module name, registered so typing can resolve the app's string annotations.
-    module_name = "rollup_app_" + keccak(source.encode()).hex()[:16]
+    module_name = f"rollup_app_{keccak(source.encode()).hex()[:16]}{'' if metered else '_raw'}"
     module = types.ModuleType(module_name)
     module.__file__ = filename
     namespace = module.__dict__
