@@ -11,6 +11,7 @@ node runs (in-memory SQLite), one block per `transact`.
 from __future__ import annotations
 
 import itertools
+import sys
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -20,11 +21,12 @@ from eth_account import Account
 from rollup.errors import ExecutionReverted
 from rollup.genesis import DEV_ADDRESSES, DEV_KEYS
 from rollup.manifest import Manifest, parse_manifest
-from rollup.types import Address, Receipt
+from rollup.types import Address, Log, Receipt
 from sequencer.node import Sequencer
 from vm.interface import Message
-from vm.native.abi import decode_args, encode_values, selector
-from vm.native.sdk import MethodSpec
+from vm.native.abi import decode_args, encode_values, is_static_word, selector
+from vm.native.sdk import Event, MethodSpec
+from vm.state import get_account
 from vm.stf import env_of
 
 __all__ = ["LocalChain"]
@@ -88,8 +90,11 @@ class LocalChain:
         assert status is not None and status.block is not None, "transaction was not included"
         return status.block.receipts[status.index]
 
-    def transact(self, sender: Address, name: str, *args: Any, value: int = 0) -> Receipt:
-        return self.send_raw(self.sign(sender, self.app.address, self.calldata(name, *args), value))
+    def transact(
+        self, sender: Address, name: str, *args: Any, value: int = 0, gas: int = 1_000_000
+    ) -> Receipt:
+        data = self.calldata(name, *args)
+        return self.send_raw(self.sign(sender, self.app.address, data, value, gas))
 
     def transfer(self, sender: Address, to: Address, value: int) -> Receipt:
         return self.send_raw(self.sign(sender, to, b"", value, gas=21_000))
@@ -107,23 +112,33 @@ class LocalChain:
         return values[0] if len(values) == 1 else values
 
     def balance_nonce(self, address: Address) -> tuple[int, int]:
-        from vm.state import get_account
-
-        nonce, balance = get_account(self.node.state, address)
-        return nonce, balance
+        return get_account(self.node.state, address)
 
     def decode_logs(self, receipt: Receipt) -> list[dict[str, Any]]:
-        events = {}
-        for value in vars(self._module()).values():
-            if isinstance(value, type) and hasattr(value, "topic0") and value.__name__ != "Event":
-                events[value.topic0()] = value
-        decoded = []
-        for log in receipt.logs:
-            event = events.get(log.topics[0])
-            decoded.append({"event": event.__name__ if event else None, "log": log})
-        return decoded
+        """Each log as {"event": name, "args": {field: value}, "log": raw} (args decoded from
+        the topics and data with the app's event declarations)."""
+        module = vars(sys.modules[self.app.app_class.__module__])
+        events = {
+            value.topic0(): value
+            for value in module.values()
+            if isinstance(value, type) and issubclass(value, Event) and value is not Event
+        }
+        return [_decode_log(events.get(log.topics[0]), log) for log in receipt.logs]
 
-    def _module(self) -> Any:
-        import sys
 
-        return sys.modules[self.app.app_class.__module__]
+def _decode_log(event: type[Event] | None, log: Log) -> dict[str, Any]:
+    if event is None:
+        return {"event": None, "args": {}, "log": log}
+    args: dict[str, Any] = {}
+    topics = iter(log.topics[1:])
+    data_fields = [(name, abi) for name, abi, indexed in event._fields if not indexed]
+    data_values = decode_args([abi for _, abi in data_fields], log.data) if data_fields else ()
+    data_iter = iter(data_values)
+    for name, abi, indexed in event._fields:
+        if not indexed:
+            args[name] = next(data_iter)
+        elif is_static_word(abi):
+            args[name] = decode_args([abi], next(topics))[0]
+        else:
+            args[name] = next(topics)  # hashed: the topic is keccak of the value
+    return {"event": event.__name__, "args": args, "log": log}

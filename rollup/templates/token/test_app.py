@@ -15,7 +15,9 @@ def test_transfer_moves_tokens_and_logs_it() -> None:
         assert receipt.status == 1
         assert chain.call("balanceOf", bob) == 10**18
         assert chain.call("balanceOf", alice) == before - 10**18
-        assert chain.decode_logs(receipt)[0]["event"] == "Transfer"
+        (log,) = chain.decode_logs(receipt)
+        assert log["event"] == "Transfer"
+        assert log["args"] == {"from": alice, "to": bob, "value": 10**18}
 
 
 def test_transfer_beyond_balance_reverts_and_changes_nothing() -> None:
