@@ -7,8 +7,9 @@ through eth-abi. Both reject malformed input with `AbiError`.
 
 from __future__ import annotations
 
+import functools
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from eth_abi import decode as _abi_decode
@@ -32,6 +33,7 @@ def selector(signature: str) -> bytes:
     return keccak(signature.encode())[:4]
 
 
+@functools.cache
 def is_static_word(abi_type: str) -> bool:
     return abi_type in ("address", "bool") or bool(
         _UINT.match(abi_type) or _INT.match(abi_type) or _BYTES_N.match(abi_type)
@@ -91,32 +93,45 @@ def _normalize(abi_type: str, value: Any) -> Any:
     return value
 
 
-def _encode_word(abi_type: str, value: Any) -> bytes:
+@functools.cache
+def _word_encoder(abi_type: str) -> Callable[[Any], bytes]:
+    """Check and encode one static value; built once per type (this is on every return/log)."""
     if abi_type == "address":
-        return bytes(12) + bytes(value)
+        return _encode_address
     if abi_type == "bool":
-        return (b"\x00" * 31) + (b"\x01" if value else b"\x00")
+        return lambda value: _FALSE_WORD[:31] + (b"\x01" if value else b"\x00")
     if _BYTES_N.match(abi_type):
-        return bytes(value).ljust(32, b"\x00")
+        return lambda value: bytes(value).ljust(32, b"\x00")
     if _INT.match(abi_type):
-        return int(value).to_bytes(32, "big", signed=True)
-    return int(value).to_bytes(32, "big")
+        return lambda value: int(value).to_bytes(32, "big", signed=True)
+    bits = int(_UINT.match(abi_type).group(1))  # type: ignore[union-attr]
+
+    def encode_uint(value: Any) -> bytes:
+        if not (isinstance(value, int) and value >= 0 and value.bit_length() <= bits):
+            raise AbiError(f"value {value!r} out of range for {abi_type}")
+        return value.to_bytes(32, "big")
+
+    return encode_uint
+
+
+_FALSE_WORD = bytes(32)
+
+
+def _encode_address(value: Any) -> bytes:
+    if not (isinstance(value, (bytes, bytearray)) and len(value) == 20):
+        raise AbiError(f"value {value!r} is not a 20-byte address")
+    return _FALSE_WORD[:12] + bytes(value)
 
 
 def check_value(abi_type: str, value: Any) -> None:
     """Raise AbiError if `value` cannot be encoded as `abi_type` (apps returning bad values)."""
-    match = _UINT.match(abi_type)
-    if match and not (isinstance(value, int) and 0 <= value < (1 << int(match.group(1)))):
-        raise AbiError(f"value {value!r} out of range for {abi_type}")
-    if abi_type == "address" and not (isinstance(value, (bytes, bytearray)) and len(value) == 20):
-        raise AbiError(f"value {value!r} is not a 20-byte address")
+    if is_static_word(abi_type):
+        _word_encoder(abi_type)(value)
 
 
 def encode_values(types: Sequence[str], values: Sequence[Any]) -> bytes:
     if all(is_static_word(t) for t in types):
-        for t, v in zip(types, values, strict=True):
-            check_value(t, v)
-        return b"".join(_encode_word(t, v) for t, v in zip(types, values, strict=True))
+        return b"".join([_word_encoder(t)(v) for t, v in zip(types, values, strict=True)])
     try:
         return _abi_encode(
             list(types), [_denormalize(t, v) for t, v in zip(types, values, strict=True)]

@@ -19,6 +19,7 @@ native app like a contract. Word values are stored as minimal big-endian integer
 
 from __future__ import annotations
 
+import contextlib
 import typing
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -177,59 +178,77 @@ class CallContext:
 # ---- storage fields ------------------------------------------------------------------------
 
 
-def _key_bytes(abi_type: str, key: Any) -> bytes:
-    """How Solidity pads a mapping key before hashing it with the slot."""
+def _key_encoder(abi_type: str) -> Callable[[Any], bytes]:
+    """How Solidity pads a mapping key of this type before hashing it with the slot."""
     if abi_type == "string":
-        return str(key).encode()
+        return lambda key: str(key).encode()
     if abi_type == "bytes":
-        return bytes(key)
+        return bytes
     if abi_type.startswith("bytes"):
-        return bytes(key).ljust(32, b"\x00")
+        return lambda key: bytes(key).ljust(32, b"\x00")
     if abi_type == "address":
-        if not isinstance(key, (bytes, bytearray)) or len(key) != 20:
-            raise TypeError(f"map key {key!r} is not a 20-byte address")
-        return bytes(12) + bytes(key)
+        return _address_key
     if abi_type == "bool":
-        return (1 if key else 0).to_bytes(32, "big")
+        return lambda key: (1 if key else 0).to_bytes(32, "big")
     if abi_type.startswith("int"):
-        return int(key).to_bytes(32, "big", signed=True)
-    return int(key).to_bytes(32, "big")
+        return lambda key: int(key).to_bytes(32, "big", signed=True)
+    return lambda key: int(key).to_bytes(32, "big")
 
 
-def _encode_value(abi_type: str, value: Any) -> bytes:
+def _address_key(key: Any) -> bytes:
+    if not isinstance(key, (bytes, bytearray)) or len(key) != 20:
+        raise TypeError(f"map key {key!r} is not a 20-byte address")
+    return _ADDRESS_PAD + bytes(key)
+
+
+_ADDRESS_PAD = bytes(12)
+
+
+def _value_encoder(abi_type: str) -> Callable[[Any], bytes]:
+    """Words are stored as minimal big-endian integers (zero is no value at all)."""
     if abi_type.startswith("uint"):
-        if not isinstance(value, int) or isinstance(value, bool):
-            raise TypeError(f"{abi_type} field got {value!r}")
-        if value < 0 or value.bit_length() > int(abi_type[4:]):
-            raise Panic(0x11)
-        return value.to_bytes((value.bit_length() + 7) // 8, "big")
+        bits = int(abi_type[4:])
+
+        def encode_uint(value: Any) -> bytes:
+            if type(value) is not int and (not isinstance(value, int) or isinstance(value, bool)):
+                raise TypeError(f"{abi_type} field got {value!r}")
+            if value < 0 or value.bit_length() > bits:
+                raise Panic(0x11)
+            return value.to_bytes((value.bit_length() + 7) // 8, "big")
+
+        return encode_uint
     if abi_type.startswith("int"):
-        return b"" if value == 0 else int(value).to_bytes(32, "big", signed=True)
+        return lambda value: b"" if value == 0 else int(value).to_bytes(32, "big", signed=True)
     if abi_type == "bool":
-        return b"\x01" if value else b""
+        return lambda value: b"\x01" if value else b""
     if abi_type == "string":
-        return str(value).encode()
-    if abi_type == "address" and not (isinstance(value, (bytes, bytearray)) and len(value) == 20):
+        return lambda value: str(value).encode()
+    if abi_type == "address":
+        return _encode_address
+    return bytes
+
+
+def _encode_address(value: Any) -> bytes:
+    if not (isinstance(value, (bytes, bytearray)) and len(value) == 20):
         raise TypeError(f"address field got {value!r}")
-    if abi_type == "address":
-        return bytes(value) if any(value) else b""
-    return bytes(value)
+    return bytes(value) if any(value) else b""
 
 
-def _decode_value(abi_type: str, raw: bytes | None) -> Any:
+def _value_decoder(abi_type: str) -> Callable[[bytes | None], Any]:
     if abi_type.startswith("uint"):
-        return int.from_bytes(raw, "big") if raw else 0
+        return lambda raw: int.from_bytes(raw, "big") if raw else 0
     if abi_type.startswith("int"):
-        return int.from_bytes(raw, "big", signed=True) if raw else 0
+        return lambda raw: int.from_bytes(raw, "big", signed=True) if raw else 0
     if abi_type == "bool":
-        return bool(raw)
+        return bool
     if abi_type == "string":
-        return raw.decode() if raw else ""
+        return lambda raw: raw.decode() if raw else ""
     if abi_type == "address":
-        return Address(raw.rjust(20, b"\x00")) if raw else Address(bytes(20))
+        return lambda raw: Address(raw.rjust(20, b"\x00")) if raw else Address(bytes(20))
     if abi_type.startswith("bytes") and abi_type != "bytes":
-        return (raw or b"").ljust(int(abi_type[5:]), b"\x00")
-    return raw or b""
+        size = int(abi_type[5:])
+        return lambda raw: (raw or b"").ljust(size, b"\x00")
+    return lambda raw: raw or b""
 
 
 class _Field:
@@ -244,25 +263,31 @@ class Value(_Field):
 
     def __init__(self, value_type: Any) -> None:
         self.abi = abi_type_of(value_type)
+        self.encode, self.decode = _value_encoder(self.abi), _value_decoder(self.abi)
 
     def __get__(self, app: App | None, owner: type) -> Any:
         if app is None:
             return self
         ctx = app._ctx
-        return _decode_value(self.abi, ctx.meter.read(ctx.state, ctx.address, self.slot))
+        return self.decode(ctx.meter.read(ctx.state, ctx.address, self.slot))
 
     def __set__(self, app: App, value: Any) -> None:
         ctx = app._ctx
-        ctx.meter.write(ctx.state, ctx.address, self.slot, _encode_value(self.abi, value))
+        ctx.meter.write(ctx.state, ctx.address, self.slot, self.encode(value))
 
 
 class Map(_Field):
     """A mapping; a tuple key type `(address, address)` means a nested mapping."""
 
+    _CACHE_LIMIT = 200_000
+
     def __init__(self, key_type: Any, value_type: Any) -> None:
         keys = key_type if isinstance(key_type, tuple) else (key_type,)
         self.key_abis = tuple(abi_type_of(k) for k in keys)
+        self.key_encoders = tuple(_key_encoder(abi) for abi in self.key_abis)
         self.abi = abi_type_of(value_type)
+        self.encode, self.decode = _value_encoder(self.abi), _value_decoder(self.abi)
+        self._slots: dict[Any, bytes] = {}  # key -> slot: the keccaks are the hot part
 
     def __get__(self, app: App | None, owner: type) -> Any:
         if app is None:
@@ -270,12 +295,20 @@ class Map(_Field):
         return _BoundMap(self, app._ctx)
 
     def slot_of(self, key: Any) -> bytes:
-        keys = key if len(self.key_abis) > 1 else (key,)
-        if len(keys) != len(self.key_abis):
-            raise TypeError(f"map {self.name} takes {len(self.key_abis)} keys")
+        try:
+            return self._slots[key]
+        except (KeyError, TypeError):  # TypeError: an unhashable key (bytearray) is not cached
+            pass
+        keys = key if len(self.key_encoders) > 1 else (key,)
+        if len(keys) != len(self.key_encoders):
+            raise TypeError(f"map {self.name} takes {len(self.key_encoders)} keys")
         slot = self.slot
-        for abi, k in zip(self.key_abis, keys, strict=True):
-            slot = keccak(_key_bytes(abi, k) + slot)
+        for encode, k in zip(self.key_encoders, keys, strict=True):
+            slot = keccak(encode(k) + slot)
+        if len(self._slots) >= self._CACHE_LIMIT:
+            self._slots.clear()
+        with contextlib.suppress(TypeError):  # an unhashable key is just not cached
+            self._slots[key] = slot
         return slot
 
 
@@ -287,11 +320,11 @@ class _BoundMap:
 
     def __getitem__(self, key: Any) -> Any:
         ctx, field = self.ctx, self.field
-        return _decode_value(field.abi, ctx.meter.read(ctx.state, ctx.address, field.slot_of(key)))
+        return field.decode(ctx.meter.read(ctx.state, ctx.address, field.slot_of(key)))
 
     def __setitem__(self, key: Any, value: Any) -> None:
         ctx, field = self.ctx, self.field
-        ctx.meter.write(ctx.state, ctx.address, field.slot_of(key), _encode_value(field.abi, value))
+        ctx.meter.write(ctx.state, ctx.address, field.slot_of(key), field.encode(value))
 
 
 # ---- methods -------------------------------------------------------------------------------

@@ -1,0 +1,157 @@
+"""One pyrevm instance: a mirror of the chain's EVM state that runs one message at a time.
+
+pyrevm 0.3.7 (revm 8) never finalizes a call: what a call loads stays in its journaled state,
+warm and with its "original" storage values, so a reused instance charges later transactions
+EIP-2929/2200 gas as if they were one transaction, and keeps growing. So every run is
+bracketed, and the engine's database (revm's `CacheDB`) is the only state between runs:
+
+    snapshot -> message_call | deploy -> read the journal -> revert -> caller writes the diff
+    back with `put_account` / `put_storage`
+
+The revert leaves the journaled state empty, except the coinbase, which revm loads without
+journaling (EIP-3651 keeps it warm anyway; a chain whose coinbase changes needs a new engine).
+pyrevm cannot ask anyone for a missing account or slot: whatever is not in the database reads
+as empty, so the caller must load the whole EVM state, then keep it in step.
+
+Other pyrevm facts this module works around:
+- `spec_id` takes revm's spelling ("Cancun"); any other string silently means LATEST.
+- the block gas limit (GASLIMIT, and the cap on a call's gas) is the constructor's `gas_limit`;
+  `set_block_env` ignores its own, and forces the base fee to 0 (BASEFEE reads 0).
+- calls neither charge fees nor bump nonces (a CREATE bumps the creator's nonce, as the EVM
+  does), but they do check `balance >= gas * gas_price + value` (`LackOfFundForMaxFee`).
+- a failed run raises RuntimeError: `Revert { gas_used: N, output: 0x.. }`,
+  `Halt { reason: .., gas_used: N }`, or a validation error such as `Transaction(..)`.
+- `commit()` without an open snapshot underflows the journal depth (every later call fails
+  with CallTooDeep), so it is never called; `basic`, `storage`, `get_code` and
+  `insert_account_storage` load the account into the journaled state, so they only run inside
+  a snapshot; `get_code` of deployed code returns it zero-padded.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+import pyrevm
+
+from rollup.types import Address, BlockEnv, Hash32, Log
+from vm.evm.journal import Touched, parse_touched
+
+__all__ = ["SPEC", "Engine", "Run", "engine_intrinsic_gas"]
+
+SPEC = "Cancun"
+
+_FAILURE = re.compile(r"^(Revert|Halt) \{.*?gas_used: (\d+)(?:, output: 0x([0-9a-f]*))?")
+
+
+@dataclass(frozen=True, slots=True)
+class Run:
+    success: bool
+    gas_used: int  # the whole transaction's as revm counts it: intrinsic + execution - refund
+    output: bytes  # return data, revert data, or the runtime code of a created contract
+    logs: tuple[Log, ...]
+    created: Address | None
+    touched: dict[Address, Touched]  # what the surviving frames loaded, as they left it
+
+
+def engine_intrinsic_gas(data: bytes, create: bool) -> int:
+    """The intrinsic gas revm charges before running a message (it is given no access list)."""
+    zeros = data.count(0)
+    gas = 21_000 + 4 * zeros + 16 * (len(data) - zeros)
+    if create:
+        gas += 32_000 + 2 * ((len(data) + 31) // 32)
+    return gas
+
+
+def _hex(address: bytes) -> str:
+    return "0x" + address.hex()
+
+
+class Engine:
+    def __init__(self, chain_id: int, gas_limit: int) -> None:
+        env = pyrevm.Env(cfg=pyrevm.CfgEnv(chain_id=chain_id))
+        self._evm = pyrevm.EVM(env=env, gas_limit=gas_limit, spec_id=SPEC)
+
+    def set_block(self, env: BlockEnv) -> None:
+        self._evm.set_block_env(
+            pyrevm.BlockEnv(
+                number=env.number,
+                coinbase=_hex(env.coinbase),
+                timestamp=env.timestamp,
+                prevrandao=bytes(env.prev_randao),
+                basefee=env.base_fee,  # pyrevm replaces it with 0
+                gas_limit=env.gas_limit,
+            )
+        )
+
+    def put_account(self, address: bytes, nonce: int, balance: int, code: bytes) -> None:
+        """Write an account into the database; only valid between runs."""
+        # the stub lacks `balance`, which the constructor takes
+        info = pyrevm.AccountInfo(balance=balance, nonce=nonce, code=code or None)  # type: ignore[call-arg]
+        self._evm.insert_account_info(_hex(address), info)
+
+    def put_storage(self, slots: Iterable[tuple[bytes, int, int]]) -> None:
+        """Write (address, slot, value) into the database; the loads it journals are undone."""
+        evm = self._evm
+        checkpoint = evm.snapshot()
+        try:
+            for address, slot, value in slots:
+                evm.insert_account_storage(_hex(address), slot, value)
+        finally:
+            evm.revert(checkpoint)
+
+    def run(
+        self, caller: bytes, to: bytes | None, value: int, data: bytes, gas: int, gas_price: int
+    ) -> Run:
+        """Run one message on a cold journal and leave the engine as it was."""
+        evm = self._evm
+        checkpoint = evm.snapshot()
+        try:
+            return self._run(caller, to, value, data, gas, gas_price)
+        finally:
+            evm.revert(checkpoint)
+
+    def _run(
+        self, caller: bytes, to: bytes | None, value: int, data: bytes, gas: int, gas_price: int
+    ) -> Run:
+        evm = self._evm
+        created: Address | None = None
+        try:
+            if to is None:
+                address = evm.deploy(  # type: ignore[call-arg]  # the stub lacks gas_price
+                    _hex(caller), data, value=value, gas=gas, gas_price=gas_price
+                )
+                created = Address(bytes.fromhex(address[2:]))
+                output = b""
+            else:
+                output = evm.message_call(
+                    _hex(caller), _hex(to), data, value=value, gas=gas, gas_price=gas_price
+                )
+        except RuntimeError as exc:
+            return _failure(str(exc), gas, parse_touched(evm.journal_str))
+        result = evm.result
+        assert result is not None
+        touched = parse_touched(evm.journal_str)
+        if created is not None:
+            output = touched[created].code
+        logs = tuple(_log(log) for log in result.logs)
+        return Run(True, result.gas_used, output, logs, created, touched)
+
+
+def _failure(message: str, gas: int, touched: dict[Address, Touched]) -> Run:
+    match = _FAILURE.match(message)
+    if match is None:  # rejected before running (e.g. LackOfFundForMaxFee): all gas is gone
+        return Run(False, gas, b"", (), None, touched)
+    kind, gas_used, output = match.groups()
+    data = bytes.fromhex(output) if kind == "Revert" and output else b""
+    return Run(False, int(gas_used), data, (), None, touched)
+
+
+def _log(log: pyrevm.Log) -> Log:
+    topics, data = log.data
+    return Log(
+        Address(bytes.fromhex(log.address[2:])),
+        tuple(Hash32(bytes(topic)) for topic in topics),
+        bytes(data),
+    )
