@@ -113,7 +113,11 @@ def _hash(node: _Tree) -> bytes:
         return EMPTY_ROOT
     if node.hash is None:
         assert isinstance(node, _Node)
-        node.hash = keccak(b"\x01" + _hash(node.left) + _hash(node.right))
+        # Clean children answer from their cached hash without a call: most of them are.
+        left, right = node.left, node.right
+        left_hash = EMPTY_ROOT if left is None else left.hash or _hash(left)
+        right_hash = EMPTY_ROOT if right is None else right.hash or _hash(right)
+        node.hash = keccak(b"\x01" + left_hash + right_hash)
     return node.hash
 
 
