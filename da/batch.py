@@ -1,0 +1,430 @@
+"""The batch: a contiguous range of one app's blocks, as a verifier needs them to re-execute.
+
+A batch stores what re-execution cannot produce: each block's environment (times, L1 origin,
+coinbase, gas limit, base fee) and its signed transactions. It does not store what re-execution
+recomputes (senders, transactions root, receipts root, bloom, gas used, messages and withdrawals
+roots, and every state root but one). It stores one claim: the state root and the hash of the
+LAST block. The hash commits to every header of the range through the parent-hash chain, so a
+verifier that rebuilds the headers and arrives at the same last hash agrees with every block;
+per-block roots would cost 64 incompressible bytes a block (more than a transfer when blocks
+are small) and add nothing a mismatch search could not get by replaying. The state root is
+redundant with the hash but lets a mismatch say whether state or a header field diverged.
+
+Encoding (all integers are uvarints unless marked; `_wire` defines uvarint, zigzag, bitlist):
+
+    batch       = version(u8 = 0x00) ++ chain_id ++ first_number ++ block_count
+                  ++ parent_hash(32) ++ state_root(32) ++ block_hash(32)
+                  ++ env_count ++ env{env_count} ++ block_columns ++ tx_columns
+    env         = coinbase(20) ++ gas_limit ++ base_fee          distinct envs, first use order
+    block_columns, each block_count long:
+      env_index       < env_count
+      timestamp_ms    first block absolute, then the increase over the previous block
+      timestamp_skew  zigzag: timestamp - timestamp_ms // 1000    (0 unless the clock stalled)
+      l1_origin       first block absolute, then the increase
+      tx_count
+    tx_columns, each n = sum(tx_count) long, in block order:
+      kind            u8 each: 0x00 legacy EIP-155, 0x01 EIP-2930, 0x02 EIP-1559,
+                      0x80 legacy without chain id (v = 27 | 28)
+      y_parity        bitlist(n)
+      creation        bitlist(n): 1 when the transaction has no `to`
+      nonce           < 2^64
+      gas             < 2^64
+      fee_cap         < 2^256: gasPrice, or maxFeePerGas for kind 0x02
+      tip             < 2^256, kind 0x02 only: maxPriorityFeePerGas
+      to              20 bytes, non-creation only
+      value           < 2^256
+      data            length (<= MAX_TX_SIZE) ++ bytes
+      access_list     kinds 0x01 and 0x02 only: length ++ rlp(access list)
+      signature       r(32) ++ s(32), big-endian
+
+Transactions are rebuilt byte for byte (their hash is keccak of the raw bytes): the chain id of
+EIP-155 and typed transactions is the batch's, and legacy v is `chain_id * 2 + 35 + y_parity`.
+Columns group alike fields so the compressor sees runs (fee caps, gas limits, selectors) apart
+from the incompressible signatures and addresses, as OP span batches do. Senders are recovered
+by the verifier. Limits: block_count <= MAX_BATCH_BLOCKS, n <= MAX_BATCH_TXS, each transaction
+at most MAX_TX_SIZE bytes; times and L1 origins never decrease. Decoding rejects trailing
+bytes, non-canonical varints, nonzero padding bits, unknown kinds and envs out of first-use
+order with `BatchError`, so the encoding of a batch is unique: decode(d) succeeds only when
+encode(decode(d)) == d.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
+
+from da._wire import Reader, pack_bits, put_uvarint, put_zigzag
+from da.errors import BatchError
+from rollup import rlp
+from rollup.errors import TxRejected
+from rollup.rlp import encode_int
+from rollup.transactions import MAX_TX_SIZE, decode_unsigned
+from rollup.types import (
+    ACCESS_LIST_TX,
+    DYNAMIC_FEE_TX,
+    LEGACY_TX,
+    ZERO_ADDRESS,
+    Address,
+    Block,
+    BlockEnv,
+    Hash32,
+)
+
+__all__ = [
+    "BATCH_VERSION",
+    "MAX_BATCH_BLOCKS",
+    "MAX_BATCH_TXS",
+    "Batch",
+    "BatchBlock",
+    "batch_from_blocks",
+    "encode_batch",
+    "decode_batch",
+]
+
+BATCH_VERSION = 0x00
+MAX_BATCH_BLOCKS = 1_000_000
+MAX_BATCH_TXS = 10_000_000  # OP's MaxSpanBatchElementCount
+
+KIND_LEGACY = 0x00
+KIND_ACCESS_LIST = 0x01
+KIND_DYNAMIC_FEE = 0x02
+KIND_LEGACY_UNPROTECTED = 0x80
+_KINDS = frozenset({KIND_LEGACY, KIND_ACCESS_LIST, KIND_DYNAMIC_FEE, KIND_LEGACY_UNPROTECTED})
+_U64 = 1 << 64
+
+
+@dataclass(frozen=True, slots=True)
+class BatchBlock:
+    """One block as posted: its environment and its raw signed transactions."""
+
+    timestamp_ms: int
+    timestamp: int
+    l1_origin: int
+    coinbase: Address
+    gas_limit: int
+    base_fee: int
+    transactions: tuple[bytes, ...]
+
+    @classmethod
+    def of(cls, block: Block) -> BatchBlock:
+        h = block.header
+        raws = tuple(tx.raw for tx in block.transactions)
+        return cls(h.timestamp_ms, h.timestamp, h.l1_origin, h.coinbase, h.gas_limit, h.base_fee,
+                   raws)  # fmt: skip
+
+    def env(self, number: int, chain_id: int) -> BlockEnv:
+        """The execution environment of this block, for re-execution."""
+        return BlockEnv(number, self.timestamp, self.coinbase, self.base_fee, self.gas_limit,
+                        chain_id)  # fmt: skip
+
+
+@dataclass(frozen=True, slots=True)
+class Batch:
+    chain_id: int
+    first_number: int
+    parent_hash: Hash32  # hash of block first_number - 1
+    blocks: tuple[BatchBlock, ...]
+    state_root: Hash32  # claimed, after the last block
+    block_hash: Hash32  # claimed hash of the last block
+
+    @property
+    def last_number(self) -> int:
+        return self.first_number + len(self.blocks) - 1
+
+    def tx_count(self) -> int:
+        return sum(len(b.transactions) for b in self.blocks)
+
+
+def batch_from_blocks(chain_id: int, blocks: Sequence[Block]) -> Batch:
+    """The batch of `blocks`, which must be contiguous blocks of chain `chain_id`."""
+    if not blocks:
+        raise BatchError("a batch holds at least one block")
+    for prev, block in zip(blocks, blocks[1:]):
+        if block.header.number != prev.header.number + 1 or block.header.parent_hash != prev.hash:
+            raise BatchError(f"block {block.header.number} does not extend {prev.header.number}")
+    if any(b.header.chain_id != chain_id for b in blocks):
+        raise BatchError(f"a block does not belong to chain {chain_id}")
+    first, last = blocks[0], blocks[-1]
+    return Batch(
+        chain_id,
+        first.header.number,
+        first.header.parent_hash,
+        tuple(BatchBlock.of(b) for b in blocks),
+        last.header.state_root,
+        last.hash,
+    )
+
+
+# ---- transactions as columns ----
+
+
+@dataclass(frozen=True, slots=True)
+class _Tx:
+    kind: int
+    parity: int
+    nonce: int
+    gas: int
+    fee_cap: int
+    tip: int  # kind 0x02 only
+    to: bytes  # empty for a contract creation
+    value: int
+    data: bytes
+    access_list: bytes  # rlp, kinds 0x01 and 0x02 only
+    r: int
+    s: int
+
+
+def _split(raw: bytes, chain_id: int, index: int) -> _Tx:
+    """The fields of a raw transaction; raises unless they rebuild `raw` exactly."""
+    if len(raw) > MAX_TX_SIZE:
+        raise BatchError(f"transaction {index}: {len(raw)} bytes exceed {MAX_TX_SIZE}")
+    try:
+        tx = decode_unsigned(raw, ZERO_ADDRESS)
+    except (TxRejected, rlp.RLPError) as exc:
+        raise BatchError(f"transaction {index}: {exc}") from None
+    if tx.tx_type == LEGACY_TX:
+        kind = KIND_LEGACY if tx.chain_id is not None else KIND_LEGACY_UNPROTECTED
+        parity = (tx.v - 35) % 2 if tx.chain_id is not None else tx.v - 27
+    else:
+        kind, parity = tx.tx_type, tx.v
+    if tx.chain_id is not None and tx.chain_id != chain_id:
+        raise BatchError(f"transaction {index}: chain id {tx.chain_id}, batch {chain_id}")
+    if parity not in (0, 1) or tx.nonce >= _U64 or tx.gas >= _U64:
+        raise BatchError(f"transaction {index}: y-parity, nonce or gas out of range")
+    access_list = b""
+    if kind in (KIND_ACCESS_LIST, KIND_DYNAMIC_FEE):
+        access_list = rlp.encode([[a, list(keys)] for a, keys in tx.access_list])
+    fields = _Tx(kind, parity, tx.nonce, tx.gas, tx.max_fee, tx.max_priority_fee, tx.to or b"",
+                 tx.value, tx.data, access_list, tx.r, tx.s)  # fmt: skip
+    if _build(fields, chain_id) != raw:
+        raise BatchError(f"transaction {index} is not in canonical form")
+    return fields
+
+
+def _build(tx: _Tx, chain_id: int) -> bytes:
+    """The raw signed transaction of `tx`'s fields."""
+    common: list[rlp.RLPItem] = [encode_int(tx.gas), tx.to, encode_int(tx.value), tx.data]
+    sig: list[rlp.RLPItem] = [encode_int(tx.r), encode_int(tx.s)]
+    if tx.kind in (KIND_LEGACY, KIND_LEGACY_UNPROTECTED):
+        v = chain_id * 2 + 35 + tx.parity if tx.kind == KIND_LEGACY else 27 + tx.parity
+        return rlp.encode([encode_int(tx.nonce), encode_int(tx.fee_cap), *common, encode_int(v),
+                           *sig])  # fmt: skip
+    access_list = rlp.decode(tx.access_list)
+    head: list[rlp.RLPItem] = [encode_int(chain_id), encode_int(tx.nonce)]
+    if tx.kind == KIND_DYNAMIC_FEE:
+        head += [encode_int(tx.tip), encode_int(tx.fee_cap)]
+    else:
+        head.append(encode_int(tx.fee_cap))
+    body = rlp.encode([*head, *common, access_list, encode_int(tx.parity), *sig])
+    return bytes((DYNAMIC_FEE_TX if tx.kind == KIND_DYNAMIC_FEE else ACCESS_LIST_TX,)) + body
+
+
+def _put_txs(out: bytearray, txs: Sequence[_Tx]) -> None:
+    out += bytes(tx.kind for tx in txs)
+    out += pack_bits([tx.parity for tx in txs])
+    out += pack_bits([0 if tx.to else 1 for tx in txs])
+    for tx in txs:
+        put_uvarint(out, tx.nonce)
+    for tx in txs:
+        put_uvarint(out, tx.gas)
+    for tx in txs:
+        put_uvarint(out, tx.fee_cap)
+    for tx in txs:
+        if tx.kind == KIND_DYNAMIC_FEE:
+            put_uvarint(out, tx.tip)
+    out += b"".join(tx.to for tx in txs)
+    for tx in txs:
+        put_uvarint(out, tx.value)
+    for tx in txs:
+        put_uvarint(out, len(tx.data))
+        out += tx.data
+    for tx in txs:
+        if tx.kind in (KIND_ACCESS_LIST, KIND_DYNAMIC_FEE):
+            put_uvarint(out, len(tx.access_list))
+            out += tx.access_list
+    for tx in txs:
+        out += tx.r.to_bytes(32, "big") + tx.s.to_bytes(32, "big")
+
+
+def _read_access_list(reader: Reader, index: int) -> bytes:
+    size = reader.uvarint("access list length", 32)
+    encoded = reader.take(size, "access list")
+    try:
+        item = rlp.decode(encoded)
+        for entry in rlp.as_list(item):
+            address, keys = rlp.as_list(entry, 2)
+            if len(rlp.as_bytes(address)) != 20:
+                raise rlp.RLPError("access list address is not 20 bytes")
+            if any(len(rlp.as_bytes(key)) != 32 for key in rlp.as_list(keys)):
+                raise rlp.RLPError("access list key is not 32 bytes")
+    except rlp.RLPError as exc:
+        raise BatchError(f"transaction {index}: bad access list: {exc}") from None
+    return encoded
+
+
+def _read_txs(reader: Reader, count: int, chain_id: int) -> list[bytes]:
+    kinds = reader.take(count, "tx kinds")
+    for index, kind in enumerate(kinds):
+        if kind not in _KINDS:
+            raise BatchError(f"transaction {index}: unknown kind 0x{kind:02x}")
+    parities = reader.bits(count, "y-parity bits")
+    creations = reader.bits(count, "contract creation bits")
+    nonces = [reader.uvarint("nonce") for _ in range(count)]
+    gases = [reader.uvarint("gas") for _ in range(count)]
+    fee_caps = [reader.uvarint("fee cap", 256) for _ in range(count)]
+    tips = [reader.uvarint("tip", 256) if k == KIND_DYNAMIC_FEE else 0 for k in kinds]
+    tos = [b"" if creation else reader.take(20, "to") for creation in creations]
+    values = [reader.uvarint("value", 256) for _ in range(count)]
+    datas = []
+    for _ in range(count):
+        size = reader.uvarint("data length", 32)
+        if size > MAX_TX_SIZE:
+            raise BatchError(f"data of {size} bytes exceeds {MAX_TX_SIZE}")
+        datas.append(reader.take(size, "data"))
+    access_lists = [
+        _read_access_list(reader, i) if k in (KIND_ACCESS_LIST, KIND_DYNAMIC_FEE) else b""
+        for i, k in enumerate(kinds)
+    ]
+    signatures = reader.take(64 * count, "signatures")
+    raws = []
+    for i in range(count):
+        r = int.from_bytes(signatures[64 * i : 64 * i + 32], "big")
+        s = int.from_bytes(signatures[64 * i + 32 : 64 * i + 64], "big")
+        tx = _Tx(kinds[i], parities[i], nonces[i], gases[i], fee_caps[i], tips[i], tos[i],
+                 values[i], datas[i], access_lists[i], r, s)  # fmt: skip
+        raw = _build(tx, chain_id)
+        if len(raw) > MAX_TX_SIZE:
+            raise BatchError(f"transaction {i}: {len(raw)} bytes exceed {MAX_TX_SIZE}")
+        raws.append(raw)
+    return raws
+
+
+# ---- blocks ----
+
+
+def _envs(blocks: Sequence[BatchBlock]) -> tuple[list[tuple[Address, int, int]], list[int]]:
+    """The distinct (coinbase, gas limit, base fee) in first-use order, and each block's index."""
+    table: dict[tuple[Address, int, int], int] = {}
+    indexes = [table.setdefault((b.coinbase, b.gas_limit, b.base_fee), len(table))
+               for b in blocks]  # fmt: skip
+    return list(table), indexes
+
+
+def _check_block(block: BatchBlock, prev: BatchBlock | None, number: int) -> None:
+    if len(block.coinbase) != 20:
+        raise BatchError(f"block {number}: coinbase is not 20 bytes")
+    if not all(0 <= v < _U64 for v in (block.timestamp_ms, block.timestamp, block.l1_origin,
+                                        block.gas_limit, block.base_fee)):  # fmt: skip
+        raise BatchError(f"block {number}: a field is out of the uint64 range")
+    if prev is not None and (block.timestamp_ms < prev.timestamp_ms
+                             or block.l1_origin < prev.l1_origin):  # fmt: skip
+        raise BatchError(f"block {number}: timestamp_ms or l1_origin decreases")
+
+
+def _check_batch(batch: Batch) -> None:
+    blocks = batch.blocks
+    if not 1 <= len(blocks) <= MAX_BATCH_BLOCKS:
+        raise BatchError(f"a batch holds 1 to {MAX_BATCH_BLOCKS} blocks, not {len(blocks)}")
+    if not 0 <= batch.chain_id < _U64 or not 0 <= batch.first_number <= _U64 - len(blocks):
+        raise BatchError("chain id or block numbers out of the uint64 range")
+    for name in ("parent_hash", "state_root", "block_hash"):
+        if len(getattr(batch, name)) != 32:
+            raise BatchError(f"{name} is not 32 bytes")
+    for i, block in enumerate(blocks):
+        _check_block(block, blocks[i - 1] if i else None, batch.first_number + i)
+    if batch.tx_count() > MAX_BATCH_TXS:
+        raise BatchError(f"a batch holds at most {MAX_BATCH_TXS} transactions")
+
+
+def _put_blocks(out: bytearray, blocks: Sequence[BatchBlock]) -> None:
+    envs, env_indexes = _envs(blocks)
+    put_uvarint(out, len(envs))
+    for coinbase, gas_limit, base_fee in envs:
+        out += coinbase
+        put_uvarint(out, gas_limit)
+        put_uvarint(out, base_fee)
+    for index in env_indexes:
+        put_uvarint(out, index)
+    for prev, block in zip((None, *blocks), blocks):
+        put_uvarint(out, block.timestamp_ms - (prev.timestamp_ms if prev else 0))
+    for block in blocks:
+        put_zigzag(out, block.timestamp - block.timestamp_ms // 1000)
+    for prev, block in zip((None, *blocks), blocks):
+        put_uvarint(out, block.l1_origin - (prev.l1_origin if prev else 0))
+    for block in blocks:
+        put_uvarint(out, len(block.transactions))
+
+
+def encode_batch(batch: Batch) -> bytes:
+    """The bytes of `batch` (see the module docstring); raises `BatchError` if not encodable."""
+    _check_batch(batch)
+    raws = [raw for block in batch.blocks for raw in block.transactions]
+    txs = [_split(raw, batch.chain_id, i) for i, raw in enumerate(raws)]
+    out = bytearray((BATCH_VERSION,))
+    for value in (batch.chain_id, batch.first_number, len(batch.blocks)):
+        put_uvarint(out, value)
+    out += batch.parent_hash + batch.state_root + batch.block_hash
+    _put_blocks(out, batch.blocks)
+    _put_txs(out, txs)
+    return bytes(out)
+
+
+def _running(reader: Reader, count: int, name: str) -> list[int]:
+    """A column stored as a first value and increases; each value must fit 64 bits."""
+    values, total = [], 0
+    for _ in range(count):
+        total += reader.uvarint(name)
+        if total >= _U64:
+            raise BatchError(f"{name} overflows 64 bits")
+        values.append(total)
+    return values
+
+
+def _read_blocks(reader: Reader, count: int) -> tuple[list[BatchBlock], list[int]]:
+    """The blocks' environments (without transactions) and their transaction counts."""
+    env_count = reader.uvarint("env count")
+    if not 1 <= env_count <= count:
+        raise BatchError(f"env count {env_count} outside 1..{count}")
+    envs = [(Address(reader.take(20, "coinbase")), reader.uvarint("gas limit"),
+             reader.uvarint("base fee")) for _ in range(env_count)]  # fmt: skip
+    env_indexes = [reader.uvarint("env index") for _ in range(count)]
+    if len(set(envs)) != env_count or list(dict.fromkeys(env_indexes)) != list(range(env_count)):
+        raise BatchError("envs are not distinct and in first-use order")
+    times_ms = _running(reader, count, "timestamp_ms")
+    times = [ms // 1000 + reader.zigzag("timestamp skew") for ms in times_ms]
+    if any(not 0 <= t < _U64 for t in times):
+        raise BatchError("timestamp out of the uint64 range")
+    origins = _running(reader, count, "l1 origin")
+    tx_counts = [reader.uvarint("tx count") for _ in range(count)]
+    blocks = [BatchBlock(ms, t, origin, *envs[index], ())
+              for ms, t, origin, index in zip(times_ms, times, origins, env_indexes)]  # fmt: skip
+    return blocks, tx_counts
+
+
+def decode_batch(data: bytes) -> Batch:
+    """The batch encoded in `data`; raises `BatchError` on any defect."""
+    reader = Reader(data, BatchError)
+    version = reader.u8("version")
+    if version != BATCH_VERSION:
+        raise BatchError(f"unknown batch version 0x{version:02x}")
+    chain_id = reader.uvarint("chain id")
+    first_number = reader.uvarint("first block number")
+    count = reader.uvarint("block count")
+    if not 1 <= count <= MAX_BATCH_BLOCKS:
+        raise BatchError(f"a batch holds 1 to {MAX_BATCH_BLOCKS} blocks, not {count}")
+    if first_number + count > _U64:
+        raise BatchError("block numbers overflow 64 bits")
+    parent_hash = Hash32(reader.take(32, "parent hash"))
+    state_root = Hash32(reader.take(32, "state root"))
+    block_hash = Hash32(reader.take(32, "block hash"))
+    blocks, tx_counts = _read_blocks(reader, count)
+    total = sum(tx_counts)
+    if total > MAX_BATCH_TXS:
+        raise BatchError(f"a batch holds at most {MAX_BATCH_TXS} transactions, not {total}")
+    raws = _read_txs(reader, total, chain_id)
+    reader.expect_end("batch")
+    cursor = 0
+    for i, n in enumerate(tx_counts):
+        blocks[i] = replace(blocks[i], transactions=tuple(raws[cursor : cursor + n]))
+        cursor += n
+    return Batch(chain_id, first_number, parent_hash, tuple(blocks), state_root, block_hash)
