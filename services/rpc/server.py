@@ -104,10 +104,9 @@ class RpcServer:
             req_id = request.get("id")
             try:
                 if request["method"] == "eth_sendRawTransaction":
-                    result = self._send(decoded[position])
-                    if isinstance(result, asyncio.Future):
-                        waits.append((len(responses), result))
-                        result = None
+                    result, included = self._send(decoded[position])
+                    if included is not None:
+                        waits.append((len(responses), included))
                 else:
                     result = self._call(request["method"], request.get("params"))
                 responses.append(_response(req_id, result))
@@ -117,21 +116,19 @@ class RpcServer:
                 responses[-1] = None  # a notification: executed, not answered
         if waits:
             self.producer.wake()
-            await self._await_sends(requests, responses, waits)
+            await self._await_sends(responses, waits)
         return [r for r in responses if r is not None]
 
-    async def _await_sends(self, requests: list[Any], responses: list[dict[str, Any] | None],
-                           waits: list[tuple[int, asyncio.Future[Any]]]) -> None:  # fmt: skip
-        futures = [f for _, f in waits]
-        await asyncio.wait(futures, timeout=self.limits.send_wait_seconds)
+    async def _await_sends(
+        self, responses: list[dict[str, Any] | None], waits: list[tuple[int, asyncio.Future[Any]]]
+    ) -> None:
+        """Hold the answers until their blocks are written; a dropped transaction's answer
+        becomes its error. Past the wait bound the hash is answered anyway."""
+        await asyncio.wait([f for _, f in waits], timeout=self.limits.send_wait_seconds)
         for index, future in waits:
             response = responses[index]
-            if response is None:
-                continue
-            if future.done() and isinstance(future.result(), RollupError):
+            if response is not None and future.done() and isinstance(future.result(), RollupError):
                 responses[index] = _response(response["id"], error=future.result())
-            else:  # included, or still waiting: the hash is the answer either way
-                response["result"] = future.tx_hash  # type: ignore[attr-defined]
 
     def _call(self, method: Any, params: Any) -> Any:
         spec = METHODS.get(method)
@@ -177,22 +174,24 @@ class RpcServer:
                 decoded[position] = item
         return decoded
 
-    def _send(self, decoded: Transaction | RollupError) -> Any:
+    def _send(
+        self, decoded: Transaction | RollupError
+    ) -> tuple[str, asyncio.Future[Receipt | RollupError] | None]:
+        """Admit; return the hash and, if it can go in the next block, a future of its receipt."""
         if isinstance(decoded, RollupError):
             raise decoded
         ready = self.node.admit(decoded)
         tx_hash = codec.data(decoded.hash)
         if not ready:
-            return tx_hash
+            return tx_hash, None
         future: asyncio.Future[Receipt | RollupError] = asyncio.get_running_loop().create_future()
-        future.tx_hash = tx_hash  # type: ignore[attr-defined]
 
         def done(result: Receipt | RollupError) -> None:
             if not future.done():
                 future.set_result(result)
 
         self.node.watch(decoded.hash, done)
-        return future
+        return tx_hash, future
 
 
 def _valid_request(request: Any) -> bool:
