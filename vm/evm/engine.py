@@ -2,7 +2,7 @@
 
 pyrevm 0.3.7 (revm 8) never finalizes a call: what a call loads stays in its journaled state,
 warm and with its "original" storage values, so a reused instance charges later transactions
-EIP-2929/2200 gas as if they were one transaction, and keeps growing. So every run is
+EIP-2929/2200 gas as if they were one transaction, and grows by ~0.7 KB a call. So every run is
 bracketed, and the engine's database (revm's `CacheDB`) is the only state between runs:
 
     snapshot -> message_call | deploy -> read the journal -> revert -> caller writes the diff
@@ -17,14 +17,20 @@ Other pyrevm facts this module works around:
 - `spec_id` takes revm's spelling ("Cancun"); any other string silently means LATEST.
 - the block gas limit (GASLIMIT, and the cap on a call's gas) is the constructor's `gas_limit`;
   `set_block_env` ignores its own, and forces the base fee to 0 (BASEFEE reads 0).
-- calls neither charge fees nor bump nonces (a CREATE bumps the creator's nonce, as the EVM
-  does), but they do check `balance >= gas * gas_price + value` (`LackOfFundForMaxFee`).
+- `message_call` neither charges fees nor bumps nonces, but checks `balance >= gas *
+  gas_price + value` (`LackOfFundForMaxFee`); `deploy` does charge the fee and pays it to the
+  coinbase, outside the journal, so a revert leaves the coinbase richer: deploys run at price 0.
 - a failed run raises RuntimeError: `Revert { gas_used: N, output: 0x.. }`,
   `Halt { reason: .., gas_used: N }`, or a validation error such as `Transaction(..)`.
 - `commit()` without an open snapshot underflows the journal depth (every later call fails
   with CallTooDeep), so it is never called; `basic`, `storage`, `get_code` and
   `insert_account_storage` load the account into the journaled state, so they only run inside
   a snapshot; `get_code` of deployed code returns it zero-padded.
+- BLOCKHASH(n) reads keccak(str(n)) from the empty backing database: there is no way to give
+  the engine real block hashes.
+- `insert_account_info` and `insert_account_storage` write to the database only when the
+  account is not in the journaled state; otherwise they change the journaled copy, which the
+  next revert throws away (or, for the coinbase, keeps for good).
 """
 
 from __future__ import annotations
@@ -92,14 +98,18 @@ class Engine:
         self._evm.insert_account_info(_hex(address), info)
 
     def put_storage(self, slots: Iterable[tuple[bytes, int, int]]) -> None:
-        """Write (address, slot, value) into the database; the loads it journals are undone."""
+        """Write (address, slot, value) into the database; only valid between runs.
+
+        `insert_account_storage` writes to the database only while the account is not in the
+        journaled state, and loads it there: so each write gets its own snapshot and revert.
+        """
         evm = self._evm
-        checkpoint = evm.snapshot()
-        try:
-            for address, slot, value in slots:
+        for address, slot, value in slots:
+            checkpoint = evm.snapshot()
+            try:
                 evm.insert_account_storage(_hex(address), slot, value)
-        finally:
-            evm.revert(checkpoint)
+            finally:
+                evm.revert(checkpoint)
 
     def run(
         self, caller: bytes, to: bytes | None, value: int, data: bytes, gas: int, gas_price: int
@@ -119,9 +129,9 @@ class Engine:
         created: Address | None = None
         try:
             if to is None:
-                address = evm.deploy(  # type: ignore[call-arg]  # the stub lacks gas_price
-                    _hex(caller), data, value=value, gas=gas, gas_price=gas_price
-                )
+                # deploy charges gas * gas_price to the caller and pays it to the coinbase,
+                # whose account revert does not restore: run it at price 0 (GASPRICE reads 0)
+                address = evm.deploy(_hex(caller), data, value=value, gas=gas)
                 created = Address(bytes.fromhex(address[2:]))
                 output = b""
             else:
