@@ -248,9 +248,15 @@ def metering_overhead(orders: int = 4_000, rounds: int = 3) -> dict[str, float]:
     """Best-of-`rounds` time with metering over time without, minus one, per workload."""
     order_calls = [(s, data) for s, data in deposits(b"")]
     order_calls += [(i % 10, order_calldata(i % 10, i // 10)) for i in range(orders)]
-    token_calls = [(0, selector("transfer(address,uint256)")
-                    + encode_values(["address", "uint256"], [keccak(bytes([i % 256, i // 256]))[:20], 1]))
-                   for i in range(orders)]  # fmt: skip
+    transfer = selector("transfer(address,uint256)")
+    token_calls = [
+        (
+            0,
+            transfer
+            + encode_values(["address", "uint256"], [keccak(i.to_bytes(4, "big"))[:20], 1]),
+        )
+        for i in range(orders)
+    ]
     out = {}
     for name, template, calls in (
         ("orderbook", "orderbook", order_calls),
@@ -279,7 +285,8 @@ def format_orderbook(result: dict[str, Any]) -> str:
     return "\n".join([
         f"orders:            {result['orders']} in {result['seconds']} s",
         f"orders/s:          {result['orders_per_s']}",
-        f"fills:             {result['fills']} ({result['fills_per_s']}/s) in {result['blocks']} blocks",
+        f"fills:             {result['fills']} ({result['fills_per_s']}/s)",
+        f"blocks:            {result['blocks']}",
         f"gas per order:     {result['mean_gas_per_order']}",
         f"metering overhead: {result['metering_overhead'] * 100:.1f}% on orders, "
         f"{result['metering_overhead_token_transfer'] * 100:.1f}% on token transfers",
