@@ -11,7 +11,9 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import signal
 import sys
+import threading
 from collections.abc import Callable, Coroutine
 from pathlib import Path
 from typing import Any
@@ -26,20 +28,35 @@ RESULTS_DIR = Path(__file__).resolve().parent / "results"
 
 
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="rollup bench", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)  # fmt: skip
+    parser = argparse.ArgumentParser(
+        prog="rollup bench",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     sub = parser.add_subparsers(dest="benchmark", required=True)
 
     def common(p: argparse.ArgumentParser) -> None:
         p.add_argument("--no-peer", action="store_true", help="skip the Anvil comparison")
         p.add_argument("--json", action="store_true", help="print one JSON object")
-        p.add_argument("--client", choices=("raw", "httpx"), default="raw",
-                       help="HTTP client: raw asyncio streams (default) or httpx")  # fmt: skip
-        p.add_argument("--results-dir", type=Path, default=RESULTS_DIR,
-                       help="where <name>.json is written (default: benchmarks/results)")  # fmt: skip
-        p.add_argument("--profile", type=Path, default=None,
-                       help="record the node with py-spy into this file (.svg: flame graph, "
-                            "else collapsed stacks, summarized in the result)")  # fmt: skip
+        p.add_argument(
+            "--client",
+            choices=("raw", "httpx"),
+            default="raw",
+            help="HTTP client: raw asyncio streams (default) or httpx",
+        )
+        p.add_argument(
+            "--results-dir",
+            type=Path,
+            default=RESULTS_DIR,
+            help="where <name>.json is written (default: benchmarks/results)",
+        )
+        p.add_argument(
+            "--profile",
+            type=Path,
+            default=None,
+            help="record the node with py-spy into this file (.svg: flame graph, "
+            "else collapsed stacks, summarized in the result)",
+        )
 
     transfers = sub.add_parser("transfers", help="batched pre-signed transfers: tx/s vs Anvil")
     transfers.add_argument("--n", type=int, default=40_000, help="transfers (default 40000)")
@@ -49,6 +66,16 @@ def _parser() -> argparse.ArgumentParser:
         type=int,
         default=4,
         help="connections, each with its own senders (default 4, max 10)",
+    )
+    transfers.add_argument(
+        "--peer-n",
+        type=int,
+        default=10_000,
+        help="transfers for Anvil (default 10000; 0: same as --n)",
+    )
+    transfers.add_argument("--peer-batch", type=int, default=250, help="Anvil's batch (250)")
+    transfers.add_argument(
+        "--peer-concurrency", type=int, default=2, help="Anvil's connections (default 2)"
     )
     common(transfers)
 
@@ -78,28 +105,45 @@ def main(argv: list[str] | None = None) -> int:
         runner: Callable[[Coroutine[Any, Any, dict[str, Any]]], dict[str, Any]] = uvloop.run
     except ImportError:  # pragma: no cover - uvloop is installed with uvicorn[standard]
         runner = asyncio.run
+    # SIGTERM unwinds like Ctrl-C, so the node and Anvil (own sessions) are stopped too.
+    main_thread = threading.current_thread() is threading.main_thread()
+    previous = signal.signal(signal.SIGTERM, signal.default_int_handler) if main_thread else None
     try:
         if args.benchmark == "transfers":
             from benchmarks.transfers import TransfersConfig, format_transfers, run_transfers
 
             config = TransfersConfig(
-                n=args.n, batch=args.batch, concurrency=args.concurrency, peer=not args.no_peer,
-                client=args.client, profile=args.profile,
-            )  # fmt: skip
+                n=args.n,
+                batch=args.batch,
+                concurrency=args.concurrency,
+                peer=not args.no_peer,
+                peer_n=args.peer_n,
+                peer_batch=args.peer_batch,
+                peer_concurrency=args.peer_concurrency,
+                client=args.client,
+                profile=args.profile,
+            )
             result = runner(run_transfers(config))
             text = format_transfers(result)
         else:
             from benchmarks.latency import LatencyConfig, format_latency, run_latency
 
             lconfig = LatencyConfig(
-                seconds=args.seconds, rate=args.rate, peak_n=args.peak_n, peer=not args.no_peer,
-                client=args.client, profile=args.profile,
-            )  # fmt: skip
+                seconds=args.seconds,
+                rate=args.rate,
+                peak_n=args.peak_n,
+                peer=not args.no_peer,
+                client=args.client,
+                profile=args.profile,
+            )
             result = runner(run_latency(lconfig))
             text = format_latency(result)
     except BenchError as exc:
         print(f"bench {args.benchmark} failed: {exc}", file=sys.stderr)
         return 1
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)
     encoded = orjson.dumps(result, option=orjson.OPT_INDENT_2)
     args.results_dir.mkdir(parents=True, exist_ok=True)
     (args.results_dir / f"{args.benchmark}.json").write_bytes(encoded + b"\n")

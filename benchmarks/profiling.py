@@ -40,18 +40,34 @@ class PySpy:
         self.pid, self.out, self.rate = pid, Path(out), rate
         self.raw_path = self.out if self.out.suffix != ".svg" else None
         self._proc: subprocess.Popen[bytes] | None = None
-        self._log = tempfile.TemporaryFile()
+        self._log = tempfile.TemporaryFile()  # noqa: SIM115 - closed in __exit__
 
     def __enter__(self) -> PySpy:
         fmt = "flamegraph" if self.out.suffix == ".svg" else "raw"
         self.out.parent.mkdir(parents=True, exist_ok=True)
-        cmd = [find_py_spy(), "record", "--pid", str(self.pid), "--rate", str(self.rate),
-               "--format", fmt, "--output", str(self.out), "--threads", "--nonblocking"]  # fmt: skip
+        cmd = [
+            find_py_spy(),
+            "record",
+            "--pid",
+            str(self.pid),
+            "--rate",
+            str(self.rate),
+            "--format",
+            fmt,
+            "--output",
+            str(self.out),
+            "--threads",
+            "--nonblocking",
+        ]
         self._proc = subprocess.Popen(cmd, stdout=self._log, stderr=subprocess.STDOUT)
         return self
 
-    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
-                 tb: TracebackType | None) -> None:  # fmt: skip
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
         if self._proc is None:
             return
         self._proc.send_signal(signal.SIGINT)
@@ -62,8 +78,11 @@ class PySpy:
             self._proc.wait()
         if not self.out.exists():
             self._log.seek(0)
-            print(f"py-spy wrote nothing:\n{self._log.read().decode(errors='replace')}",
-                  file=sys.stderr)  # fmt: skip
+            print(
+                f"py-spy wrote nothing:\n{self._log.read().decode(errors='replace')}",
+                file=sys.stderr,
+            )
+        self._log.close()
 
 
 def _frame_name(frame: str) -> str:
@@ -103,11 +122,17 @@ def summarize(raw: Path, top: int = 25) -> dict[str, Any]:
             inclusive[name] += count
 
     def ranked(counter: Counter[str]) -> list[dict[str, Any]]:
-        return [{"function": name, "samples": n, "pct": round(100 * n / max(total, 1), 1)}
-                for name, n in counter.most_common(top)]  # fmt: skip
+        return [
+            {"function": name, "samples": n, "pct": round(100 * n / max(total, 1), 1)}
+            for name, n in counter.most_common(top)
+        ]
 
-    return {"samples": total, "threads": ranked(threads), "self": ranked(self_time),
-            "inclusive": ranked(inclusive)}  # fmt: skip
+    return {
+        "samples": total,
+        "threads": ranked(threads),
+        "self": ranked(self_time),
+        "inclusive": ranked(inclusive),
+    }
 
 
 def _thread_name(frame: str) -> str:
@@ -117,8 +142,11 @@ def _thread_name(frame: str) -> str:
 
 def format_summary(summary: dict[str, Any], top: int = 20) -> str:
     lines = [f"py-spy: {summary['samples']} samples (on-CPU, all threads)"]
-    for title, key in (("by thread", "threads"), ("self (leaf)", "self"),
-                       ("inclusive", "inclusive")):  # fmt: skip
+    for title, key in (
+        ("by thread", "threads"),
+        ("self (leaf)", "self"),
+        ("inclusive", "inclusive"),
+    ):
         lines.append(f"  {title}:")
         for row in summary[key][:top]:
             lines.append(f"    {row['pct']:5.1f}%  {row['function']}")
