@@ -2,6 +2,7 @@
 
     rollup bench transfers [--n N] [--batch B] [--concurrency C] [--no-peer] [--json]
     rollup bench latency [--seconds S] [--rate R] [--no-peer] [--json]
+    rollup bench orderbook [--n N] [--batch B] [--concurrency C] [--json]
 
 Each prints a table (or, with --json, one JSON object on stdout) and writes the JSON result to
 benchmarks/results/<name>.json. Progress goes to stderr.
@@ -94,6 +95,16 @@ def _parser() -> argparse.ArgumentParser:
         help="transfers of the peak measurement (default 20000)",
     )
     common(latency)
+
+    orderbook = sub.add_parser("orderbook", help="limit orders placed and matched per second")
+    orderbook.add_argument("--n", type=int, default=20_000, help="orders (default 20000)")
+    orderbook.add_argument("--batch", type=int, default=500, help="requests a batch (500)")
+    orderbook.add_argument("--concurrency", type=int, default=2, help="connections (2)")
+    orderbook.add_argument(
+        "--overhead-orders", type=int, default=4_000, help="in-process metering workload (4000)"
+    )
+    orderbook.add_argument("--json", action="store_true", help="print one JSON object")
+    orderbook.add_argument("--results-dir", type=Path, default=RESULTS_DIR)
     return parser
 
 
@@ -125,6 +136,12 @@ def main(argv: list[str] | None = None) -> int:
             )
             result = runner(run_transfers(config))
             text = format_transfers(result)
+        elif args.benchmark == "orderbook":
+            from benchmarks.orderbook import OrderbookConfig, format_orderbook, run_orderbook
+
+            oconfig = OrderbookConfig(args.n, args.batch, args.concurrency, args.overhead_orders)
+            result = run_orderbook(oconfig)
+            text = format_orderbook(result)
         else:
             from benchmarks.latency import LatencyConfig, format_latency, run_latency
 

@@ -54,6 +54,7 @@ class OrderbookConfig:
     n: int = 20_000
     batch: int = 500
     concurrency: int = 2
+    overhead_orders: int = 4_000  # in-process workload of the metering measurement
 
 
 def render_app(app_dir: Path, template: str = "orderbook") -> Path:
@@ -270,7 +271,7 @@ def metering_overhead(orders: int = 4_000, rounds: int = 3) -> dict[str, float]:
 
 def run_orderbook(config: OrderbookConfig) -> dict[str, Any]:
     result = asyncio.run(_measure(config))
-    overhead = metering_overhead()
+    overhead = metering_overhead(config.overhead_orders)
     return {
         "bench": "orderbook",
         **result,

@@ -69,3 +69,13 @@ def test_bad_arguments_fail_cleanly(capsys: pytest.CaptureFixture[str], tmp_path
     assert main(argv) == 1
     assert "batch" in capsys.readouterr().err
     assert not (tmp_path / "transfers.json").exists()
+
+
+def test_orderbook_json_every_order_confirmed_and_overhead_reported(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    argv = ["orderbook", "--n", "200", "--batch", "50", "--overhead-orders", "300", "--json"]
+    result = run(argv, capsys, tmp_path)
+    assert {"orders_per_s", "metering_overhead"} <= result.keys()
+    assert result["orders"] == 200 and result["fills"] > 0
+    assert isinstance(result["metering_overhead"], float)
