@@ -8,9 +8,10 @@ only then do the block, its receipts and its state become visible to readers.
 
 from __future__ import annotations
 
+import itertools
 import logging
 from collections import OrderedDict
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 
@@ -46,7 +47,7 @@ class SequencerConfig:
     history_entries: int = 2_000_000
     block_cache: int = 512
     max_pool: int = 200_000
-    decode_threads: int = 2
+    decode_threads: int = 1
     preload_max_keys: int = 5_000_000  # hold state in memory when it has at most this many keys
 
 
@@ -265,34 +266,38 @@ class Sequencer:
         self.checkpoint()
 
     def checkpoint(self) -> Future[None]:
-        """Flush state and the tx index as of the newest committed block, in chunks."""
-        values = list(self._since_checkpoint.items())
-        self._flushing_tx = self._recent_tx
-        tx_rows = [(h, b, i) for h, (b, i) in self._flushing_tx.items()]
-        self._since_checkpoint, self._recent_tx = {}, {}
+        """Flush state and the tx index as of the newest committed block, in chunks.
+
+        The owner thread only swaps the dicts out (they are not touched again); the writer
+        thread turns them into rows, so a large checkpoint does not stall block production.
+        """
+        values, self._since_checkpoint = self._since_checkpoint, {}
+        self._flushing_tx, self._recent_tx = self._recent_tx, {}
+        flushing_tx = self._flushing_tx
         self._blocks_since_checkpoint = 0
         self._checkpoint_running = True
         upto = self.committed.number
         done: Future[None] = Future()
         size = self.config.checkpoint_chunk
 
-        def write_chunk(offset: int) -> None:
+        def write_chunk(items: Iterator[tuple[bytes, bytes | None]],
+                        rows: Iterator[tuple[bytes, tuple[int, int]]]) -> None:  # fmt: skip
             try:
-                last = offset + size >= max(len(values), len(tx_rows))
-                self.store.checkpoint_chunk(values[offset : offset + size],
-                                            tx_rows[offset : offset + size],
-                                            upto if last else None)  # fmt: skip
+                part = list(itertools.islice(items, size))
+                tx_part = [(h, b, i) for h, (b, i) in itertools.islice(rows, size)]
+                last = len(part) < size and len(tx_part) < size
+                self.store.checkpoint_chunk(part, tx_part, upto if last else None)
                 if last:
                     self._checkpoint_running = False
                     done.set_result(None)
                 else:  # queue behind any block writes that arrived meanwhile
-                    self._writer.submit(write_chunk, offset + size)
+                    self._writer.submit(write_chunk, items, rows)
             except BaseException as exc:  # pragma: no cover - surfaced through the future
                 self._checkpoint_running = False
                 log.exception("checkpoint failed")
                 done.set_exception(exc)
 
-        self._writer.submit(write_chunk, 0)
+        self._writer.submit(write_chunk, iter(values.items()), iter(flushing_tx.items()))
         return done
 
     # ---- reads (committed data only) ----
