@@ -43,7 +43,7 @@ class SequencerConfig:
     max_block_txs: int = 2_000
     checkpoint_blocks: int = 2_000
     checkpoint_keys: int = 100_000
-    checkpoint_chunk: int = 2_000
+    checkpoint_chunk: int = 500
     history_entries: int = 2_000_000
     block_cache: int = 512
     max_pool: int = 200_000
