@@ -21,7 +21,7 @@ from typing import IO, Self
 
 import httpx
 
-__all__ = ["ANVIL_ENV", "AnvilError", "AnvilProcess", "find_anvil", "free_port"]
+__all__ = ["ANVIL_ENV", "AnvilError", "AnvilProcess", "find_anvil", "free_port", "port_is_free"]
 
 ANVIL_ENV = "ROLLUP_ANVIL"
 START_TIMEOUT = 20.0
@@ -87,7 +87,7 @@ class AnvilProcess:
         if self._proc is not None:
             raise AnvilError(f"anvil already started (pid {self._proc.pid})")
         binary = self._binary or find_anvil()
-        if port is not None and not _port_is_free(port):
+        if port is not None and not port_is_free(port):
             # Checked up front: another node on the port would answer eth_chainId for us.
             raise AnvilError(f"port {port} on 127.0.0.1 is already in use")
         self._port = port or free_port()
@@ -206,7 +206,8 @@ def _chain_id(client: httpx.Client, url: str) -> str | None:
     return None
 
 
-def _port_is_free(port: int) -> bool:
+def port_is_free(port: int) -> bool:
+    """True if nothing listens on 127.0.0.1:`port` right now."""
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
         try:
             sock.bind(("127.0.0.1", port))

@@ -27,7 +27,6 @@ import json
 import logging
 import os
 import signal
-import socket
 import subprocess
 import sys
 import threading
@@ -43,7 +42,7 @@ from eth_utils import to_checksum_address
 
 from rollup.errors import RollupError
 from rollup.manifest import parse_manifest
-from services.anvil import AnvilError, AnvilProcess, free_port
+from services.anvil import AnvilError, AnvilProcess, free_port, port_is_free
 
 __all__ = [
     "AppRecord",
@@ -454,7 +453,7 @@ class Devnet:
         if self._port_base is None:
             return free_port()
         port = self._port_base + index
-        if not _port_is_free(port):
+        if not port_is_free(port):
             raise DevnetError(f"port {port} on 127.0.0.1 is already in use (from --port-base)")
         return port
 
@@ -574,15 +573,6 @@ def _child_env(**extra: str) -> dict[str, str]:
     env = dict(os.environ, PYTHONUNBUFFERED="1", **extra)
     env.setdefault("ETH_HASH_BACKEND", "pysha3")
     return env
-
-
-def _port_is_free(port: int) -> bool:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        try:
-            sock.bind(("127.0.0.1", port))
-        except OSError:
-            return False
-        return True
 
 
 # ---- running it: foreground, detached --------------------------------------------------------
