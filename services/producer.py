@@ -41,6 +41,13 @@ class BlockProducer:
 
     def start(self) -> None:
         self._task = asyncio.get_running_loop().create_task(self._run(), name="block-producer")
+        self._task.add_done_callback(self._ended)
+
+    def _ended(self, task: asyncio.Task[None]) -> None:
+        """A producer that died of a bug must not leave a node that answers but never builds:
+        stop the process, so the supervisor restarts it from its database."""
+        if not task.cancelled() and task.exception() is not None:
+            self._fail(task.exception())  # type: ignore[arg-type]
 
     async def stop(self) -> None:
         if self._task is not None:
