@@ -29,6 +29,7 @@ from __future__ import annotations
 import re
 import tomllib
 from dataclasses import dataclass, field
+from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from rollup.crypto import keccak
@@ -97,12 +98,12 @@ def parse_amount(value: object, where: str) -> int:
         parts = value.split()
         if len(parts) == 2 and parts[1].lower() in _UNITS:
             try:
-                number = float(parts[0]) if "." in parts[0] else int(parts[0])
-            except ValueError:
+                number = Decimal(parts[0])  # not float: "0.1 ether" must be exactly 10**17 wei
+            except InvalidOperation:
                 raise ManifestError(f"{where}: cannot read {value!r} as an amount") from None
-            amount = int(number * _UNITS[parts[1].lower()])
-            if amount >= 0:
-                return amount
+            amount = number * _UNITS[parts[1].lower()]
+            if amount >= 0 and amount == amount.to_integral_value():
+                return int(amount)
         raise ManifestError(f"{where}: expected wei or '<n> ether|gwei|wei', got {value!r}")
     raise ManifestError(f"{where}: expected an amount, got {type(value).__name__}")
 

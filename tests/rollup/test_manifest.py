@@ -13,6 +13,8 @@ def test_minimal_manifest_gets_defaults() -> None:
 def test_amounts() -> None:
     assert parse_amount("1 gwei", "x") == 10**9
     assert parse_amount("0.5 ether", "x") == 5 * 10**17
+    assert parse_amount("0.1 ether", "x") == 10**17
+    assert parse_amount("1.000000000000000001 ether", "x") == 10**18 + 1
     assert parse_amount(7, "x") == 7
 
 
@@ -25,6 +27,8 @@ def test_amounts() -> None:
         ('[app]\nname = "a"\nchain_id = 0', "app.chain_id"),
         ('[app]\nname = "a"\nchain_id = 9007199254740992', "app.chain_id"),
         ('[app]\nname = "a"\n[sequencer]\nbase_fee = "1 dollar"', "sequencer.base_fee"),
+        ('[app]\nname = "a"\n[sequencer]\nbase_fee = "0.5 wei"', "sequencer.base_fee"),
+        ('[app]\nname = "a"\n[sequencer]\nbase_fee = "x gwei"', "sequencer.base_fee"),
         ('[app]\nname = "a"\n[sequencer]\nblock_interval_ms = -1', "block_interval_ms"),
         ("app = 3", "[app] must be a table"),
     ],
