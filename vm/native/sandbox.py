@@ -33,6 +33,8 @@ from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from vm.native import sdk, types
+
 __all__ = [
     "SandboxViolation",
     "Violation",
@@ -45,28 +47,10 @@ __all__ = [
 
 METER_NAME = "__meter__"
 ALLOWED_MODULES = ("vm.native", "typing", "__future__")
-SDK_NAMES = frozenset(
-    [
-        "App",
-        "Map",
-        "Value",
-        "Event",
-        "Error",
-        "Revert",
-        "Panic",
-        "method",
-        "view",
-        "payable",
-        "revert",
-        "require",
-        "address",
-        "indexed",
-        "Indexed",
-    ]
-    + [f"uint{b}" for b in range(8, 257, 8)]
-    + [f"int{b}" for b in range(8, 257, 8)]
-    + [f"bytes{n}" for n in range(1, 33)]
-)
+# What `from vm.native import ...` may name: the SDK, not the runtime behind it.
+SDK_NAMES = frozenset(sdk.__all__ + types.__all__) - {
+    "Msg", "CallContext", "MethodSpec", "abi_type_of",
+}  # fmt: skip
 FORBIDDEN_NAMES = frozenset(
     [
         "eval",
