@@ -29,7 +29,7 @@ from services.rpc.render import block_json, log_json, receipt_json, tx_json
 from vm.commitment import Proof
 from vm.interface import Message
 from vm.native.abi import selector
-from vm.state import account_key, code_key, get_account, storage_key
+from vm.state import State, account_key, code_key, get_account, storage_key
 
 __all__ = ["METHODS", "Method", "CLIENT_VERSION", "resolve_block", "revert_error"]
 
@@ -280,9 +280,8 @@ def get_receipt(node: Sequencer, tx_hash: bytes) -> dict[str, Any] | None:
 # ---- state -------------------------------------------------------------------------------------
 
 
-def _reader(node: Sequencer, tag: Any):
-    number = resolve_block(node, tag)
-    return node.state_at(number)
+def _reader(node: Sequencer, tag: Any) -> State:
+    return node.state_at(resolve_block(node, tag))
 
 
 @rpc("eth_getBalance", codec.parse_address, block_tag, required=1)
