@@ -9,10 +9,11 @@
     │   └── TxDecodeError, InvalidSender, NonceTooLow, NonceTooHigh, InsufficientFunds,
     │       IntrinsicGasTooLow, FeeCapTooLow, TipAboveFeeCap, GasLimitExceeded,
     │       AlreadyKnown, ReplacementUnderpriced, OversizedData, NotReplayProtected,
-    │       TxPoolFull, UnsupportedTransaction
+    │       TxPoolFull, UnsupportedTransaction, InitcodeTooLarge, SenderNotEOA
     ├── StateUnavailable        -32000  historical state outside the kept window
     ├── BlockNotFound           -32000  "header not found"
     ├── ExecutionReverted            3  eth_call / eth_estimateGas reverted; carries ABI data
+    ├── CallFailed              -32000  a call failed without revert data (out of gas, ...)
     ├── LimitExceeded           -32005  a bound of the node was hit (range, batch, rate)
     └── InternalError           -32603
 A transaction that fails while executing is recorded in its receipt, never raised.
@@ -45,6 +46,7 @@ __all__ = [
     "StateUnavailable",
     "BlockNotFound",
     "ExecutionReverted",
+    "CallFailed",
     "LimitExceeded",
     "InternalError",
     "AppLoadError",
@@ -158,6 +160,16 @@ class OversizedData(TxRejected):
         super().__init__(f"oversized data: transaction size {size}, limit {limit}")
 
 
+class InitcodeTooLarge(TxRejected):
+    def __init__(self, size: int, limit: int) -> None:
+        super().__init__(f"max initcode size exceeded: code size {size} limit {limit}")
+
+
+class SenderNotEOA(TxRejected):
+    def __init__(self, sender: str, code_size: int) -> None:
+        super().__init__(f"sender not an eoa: address {sender}, len(code): {code_size}")
+
+
 class NotReplayProtected(TxRejected):
     def __init__(self) -> None:
         super().__init__("only replay-protected (EIP-155) transactions allowed over RPC")
@@ -186,6 +198,10 @@ class ExecutionReverted(RollupError):
     def __init__(self, reason: str | None, data: bytes) -> None:
         super().__init__("execution reverted" + (f": {reason}" if reason else ""))
         self.reason, self.data = reason, data
+
+
+class CallFailed(RollupError):
+    """eth_call / eth_estimateGas failed without revert data (out of gas, invalid opcode)."""
 
 
 class LimitExceeded(RollupError):
@@ -218,6 +234,7 @@ ERROR_TABLE: dict[type[RollupError], tuple[int, int]] = {
     StateUnavailable: (-32000, 404),
     BlockNotFound: (-32000, 404),
     ExecutionReverted: (3, 422),
+    CallFailed: (-32000, 422),
     LimitExceeded: (-32005, 429),
     InternalError: (-32603, 500),
     AppLoadError: (-32000, 422),

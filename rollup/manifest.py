@@ -4,11 +4,13 @@
     name = "token"                # [a-z0-9-], 1..32 chars
     chain_id = 901001             # 1 .. 2**53-1 (MetaMask's limit)
     vm = "native"                 # "native" | "evm"
-    code = "app.py"               # native: the module holding the App class
-    class = "Token"               # optional when the module has exactly one App subclass
+    code = "app.py"               # native: the module holding the App class;
+                                  # evm: the Solidity source (compiled to build/CLASS.json)
+    class = "Token"               # native: optional when the module has one App subclass;
+                                  # evm: the contract to deploy (required)
 
-    [app.init]                    # keyword arguments of the app's init() at genesis
-    supply = 1000000
+    [app.init]                    # native: keyword arguments of init() at genesis;
+    supply = 1000000              # evm: the constructor's arguments, by name
 
     [genesis]
     dev_accounts = true           # fund Anvil's ten dev accounts
@@ -34,7 +36,8 @@ from typing import Any
 
 from rollup.crypto import keccak
 from rollup.errors import ManifestError
-from rollup.genesis import DEFAULT_DEV_BALANCE
+from rollup.genesis import DEFAULT_DEV_BALANCE, DEV_ADDRESSES
+from rollup.transactions import contract_address
 from rollup.types import Address
 
 __all__ = [
@@ -69,7 +72,20 @@ class Manifest:
 
     @property
     def address(self) -> Address:
+        """Where the app's contract lives. An EVM app is deployed at genesis by the owner's
+        first transaction, so it sits where Ethereum would put it: CREATE(owner, 0)."""
+        if self.vm == "evm":
+            return contract_address(self.owner, 0)
         return app_address(self.name)
+
+    @property
+    def owner(self) -> Address:
+        return DEV_ADDRESSES[self.owner_index]
+
+    @property
+    def artifact(self) -> str:
+        """An EVM app's compiled contract, relative to the app directory."""
+        return f"build/{self.class_name}.json"
 
 
 def app_address(name: str) -> Address:
@@ -140,6 +156,10 @@ def parse_manifest(text: str) -> Manifest:
     class_name = app.get("class")
     if class_name is not None and not isinstance(class_name, str):
         raise ManifestError("app.class: expected a class name")
+    if vm == "evm" and not (class_name and code.endswith(".sol")):
+        raise ManifestError("an evm app needs app.code = '<file>.sol' and app.class = '<Contract>'")
+    if class_name is not None and not class_name.isidentifier():
+        raise ManifestError(f"app.class: {class_name!r} is not an identifier")
     genesis = _table(data, "genesis")
     seq = _table(data, "sequencer")
     database = seq.get("database", "")

@@ -29,14 +29,18 @@ from rollup.types import (
 )
 
 __all__ = [
+    "contract_address",
     "decode_transaction",
     "decode_unsigned",
     "signing_hash",
     "intrinsic_gas",
+    "message_intrinsic_gas",
     "MAX_TX_SIZE",
+    "MAX_INITCODE_SIZE",
 ]
 
 MAX_TX_SIZE = 128 * 1024  # geth's txMaxSize: 4 slots of 32 KiB
+MAX_INITCODE_SIZE = 2 * 24_576  # EIP-3860
 
 _FIELD_COUNT = {LEGACY_TX: 9, ACCESS_LIST_TX: 11, DYNAMIC_FEE_TX: 12}
 
@@ -220,11 +224,19 @@ def decode_unsigned(raw: bytes, sender: Address) -> Transaction:
 
 def intrinsic_gas(tx: Transaction) -> int:
     """Gas charged before execution: Ethereum's schedule (Istanbul calldata, Shanghai initcode)."""
-    data = tx.data
+    return message_intrinsic_gas(tx.data, tx.to is None, tx.access_list)
+
+
+def message_intrinsic_gas(data: bytes, create: bool, access_list: AccessList = ()) -> int:
     zeros = data.count(0)
     gas = 21_000 + 4 * zeros + 16 * (len(data) - zeros)
-    if tx.to is None:
+    if create:
         gas += 32_000 + 2 * ((len(data) + 31) // 32)
-    for _address, keys in tx.access_list:
+    for _address, keys in access_list:
         gas += 2_400 + 1_900 * len(keys)
     return gas
+
+
+def contract_address(sender: bytes, nonce: int) -> Address:
+    """Where CREATE from `sender` at `nonce` puts a contract: keccak(rlp([sender, nonce]))[12:]."""
+    return Address(keccak(rlp.encode([sender, rlp.encode_int(nonce)]))[12:])

@@ -7,6 +7,7 @@ from concurrent.futures import Executor
 from rollup.errors import (
     FeeCapTooLow,
     GasLimitExceeded,
+    InitcodeTooLarge,
     InsufficientFunds,
     IntrinsicGasTooLow,
     NonceTooLow,
@@ -16,7 +17,7 @@ from rollup.errors import (
     TxRejected,
     UnsupportedTransaction,
 )
-from rollup.transactions import MAX_TX_SIZE, decode_transaction, intrinsic_gas
+from rollup.transactions import MAX_INITCODE_SIZE, MAX_TX_SIZE, decode_transaction, intrinsic_gas
 from rollup.types import Transaction
 
 __all__ = ["check_static", "check_account", "decode_chunk", "decode_many"]
@@ -29,6 +30,8 @@ def check_static(tx: Transaction, base_fee: int, gas_limit: int, allow_create: b
         raise OversizedData(len(tx.raw), MAX_TX_SIZE)
     if tx.to is None and not allow_create:
         raise UnsupportedTransaction("contract creation is not supported by this app's VM")
+    if tx.to is None and len(tx.data) > MAX_INITCODE_SIZE:
+        raise InitcodeTooLarge(len(tx.data), MAX_INITCODE_SIZE)
     if tx.max_priority_fee > tx.max_fee:
         raise TipAboveFeeCap(sender, tx.max_priority_fee, tx.max_fee)
     if tx.gas > gas_limit:

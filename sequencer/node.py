@@ -11,12 +11,12 @@ from __future__ import annotations
 import itertools
 import logging
 from collections import OrderedDict
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 
 from rollup.blocks import block_hash
-from rollup.errors import InvalidBlock, InvalidParams, RollupError, TxRejected
+from rollup.errors import InvalidBlock, InvalidParams, RollupError, SenderNotEOA, TxRejected
 from rollup.manifest import Manifest, fee_vault
 from rollup.types import Block, BlockEnv, BlockHeader, Receipt, Transaction
 from sequencer.admission import check_account, check_static, decode_chunk
@@ -24,11 +24,13 @@ from sequencer.chain import ChainState
 from sequencer.mempool import Mempool
 from sequencer.store import Store, StoredBlock
 from vm.commitment import StateTree
+from vm.evm import EvmVM
+from vm.evm.artifact import Artifact
 from vm.genesis import build_genesis
 from vm.interface import ExecutionVM
 from vm.native import AppRuntime, NativeVM
 from vm.native.loader import load_app_class
-from vm.state import DictReader, State, get_account
+from vm.state import DictReader, State, code_key, get_account
 from vm.stf import InvalidTransaction, SealedBlock, apply_transaction, begin_block, seal_block
 
 __all__ = ["Sequencer", "SequencerConfig", "TxStatus"]
@@ -61,13 +63,15 @@ class TxStatus:
 
 
 class Sequencer:
-    def __init__(self, manifest: Manifest, app_source: str | None, db_url: str,
+    def __init__(self, manifest: Manifest, app_code: str | Artifact | None, db_url: str,
                  config: SequencerConfig | None = None) -> None:  # fmt: skip
+        """`app_code`: a native app's source, or an EVM app's compiled contract."""
         self.manifest = manifest
         self.config = config or SequencerConfig()
         self.chain_id = manifest.chain_id
-        self.runtime = self._load_runtime(manifest, app_source)
+        self.runtime = self._load_runtime(manifest, app_code)
         self.vm: ExecutionVM = NativeVM([self.runtime] if self.runtime else [])
+        self.evm = manifest.vm == "evm"
         self.store = Store(db_url)
         self.state = ChainState(self.store.get_state, self.config.history_entries)
         self.mempool = Mempool(max_size=self.config.max_pool)
@@ -82,22 +86,26 @@ class Sequencer:
         self._blocks_since_checkpoint = 0
         self._checkpoint_running = False
         self._waiters: dict[bytes, list[Waiter]] = {}
-        self._open()
+        self._open(app_code)
 
     # ---- start-up ----
 
     @staticmethod
-    def _load_runtime(manifest: Manifest, source: str | None) -> AppRuntime | None:
-        if manifest.vm != "native":
-            raise RollupError(f"vm {manifest.vm!r} is not supported by this node yet")
-        if source is None:
+    def _load_runtime(manifest: Manifest, code: str | Artifact | None) -> AppRuntime | None:
+        if manifest.vm == "evm":
+            if not isinstance(code, Artifact):
+                raise RollupError("an evm app needs its compiled contract")
             return None
-        app_class = load_app_class(source, manifest.code, manifest.class_name)
-        return AppRuntime(app_class, manifest.address, source)
+        if code is None:
+            return None
+        if not isinstance(code, str):
+            raise RollupError("a native app needs its Python source")
+        app_class = load_app_class(code, manifest.code, manifest.class_name)
+        return AppRuntime(app_class, manifest.address, code)
 
-    def _open(self) -> None:
+    def _open(self, app_code: str | Artifact | None) -> None:
         if self.store.head_number() is None:
-            self._write_genesis()
+            self._write_genesis(app_code if self.evm else self.runtime)
         checkpoint = self.store.checkpoint()
         if self.store.state_size() <= self.config.preload_max_keys:
             self.state.preload(self.store.all_state())
@@ -113,6 +121,8 @@ class Sequencer:
             self.state.executed = checkpoint
         self.state.oldest_history = max(checkpoint, 0)
         self.tree = self._build_tree()
+        if self.evm:
+            self.vm = EvmVM(self.chain_id, self.manifest.gas_limit, self._all_items())
         if self.tree.root != head.block.header.state_root:
             raise InvalidBlock(f"stored state does not match the state root of block "
                                f"{head.block.header.number}: the database is damaged")  # fmt: skip
@@ -127,8 +137,14 @@ class Sequencer:
         tree.update(self._since_checkpoint.items())
         return tree
 
-    def _write_genesis(self) -> None:
-        header, changes = build_genesis(self.manifest, self.runtime, DictReader())
+    def _all_items(self) -> Iterable[tuple[bytes, bytes | None]]:
+        if self.state.complete:
+            return self.state.items()
+        return itertools.chain(self.store.all_state(), self._since_checkpoint.items())
+
+    def _write_genesis(self, app: AppRuntime | str | Artifact | None) -> None:
+        runtime = app if isinstance(app, (AppRuntime, Artifact)) else None
+        header, changes = build_genesis(self.manifest, runtime, DictReader())
         block = Block(header, block_hash(header), (), ())
         self.store.write_block(SealedBlock(block, changes))
 
@@ -136,7 +152,10 @@ class Sequencer:
 
     def admit(self, tx: Transaction) -> bool:
         """Put a decoded transaction in the pool; True if executable now. Raises TxRejected."""
-        check_static(tx, self.manifest.base_fee, self.manifest.gas_limit, allow_create=False)
+        check_static(tx, self.manifest.base_fee, self.manifest.gas_limit, allow_create=self.evm)
+        code = self.state.get(code_key(tx.sender))
+        if code:  # EIP-3607
+            raise SenderNotEOA("0x" + tx.sender.hex(), len(code))
         state_nonce, balance = get_account(self.state, tx.sender)
         check_account(tx, state_nonce, balance, self.mempool.owed(tx.sender, tx.nonce))
         return self.mempool.add(tx, state_nonce)

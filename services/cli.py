@@ -30,6 +30,7 @@ from rollup.errors import RollupError
 from rollup.manifest import MAX_CHAIN_ID, default_chain_id, parse_manifest
 from rollup.templates import TEMPLATES
 from services.anvil import AnvilError
+from services.apps import load_app
 from services.devnet import (
     NODE_START_TIMEOUT,
     Devnet,
@@ -44,6 +45,7 @@ from services.devnet import (
     stop_recorded,
     wait_detached,
 )
+from vm.evm.artifact import Artifact
 from vm.native.abi_json import app_abi
 from vm.native.loader import load_app_class
 
@@ -51,7 +53,7 @@ __all__ = ["main"]
 
 _NAME = re.compile(r"^[a-z0-9][a-z0-9-]{0,31}$")  # as app.name in rollup/manifest.py
 _TEMPLATE_DIR = Path(rollup.templates.__file__).parent
-_SKIP = {"__pycache__", ".pytest_cache"}
+_SKIP = {"__pycache__", ".pytest_cache", "build"}
 DEFAULT_DATA_DIR = Path(".rollup")
 DEFAULT_APP_DIR = Path("examples/token")
 DETACH_TIMEOUT = 20.0 + NODE_START_TIMEOUT + 30.0  # Anvil, the nodes (in parallel), slack
@@ -255,11 +257,12 @@ def format_table(headers: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
 def cmd_abi(args: argparse.Namespace) -> int:
     app_dir: Path = args.app_dir
     try:
-        manifest = parse_manifest((app_dir / "rollup.toml").read_text(encoding="utf-8"))
-        if manifest.vm != "native":
-            raise Failure(f"{app_dir} is an {manifest.vm} app; its ABI comes from its compiler")
-        source = (app_dir / manifest.code).read_text(encoding="utf-8")
-        app_class = load_app_class(source, str(app_dir / manifest.code), manifest.class_name)
+        bundle = load_app(app_dir)
+        if isinstance(bundle.code, Artifact):
+            print(json.dumps(bundle.code.abi, indent=2))
+            return 0
+        path = str(app_dir / bundle.manifest.code)
+        app_class = load_app_class(bundle.code, path, bundle.manifest.class_name)
     except OSError as exc:
         raise Failure(f"cannot read the app in {app_dir}: {exc}") from None
     module = sys.modules[app_class.__module__]  # load_app_class registers the app's module

@@ -18,8 +18,8 @@ from pathlib import Path
 import uvicorn
 
 from rollup.errors import RollupError
-from rollup.manifest import Manifest, parse_manifest
 from sequencer.node import Sequencer, SequencerConfig
+from services.apps import load_app
 from services.producer import BlockProducer
 from services.rpc.server import RpcLimits, RpcServer, create_app
 
@@ -30,11 +30,10 @@ log = logging.getLogger("node")
 
 def open_node(app_dir: Path, data_dir: Path, db_url: str | None = None,
               config: SequencerConfig | None = None) -> Sequencer:  # fmt: skip
-    manifest: Manifest = parse_manifest((app_dir / "rollup.toml").read_text())
-    source = (app_dir / manifest.code).read_text() if manifest.vm == "native" else None
+    bundle = load_app(app_dir)
     data_dir.mkdir(parents=True, exist_ok=True)
-    url = db_url or manifest.database or f"sqlite:///{data_dir / 'chain.db'}"
-    return Sequencer(manifest, source, url, config)
+    url = db_url or bundle.manifest.database or f"sqlite:///{data_dir / 'chain.db'}"
+    return Sequencer(bundle.manifest, bundle.code, url, config)
 
 
 async def serve(node: Sequencer, host: str, port: int, limits: RpcLimits | None = None) -> None:

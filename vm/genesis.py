@@ -1,22 +1,27 @@
-"""Block 0 of an app chain: dev balances, the app's code and its `init()`."""
+"""Block 0 of an app chain: dev balances, then the app: a native app's code and its `init()`,
+or an EVM app's contract created by the owner's first transaction (nonce 0, price 0)."""
 
 from __future__ import annotations
 
 from rollup.bloom import EMPTY_BLOOM
 from rollup.crypto import EMPTY_KECCAK
+from rollup.errors import ManifestError
 from rollup.genesis import DEV_ADDRESSES
 from rollup.manifest import Manifest
 from rollup.types import ZERO_ADDRESS, ZERO_HASH, BlockEnv, BlockHeader, Hash32
 from vm.commitment import StateTree
+from vm.evm.artifact import Artifact, constructor_calldata
+from vm.evm.machine import EvmVM
+from vm.interface import Message
 from vm.native.runtime import AppRuntime
 from vm.native.upgrades import install_app, install_system
-from vm.state import State, StateReader, set_account
+from vm.state import State, StateReader, get_account, set_account
 
 __all__ = ["build_genesis"]
 
 
 def build_genesis(
-    manifest: Manifest, runtime: AppRuntime | None, base: StateReader
+    manifest: Manifest, runtime: AppRuntime | Artifact | None, base: StateReader
 ) -> tuple[BlockHeader, dict[bytes, tuple[bytes | None, bytes | None]]]:
     """The genesis header and the state it starts with (applied over an empty `base`)."""
     state = State(base)
@@ -24,7 +29,10 @@ def build_genesis(
         for address in DEV_ADDRESSES:
             set_account(state, address, 0, manifest.dev_balance)
     env = BlockEnv(0, 0, ZERO_ADDRESS, manifest.base_fee, manifest.gas_limit, manifest.chain_id)
-    if runtime is not None:
+    if isinstance(runtime, Artifact):
+        state.commit()
+        _deploy(state, env, manifest, runtime)
+    elif runtime is not None:
         install_system(state)
         owner = DEV_ADDRESSES[manifest.owner_index]
         install_app(state, runtime.address, runtime.source, owner)
@@ -50,3 +58,20 @@ def build_genesis(
         chain_id=manifest.chain_id,
     )
     return header, changes
+
+
+def _deploy(state: State, env: BlockEnv, manifest: Manifest, artifact: Artifact) -> None:
+    owner = manifest.owner
+    nonce, balance = get_account(state, owner)
+    if nonce != 0:
+        raise ManifestError("the genesis owner must be a fresh account")
+    set_account(state, owner, 1, balance)  # the STF's nonce bump, as for any creation
+    data = constructor_calldata(artifact, dict(manifest.init_args))
+    items = [(key, after) for key, (_, after) in state.changes().items()]  # base is empty
+    vm = EvmVM(manifest.chain_id, manifest.gas_limit, items)
+    msg = Message(owner, None, 0, data, manifest.gas_limit // 2, owner, 0)
+    result = vm.execute(state, env, msg)
+    if not result.success or result.contract_address != manifest.address:
+        raise ManifestError(
+            f"deploying {artifact.name} at genesis failed: 0x{result.output.hex()}"
+        )

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Protocol
 
-from rollup.types import Address, BlockEnv, Log
+from rollup.types import AccessList, Address, BlockEnv, Log
 from vm.state import State
 
 __all__ = ["Message", "ExecResult", "ExecutionVM"]
@@ -20,6 +20,7 @@ class Message:
     gas: int  # gas left for execution, after intrinsic gas
     origin: Address
     gas_price: int
+    access_list: AccessList = ()  # EIP-2930: warm from the start; its intrinsic gas is paid
 
 
 @dataclass(frozen=True, slots=True)
@@ -29,6 +30,7 @@ class ExecResult:
     output: bytes  # return data, or ABI revert data on failure
     logs: tuple[Log, ...] = ()
     contract_address: Address | None = None
+    accessed: AccessList = ()  # what execution read and wrote (EVM only: eth_createAccessList)
 
 
 class ExecutionVM(Protocol):

@@ -17,6 +17,7 @@ from rollup.types import Address
 __all__ = [
     "StateReader",
     "DictReader",
+    "OverlayReader",
     "State",
     "account_key",
     "storage_key",
@@ -45,6 +46,23 @@ class DictReader:
 
     def get(self, key: bytes) -> bytes | None:
         return self.data.get(key)
+
+
+class OverlayReader:
+    """`base` seen through replaced values, with the storage of `wiped` accounts all zero
+    except what `values` sets (eth_call state overrides: geth's `state` and `stateDiff`)."""
+
+    def __init__(
+        self, base: StateReader, values: dict[bytes, bytes | None], wiped: set[bytes]
+    ) -> None:
+        self._base, self._values, self._wiped = base, values, wiped
+
+    def get(self, key: bytes) -> bytes | None:
+        if key in self._values:
+            return self._values[key]
+        if key[:1] == _STORAGE and key[1:21] in self._wiped:
+            return None
+        return self._base.get(key)
 
 
 class State:

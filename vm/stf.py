@@ -14,7 +14,7 @@ from rollup.blocks import block_hash, receipts_root, transactions_root
 from rollup.bloom import bloom_add
 from rollup.crypto import EMPTY_KECCAK
 from rollup.errors import InvalidBlock
-from rollup.transactions import intrinsic_gas
+from rollup.transactions import MAX_INITCODE_SIZE, intrinsic_gas
 from rollup.types import Block, BlockEnv, BlockHeader, Hash32, Receipt, Transaction
 from vm.commitment import StateTree
 from vm.interface import ExecutionVM, Message
@@ -54,6 +54,10 @@ def _check(
         raise InvalidTransaction("max fee per gas less than block base fee")
     if tx.max_priority_fee > tx.max_fee:
         raise InvalidTransaction("max priority fee per gas higher than max fee per gas")
+    if state.get(code_key(tx.sender)):
+        raise InvalidTransaction("sender not an eoa")  # EIP-3607
+    if tx.to is None and len(tx.data) > MAX_INITCODE_SIZE:
+        raise InvalidTransaction("max initcode size exceeded")  # EIP-3860
     intrinsic = intrinsic_gas(tx)
     if tx.gas < intrinsic:
         raise InvalidTransaction("intrinsic gas too low")
@@ -86,7 +90,8 @@ def apply_transaction(
         state.commit()
         return Receipt(1, intrinsic, block_gas_used + intrinsic, price, ())
     set_account(state, tx.sender, nonce + 1, balance - tx.gas * price)
-    msg = Message(tx.sender, tx.to, tx.value, tx.data, tx.gas - intrinsic, tx.sender, price)
+    msg = Message(tx.sender, tx.to, tx.value, tx.data, tx.gas - intrinsic, tx.sender, price,
+                  tx.access_list)  # fmt: skip
     result = vm.execute(state, env, msg)
     gas_used = min(tx.gas, intrinsic + result.gas_used)
     add_balance(state, tx.sender, (tx.gas - gas_used) * price)

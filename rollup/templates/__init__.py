@@ -5,4 +5,4 @@ from __future__ import annotations
 
 __all__ = ["TEMPLATES"]
 
-TEMPLATES = ("token", "counter", "orderbook")
+TEMPLATES = ("token", "counter", "orderbook", "evm")

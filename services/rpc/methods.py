@@ -16,20 +16,31 @@ from rollup.bloom import bloom_contains
 from rollup.crypto import keccak
 from rollup.errors import (
     BlockNotFound,
+    CallFailed,
     ExecutionReverted,
     InvalidParams,
     LimitExceeded,
     TxRejected,
 )
-from rollup.types import Address, Block, BlockEnv
+from rollup.transactions import message_intrinsic_gas
+from rollup.types import AccessList, Address, Block, BlockEnv
 from sequencer.node import Sequencer
 from services.rpc import codec
 from services.rpc.codec import data, quantity
 from services.rpc.render import block_json, log_json, receipt_json, tx_json
 from vm.commitment import Proof
-from vm.interface import Message
+from vm.interface import ExecResult, Message
 from vm.native.abi import selector
-from vm.state import State, account_key, code_key, get_account, storage_key
+from vm.state import (
+    DictReader,
+    OverlayReader,
+    State,
+    account_key,
+    code_key,
+    get_account,
+    set_account,
+    storage_key,
+)
 
 __all__ = ["METHODS", "Method", "CLIENT_VERSION", "resolve_block", "revert_error"]
 
@@ -120,6 +131,56 @@ def call_object(value: Any) -> dict[str, Any]:
     out["data"] = codec.parse_data(raw, "input") if raw is not None else b""
     for key in ("gasPrice", "maxFeePerGas", "maxPriorityFeePerGas"):
         out[key] = codec.parse_quantity(value[key], key) if value.get(key) is not None else None
+    out["accessList"] = access_list(value.get("accessList"))
+    return out
+
+
+def access_list(value: Any) -> AccessList:
+    if value is None:
+        return ()
+    if not isinstance(value, list):
+        raise InvalidParams("invalid argument: accessList must be a list")
+    entries = []
+    for item in value:
+        if not isinstance(item, dict) or not isinstance(item.get("storageKeys", []), list):
+            raise InvalidParams("invalid argument: accessList entries are {address, storageKeys}")
+        keys = tuple(codec.parse_hash(k, "storage key") for k in item.get("storageKeys", []))
+        entries.append((codec.parse_address(item.get("address"), "address"), keys))
+    return tuple(entries)
+
+
+_OVERRIDE_FIELDS = {"balance", "nonce", "code", "state", "stateDiff"}
+
+
+def state_overrides(value: Any) -> dict[bytes, dict[str, Any]] | None:
+    """geth's state override set: {address: {balance, nonce, code, state | stateDiff}}."""
+    if value is None:
+        return None
+    if not isinstance(value, dict):
+        raise InvalidParams("invalid argument 2: state overrides must be an object")
+    out: dict[bytes, dict[str, Any]] = {}
+    for address, fields in value.items():
+        if not isinstance(fields, dict) or not set(fields) <= _OVERRIDE_FIELDS:
+            raise InvalidParams(f"invalid argument 2: override of {address} has unknown fields")
+        if "state" in fields and "stateDiff" in fields:
+            raise InvalidParams(f"account {address} has both 'state' and 'stateDiff'")
+        parsed: dict[str, Any] = {}
+        for key in ("balance", "nonce"):
+            if fields.get(key) is not None:
+                parsed[key] = codec.parse_quantity(fields[key], key)
+        if parsed.get("nonce", 0) >= 2**64:
+            raise InvalidParams("invalid argument 2: nonce does not fit 64 bits")
+        if fields.get("code") is not None:
+            parsed["code"] = codec.parse_data(fields["code"], "code")
+        for key in ("state", "stateDiff"):
+            if fields.get(key) is not None:
+                if not isinstance(fields[key], dict):
+                    raise InvalidParams(f"invalid argument 2: {key} must be an object")
+                parsed[key] = {
+                    codec.parse_hash(slot, "slot"): codec.parse_hash(word, "value")
+                    for slot, word in fields[key].items()
+                }
+        out[codec.parse_address(address, "address")] = parsed
     return out
 
 
@@ -325,50 +386,147 @@ def revert_error(output: bytes) -> ExecutionReverted:
     return ExecutionReverted(reason, output)
 
 
-def _run_call(
-    node: Sequencer, call: dict[str, Any], tag: Any, gas_cap: int
-) -> tuple[int, bytes, int]:
-    """(execution gas used, output, intrinsic gas) of a call; raises ExecutionReverted."""
-    number = resolve_block(node, tag)
-    state = node.state_at(number)
+def _call_env(node: Sequencer, number: int) -> BlockEnv:
     header = node.committed if number == node.committed.number else node.block(number).header  # type: ignore[union-attr]
+    return BlockEnv(header.number, header.timestamp, header.coinbase, header.base_fee,
+                    header.gas_limit, header.chain_id)  # fmt: skip
+
+
+def _call_state(node: Sequencer, number: int, overrides: dict[bytes, Any] | None) -> State:
+    state = node.state_at(number)
+    if not overrides:
+        return state
+    values: dict[bytes, bytes | None] = {}
+    wiped: set[bytes] = set()
+    for address, override in overrides.items():
+        nonce, balance = get_account(state, address)
+        nonce = override.get("nonce", nonce)
+        balance = override.get("balance", balance)
+        scratch = State(DictReader())
+        set_account(scratch, address, nonce, balance)
+        values[account_key(address)] = scratch.get(account_key(address))
+        if "code" in override:
+            values[code_key(address)] = override["code"] or None
+        if "state" in override:
+            wiped.add(address)
+        for slot, word in {**override.get("state", {}), **override.get("stateDiff", {})}.items():
+            values[storage_key(address, slot)] = word.lstrip(b"\x00") or None
+    return State(OverlayReader(state, values, wiped))
+
+
+def _call_message(call: dict[str, Any], gas: int) -> tuple[Message, int]:
+    """The message of a call with `gas` in all, and the intrinsic gas taken from it."""
     sender = Address(call["from"] or bytes(20))
-    payload: bytes = call["data"]
-    zeros = payload.count(0)
-    intrinsic = 21_000 + 4 * zeros + 16 * (len(payload) - zeros)
-    gas = call["gas"] if call["gas"] is not None else gas_cap
-    if call["value"] and get_account(state, sender)[1] < call["value"]:
-        raise TxRejected("insufficient funds for transfer")
-    env = BlockEnv(header.number, header.timestamp, header.coinbase, header.base_fee,
-                   header.gas_limit, header.chain_id)  # fmt: skip
-    if call["to"] is None:
-        raise InvalidParams("contract creation is not supported by this app's VM")
+    to = Address(call["to"]) if call["to"] is not None else None
+    access_list = call["accessList"]
+    intrinsic = message_intrinsic_gas(call["data"], to is None, access_list)
     price = call["gasPrice"] or call["maxFeePerGas"] or 0
-    msg = Message(
-        sender, Address(call["to"]), call["value"], payload, max(gas - intrinsic, 0), sender, price
-    )
-    result = node.vm.call(state, env, msg)
-    if not result.success:
-        if result.gas_used >= msg.gas and not result.output:
-            raise ExecutionReverted("out of gas", b"")
+    msg = Message(sender, to, call["value"], call["data"], max(gas - intrinsic, 0), sender, price,
+                  access_list)  # fmt: skip
+    return msg, intrinsic
+
+
+def _execute(
+    node: Sequencer, call: dict[str, Any], number: int, gas: int,
+    overrides: dict[bytes, Any] | None = None,
+) -> tuple[ExecResult, int]:  # fmt: skip
+    """Run a call with `gas` in all; (result, gas used in all). Raises only for bad input."""
+    if call["to"] is None and not node.evm:
+        raise InvalidParams("contract creation is not supported by this app's VM")
+    state = _call_state(node, number, overrides)
+    msg, intrinsic = _call_message(call, gas)
+    if gas < intrinsic:
+        return ExecResult(False, 0, b""), intrinsic
+    if call["value"] and get_account(state, msg.sender)[1] < call["value"]:
+        raise TxRejected("insufficient funds for transfer")
+    result = node.vm.call(state, _call_env(node, number), msg)
+    return result, intrinsic + result.gas_used
+
+
+def _raise_failure(result: ExecResult, gas: int) -> None:
+    if result.output or result.gas_used < gas:
         raise revert_error(result.output)
-    return result.gas_used, result.output, intrinsic
+    raise CallFailed("out of gas")
 
 
-@rpc("eth_call", call_object, block_tag, anything, required=1)
+def _gas_cap(node: Sequencer, call: dict[str, Any]) -> int:
+    cap = node.manifest.gas_limit
+    return min(call["gas"], cap) if call["gas"] is not None else cap
+
+
+@rpc("eth_call", call_object, block_tag, state_overrides, required=1)
 def eth_call(
-    node: Sequencer, call: dict[str, Any], tag: Any = "latest", overrides: Any = None
-) -> str:
-    if overrides:
-        raise InvalidParams("state overrides are not supported by the native VM")
-    _gas, output, _intrinsic = _run_call(node, call, tag, node.manifest.gas_limit)
-    return data(output)
+    node: Sequencer, call: dict[str, Any], tag: Any = "latest",
+    overrides: dict[bytes, Any] | None = None,
+) -> str:  # fmt: skip
+    gas = _gas_cap(node, call)
+    result, _used = _execute(node, call, resolve_block(node, tag), gas, overrides)
+    if not result.success:
+        _raise_failure(result, gas)
+    return data(result.output)
 
 
-@rpc("eth_estimateGas", call_object, block_tag, required=1)
-def estimate_gas(node: Sequencer, call: dict[str, Any], tag: Any = "latest") -> str:
-    gas, _output, intrinsic = _run_call(node, call, tag, node.manifest.gas_limit)
-    return quantity(intrinsic + gas)
+@rpc("eth_estimateGas", call_object, block_tag, state_overrides, required=1)
+def estimate_gas(
+    node: Sequencer, call: dict[str, Any], tag: Any = "latest",
+    overrides: dict[bytes, Any] | None = None,
+) -> str:  # fmt: skip
+    """The least gas with which the call succeeds, by binary search as geth does."""
+    number = resolve_block(node, tag)
+    cap = _gas_cap(node, call)
+    result, used = _execute(node, call, number, cap, overrides)
+    if not result.success:
+        if result.output or result.gas_used < cap:
+            raise revert_error(result.output)
+        raise CallFailed(f"gas required exceeds allowance ({cap})")
+    lo, hi = used - 1, cap  # fails at lo (refunds aside, it needs `used`), succeeds at hi
+    guess: int | None = min(used * 64 // 63 + 3_000, hi)  # covers 63/64 and refunds, usually
+    while hi - lo > 1:
+        mid = guess if guess is not None and lo < guess < hi else (lo + hi) // 2
+        guess = None
+        if _execute(node, call, number, mid, overrides)[0].success:
+            hi = mid
+        else:
+            lo = mid
+    return quantity(hi)
+
+
+@rpc("eth_createAccessList", call_object, block_tag, required=1)
+def create_access_list(
+    node: Sequencer, call: dict[str, Any], tag: Any = "latest"
+) -> dict[str, Any]:
+    """geth's answer: what the call touches, less sender, recipient and precompiles, found
+    again with the list in place until it stops changing (warm slots can change paths)."""
+    number = resolve_block(node, tag)
+    gas = _gas_cap(node, call)
+    listed: AccessList = call["accessList"]
+    for _ in range(8):
+        result, used = _execute(node, {**call, "accessList": listed}, number, gas)
+        found = _without_implicit(result.accessed, call, result.contract_address)
+        if found == listed:
+            break
+        listed = found
+    answer: dict[str, Any] = {
+        "accessList": [
+            {"address": data(address), "storageKeys": [data(k) for k in keys]}
+            for address, keys in listed
+        ],
+        "gasUsed": quantity(used),
+    }
+    if not result.success:
+        answer["error"] = str(revert_error(result.output)) if result.output else "out of gas"
+    return answer
+
+
+def _without_implicit(
+    accessed: AccessList, call: dict[str, Any], created: bytes | None
+) -> AccessList:
+    skip = {call["from"] or bytes(20), call["to"], created}
+    return tuple(
+        (address, keys)
+        for address, keys in accessed
+        if address not in skip and not 1 <= int.from_bytes(address, "big") <= 0x0A
+    )
 
 
 # ---- fees --------------------------------------------------------------------------------------

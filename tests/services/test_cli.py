@@ -155,7 +155,7 @@ def test_abi_of_a_dir_without_an_app_fails(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     assert main(["abi", str(tmp_path)]) == 1
-    assert "cannot read the app" in capsys.readouterr().err
+    assert "rollup.toml is missing" in capsys.readouterr().err
 
 
 def test_tuple_types_become_tuple_components() -> None:

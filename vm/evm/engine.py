@@ -41,7 +41,8 @@ from dataclasses import dataclass
 
 import pyrevm
 
-from rollup.types import Address, BlockEnv, Hash32, Log
+from rollup.transactions import message_intrinsic_gas
+from rollup.types import AccessList, Address, BlockEnv, Hash32, Log
 from vm.evm.journal import Touched, parse_touched
 
 __all__ = ["SPEC", "Engine", "Run", "engine_intrinsic_gas"]
@@ -61,13 +62,9 @@ class Run:
     touched: dict[Address, Touched]  # what the surviving frames loaded, as they left it
 
 
-def engine_intrinsic_gas(data: bytes, create: bool) -> int:
-    """The intrinsic gas revm charges before running a message (it is given no access list)."""
-    zeros = data.count(0)
-    gas = 21_000 + 4 * zeros + 16 * (len(data) - zeros)
-    if create:
-        gas += 32_000 + 2 * ((len(data) + 31) // 32)
-    return gas
+def engine_intrinsic_gas(data: bytes, create: bool, access_list: AccessList = ()) -> int:
+    """The intrinsic gas revm charges before running a message: Ethereum's."""
+    return message_intrinsic_gas(data, create, access_list)
 
 
 def _hex(address: bytes) -> str:
@@ -78,6 +75,7 @@ class Engine:
     def __init__(self, chain_id: int, gas_limit: int) -> None:
         env = pyrevm.Env(cfg=pyrevm.CfgEnv(chain_id=chain_id))
         self._evm = pyrevm.EVM(env=env, gas_limit=gas_limit, spec_id=SPEC)
+        self._access_list: AccessList = ()
 
     def set_block(self, env: BlockEnv) -> None:
         self._evm.set_block_env(
@@ -112,10 +110,16 @@ class Engine:
                 evm.revert(checkpoint)
 
     def run(
-        self, caller: bytes, to: bytes | None, value: int, data: bytes, gas: int, gas_price: int
-    ) -> Run:
+        self, caller: bytes, to: bytes | None, value: int, data: bytes, gas: int, gas_price: int,
+        access_list: AccessList = (),
+    ) -> Run:  # fmt: skip
         """Run one message on a cold journal and leave the engine as it was."""
         evm = self._evm
+        if access_list != self._access_list:
+            # message_call and deploy keep the rest of the tx env, the access list included
+            listed = [(_hex(a), [int.from_bytes(k, "big") for k in ks]) for a, ks in access_list]
+            evm.set_tx_env(pyrevm.TxEnv(access_list=listed))
+            self._access_list = access_list
         checkpoint = evm.snapshot()
         try:
             return self._run(caller, to, value, data, gas, gas_price)

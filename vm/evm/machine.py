@@ -14,16 +14,15 @@ whole EVM state and the VM keeps that mirror equal to the `State` it executes ag
   of an account that a plain transfer (which skips the VM) changed earlier in the same block.
 
 Gas: revm computes the transaction's gas (intrinsic + execution, refund capped at a fifth of
-it, as Ethereum does); the VM reports it minus the intrinsic gas revm charged. Messages carry
-no access list, so listed addresses and slots start cold and their intrinsic cost is not in
-the refund cap.
+it, as Ethereum does); the VM reports it minus the intrinsic gas revm charged, access list
+included (revm warms the listed addresses and slots, as Ethereum does).
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable
 
-from rollup.types import Address, BlockEnv
+from rollup.types import AccessList, Address, BlockEnv
 from vm.evm.engine import Engine, Run, engine_intrinsic_gas
 from vm.interface import ExecResult, Message
 from vm.state import State, account_key, get_account, get_code, set_account, set_code, storage_key
@@ -225,11 +224,12 @@ class EvmVM:
             self._dirty.clear()
         else:
             self._dirty |= keys  # they hold `state`'s values, which may not be the block's
-        intrinsic = engine_intrinsic_gas(msg.data, msg.to is None)
+        intrinsic = engine_intrinsic_gas(msg.data, msg.to is None, msg.access_list)
         gas = msg.gas + intrinsic
         for _ in range(_MAX_RUNS):
             run = self._engine.run(
-                msg.sender, msg.to, msg.value, msg.data, gas, self._price(msg, gas)
+                msg.sender, msg.to, msg.value, msg.data, gas, self._price(msg, gas),
+                msg.access_list,
             )
             stale = self._stale(state, run, expected)
             if not stale:
@@ -247,6 +247,7 @@ class EvmVM:
             output=run.output,
             logs=run.logs,
             contract_address=run.created,
+            accessed=_accessed(run),
         )
 
     def _price(self, msg: Message, gas: int) -> int:
@@ -283,3 +284,11 @@ class EvmVM:
                     slots.append((address, slot, value))
         if slots:
             self._engine.put_storage(slots)
+
+
+def _accessed(run: Run) -> AccessList:
+    """Accounts and slots the run's surviving frames touched, in first-touched order."""
+    return tuple(
+        (address, tuple(slot.to_bytes(32, "big") for slot in touched.storage))
+        for address, touched in run.touched.items()
+    )

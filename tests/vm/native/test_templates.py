@@ -25,9 +25,9 @@ def _env() -> dict[str, str]:
 
 
 def test_every_template_is_listed() -> None:
-    on_disk = sorted(p.name for p in TEMPLATE_DIR.iterdir() if (p / "app.py").is_file())
+    on_disk = sorted(p.name for p in TEMPLATE_DIR.iterdir() if (p / "rollup.toml.tmpl").is_file())
     assert sorted(TEMPLATES) == on_disk
-    assert {"token", "counter", "orderbook"} <= set(TEMPLATES)
+    assert {"token", "counter", "orderbook", "evm"} <= set(TEMPLATES)
 
 
 @pytest.mark.parametrize("template", TEMPLATES)
