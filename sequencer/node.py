@@ -16,13 +16,23 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 
 from rollup.blocks import block_hash
-from rollup.errors import InvalidBlock, InvalidParams, RollupError, SenderNotEOA, TxRejected
+from rollup.errors import (
+    InvalidBlock,
+    InvalidParams,
+    MalformedMessage,
+    RollupError,
+    SenderNotEOA,
+    TxRejected,
+)
 from rollup.manifest import Manifest, fee_vault
+from rollup.messages import CrossMessage
 from rollup.types import Block, BlockEnv, BlockHeader, Receipt, Transaction
 from sequencer.admission import check_account, check_static, decode_chunk
 from sequencer.chain import ChainState
+from sequencer.inbox import Inbox
 from sequencer.mempool import Mempool
 from sequencer.store import Store, StoredBlock
+from vm.bus import apply_inbound, inbound_progress
 from vm.commitment import StateTree
 from vm.evm import EvmVM
 from vm.evm.artifact import Artifact
@@ -51,6 +61,7 @@ class SequencerConfig:
     max_pool: int = 200_000
     decode_threads: int = 1
     preload_max_keys: int = 5_000_000  # hold state in memory when it has at most this many keys
+    max_block_messages: int = 2_000  # inbound cross-app messages per block
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,6 +86,7 @@ class Sequencer:
         self.store = Store(db_url)
         self.state = ChainState(self.store.get_state, self.config.history_entries)
         self.mempool = Mempool(max_size=self.config.max_pool)
+        self.inbox = Inbox()  # cross-app messages received, not yet in a block
         self.coinbase = fee_vault(manifest.name)
         self._writer = ThreadPoolExecutor(1, thread_name_prefix="store-writer")
         self.decoder = ThreadPoolExecutor(self.config.decode_threads, thread_name_prefix="recover")
@@ -86,6 +98,9 @@ class Sequencer:
         self._blocks_since_checkpoint = 0
         self._checkpoint_running = False
         self._waiters: dict[bytes, list[Waiter]] = {}
+        # owner-thread callbacks: a block became visible; a transaction entered the pool
+        self.on_commit: list[Callable[[Block], None]] = []
+        self.on_pending: list[Callable[[Transaction], None]] = []
         self._open(app_code)
 
     # ---- start-up ----
@@ -158,7 +173,10 @@ class Sequencer:
             raise SenderNotEOA("0x" + tx.sender.hex(), len(code))
         state_nonce, balance = get_account(self.state, tx.sender)
         check_account(tx, state_nonce, balance, self.mempool.owed(tx.sender, tx.nonce))
-        return self.mempool.add(tx, state_nonce)
+        ready = self.mempool.add(tx, state_nonce)
+        for listener in self.on_pending:
+            listener(tx)
+        return ready
 
     def submit_raw(self, raw: bytes) -> Transaction:
         """Decode, check and pool one raw transaction (the harness and single sends)."""
@@ -176,12 +194,27 @@ class Sequencer:
     # ---- building ----
 
     def has_work(self) -> bool:
-        return self.mempool.ready_count > 0
+        return self.mempool.ready_count > 0 or self.inbox.ready(self.inbound_progress)
+
+    # ---- cross-app messages in ----
+
+    def inbound_progress(self, src_chain: int) -> int:
+        """The next nonce from `src_chain` that a block will execute (newest built state)."""
+        return inbound_progress(self.state, src_chain)
+
+    def receive(self, message: CrossMessage) -> bool:
+        """Hold an arriving message for a block; False if it is executed or held already."""
+        if message.dst_chain != self.chain_id:
+            raise MalformedMessage(
+                f"message for chain {message.dst_chain} delivered to chain {self.chain_id}"
+            )
+        return self.inbox.add(message, self.inbound_progress(message.src_chain))
 
     def build_block(self, now_ms: int) -> SealedBlock | None:
-        """Execute the next block from the pool on top of the newest built block."""
+        """Execute the next block from the inbox and the pool on top of the newest built block."""
+        inbound = self.inbox.take(self.inbound_progress, self.config.max_block_messages)
         txs = self.mempool.take(self.config.max_block_txs)
-        if not txs:
+        if not txs and not inbound:
             return None
         parent = self.head
         env = BlockEnv(
@@ -194,12 +227,14 @@ class Sequencer:
         )
         state = State(self.state)
         begin_block(state, env, self.vm)
+        outbound: list[CrossMessage] = []
+        inbound_receipts = apply_inbound(state, env, self.vm, inbound, outbound)
         included: list[Transaction] = []
         receipts: list[Receipt] = []
         gas = 0
         for index, tx in enumerate(txs):
             try:
-                receipt = apply_transaction(state, env, self.vm, tx, gas)
+                receipt = apply_transaction(state, env, self.vm, tx, gas, outbound)
             except InvalidTransaction as exc:
                 if str(exc) == "gas limit reached":
                     self._requeue(state, txs[index:])
@@ -209,10 +244,11 @@ class Sequencer:
             included.append(tx)
             receipts.append(receipt)
             gas = receipt.cumulative_gas_used
-        if not included:
+        if not included and not inbound:
             return None
         timestamp_ms = max(parent.timestamp_ms, now_ms)
-        sealed = seal_block(state, parent, env, timestamp_ms, included, receipts, self.tree)
+        sealed = seal_block(state, parent, env, timestamp_ms, included, receipts, self.tree,
+                            0, inbound, inbound_receipts, outbound)  # fmt: skip
         self.state.apply(env.number, sealed.changes)
         self.head = sealed.block.header
         return sealed
@@ -247,6 +283,8 @@ class Sequencer:
         self.committed = sealed.block.header
         for tx, receipt in zip(sealed.block.transactions, sealed.block.receipts, strict=True):
             self._notify(tx.hash, receipt)
+        for listener in self.on_commit:
+            listener(sealed.block)
         self._maybe_checkpoint()
 
     def produce(self, now_ms: int) -> SealedBlock | None:

@@ -14,15 +14,21 @@ def render_template(
     dest: Path, template: str = "token", name: str = "tok", chain_id: int = 901001
 ) -> Path:
     """Write an app folder like `rollup new` does (kept here so tests do not need the CLI)."""
-    dest.mkdir(parents=True, exist_ok=True)
-    for path in (TEMPLATES / template).iterdir():
-        if not path.is_file() or path.suffix == ".pyc":
+    root = TEMPLATES / template
+    for path in root.rglob("*"):
+        relative = path.relative_to(root)
+        if not path.is_file() or path.suffix == ".pyc" or {"__pycache__", "build"} & set(
+            relative.parts
+        ):
             continue
+        target = dest / relative
+        target.parent.mkdir(parents=True, exist_ok=True)
         if path.suffix == ".tmpl":
             text = path.read_text().replace("{{name}}", name).replace("{{chain_id}}", str(chain_id))
-            (dest / path.name.removesuffix(".tmpl")).write_text(text)
+            target.with_suffix("").write_text(text)
         else:
-            shutil.copyfile(path, dest / path.name)
+            shutil.copyfile(path, target)
+    dest.mkdir(parents=True, exist_ok=True)
     return dest
 
 

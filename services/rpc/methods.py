@@ -42,7 +42,16 @@ from vm.state import (
     storage_key,
 )
 
-__all__ = ["METHODS", "Method", "CLIENT_VERSION", "resolve_block", "revert_error"]
+__all__ = [
+    "METHODS",
+    "Method",
+    "CLIENT_VERSION",
+    "block_logs",
+    "filter_logs",
+    "log_filter",
+    "resolve_block",
+    "revert_error",
+]
 
 CLIENT_VERSION = "app-rollup/0.1.0/python"
 MAX_LOG_BLOCK_RANGE = 10_000
@@ -674,18 +683,25 @@ def filter_logs(node: Sequencer, flt: dict[str, Any]) -> list[dict[str, Any]]:
         blocks = (node.block(n) for n in range(start, end + 1))
     out: list[dict[str, Any]] = []
     for block in blocks:
-        if block is None or not _bloom_may_match(
-            block.header.logs_bloom, flt["addresses"], flt["topics"]
-        ):
-            continue
-        log_index = 0
-        for tx_index, receipt in enumerate(block.receipts):
-            for log in receipt.logs:
-                if _log_matches(log, flt["addresses"], flt["topics"]):
-                    out.append(log_json(log, block, tx_index, log_index))
-                    if len(out) > MAX_LOG_RESULTS:
-                        raise LimitExceeded(f"query returned more than {MAX_LOG_RESULTS} results")
-                log_index += 1
+        if block is not None:
+            out.extend(block_logs(block, flt))
+            if len(out) > MAX_LOG_RESULTS:
+                raise LimitExceeded(f"query returned more than {MAX_LOG_RESULTS} results")
+    return out
+
+
+def block_logs(block: Block, flt: dict[str, Any]) -> list[dict[str, Any]]:
+    """The logs of `block` that match a parsed filter's addresses and topics, rendered."""
+    addresses, topics = flt["addresses"], flt["topics"]
+    if not _bloom_may_match(block.header.logs_bloom, addresses, topics):
+        return []
+    out: list[dict[str, Any]] = []
+    log_index = 0
+    for tx_index, receipt in enumerate(block.receipts):
+        for log in receipt.logs:
+            if _log_matches(log, addresses, topics):
+                out.append(log_json(log, block, tx_index, log_index))
+            log_index += 1
     return out
 
 

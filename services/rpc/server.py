@@ -1,4 +1,5 @@
-"""The HTTP face of one app's node: JSON-RPC 2.0 over POST, single requests and batches.
+"""The network face of one app's node: JSON-RPC 2.0 over HTTP POST and over WebSocket (same
+port and path), single requests and batches; eth_subscribe over WebSocket only.
 
 Errors always travel with HTTP 200 (wallets treat 4xx/5xx as a dead node) and EIP-1474 codes.
 Bounds: body size, batch length, and the wait of eth_sendRawTransaction for its block.
@@ -19,7 +20,8 @@ from starlette.middleware import Middleware
 from starlette.middleware.cors import CORSMiddleware
 from starlette.requests import Request
 from starlette.responses import Response
-from starlette.routing import Route
+from starlette.routing import Route, WebSocketRoute
+from starlette.websockets import WebSocket, WebSocketDisconnect
 
 from rollup.errors import (
     ExecutionReverted,
@@ -35,7 +37,8 @@ from sequencer.admission import decode_chunk
 from sequencer.node import Sequencer
 from services.producer import BlockProducer
 from services.rpc import codec
-from services.rpc.methods import METHODS
+from services.rpc.filters import FilterRegistry, Subscriptions
+from services.rpc.methods import METHODS, Method, anything, log_filter
 
 __all__ = ["RpcLimits", "RpcServer", "create_app"]
 
@@ -74,8 +77,10 @@ class RpcServer:
     def __init__(self, node: Sequencer, producer: BlockProducer, limits: RpcLimits | None = None):
         self.node, self.producer = node, producer
         self.limits = limits or RpcLimits()
+        self.filters = FilterRegistry(node)
+        self._filter_methods = _filter_methods(self.filters)
 
-    async def handle_body(self, body: bytes) -> bytes | None:
+    async def handle_body(self, body: bytes, session: Subscriptions | None = None) -> bytes | None:
         """One HTTP body in, one HTTP body out (None when every request was a notification)."""
         if len(body) > self.limits.max_body_bytes:
             return orjson.dumps(_response(None, error=InvalidRequest("request body too large")))
@@ -88,12 +93,14 @@ class RpcServer:
                 return orjson.dumps(_response(None, error=InvalidRequest("empty batch")))
             if len(payload) > self.limits.max_batch:
                 return orjson.dumps(_response(None, error=InvalidRequest("batch too large")))
-            responses = await self.handle_batch(payload)
+            responses = await self.handle_batch(payload, session)
             return orjson.dumps(responses) if responses else None
-        responses = await self.handle_batch([payload])
+        responses = await self.handle_batch([payload], session)
         return orjson.dumps(responses[0]) if responses else None
 
-    async def handle_batch(self, requests: list[Any]) -> list[dict[str, Any]]:
+    async def handle_batch(
+        self, requests: list[Any], session: Subscriptions | None = None
+    ) -> list[dict[str, Any]]:
         decoded = await self._decode_sends(requests)
         waits: list[tuple[int, asyncio.Future[Any]]] = []
         responses: list[dict[str, Any] | None] = []
@@ -108,7 +115,7 @@ class RpcServer:
                     if included is not None:
                         waits.append((len(responses), included))
                 else:
-                    result = self._call(request["method"], request.get("params"))
+                    result = self._call(request["method"], request.get("params"), session)
                 responses.append(_response(req_id, result))
             except Exception as exc:
                 responses.append(_response(req_id, error=exc))
@@ -130,21 +137,36 @@ class RpcServer:
             if response is not None and future.done() and isinstance(future.result(), RollupError):
                 responses[index] = _response(response["id"], error=future.result())
 
-    def _call(self, method: Any, params: Any) -> Any:
-        spec = METHODS.get(method)
-        if spec is None:
-            raise MethodNotFound(str(method))
+    def _call(self, method: Any, params: Any, session: Subscriptions | None = None) -> Any:
         if params is None:
             params = []
         if not isinstance(params, list):
             raise InvalidParams("invalid argument: params must be an array")
+        if method in ("eth_subscribe", "eth_unsubscribe"):
+            if session is None:
+                error = MethodNotFound(method)
+                error.message = "notifications not supported"  # geth's answer over HTTP
+                raise error
+            if method == "eth_subscribe":
+                return session.subscribe(params)
+            return session.unsubscribe(params)
+        local = self._filter_methods.get(method)
+        if local is not None:
+            return self._invoke(local, params, None)
+        spec = METHODS.get(method)
+        if spec is None:
+            raise MethodNotFound(str(method))
+        return self._invoke(spec, params, self.node)
+
+    @staticmethod
+    def _invoke(spec: Method, params: list[Any], target: Any) -> Any:
         if not spec.required <= len(params) <= len(spec.parsers):
             raise InvalidParams(
                 f"missing value for required argument {len(params)}" if len(params) < spec.required
                 else f"too many arguments, want at most {len(spec.parsers)}"
             )  # fmt: skip
         args = [parse(value) for parse, value in zip(spec.parsers, params, strict=False)]
-        return spec.handler(self.node, *args)
+        return spec.handler(*args) if target is None else spec.handler(target, *args)
 
     async def _decode_sends(self, requests: list[Any]) -> dict[int, Any]:
         """Decode and recover every eth_sendRawTransaction of the batch, in parallel threads."""
@@ -194,6 +216,17 @@ class RpcServer:
         return tx_hash, future
 
 
+def _filter_methods(filters: FilterRegistry) -> dict[str, Method]:
+    return {
+        "eth_newFilter": Method(filters.new_filter, (log_filter,), 1),
+        "eth_newBlockFilter": Method(filters.new_block_filter, (), 0),
+        "eth_newPendingTransactionFilter": Method(filters.new_pending_filter, (), 0),
+        "eth_getFilterChanges": Method(filters.changes, (anything,), 1),
+        "eth_getFilterLogs": Method(filters.logs, (anything,), 1),
+        "eth_uninstallFilter": Method(filters.uninstall, (anything,), 1),
+    }
+
+
 def _valid_request(request: Any) -> bool:
     return (
         isinstance(request, dict)
@@ -228,6 +261,25 @@ def create_app(server: RpcServer) -> Starlette:
         out = await server.handle_body(b"".join(chunks))
         return Response(out or b"", headers=_JSON)
 
+    async def websocket_endpoint(socket: WebSocket) -> None:
+        await socket.accept()
+        session = Subscriptions(server.node)
+        sender = asyncio.create_task(_pump(socket, session))
+        try:
+            while True:
+                message = await socket.receive()
+                if message["type"] == "websocket.disconnect":
+                    break
+                body = message.get("bytes") or (message.get("text") or "").encode()
+                out = await server.handle_body(body, session)
+                if out is not None:
+                    await session.queue.put(orjson.loads(out))
+        except WebSocketDisconnect:
+            pass
+        finally:
+            session.close()
+            sender.cancel()
+
     async def health(_request: Request) -> Response:
         node = server.node
         body = {"chain_id": node.chain_id, "head": node.committed.number, "pool": len(node.mempool)}
@@ -236,6 +288,7 @@ def create_app(server: RpcServer) -> Starlette:
     return Starlette(
         routes=[
             Route("/", rpc_endpoint, methods=["POST"]),
+            WebSocketRoute("/", websocket_endpoint),
             Route("/health", health, methods=["GET"]),
         ],
         middleware=[
@@ -247,3 +300,15 @@ def create_app(server: RpcServer) -> Starlette:
             )
         ],  # fmt: skip
     )
+
+
+async def _pump(socket: WebSocket, session: Subscriptions) -> None:
+    """Send answers and notifications in order; close a connection that fell too far behind."""
+    while True:
+        if session.overflowed:
+            await socket.close(code=1008, reason="subscription queue full: reading too slowly")
+            return
+        message = await session.queue.get()
+        if message is None:
+            return
+        await socket.send_text(orjson.dumps(message).decode())

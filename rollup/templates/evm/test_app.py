@@ -6,11 +6,11 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from deploy import artifact, deploy
 from eth_account import Account
 from web3 import Web3
 from web3.exceptions import ContractCustomError, ContractLogicError
 
-from deploy import artifact, deploy
 from rollup.genesis import DEV_KEYS
 from rollup.manifest import parse_manifest
 from services.launch import NodeProcess
@@ -22,7 +22,6 @@ ALICE, BOB = Account.from_key(DEV_KEYS[0]), Account.from_key(DEV_KEYS[1])
 @pytest.fixture(scope="module")
 def w3(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Web3]:
     with NodeProcess(APP_DIR, tmp_path_factory.mktemp("node")) as node:
-        node.start()
         yield Web3(Web3.HTTPProvider(node.url))
 
 
