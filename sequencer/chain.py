@@ -51,6 +51,19 @@ class ChainState:
         """Every key with a value (only meaningful once `complete`)."""
         return ((k, v) for k, v in self._values.items() if v is not None)
 
+    def items_at(self, block: int) -> Iterator[tuple[bytes, bytes]]:
+        """Every key with a value after `block` (the whole state in memory is required)."""
+        if not self.complete:
+            raise StateUnavailable("the whole state is not in memory on this node")
+        if block < self.oldest_history:
+            raise StateUnavailable(f"historical state for block {block} is not available")
+        history = self._key_history
+        for key, value in list(self._values.items()):
+            if key in history and block < self.executed:
+                value = self.value_at(key, block)
+            if value is not None:
+                yield key, value
+
     def apply(self, number: int, changes: Changes) -> None:
         """Make `changes` (block `number`) current, keeping the prior values as history."""
         values, history = self._values, self._key_history

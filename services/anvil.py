@@ -15,6 +15,7 @@ import socket
 import subprocess
 import tempfile
 import time
+from collections.abc import Sequence
 from pathlib import Path
 from types import TracebackType
 from typing import IO, Self
@@ -82,6 +83,8 @@ class AnvilProcess:
         chain_id: int = 31337,
         block_time: float | None = None,
         state_dir: Path | None = None,
+        hardfork: str | None = None,
+        extra_args: Sequence[str] = (),
     ) -> None:
         """Start Anvil and return once it answers `eth_chainId` (or raise `AnvilError`)."""
         if self._proc is not None:
@@ -96,9 +99,12 @@ class AnvilProcess:
         args += ["--chain-id", str(chain_id), "--quiet"]
         if block_time is not None:
             args += ["--block-time", f"{block_time:g}"]
+        if hardfork is not None:
+            args += ["--hardfork", hardfork]
         if state_dir is not None:
             state_dir.mkdir(parents=True, exist_ok=True)
             args += ["--state", str(state_dir / "anvil-state.json")]
+        args += list(extra_args)
         self._log = self._open_log()
         self._proc = subprocess.Popen(
             args,

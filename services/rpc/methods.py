@@ -29,6 +29,8 @@ from services.rpc import codec
 from services.rpc.codec import data, quantity
 from services.rpc.render import block_json, log_json, receipt_json, tx_json
 from vm.commitment import Proof
+from vm.evm import EvmVM
+from vm.evm.trace import call_tree, struct_logs, trace_in_block
 from vm.interface import ExecResult, Message
 from vm.native.abi import selector
 from vm.state import (
@@ -96,6 +98,8 @@ def block_tag(value: Any) -> Any:
         raise InvalidParams("invalid argument: block object needs blockHash or blockNumber")
     if value in ("latest", "pending", "safe", "finalized", "earliest"):
         return value
+    if isinstance(value, str) and len(value) == 66:  # a block hash, as geth's BlockNumberOrHash
+        return ("hash", codec.parse_hash(value, "blockHash"))
     return codec.parse_quantity(value, "block number")
 
 
@@ -323,6 +327,22 @@ def get_raw_transaction(node: Sequencer, tx_hash: bytes) -> str | None:
     return None if status is None else data(status.tx.raw)
 
 
+def _raw_tx_at(block: Block | None, index: int) -> str | None:
+    if block is None or index >= len(block.transactions):
+        return None
+    return data(block.transactions[index].raw)
+
+
+@rpc("eth_getRawTransactionByBlockNumberAndIndex", block_tag, codec.parse_quantity)
+def raw_tx_by_number_index(node: Sequencer, tag: Any, index: int) -> str | None:
+    return _raw_tx_at(_block_or_none(node, tag), index)
+
+
+@rpc("eth_getRawTransactionByBlockHashAndIndex", codec.parse_hash, codec.parse_quantity)
+def raw_tx_by_hash_index(node: Sequencer, block_hash: bytes, index: int) -> str | None:
+    return _raw_tx_at(node.block_by_hash(block_hash), index)
+
+
 def _tx_at(block: Block | None, index: int) -> dict[str, Any] | None:
     if block is None or index >= len(block.transactions):
         return None
@@ -511,7 +531,7 @@ def create_access_list(
     listed: AccessList = call["accessList"]
     for _ in range(8):
         result, used = _execute(node, {**call, "accessList": listed}, number, gas)
-        found = _without_implicit(result.accessed, call, result.contract_address)
+        found = _without_implicit(result.accessed, call, result.contract_address, node.coinbase)
         if found == listed:
             break
         listed = found
@@ -528,13 +548,15 @@ def create_access_list(
 
 
 def _without_implicit(
-    accessed: AccessList, call: dict[str, Any], created: bytes | None
+    accessed: AccessList, call: dict[str, Any], created: bytes | None, coinbase: bytes
 ) -> AccessList:
-    skip = {call["from"] or bytes(20), call["to"], created}
+    """geth's AccessListTracer: sender, recipient and precompiles (and the coinbase, EIP-3651)
+    are warm anyway, so they are left out unless the call read or wrote their storage."""
+    skip = {call["from"] or bytes(20), call["to"], created, coinbase}
     return tuple(
         (address, keys)
         for address, keys in accessed
-        if address not in skip and not 1 <= int.from_bytes(address, "big") <= 0x0A
+        if keys or (address not in skip and not 1 <= int.from_bytes(address, "big") <= 0x0A)
     )
 
 
@@ -708,6 +730,47 @@ def block_logs(block: Block, flt: dict[str, Any]) -> list[dict[str, Any]]:
 @rpc("eth_getLogs", log_filter)
 def get_logs(node: Sequencer, flt: dict[str, Any]) -> list[dict[str, Any]]:
     return filter_logs(node, flt)
+
+
+# ---- tracing (EVM apps) ------------------------------------------------------------------------
+
+
+def trace_config(value: Any) -> dict[str, Any]:
+    if value is None:
+        return {}
+    if not isinstance(value, dict):
+        raise InvalidParams("invalid argument 1: expected a trace config object")
+    tracer = value.get("tracer") or None
+    if tracer not in (None, "callTracer"):
+        raise InvalidParams(f"tracer {tracer!r} is not supported: use callTracer or the default")
+    config = value.get("tracerConfig") or {}
+    limit = value.get("limit") or 0
+    if not isinstance(config, dict) or not isinstance(limit, int) or limit < 0:
+        raise InvalidParams("invalid argument 1: bad tracerConfig or limit")
+    return {"tracer": tracer, "only_top": bool(config.get("onlyTopCall")), "limit": limit}
+
+
+@rpc("debug_traceTransaction", codec.parse_hash, trace_config, required=1)
+def trace_transaction(node: Sequencer, tx_hash: bytes, config: Any = None) -> dict[str, Any]:
+    """Replays the transaction's block up to it on a scratch engine loaded with the parent
+    block's whole state, O(state) per call (see vm/evm/trace.py for what is traced)."""
+    if not node.evm:
+        raise InvalidParams("debug_traceTransaction traces EVM apps only")
+    status = node.transaction(tx_hash)
+    if status is None or status.block is None:
+        raise TxRejected("transaction not found")
+    block = status.block
+    parent = block.header.number - 1
+    state = node.state_at(parent)
+    scratch = EvmVM(node.chain_id, node.manifest.gas_limit, node.state.items_at(parent))
+    trace = trace_in_block(state, block, status.index, scratch)
+    config = config or {}
+    if config.get("tracer") == "callTracer":
+        tree = call_tree(trace)
+        if config["only_top"]:
+            tree.pop("calls", None)
+        return tree
+    return struct_logs(trace, config.get("limit", 0))
 
 
 # ---- proofs ------------------------------------------------------------------------------------

@@ -35,9 +35,12 @@ Other pyrevm facts this module works around:
 
 from __future__ import annotations
 
+import contextlib
+import dataclasses
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass
+from io import StringIO
 
 import pyrevm
 
@@ -60,6 +63,7 @@ class Run:
     logs: tuple[Log, ...]
     created: Address | None
     touched: dict[Address, Touched]  # what the surviving frames loaded, as they left it
+    trace: str = ""  # revm's EIP-3155 step lines, when the run was traced
 
 
 def engine_intrinsic_gas(data: bytes, create: bool, access_list: AccessList = ()) -> int:
@@ -111,9 +115,21 @@ class Engine:
 
     def run(
         self, caller: bytes, to: bytes | None, value: int, data: bytes, gas: int, gas_price: int,
-        access_list: AccessList = (),
+        access_list: AccessList = (), trace: bool = False,
     ) -> Run:  # fmt: skip
-        """Run one message on a cold journal and leave the engine as it was."""
+        """Run one message on a cold journal and leave the engine as it was.
+
+        `trace`: record revm's EIP-3155 steps, which its tracer prints to Python's sys.stdout.
+        """
+        if trace:
+            out = StringIO()
+            self._evm.tracing = True  # type: ignore[misc]  # the stub misses the setter
+            try:
+                with contextlib.redirect_stdout(out):
+                    run = self.run(caller, to, value, data, gas, gas_price, access_list)
+            finally:
+                self._evm.tracing = False  # type: ignore[misc]
+            return dataclasses.replace(run, trace=out.getvalue())
         evm = self._evm
         if access_list != self._access_list:
             # message_call and deploy keep the rest of the tx env, the access list included
@@ -122,9 +138,26 @@ class Engine:
             self._access_list = access_list
         checkpoint = evm.snapshot()
         try:
+            self._warm(access_list)
             return self._run(caller, to, value, data, gas, gas_price)
         finally:
             evm.revert(checkpoint)
+
+    def _warm(self, access_list: AccessList) -> None:
+        """Load the listed accounts and slots through the journal before the run.
+
+        revm loads a transaction's access list with `initial_account_load`, which writes no
+        journal entries, so the revert after the run would leave those accounts and slots in
+        the journaled state for good: warm in every later run, and with the values they had
+        then (later `put_storage` writes go to that copy and are reverted with it). Loaded
+        here first, inside the snapshot, they are journaled, and revm finds them already there.
+        """
+        evm = self._evm
+        for address, keys in access_list:
+            target = _hex(address)
+            evm.basic(target)
+            for key in keys:
+                evm.storage(target, int.from_bytes(key, "big"))
 
     def _run(
         self, caller: bytes, to: bytes | None, value: int, data: bytes, gas: int, gas_price: int

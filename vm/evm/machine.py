@@ -100,6 +100,7 @@ class EvmVM:
         self._pushed: dict[bytes, bytes | None] = {}  # storage written in the current block
         self._state: State | None = None
         self._env: BlockEnv | None = None
+        self._last_trace = ""
         self.load(items)
 
     def load(self, items: Iterable[tuple[bytes, bytes | None]]) -> None:
@@ -146,6 +147,14 @@ class EvmVM:
 
     def code_at(self, state: State, address: Address) -> bytes:
         return get_code(state, address)
+
+    def trace(self, state: State, env: BlockEnv, msg: Message) -> tuple[ExecResult, str]:
+        """Execute like `execute` and also return revm's EIP-3155 steps of the run."""
+        self._enter(state)
+        self._set_env(env)
+        result = self._run(state, msg, commit=True, trace=True)
+        self._dirty.add(account_key(msg.sender))
+        return result, self._last_trace
 
     # ---- keeping the mirror equal to State ----
 
@@ -211,7 +220,7 @@ class EvmVM:
 
     # ---- running ----
 
-    def _run(self, state: State, msg: Message, commit: bool) -> ExecResult:
+    def _run(self, state: State, msg: Message, commit: bool, trace: bool = False) -> ExecResult:
         # The STF bumped the sender's nonce before `execute`; a CREATE derives its address
         # from the nonce before that bump, and revm bumps it itself.
         expected = _Expected(state, msg.sender, 1 if commit and msg.to is None else 0)
@@ -229,7 +238,7 @@ class EvmVM:
         for _ in range(_MAX_RUNS):
             run = self._engine.run(
                 msg.sender, msg.to, msg.value, msg.data, gas, self._price(msg, gas),
-                msg.access_list,
+                msg.access_list, trace,
             )
             stale = self._stale(state, run, expected)
             if not stale:
@@ -239,6 +248,7 @@ class EvmVM:
                 self._dirty.update(stale)
         else:
             raise RuntimeError("the EVM mirror did not converge on the state of record")
+        self._last_trace = run.trace  # the run that saw no stale reads
         if commit and run.success:
             self._write_back(state, run, expected)
         return ExecResult(
