@@ -87,10 +87,13 @@ def test_new_refuses_an_unknown_template(tmp_path: Path) -> None:
     assert exit_info.value.code == 2
 
 
-def test_examples_token_is_the_token_template_rendered() -> None:
-    files = render_template("token", {"name": "token", "chain_id": str(default_chain_id("token"))})
+@pytest.mark.parametrize(("example", "template"), [("token", "token"), ("erc20", "evm")])
+def test_each_example_is_its_template_rendered(example: str, template: str) -> None:
+    values = {"name": example, "chain_id": str(default_chain_id(example))}
+    files = render_template(template, values)
     for relative, text in files.items():
-        assert (EXAMPLE / relative).read_text() == text, f"examples/token/{relative} is stale"
+        path = EXAMPLE.parent / example / relative
+        assert path.read_text() == text, f"examples/{example}/{relative} is stale"
 
 
 def test_the_generated_app_passes_its_own_tests(tmp_path: Path) -> None:
