@@ -101,6 +101,7 @@ class EvmVM:
         self._state: State | None = None
         self._env: BlockEnv | None = None
         self._last_trace = ""
+        self._coinbases: set[bytes] = set()  # revm keeps each in its journal: always "touched"
         self.load(items)
 
     def load(self, items: Iterable[tuple[bytes, bytes | None]]) -> None:
@@ -178,6 +179,7 @@ class EvmVM:
                 f"not chain {env.chain_id} with {env.gas_limit}: build a new one"
             )
         self._engine.set_block(env)
+        self._coinbases.add(env.coinbase)
         self._env = env
 
     def _push_account(self, address: bytes, view: View) -> None:
@@ -257,7 +259,8 @@ class EvmVM:
             output=run.output,
             logs=run.logs,
             contract_address=run.created,
-            accessed=_accessed(run),
+            # only eth_createAccessList reads it, through `call`: a block skips the cost
+            accessed=() if commit else _accessed(run, self._coinbases),
         )
 
     def _price(self, msg: Message, gas: int) -> int:
@@ -296,9 +299,11 @@ class EvmVM:
             self._engine.put_storage(slots)
 
 
-def _accessed(run: Run) -> AccessList:
-    """Accounts and slots the run's surviving frames touched, in first-touched order."""
+def _accessed(run: Run, coinbases: set[bytes]) -> AccessList:
+    """Accounts and slots the run's surviving frames touched, in first-touched order; a
+    coinbase counts only for its storage (revm holds every coinbase it was given)."""
     return tuple(
         (address, tuple(slot.to_bytes(32, "big") for slot in touched.storage))
         for address, touched in run.touched.items()
+        if touched.storage or address not in coinbases
     )
