@@ -2,11 +2,16 @@
 
 One run compiles a set of sources for one EVM version (Cancun: what the app EVM runs; solc
 0.8.37 defaults to a newer fork whose opcodes revm 8 lacks). Nothing is downloaded.
+
+solcjs takes seconds a run, so outputs are kept in a content-addressed cache
+(`.cache/solc/` in the repository, or $ROLLUP_SOLC_CACHE), keyed by the whole request.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
+import os
 import subprocess
 from dataclasses import dataclass
 from pathlib import Path
@@ -15,6 +20,9 @@ from typing import Any
 from bridge.build import solcjs_path
 
 __all__ = ["SolcError", "CompiledContract", "compile_sources", "compile_files"]
+
+_REPO = Path(__file__).resolve().parent.parent
+_CACHE = Path(os.environ.get("ROLLUP_SOLC_CACHE") or _REPO / ".cache" / "solc")
 
 EVM_VERSION = "cancun"
 
@@ -46,15 +54,7 @@ def compile_sources(
             },
         },
     }
-    command = [str(solcjs_path()), "--standard-json"]
-    if base is not None:
-        command += ["--base-path", str(base)]
-    done = subprocess.run(
-        command, input=json.dumps(request), capture_output=True, text=True, timeout=300,
-    )  # fmt: skip
-    if "{" not in done.stdout:
-        raise SolcError(f"solcjs failed: {done.stderr.strip() or done.stdout.strip()}")
-    output = json.loads(done.stdout[done.stdout.index("{") :])
+    output = _run_cached(request, base)
     errors = [e for e in output.get("errors", []) if e.get("severity") == "error"]
     if errors:
         raise SolcError("\n".join(e.get("formattedMessage", e.get("message", "")) for e in errors))
@@ -74,3 +74,28 @@ def compile_files(paths: list[Path], evm_version: str = EVM_VERSION) -> dict[str
     """Compile files; imports resolve relative to the first file's directory."""
     sources = {p.name: p.read_text(encoding="utf-8") for p in paths}
     return compile_sources(sources, evm_version, base=paths[0].parent if paths else None)
+
+
+def _run_cached(request: dict[str, Any], base: Path | None) -> dict[str, Any]:
+    text = json.dumps(request, sort_keys=True)
+    solc = solcjs_path().resolve()
+    key = hashlib.sha256(f"{solc}\n{base}\n{text}".encode()).hexdigest()
+    cached = _CACHE / f"{key}.json"
+    if cached.is_file():
+        result: dict[str, Any] = json.loads(cached.read_text(encoding="utf-8"))
+        return result
+    command = [str(solc), "--standard-json"]
+    if base is not None:
+        command += ["--base-path", str(base)]
+    done = subprocess.run(
+        command, input=text, capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    if "{" not in done.stdout:
+        raise SolcError(f"solcjs failed: {done.stderr.strip() or done.stdout.strip()}")
+    output: dict[str, Any] = json.loads(done.stdout[done.stdout.index("{") :])
+    if not any(e.get("severity") == "error" for e in output.get("errors", [])):
+        _CACHE.mkdir(parents=True, exist_ok=True)
+        partial = cached.with_suffix(f".{os.getpid()}.tmp")
+        partial.write_text(json.dumps(output), encoding="utf-8")
+        partial.replace(cached)  # atomic: concurrent compilers never see half a file
+    return output

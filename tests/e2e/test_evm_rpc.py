@@ -146,3 +146,32 @@ def test_initcode_over_the_limit_is_refused(node: Node) -> None:
     error = node.rpc("eth_sendRawTransaction", "0x" + bytes(raw).hex())["error"]
     assert error["code"] == -32000
     assert error["message"].startswith("max initcode size exceeded")
+
+
+def test_an_evm_app_resumes_exactly_after_sigkill(tmp_path: Path) -> None:
+    app_dir = render_template(tmp_path / "app", "evm", "kill", CHAIN_ID)
+    compiled = compile_files([CONTRACTS / "Probe.sol"])["Probe"]
+    process = NodeProcess(app_dir, tmp_path / "data")
+    with process:
+        node = Node(process.url)
+        factory = node.w3.eth.contract(abi=compiled.abi, bytecode=compiled.bytecode)
+        tx_hash = _send(node, factory.constructor())
+        address = node.w3.eth.wait_for_transaction_receipt(tx_hash)["contractAddress"]
+        probe = node.w3.eth.contract(address=address, abi=compiled.abi)
+        node.w3.eth.wait_for_transaction_receipt(_send(node, probe.functions.churn(3)))
+        before = _snapshot(node, address)
+        process.kill()
+        process.start()
+        after = _snapshot(Node(process.url), address)
+    assert after == before
+
+
+def _snapshot(node: Node, address: str) -> dict[str, Any]:
+    head = node.result("eth_getBlockByNumber", "latest", False)
+    return {
+        "head": head["hash"], "root": head["stateRoot"],
+        "code": node.result("eth_getCode", address, "latest"),
+        "slot0": node.result("eth_getStorageAt", address, "0x0", "latest"),
+        "nonce": node.result("eth_getTransactionCount", OWNER.address, "latest"),
+        "proof": node.result("rollup_getProof", address, [_word(0)]),
+    }  # fmt: skip
