@@ -3,6 +3,10 @@
     rollup bench transfers [--n N] [--batch B] [--concurrency C] [--no-peer] [--json]
     rollup bench latency [--seconds S] [--rate R] [--no-peer] [--json]
     rollup bench orderbook [--n N] [--batch B] [--concurrency C] [--json]
+    rollup bench evm [--n N] [--batch B] [--concurrency C] [--no-peer] [--json]
+    rollup bench evm-soak [--transfers N] [--sample-every K] [--max-seconds S] [--json]
+    rollup bench bus [--transport embedded|nats] [--probes P] [--messages M] [--json]
+    rollup bench da [--n N] [--batch B] [--concurrency C] [--json]
 
 Each prints a table (or, with --json, one JSON object on stdout) and writes the JSON result to
 benchmarks/results/<name>.json. Progress goes to stderr.
@@ -105,7 +109,75 @@ def _parser() -> argparse.ArgumentParser:
     )
     orderbook.add_argument("--json", action="store_true", help="print one JSON object")
     orderbook.add_argument("--results-dir", type=Path, default=RESULTS_DIR)
+
+    evm = sub.add_parser("evm", help="ERC-20 transfers on an EVM app: tx/s vs Anvil (cancun)")
+    evm.add_argument("--n", type=int, default=40_000, help="transfers (default 40000)")
+    evm.add_argument("--batch", type=int, default=2_000, help="requests a batch (2000)")
+    evm.add_argument("--concurrency", type=int, default=4, help="connections (default 4)")
+    evm.add_argument("--peer-n", type=int, default=10_000, help="Anvil's transfers (10000)")
+    evm.add_argument("--peer-batch", type=int, default=250, help="Anvil's batch (250)")
+    evm.add_argument("--peer-concurrency", type=int, default=2, help="Anvil's connections (2)")
+    common(evm)
+
+    soak = sub.add_parser("evm-soak", help="1M ERC-20 transfers in process, RSS sampled")
+    soak.add_argument("--transfers", type=int, default=1_000_000, help="(default 1000000)")
+    soak.add_argument("--block-txs", type=int, default=2_000, help="a block's txs (2000)")
+    soak.add_argument("--recipients", type=int, default=1_000, help="holders reused (1000)")
+    soak.add_argument("--sample-every", type=int, default=20_000, help="transfers (20000)")
+    soak.add_argument("--warmup", type=int, default=200_000, help="transfers before the slope")
+    soak.add_argument("--chunk", type=int, default=10_000, help="signed per worker task")
+    soak.add_argument("--workers", type=int, default=1, help="signing processes (1)")
+    soak.add_argument("--max-seconds", type=float, default=3_600.0, help="time bound (3600)")
+    soak.add_argument("--block-cache", type=int, default=None, help="sequencer: blocks cached")
+    soak.add_argument("--history-entries", type=int, default=None, help="sequencer: history")
+    soak.add_argument(
+        "--checkpoint-blocks", type=int, default=None, help="sequencer: blocks a checkpoint"
+    )
+    soak.add_argument("--json", action="store_true", help="print one JSON object")
+    soak.add_argument("--results-dir", type=Path, default=RESULTS_DIR)
+
+    bus = sub.add_parser("bus", help="cross-app call->callback round trip and messages/s")
+    bus.add_argument("--transport", action="append", choices=("embedded", "nats"),
+                     help="transport to measure (repeatable; default: both)")  # fmt: skip
+    bus.add_argument("--probes", type=int, default=300, help="latency probes (300)")
+    bus.add_argument("--messages", type=int, default=20_000, help="calls per throughput run")
+    bus.add_argument("--per-tx", type=int, default=250, help="calls per transaction (250)")
+    bus.add_argument("--block-interval-ms", type=int, default=2,
+                     help="minimum block interval of both apps (2)")  # fmt: skip
+    bus.add_argument("--json", action="store_true", help="print one JSON object")
+    bus.add_argument("--results-dir", type=Path, default=RESULTS_DIR)
+
+    da = sub.add_parser("da", help="DA bytes per transfer; verifier speed vs sequencing")
+    da.add_argument("--n", type=int, default=20_000, help="transfers per workload (20000)")
+    da.add_argument("--batch", type=int, default=2_000, help="requests a batch (2000)")
+    da.add_argument("--concurrency", type=int, default=4, help="connections (default 4)")
+    da.add_argument("--json", action="store_true", help="print one JSON object")
+    da.add_argument("--results-dir", type=Path, default=RESULTS_DIR)
     return parser
+
+
+def _soak_config(args: argparse.Namespace) -> Any:
+    from dataclasses import replace
+
+    from benchmarks.evm_soak import SoakConfig
+    from sequencer.node import SequencerConfig
+
+    overrides = {
+        name: getattr(args, name)
+        for name in ("block_cache", "history_entries", "checkpoint_blocks")
+        if getattr(args, name) is not None
+    }
+    return SoakConfig(
+        transfers=args.transfers,
+        block_txs=args.block_txs,
+        recipients=args.recipients,
+        sample_every=args.sample_every,
+        chunk=args.chunk,
+        workers=args.workers,
+        max_seconds=args.max_seconds,
+        warmup=args.warmup,
+        sequencer=replace(SequencerConfig(), **overrides),
+    )
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -136,6 +208,44 @@ def main(argv: list[str] | None = None) -> int:
             )
             result = runner(run_transfers(config))
             text = format_transfers(result)
+        elif args.benchmark == "evm":
+            from benchmarks.evm import EvmConfig, format_evm, run_evm
+
+            econfig = EvmConfig(
+                n=args.n,
+                batch=args.batch,
+                concurrency=args.concurrency,
+                peer=not args.no_peer,
+                peer_n=args.peer_n,
+                peer_batch=args.peer_batch,
+                peer_concurrency=args.peer_concurrency,
+                client=args.client,
+                profile=args.profile,
+            )
+            result = runner(run_evm(econfig))
+            text = format_evm(result)
+        elif args.benchmark == "evm-soak":
+            from benchmarks.evm_soak import format_soak, run_soak
+
+            result = run_soak(_soak_config(args))
+            text = format_soak(result)
+        elif args.benchmark == "da":
+            from benchmarks.da import DAConfig, format_da, run_da
+
+            result = run_da(DAConfig(args.n, args.batch, args.concurrency))
+            text = format_da(result)
+        elif args.benchmark == "bus":
+            from benchmarks.bus import BusConfig, format_bus, run_bus
+
+            bconfig = BusConfig(
+                transports=tuple(args.transport or ("embedded", "nats")),
+                probes=args.probes,
+                messages=args.messages,
+                per_tx=args.per_tx,
+                block_interval_ms=args.block_interval_ms,
+            )
+            result = run_bus(bconfig)
+            text = format_bus(result)
         elif args.benchmark == "orderbook":
             from benchmarks.orderbook import OrderbookConfig, format_orderbook, run_orderbook
 

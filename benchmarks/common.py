@@ -24,7 +24,7 @@ import shutil
 import sys
 import tempfile
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -105,10 +105,14 @@ class Target:
 class NodeUnderTest(contextlib.AbstractContextManager["NodeUnderTest"]):
     """A fresh token-app node in a temp dir; removed on exit unless `keep` is set."""
 
-    def __init__(self, keep: bool = False) -> None:
+    def __init__(
+        self, keep: bool = False, render: Callable[[Path], Path] = render_token_app
+    ) -> None:
+        """`render` writes the app into the directory it is given (default: the token
+        template) and returns the app directory."""
         self._tmp = Path(tempfile.mkdtemp(prefix="rollup-bench-"))
         self.keep = keep
-        self.process = NodeProcess(render_token_app(self._tmp / "app"), self._tmp / "data")
+        self.process = NodeProcess(render(self._tmp / "app"), self._tmp / "data")
 
     def __enter__(self) -> NodeUnderTest:
         try:
@@ -135,15 +139,17 @@ class NodeUnderTest(contextlib.AbstractContextManager["NodeUnderTest"]):
 
 
 class AnvilUnderTest(contextlib.AbstractContextManager["AnvilUnderTest"]):
-    """Anvil on loopback with default automine (every transaction mined as it arrives)."""
+    """Anvil on loopback with default automine (every transaction mined as it arrives);
+    `hardfork` as Anvil spells it (None: Anvil's default)."""
 
-    def __init__(self) -> None:
+    def __init__(self, hardfork: str | None = None) -> None:
         self._tmp = Path(tempfile.mkdtemp(prefix="rollup-bench-anvil-"))
+        self.hardfork = hardfork
         self.process = AnvilProcess(log_dir=self._tmp)
 
     def __enter__(self) -> AnvilUnderTest:
         try:
-            self.process.start(chain_id=ANVIL_CHAIN_ID)
+            self.process.start(chain_id=ANVIL_CHAIN_ID, hardfork=self.hardfork)
         except BaseException:
             shutil.rmtree(self._tmp, ignore_errors=True)
             raise
@@ -198,18 +204,20 @@ class SignedTx:
 _KEYS = [PrivateKey(bytes.fromhex(key[2:])) for key in DEV_KEYS]
 
 
-def sign_transfer(sender: int, chain_id: int, nonce: int, to: bytes, value: int) -> SignedTx:
-    """One EIP-1559 value transfer, signed (coincurve signs with low s, as Ethereum needs)."""
+def sign_transfer(sender: int, chain_id: int, nonce: int, to: bytes, value: int,
+                  data: bytes = b"", gas: int = TRANSFER_GAS) -> SignedTx:  # fmt: skip
+    """One EIP-1559 transaction (a value transfer unless `data` is given), signed (coincurve
+    signs with low s, as Ethereum needs)."""
     enc = rlp.encode_int
     fields: list[rlp.RLPItem] = [
         enc(chain_id),
         enc(nonce),
         enc(TIP),
         enc(MAX_FEE),
-        enc(TRANSFER_GAS),
+        enc(gas),
         to,
         enc(value),
-        b"",
+        data,
         [],
     ]
     signature = _KEYS[sender].sign_recoverable(keccak(b"\x02" + rlp.encode(fields)), hasher=None)
@@ -366,7 +374,7 @@ class RawHttpConnection:
 
     async def _read_chunked(self) -> bytes:
         assert self._reader is not None
-        parts = []
+        parts: list[bytes] = []
         while True:
             size = int((await self._reader.readuntil(b"\r\n")).split(b";")[0], 16)
             if size == 0:

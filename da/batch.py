@@ -15,6 +15,7 @@ Encoding (all integers are uvarints unless marked; `_wire` defines uvarint, zigz
     batch       = version(u8 = 0x00) ++ chain_id ++ first_number ++ block_count
                   ++ parent_hash(32) ++ state_root(32) ++ block_hash(32)
                   ++ env_count ++ env{env_count} ++ block_columns ++ tx_columns
+                  ++ inbound_messages
     env         = coinbase(20) ++ gas_limit ++ base_fee          distinct envs, first use order
     block_columns, each block_count long:
       env_index       < env_count
@@ -22,6 +23,7 @@ Encoding (all integers are uvarints unless marked; `_wire` defines uvarint, zigz
       timestamp_skew  zigzag: timestamp - timestamp_ms // 1000    (0 unless the clock stalled)
       l1_origin       first block absolute, then the increase
       tx_count
+      inbound_count   cross-app messages the block executes before its transactions
     tx_columns, each n = sum(tx_count) long, in block order:
       kind            u8 each: 0x00 legacy EIP-155, 0x01 EIP-2930, 0x02 EIP-1559,
                       0x80 legacy without chain id (v = 27 | 28)
@@ -36,16 +38,19 @@ Encoding (all integers are uvarints unless marked; `_wire` defines uvarint, zigz
       data            length (<= MAX_TX_SIZE) ++ bytes
       access_list     kinds 0x01 and 0x02 only: length ++ rlp(access list)
       signature       r(32) ++ s(32), big-endian
+    inbound_messages  sum(inbound_count) of: length (<= MAX_MESSAGE) ++ encode_message(m),
+                      in block order (rollup/messages.py; a block's other message lists are
+                      outputs of execution and are re-derived)
 
 Transactions are rebuilt byte for byte (their hash is keccak of the raw bytes): the chain id of
 EIP-155 and typed transactions is the batch's, and legacy v is `chain_id * 2 + 35 + y_parity`.
 Columns group alike fields so the compressor sees runs (fee caps, gas limits, selectors) apart
 from the incompressible signatures and addresses, as OP span batches do. Senders are recovered
-by the verifier. Limits: block_count <= MAX_BATCH_BLOCKS, n <= MAX_BATCH_TXS, each transaction
-at most MAX_TX_SIZE bytes; times and L1 origins never decrease. Decoding rejects trailing
-bytes, non-canonical varints, nonzero padding bits, unknown kinds and envs out of first-use
-order with `BatchError`, so the encoding of a batch is unique: decode(d) succeeds only when
-encode(decode(d)) == d.
+by the verifier. Limits: block_count <= MAX_BATCH_BLOCKS, n and the inbound messages each
+<= MAX_BATCH_TXS, each transaction at most MAX_TX_SIZE bytes; times and L1 origins never
+decrease. Decoding rejects trailing bytes, non-canonical varints, nonzero padding bits, unknown
+kinds, malformed messages and envs out of first-use order with `BatchError`, so the encoding of
+a batch is unique: decode(d) succeeds only when encode(decode(d)) == d.
 """
 
 from __future__ import annotations
@@ -56,18 +61,19 @@ from dataclasses import dataclass, replace
 from da._wire import Reader, pack_bits, put_uvarint, put_zigzag
 from da.errors import BatchError
 from rollup import rlp
-from rollup.errors import TxRejected
-from rollup.rlp import encode_int
+from rollup.crypto import keccak
+from rollup.errors import MalformedMessage, TxRejected
+from rollup.messages import MAX_MESSAGE, CrossMessage, decode_message, encode_message
 from rollup.transactions import MAX_TX_SIZE, decode_unsigned
 from rollup.types import (
-    ACCESS_LIST_TX,
-    DYNAMIC_FEE_TX,
     LEGACY_TX,
     ZERO_ADDRESS,
+    AccessList,
     Address,
     Block,
     BlockEnv,
     Hash32,
+    Transaction,
 )
 
 __all__ = [
@@ -78,7 +84,10 @@ __all__ = [
     "BatchBlock",
     "batch_from_blocks",
     "encode_batch",
+    "encode_blocks",
     "decode_batch",
+    "decode_batch_for_replay",
+    "PostedTx",
 ]
 
 BATCH_VERSION = 0x00
@@ -95,7 +104,8 @@ _U64 = 1 << 64
 
 @dataclass(frozen=True, slots=True)
 class BatchBlock:
-    """One block as posted: its environment and its raw signed transactions."""
+    """One block as posted: its environment, its inbound cross-app messages and its raw
+    signed transactions."""
 
     timestamp_ms: int
     timestamp: int
@@ -104,13 +114,14 @@ class BatchBlock:
     gas_limit: int
     base_fee: int
     transactions: tuple[bytes, ...]
+    inbound: tuple[CrossMessage, ...] = ()
 
     @classmethod
     def of(cls, block: Block) -> BatchBlock:
         h = block.header
         raws = tuple(tx.raw for tx in block.transactions)
         return cls(h.timestamp_ms, h.timestamp, h.l1_origin, h.coinbase, h.gas_limit, h.base_fee,
-                   raws)  # fmt: skip
+                   raws, tuple(block.inbound))  # fmt: skip
 
     def env(self, number: int, chain_id: int) -> BlockEnv:
         """The execution environment of this block, for re-execution."""
@@ -182,6 +193,13 @@ def _split(raw: bytes, chain_id: int, index: int) -> _Tx:
         tx = decode_unsigned(raw, ZERO_ADDRESS)
     except (TxRejected, rlp.RLPError) as exc:
         raise BatchError(f"transaction {index}: {exc}") from None
+    return _fields_of(tx, chain_id, index)
+
+
+def _fields_of(tx: Transaction, chain_id: int, index: int) -> _Tx:
+    """The columns of a decoded transaction; raises unless they rebuild its raw bytes."""
+    if len(tx.raw) > MAX_TX_SIZE:
+        raise BatchError(f"transaction {index}: {len(tx.raw)} bytes exceed {MAX_TX_SIZE}")
     if tx.tx_type == LEGACY_TX:
         kind = KIND_LEGACY if tx.chain_id is not None else KIND_LEGACY_UNPROTECTED
         parity = (tx.v - 35) % 2 if tx.chain_id is not None else tx.v - 27
@@ -196,27 +214,45 @@ def _split(raw: bytes, chain_id: int, index: int) -> _Tx:
         access_list = rlp.encode([[a, list(keys)] for a, keys in tx.access_list])
     fields = _Tx(kind, parity, tx.nonce, tx.gas, tx.max_fee, tx.max_priority_fee, tx.to or b"",
                  tx.value, tx.data, access_list, tx.r, tx.s)  # fmt: skip
-    if _build(fields, chain_id) != raw:
+    if _build(fields, chain_id) != tx.raw:
         raise BatchError(f"transaction {index} is not in canonical form")
     return fields
 
 
 def _build(tx: _Tx, chain_id: int) -> bytes:
     """The raw signed transaction of `tx`'s fields."""
-    common: list[rlp.RLPItem] = [encode_int(tx.gas), tx.to, encode_int(tx.value), tx.data]
-    sig: list[rlp.RLPItem] = [encode_int(tx.r), encode_int(tx.s)]
+    return _parts(tx, chain_id)[0]
+
+
+def _rlp_int(value: int) -> bytes:
+    """rlp.encode(encode_int(value)) for value < 2**256 (always the short string form)."""
+    if value < 0x80:
+        return bytes((value,)) if value else b"\x80"
+    raw = value.to_bytes((value.bit_length() + 7) // 8, "big")
+    return bytes((0x80 + len(raw),)) + raw
+
+
+def _parts(tx: _Tx, chain_id: int) -> tuple[bytes, bytes]:
+    """(raw signed transaction, the payload its sender signed), sharing the encoded fields."""
+    to = b"\x94" + tx.to if tx.to else b"\x80"
+    common = _rlp_int(tx.gas) + to + _rlp_int(tx.value) + rlp.encode(tx.data)
+    r_s = _rlp_int(tx.r) + _rlp_int(tx.s)
     if tx.kind in (KIND_LEGACY, KIND_LEGACY_UNPROTECTED):
-        v = chain_id * 2 + 35 + tx.parity if tx.kind == KIND_LEGACY else 27 + tx.parity
-        return rlp.encode([encode_int(tx.nonce), encode_int(tx.fee_cap), *common, encode_int(v),
-                           *sig])  # fmt: skip
-    access_list = rlp.decode(tx.access_list)
-    head: list[rlp.RLPItem] = [encode_int(chain_id), encode_int(tx.nonce)]
+        body = _rlp_int(tx.nonce) + _rlp_int(tx.fee_cap) + common
+        protected = tx.kind == KIND_LEGACY
+        v = chain_id * 2 + 35 + tx.parity if protected else 27 + tx.parity
+        tail = _rlp_int(v) + r_s
+        unsigned = body + (_rlp_int(chain_id) + b"\x80\x80" if protected else b"")
+        return (rlp.list_header(len(body) + len(tail)) + body + tail,
+                rlp.list_header(len(unsigned)) + unsigned)  # fmt: skip
+    fees = _rlp_int(tx.fee_cap)
     if tx.kind == KIND_DYNAMIC_FEE:
-        head += [encode_int(tx.tip), encode_int(tx.fee_cap)]
-    else:
-        head.append(encode_int(tx.fee_cap))
-    body = rlp.encode([*head, *common, access_list, encode_int(tx.parity), *sig])
-    return bytes((DYNAMIC_FEE_TX if tx.kind == KIND_DYNAMIC_FEE else ACCESS_LIST_TX,)) + body
+        fees = _rlp_int(tx.tip) + fees
+    body = _rlp_int(chain_id) + _rlp_int(tx.nonce) + fees + common + tx.access_list
+    tail = (b"\x01" if tx.parity else b"\x80") + r_s
+    prefix = b"\x02" if tx.kind == KIND_DYNAMIC_FEE else b"\x01"
+    return (prefix + rlp.list_header(len(body) + len(tail)) + body + tail,
+            prefix + rlp.list_header(len(body)) + body)  # fmt: skip
 
 
 def _put_txs(out: bytearray, txs: Sequence[_Tx]) -> None:
@@ -249,6 +285,8 @@ def _put_txs(out: bytearray, txs: Sequence[_Tx]) -> None:
 def _read_access_list(reader: Reader, index: int) -> bytes:
     size = reader.uvarint("access list length", 32)
     encoded = reader.take(size, "access list")
+    if encoded == b"\xc0":  # the empty list, nearly every transaction's
+        return encoded
     try:
         item = rlp.decode(encoded)
         for entry in rlp.as_list(item):
@@ -262,41 +300,81 @@ def _read_access_list(reader: Reader, index: int) -> bytes:
     return encoded
 
 
-def _read_txs(reader: Reader, count: int, chain_id: int) -> list[bytes]:
+def _read_txs(reader: Reader, count: int, chain_id: int) -> list[PostedTx]:
     kinds = reader.take(count, "tx kinds")
     for index, kind in enumerate(kinds):
         if kind not in _KINDS:
             raise BatchError(f"transaction {index}: unknown kind 0x{kind:02x}")
     parities = reader.bits(count, "y-parity bits")
     creations = reader.bits(count, "contract creation bits")
-    nonces = [reader.uvarint("nonce") for _ in range(count)]
-    gases = [reader.uvarint("gas") for _ in range(count)]
-    fee_caps = [reader.uvarint("fee cap", 256) for _ in range(count)]
-    tips = [reader.uvarint("tip", 256) if k == KIND_DYNAMIC_FEE else 0 for k in kinds]
+    nonces = reader.uvarints(count, "nonce")
+    gases = reader.uvarints(count, "gas")
+    fee_caps = reader.uvarints(count, "fee cap", 256)
+    tip_values = iter(reader.uvarints(kinds.count(KIND_DYNAMIC_FEE), "tip", 256))
+    tips = [next(tip_values) if k == KIND_DYNAMIC_FEE else 0 for k in kinds]
     tos = [b"" if creation else reader.take(20, "to") for creation in creations]
-    values = [reader.uvarint("value", 256) for _ in range(count)]
+    values = reader.uvarints(count, "value", 256)
     datas = []
-    for _ in range(count):
+    for _ in range(count):  # each length is followed by its bytes
         size = reader.uvarint("data length", 32)
         if size > MAX_TX_SIZE:
             raise BatchError(f"data of {size} bytes exceeds {MAX_TX_SIZE}")
-        datas.append(reader.take(size, "data"))
+        datas.append(reader.take(size, "data") if size else b"")
     access_lists = [
         _read_access_list(reader, i) if k in (KIND_ACCESS_LIST, KIND_DYNAMIC_FEE) else b""
         for i, k in enumerate(kinds)
     ]
     signatures = reader.take(64 * count, "signatures")
-    raws = []
+    out = []
     for i in range(count):
         r = int.from_bytes(signatures[64 * i : 64 * i + 32], "big")
         s = int.from_bytes(signatures[64 * i + 32 : 64 * i + 64], "big")
         tx = _Tx(kinds[i], parities[i], nonces[i], gases[i], fee_caps[i], tips[i], tos[i],
                  values[i], datas[i], access_lists[i], r, s)  # fmt: skip
-        raw = _build(tx, chain_id)
+        raw, unsigned = _parts(tx, chain_id)
         if len(raw) > MAX_TX_SIZE:
             raise BatchError(f"transaction {i}: {len(raw)} bytes exceed {MAX_TX_SIZE}")
-        raws.append(raw)
-    return raws
+        out.append(PostedTx(raw, unsigned, tx))
+    return out
+
+
+@dataclass(frozen=True, slots=True)
+class PostedTx:
+    """A transaction of a decoded batch: its raw bytes, the payload its sender signed, and its
+    fields, so re-execution needs no second decode (`transaction`, once the sender is known)."""
+
+    raw: bytes
+    unsigned: bytes
+    fields: _Tx
+
+    @property
+    def y_parity(self) -> int:
+        return self.fields.parity
+
+    def transaction(self, chain_id: int, sender: Address,
+                    tx_hash: bytes | None = None) -> Transaction:  # fmt: skip
+        """The transaction as `rollup.transactions.decode_transaction` would decode it
+        (`tx_hash`: keccak(raw), when the caller computed it already)."""
+        f = self.fields
+        if f.kind in (KIND_LEGACY, KIND_LEGACY_UNPROTECTED):
+            protected = f.kind == KIND_LEGACY
+            tx_type, tip = LEGACY_TX, f.fee_cap
+            tx_chain = chain_id if protected else None
+            v = chain_id * 2 + 35 + f.parity if protected else 27 + f.parity
+        else:
+            tx_type, tx_chain, v = f.kind, chain_id, f.parity
+            tip = f.tip if f.kind == KIND_DYNAMIC_FEE else f.fee_cap
+        access = _access_tuple(f.access_list) if f.access_list else ()
+        return Transaction(tx_type, tx_chain, f.nonce, tip, f.fee_cap, f.gas,
+                           Address(f.to) if f.to else None, f.value, f.data, access, v, f.r, f.s,
+                           sender, Hash32(tx_hash or keccak(self.raw)), self.raw)  # fmt: skip
+
+
+def _access_tuple(encoded: bytes) -> AccessList:
+    items = rlp.as_list(rlp.decode(encoded))
+    return tuple((rlp.as_bytes(rlp.as_list(entry)[0]),
+                  tuple(rlp.as_bytes(k) for k in rlp.as_list(rlp.as_list(entry)[1])))
+                 for entry in items)  # fmt: skip
 
 
 # ---- blocks ----
@@ -334,6 +412,8 @@ def _check_batch(batch: Batch) -> None:
         _check_block(block, blocks[i - 1] if i else None, batch.first_number + i)
     if batch.tx_count() > MAX_BATCH_TXS:
         raise BatchError(f"a batch holds at most {MAX_BATCH_TXS} transactions")
+    if sum(len(b.inbound) for b in blocks) > MAX_BATCH_TXS:
+        raise BatchError(f"a batch holds at most {MAX_BATCH_TXS} inbound messages")
 
 
 def _put_blocks(out: bytearray, blocks: Sequence[BatchBlock]) -> None:
@@ -353,19 +433,55 @@ def _put_blocks(out: bytearray, blocks: Sequence[BatchBlock]) -> None:
         put_uvarint(out, block.l1_origin - (prev.l1_origin if prev else 0))
     for block in blocks:
         put_uvarint(out, len(block.transactions))
+    for block in blocks:
+        put_uvarint(out, len(block.inbound))
+
+
+def _put_inbound(out: bytearray, blocks: Sequence[BatchBlock]) -> None:
+    for block in blocks:
+        for message in block.inbound:
+            encoded = encode_message(message)
+            put_uvarint(out, len(encoded))
+            out += encoded
+
+
+def _read_inbound(reader: Reader, count: int) -> list[CrossMessage]:
+    messages = []
+    for index in range(count):
+        size = reader.uvarint("message length", 32)
+        if size > MAX_MESSAGE:
+            raise BatchError(f"inbound message {index}: {size} bytes exceed {MAX_MESSAGE}")
+        try:
+            messages.append(decode_message(reader.take(size, "inbound message")))
+        except MalformedMessage as exc:
+            raise BatchError(f"inbound message {index}: {exc}") from None
+    return messages
 
 
 def encode_batch(batch: Batch) -> bytes:
     """The bytes of `batch` (see the module docstring); raises `BatchError` if not encodable."""
     _check_batch(batch)
     raws = [raw for block in batch.blocks for raw in block.transactions]
-    txs = [_split(raw, batch.chain_id, i) for i, raw in enumerate(raws)]
+    return _encode(batch, [_split(raw, batch.chain_id, i) for i, raw in enumerate(raws)])
+
+
+def encode_blocks(chain_id: int, blocks: Sequence[Block]) -> bytes:
+    """`encode_batch(batch_from_blocks(chain_id, blocks))`, from the blocks' already decoded
+    transactions (the poster's path: no second decode of every transaction)."""
+    batch = batch_from_blocks(chain_id, blocks)
+    _check_batch(batch)
+    txs = [tx for block in blocks for tx in block.transactions]
+    return _encode(batch, [_fields_of(tx, chain_id, i) for i, tx in enumerate(txs)])
+
+
+def _encode(batch: Batch, txs: list[_Tx]) -> bytes:
     out = bytearray((BATCH_VERSION,))
     for value in (batch.chain_id, batch.first_number, len(batch.blocks)):
         put_uvarint(out, value)
     out += batch.parent_hash + batch.state_root + batch.block_hash
     _put_blocks(out, batch.blocks)
     _put_txs(out, txs)
+    _put_inbound(out, batch.blocks)
     return bytes(out)
 
 
@@ -380,8 +496,9 @@ def _running(reader: Reader, count: int, name: str) -> list[int]:
     return values
 
 
-def _read_blocks(reader: Reader, count: int) -> tuple[list[BatchBlock], list[int]]:
-    """The blocks' environments (without transactions) and their transaction counts."""
+def _read_blocks(reader: Reader, count: int) -> tuple[list[BatchBlock], list[int], list[int]]:
+    """The blocks' environments (without transactions) and their transaction and inbound
+    message counts."""
     env_count = reader.uvarint("env count")
     if not 1 <= env_count <= count:
         raise BatchError(f"env count {env_count} outside 1..{count}")
@@ -396,13 +513,20 @@ def _read_blocks(reader: Reader, count: int) -> tuple[list[BatchBlock], list[int
         raise BatchError("timestamp out of the uint64 range")
     origins = _running(reader, count, "l1 origin")
     tx_counts = [reader.uvarint("tx count") for _ in range(count)]
+    inbound_counts = [reader.uvarint("inbound count") for _ in range(count)]
     blocks = [BatchBlock(ms, t, origin, *envs[index], ())
               for ms, t, origin, index in zip(times_ms, times, origins, env_indexes)]  # fmt: skip
-    return blocks, tx_counts
+    return blocks, tx_counts, inbound_counts
 
 
 def decode_batch(data: bytes) -> Batch:
     """The batch encoded in `data`; raises `BatchError` on any defect."""
+    return decode_batch_for_replay(data)[0]
+
+
+def decode_batch_for_replay(data: bytes) -> tuple[Batch, list[PostedTx]]:
+    """The batch in `data` and its transactions in order, as `PostedTx`; `BatchError` on any
+    defect (a verifier recovers the senders, in parallel, and re-executes)."""
     reader = Reader(data, BatchError)
     version = reader.u8("version")
     if version != BATCH_VERSION:
@@ -417,14 +541,18 @@ def decode_batch(data: bytes) -> Batch:
     parent_hash = Hash32(reader.take(32, "parent hash"))
     state_root = Hash32(reader.take(32, "state root"))
     block_hash = Hash32(reader.take(32, "block hash"))
-    blocks, tx_counts = _read_blocks(reader, count)
-    total = sum(tx_counts)
-    if total > MAX_BATCH_TXS:
-        raise BatchError(f"a batch holds at most {MAX_BATCH_TXS} transactions, not {total}")
-    raws = _read_txs(reader, total, chain_id)
+    blocks, tx_counts, inbound_counts = _read_blocks(reader, count)
+    total, messages = sum(tx_counts), sum(inbound_counts)
+    if total > MAX_BATCH_TXS or messages > MAX_BATCH_TXS:
+        raise BatchError(f"a batch holds at most {MAX_BATCH_TXS} transactions and as many "
+                         f"inbound messages, not {total} and {messages}")  # fmt: skip
+    posted = _read_txs(reader, total, chain_id)
+    inbound = _read_inbound(reader, messages)
     reader.expect_end("batch")
-    cursor = 0
-    for i, n in enumerate(tx_counts):
-        blocks[i] = replace(blocks[i], transactions=tuple(raws[cursor : cursor + n]))
-        cursor += n
-    return Batch(chain_id, first_number, parent_hash, tuple(blocks), state_root, block_hash)
+    cursor = at = 0
+    for i, (n, m) in enumerate(zip(tx_counts, inbound_counts, strict=True)):
+        raws = tuple(p.raw for p in posted[cursor : cursor + n])
+        blocks[i] = replace(blocks[i], transactions=raws, inbound=tuple(inbound[at : at + m]))
+        cursor, at = cursor + n, at + m
+    batch = Batch(chain_id, first_number, parent_hash, tuple(blocks), state_root, block_hash)
+    return batch, posted

@@ -9,8 +9,9 @@
 and then its index row (SQLite, synchronous=FULL), so after a crash an object may lack a row
 (the next submit of the same bytes adopts it) but a row never lacks its object. Submitting
 the same bytes twice stores them once, at their first position (and repairs a damaged
-object). One process owns a store at a time. `get` re-hashes what it reads:
-a tampered or lost object raises `CorruptData`, an unknown id `DataNotFound`.
+object). One process owns a store at a time; others (verifiers) open it with `readonly=True`,
+which reads objects only and touches nothing. `get` re-hashes what it reads: a tampered or
+lost object raises `CorruptData`, an unknown id `DataNotFound`.
 """
 
 from __future__ import annotations
@@ -65,30 +66,37 @@ class LocalDA:
     name = NAME
 
     def __init__(self, path: str | Path, max_blob_size: int = 1 << 20,
-                 clock: Callable[[], int] = _wall_clock_ms) -> None:  # fmt: skip
+                 clock: Callable[[], int] = _wall_clock_ms,
+                 readonly: bool = False) -> None:  # fmt: skip
         self.path = Path(path)
         self.max_blob_size = max_blob_size
+        self.readonly = readonly
         self._clock = clock
         self._objects = self.path / "objects"
         self._tmp = self.path / "tmp"
+        self._lock = threading.Lock()
+        if readonly:  # another process owns the store: no index, no clean-up, no writes
+            self._conn: sqlite3.Connection | None = None
+            return
         for directory in (self.path, self._objects, self._tmp):
             directory.mkdir(parents=True, exist_ok=True)
         for leftover in self._tmp.iterdir():  # half-written objects of a crashed submit
             leftover.unlink()
-        self._lock = threading.Lock()
-        self._db = sqlite3.connect(self.path / "index.sqlite", check_same_thread=False,
-                                   isolation_level=None)  # fmt: skip
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute("PRAGMA synchronous=FULL")
-        version = self._db.execute("PRAGMA user_version").fetchone()[0]
+        db = sqlite3.connect(self.path / "index.sqlite", check_same_thread=False,
+                             isolation_level=None)  # fmt: skip
+        self._conn = db
+        db.execute("PRAGMA journal_mode=WAL")
+        db.execute("PRAGMA synchronous=FULL")
+        version = db.execute("PRAGMA user_version").fetchone()[0]
         if version not in (0, SCHEMA_VERSION):
             raise RuntimeError(f"DA index schema {version}, this node needs {SCHEMA_VERSION}")
-        self._db.execute(_SCHEMA)
-        self._db.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
+        db.execute(_SCHEMA)
+        db.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
 
     def close(self) -> None:
         with self._lock:
-            self._db.close()
+            if self._conn is not None:
+                self._conn.close()
 
     def __enter__(self) -> LocalDA:
         return self
@@ -102,10 +110,11 @@ class LocalDA:
         if len(data) > self.max_blob_size:
             raise ValueError(f"{len(data)} bytes exceed the blob limit of {self.max_blob_size}")
         blob_id = keccak(data)
+        db = self._index()
         with self._lock:
             if not self._intact(blob_id):
                 self._write_object(blob_id, data)
-            self._db.execute(
+            db.execute(
                 "INSERT OR IGNORE INTO submissions (id, size, submitted_ms) VALUES (?, ?, ?)",
                 (blob_id, len(data), self._clock()),
             )
@@ -127,8 +136,9 @@ class LocalDA:
 
     def entries(self, after: int = 0, limit: int = 1_000) -> list[LocalEntry]:
         """Submissions with seq > `after`, oldest first."""
+        db = self._index()
         with self._lock:
-            rows = self._db.execute(
+            rows = db.execute(
                 "SELECT seq, id, size, submitted_ms FROM submissions WHERE seq > ? "
                 "ORDER BY seq LIMIT ?",
                 (after, limit),
@@ -137,8 +147,9 @@ class LocalDA:
 
     def head(self) -> int:
         """The seq of the newest submission, 0 when empty."""
+        db = self._index()
         with self._lock:
-            row = self._db.execute("SELECT MAX(seq) FROM submissions").fetchone()
+            row = db.execute("SELECT MAX(seq) FROM submissions").fetchone()
         return int(row[0] or 0)
 
     def seq_of(self, ref: DARef) -> int | None:
@@ -151,10 +162,17 @@ class LocalDA:
             raise ValueError(f"{ref} is not a reference of the local backend")
         return ref.id
 
+    def _index(self) -> sqlite3.Connection:
+        if self._conn is None:
+            raise RuntimeError(f"the DA store in {self.path} is open read-only")
+        return self._conn
+
     def _seq_of(self, blob_id: bytes) -> int | None:
+        if self._conn is None:
+            return None
         with self._lock:
             query = "SELECT seq FROM submissions WHERE id = ?"
-            row = self._db.execute(query, (blob_id,)).fetchone()
+            row = self._conn.execute(query, (blob_id,)).fetchone()
         return None if row is None else int(row[0])
 
     def _intact(self, blob_id: bytes) -> bool:

@@ -10,6 +10,18 @@
 The transactions root and receipts root are binary Merkle roots (`rollup.merkle`) over the
 transaction hashes and the receipt encodings; Ethereum uses a Patricia trie here, which our
 Solidity verifiers do not need.
+
+Blocks with cross-app messages (`Block.inbound`, `Block.outbound`, see rollup/messages.py)
+store them behind a 0x01 marker, a byte no RLP list starts with, so a block without messages
+is stored exactly as before:
+    body     = 0x01 ++ rlp([[[raw_tx, sender], ...], [inbound, ...], [outbound, ...]])
+    receipts = 0x01 ++ rlp([[receipt, ...], [inbound receipt, ...]])
+where each message is `rollup.messages.encode_message`. The header commits to them through
+    messages_root = merkle_root([0x00 ++ outbound_i ...] ++ [0x01 ++ rlp([inbound_j,
+                                 receipt_j]) ...])
+so outbound message i is leaf i (its `src_index`), and a block without messages keeps the
+empty root keccak(b""). Of the three, only `inbound` is an input a verifier (or a DA batch)
+must carry; receipts and outbound messages are re-derived by execution.
 """
 
 from __future__ import annotations
@@ -19,9 +31,10 @@ from collections.abc import Sequence
 from rollup import rlp
 from rollup.crypto import keccak
 from rollup.merkle import merkle_root
+from rollup.messages import CrossMessage, decode_message, encode_message
 from rollup.rlp import decode_int, encode_int
 from rollup.transactions import decode_unsigned
-from rollup.types import Address, BlockHeader, Hash32, Log, Receipt, Transaction
+from rollup.types import Address, Block, BlockHeader, Hash32, Log, Receipt, Transaction
 
 __all__ = [
     "encode_header",
@@ -34,7 +47,15 @@ __all__ = [
     "decode_receipts",
     "transactions_root",
     "receipts_root",
+    "messages_root",
+    "outbound_leaf",
+    "encode_block_body",
+    "decode_block_body",
+    "encode_block_receipts",
+    "decode_block_receipts",
 ]
+
+_MESSAGES_MARKER = b"\x01"
 
 
 def _header_items(h: BlockHeader) -> list[rlp.RLPItem]:
@@ -142,3 +163,70 @@ def transactions_root(transactions: Sequence[Transaction]) -> Hash32:
 
 def receipts_root(receipts: Sequence[Receipt]) -> Hash32:
     return Hash32(merkle_root([encode_receipt(r) for r in receipts]))
+
+
+# ---- cross-app messages ----------------------------------------------------------------------
+
+
+def outbound_leaf(message: CrossMessage) -> bytes:
+    """Leaf `message.src_index` of its source block's messages root."""
+    return b"\x00" + encode_message(message)
+
+
+def _inbound_leaf(message: CrossMessage, receipt: Receipt) -> bytes:
+    return b"\x01" + rlp.encode([encode_message(message), encode_receipt(receipt)])
+
+
+def messages_root(
+    outbound: Sequence[CrossMessage],
+    inbound: Sequence[CrossMessage] = (),
+    inbound_receipts: Sequence[Receipt] = (),
+) -> Hash32:
+    leaves = [outbound_leaf(m) for m in outbound]
+    leaves += [_inbound_leaf(m, r) for m, r in zip(inbound, inbound_receipts, strict=True)]
+    return Hash32(merkle_root(leaves))
+
+
+def encode_block_body(block: Block) -> bytes:
+    if not (block.inbound or block.outbound):
+        return encode_body(block.transactions)
+    return _MESSAGES_MARKER + rlp.encode(
+        [
+            [[tx.raw, tx.sender] for tx in block.transactions],
+            [encode_message(m) for m in block.inbound],
+            [encode_message(m) for m in block.outbound],
+        ]
+    )
+
+
+def decode_block_body(
+    data: bytes,
+) -> tuple[tuple[Transaction, ...], tuple[CrossMessage, ...], tuple[CrossMessage, ...]]:
+    """(transactions, inbound messages, outbound messages) of a stored body."""
+    if data[:1] != _MESSAGES_MARKER:
+        return decode_body(data), (), ()
+    txs, inbound, outbound = rlp.as_list(rlp.decode(data[1:]), 3)
+    return (
+        decode_body(rlp.encode(txs)),
+        tuple(decode_message(rlp.as_bytes(m)) for m in rlp.as_list(inbound)),
+        tuple(decode_message(rlp.as_bytes(m)) for m in rlp.as_list(outbound)),
+    )
+
+
+def encode_block_receipts(block: Block) -> bytes:
+    if not block.inbound_receipts:
+        return encode_receipts(block.receipts)
+    return _MESSAGES_MARKER + rlp.encode(
+        [
+            [_receipt_items(r) for r in block.receipts],
+            [_receipt_items(r) for r in block.inbound_receipts],
+        ]
+    )
+
+
+def decode_block_receipts(data: bytes) -> tuple[tuple[Receipt, ...], tuple[Receipt, ...]]:
+    """(transaction receipts, inbound message receipts) of a stored receipts blob."""
+    if data[:1] != _MESSAGES_MARKER:
+        return decode_receipts(data), ()
+    txs, inbound = rlp.as_list(rlp.decode(data[1:]), 2)
+    return decode_receipts(rlp.encode(txs)), decode_receipts(rlp.encode(inbound))

@@ -15,6 +15,7 @@
     ├── ExecutionReverted            3  eth_call / eth_estimateGas reverted; carries ABI data
     ├── CallFailed              -32000  a call failed without revert data (out of gas, ...)
     ├── LimitExceeded           -32005  a bound of the node was hit (range, batch, rate)
+    ├── MalformedMessage        -32602  a cross-app message or bus frame that does not decode
     └── InternalError           -32603
 A transaction that fails while executing is recorded in its receipt, never raised.
 """
@@ -52,6 +53,7 @@ __all__ = [
     "AppLoadError",
     "ManifestError",
     "InvalidBlock",
+    "MalformedMessage",
     "ERROR_TABLE",
     "rpc_code",
     "http_status",
@@ -224,6 +226,10 @@ class InvalidBlock(RollupError):
     """A block does not match what re-execution produced."""
 
 
+class MalformedMessage(RollupError):
+    """A cross-app message or bus frame that does not decode, or breaks a protocol limit."""
+
+
 # class -> (JSON-RPC code, HTTP status). The most specific class wins (looked up by MRO).
 ERROR_TABLE: dict[type[RollupError], tuple[int, int]] = {
     ParseError: (-32700, 400),
@@ -240,6 +246,7 @@ ERROR_TABLE: dict[type[RollupError], tuple[int, int]] = {
     AppLoadError: (-32000, 422),
     ManifestError: (-32000, 422),
     InvalidBlock: (-32000, 409),
+    MalformedMessage: (-32602, 422),
     RollupError: (-32603, 500),
 }
 

@@ -7,7 +7,10 @@ concern of the JSON-RPC edge only.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import NewType
+from typing import TYPE_CHECKING, NewType
+
+if TYPE_CHECKING:
+    from rollup.messages import CrossMessage
 
 __all__ = [
     "Address",
@@ -112,6 +115,12 @@ class Block:
     hash: Hash32
     transactions: tuple[Transaction, ...]
     receipts: tuple[Receipt, ...]
+    # Cross-app messages (rollup.messages). `inbound` is an input of the block, executed in
+    # order before its transactions; `inbound_receipts` (one per inbound message) and
+    # `outbound` (what the block emitted, src_index = position) are outputs of execution.
+    inbound: tuple[CrossMessage, ...] = ()
+    inbound_receipts: tuple[Receipt, ...] = ()
+    outbound: tuple[CrossMessage, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)

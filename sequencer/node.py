@@ -88,6 +88,10 @@ class Sequencer:
         self.mempool = Mempool(max_size=self.config.max_pool)
         self.inbox = Inbox()  # cross-app messages received, not yet in a block
         self.coinbase = fee_vault(manifest.name)
+        # Newest blocks the DA poster has posted / seen finalized on L1 (services/da_node.py
+        # sets them); None without a poster, and the `safe`/`finalized` tags answer `latest`.
+        self.safe_head: int | None = None
+        self.finalized_head: int | None = None
         self._writer = ThreadPoolExecutor(1, thread_name_prefix="store-writer")
         self.decoder = ThreadPoolExecutor(self.config.decode_threads, thread_name_prefix="recover")
         self._blocks: OrderedDict[int, StoredBlock] = OrderedDict()

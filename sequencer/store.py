@@ -33,14 +33,15 @@ from sqlalchemy.dialects import postgresql, sqlite
 
 from rollup import rlp
 from rollup.blocks import (
-    decode_body,
+    decode_block_body,
+    decode_block_receipts,
     decode_header,
-    decode_receipts,
-    encode_body,
+    encode_block_body,
+    encode_block_receipts,
     encode_header,
-    encode_receipts,
 )
 from rollup.types import Block, BlockHeader, Hash32
+from sequencer.outbox import outbox_metadata, write_outbox_rows
 from vm.stf import SealedBlock
 
 __all__ = ["Store", "StoredBlock", "SCHEMA_VERSION", "encode_changes", "decode_changes"]
@@ -129,6 +130,7 @@ class Store:
         self.url = url
         self.engine = make_engine(url)
         metadata.create_all(self.engine)
+        outbox_metadata.create_all(self.engine)  # cross-app messages (sequencer/outbox.py)
         self._dialect = self.engine.dialect.name
         with self.engine.begin() as conn:
             version = conn.execute(
@@ -150,12 +152,13 @@ class Store:
             "number": block.header.number,
             "hash": block.hash,
             "header": encode_header(block.header),
-            "body": encode_body(block.transactions),
-            "receipts": encode_receipts(block.receipts),
+            "body": encode_block_body(block),
+            "receipts": encode_block_receipts(block),
             "changes": encode_changes(sealed.changes),
         }
         with self.engine.begin() as conn:
             conn.execute(blocks_table.insert(), row)
+            write_outbox_rows(conn, block)
 
     def checkpoint_chunk(
         self,
@@ -212,12 +215,10 @@ class Store:
 
     def _row_to_block(self, row: object) -> StoredBlock:
         header: BlockHeader = decode_header(row.header)  # type: ignore[attr-defined]
-        block = Block(
-            header,
-            Hash32(row.hash),  # type: ignore[attr-defined]
-            decode_body(row.body),  # type: ignore[attr-defined]
-            decode_receipts(row.receipts),  # type: ignore[attr-defined]
-        )
+        txs, inbound, outbound = decode_block_body(row.body)  # type: ignore[attr-defined]
+        receipts, inbound_receipts = decode_block_receipts(row.receipts)  # type: ignore[attr-defined]
+        block = Block(header, Hash32(row.hash), txs, receipts,  # type: ignore[attr-defined]
+                      inbound, inbound_receipts, outbound)  # fmt: skip
         return StoredBlock(block, decode_changes(row.changes))  # type: ignore[attr-defined]
 
     def get_block(self, number: int) -> StoredBlock | None:

@@ -215,6 +215,9 @@ def _chain_id(client: httpx.Client, url: str) -> str | None:
 def port_is_free(port: int) -> bool:
     """True if nothing listens on 127.0.0.1:`port` right now."""
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        # As servers bind: connections of a process that just exited (TIME_WAIT) do not
+        # count, a listener does (Linux refuses the bind then even with SO_REUSEADDR).
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             sock.bind(("127.0.0.1", port))
         except OSError:

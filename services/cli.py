@@ -2,7 +2,10 @@
 
     rollup new NAME --template token [--dir DIR] [--chain-id N]
     rollup up [APP_DIR ...] [--detach] [--data-dir DIR] [--l1-rpc URL] [--port-base N]
+              [--da local|ethereum|none] [--da-mode calldata|blobs] [--verify]
+              [--bus embedded|nats|nats://HOST:PORT]
     rollup status [--json] [--data-dir DIR]
+    rollup verify APP [--follow] [--json] ...  (services/da_cli.py)
     rollup down [--data-dir DIR]
     rollup abi APP_DIR
     rollup bench ...            (arguments go to benchmarks.cli)
@@ -31,11 +34,15 @@ from rollup.manifest import MAX_CHAIN_ID, default_chain_id, parse_manifest
 from rollup.templates import TEMPLATES
 from services.anvil import AnvilError
 from services.apps import load_app
+from services.bus.devnet import add_bus_option, bus_arguments
+from services.da_cli import add_verify_parser, app_da_status
 from services.devnet import (
     NODE_START_TIMEOUT,
     Devnet,
     DevnetError,
     DevnetState,
+    add_da_options,
+    da_arguments,
     is_running,
     load_app_specs,
     read_state,
@@ -142,7 +149,8 @@ def cmd_up(args: argparse.Namespace) -> int:
             f"`rollup down --data-dir {args.data_dir}`"
         )
     if args.detach:
-        proc = spawn_detached(app_dirs, data_dir, args.l1_rpc, args.port_base)
+        da_options = da_arguments(args.da, args.da_mode, args.verify) + bus_arguments(args.bus)
+        proc = spawn_detached(app_dirs, data_dir, args.l1_rpc, args.port_base, da_options)
         state = wait_detached(proc, data_dir, DETACH_TIMEOUT)
         _print_up(
             state,
@@ -150,7 +158,8 @@ def cmd_up(args: argparse.Namespace) -> int:
             f"rollup down --data-dir {args.data_dir}",
         )
         return 0
-    devnet = Devnet(specs, data_dir, args.l1_rpc, args.port_base)
+    devnet = Devnet(specs, data_dir, args.l1_rpc, args.port_base, da=args.da,
+                    da_mode=args.da_mode, verify=args.verify, bus=args.bus)  # fmt: skip
     serve(devnet, on_ready=lambda s: _print_up(s, "Press Ctrl-C to stop."))
     print("Stopped.")
     return 0
@@ -179,6 +188,7 @@ def _print_up(state: DevnetState, how_to_stop: str) -> None:
     ]
     print(format_table(headers, rows))
     print(f"\nL1 RPC: {state['l1']['rpc_url']}")
+    print(f"Bus:    {state['bus']['url']}")
     print(f"Logs:   {state['logs_dir']}/")
     print(how_to_stop, flush=True)
 
@@ -207,18 +217,23 @@ def cmd_status(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(report, indent=2))
         return 0
-    headers = ["NAME", "CHAIN ID", "VM", "HEAD", "RPC URL", "APP ADDRESS"]
+    headers = ["NAME", "CHAIN ID", "VM", "HEAD", "SAFE", "FINAL", "RPC URL", "APP ADDRESS"]
     rows = [
-        [a["name"], str(a["chain_id"]), a["vm"], _head_text(a["head"]), a["rpc_url"], a["address"]]
+        [a["name"], str(a["chain_id"]), a["vm"], _head_text(a["head"]), _head_text(a["safe"]),
+         _head_text(a["finalized"]), a["rpc_url"], a["address"]]
         for a in report["apps"]
-    ]
+    ]  # fmt: skip
     print(format_table(headers, rows))
     print(f"\nL1 RPC: {report['l1_rpc']}")
+    for a in report["apps"]:
+        if a["verifier"] is not None:
+            print(f"Verifier of {a['name']}: {a['verifier'].get('message')}")
     return 0
 
 
 def status_report(state: DevnetState) -> dict[str, Any]:
-    """The shape of `rollup status --json`: each app with its current head, and the L1."""
+    """The shape of `rollup status --json`: each app with its current, safe (posted) and
+    finalized heads and its verifier's status, the L1, and the devnet's DA settings."""
     apps = [
         {
             "name": a["name"],
@@ -227,10 +242,12 @@ def status_report(state: DevnetState) -> dict[str, Any]:
             "rpc_url": a["rpc_url"],
             "address": a["address"],
             "head": _head(a["rpc_url"]),
+            **app_da_status(a),
         }
         for a in state["apps"]
     ]
-    return {"apps": apps, "l1_rpc": state["l1"]["rpc_url"]}
+    return {"apps": apps, "l1_rpc": state["l1"]["rpc_url"], "da": state.get("da"),
+            "bus": state.get("bus")}  # fmt: skip
 
 
 def _head(rpc_url: str) -> int | None:
@@ -309,11 +326,15 @@ def build_parser() -> argparse.ArgumentParser:
     _data_dir_option(up)
     up.add_argument("--l1-rpc", metavar="URL", help="use this L1 instead of starting Anvil")
     up.add_argument("--port-base", type=int, metavar="N", help="apps listen on N, N+1, ...")
+    add_da_options(up)
+    add_bus_option(up)
     up.set_defaults(handler=cmd_up)
 
     down = sub.add_parser("down", help="stop a devnet")
     _data_dir_option(down)
     down.set_defaults(handler=cmd_down)
+
+    add_verify_parser(sub, _data_dir_option)
 
     status = sub.add_parser("status", help="show the running devnet")
     status.add_argument("--json", action="store_true", help="machine-readable output")

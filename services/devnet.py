@@ -3,16 +3,28 @@
     DATA/                       (--data-dir, default ./.rollup)
       devnet.json               the state file: who runs where (see `DevnetState`)
       l1/anvil-state.json       Anvil's chain, kept across restarts
-      apps/NAME/                each node's own data dir (its SQLite database by default)
+      l1/inbox.json             the DA BatchInbox on the L1 (services/l1setup.py)
+      apps/NAME/                each node's own data dir (its SQLite database by default,
+                                da/ its local DA store, da-poster.sqlite its poster's record)
       logs/NAME.log             each node's stderr and stdout
+      logs/NAME-verifier.log    each verifier's (with --verify)
       logs/anvil-PORT.log       Anvil's output
       logs/devnet.log           the detached supervisor's own log
 
 Everything binds 127.0.0.1. A node that crashes is started again on the same port and resumes
 from its database. `stop()` sends SIGTERM, then SIGKILL after a timeout, by PID.
 
-The message bus is embedded in each node's process for now, so there is no bus process to start
-here; when the NATS transport lands, `nats-server` joins Anvil in this file.
+DA (`da`: "local" by default, "ethereum", or "none"): before the nodes start, the L1 gets the
+BatchInbox and one funded batcher per app, and each node runs its DA poster with that backend.
+Anvil mines on demand and also every second (--mixed-mining, --slots-in-an-epoch 1), so its
+`finalized` block trails the head by two blocks and posted batches become final on their own.
+With `verify`, one verifier process per app (services/verifier.py) re-derives the app from
+the L1 and the DA backend and serves its status on its own port.
+
+The cross-app message bus (`bus`, services/bus/devnet.py): "embedded" by default (Unix sockets
+in DATA/bus/, served by the nodes themselves), "nats" (a `nats-server -js` this supervisor runs
+and restarts, JetStream in DATA/nats/, log in logs/nats-server.log) or an external
+"nats://HOST:PORT". Every node gets the bus URL with `--bus`.
 
 Detached mode re-executes this module as `python -m services.devnet run ...` in a new session
 with its output in `logs/devnet.log`; the caller waits until the state file names that process,
@@ -43,9 +55,17 @@ from eth_utils import to_checksum_address
 from rollup.errors import RollupError
 from rollup.manifest import parse_manifest
 from services.anvil import AnvilError, AnvilProcess, free_port, port_is_free
+from services.bus.devnet import BusRecord, DevnetBus, add_bus_option
+from services.bus.nats_server import NatsServerError
+from services.bus.transport import BusConfigError
+from services.l1setup import L1Setup, prepare_l1
 
 __all__ = [
     "AppRecord",
+    "DARecord",
+    "VerifierRecord",
+    "add_da_options",
+    "da_arguments",
     "AppSpec",
     "Devnet",
     "DevnetError",
@@ -73,6 +93,11 @@ MAX_RESTART_DELAY = 30.0
 STABLE_AFTER = 10.0  # a node that ran this long before crashing restarts without delay
 STATE_VERSION = 1
 NODE_COMMAND = (sys.executable, "-m", "services.node")
+VERIFIER_COMMAND = (sys.executable, "-m", "services.verifier")
+DA_BACKENDS = ("none", "local", "ethereum")
+# Anvil as the devnet's L1: automine plus a block a second, finality two blocks behind.
+ANVIL_BLOCK_TIME = 1.0
+ANVIL_ARGS = ("--mixed-mining", "--slots-in-an-epoch", "1")
 
 
 class DevnetError(RuntimeError):
@@ -83,6 +108,20 @@ class L1Record(TypedDict):
     rpc_url: str
     pid: int | None  # None when the L1 is external (--l1-rpc)
     log: str | None
+
+
+class VerifierRecord(TypedDict):
+    pid: int
+    port: int
+    status_url: str  # GET: JSON status; /metrics: Prometheus text
+    log: str
+
+
+class DARecord(TypedDict):
+    backend: str  # "local" | "ethereum"
+    mode: str  # ethereum: "calldata" | "blobs"
+    inbox: str  # the BatchInbox on the L1
+    from_block: int  # the L1 block it was deployed in
 
 
 class AppRecord(TypedDict):
@@ -97,6 +136,7 @@ class AppRecord(TypedDict):
     data_dir: str
     log: str
     restarts: int
+    verifier: VerifierRecord | None
 
 
 class DevnetState(TypedDict):
@@ -108,6 +148,8 @@ class DevnetState(TypedDict):
     logs_dir: str
     l1: L1Record
     apps: list[AppRecord]
+    da: DARecord | None
+    bus: BusRecord
 
 
 @dataclass(frozen=True, slots=True)
@@ -262,9 +304,15 @@ def stop_recorded(data_dir: Path, timeout: float = STOP_TIMEOUT) -> DevnetState 
 
 def _leftover_pids(state: DevnetState) -> list[int]:
     pids = [a["pid"] for a in state["apps"] if _cmdline_mentions(a["pid"], a["data_dir"])]
+    verifiers = [a.get("verifier") for a in state["apps"]]
+    pids += [v["pid"] for v, a in zip(verifiers, state["apps"], strict=True)
+             if v and _cmdline_mentions(v["pid"], a["data_dir"])]  # fmt: skip
     l1_pid = state["l1"]["pid"]
     if l1_pid is not None and _cmdline_mentions(l1_pid, "anvil"):
         pids.append(l1_pid)
+    bus_pid = (state.get("bus") or {}).get("pid")
+    if bus_pid is not None and _cmdline_mentions(bus_pid, "nats-server"):
+        pids.append(bus_pid)
     return [p for p in pids if pid_alive(p)]
 
 
@@ -284,6 +332,12 @@ def rpc_call(url: str, method: str, params: Sequence[object] = (), timeout: floa
 def _answers_chain_id(url: str, chain_id: int) -> bool:
     with contextlib.suppress(httpx.HTTPError, ValueError):
         return rpc_call(url, "eth_chainId", timeout=1.0) == hex(chain_id)
+    return False
+
+
+def _answers_health(url: str) -> bool:
+    with contextlib.suppress(httpx.HTTPError), httpx.Client(trust_env=False) as client:
+        return client.get(f"{url}/health", timeout=1.0).status_code == 200
     return False
 
 
@@ -311,6 +365,7 @@ class _Node:
     started_at: float = 0.0
     restarts: int = 0
     restart_at: float | None = None  # when a crashed node is due to start again
+    role: str = "node"  # or "verifier": the app's verifier process
 
     @property
     def rpc_url(self) -> str:
@@ -332,9 +387,17 @@ class Devnet:
         port_base: int | None = None,
         node_command: Sequence[str] = NODE_COMMAND,
         start_timeout: float = NODE_START_TIMEOUT,
+        da: str = "local",
+        da_mode: str = "calldata",
+        verify: bool = False,
+        bus: str = "embedded",
     ) -> None:
         self.data_dir = data_dir.resolve()
         self.logs_dir = self.data_dir / "logs"
+        try:
+            self._bus = DevnetBus(bus, self.data_dir, self.logs_dir)
+        except BusConfigError as exc:
+            raise DevnetError(str(exc)) from None
         self.l1_rpc = l1_rpc
         self._apps = list(apps)
         self._port_base = port_base
@@ -342,6 +405,13 @@ class Devnet:
         self._start_timeout = start_timeout
         self._anvil: AnvilProcess | None = None
         self._nodes: list[_Node] = []
+        self._verifiers: list[_Node] = []
+        if da not in DA_BACKENDS:
+            raise DevnetError(f"unknown DA backend {da!r}, one of {DA_BACKENDS}")
+        if verify and da == "none":
+            raise DevnetError("a verifier needs DA: use --da local or --da ethereum")
+        self._da, self._da_mode, self._verify = da, da_mode, verify
+        self._l1_setup: L1Setup | None = None
         self._stopping = threading.Event()
         self._started = False
 
@@ -354,11 +424,19 @@ class Devnet:
         self._started = True
         # Ports first: a taken --port-base port fails before anything starts.
         self._nodes = [self._make_node(index, spec) for index, spec in enumerate(self._apps)]
+        if self._verify:
+            self._verifiers = [self._make_verifier(node) for node in self._nodes]
         self.l1_rpc = self._start_l1()
+        self._l1_setup = self._prepare_da(self.l1_rpc)
+        self._start_bus()
         for node in self._nodes:
             self._spawn(node)
         for node in self._nodes:
             self._wait_ready(node)
+        for verifier in self._verifiers:
+            self._spawn(verifier)
+        for verifier in self._verifiers:
+            self._wait_ready(verifier)
         state = self.state()
         write_state(self.data_dir, state)
         log.info("devnet up: %d app(s), L1 at %s", len(self._nodes), self.l1_rpc)
@@ -367,8 +445,8 @@ class Devnet:
     def watch(self) -> None:
         """Restart crashed processes until `request_stop()`."""
         while not self._stopping.wait(WATCH_INTERVAL):
-            changed = self._check_l1()
-            for node in self._nodes:
+            changed = self._check_l1() | self._bus.check()
+            for node in self._nodes + self._verifiers:
                 changed |= self._check_node(node)
             if changed:
                 write_state(self.data_dir, self.state())
@@ -382,13 +460,15 @@ class Devnet:
         if not self._started:
             return
         self._started = False
-        pids = [n.proc.pid for n in self._nodes if n.proc is not None and n.proc.poll() is None]
+        processes = self._verifiers + self._nodes
+        pids = [n.proc.pid for n in processes if n.proc is not None and n.proc.poll() is None]
         terminate_pids(pids)
-        for node in self._nodes:
+        for node in processes:
             self._reap(node)
         if self._anvil is not None:
             self._anvil.stop()
             self._anvil = None
+        self._bus.stop()
         self._remove_own_state()
         log.info("devnet stopped")
 
@@ -403,8 +483,64 @@ class Devnet:
             "data_dir": str(self.data_dir),
             "logs_dir": str(self.logs_dir),
             "l1": l1,
-            "apps": [_record(node) for node in self._nodes],
+            "apps": [_record(node, self._verifier_of(node)) for node in self._nodes],
+            "da": self._da_record(),
+            "bus": self._bus.record(),
         }
+
+    # -- DA and verifiers
+
+    def _prepare_da(self, l1_rpc: str) -> L1Setup | None:
+        if self._da == "none":
+            return None
+        try:
+            setup = prepare_l1(l1_rpc, [(a.name, a.chain_id) for a in self._apps],
+                               self.data_dir / "l1")  # fmt: skip
+        except (RollupError, OSError, subprocess.SubprocessError) as exc:
+            raise DevnetError(f"cannot set up the DA inbox on the L1 at {l1_rpc}: {exc}") from None
+        log.info("DA: %s backend, inbox 0x%s on the L1", self._da, setup.inbox.hex())
+        return setup
+
+    def _da_record(self) -> DARecord | None:
+        setup = self._l1_setup
+        if setup is None:
+            return None
+        return {"backend": self._da, "mode": self._da_mode, "inbox": "0x" + setup.inbox.hex(),
+                "from_block": setup.from_block}  # fmt: skip
+
+    def _da_env(self, node: _Node) -> dict[str, str]:
+        setup = self._l1_setup
+        if setup is None:
+            return {}
+        return {"ROLLUP_DA": self._da, "ROLLUP_DA_MODE": self._da_mode,
+                "ROLLUP_INBOX": "0x" + setup.inbox.hex(),
+                "ROLLUP_INBOX_BLOCK": str(setup.from_block),
+                "ROLLUP_BATCHER_KEY": setup.batchers[node.spec.name]}  # fmt: skip
+
+    def _make_verifier(self, node: _Node) -> _Node:
+        log_path = self.logs_dir / f"{node.spec.name}-verifier.log"
+        return _Node(spec=node.spec, port=free_port(), data_dir=node.data_dir,
+                     log_path=log_path, role="verifier")  # fmt: skip
+
+    def _verifier_of(self, node: _Node) -> _Node | None:
+        return next((v for v in self._verifiers if v.spec.name == node.spec.name), None)
+
+    def _verifier_args(self, verifier: _Node) -> list[str]:
+        setup = self._l1_setup
+        assert setup is not None
+        return [*VERIFIER_COMMAND, "--app-dir", str(verifier.spec.app_dir),
+                "--l1-rpc", self.l1_rpc or "", "--inbox", "0x" + setup.inbox.hex(),
+                "--from-l1-block", str(setup.from_block), "--da-dir",
+                str(verifier.data_dir / "da"), "--port", str(verifier.port)]  # fmt: skip
+
+    # -- the message bus
+
+    def _start_bus(self) -> None:
+        try:
+            url = self._bus.start([a.chain_id for a in self._apps])
+        except (BusConfigError, NatsServerError) as exc:
+            raise DevnetError(f"cannot start the message bus: {exc}") from None
+        log.info("message bus: %s", url)
 
     # -- L1
 
@@ -413,7 +549,8 @@ class Devnet:
             self._check_external_l1(self.l1_rpc)
             return self.l1_rpc
         self._anvil = AnvilProcess(log_dir=self.logs_dir)
-        self._anvil.start(state_dir=self.data_dir / "l1")
+        self._anvil.start(state_dir=self.data_dir / "l1", block_time=ANVIL_BLOCK_TIME,
+                          extra_args=ANVIL_ARGS)  # fmt: skip
         log.info("anvil (pid %d) at %s", self._anvil.pid, self._anvil.rpc_url)
         return self._anvil.rpc_url
 
@@ -433,7 +570,8 @@ class Devnet:
         log.warning("anvil exited; restarting it on port %s (log: %s)", port, anvil.log_path)
         anvil.stop()
         try:
-            anvil.start(port=port, state_dir=self.data_dir / "l1")
+            anvil.start(port=port, state_dir=self.data_dir / "l1", block_time=ANVIL_BLOCK_TIME,
+                        extra_args=ANVIL_ARGS)  # fmt: skip
         except AnvilError as exc:
             log.error("anvil did not restart: %s", exc)
         return True
@@ -461,9 +599,14 @@ class Devnet:
         node.data_dir.mkdir(parents=True, exist_ok=True)
         args = [*self._node_command, "--app-dir", str(node.spec.app_dir)]
         args += ["--data-dir", str(node.data_dir), "--host", "127.0.0.1", "--port", str(node.port)]
+        if self._bus.url:
+            args += ["--bus", self._bus.url]
+        da_env = self._da_env(node)
+        if node.role == "verifier":
+            args, da_env = self._verifier_args(node), {}
         if node.log_file is None:
             node.log_file = node.log_path.open("ab")
-        env = _child_env(ROLLUP_L1_RPC=self.l1_rpc or "")
+        env = _child_env(ROLLUP_L1_RPC=self.l1_rpc or "", **da_env)
         node.proc = subprocess.Popen(
             args,
             stdin=subprocess.DEVNULL,
@@ -474,7 +617,7 @@ class Devnet:
         )
         node.started_at = time.monotonic()
         node.restart_at = None
-        log.info("node %s (pid %d) on %s", node.spec.name, node.proc.pid, node.rpc_url)
+        log.info("%s %s (pid %d) on %s", node.role, node.spec.name, node.proc.pid, node.rpc_url)
 
     def _wait_ready(self, node: _Node) -> None:
         assert node.proc is not None
@@ -488,7 +631,9 @@ class Devnet:
                     f"answering on {node.rpc_url}; log tail ({node.log_path}):\n"
                     f"{_log_tail(node.log_path)}"
                 )
-            if _answers_chain_id(node.rpc_url, node.spec.chain_id):
+            if node.role == "verifier" and _answers_health(node.rpc_url):
+                return
+            if node.role == "node" and _answers_chain_id(node.rpc_url, node.spec.chain_id):
                 return
             time.sleep(0.1)
         raise DevnetError(
@@ -551,7 +696,7 @@ class Devnet:
             state_path(self.data_dir).unlink(missing_ok=True)
 
 
-def _record(node: _Node) -> AppRecord:
+def _record(node: _Node, verifier: _Node | None = None) -> AppRecord:
     return {
         "name": node.spec.name,
         "chain_id": node.spec.chain_id,
@@ -564,6 +709,12 @@ def _record(node: _Node) -> AppRecord:
         "data_dir": str(node.data_dir),
         "log": str(node.log_path),
         "restarts": node.restarts,
+        "verifier": None if verifier is None else {
+            "pid": verifier.proc.pid if verifier.proc is not None else 0,
+            "port": verifier.port,
+            "status_url": f"{verifier.rpc_url}/status",
+            "log": str(verifier.log_path),
+        },
     }
 
 
@@ -606,13 +757,29 @@ def serve(devnet: Devnet, on_ready: Callable[[DevnetState], None] | None = None)
             devnet.stop()
 
 
+def add_da_options(parser: argparse.ArgumentParser) -> None:
+    """--da, --da-mode and --verify, shared by `rollup up` and the detached supervisor."""
+    parser.add_argument("--da", choices=DA_BACKENDS, default="local",
+                        help="DA backend of every app's poster (default: local)")  # fmt: skip
+    parser.add_argument("--da-mode", choices=("calldata", "blobs"), default="calldata",
+                        help="the ethereum backend's mode (default: calldata)")  # fmt: skip
+    parser.add_argument("--verify", action="store_true",
+                        help="run a verifier per app (status on its own port)")  # fmt: skip
+
+
+def da_arguments(da: str, da_mode: str, verify: bool) -> list[str]:
+    return ["--da", da, "--da-mode", da_mode] + (["--verify"] if verify else [])
+
+
 def spawn_detached(
     app_dirs: Sequence[Path],
     data_dir: Path,
     l1_rpc: str | None = None,
     port_base: int | None = None,
+    da_options: Sequence[str] = (),
 ) -> subprocess.Popen[bytes]:
-    """Start `python -m services.devnet run ...` in its own session, logging to devnet.log."""
+    """Start `python -m services.devnet run ...` in its own session, logging to devnet.log.
+    `da_options`: `da_arguments(...)`, passed on as they are."""
     data_dir = data_dir.resolve()
     logs_dir = data_dir / "logs"
     logs_dir.mkdir(parents=True, exist_ok=True)
@@ -621,7 +788,7 @@ def spawn_detached(
         args += ["--l1-rpc", l1_rpc]
     if port_base is not None:
         args += ["--port-base", str(port_base)]
-    args += [str(Path(d).resolve()) for d in app_dirs]
+    args += [*da_options, *(str(Path(d).resolve()) for d in app_dirs)]
     with (logs_dir / "devnet.log").open("ab") as log_file:
         return subprocess.Popen(
             args,
@@ -667,13 +834,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     run.add_argument("--data-dir", type=Path, default=Path(".rollup"))
     run.add_argument("--l1-rpc")
     run.add_argument("--port-base", type=int)
+    add_da_options(run)
+    add_bus_option(run)
     args = parser.parse_args(argv)
     logging.basicConfig(
         level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
     logging.getLogger("httpx").setLevel(logging.WARNING)  # it logs every request at INFO
     try:
-        devnet = Devnet(load_app_specs(args.app_dirs), args.data_dir, args.l1_rpc, args.port_base)
+        devnet = Devnet(load_app_specs(args.app_dirs), args.data_dir, args.l1_rpc, args.port_base,
+                        da=args.da, da_mode=args.da_mode, verify=args.verify,
+                        bus=args.bus)  # fmt: skip
         serve(devnet)
     except (DevnetError, AnvilError) as exc:
         log.error("%s", exc)

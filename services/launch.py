@@ -11,6 +11,7 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from types import TracebackType
 from typing import IO, Self
@@ -31,10 +32,16 @@ class NodeStartError(RuntimeError):
 
 class NodeProcess:
     def __init__(self, app_dir: Path, data_dir: Path, port: int | None = None,
-                 db_url: str | None = None, log_path: Path | None = None) -> None:  # fmt: skip
+                 db_url: str | None = None, log_path: Path | None = None,
+                 bus: str | None = None, extra_args: Sequence[str] = (),
+                 env: Mapping[str, str] | None = None) -> None:  # fmt: skip
+        """`extra_args` go to `services.node` as they are (the DA poster's, say); `env` is
+        added to the child's environment."""
+        self.extra_args, self.extra_env = list(extra_args), dict(env or {})
         self.app_dir, self.data_dir = Path(app_dir), Path(data_dir)
         self.port = port or free_port()
         self.db_url = db_url
+        self.bus = bus  # the message bus URL (`--bus`), if any
         self.log_path = log_path or self.data_dir / "node.log"
         self._proc: subprocess.Popen[bytes] | None = None
         self._log: IO[bytes] | None = None
@@ -54,7 +61,11 @@ class NodeProcess:
                "--data-dir", str(self.data_dir), "--port", str(self.port)]  # fmt: skip
         if self.db_url:
             cmd += ["--db-url", self.db_url]
+        if self.bus:
+            cmd += ["--bus", self.bus]
+        cmd += self.extra_args
         env = dict(os.environ, ETH_HASH_BACKEND=os.environ.get("ETH_HASH_BACKEND", "pysha3"))
+        env.update(self.extra_env)
         self._proc = subprocess.Popen(cmd, stdout=self._log, stderr=subprocess.STDOUT, env=env)
         self.wait_ready(timeout)
 

@@ -20,6 +20,9 @@ import uvicorn
 from rollup.errors import RollupError
 from sequencer.node import Sequencer, SequencerConfig
 from services.apps import load_app
+from services.bus.service import BusService
+from services.bus.transport import open_transport
+from services.da_node import DAService, DASettings, add_da_arguments, da_settings
 from services.producer import BlockProducer
 from services.rpc.server import RpcLimits, RpcServer, create_app
 
@@ -36,9 +39,14 @@ def open_node(app_dir: Path, data_dir: Path, db_url: str | None = None,
     return Sequencer(bundle.manifest, bundle.code, url, config)
 
 
-async def serve(node: Sequencer, host: str, port: int, limits: RpcLimits | None = None) -> None:
+async def serve(node: Sequencer, host: str, port: int, limits: RpcLimits | None = None,
+                bus: str | None = None, da: DASettings | None = None) -> None:  # fmt: skip
+    """`bus`: the message bus URL (services/bus/transport.py), or None for no bus;
+    `da`: the DA poster's settings (services/da_node.py), or None for no poster."""
     producer = BlockProducer(node, node.manifest.block_interval_ms)
-    app = create_app(RpcServer(node, producer, limits))
+    poster = DAService(node, da) if da is not None else None
+    gate = poster.backlog.check if poster is not None else None
+    app = create_app(RpcServer(node, producer, limits, admission_gate=gate))
     config = uvicorn.Config(app, host=host, port=port, log_level="warning", access_log=False,
                             loop="asyncio", lifespan="off")  # fmt: skip
     server = uvicorn.Server(config)
@@ -49,10 +57,19 @@ async def serve(node: Sequencer, host: str, port: int, limits: RpcLimits | None 
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, lambda: setattr(server, "should_exit", True))
     producer.start()
+    if poster is not None:
+        poster.start()
+    service = BusService(node, open_transport(bus), producer.wake) if bus else None
     try:
+        if service is not None:
+            await service.start()
         await server.serve()
     finally:
+        if service is not None:
+            await service.stop()
         await producer.stop()
+        if poster is not None:
+            poster.stop()
         node.close()
 
 
@@ -72,9 +89,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, required=True)
     parser.add_argument("--db-url", default=None)
+    parser.add_argument("--bus", default=None,
+                        help="message bus URL: unix:///DIR or nats://HOST:PORT "
+                             "(default: none, no cross-app messages)")  # fmt: skip
+    add_da_arguments(parser)
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
     try:
+        da = da_settings(args, args.data_dir)
         node = open_node(args.app_dir, args.data_dir, args.db_url)
     except (RollupError, OSError) as exc:
         print(f"error: {exc}", file=sys.stderr)
@@ -86,7 +108,7 @@ def main(argv: list[str] | None = None) -> int:
     except ImportError:  # pragma: no cover - uvloop is a dependency; this keeps it optional
         pass
     tune_gc()
-    asyncio.run(serve(node, args.host, args.port))
+    asyncio.run(serve(node, args.host, args.port, bus=args.bus, da=da))
     return 0
 
 

@@ -1,11 +1,25 @@
-"""Shared fixtures: a rendered token app directory for in-process tests."""
+"""Shared fixtures: a rendered token app directory for in-process tests.
+
+Tests marked `slow` are skipped unless selected with `-m slow` (or any -m expression naming
+`slow`) or ROLLUP_SLOW=1 is set, so the default run stays short.
+"""
 
 from __future__ import annotations
 
+import os
 import shutil
 from pathlib import Path
 
 import pytest
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    if "slow" in (config.getoption("markexpr") or "") or os.environ.get("ROLLUP_SLOW") == "1":
+        return
+    skip = pytest.mark.skip(reason="slow: run with -m slow or ROLLUP_SLOW=1")
+    for item in items:
+        if item.get_closest_marker("slow") is not None:
+            item.add_marker(skip)
 
 TEMPLATES = Path(__file__).resolve().parent.parent / "rollup" / "templates"
 

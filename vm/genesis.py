@@ -7,15 +7,17 @@ from rollup.bloom import EMPTY_BLOOM
 from rollup.crypto import EMPTY_KECCAK
 from rollup.errors import ManifestError
 from rollup.genesis import DEV_ADDRESSES
-from rollup.manifest import Manifest
-from rollup.types import ZERO_ADDRESS, ZERO_HASH, BlockEnv, BlockHeader, Hash32
+from rollup.manifest import Manifest, fee_vault
+from rollup.messages import APP_BUS_ADDRESS
+from rollup.types import ZERO_HASH, BlockEnv, BlockHeader, Hash32
 from vm.commitment import StateTree
+from vm.contracts.app_bus import APP_BUS_RUNTIME
 from vm.evm.artifact import Artifact, constructor_calldata
 from vm.evm.machine import EvmVM
 from vm.interface import Message
 from vm.native.runtime import AppRuntime
 from vm.native.upgrades import install_app, install_system
-from vm.state import State, StateReader, get_account, set_account
+from vm.state import State, StateReader, code_key, get_account, set_account
 
 __all__ = ["build_genesis"]
 
@@ -28,8 +30,11 @@ def build_genesis(
     if manifest.dev_accounts:
         for address in DEV_ADDRESSES:
             set_account(state, address, 0, manifest.dev_balance)
-    env = BlockEnv(0, 0, ZERO_ADDRESS, manifest.base_fee, manifest.gas_limit, manifest.chain_id)
+    # the coinbase every block of the app pays, from block 0 on (EVM's COINBASE agrees)
+    coinbase = fee_vault(manifest.name)
+    env = BlockEnv(0, 0, coinbase, manifest.base_fee, manifest.gas_limit, manifest.chain_id)
     if isinstance(runtime, Artifact):
+        state.set(code_key(APP_BUS_ADDRESS), APP_BUS_RUNTIME)  # cross-app messages (vm/bus.py)
         state.commit()
         _deploy(state, env, manifest, runtime)
     elif runtime is not None:
@@ -44,7 +49,7 @@ def build_genesis(
         parent_hash=ZERO_HASH,
         timestamp=0,
         timestamp_ms=0,
-        coinbase=ZERO_ADDRESS,
+        coinbase=coinbase,
         state_root=Hash32(StateTree((k, after) for k, (_, after) in changes.items() if after).root),
         transactions_root=Hash32(EMPTY_KECCAK),
         receipts_root=Hash32(EMPTY_KECCAK),

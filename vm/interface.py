@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Protocol
 
+from rollup.messages import CrossMessage
 from rollup.types import AccessList, Address, BlockEnv, Log
 from vm.state import State
 
@@ -31,6 +32,9 @@ class ExecResult:
     logs: tuple[Log, ...] = ()
     contract_address: Address | None = None
     accessed: AccessList = ()  # what execution read and wrote (EVM only: eth_createAccessList)
+    # cross-app messages sent through vm/bus.py `send_call` (the native VM), in order; an EVM
+    # reports its sends as AppBus logs instead (vm/bus.py `sent_messages` reads both)
+    messages: tuple[CrossMessage, ...] = ()
 
 
 class ExecutionVM(Protocol):
@@ -47,3 +51,9 @@ class ExecutionVM(Protocol):
         ...
 
     def code_at(self, state: State, address: Address) -> bytes: ...
+
+    def runs_code(self, state: State, address: Address) -> bool:
+        """Whether a message to `address` must go through the VM; the STF moves value to
+        anything else itself. The EVM says always: precompiles run without code, and its
+        mirror of the state must see every change."""
+        ...

@@ -2,7 +2,8 @@
 
 The sequencer builds blocks with `apply_transaction` + `seal_block`; the verifier replays them
 with `apply_block`, which calls the same two functions and then compares every commitment in
-the header, as execution-specs' `state_transition` does.
+the header, as execution-specs' `state_transition` does. A block's inbound cross-app messages
+run first (`vm.bus.apply_inbound`), then its transactions.
 """
 
 from __future__ import annotations
@@ -10,12 +11,14 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from rollup.blocks import block_hash, receipts_root, transactions_root
+from rollup.blocks import block_hash, messages_root, receipts_root, transactions_root
 from rollup.bloom import bloom_add
 from rollup.crypto import EMPTY_KECCAK
 from rollup.errors import InvalidBlock
+from rollup.messages import CrossMessage
 from rollup.transactions import MAX_INITCODE_SIZE, intrinsic_gas
 from rollup.types import Block, BlockEnv, BlockHeader, Hash32, Receipt, Transaction
+from vm.bus import InvalidInbound, apply_inbound, collect, sent_messages
 from vm.commitment import StateTree
 from vm.interface import ExecutionVM, Message
 from vm.state import State, add_balance, code_key, get_account, set_account
@@ -75,16 +78,18 @@ def begin_block(state: State, env: BlockEnv, vm: ExecutionVM) -> None:
 
 
 def apply_transaction(
-    state: State, env: BlockEnv, vm: ExecutionVM, tx: Transaction, block_gas_used: int
+    state: State, env: BlockEnv, vm: ExecutionVM, tx: Transaction, block_gas_used: int,
+    outbox: list[CrossMessage] | None = None,
 ) -> Receipt:
     """Execute `tx`; a failure inside execution is a receipt with status 0, never an error.
 
-    Fees are credited to the coinbase once per block, in `seal_block`.
+    Fees are credited to the coinbase once per block, in `seal_block`. Cross-app messages the
+    transaction sends are appended to `outbox` (the block's outbound list).
     """
     intrinsic, nonce, balance = _check(state, env, tx, block_gas_used)
     price = tx.effective_gas_price(env.base_fee)
-    if tx.to is not None and not state.get(code_key(tx.to)):
-        # A call to an account without code runs no VM, as in Ethereum: one debit, one credit.
+    if tx.to is not None and not vm.runs_code(state, tx.to):
+        # A call that runs no code needs no VM, as in Ethereum: one debit, one credit.
         set_account(state, tx.sender, nonce + 1, balance - intrinsic * price - tx.value)
         add_balance(state, tx.to, tx.value)
         state.commit()
@@ -93,6 +98,11 @@ def apply_transaction(
     msg = Message(tx.sender, tx.to, tx.value, tx.data, tx.gas - intrinsic, tx.sender, price,
                   tx.access_list)  # fmt: skip
     result = vm.execute(state, env, msg)
+    sent = sent_messages(state, env, result)
+    if sent:
+        if outbox is None:
+            raise RuntimeError("a transaction sent cross-app messages; pass an outbox")
+        collect(outbox, sent)
     gas_used = min(tx.gas, intrinsic + result.gas_used)
     add_balance(state, tx.sender, (tx.gas - gas_used) * price)
     state.commit()
@@ -116,6 +126,9 @@ def seal_block(
     receipts: Sequence[Receipt],
     tree: StateTree,
     l1_origin: int = 0,
+    inbound: Sequence[CrossMessage] = (),
+    inbound_receipts: Sequence[Receipt] = (),
+    outbound: Sequence[CrossMessage] = (),
 ) -> SealedBlock:
     """Pay the block's fees to its coinbase, then compute every commitment of the block."""
     fees = sum(r.gas_used * r.effective_gas_price for r in receipts)
@@ -124,7 +137,7 @@ def seal_block(
         state.commit()
     changes = state.changes()
     bloom = 0
-    for receipt in receipts:
+    for receipt in (*inbound_receipts, *receipts):  # every log of the block, bus ones too
         for log in receipt.logs:
             bloom = bloom_add(bloom, log)
     header = BlockHeader(
@@ -136,7 +149,7 @@ def seal_block(
         state_root=Hash32(tree.update((key, after) for key, (_, after) in changes.items())),
         transactions_root=transactions_root(transactions),
         receipts_root=receipts_root(receipts),
-        messages_root=Hash32(EMPTY_KECCAK),
+        messages_root=messages_root(outbound, inbound, inbound_receipts),
         withdrawals_root=Hash32(EMPTY_KECCAK),
         logs_bloom=bloom.to_bytes(256, "big"),
         gas_limit=env.gas_limit,
@@ -145,7 +158,8 @@ def seal_block(
         l1_origin=l1_origin,
         chain_id=env.chain_id,
     )
-    block = Block(header, block_hash(header), tuple(transactions), tuple(receipts))
+    block = Block(header, block_hash(header), tuple(transactions), tuple(receipts),
+                  tuple(inbound), tuple(inbound_receipts), tuple(outbound))  # fmt: skip
     return SealedBlock(block, changes)
 
 
@@ -173,11 +187,16 @@ def apply_block(
         raise InvalidBlock(f"block {header.number} does not extend block {parent.number}")
     env = env_of(header)
     begin_block(state, env, vm)
+    outbound: list[CrossMessage] = []
+    try:
+        inbound_receipts = apply_inbound(state, env, vm, block.inbound, outbound)
+    except InvalidInbound as exc:
+        raise InvalidBlock(f"block {header.number}: {exc}") from None
     receipts: list[Receipt] = []
     gas = 0
     for index, tx in enumerate(block.transactions):
         try:
-            receipt = apply_transaction(state, env, vm, tx, gas)
+            receipt = apply_transaction(state, env, vm, tx, gas, outbound)
         except InvalidTransaction as exc:
             raise InvalidBlock(
                 f"block {header.number}: transaction {index} invalid: {exc}"
@@ -186,7 +205,7 @@ def apply_block(
         gas = receipt.cumulative_gas_used
     sealed = seal_block(
         state, parent, env, header.timestamp_ms, block.transactions, receipts, tree,
-        header.l1_origin,
+        header.l1_origin, block.inbound, inbound_receipts, outbound,
     )  # fmt: skip
     try:
         _compare(header, sealed.block.header)
@@ -197,6 +216,7 @@ def apply_block(
 
 
 def _compare(claimed: BlockHeader, computed: BlockHeader) -> None:
-    for name in ("state_root", "transactions_root", "receipts_root", "logs_bloom", "gas_used"):
+    for name in ("state_root", "transactions_root", "receipts_root", "messages_root",
+                 "logs_bloom", "gas_used"):  # fmt: skip
         if getattr(claimed, name) != getattr(computed, name):
             raise InvalidBlock(f"block {claimed.number}: {name} mismatch")

@@ -105,7 +105,10 @@ def block_tag(value: Any) -> Any:
 
 def resolve_block(node: Sequencer, tag: Any) -> int:
     head = node.committed.number
-    if tag in ("latest", "pending", "safe", "finalized"):
+    if tag in ("safe", "finalized"):  # what the DA poster posted / the L1 finalized
+        posted = node.safe_head if tag == "safe" else node.finalized_head
+        return head if posted is None else min(posted, head)
+    if tag in ("latest", "pending"):
         return head
     if tag == "earliest":
         return 0

@@ -6,6 +6,7 @@ from typing import Any
 
 from rollup.bloom import logs_bloom
 from rollup.crypto import keccak
+from rollup.transactions import contract_address
 from rollup.types import ACCESS_LIST_TX, DYNAMIC_FEE_TX, LEGACY_TX, Block, Log, Receipt, Transaction
 from services.rpc.codec import data, quantity
 
@@ -112,6 +113,14 @@ def first_log_index(block: Block, tx_index: int) -> int:
     return sum(len(r.logs) for r in block.receipts[:tx_index])
 
 
+def _created(tx: Transaction, receipt: Receipt) -> bytes | None:
+    """Where a creation puts (or would have put) its contract: geth names the address in the
+    receipt even when the creation failed."""
+    if tx.to is not None:
+        return None
+    return receipt.contract_address or contract_address(tx.sender, tx.nonce)
+
+
 def receipt_json(block: Block, index: int) -> dict[str, Any]:
     tx: Transaction = block.transactions[index]
     receipt: Receipt = block.receipts[index]
@@ -126,7 +135,7 @@ def receipt_json(block: Block, index: int) -> dict[str, Any]:
         "cumulativeGasUsed": quantity(receipt.cumulative_gas_used),
         "gasUsed": quantity(receipt.gas_used),
         "effectiveGasPrice": quantity(receipt.effective_gas_price),
-        "contractAddress": _address(receipt.contract_address),
+        "contractAddress": _address(_created(tx, receipt)),
         "logs": [log_json(log, block, index, start + i) for i, log in enumerate(receipt.logs)],
         "logsBloom": data(logs_bloom(receipt.logs)),
         "status": "0x1" if receipt.status == 1 else "0x0",

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -37,6 +38,7 @@ from sequencer.admission import decode_chunk
 from sequencer.node import Sequencer
 from services.producer import BlockProducer
 from services.rpc import codec
+from services.rpc import messages as _messages  # noqa: F401 - registers rollup_getBlockMessages
 from services.rpc.filters import FilterRegistry, Subscriptions
 from services.rpc.methods import METHODS, Method, anything, log_filter
 
@@ -58,8 +60,8 @@ class RpcLimits:
 def error_object(error: BaseException) -> dict[str, Any]:
     if isinstance(error, RollupError):
         obj: dict[str, Any] = {"code": rpc_code(error), "message": error.message}
-        if isinstance(error, ExecutionReverted) and error.data:
-            obj["data"] = codec.data(error.data)
+        if isinstance(error, ExecutionReverted):
+            obj["data"] = codec.data(error.data)  # "0x" for a bare revert, as geth sends
         return obj
     log.exception("internal error", exc_info=error)
     return {"code": -32603, "message": f"internal error: {type(error).__name__}"}
@@ -74,9 +76,12 @@ def _response(
 
 
 class RpcServer:
-    def __init__(self, node: Sequencer, producer: BlockProducer, limits: RpcLimits | None = None):
+    def __init__(self, node: Sequencer, producer: BlockProducer, limits: RpcLimits | None = None,
+                 admission_gate: Callable[[], None] | None = None):  # fmt: skip
+        """`admission_gate` raises to refuse new transactions (the DA backlog's back-pressure)."""
         self.node, self.producer = node, producer
         self.limits = limits or RpcLimits()
+        self.admission_gate = admission_gate
         self.filters = FilterRegistry(node)
         self._filter_methods = _filter_methods(self.filters)
 
@@ -202,6 +207,8 @@ class RpcServer:
         """Admit; return the hash and, if it can go in the next block, a future of its receipt."""
         if isinstance(decoded, RollupError):
             raise decoded
+        if self.admission_gate is not None:
+            self.admission_gate()
         ready = self.node.admit(decoded)
         tx_hash = codec.data(decoded.hash)
         if not ready:

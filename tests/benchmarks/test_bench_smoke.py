@@ -1,7 +1,8 @@
 """`rollup bench` end to end at toy sizes: the JSON it prints and that every tx was confirmed.
 
 Benchmarks measure; these tests only check that they run and report complete results (no
-timing is asserted). The Anvil peer is skipped to keep them short.
+timing is asserted). The Anvil peer is skipped to keep them short, except for `evm`, whose
+peer needs its own set-up (the Token deployed on Anvil first).
 """
 
 from __future__ import annotations
@@ -12,6 +13,8 @@ from pathlib import Path
 import pytest
 
 from benchmarks.cli import main
+from benchmarks.common import BenchError
+from rollup.genesis import DEV_ADDRESSES
 
 pytestmark = pytest.mark.e2e
 
@@ -79,3 +82,80 @@ def test_orderbook_json_every_order_confirmed_and_overhead_reported(
     assert {"orders_per_s", "metering_overhead"} <= result.keys()
     assert result["orders"] == 200 and result["fills"] > 0
     assert isinstance(result["metering_overhead"], float)
+
+
+def test_evm_json_ours_and_anvil_every_transfer_and_balance_checked(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    argv = ["evm", "--n", "120", "--batch", "40", "--concurrency", "2", "--peer-n", "60",
+            "--peer-batch", "30", "--json"]  # fmt: skip
+    result = run(argv, capsys, tmp_path)
+    assert {"tx_per_s", "peer_tx_per_s", "ratio"} <= result.keys()
+    assert result["tx_per_s"] > 0 and result["peer_tx_per_s"] > 0 and result["ratio"] > 0
+    ours, peer = result["ours"], result["peer"]
+    assert ours["n"] == ours["confirmed"] == 120 and peer["n"] == peer["confirmed"] == 60
+    # every recipient (measured and warm-up transfers) and the ten senders
+    assert ours["checked_balances"] == 120 + 10 * 20 + 10
+    # a transfer to a new holder: ~51.5k gas on both (amounts are random, so calldata varies)
+    assert 45_000 < ours["gas_per_tx"] < 60_000 and 45_000 < peer["gas_per_tx"] < 60_000
+
+
+def test_evm_soak_json_curve_and_final_state_checked(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    argv = ["evm-soak", "--transfers", "3000", "--block-txs", "500", "--recipients", "50",
+            "--sample-every", "1000", "--chunk", "1000", "--warmup", "1000", "--json"]  # fmt: skip
+    result = run(argv, capsys, tmp_path)
+    assert result["completed"] and result["transfers"] == 3000
+    assert [s["transfers"] for s in result["samples"]] == [0, 1000, 2000, 3000]
+    assert all(s["rss_mb"] > 0 for s in result["samples"])
+    assert result["checked"] == {"receipts_status_1": 3000, "nonces": 10, "balances": 60}
+    # a bounded recipient set: the state stops growing once every recipient holds tokens
+    assert result["samples"][1]["state_keys"] == result["samples"][-1]["state_keys"]
+    assert isinstance(result["slope_mb_per_100k_after_warmup"], float)
+
+
+def test_evm_checks_catch_a_wrong_transfer_log() -> None:
+    from benchmarks.common import Target
+    from benchmarks.evm import TRANSFER_TOPIC, Signed, check_receipts
+
+    token, sender, to, amount = b"\x11" * 20, 3, b"\x07" * 20, 5
+    signed = Signed({}, {"0xaa": (sender, to, amount)})
+    log = {
+        "address": "0x" + token.hex(),
+        "topics": [TRANSFER_TOPIC, "0x" + "00" * 12 + DEV_ADDRESSES[sender].hex(),
+                   "0x" + "00" * 12 + to.hex()],
+        "data": hex(amount),
+    }  # fmt: skip
+    target = Target("t", "", 1, None)
+
+    def check(status: str, logs: list[dict]) -> None:
+        check_receipts(target, token, signed, {"0xaa": {"status": status, "logs": logs}})
+
+    check("0x1", [log])
+    with pytest.raises(BenchError, match="logged"):
+        check("0x1", [{**log, "data": hex(amount + 1)}])
+    with pytest.raises(BenchError, match="logged"):
+        check("0x1", [log, log])
+    with pytest.raises(BenchError, match="failed"):
+        check("0x0", [log])
+
+
+def test_soak_slope_is_least_squares_past_warmup() -> None:
+    from benchmarks.evm_soak import slope_per_100k
+
+    samples = [{"transfers": x, "rss_mb": 500.0 if x < 100_000 else 100 + x / 10_000}
+               for x in range(0, 500_001, 50_000)]  # fmt: skip
+    assert slope_per_100k(samples, 100_000) == 10.0
+    assert slope_per_100k(samples, 500_000) is None
+
+
+def test_bus_json_on_both_transports(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    argv = ["bus", "--probes", "5", "--messages", "200", "--per-tx", "50", "--json"]
+    result = run(argv, capsys, tmp_path)
+    assert set(result["transports"]) == {"embedded", "nats"}
+    for measured in result["transports"].values():
+        assert {"p50_ms", "p99_ms", "msgs_per_s", "oneway_msgs_per_s"} <= measured.keys()
+        assert measured["probes"] == 5
+        assert measured["round_trip"]["messages"] == measured["one_way"]["messages"] == 200
+        assert 0 < measured["p50_ms"] <= measured["p99_ms"] <= measured["max_ms"]

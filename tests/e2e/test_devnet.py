@@ -108,9 +108,12 @@ def test_up_status_down(devnet: Path) -> None:
     status = rollup("status", "--json", "--data-dir", str(devnet))
     assert status.returncode == 0, status.stderr
     report = json.loads(status.stdout)
-    assert set(report) == {"apps", "l1_rpc"}
+    assert {"apps", "l1_rpc", "da"} <= set(report)
+    assert report["da"]["backend"] == "local"  # the default: a local DA store, L1 commitments
     (app,) = report["apps"]
-    assert set(app) == {"name", "chain_id", "vm", "rpc_url", "address", "head"}
+    assert set(app) == {"name", "chain_id", "vm", "rpc_url", "address", "head", "safe",
+                        "finalized", "verifier"}  # fmt: skip
+    assert app["verifier"] is None
     assert app["name"] == "token"
     assert app["chain_id"] == manifest.chain_id
     assert app["vm"] == "native"

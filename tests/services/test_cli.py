@@ -108,7 +108,7 @@ def test_the_generated_app_passes_its_own_tests(tmp_path: Path) -> None:
         timeout=APP_TEST_TIMEOUT,
     )
     assert done.returncode == 0, done.stdout + done.stderr
-    assert "2 passed" in done.stdout
+    assert "3 passed" in done.stdout
 
 
 # ---- rollup abi -----------------------------------------------------------------------------

@@ -10,8 +10,9 @@ whole EVM state and the VM keeps that mirror equal to the `State` it executes ag
   refreshed from the new one (the coinbase's fees, plain transfers, an abandoned block);
 - after a run, every account and slot its surviving frames read is compared with `State`;
   on a mismatch the mirror is refreshed and the message runs again, so staleness costs time,
-  not results. The one read this cannot see is one made only inside a frame that reverted,
-  of an account that a plain transfer (which skips the VM) changed earlier in the same block.
+  not results. A read made only inside a frame that reverted is not in the journal, so it
+  cannot be checked: hence every transaction of an EVM chain goes through the VM (see
+  `runs_code`), so nothing but the STF's fee and message bookkeeping changes state behind it.
 
 Gas: revm computes the transaction's gas (intrinsic + execution, refund capped at a fifth of
 it, as Ethereum does); the VM reports it minus the intrinsic gas revm charged, access list
@@ -148,6 +149,9 @@ class EvmVM:
 
     def code_at(self, state: State, address: Address) -> bytes:
         return get_code(state, address)
+
+    def runs_code(self, state: State, address: Address) -> bool:
+        return True  # precompiles have no code; and plain transfers must reach the mirror
 
     def trace(self, state: State, env: BlockEnv, msg: Message) -> tuple[ExecResult, str]:
         """Execute like `execute` and also return revm's EIP-3155 steps of the run."""

@@ -97,7 +97,7 @@ def trace_in_block(
         gas = apply_transaction(state, env, vm, tx, gas).cumulative_gas_used
     tx = block.transactions[index]
     receipt = block.receipts[index]
-    if tx.to is not None and not vm.code_at(state, tx.to):
+    if tx.to is not None and not vm.runs_code(state, tx.to):
         return TraceResult(tx, None, receipt.gas_used, [], state)  # the STF runs no VM for it
     nonce, balance = get_account(state, tx.sender)
     price = tx.effective_gas_price(env.base_fee)

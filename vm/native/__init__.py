@@ -20,8 +20,12 @@ from vm.native.sdk import (
     Panic,
     Revert,
     Value,
+    abi_decode,
+    app_address,
+    callback,
     method,
     payable,
+    remote_address,
     require,
     revert,
     view,
@@ -46,11 +50,15 @@ __all__ = [
     "Panic",
     "Revert",
     "Value",
+    "abi_decode",
     "address",
+    "app_address",
+    "callback",
     "indexed",
     "method",
     "native_code",
     "payable",
+    "remote_address",
     "require",
     "revert",
     "view",
@@ -108,3 +116,6 @@ class NativeVM:
 
     def code_at(self, state: State, address: Address) -> bytes:
         return get_code(state, address)
+
+    def runs_code(self, state: State, address: Address) -> bool:
+        return bool(get_code(state, address))

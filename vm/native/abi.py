@@ -76,11 +76,43 @@ def decode_args(types: Sequence[str], data: bytes) -> tuple[Any, ...]:
         if len(data) < 32 * len(types):
             raise AbiError("calldata too short for the method's arguments")
         return tuple(_decode_word(t, data[32 * i : 32 * i + 32]) for i, t in enumerate(types))
+    if all(t in ("bytes", "string") or is_static_word(t) for t in types):
+        return _decode_flat(types, data)  # the common dynamic case, without eth-abi's cost
     try:
         values = _abi_decode(list(types), data)
     except Exception as exc:
         raise AbiError(f"cannot decode arguments: {exc}") from None
     return tuple(_normalize(t, v) for t, v in zip(types, values, strict=True))
+
+
+def _decode_flat(types: Sequence[str], data: bytes) -> tuple[Any, ...]:
+    """Static words and top-level `bytes`/`string`, checked as strictly as eth-abi: the tail
+    in bounds, padded to a whole word with zeros."""
+    if len(data) < 32 * len(types):
+        raise AbiError("calldata too short for the method's arguments")
+    out: list[Any] = []
+    for i, abi_type in enumerate(types):
+        word = data[32 * i : 32 * i + 32]
+        if abi_type not in ("bytes", "string"):
+            out.append(_decode_word(abi_type, word))
+            continue
+        offset = int.from_bytes(word, "big")
+        if offset + 32 > len(data):
+            raise AbiError(f"cannot decode arguments: {abi_type} offset out of range")
+        size = int.from_bytes(data[offset : offset + 32], "big")
+        start, end = offset + 32, offset + 32 + size
+        padded = end + (-size % 32)
+        if padded > len(data) or any(data[end:padded]):
+            raise AbiError(f"cannot decode arguments: {abi_type} data out of range or unpadded")
+        raw = data[start:end]
+        if abi_type == "bytes":
+            out.append(raw)
+        else:
+            try:
+                out.append(raw.decode())
+            except UnicodeDecodeError as exc:
+                raise AbiError(f"cannot decode arguments: {exc}") from None
+    return tuple(out)
 
 
 def _normalize(abi_type: str, value: Any) -> Any:

@@ -51,7 +51,8 @@ def _function_entry(spec: MethodSpec) -> dict[str, Any]:
         "name": spec.name,
         "inputs": [abi_param(n, t) for n, t in zip(spec.arg_names, spec.arg_types, strict=True)],
         "outputs": [abi_param("", t) for t in spec.return_types],
-        "stateMutability": spec.mutability,
+        # a callback is an ordinary function to wallets; the runtime guards who may call it
+        "stateMutability": "nonpayable" if spec.mutability == "callback" else spec.mutability,
     }
 
 

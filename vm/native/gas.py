@@ -13,6 +13,7 @@ from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
 from rollup.types import Log
+from vm.bus import send_gas
 from vm.state import State, storage_key
 
 __all__ = [
@@ -111,6 +112,12 @@ class GasMeter:
         if self.read_only:
             raise WriteInView()
         self._charge(LOG_GAS + LOG_TOPIC_GAS * len(log.topics) + LOG_DATA_GAS * len(log.data))
+
+    def message(self, data_size: int) -> None:
+        """A cross-app message: priced by vm.bus, forbidden in views like a write."""
+        if self.read_only:
+            raise WriteInView()
+        self._charge(send_gas(data_size))
 
     # ---- compute: called by instrumented app code ----
 

@@ -6,6 +6,8 @@ import sys
 from typing import Any
 
 from rollup.crypto import keccak
+from rollup.errors import AppLoadError
+from rollup.messages import BUS_ADDRESS
 from rollup.types import Address, BlockEnv
 from vm.interface import ExecResult, Message
 from vm.native.abi import AbiError, decode_args, encode_values
@@ -80,7 +82,7 @@ class AppRuntime:
             state.revert(snapshot)
             reason = f"{type(exc).__name__}: {exc}"
             return ExecResult(False, min(meter.used, msg.gas), _error_data(reason))
-        return ExecResult(True, meter.used, output, tuple(ctx.logs))
+        return ExecResult(True, meter.used, output, tuple(ctx.logs), messages=tuple(ctx.messages))
 
     def _dispatch(self, state: State, ctx: CallContext, msg: Message) -> bytes:
         spec = self.app_class.__methods__.get(msg.data[:4]) if len(msg.data) >= 4 else None
@@ -88,6 +90,8 @@ class AppRuntime:
             revert("no such method" if msg.data else "app does not accept plain transfers")
         if msg.value and spec.mutability != "payable":
             revert(f"{spec.name} is not payable")
+        if spec.mutability == "callback" and msg.sender != BUS_ADDRESS:
+            revert(f"{spec.name} is a callback: only the message bus calls it")
         if ctx.meter.read_only is False and spec.mutability == "view":
             ctx.meter.read_only = True
         if msg.value:
@@ -121,6 +125,8 @@ class AppRuntime:
         app._ctx = ctx
         self.module_globals[METER_NAME] = meter
         app.init(**kwargs)
+        if ctx.messages:
+            raise AppLoadError("init() cannot send cross-app messages")
 
 
 def _transfer(state: State, sender: bytes, to: bytes, value: int) -> None:

@@ -343,6 +343,9 @@ def safe_builtins(module_globals: dict[str, Any]) -> dict[str, Any]:
         meter().check_size(args[0] if args and isinstance(args[0], int) else 0)
         return bytes(*args)
 
+    # `bytes` in app code is this function: it must still work as the ABI type in hints
+    sized_bytes.__abi__ = "bytes"  # type: ignore[attr-defined]
+
     def sized_bytearray(*args: Any) -> bytearray:
         meter().check_size(args[0] if args and isinstance(args[0], int) else 0)
         return bytearray(*args)

@@ -12,6 +12,12 @@
             ...
             self.emit(Transfer(self.msg.sender, to, amount))
 
+Cross-app calls (vm/bus.py has the semantics): `self.send(chain, to, "credit(address,uint256)",
+owner, amount, callback=self.on_credit)` sends a call to the app at `to` on chain `chain` and
+returns its message id; the result comes back later to a `@callback` method
+`on_credit(self, msg_id: bytes32, ok: bool, data: bytes)`, once. At the destination the caller is
+`remote_address(chain, sender)`.
+
 Fields take storage slots in declaration order, laid out as Solidity does (mapping value at
 keccak(key ++ slot), nested for tuple keys), so eth_getStorageAt and storage proofs read a
 native app like a contract. Word values are stored as minimal big-endian integers.
@@ -20,14 +26,18 @@ native app like a contract. Word values are stored as minimal big-endian integer
 from __future__ import annotations
 
 import contextlib
+import functools
 import typing
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, ClassVar, TypeVar
 
 from rollup.crypto import keccak
+from rollup.manifest import app_address
+from rollup.messages import remote_address
 from rollup.types import Address, BlockEnv, Hash32, Log
-from vm.native.abi import encode_values, is_static_word, selector
+from vm.bus import DEFAULT_CALL_GAS, DEFAULT_CALLBACK_GAS, DEFAULT_TTL, SendError, send_call
+from vm.native.abi import decode_args, encode_values, is_static_word, selector
 from vm.native.types import Indexed, abi_type_of
 
 __all__ = [
@@ -41,8 +51,12 @@ __all__ = [
     "method",
     "view",
     "payable",
+    "callback",
     "revert",
     "require",
+    "remote_address",
+    "app_address",
+    "abi_decode",
     "Msg",
     "CallContext",
     "MethodSpec",
@@ -165,14 +179,16 @@ class Msg:
 
 
 class CallContext:
-    """What one call of an app sees: state access, the message, the block, emitted logs."""
+    """What one call of an app sees: state access, the message, the block, emitted logs and
+    cross-app messages."""
 
-    __slots__ = ("state", "address", "msg", "block", "logs", "meter")
+    __slots__ = ("state", "address", "msg", "block", "logs", "meter", "messages")
 
     def __init__(self, state: Any, address: Address, msg: Msg, block: BlockEnv, meter: Any):
         self.state, self.address, self.msg, self.block = state, address, msg, block
         self.logs: list[Log] = []
         self.meter = meter
+        self.messages: list[Any] = []  # rollup.messages.CrossMessage
 
 
 # ---- storage fields ------------------------------------------------------------------------
@@ -364,6 +380,57 @@ def view(function: F) -> F:
     return _mark(function, "view")
 
 
+CALLBACK_ARGS = ("bytes32", "bool", "bytes")
+
+
+def callback(function: F) -> F:
+    """Receives the result of a cross-app call: `(self, msg_id: bytes32, ok: bool, data: bytes)`,
+    `data` being the call's ABI return data, or its revert data when `ok` is false. Only the
+    message bus can call it; it runs once per call whatever it does."""
+    return _mark(function, "callback")
+
+
+def abi_decode(types: str, data: bytes) -> Any:
+    """`abi_decode("uint256", data)` -> int; several types (`"uint256,address"`) -> a tuple."""
+    names = _split_types(types)
+    values = decode_args(names, data)
+    return values[0] if len(names) == 1 else values
+
+
+def _split_types(types: str) -> list[str]:
+    """`a,(b,c),d` -> ["a", "(b,c)", "d"]."""
+    parts: list[str] = []
+    depth, start = 0, 0
+    for index, char in enumerate(types):
+        depth += {"(": 1, ")": -1}.get(char, 0)
+        if char == "," and depth == 0:
+            parts.append(types[start:index].strip())
+            start = index + 1
+    tail = types[start:].strip()
+    return parts + [tail] if tail else parts
+
+
+def _calldata(method: str | bytes, args: tuple[Any, ...]) -> bytes:
+    if isinstance(method, (bytes, bytearray)):
+        if args:
+            raise TypeError("send: raw calldata takes no further arguments")
+        return bytes(method)
+    sel, types = _signature(method)
+    if len(types) != len(args):
+        raise TypeError(f"send: {method} takes {len(types)} arguments, got {len(args)}")
+    return sel + encode_values(types, args)
+
+
+@functools.lru_cache(maxsize=1024)
+def _signature(method: str) -> tuple[bytes, tuple[str, ...]]:
+    """(selector, argument types) of `name(type,...)`; parsed once per signature."""
+    name, paren, rest = method.partition("(")
+    if not paren or not rest.endswith(")") or not name:
+        raise TypeError(f"send: expected a signature like 'f(address,uint256)', got {method!r}")
+    types = tuple(_split_types(rest[:-1]))
+    return selector(f"{name}({','.join(types)})"), types
+
+
 def _return_types(hint: Any) -> tuple[str, ...]:
     if hint is None or hint is type(None):
         return ()
@@ -413,6 +480,10 @@ class App:
                     )
                 methods[sel] = spec
         cls.__methods__ = methods
+        for spec in methods.values():
+            if spec.mutability == "callback" and spec.arg_types != CALLBACK_ARGS:
+                raise TypeError(f"@callback {spec.name} must take (msg_id: bytes32, ok: bool, "
+                                f"data: bytes), not ({', '.join(spec.arg_types)})")  # fmt: skip
 
     @property
     def msg(self) -> Msg:
@@ -431,5 +502,44 @@ class App:
         self._ctx.meter.log(log)
         self._ctx.logs.append(log)
 
+    def send(
+        self,
+        chain: int,
+        to: bytes,
+        method: str | bytes,
+        *args: Any,
+        value: int = 0,
+        gas: int = DEFAULT_CALL_GAS,
+        callback: Any = None,
+        callback_gas: int = DEFAULT_CALLBACK_GAS,
+        ttl: int = DEFAULT_TTL,
+    ) -> bytes:
+        """Call `method(*args)` (a signature, or raw calldata) of the app at `to` on chain
+        `chain`, asynchronously: it runs in a later block of that chain with `gas`, if that
+        block comes within `ttl` seconds. `value` (this app's native balance) travels with it
+        and comes back if the call fails. `callback` (a `@callback` method of this app) gets
+        the result. Returns the message id, which the callback receives as `msg_id`."""
+        ctx = self._ctx
+        data = _calldata(method, args)
+        selector_ = _callback_selector(type(self), callback)
+        ctx.meter.message(len(data))
+        try:
+            message = send_call(ctx.state, ctx.block, ctx.address, chain, to, data, value, gas,
+                                ttl, selector_, callback_gas)  # fmt: skip
+        except SendError as exc:
+            revert(f"send: {exc}")
+        ctx.messages.append(message)
+        return message.id
+
     def init(self) -> None:
         """Runs once at genesis with `[app.init]` from rollup.toml as keyword arguments."""
+
+
+def _callback_selector(cls: type[App], target: Any) -> bytes:
+    if target is None:
+        return b""
+    name = target if isinstance(target, str) else getattr(target, "__name__", None)
+    for spec in cls.__methods__.values():
+        if spec.name == name and spec.mutability == "callback":
+            return selector(spec.signature)
+    raise TypeError(f"send: callback {name!r} is not a @callback method of {cls.__name__}")

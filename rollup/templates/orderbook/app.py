@@ -7,8 +7,14 @@ math anywhere: pick the units of the two assets so that a price step of 1 is fin
 
 Funds: every account has a free and a locked balance of each asset. A resting bid locks
 `price * remaining` quote, a resting ask locks `remaining` base; fills and cancels release them.
-`deposit_*` credit the caller directly (a devnet faucet); `_credit` is the one crediting path,
-so a deposit arriving from the token app over the cross-app bus can reuse it.
+`deposit_*` credit the caller directly (a devnet faucet); `_credit` is the one crediting path.
+
+The base asset can be a token app on another chain (`[app.init] token_chain`, `token_app` in
+rollup.toml): its `send_to(this chain, this app, owner, amount)` arrives over the cross-app
+message bus as `receive_tokens(owner, amount)`, which credits base to `owner` (only when it
+comes from that token app); the token app's callback confirms it to the sender.
+`withdraw_to_token(amount)` sends base back the same way, as a `transfer` from this app's
+account at the token app, and credits it again here if the token app refuses it.
 
 Matching: an incoming order trades against the opposite side, best price first and first in,
 first out within a price level, always at the resting (maker) order's price. The remainder of a
@@ -43,9 +49,14 @@ from vm.native import (
     Panic,
     Value,
     address,
+    app_address,
+    bytes32,
+    callback,
     indexed,
     method,
+    remote_address,
     uint8,
+    uint64,
     uint256,
     view,
 )
@@ -130,6 +141,21 @@ class BadAsset(Error):
     asset: uint8
 
 
+class NotTheTokenApp(Error):
+    caller: address
+
+
+class NoTokenApp(Error):
+    pass
+
+
+class WithdrawalSettled(Event):
+    msg_id: indexed(bytes32)
+    owner: indexed(address)
+    amount: uint256
+    delivered: bool  # false: the token app refused it and the base went back to the owner
+
+
 class OrderBook(App):
     base_free = Map(address, uint256)
     base_locked = Map(address, uint256)
@@ -148,6 +174,17 @@ class OrderBook(App):
     order_side = Map(uint256, uint8)
     order_price = Map(uint256, uint256)
     order_remaining = Map(uint256, uint256)
+    token_chain = Value(uint64)  # the base asset's token app, 0 when there is none
+    token_app = Value(address)
+    token_caller = Value(address)  # how that app appears here: remote_address(chain, app)
+    pending_owner = Map(bytes32, address)  # withdrawals to the token app awaiting their result
+    pending_amount = Map(bytes32, uint256)
+
+    def init(self, token_chain: int = 0, token_app: str = "token") -> None:
+        if token_chain:
+            self.token_chain = token_chain
+            self.token_app = app_address(token_app)
+            self.token_caller = remote_address(token_chain, self.token_app)
 
     # ---- funds ---------------------------------------------------------------------------
 
@@ -160,6 +197,41 @@ class OrderBook(App):
     def deposit_quote(self, amount: uint256) -> None:
         """Devnet faucet: credit `amount` quote to the caller."""
         self._credit(self.msg.sender, QUOTE, amount)
+
+    @method
+    def receive_tokens(self, owner: address, amount: uint256) -> None:
+        """A deposit from the token app over the message bus (its `send_to`)."""
+        if self.token_chain == 0 or self.msg.sender != self.token_caller:
+            raise NotTheTokenApp(self.msg.sender)
+        self._credit(owner, BASE, amount)
+
+    @method
+    def withdraw_to_token(self, amount: uint256) -> bytes32:
+        """Send `amount` of the caller's free base back to their account at the token app."""
+        if self.token_chain == 0:
+            raise NoTokenApp()
+        owner = self.msg.sender
+        self._debit(owner, BASE, amount)
+        msg_id = self.send(self.token_chain, self.token_app, "transfer(address,uint256)", owner,
+                           amount, callback=self.on_withdrawn)  # fmt: skip
+        self.pending_owner[msg_id] = owner
+        self.pending_amount[msg_id] = amount
+        return msg_id
+
+    @callback
+    def on_withdrawn(self, msg_id: bytes32, ok: bool, data: bytes) -> None:
+        owner = self.pending_owner[msg_id]
+        amount = self.pending_amount[msg_id]
+        self.pending_owner[msg_id] = ZERO
+        self.pending_amount[msg_id] = 0
+        if not ok:
+            self.base_free[owner] = self.base_free[owner] + amount
+        self.emit(WithdrawalSettled(msg_id, owner, amount, ok))
+
+    @view
+    def token(self) -> tuple[uint64, address]:
+        """(chain id, address) of the token app that is the base asset; (0, 0) if none."""
+        return self.token_chain, self.token_app
 
     @method
     def withdraw_base(self, amount: uint256) -> None:

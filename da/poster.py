@@ -1,0 +1,406 @@
+"""The poster: an app's committed blocks, batched, on the DA backend and committed on L1.
+
+One cycle (`Poster.step`), run by a thread beside the sequencer (services/da_node.py):
+    first  = inbox.next_block(chain)          the L1 says where to resume: no gap, no duplicate
+    blocks = first .. min(committed, first + max_batch_blocks - 1), cut at max_batch_txs
+    batch -> channel -> payloads (da/channel.py) -> backend.submit each -> refs
+    inbox.commit(chain, first, last, keccak(channel), output_root(last), refs)
+    record it (PosterStore) -> safe head = last
+A cycle posts when the oldest unposted block has waited `max_delay_s` or a full batch is
+ready. Any failure (DA or L1 down, a refused transaction) ends the cycle; the loop retries
+with exponential back-off (`retry_initial_s` doubling up to `retry_max_s`) and never exits.
+Payloads already submitted for the same range are reused on retry (their channel id is
+derived from the range, so a retry produces the same bytes).
+
+Heads: safe = the last block of the newest commitment the L1 included; finalized = the last
+block of the newest commitment in an L1 block at or below the L1's `finalized` block. Both
+are recorded in the poster's SQLite file (PosterStore) with every commitment, so a restart
+knows them at once; the L1 stays the authority (`_sync` adopts what the L1 holds).
+
+Back-pressure: memory holds one batch at most (`max_batch_txs` bounds it). The backlog of
+committed but unposted blocks lives in the node's database; `Backlog` bounds it by making
+admission refuse new transactions (JSON-RPC -32005) while it is above `max_backlog_blocks`
+blocks or `max_backlog_txs` transactions.
+"""
+
+from __future__ import annotations
+
+import logging
+import sqlite3
+import threading
+import time
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Protocol
+
+from da.backend import DABackend, DARef
+from da.batch import encode_blocks
+from da.commitment import Commitment, CommitmentRecord, InboxWriter, encode_refs
+from da.compress import Compressor
+from da.frames import CHANNEL_ID_SIZE, encode_frames, encode_payload
+from rollup.crypto import keccak
+from rollup.errors import LimitExceeded
+from rollup.outputs import output_root
+from rollup.types import Block
+
+__all__ = [
+    "PosterConfig",
+    "BlockSource",
+    "PosterStore",
+    "Poster",
+    "PosterStatus",
+    "Backlog",
+    "channel_id_for",
+]
+
+log = logging.getLogger("da.poster")
+
+
+@dataclass(frozen=True, slots=True)
+class PosterConfig:
+    max_batch_blocks: int = 2_000
+    max_batch_txs: int = 20_000
+    max_delay_s: float = 1.0  # post at least this often while there are unposted blocks
+    poll_s: float = 0.05
+    retry_initial_s: float = 0.5
+    retry_max_s: float = 30.0
+    finality_poll_s: float = 1.0
+    max_backlog_blocks: int = 10_000
+    max_backlog_txs: int = 500_000  # ~45 MB of DA at ~90 B a transaction
+    compressor: Compressor = field(default_factory=Compressor)
+
+
+class BlockSource(Protocol):
+    """Committed blocks of the chain; called from the poster's thread."""
+
+    def committed_number(self) -> int: ...
+
+    def block(self, number: int) -> Block: ...
+
+
+def channel_id_for(chain_id: int, first: int, last: int) -> bytes:
+    """A channel id derived from the range: a retry of the same range yields the same bytes."""
+    numbers = b"".join(n.to_bytes(8, "big") for n in (chain_id, first, last))
+    return keccak(b"app-rollup:channel" + numbers)[:CHANNEL_ID_SIZE]
+
+
+# ---- what was posted, on disk ----
+
+_SCHEMA = (
+    """CREATE TABLE IF NOT EXISTS batches (
+        idx INTEGER PRIMARY KEY, first_block INTEGER NOT NULL, last_block INTEGER NOT NULL,
+        data_hash BLOB NOT NULL, output_root BLOB NOT NULL, da_ref BLOB NOT NULL,
+        l1_block INTEGER NOT NULL, l1_tx BLOB NOT NULL,
+        txs INTEGER, bytes INTEGER, posted_ms INTEGER)""",
+    "CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value INTEGER NOT NULL)",
+)
+
+
+class PosterStore:
+    """The poster's record: every commitment it knows of, and the finalized head.
+
+    `bytes` and `txs` are the DA bytes submitted and the transactions carried (NULL for
+    commitments learned from the L1 after a crash)."""
+
+    def __init__(self, path: Path) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self._db = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
+        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.execute("PRAGMA synchronous=FULL")
+        for statement in _SCHEMA:
+            self._db.execute(statement)
+        self._lock = threading.Lock()
+
+    def close(self) -> None:
+        with self._lock:
+            self._db.close()
+
+    def add(self, c: CommitmentRecord, txs: int | None = None, size: int | None = None) -> None:
+        with self._lock:
+            self._db.execute(
+                "INSERT OR REPLACE INTO batches VALUES (?,?,?,?,?,?,?,?,?,?,?)",
+                (c.index, c.first_block, c.last_block, c.data_hash, c.output_root, c.da_ref,
+                 c.l1_block, c.l1_tx, txs, size, time.time_ns() // 1_000_000),
+            )  # fmt: skip
+
+    def last(self) -> Commitment | None:
+        rows = self._query("SELECT * FROM batches ORDER BY idx DESC LIMIT 1", ())
+        return rows[0] if rows else None
+
+    def all(self) -> list[Commitment]:
+        return self._query("SELECT * FROM batches ORDER BY idx", ())
+
+    def drop_from_block(self, first_block: int) -> int:
+        """Forget commitments from `first_block` on (the L1 no longer has them)."""
+        with self._lock:
+            return self._db.execute(
+                "DELETE FROM batches WHERE last_block >= ?", (first_block,)
+            ).rowcount
+
+    def finalized_upto(self, l1_block: int) -> int:
+        """The last block of the newest commitment included at or below `l1_block`."""
+        with self._lock:
+            row = self._db.execute(
+                "SELECT MAX(last_block) FROM batches WHERE l1_block <= ?", (l1_block,)
+            ).fetchone()
+        return int(row[0] or 0)
+
+    def totals(self) -> tuple[int, int]:
+        """(transactions, DA bytes) of the batches this poster submitted itself."""
+        with self._lock:
+            row = self._db.execute(
+                "SELECT SUM(txs), SUM(bytes) FROM batches WHERE bytes IS NOT NULL"
+            ).fetchone()
+        return int(row[0] or 0), int(row[1] or 0)
+
+    def get_meta(self, key: str) -> int | None:
+        with self._lock:
+            row = self._db.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
+        return None if row is None else int(row[0])
+
+    def set_meta(self, key: str, value: int) -> None:
+        with self._lock:
+            self._db.execute("INSERT OR REPLACE INTO meta VALUES (?, ?)", (key, value))
+
+    def _query(self, sql: str, args: tuple[object, ...]) -> list[Commitment]:
+        with self._lock:
+            rows = self._db.execute(sql, args).fetchall()
+        return [Commitment(0, r[0], r[1], r[2], r[3], r[4], r[5], r[6], r[7]) for r in rows]
+
+
+# ---- the poster ----
+
+
+@dataclass(slots=True)
+class PosterStatus:
+    safe: int = 0
+    finalized: int = 0
+    batches: int = 0  # posted by this process
+    error: str | None = None  # the last cycle's failure, None once a cycle succeeds
+    last_post_ms: int = 0
+
+
+class Poster:
+    def __init__(self, chain_id: int, source: BlockSource, backend: DABackend,
+                 inbox: InboxWriter, store: PosterStore, config: PosterConfig | None = None,
+                 on_heads: Callable[[int, int], None] | None = None,
+                 inbox_from_l1_block: int = 0) -> None:  # fmt: skip
+        """`on_heads(safe, finalized)` is called from the poster's thread when either moves;
+        `inbox_from_l1_block`: where to look for commitments (the inbox's deployment)."""
+        self.chain_id = chain_id
+        self.inbox_from_l1_block = inbox_from_l1_block
+        self.source, self.backend, self.inbox, self.store = source, backend, inbox, store
+        self.config = config or PosterConfig()
+        self.on_heads = on_heads
+        self.status = PosterStatus()
+        last = store.last()
+        self.status.safe = last.last_block if last is not None else 0
+        self.status.finalized = min(store.get_meta("finalized") or 0, self.status.safe)
+        self._synced = False
+        self._next_finality = 0.0
+        # blocks unposted at start have waited an unknown time: the first batch goes at once
+        self._waiting_since: float | None = float("-inf")
+        self._submitted: dict[bytes, DARef] = {}  # payload hash -> ref, for the range in hand
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._publish()
+
+    # -- running
+
+    def start(self) -> None:
+        self._thread = threading.Thread(target=self._run, name="da-poster", daemon=True)
+        self._thread.start()
+
+    def stop(self, timeout: float = 10.0) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout)
+
+    def _run(self) -> None:
+        delay = self.config.retry_initial_s
+        while not self._stop.is_set():
+            try:
+                posted = self.step()
+            except Exception as exc:  # noqa: BLE001 - the poster must outlive any failure
+                self.status.error = f"{type(exc).__name__}: {exc}"
+                log.warning("DA poster cycle failed (retry in %.1f s): %s", delay,
+                            self.status.error)  # fmt: skip
+                self._stop.wait(delay)
+                delay = min(delay * 2, self.config.retry_max_s)
+                continue
+            delay = self.config.retry_initial_s
+            self.status.error = None
+            if not posted:
+                self._stop.wait(self.config.poll_s)
+
+    def step(self) -> bool:
+        """One cycle: follow L1 finality, post one batch if one is due. True if it posted."""
+        if not self._synced:  # at start: adopt the L1's position before anything else
+            self._sync(self.inbox.next_block(self.chain_id))
+        self._follow_finality()
+        committed = self.source.committed_number()
+        self._check_behind(committed)
+        if committed <= self.status.safe or not self._due(committed):
+            return False
+        first = self.inbox.next_block(self.chain_id)
+        self._sync(first)
+        self._check_behind(committed)
+        if first > committed:
+            return False
+        self._post(first, committed)
+        return True
+
+    def _check_behind(self, committed: int) -> None:
+        if self.status.safe > committed:
+            raise RuntimeError(f"the L1 inbox holds blocks up to {self.status.safe} but this "
+                               f"node's chain ends at {committed}: its database lost blocks it "
+                               "had posted")  # fmt: skip
+
+    # -- one batch
+
+    def _due(self, committed: int) -> bool:
+        now = time.monotonic()
+        if self._waiting_since is None:
+            self._waiting_since = now
+        if committed - self.status.safe >= self.config.max_batch_blocks:
+            return True
+        return now - self._waiting_since >= self.config.max_delay_s
+
+    def _post(self, first: int, committed: int) -> None:
+        blocks = self._read(first, committed)
+        last = blocks[-1].header.number
+        # the blocks' decoded transactions are encoded directly: no second decode of each
+        channel = self.config.compressor.compress(encode_blocks(self.chain_id, blocks))
+        frames = encode_frames(channel_id_for(self.chain_id, first, last), channel,
+                               self.backend.max_blob_size - 1)  # fmt: skip
+        payloads = [encode_payload([frame]) for frame in frames]
+        refs = [self._submit(payload) for payload in payloads]
+        record = self.inbox.commit(self.chain_id, first, last, keccak(channel),
+                                   output_root(blocks[-1].header), encode_refs(refs))  # fmt: skip
+        txs = sum(len(b.transactions) for b in blocks)
+        self.store.add(record, txs, sum(map(len, payloads)))
+        self._submitted.clear()
+        self._waiting_since = None
+        self.status.batches += 1
+        self.status.last_post_ms = time.time_ns() // 1_000_000
+        self.status.safe = last
+        self._publish()
+        log.info("posted blocks %d-%d (%d txs, %d bytes in %d payloads) as batch %d at L1 "
+                 "block %d", first, last, txs, len(channel), len(payloads), record.index,
+                 record.l1_block)  # fmt: skip
+
+    def _read(self, first: int, committed: int) -> list[Block]:
+        """Blocks from `first`, at most max_batch_blocks of them, cut at max_batch_txs."""
+        blocks: list[Block] = []
+        txs = 0
+        end = min(committed, first + self.config.max_batch_blocks - 1)
+        for number in range(first, end + 1):
+            block = self.source.block(number)
+            if blocks and txs + len(block.transactions) > self.config.max_batch_txs:
+                break
+            blocks.append(block)
+            txs += len(block.transactions)
+        return blocks
+
+    def _submit(self, payload: bytes) -> DARef:
+        key = keccak(payload)
+        ref = self._submitted.get(key)
+        if ref is None:
+            ref = self._submitted[key] = self.backend.submit(payload)
+        return ref
+
+    # -- heads
+
+    def _sync(self, first: int) -> None:
+        """Adopt the L1's position: it may hold commitments we did not record (we crashed
+        after committing) or lack ones we did (the L1 lost them)."""
+        local_next = self.status.safe + 1
+        if first > local_next:
+            last = self.store.last()
+            since = last.l1_block if last else self.inbox_from_l1_block
+            for record in self.inbox.commitments(self.chain_id, since):
+                if record.first_block >= local_next:
+                    self.store.add(record)
+            log.info("resumed from the L1 inbox: blocks %d-%d were committed before a restart",
+                     local_next, first - 1)  # fmt: skip
+        elif first < local_next:
+            dropped = self.store.drop_from_block(first)
+            log.warning("the L1 inbox expects block %d but %d commitment(s) from there were "
+                        "recorded; posting them again", first, dropped)  # fmt: skip
+        if first != local_next or not self._synced:
+            self._synced = True
+            self.status.safe = first - 1
+            self.status.finalized = min(self.status.finalized, self.status.safe)
+            self._submitted.clear()
+            self._publish()
+
+    def _follow_finality(self) -> None:
+        now = time.monotonic()
+        if now < self._next_finality:
+            return
+        self._next_finality = now + self.config.finality_poll_s
+        finalized = min(self.store.finalized_upto(self.inbox.l1_block_number("finalized")),
+                        self.status.safe)  # fmt: skip
+        if finalized != self.status.finalized:
+            self.status.finalized = finalized
+            self.store.set_meta("finalized", finalized)
+            self._publish()
+
+    def _publish(self) -> None:
+        if self.on_heads is not None:
+            self.on_heads(self.status.safe, self.status.finalized)
+
+
+# ---- back-pressure ----
+
+
+class ChainView(Protocol):
+    """What admission knows of the chain (owner thread)."""
+
+    def committed_number(self) -> int: ...
+
+    def tx_count(self, number: int) -> int: ...
+
+
+class Backlog:
+    """Refuses admission while too much committed data is not yet posted.
+
+    Runs on the node's owner thread at every admission: it counts each newly committed
+    block's transactions once (a deque of unposted blocks, trimmed as the safe head
+    advances), so a check is O(1) amortized."""
+
+    def __init__(self, chain: ChainView, safe_head: Callable[[], int], max_blocks: int,
+                 max_txs: int) -> None:  # fmt: skip
+        self.chain, self.safe_head = chain, safe_head
+        self.max_blocks, self.max_txs = max_blocks, max_txs
+        self._counted = chain.committed_number()
+        self._unposted: deque[tuple[int, int]] = deque()  # (block, transactions)
+        self._txs = 0
+
+    def check(self) -> None:
+        committed, safe = self.chain.committed_number(), self.safe_head()
+        self._count_new(committed, safe)
+        while self._unposted and self._unposted[0][0] <= safe:
+            self._txs -= self._unposted.popleft()[1]
+        blocks = committed - safe
+        if blocks > self.max_blocks or self._txs > self.max_txs:
+            raise LimitExceeded(
+                f"DA backlog full: {blocks} blocks ({self._txs} transactions) are not yet "
+                f"posted (limits {self.max_blocks} blocks, {self.max_txs} transactions); "
+                "retry once the DA poster catches up"
+            )
+
+    def pending(self) -> tuple[int, int]:
+        """(unposted blocks, unposted transactions counted so far)."""
+        return self.chain.committed_number() - self.safe_head(), self._txs
+
+    def _count_new(self, committed: int, safe: int) -> None:
+        start = max(self._counted + 1, safe + 1)
+        for number in range(start, committed + 1):
+            count = self.chain.tx_count(number)
+            self._unposted.append((number, count))
+            self._txs += count
+        self._counted = max(self._counted, committed)
+

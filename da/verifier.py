@@ -1,0 +1,300 @@
+"""The verifier: rebuild an app's chain from the L1 inbox and the DA layer alone, and check it.
+
+    for each commitment of the chain on L1, in order (da/commitment.py):
+        index == the next index?  first_block == head + 1?        (a gap, a reorder)
+        derive_batch: refs -> payloads -> channel -> data hash -> batch   (da/derive.py)
+        parent hash == hash(head)?
+        per block: begin_block, apply_transaction each, seal_block   (vm/stf.py, as the
+                   sequencer's builder does) -> every header rebuilt; the hash chain links them
+        last block: state root == the batch's claim?  hash == the batch's claim?
+                    output_root(header) == the commitment's output root on L1?
+    -> "in sync at block N", or "diverged at block N: reason" (and it stops there)
+The VM, the genesis header and state are the sequencer's own (built by the caller with the
+sequencer's constructor, services/verifier.py), so the two cannot build different chains.
+The batch claims only its last block's hash and state root (da/batch.py explains why), so a
+mismatch there is reported at the batch's last block; an invalid transaction or signature is
+reported at its own block. A backend or L1 that cannot answer, or data not (yet) there, sets
+`waiting` and is retried; it never moves the verified head.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections import deque
+from collections.abc import Mapping
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field, replace
+
+from da.backend import DABackend
+from da.batch import BatchBlock
+from da.commitment import CommitmentRecord, InboxReader
+from da.derive import DerivedBatch, Divergence, SenderRecovery, derive_batch, describe
+from da.errors import DataNotFound, TemporaryDAError
+from rollup.blocks import block_hash
+from rollup.messages import CrossMessage
+from rollup.outputs import output_root
+from rollup.types import BlockHeader, Receipt, Transaction
+from vm.bus import InvalidInbound, apply_inbound
+from vm.commitment import StateTree
+from vm.interface import ExecutionVM
+from vm.state import DictReader, State
+from vm.stf import InvalidTransaction, apply_transaction, begin_block, seal_block
+
+__all__ = ["Replayer", "Verifier", "VerifierStatus"]
+
+log = logging.getLogger("da.verifier")
+
+
+class Replayer:
+    """A chain re-executed in memory with the one state-transition function."""
+
+    def __init__(self, chain_id: int, genesis: BlockHeader, state: dict[bytes, bytes],
+                 tree: StateTree, vm: ExecutionVM) -> None:  # fmt: skip
+        if tree.root != genesis.state_root:
+            raise ValueError("the genesis state does not match the genesis state root")
+        self.chain_id, self.head, self.world = chain_id, genesis, state
+        self.tree, self.vm = tree, vm
+        self.head_hash = block_hash(genesis)
+
+    def execute(self, number: int, posted: BatchBlock, txs: list[Transaction]) -> BlockHeader:
+        """Build block `number` on the head as the sequencer's builder does (inbound messages,
+        then transactions, then seal); `Divergence` if one could not have been included."""
+        env = posted.env(number, self.chain_id)
+        state = State(DictReader(self.world))
+        begin_block(state, env, self.vm)
+        outbound: list[CrossMessage] = []
+        try:
+            inbound_receipts = apply_inbound(state, env, self.vm, posted.inbound, outbound)
+        except InvalidInbound as exc:
+            raise Divergence(number, f"inbound messages cannot be executed: {exc}") from None
+        receipts: list[Receipt] = []
+        gas = 0
+        for j, tx in enumerate(txs):
+            try:
+                receipt = apply_transaction(state, env, self.vm, tx, gas, outbound)
+            except InvalidTransaction as exc:
+                raise Divergence(number, f"transaction {j} (0x{tx.hash.hex()}) cannot be "
+                                 f"included: {exc}") from None  # fmt: skip
+            receipts.append(receipt)
+            gas = receipt.cumulative_gas_used
+        sealed = seal_block(state, self.head, env, posted.timestamp_ms, txs, receipts,
+                            self.tree, posted.l1_origin, posted.inbound, inbound_receipts,
+                            outbound)  # fmt: skip
+        world = self.world
+        for key, (_before, after) in sealed.changes.items():
+            if after is None:
+                world.pop(key, None)
+            else:
+                world[key] = after
+        self.head, self.head_hash = sealed.block.header, sealed.block.hash
+        return self.head
+
+
+@dataclass(slots=True)
+class VerifierStatus:
+    chain_id: int
+    state: str = "in_sync"  # "in_sync" | "diverged"
+    block: int = 0  # verified head, or the block of the divergence
+    verified: int = 0  # verified head (re-executed and checked)
+    head_hash: str = ""  # hex hash and state root of the verified head
+    state_root: str = ""
+    reason: str | None = None  # why it diverged
+    waiting: str | None = None  # why it cannot progress right now (retried)
+    batches: int = 0  # verified by this process
+    blocks: int = 0
+    txs: int = 0
+    finalized: int = 0  # newest verified block whose commitment the L1 has finalized
+    l1_block: int = 0  # L1 block of the newest verified commitment
+    seconds_replaying: float = 0.0
+    updated_ms: int = field(default_factory=lambda: time.time_ns() // 1_000_000)
+
+    @property
+    def message(self) -> str:
+        if self.state == "diverged":
+            return f"diverged at block {self.block}: {self.reason}"
+        return f"in sync at block {self.block}"
+
+    def as_dict(self) -> dict[str, object]:
+        return {
+            "chain_id": self.chain_id, "status": self.state, "block": self.block,
+            "verified": self.verified, "head_hash": self.head_hash,
+            "state_root": self.state_root,
+            "message": self.message, "reason": self.reason, "waiting": self.waiting,
+            "batches": self.batches, "blocks": self.blocks, "txs": self.txs,
+            "finalized": self.finalized, "l1_block": self.l1_block,
+            "seconds_replaying": round(self.seconds_replaying, 3), "updated_ms": self.updated_ms,
+        }  # fmt: skip
+
+
+class Verifier:
+    def __init__(self, replayer: Replayer, inbox: InboxReader,
+                 backends: Mapping[str, DABackend], from_l1_block: int = 0,
+                 recovery_threads: int = 2) -> None:  # fmt: skip
+        self.replayer = replayer
+        self.chain_id = replayer.chain_id
+        self.inbox, self.backends = inbox, backends
+        head = replayer.head
+        self._status = VerifierStatus(self.chain_id, block=head.number, verified=head.number,
+                                      head_hash="0x" + replayer.head_hash.hex(),
+                                      state_root="0x" + head.state_root.hex())  # fmt: skip
+        self._lock = threading.Lock()
+        self._scanned = from_l1_block - 1  # L1 blocks whose commitments are queued or done
+        self._queue: deque[CommitmentRecord] = deque()
+        self._next_index = 0
+        self._verified: deque[tuple[int, int]] = deque()  # (L1 block, last block), unfinalized
+        self._pool = ThreadPoolExecutor(recovery_threads, thread_name_prefix="recover") \
+            if recovery_threads > 0 else None  # fmt: skip
+
+    def status(self) -> VerifierStatus:
+        with self._lock:
+            return replace(self._status)
+
+    def close(self) -> None:
+        if self._pool is not None:
+            self._pool.shutdown(wait=False, cancel_futures=True)
+
+    # ---- running ----
+
+    def run(self, stop: threading.Event, poll_s: float = 0.5) -> None:
+        """Verify until `stop` is set; never raises."""
+        while not stop.is_set():
+            try:
+                progressed = self.step()
+            except Exception as exc:  # noqa: BLE001 - report, retry; a verifier must not die
+                log.exception("verifier step failed")
+                self._update(waiting=f"internal error: {type(exc).__name__}: {exc}")
+                progressed = False
+            if not progressed:
+                stop.wait(poll_s)
+
+    def step(self) -> bool:
+        """Verify what the L1 holds now; True if the verified head moved."""
+        if self._status.state == "diverged":
+            return False
+        try:
+            self._scan()
+            moved = self._drain()
+            self._follow_finality()
+        except (TemporaryDAError, ConnectionError) as exc:
+            self._update(waiting=f"unreachable: {exc}")
+            return False
+        except DataNotFound as exc:
+            self._update(waiting=f"DA data not available: {exc}")
+            return False
+        except Divergence as exc:
+            self._diverge(exc)
+            return False
+        except Exception as exc:  # a malformed L1 answer: report it, keep the head, retry
+            self._update(waiting=f"cannot read the L1 inbox: {exc}")
+            return False
+        self._update(waiting=None)
+        return moved
+
+    def verify_until_idle(self, timeout: float = 60.0) -> VerifierStatus:
+        """Step until nothing is left to verify (or the verifier diverged); for CLIs and tests."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline and self.step():
+            pass
+        return self.status()
+
+    # ---- one commitment ----
+
+    def _scan(self) -> None:
+        latest = self.inbox.l1_block_number("latest")
+        if latest <= self._scanned:
+            return
+        found = self.inbox.commitments(self.chain_id, self._scanned + 1, latest)
+        self._queue.extend(c for c in found if c.chain_id == self.chain_id)
+        self._scanned = latest
+
+    def _drain(self) -> bool:
+        moved = False
+        while self._queue:
+            commitment = self._queue[0]
+            self._verify(commitment)
+            self._queue.popleft()
+            moved = True
+        return moved
+
+    def _verify(self, c: CommitmentRecord) -> None:
+        replayer = self.replayer
+        expected = replayer.head.number + 1
+        if c.index != self._next_index:
+            raise Divergence(expected, f"{describe(c)} comes where batch {self._next_index} was "
+                             "expected (a batch is missing or out of order)")  # fmt: skip
+        if c.first_block != expected:
+            if c.first_block > expected:
+                what = f"a gap: blocks {expected}-{c.first_block - 1} were never posted"
+            else:
+                what = "blocks already posted (a reordered or repeated batch)"
+            raise Divergence(expected, f"{describe(c)} starts at block {c.first_block}: {what}")
+        started = time.perf_counter()
+        derived = derive_batch(c, self.backends, self.chain_id)
+        if derived.batch.parent_hash != replayer.head_hash:
+            raise Divergence(expected, f"{describe(c)}: its parent hash is not the hash of "
+                             f"block {replayer.head.number}")  # fmt: skip
+        self._replay(derived)
+        self._check_claims(derived)
+        with self._lock:
+            s = self._status
+            s.block = s.verified = replayer.head.number
+            s.head_hash = "0x" + replayer.head_hash.hex()
+            s.state_root = "0x" + replayer.head.state_root.hex()
+            s.batches, s.l1_block = s.batches + 1, c.l1_block
+            s.blocks += len(derived.batch.blocks)
+            s.txs += len(derived.posted)
+            s.seconds_replaying += time.perf_counter() - started
+        self._verified.append((c.l1_block, c.last_block))
+        self._next_index += 1
+
+    def _replay(self, derived: DerivedBatch) -> None:
+        recovery = SenderRecovery(derived, self._pool)
+        try:
+            for (number, txs), posted in zip(recovery.blocks(), derived.batch.blocks,
+                                             strict=True):  # fmt: skip
+                self.replayer.execute(number, posted, txs)
+        finally:
+            recovery.cancel()
+
+    def _check_claims(self, derived: DerivedBatch) -> None:
+        head, batch, c = self.replayer.head, derived.batch, derived.commitment
+        where = describe(c)
+        if head.state_root != batch.state_root:
+            raise Divergence(head.number, f"{where}: re-executed state root "
+                             f"0x{head.state_root.hex()}, the batch claims "
+                             f"0x{batch.state_root.hex()}")  # fmt: skip
+        if self.replayer.head_hash != batch.block_hash:
+            raise Divergence(head.number, f"{where}: re-executed block hash "
+                             f"0x{self.replayer.head_hash.hex()}, the batch claims "
+                             f"0x{batch.block_hash.hex()} (a header field differs)")  # fmt: skip
+        computed = output_root(head)
+        if computed != c.output_root:
+            raise Divergence(head.number, f"{where}: output root 0x{computed.hex()}, the L1 "
+                             f"commitment says 0x{c.output_root.hex()}")  # fmt: skip
+
+    def _follow_finality(self) -> None:
+        if not self._verified:
+            return
+        finalized_l1 = self.inbox.l1_block_number("finalized")
+        newest = None
+        while self._verified and self._verified[0][0] <= finalized_l1:
+            newest = self._verified.popleft()[1]
+        if newest is not None:
+            with self._lock:
+                self._status.finalized = newest
+
+    # ---- status ----
+
+    def _update(self, waiting: str | None) -> None:
+        with self._lock:
+            self._status.waiting = waiting
+            self._status.updated_ms = time.time_ns() // 1_000_000
+
+    def _diverge(self, exc: Divergence) -> None:
+        log.error("%s", exc)
+        with self._lock:
+            s = self._status
+            s.state, s.block, s.reason, s.waiting = "diverged", exc.block, exc.reason, None
+            s.updated_ms = time.time_ns() // 1_000_000

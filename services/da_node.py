@@ -1,0 +1,170 @@
+"""The DA poster inside a node process: `python -m services.node ... --da local|ethereum`.
+
+Why a thread in the node rather than a process of its own: admission consults the backlog on
+every transaction (back-pressure) and the JSON-RPC `safe`/`finalized` tags read the poster's
+heads on every request, both as plain attribute reads here; the poster takes committed blocks
+as the objects the node already holds (no second decode from the database); and the devnet
+supervisor restarts it with the node, from the poster's own record and the L1. Its cost on
+the node's GIL is the batch encoding (~10 us a transaction); compression, fsyncs and L1
+round trips release the GIL.
+
+    DATA/da/                 the local backend's store (objects + index), read by verifiers
+    DATA/da-poster.sqlite    the poster's record of its commitments and finalized head
+Settings come from flags, or the environment the devnet sets (ROLLUP_L1_RPC, ROLLUP_INBOX,
+ROLLUP_INBOX_BLOCK, ROLLUP_DA, ROLLUP_DA_MODE); the batcher's key only from the environment
+(ROLLUP_BATCHER_KEY), so it never shows in a process list.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from bridge.inbox import BatchInbox
+from bridge.l1 import L1Client
+from da.backend import DABackend
+from da.ethereum import MODES, EthereumDA
+from da.local import LocalDA
+from da.poster import Backlog, Poster, PosterConfig, PosterStore
+from rollup.errors import RollupError
+from rollup.types import Block
+from sequencer.node import Sequencer
+
+__all__ = ["DASettings", "DAService", "add_da_arguments", "da_settings", "open_backend"]
+
+BACKENDS = ("local", "ethereum")
+_DEFAULT = PosterConfig()
+
+
+@dataclass(frozen=True, slots=True)
+class DASettings:
+    backend: str  # "local" | "ethereum"
+    l1_rpc: str
+    inbox: bytes
+    batcher_key: str
+    data_dir: Path
+    mode: str = "calldata"  # ethereum: "calldata" | "blobs"
+    inbox_from_l1_block: int = 0
+    poster: PosterConfig = field(default_factory=PosterConfig)
+
+
+def add_da_arguments(parser: argparse.ArgumentParser) -> None:
+    env = os.environ.get
+    group = parser.add_argument_group("data availability (the DA poster)")
+    group.add_argument("--da", choices=BACKENDS, default=env("ROLLUP_DA") or None,
+                       help="post blocks to this DA backend and commit them on the L1 inbox "
+                            "(default: $ROLLUP_DA, else no poster)")  # fmt: skip
+    group.add_argument("--da-mode", choices=MODES, default=env("ROLLUP_DA_MODE") or "calldata",
+                       help="ethereum backend: calldata or EIP-4844 blobs")  # fmt: skip
+    group.add_argument("--l1-rpc", default=env("ROLLUP_L1_RPC") or None)
+    group.add_argument("--inbox", default=env("ROLLUP_INBOX") or None,
+                       help="address of the L1 BatchInbox contract")  # fmt: skip
+    group.add_argument("--inbox-from-block", type=int,
+                       default=int(env("ROLLUP_INBOX_BLOCK") or 0),
+                       help="L1 block the inbox was deployed in")  # fmt: skip
+    group.add_argument("--da-max-delay", type=float, default=_DEFAULT.max_delay_s,
+                       help="seconds an unposted block may wait (default %(default)s)")  # fmt: skip
+    group.add_argument("--da-max-backlog-blocks", type=int,
+                       default=_DEFAULT.max_backlog_blocks,
+                       help="refuse transactions past this many unposted blocks")  # fmt: skip
+    group.add_argument("--da-max-backlog-txs", type=int, default=_DEFAULT.max_backlog_txs,
+                       help="refuse transactions past this many unposted transactions")  # fmt: skip
+    group.add_argument("--da-retry-max", type=float, default=_DEFAULT.retry_max_s,
+                       help="longest back-off between failed posts, seconds")  # fmt: skip
+
+
+def da_settings(args: argparse.Namespace, data_dir: Path) -> DASettings | None:
+    """The poster's settings from `add_da_arguments`' options; None without --da."""
+    if args.da is None:
+        return None
+    key = os.environ.get("ROLLUP_BATCHER_KEY")
+    missing = [name for name, value in (("--l1-rpc", args.l1_rpc), ("--inbox", args.inbox),
+                                        ("$ROLLUP_BATCHER_KEY", key)) if not value]  # fmt: skip
+    if missing:
+        raise RollupError(f"--da {args.da} needs {', '.join(missing)}")
+    assert key is not None
+    config = PosterConfig(max_delay_s=args.da_max_delay,
+                          max_backlog_blocks=args.da_max_backlog_blocks,
+                          max_backlog_txs=args.da_max_backlog_txs,
+                          retry_max_s=args.da_retry_max)  # fmt: skip
+    return DASettings(args.da, args.l1_rpc, _address(args.inbox), key, data_dir, args.da_mode,
+                      args.inbox_from_block, config)  # fmt: skip
+
+
+def _address(text: str) -> bytes:
+    raw = bytes.fromhex(text.removeprefix("0x"))
+    if len(raw) != 20:
+        raise RollupError(f"{text} is not an address")
+    return raw
+
+
+def open_backend(name: str, chain_id: int, l1: L1Client, data_dir: Path,
+                 mode: str = "calldata") -> DABackend:  # fmt: skip
+    """The DA backend `name`: `local` in DATA/da, `ethereum` through `l1`."""
+    if name == "local":
+        return LocalDA(data_dir / "da")
+    if name == "ethereum":
+        return EthereumDA(l1, chain_id, mode)
+    raise RollupError(f"unknown DA backend {name!r}, one of {BACKENDS}")
+
+
+class _NodeBlocks:
+    """The poster's `BlockSource`: committed blocks of the node. Called from the poster's
+    thread: `Sequencer.block` reads a dict (atomic) or the store (its engine is thread-safe)."""
+
+    def __init__(self, node: Sequencer) -> None:
+        self.node = node
+
+    def committed_number(self) -> int:
+        return self.node.committed.number
+
+    def block(self, number: int) -> Block:
+        block = self.node.block(number)
+        if block is None:
+            raise RollupError(f"block {number} is not committed")
+        return block
+
+
+class _NodeChain:
+    """The back-pressure gate's `ChainView` (the node's owner thread)."""
+
+    def __init__(self, node: Sequencer) -> None:
+        self.node = node
+
+    def committed_number(self) -> int:
+        return self.node.committed.number
+
+    def tx_count(self, number: int) -> int:
+        block = self.node.block(number)
+        return 0 if block is None else len(block.transactions)
+
+
+class DAService:
+    """The poster thread of one node, its back-pressure gate, and the heads it publishes."""
+
+    def __init__(self, node: Sequencer, settings: DASettings) -> None:
+        self.node, self.settings = node, settings
+        self.l1 = L1Client(settings.l1_rpc, settings.batcher_key)
+        self.backend = open_backend(settings.backend, node.chain_id, self.l1, settings.data_dir,
+                                    settings.mode)  # fmt: skip
+        self.store = PosterStore(settings.data_dir / "da-poster.sqlite")
+        config = settings.poster
+        self.poster = Poster(node.chain_id, _NodeBlocks(node), self.backend,
+                             BatchInbox(self.l1, settings.inbox), self.store, config,
+                             self._publish, settings.inbox_from_l1_block)  # fmt: skip
+        self.backlog = Backlog(_NodeChain(node), lambda: self.poster.status.safe,
+                               config.max_backlog_blocks, config.max_backlog_txs)  # fmt: skip
+
+    def _publish(self, safe: int, finalized: int) -> None:
+        self.node.safe_head, self.node.finalized_head = safe, finalized
+
+    def start(self) -> None:
+        self.poster.start()
+
+    def stop(self) -> None:
+        self.poster.stop()
+        self.store.close()
+        if isinstance(self.backend, LocalDA):
+            self.backend.close()

@@ -1,0 +1,189 @@
+"""The verifier process of one app, and what `rollup verify` runs.
+
+    python -m services.verifier --app-dir DIR --l1-rpc URL --inbox ADDR [--da-dir DIR]
+                                [--from-l1-block N] [--port N] [--once] [--json]
+
+It reads the L1 inbox and the DA backends only (the `local` store read-only from --da-dir,
+the `ethereum` one through the L1) and re-derives the app's chain with da/verifier.py. The VM,
+the genesis header and the genesis state come from the sequencer's own constructor (a
+`Sequencer` opened on a scratch database), so a verifier builds blocks exactly as the app's
+sequencer does, for either VM. With --port it serves, on 127.0.0.1:
+    GET /status    the status as JSON ("message": "in sync at block N" or "diverged at ...")
+    GET /metrics   Prometheus text
+    GET /health    200 once it runs
+--once verifies what the L1 holds now, prints the result and exits 0 (in sync) or 1
+(diverged, or it could not finish).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+import tempfile
+import threading
+from collections.abc import Mapping
+from pathlib import Path
+
+import orjson
+import uvicorn
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import PlainTextResponse, Response
+from starlette.routing import Route
+
+from bridge.inbox import BatchInbox
+from bridge.l1 import L1Client
+from da.backend import DABackend
+from da.ethereum import EthereumDA
+from da.local import LocalDA
+from da.verifier import Replayer, Verifier, VerifierStatus
+from rollup.errors import RollupError
+from sequencer.node import Sequencer
+from services.apps import load_app
+from services.node import tune_gc
+
+__all__ = ["build_replayer", "open_verifier", "metrics_text", "status_app", "main"]
+
+log = logging.getLogger("verifier")
+
+
+def build_replayer(app_dir: Path) -> tuple[str, Replayer]:
+    """(app name, a replayer at genesis with the app's VM), built by the sequencer's own
+    constructor."""
+    bundle = load_app(app_dir)
+    with tempfile.TemporaryDirectory(prefix="rollup-verifier-") as scratch:
+        node = Sequencer(bundle.manifest, bundle.code, f"sqlite:///{scratch}/genesis.db")
+        try:
+            if not node.state.complete:
+                raise RollupError("the genesis state did not load whole")
+            state = dict(node.state.items())
+            replayer = Replayer(node.chain_id, node.head, state, node.tree, node.vm)
+            return bundle.manifest.name, replayer
+        finally:
+            node.close()
+
+
+def open_verifier(app_dir: Path, l1_rpc: str, inbox: bytes, da_dir: Path | None,
+                  from_l1_block: int = 0) -> tuple[str, Verifier]:  # fmt: skip
+    """(app name, its verifier) reading the L1 at `l1_rpc` and the local store `da_dir`."""
+    name, replayer = build_replayer(app_dir)
+    l1 = L1Client(l1_rpc)
+    backends: dict[str, DABackend] = {"ethereum": EthereumDA(l1, replayer.chain_id)}
+    if da_dir is not None:
+        backends["local"] = LocalDA(da_dir, readonly=True)
+    return name, Verifier(replayer, BatchInbox(l1, inbox), backends, from_l1_block)
+
+
+# ---- status ----
+
+
+def metrics_text(status: VerifierStatus, app: str) -> str:
+    labels = f'{{app="{app}",chain_id="{status.chain_id}"}}'
+    rows = [
+        ("verified_block", "gauge", "Newest block re-derived from DA and checked.",
+         status.verified),
+        ("finalized_block", "gauge", "Newest verified block whose L1 commitment is final.",
+         status.finalized),
+        ("diverged", "gauge", "1 once the posted chain diverged.",
+         int(status.state != "in_sync")),
+        ("diverged_block", "gauge", "Block of the divergence (0 while in sync).",
+         status.block if status.state == "diverged" else 0),
+        ("waiting", "gauge", "1 while the L1 or DA cannot answer.",
+         int(status.waiting is not None)),
+        ("batches_total", "counter", "Batches verified.", status.batches),
+        ("blocks_total", "counter", "Blocks verified.", status.blocks),
+        ("transactions_total", "counter", "Transactions re-executed.", status.txs),
+        ("replay_seconds_total", "counter", "Time spent deriving and re-executing.",
+         round(status.seconds_replaying, 3)),
+    ]  # fmt: skip
+    out = []
+    for name, kind, help_text, value in rows:
+        metric = f"rollup_verifier_{name}"
+        out += [f"# HELP {metric} {help_text}", f"# TYPE {metric} {kind}",
+                f"{metric}{labels} {value}"]  # fmt: skip
+    return "\n".join(out) + "\n"
+
+
+def status_app(verifier: Verifier, app: str,
+               extra: Mapping[str, object] | None = None) -> Starlette:  # fmt: skip
+    async def status(_request: Request) -> Response:
+        body = dict(verifier.status().as_dict(), app=app, **(extra or {}))
+        return Response(orjson.dumps(body), media_type="application/json")
+
+    async def metrics(_request: Request) -> Response:
+        return PlainTextResponse(metrics_text(verifier.status(), app),
+                                 media_type="text/plain; version=0.0.4")  # fmt: skip
+
+    async def health(_request: Request) -> Response:
+        return PlainTextResponse("ok")
+
+    return Starlette(routes=[Route("/status", status), Route("/metrics", metrics),
+                             Route("/health", health)])  # fmt: skip
+
+
+# ---- running ----
+
+
+def run_once(verifier: Verifier, timeout: float, as_json: bool) -> int:
+    status = verifier.verify_until_idle(timeout)
+    if as_json:
+        print(json.dumps(status.as_dict()))
+    else:
+        print(status.message + (f" (waiting: {status.waiting})" if status.waiting else ""))
+    return 0 if status.state == "in_sync" and status.waiting is None else 1
+
+
+def serve(verifier: Verifier, app: str, port: int, poll_s: float = 0.5) -> None:
+    """Verify in a thread and serve the status until SIGINT/SIGTERM."""
+    stop = threading.Event()
+    worker = threading.Thread(target=verifier.run, args=(stop, poll_s), name="verifier",
+                              daemon=True)  # fmt: skip
+    worker.start()
+    config = uvicorn.Config(status_app(verifier, app), host="127.0.0.1", port=port,
+                            log_level="warning", access_log=False, lifespan="off")  # fmt: skip
+    try:
+        uvicorn.Server(config).run()
+    finally:
+        stop.set()
+        worker.join(10.0)
+        verifier.close()
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python -m services.verifier", description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )  # fmt: skip
+    parser.add_argument("--app-dir", type=Path, required=True)
+    parser.add_argument("--l1-rpc", required=True)
+    parser.add_argument("--inbox", required=True, help="address of the L1 BatchInbox")
+    parser.add_argument("--da-dir", type=Path, help="the app's local DA store (read-only)")
+    parser.add_argument("--from-l1-block", type=int, default=0)
+    parser.add_argument("--port", type=int, help="serve /status and /metrics here")
+    parser.add_argument("--once", action="store_true", help="verify what is posted, then exit")
+    parser.add_argument("--timeout", type=float, default=600.0, help="--once: give up after")
+    parser.add_argument("--json", action="store_true")
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO,
+                        format="%(asctime)s %(name)s %(levelname)s %(message)s")  # fmt: skip
+    try:
+        name, verifier = open_verifier(args.app_dir, args.l1_rpc,
+                                       bytes.fromhex(args.inbox.removeprefix("0x")),
+                                       args.da_dir, args.from_l1_block)  # fmt: skip
+    except (RollupError, OSError, ValueError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    tune_gc()  # as the node does: the genesis state out of the collector's sight
+    if args.once or args.port is None:
+        try:
+            return run_once(verifier, args.timeout, args.json)
+        finally:
+            verifier.close()
+    serve(verifier, name, args.port)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,283 @@
+"""The poster against fakes at its ports (a LocalChain, LocalDA, an in-memory inbox): order,
+retries, restarts without gaps or duplicates, heads, and the back-pressure gate."""
+
+from __future__ import annotations
+
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from da.backend import DARef
+from da.commitment import decode_refs
+from da.errors import TemporaryDAError
+from da.local import LocalDA
+from da.poster import Backlog, Poster, PosterConfig, PosterStore, channel_id_for
+from rollup.errors import LimitExceeded
+from rollup.outputs import output_root
+
+FAST = PosterConfig(max_delay_s=0.0, poll_s=0.01, retry_initial_s=0.01, retry_max_s=0.05,
+                    finality_poll_s=0.0)  # fmt: skip
+
+
+class FlakyDA(LocalDA):
+    """LocalDA that refuses `failures` submissions first, as a backend that is down."""
+
+    def __init__(self, path: Path, failures: int = 0) -> None:
+        super().__init__(path)
+        self.failures = failures
+        self.submitted = 0
+
+    def submit(self, data: bytes) -> DARef:
+        if self.failures > 0:
+            self.failures -= 1
+            raise TemporaryDAError("DA backend down (test)")
+        self.submitted += 1
+        return super().submit(data)
+
+
+def _poster(tmp_path: Path, chain: Any, source: type, inbox: Any, backend: Any = None,
+            config: PosterConfig = FAST,
+            heads: list[tuple[int, int]] | None = None) -> Poster:  # fmt: skip
+    store = PosterStore(tmp_path / "poster.sqlite")
+    backend = backend if backend is not None else LocalDA(tmp_path / "da")
+
+    def publish(safe: int, finalized: int) -> None:
+        if heads is not None:
+            heads.append((safe, finalized))
+
+    return Poster(chain.node.chain_id, source(chain), backend, inbox, store, config, publish)
+
+
+def _drain(poster: Poster) -> int:
+    posted = 0
+    while poster.step():
+        posted += 1
+    return posted
+
+
+def _assert_contiguous(inbox: Any, head: int) -> None:
+    ranges = [(c.first_block, c.last_block) for c in inbox.items]
+    assert [c.index for c in inbox.items] == list(range(len(inbox.items)))
+    assert ranges[0][0] == 1 and ranges[-1][1] == head
+    assert all(b[0] == a[1] + 1 for a, b in zip(ranges, ranges[1:]))
+
+
+def test_posts_committed_blocks_in_order(tmp_path: Path, chain: Any, chain_source: type,
+                                         memory_inbox: type, grow: Any) -> None:  # fmt: skip
+    inbox = memory_inbox()
+    heads: list[tuple[int, int]] = []
+    config = PosterConfig(max_delay_s=0.0, max_batch_blocks=3, finality_poll_s=0.0)
+    poster = _poster(tmp_path, chain, chain_source, inbox, config=config, heads=heads)
+    grow(chain, 7)
+    assert _drain(poster) == 3  # 3 + 3 + 1 blocks
+    _assert_contiguous(inbox, 7)
+    last = inbox.items[-1]
+    assert last.output_root == output_root(chain.node.block(7).header)
+    assert poster.status.safe == 7 and chain.node.committed.number == 7
+    assert heads[-1][0] == 7
+    # the refs name the data, in the local store, under the deterministic channel id
+    refs = decode_refs(last.da_ref)
+    assert all(ref.backend == "local" for ref in refs)
+    stored = LocalDA(tmp_path / "da", readonly=True).get(refs[0])
+    assert channel_id_for(chain.node.chain_id, 7, 7) in stored
+
+
+def test_finalized_head_follows_the_l1(tmp_path: Path, chain: Any, chain_source: type,
+                                       memory_inbox: type, grow: Any) -> None:  # fmt: skip
+    inbox = memory_inbox(finality_lag=2)
+    heads: list[tuple[int, int]] = []
+    poster = _poster(tmp_path, chain, chain_source, inbox, heads=heads)
+    grow(chain, 1)
+    poster.step()
+    assert poster.status.safe == 1 and poster.status.finalized == 0
+    inbox.mine(2)
+    poster.step()
+    assert poster.status.finalized == 1 and heads[-1] == (1, 1)
+    assert poster.store.get_meta("finalized") == 1
+
+
+def test_a_down_backend_is_retried_and_nothing_is_lost_or_repeated(
+    tmp_path: Path, chain: Any, chain_source: type, memory_inbox: type, grow: Any
+) -> None:
+    inbox = memory_inbox()
+    backend = FlakyDA(tmp_path / "da", failures=5)
+    poster = _poster(tmp_path, chain, chain_source, inbox, backend=backend)
+    grow(chain, 3)
+    poster.start()
+    try:
+        deadline = time.monotonic() + 30
+        while poster.status.safe < 3 and time.monotonic() < deadline:
+            time.sleep(0.01)
+        grow(chain, 2)
+        while poster.status.safe < 5 and time.monotonic() < deadline:
+            time.sleep(0.01)
+    finally:
+        poster.stop()
+    assert backend.failures == 0 and poster.status.error is None
+    _assert_contiguous(inbox, 5)
+
+
+def test_an_unreachable_l1_is_retried(tmp_path: Path, chain: Any, chain_source: type,
+                                      memory_inbox: type, grow: Any) -> None:  # fmt: skip
+    inbox = memory_inbox()
+    inbox.down = True
+    poster = _poster(tmp_path, chain, chain_source, inbox)
+    grow(chain, 2)
+    poster.start()
+    try:
+        deadline = time.monotonic() + 30
+        while poster.status.error is None and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert "unreachable" in (poster.status.error or "")
+        inbox.down = False
+        while poster.status.safe < 2 and time.monotonic() < deadline:
+            time.sleep(0.01)
+    finally:
+        poster.stop()
+    _assert_contiguous(inbox, 2)
+
+
+class CrashingStore(PosterStore):
+    """Dies between the L1 commit and the local record, as a killed process would."""
+
+    def add(self, c: Any, txs: int | None = None, size: int | None = None) -> None:
+        raise SystemExit("killed after the commit")
+
+
+def test_restart_after_a_crash_between_commit_and_record(
+    tmp_path: Path, chain: Any, chain_source: type, memory_inbox: type, grow: Any
+) -> None:
+    inbox = memory_inbox()
+    grow(chain, 2)
+    store = CrashingStore(tmp_path / "poster.sqlite")
+    crashing = Poster(chain.node.chain_id, chain_source(chain), LocalDA(tmp_path / "da"), inbox,
+                      store, FAST)  # fmt: skip
+    with pytest.raises(SystemExit):
+        crashing.step()
+    store.close()
+    assert len(inbox.items) == 1  # committed on L1, not recorded locally
+    grow(chain, 2)
+    restarted = _poster(tmp_path, chain, chain_source, inbox)
+    assert restarted.status.safe == 0  # the local record knows nothing yet
+    _drain(restarted)
+    _assert_contiguous(inbox, 4)
+    assert [c.first_block for c in restarted.store.all()] == [1, 3]  # adopted from the L1
+
+
+def test_restart_resumes_from_its_record(tmp_path: Path, chain: Any, chain_source: type,
+                                         memory_inbox: type, grow: Any) -> None:  # fmt: skip
+    inbox = memory_inbox()
+    first = _poster(tmp_path, chain, chain_source, inbox)
+    grow(chain, 3)
+    _drain(first)
+    first.store.close()
+    grow(chain, 2)
+    second = _poster(tmp_path, chain, chain_source, inbox)
+    assert second.status.safe == 3  # known at once, before any L1 call
+    _drain(second)
+    _assert_contiguous(inbox, 5)
+
+
+def test_an_l1_that_lost_commitments_gets_them_again(
+    tmp_path: Path, chain: Any, chain_source: type, memory_inbox: type, grow: Any
+) -> None:
+    inbox = memory_inbox()
+    poster = _poster(tmp_path, chain, chain_source, inbox)
+    grow(chain, 2)
+    _drain(poster)
+    grow(chain, 1)
+    _drain(poster)
+    del inbox.items[1:]  # an L1 reset (or reorg) dropped the second commitment
+    grow(chain, 1)
+    _drain(poster)
+    _assert_contiguous(inbox, 4)
+    assert [(c.first_block, c.last_block) for c in poster.store.all()] == [(1, 2), (3, 4)]
+
+
+def test_the_batch_waits_for_its_delay(tmp_path: Path, chain: Any, chain_source: type,
+                                       memory_inbox: type, grow: Any) -> None:  # fmt: skip
+    inbox = memory_inbox()
+    config = PosterConfig(max_delay_s=3600.0, max_batch_blocks=4, finality_poll_s=0.0)
+    poster = _poster(tmp_path, chain, chain_source, inbox, config=config)
+    grow(chain, 1)
+    assert poster.step()  # the first cycle syncs with the L1 and posts what is there
+    grow(chain, 2)
+    assert not poster.step()  # 2 blocks, not yet a full batch, delay not over
+    grow(chain, 2)
+    assert poster.step() and inbox.items[-1].last_block == 5  # a full batch goes at once
+
+
+class Chain:
+    def __init__(self) -> None:
+        self.committed = 0
+        self.txs: dict[int, int] = {}
+
+    def committed_number(self) -> int:
+        return self.committed
+
+    def tx_count(self, number: int) -> int:
+        return self.txs[number]
+
+    def add(self, txs: int) -> None:
+        self.committed += 1
+        self.txs[self.committed] = txs
+
+
+def test_backlog_refuses_admission_past_its_bounds_and_recovers() -> None:
+    chain, safe = Chain(), [0]
+    gate = Backlog(chain, lambda: safe[0], max_blocks=5, max_txs=100)
+    for _ in range(5):
+        chain.add(10)
+        gate.check()
+    chain.add(10)
+    with pytest.raises(LimitExceeded, match="6 blocks .*not yet posted"):
+        gate.check()
+    safe[0] = 4
+    gate.check()
+    assert gate.pending() == (2, 20)
+    chain.add(95)
+    with pytest.raises(LimitExceeded, match="115 transactions"):
+        gate.check()
+    safe[0] = 7
+    gate.check()
+    assert gate.pending() == (0, 0)
+
+
+def test_the_poster_thread_survives_anything(tmp_path: Path, chain: Any, chain_source: type,
+                                             memory_inbox: type, grow: Any) -> None:  # fmt: skip
+    class Broken:
+        def next_block(self, chain_id: int) -> int:
+            raise RuntimeError("boom")
+
+        def l1_block_number(self, tag: str = "latest") -> int:
+            return 0
+
+    poster = _poster(tmp_path, chain, chain_source, Broken())
+    grow(chain, 1)
+    poster.start()
+    try:
+        deadline = time.monotonic() + 10
+        while poster.status.error is None and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert poster.status.error == "RuntimeError: boom"
+        assert poster._thread is not None and poster._thread.is_alive()
+    finally:
+        poster.stop()
+    assert not any(t.name == "da-poster" and t.is_alive() for t in threading.enumerate())
+
+
+def test_a_node_behind_its_own_posts_is_reported(
+    tmp_path: Path, chain: Any, chain_source: type, memory_inbox: type, grow: Any
+) -> None:
+    inbox = memory_inbox()
+    inbox.commit(chain.node.chain_id, 1, 5, bytes(32), bytes(32), b"")  # posted, then DB lost
+    grow(chain, 2)
+    poster = _poster(tmp_path, chain, chain_source, inbox)
+    assert poster.status.safe == 0
+    grow(chain, 1)
+    with pytest.raises(RuntimeError, match="blocks up to 5 but this node's chain ends at 3"):
+        poster.step()
+    assert len(inbox.items) == 1  # nothing posted over it

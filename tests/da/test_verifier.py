@@ -1,0 +1,287 @@
+"""The verifier against an in-memory inbox and LocalDA: it re-derives a real chain to the same
+blocks, and each injected fault (tampered data, wrong roots, gaps, reordered or misplaced
+batches, bad signatures and transactions, malformed references) stops it at the right block
+with a clear reason; unreachable or missing data makes it wait, never diverge or crash."""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from da.batch import Batch, batch_from_blocks
+from da.channel import encode_channel
+from da.commitment import encode_refs
+from da.frames import encode_frames, encode_payload
+from da.local import LocalDA
+from da.poster import Poster, PosterConfig, PosterStore, channel_id_for
+from da.verifier import Verifier
+from rollup.crypto import SECP256K1_N, keccak
+from rollup.messages import CALL, CrossMessage
+from rollup.outputs import output_root
+from rollup.types import Address
+from services.verifier import build_replayer
+
+FAST = PosterConfig(max_delay_s=0.0, max_batch_blocks=2, finality_poll_s=0.0)
+
+
+@pytest.fixture
+def world(tmp_path: Path, token_app: Path, chain: Any, memory_inbox: type) -> Any:
+    """A chain of 6 blocks (a native and a token transfer each), a local DA store and an
+    inbox; `post` commits a range, optionally tampered; `verifier()` reads them back."""
+
+    class World:
+        def __init__(self) -> None:
+            self.chain = chain
+            self.inbox = memory_inbox(strict=False)
+            self.da = LocalDA(tmp_path / "da")
+
+        def post(self, first: int, last: int, *,
+                 batch: Callable[[Batch], Batch] | None = None,
+                 channel: Callable[[bytes], bytes] | None = None, hash_posted: bool = True,
+                 root: bytes | None = None,
+                 blocks: tuple[int, int] | None = None) -> None:  # fmt: skip
+            """Commit blocks first..last; the data may be of `blocks` instead, altered."""
+            lo, hi = blocks or (first, last)
+            real = [chain.node.block(n) for n in range(lo, hi + 1)]
+            made = batch_from_blocks(chain.node.chain_id, real)
+            encoded = encode_channel(batch(made) if batch else made)
+            posted = channel(encoded) if channel else encoded
+            frames = encode_frames(channel_id_for(chain.node.chain_id, lo, hi), posted, 400)
+            refs = [self.da.submit(encode_payload([frame])) for frame in frames]
+            data_hash = keccak(posted if hash_posted else encoded)
+            self.inbox.commit(chain.node.chain_id, first, last, data_hash,
+                              root or output_root(real[-1].header), encode_refs(refs))  # fmt: skip
+
+        def verifier(self, threads: int = 2) -> Verifier:
+            _name, replayer = build_replayer(token_app)
+            local = LocalDA(tmp_path / "da", readonly=True)
+            return Verifier(replayer, self.inbox, {"local": local}, 0, threads)
+
+    return World()
+
+
+def _grown(world: Any, grow: Any, blocks: int = 6) -> Any:
+    grow(world.chain, blocks)
+    return world
+
+
+def test_the_posted_chain_is_re_derived_to_the_same_blocks(
+    tmp_path: Path, world: Any, grow: Any, chain_source: type
+) -> None:
+    _grown(world, grow)
+    poster = Poster(world.chain.node.chain_id, chain_source(world.chain), world.da, world.inbox,
+                    PosterStore(tmp_path / "poster.sqlite"), FAST)  # fmt: skip
+    while poster.step():
+        pass
+    for threads in (0, 2):
+        verifier = world.verifier(threads)
+        status = verifier.verify_until_idle()
+        assert status.message == "in sync at block 6" and status.waiting is None
+        assert (status.batches, status.blocks, status.txs) == (3, 6, 12)
+        assert verifier.replayer.head == world.chain.node.committed  # every header, rebuilt
+        world.inbox.mine(2)
+        assert verifier.verify_until_idle().finalized == 6
+        verifier.close()
+
+
+def _diverged(world: Any) -> tuple[int, str]:
+    verifier = world.verifier()
+    status = verifier.verify_until_idle()
+    verifier.close()
+    assert status.state == "diverged", status
+    assert status.message == f"diverged at block {status.block}: {status.reason}"
+    return status.block, status.reason or ""
+
+
+def test_a_flipped_byte_in_stored_data_is_detected(world: Any, grow: Any, tmp_path: Path) -> None:
+    _grown(world, grow, 4)
+    world.post(1, 2)
+    world.post(3, 4)
+    objects = sorted((tmp_path / "da" / "objects").rglob("*"))
+    victim = [p for p in objects if p.is_file()][0]
+    data = bytearray(victim.read_bytes())
+    data[len(data) // 2] ^= 0x01
+    victim.write_bytes(bytes(data))
+    block, reason = _diverged(world)
+    assert "DA data is corrupt" in reason and block in (1, 3)
+
+
+def test_data_that_does_not_match_its_hash_is_detected(world: Any, grow: Any) -> None:
+    _grown(world, grow, 4)
+    world.post(1, 2)
+    world.post(3, 4, channel=lambda c: c[:-1] + bytes((c[-1] ^ 1,)), hash_posted=False)
+    committed = world.inbox.items[1].data_hash.hex()
+    assert _diverged(world) == (3, "batch 1 (blocks 3-4, L1 block 2): the data does not match "
+                                f"the committed data hash 0x{committed}")  # fmt: skip
+
+
+def test_a_tampered_batch_posted_with_its_own_hash_is_detected(world: Any, grow: Any) -> None:
+    _grown(world, grow, 2)
+    world.post(1, 2, channel=lambda c: c[:40] + bytes((c[40] ^ 0x10,)) + c[41:])
+    block, reason = _diverged(world)
+    assert block in (1, 2) and reason, reason  # a decode error, or what re-execution shows
+
+
+def test_a_wrong_output_root_is_detected(world: Any, grow: Any) -> None:
+    _grown(world, grow, 4)
+    world.post(1, 2)
+    world.post(3, 4, root=keccak(b"not the output root"))
+    block, reason = _diverged(world)
+    assert block == 4 and "output root" in reason and "L1 commitment says" in reason
+
+
+def test_a_wrong_state_root_claim_is_detected(world: Any, grow: Any) -> None:
+    _grown(world, grow, 2)
+    world.post(1, 2, batch=lambda b: dataclasses.replace(b, state_root=keccak(b"x")))
+    block, reason = _diverged(world)
+    assert block == 2 and "the batch claims" in reason and "state root" in reason
+
+
+def test_a_gap_is_detected(world: Any, grow: Any) -> None:
+    _grown(world, grow, 5)
+    world.post(1, 2)
+    world.post(4, 5)  # the contract refuses this; an inbox that did not is still caught
+    assert _diverged(world) == (3, "batch 1 (blocks 4-5, L1 block 2) starts at block 4: a gap: "
+                                "blocks 3-3 were never posted")  # fmt: skip
+
+
+def test_a_reordered_batch_is_detected(world: Any, grow: Any) -> None:
+    _grown(world, grow, 4)
+    world.post(1, 2, blocks=(3, 4))  # the data of the next batch under this commitment
+    block, reason = _diverged(world)
+    assert block == 1 and "holds blocks 3-4" in reason and "reordered" in reason
+
+
+def test_a_repeated_range_is_detected(world: Any, grow: Any) -> None:
+    _grown(world, grow, 2)
+    world.post(1, 2)
+    world.post(1, 2)
+    assert "blocks already posted" in _diverged(world)[1]
+
+
+def test_a_missing_batch_number_is_detected(world: Any, grow: Any) -> None:
+    _grown(world, grow, 4)
+    world.post(1, 2)
+    world.post(3, 4)
+    world.inbox.items[1] = dataclasses.replace(world.inbox.items[1], index=2)
+    block, reason = _diverged(world)
+    assert block == 3 and "where batch 1 was expected" in reason
+
+
+def test_an_invalid_signature_is_detected_at_its_block(world: Any, grow: Any) -> None:
+    _grown(world, grow, 2)
+
+    def high_s(batch: Batch) -> Batch:  # the same transaction, its s flipped to N - s
+        raw = bytearray(batch.blocks[1].transactions[0])
+        s = int.from_bytes(raw[-32:], "big")
+        raw[-32:] = (SECP256K1_N - s).to_bytes(32, "big")
+        txs = (bytes(raw), *batch.blocks[1].transactions[1:])
+        block = dataclasses.replace(batch.blocks[1], transactions=txs)
+        return dataclasses.replace(batch, blocks=(batch.blocks[0], block))
+
+    world.post(1, 2, batch=high_s)
+    block, reason = _diverged(world)
+    assert block == 2 and "transaction 0 of block 2" in reason and "invalid signature" in reason
+
+
+def test_an_invalid_transaction_is_detected_at_its_block(world: Any, grow: Any) -> None:
+    _grown(world, grow, 2)
+
+    def swapped(batch: Batch) -> Batch:  # the same sender's two transactions, reordered
+        block = batch.blocks[1]
+        reordered = dataclasses.replace(block, transactions=block.transactions[::-1])
+        return dataclasses.replace(batch, blocks=(batch.blocks[0], reordered))
+
+    world.post(1, 2, batch=swapped)
+    block, reason = _diverged(world)
+    assert block == 2 and "transaction 0" in reason and "nonce mismatch" in reason
+
+
+def test_an_unreadable_reference_is_detected(world: Any, grow: Any) -> None:
+    _grown(world, grow, 2)
+    world.post(1, 2)
+    world.inbox.items[0] = dataclasses.replace(world.inbox.items[0], da_ref=b"\xff\x00garbage")
+    block, reason = _diverged(world)
+    assert block == 1 and "unreadable DA reference" in reason
+
+
+def test_missing_data_makes_it_wait_until_the_data_is_there(world: Any, grow: Any,
+                                                            tmp_path: Path) -> None:  # fmt: skip
+    _grown(world, grow, 4)
+    world.post(1, 2)
+    world.post(3, 4)
+    files = [p for p in (tmp_path / "da" / "objects").rglob("*") if p.is_file()]
+    kept = {p: p.read_bytes() for p in files}
+    for path in files:
+        path.unlink()
+    verifier = world.verifier()
+    status = verifier.verify_until_idle()
+    assert status.message == "in sync at block 0" and "not available" in (status.waiting or "")
+    for path, data in kept.items():
+        path.write_bytes(data)
+    status = verifier.verify_until_idle()
+    assert status.message == "in sync at block 4" and status.waiting is None
+    verifier.close()
+
+
+class FlakyInbox:
+    """Wraps an inbox: unreachable, or answering with events that do not decode."""
+
+    def __init__(self, inner: Any) -> None:
+        self.inner, self.mode = inner, "down"
+
+    def commitments(self, *args: Any) -> Any:
+        if self.mode == "down":
+            raise ConnectionError("L1 unreachable (test)")
+        if self.mode == "malformed":
+            raise ValueError("malformed BatchCommitted log (L1 block 7, tx 0xab)")
+        return self.inner.commitments(*args)
+
+    def l1_block_number(self, tag: str = "latest") -> int:
+        return int(self.inner.l1_block_number(tag))
+
+
+def test_an_unreachable_or_malformed_inbox_makes_it_wait(world: Any, grow: Any) -> None:
+    _grown(world, grow, 2)
+    world.post(1, 2)
+    verifier = world.verifier()
+    flaky = FlakyInbox(world.inbox)
+    verifier.inbox = flaky
+    assert "unreachable" in (verifier.verify_until_idle().waiting or "")
+    flaky.mode = "malformed"
+    status = verifier.verify_until_idle()
+    assert status.state == "in_sync" and "malformed BatchCommitted log" in (status.waiting or "")
+    flaky.mode = "ok"
+    assert verifier.verify_until_idle().message == "in sync at block 2"
+    verifier.close()
+
+
+def test_inbound_cross_app_messages_are_posted_and_re_executed(
+    tmp_path: Path, world: Any, grow: Any, chain_source: type
+) -> None:
+    chain = world.chain
+    grow(chain, 1)
+    holder = chain.accounts[3]
+    for nonce in range(2):  # two calls from app chain 7 into the token app, in channel order
+        call = CrossMessage(src_chain=7, src_block=5, src_index=nonce, channel_nonce=nonce,
+                            dst_chain=chain.node.chain_id, sender=Address(b"\x0a" * 20),
+                            target=chain.app.address, kind=CALL, gas=200_000,
+                            expiry=2**40, data=chain.calldata("balanceOf", holder))  # fmt: skip
+        assert chain.node.receive(call)
+    assert chain.node.produce(1_800_000_000_000) is not None
+    grow(chain, 1)
+    block = chain.node.block(2)
+    assert len(block.inbound) == 2 and len(block.inbound_receipts) == 2
+    poster = Poster(chain.node.chain_id, chain_source(chain), world.da, world.inbox,
+                    PosterStore(tmp_path / "poster.sqlite"), FAST)  # fmt: skip
+    while poster.step():
+        pass
+    verifier = world.verifier()
+    status = verifier.verify_until_idle()
+    verifier.close()
+    assert status.message == "in sync at block 3" and status.waiting is None
+    assert verifier.replayer.head == chain.node.committed

@@ -1,0 +1,204 @@
+"""DA end to end with real processes: Anvil as L1 and DA (calldata), a node posting to it, an
+L1 outage the poster rides out (back-pressure while it lasts, then catch-up with no lost or
+repeated batch), and a verifier process that re-derives the chain to the node's own roots
+and catches a malicious batch. The outage lasts 3 s by default, 60 s under `-m slow`."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from eth_account import Account
+from eth_utils import to_checksum_address
+
+from bridge.inbox import BatchInbox
+from bridge.l1 import L1Client
+from da.commitment import encode_refs
+from da.ethereum import EthereumDA
+from rollup.crypto import keccak
+from rollup.genesis import DEV_KEYS
+from rollup.manifest import app_address
+from services.anvil import AnvilProcess, free_port
+from services.l1setup import L1Setup, prepare_l1
+from services.launch import NodeProcess
+
+pytestmark = pytest.mark.e2e
+
+ANVIL_ARGS = ("--mixed-mining", "--slots-in-an-epoch", "1")  # as the devnet's L1
+DEADLINE = 90.0
+CHAIN_ID = 901001  # the token_app fixture's
+
+
+def rpc(url: str, method: str, *params: Any) -> Any:
+    body = {"jsonrpc": "2.0", "id": 1, "method": method, "params": list(params)}
+    return httpx.post(url, json=body, timeout=30.0, trust_env=False).json()
+
+
+def result(url: str, method: str, *params: Any) -> Any:
+    answer = rpc(url, method, *params)
+    assert "result" in answer, answer
+    return answer["result"]
+
+
+def block_number(url: str, tag: str) -> int:
+    return int(result(url, "eth_getBlockByNumber", tag, False)["number"], 16)
+
+
+def wait_for(condition: Callable[[], bool], what: str, timeout: float = DEADLINE) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            pytest.fail(f"timed out waiting for {what}")
+        time.sleep(0.1)
+
+
+class Sender:
+    """Dev account 1 sending native and token transfers, one JSON-RPC call each."""
+
+    def __init__(self, url: str) -> None:
+        self.url, self.key = url, DEV_KEYS[1]
+        self.nonce = int(result(url, "eth_getTransactionCount",
+                                Account.from_key(self.key).address, "pending"), 16)  # fmt: skip
+
+    def send(self, index: int) -> dict[str, Any]:
+        """One transfer in one call (so in a block of its own)."""
+        answer: dict[str, Any] = rpc(self.url, "eth_sendRawTransaction", self.sign(index))
+        if "result" in answer:
+            self.nonce += 1
+        return answer
+
+    def send_batch(self, count: int) -> list[dict[str, Any]]:
+        """`count` transfers in one JSON-RPC batch (so in one block)."""
+        raws = [self.sign(i, self.nonce + i) for i in range(count)]
+        body = [{"jsonrpc": "2.0", "id": i, "method": "eth_sendRawTransaction", "params": [raw]}
+                for i, raw in enumerate(raws)]  # fmt: skip
+        answers: list[dict[str, Any]] = httpx.post(self.url, json=body, timeout=30.0,
+                                                   trust_env=False).json()  # fmt: skip
+        self.nonce += sum("result" in a for a in answers)
+        return answers
+
+    def sign(self, index: int, nonce: int | None = None) -> str:
+        to = os.urandom(20)
+        tx: dict[str, Any] = {"type": 2, "chainId": CHAIN_ID, "value": 0,
+                              "nonce": self.nonce if nonce is None else nonce,
+                              "maxFeePerGas": 2 * 10**9, "maxPriorityFeePerGas": 0}  # fmt: skip
+        if index % 2:
+            data = bytes.fromhex("a9059cbb") + bytes(12) + to + (10**15).to_bytes(32, "big")
+            tx |= {"to": to_checksum_address(app_address("tok")), "gas": 100_000, "data": data}
+        else:
+            tx |= {"to": to_checksum_address(to), "gas": 21_000, "value": 10**12}
+        return "0x" + bytes(Account.sign_transaction(tx, self.key).raw_transaction).hex()
+
+
+@pytest.fixture
+def l1(tmp_path: Path) -> Iterator[AnvilProcess]:
+    anvil = AnvilProcess(log_dir=tmp_path / "logs")
+    anvil.start(state_dir=tmp_path / "l1", block_time=1.0, extra_args=ANVIL_ARGS)
+    try:
+        yield anvil
+    finally:
+        anvil.stop()
+
+
+def start_node(token_app: Path, data_dir: Path, anvil: AnvilProcess, setup: L1Setup,
+               *extra: str) -> NodeProcess:  # fmt: skip
+    args = ["--da", "ethereum", "--l1-rpc", anvil.rpc_url, "--inbox", "0x" + setup.inbox.hex(),
+            "--inbox-from-block", str(setup.from_block), "--da-max-delay", "0.2",
+            "--da-retry-max", "1", *extra]  # fmt: skip
+    node = NodeProcess(token_app, data_dir, extra_args=args,
+                       env={"ROLLUP_BATCHER_KEY": setup.batchers["tok"]})  # fmt: skip
+    node.start()
+    return node
+
+
+def verify_once(token_app: Path, anvil: AnvilProcess, setup: L1Setup,
+                da_dir: Path) -> tuple[int, dict[str, Any]]:  # fmt: skip
+    done = subprocess.run(
+        [sys.executable, "-m", "services.verifier", "--app-dir", str(token_app), "--l1-rpc",
+         anvil.rpc_url, "--inbox", "0x" + setup.inbox.hex(), "--from-l1-block",
+         str(setup.from_block), "--da-dir", str(da_dir), "--once", "--json", "--timeout", "60"],
+        capture_output=True, text=True, timeout=120,
+        env=dict(os.environ, ETH_HASH_BACKEND="pysha3"),
+    )  # fmt: skip
+    assert done.stdout.strip(), done.stderr[-3000:]
+    return done.returncode, json.loads(done.stdout.strip().splitlines()[-1])
+
+
+OUTAGES = [pytest.param(3.0, id="outage-3s"),
+           pytest.param(60.0, id="outage-60s", marks=pytest.mark.slow)]  # fmt: skip
+
+
+@pytest.mark.parametrize("outage", OUTAGES)
+def test_posting_through_an_l1_outage_and_re_deriving(
+    outage: float, token_app: Path, tmp_path: Path, l1: AnvilProcess
+) -> None:  # the 60 s outage is `slow`: tests/conftest.py runs it with -m slow only
+    setup = prepare_l1(l1.rpc_url, [("tok", CHAIN_ID)], tmp_path / "l1")
+    data_dir = tmp_path / "data"
+    node = start_node(token_app, data_dir, l1, setup, "--da-max-backlog-blocks", "6")
+    try:
+        url = node.url
+        sender = Sender(url)
+        for _ in range(3):  # three blocks of 12 transfers
+            first = sender.send_batch(12)
+            assert all("result" in a for a in first), first
+        wait_for(lambda: block_number(url, "safe") == block_number(url, "latest"), "posting")
+        wait_for(lambda: block_number(url, "finalized") == block_number(url, "latest"),
+                 "L1 finality")  # fmt: skip
+
+        # The L1 goes away: blocks pile up unposted until admission pushes back.
+        port = l1.port
+        l1.stop()
+        went_down = time.monotonic()
+        answers = [sender.send(i) for i in range(12)]
+        refused = [a["error"] for a in answers if "error" in a]
+        assert refused and refused[0]["code"] == -32005, answers
+        assert "DA backlog full" in refused[0]["message"]
+        assert block_number(url, "safe") < block_number(url, "latest")
+        time.sleep(max(0.0, outage - (time.monotonic() - went_down)))
+
+        l1.start(port=port, state_dir=tmp_path / "l1", block_time=1.0, extra_args=ANVIL_ARGS)
+        wait_for(lambda: block_number(url, "safe") == block_number(url, "latest"),
+                 "the poster to catch up")  # fmt: skip
+        assert "result" in sender.send(0)  # admission is open again
+        wait_for(lambda: block_number(url, "safe") == block_number(url, "latest"), "posting")
+        head = block_number(url, "latest")
+        latest = result(url, "eth_getBlockByNumber", "latest", False)
+    finally:
+        node.stop()
+
+    # Every block posted exactly once, in order, across the outage.
+    commitments = BatchInbox(L1Client(l1.rpc_url), setup.inbox).commitments(CHAIN_ID, 0)
+    assert [c.index for c in commitments] == list(range(len(commitments)))
+    assert commitments[0].first_block == 1 and commitments[-1].last_block == head
+    assert all(b.first_block == a.last_block + 1 for a, b in zip(commitments, commitments[1:]))
+
+    # A verifier re-derives the chain from the L1 alone, to the node's own head and roots.
+    code, status = verify_once(token_app, l1, setup, data_dir / "da")
+    assert code == 0 and status["message"] == f"in sync at block {head}", status
+    assert (status["head_hash"], status["state_root"]) == (latest["hash"], latest["stateRoot"])
+
+    # A batcher that posts garbage is caught at the first block it claims.
+    batcher = L1Client(l1.rpc_url, setup.batchers["tok"])
+    garbage = b"\x00" + os.urandom(200)
+    ref = EthereumDA(batcher, CHAIN_ID).submit(garbage)
+    BatchInbox(batcher, setup.inbox).commit(CHAIN_ID, head + 1, head + 1, keccak(garbage),
+                                            keccak(b"root"), encode_refs([ref]))  # fmt: skip
+    code, status = verify_once(token_app, l1, setup, data_dir / "da")
+    assert code == 1 and status["status"] == "diverged" and status["block"] == head + 1
+    assert "frames do not decode" in status["reason"]
+
+
+def test_node_refuses_da_without_its_settings(token_app: Path, tmp_path: Path) -> None:
+    node = NodeProcess(token_app, tmp_path / "data", extra_args=["--da", "ethereum"],
+                       port=free_port())  # fmt: skip
+    with pytest.raises(RuntimeError, match="--da ethereum needs --l1-rpc, --inbox"):
+        node.start(timeout=30)
+    node.stop()

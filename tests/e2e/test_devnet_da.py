@@ -1,0 +1,139 @@
+"""`rollup up --da ethereum --verify` with a native and an EVM app under load: both post to
+Anvil, and each app's verifier re-derives it to the node's own blocks; `rollup status --json`
+and `rollup verify` report it, the verifiers serve Prometheus metrics."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from eth_account import Account
+from eth_utils import to_checksum_address
+
+from rollup.genesis import DEV_KEYS
+
+pytestmark = pytest.mark.e2e
+
+REPO = Path(__file__).resolve().parents[2]
+APPS = [REPO / "examples" / "token", REPO / "examples" / "erc20"]
+DEADLINE = 90.0
+
+
+def rollup(*args: str) -> subprocess.CompletedProcess[str]:
+    env = dict(os.environ, ETH_HASH_BACKEND=os.environ.get("ETH_HASH_BACKEND", "pysha3"))
+    return subprocess.run([sys.executable, "-m", "services.cli", *args], cwd=REPO, env=env,
+                          capture_output=True, text=True, timeout=240)  # fmt: skip
+
+
+def rpc(url: str, method: str, *params: Any) -> Any:
+    body = {"jsonrpc": "2.0", "id": 1, "method": method, "params": list(params)}
+    answer = httpx.post(url, json=body, timeout=30.0, trust_env=False).json()
+    assert "result" in answer, answer
+    return answer["result"]
+
+
+def wait_for(condition: Callable[[], bool], what: str) -> None:
+    deadline = time.monotonic() + DEADLINE
+    while not condition():
+        if time.monotonic() > deadline:
+            pytest.fail(f"timed out waiting for {what}")
+        time.sleep(0.25)
+
+
+def pid_gone(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return True
+    stat = Path(f"/proc/{pid}/stat")
+    return not stat.exists() or stat.read_text().rpartition(")")[2].split()[0] == "Z"
+
+
+def all_pids(state: dict[str, Any]) -> set[int]:
+    pids = {state["supervisor_pid"], *(a["pid"] for a in state["apps"])}
+    pids |= {a["verifier"]["pid"] for a in state["apps"] if a["verifier"]}
+    return pids | ({state["l1"]["pid"]} if state["l1"]["pid"] else set())
+
+
+@pytest.fixture
+def devnet(tmp_path: Path) -> Iterator[Path]:
+    data_dir = tmp_path / "data"
+    seen: set[int] = set()
+    try:
+        up = rollup("up", "--detach", "--data-dir", str(data_dir), "--da", "ethereum",
+                    "--verify", *map(str, APPS))  # fmt: skip
+        assert up.returncode == 0, up.stdout + up.stderr
+        seen |= all_pids(json.loads((data_dir / "devnet.json").read_text()))
+        yield data_dir
+    finally:
+        if (data_dir / "devnet.json").exists():
+            seen |= all_pids(json.loads((data_dir / "devnet.json").read_text()))
+        rollup("down", "--data-dir", str(data_dir))
+        for pid in seen:
+            if not pid_gone(pid):
+                os.kill(pid, signal.SIGKILL)
+
+
+def load(app: dict[str, Any], key: str, count: int) -> None:
+    """`count` transfers in one batch, native and token (ERC-20) ones alternating, each to a
+    new random recipient."""
+    url, chain_id = app["rpc_url"], app["chain_id"]
+    nonce = int(rpc(url, "eth_getTransactionCount", Account.from_key(key).address, "pending"), 16)
+    body = []
+    for i in range(count):
+        to = os.urandom(20)
+        tx: dict[str, Any] = {"type": 2, "chainId": chain_id, "nonce": nonce + i, "value": 0,
+                              "maxFeePerGas": 2 * 10**9, "maxPriorityFeePerGas": 0}  # fmt: skip
+        if i % 2:
+            data = bytes.fromhex("a9059cbb") + bytes(12) + to + (10**9).to_bytes(32, "big")
+            tx |= {"to": app["address"], "gas": 100_000, "data": data}
+        else:
+            tx |= {"to": to_checksum_address(to), "gas": 21_000, "value": 10**12}
+        raw = Account.sign_transaction(tx, key).raw_transaction
+        body.append({"jsonrpc": "2.0", "id": i, "method": "eth_sendRawTransaction",
+                     "params": ["0x" + bytes(raw).hex()]})  # fmt: skip
+    answers = httpx.post(url, json=body, timeout=60.0, trust_env=False).json()
+    assert all("result" in a for a in answers), [a for a in answers if "result" not in a][:3]
+
+
+def test_a_native_and_an_evm_app_are_posted_and_verified(devnet: Path) -> None:
+    state = json.loads((devnet / "devnet.json").read_text())
+    assert state["da"]["backend"] == "ethereum" and state["da"]["mode"] == "calldata"
+    apps = state["apps"]
+    assert [a["vm"] for a in apps] == ["native", "evm"]
+    for round_ in range(3):
+        for app in apps:
+            load(app, DEV_KEYS[round_ + 1], 40)
+
+    def verified() -> bool:
+        report = json.loads(rollup("status", "--json", "--data-dir", str(devnet)).stdout)
+        return all(a["verifier"]["status"] == "in_sync" and a["verifier"]["block"] == a["head"]
+                   == a["safe"] and a["head"] >= 3 for a in report["apps"])  # fmt: skip
+
+    wait_for(verified, "both verifiers to re-derive their app")
+    report = json.loads(rollup("status", "--json", "--data-dir", str(devnet)).stdout)
+    for app in report["apps"]:
+        node_head = rpc(app["rpc_url"], "eth_getBlockByNumber", hex(app["head"]), False)
+        assert app["verifier"]["head_hash"] == node_head["hash"]
+        assert app["verifier"]["state_root"] == node_head["stateRoot"]
+        assert app["verifier"]["txs"] == 120 and app["verifier"]["reason"] is None
+
+    verify = rollup("verify", "erc20", "--data-dir", str(devnet), "--json")
+    assert verify.returncode == 0, verify.stderr
+    assert json.loads(verify.stdout)["message"] == f"in sync at block {report['apps'][1]['head']}"
+    text = rollup("status", "--data-dir", str(devnet)).stdout
+    assert "Verifier of token: in sync at block" in text and "SAFE" in text
+
+    status_url = state["apps"][0]["verifier"]["status_url"]
+    metrics = httpx.get(status_url.replace("/status", "/metrics"), trust_env=False).text
+    assert 'rollup_verifier_diverged{app="token",chain_id="927668"} 0' in metrics
+    assert "rollup_verifier_verified_block{" in metrics
