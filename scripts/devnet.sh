@@ -7,4 +7,4 @@ cd "$(dirname "${BASH_SOURCE[0]}")/.."
 bash scripts/setup.sh
 
 export ETH_HASH_BACKEND=pysha3
-exec .venv/bin/rollup up --port-base 8546 examples/token examples/erc20 "$@"
+exec .venv/bin/rollup up --port-base 8546 examples/token examples/erc20 examples/orderbook "$@"

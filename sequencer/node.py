@@ -8,6 +8,7 @@ only then do the block, its receipts and its state become visible to readers.
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import logging
 from collections import OrderedDict
@@ -55,9 +56,11 @@ class SequencerConfig:
     max_block_txs: int = 2_000
     checkpoint_blocks: int = 2_000
     checkpoint_keys: int = 100_000
+    checkpoint_txs: int = 200_000  # the in-memory tx index is emptied by a checkpoint
     checkpoint_chunk: int = 500
-    history_entries: int = 2_000_000
+    history_entries: int = 500_000  # changed keys kept for reads at older blocks
     block_cache: int = 512
+    block_cache_txs: int = 50_000  # full blocks hold ~1.5 KB a transaction
     max_pool: int = 200_000
     decode_threads: int = 1
     preload_max_keys: int = 5_000_000  # hold state in memory when it has at most this many keys
@@ -95,12 +98,14 @@ class Sequencer:
         self._writer = ThreadPoolExecutor(1, thread_name_prefix="store-writer")
         self.decoder = ThreadPoolExecutor(self.config.decode_threads, thread_name_prefix="recover")
         self._blocks: OrderedDict[int, StoredBlock] = OrderedDict()
+        self._cached_txs = 0
         self._hash_to_number: dict[bytes, int] = {}
         self._recent_tx: dict[bytes, tuple[int, int]] = {}
         self._flushing_tx: dict[bytes, tuple[int, int]] = {}
         self._since_checkpoint: dict[bytes, bytes | None] = {}
         self._blocks_since_checkpoint = 0
         self._checkpoint_running = False
+        self._checkpoint_done: Future[None] | None = None
         self._waiters: dict[bytes, list[Waiter]] = {}
         # owner-thread callbacks: a block became visible; a transaction entered the pool
         self.on_commit: list[Callable[[Block], None]] = []
@@ -312,9 +317,12 @@ class Sequencer:
         number = stored.block.header.number
         self._blocks[number] = stored
         self._hash_to_number[stored.block.hash] = number
-        while len(self._blocks) > self.config.block_cache:
+        self._cached_txs += len(stored.block.transactions)
+        while len(self._blocks) > 1 and (len(self._blocks) > self.config.block_cache
+                                         or self._cached_txs > self.config.block_cache_txs):
             _, old = self._blocks.popitem(last=False)
             self._hash_to_number.pop(old.block.hash, None)
+            self._cached_txs -= len(old.block.transactions)
 
     # ---- checkpoints ----
 
@@ -322,7 +330,8 @@ class Sequencer:
         if self._checkpoint_running:
             return
         if (self._blocks_since_checkpoint < self.config.checkpoint_blocks
-                and len(self._since_checkpoint) < self.config.checkpoint_keys):  # fmt: skip
+                and len(self._since_checkpoint) < self.config.checkpoint_keys
+                and len(self._recent_tx) < self.config.checkpoint_txs):  # fmt: skip
             return
         self.checkpoint()
 
@@ -359,6 +368,7 @@ class Sequencer:
                 done.set_exception(exc)
 
         self._writer.submit(write_chunk, iter(values.items()), iter(flushing_tx.items()))
+        self._checkpoint_done = done
         return done
 
     # ---- reads (committed data only) ----
@@ -393,6 +403,10 @@ class Sequencer:
         return State(self.state.reader_at(number))
 
     def close(self) -> None:
+        if self._checkpoint_done is not None:
+            # its chunks queue themselves on the writer: let the last one land first
+            with contextlib.suppress(Exception):
+                self._checkpoint_done.result(timeout=120)
         self._writer.shutdown(wait=True)
         self.decoder.shutdown(wait=False)
         self.store.close()

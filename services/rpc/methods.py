@@ -727,6 +727,15 @@ def block_logs(block: Block, flt: dict[str, Any]) -> list[dict[str, Any]]:
             if _log_matches(log, addresses, topics):
                 out.append(log_json(log, block, tx_index, log_index))
             log_index += 1
+    # Logs of the cross-app messages the block executed (before its transactions) follow,
+    # named by message id and numbered after the transactions.
+    first = len(block.transactions)
+    for position, (message, receipt) in enumerate(zip(block.inbound, block.inbound_receipts,
+                                                      strict=True)):  # fmt: skip
+        for log in receipt.logs:
+            if _log_matches(log, addresses, topics):
+                out.append(log_json(log, block, first + position, log_index, message.id))
+            log_index += 1
     return out
 
 

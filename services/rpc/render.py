@@ -94,7 +94,11 @@ def tx_json(tx: Transaction, block: Block | None, index: int) -> dict[str, Any]:
     return out
 
 
-def log_json(log: Log, block: Block, tx_index: int, log_index: int) -> dict[str, Any]:
+def log_json(
+    log: Log, block: Block, tx_index: int, log_index: int, tx_hash: bytes | None = None
+) -> dict[str, Any]:
+    """`tx_hash` names what emitted the log when it is not a transaction of the block (a
+    cross-app message: its id)."""
     return {
         "address": data(log.address),
         "topics": [data(t) for t in log.topics],
@@ -102,7 +106,7 @@ def log_json(log: Log, block: Block, tx_index: int, log_index: int) -> dict[str,
         "blockNumber": quantity(block.header.number),
         "blockHash": data(block.hash),
         "blockTimestamp": quantity(block.header.timestamp),
-        "transactionHash": data(block.transactions[tx_index].hash),
+        "transactionHash": data(tx_hash or block.transactions[tx_index].hash),
         "transactionIndex": quantity(tx_index),
         "logIndex": quantity(log_index),
         "removed": False,

@@ -87,10 +87,23 @@ def test_new_refuses_an_unknown_template(tmp_path: Path) -> None:
     assert exit_info.value.code == 2
 
 
-@pytest.mark.parametrize(("example", "template"), [("token", "token"), ("erc20", "evm")])
+# The one hand edit in the examples: the orderbook takes examples/erc20 as its base asset.
+EXAMPLE_EDITS = {
+    "orderbook": [
+        ("token_chain = 0", "token_chain = 930582               # examples/erc20 (its chain id)"),
+        ('token_app = "token"', 'token_app = "0x5FbDB2315678afecb367f032d93F642f64180aa3"   '
+                                "# examples/erc20 (its address)"),
+    ],
+}  # fmt: skip
+
+
+@pytest.mark.parametrize(("example", "template"),
+                         [("token", "token"), ("erc20", "evm"), ("orderbook", "orderbook")])
 def test_each_example_is_its_template_rendered(example: str, template: str) -> None:
     values = {"name": example, "chain_id": str(default_chain_id(example))}
     files = render_template(template, values)
+    for old, new in EXAMPLE_EDITS.get(example, []):
+        files[Path("rollup.toml")] = files[Path("rollup.toml")].replace(old, new)
     for relative, text in files.items():
         path = EXAMPLE.parent / example / relative
         assert path.read_text() == text, f"examples/{example}/{relative} is stale"

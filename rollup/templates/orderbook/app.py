@@ -181,9 +181,13 @@ class OrderBook(App):
     pending_amount = Map(bytes32, uint256)
 
     def init(self, token_chain: int = 0, token_app: str = "token") -> None:
+        """`token_app`: a native app's name, or an EVM app's 0x address."""
         if token_chain:
             self.token_chain = token_chain
-            self.token_app = app_address(token_app)
+            if token_app.startswith("0x"):
+                self.token_app = int(token_app, 16).to_bytes(20, "big")
+            else:
+                self.token_app = app_address(token_app)
             self.token_caller = remote_address(token_chain, self.token_app)
 
     # ---- funds ---------------------------------------------------------------------------

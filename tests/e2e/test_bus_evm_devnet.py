@@ -1,0 +1,142 @@
+"""An EVM app and a native app call each other over the bus on a real devnet: the examples
+themselves. examples/erc20 (Solidity) deposits into examples/orderbook (Python) with `sendTo`,
+the orderbook's result runs the token's `onSent` callback, the orderbook pays back with a
+`transfer` on the token (its `withdraw_to_token`), and a send the other side refuses is
+refunded by the callback."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from eth_account import Account
+from web3 import Web3
+from web3.logs import DISCARD
+
+from rollup.genesis import DEV_KEYS
+from rollup.messages import remote_address
+from services.apps import load_app
+
+pytestmark = pytest.mark.e2e
+
+REPO = Path(__file__).resolve().parents[2]
+EXAMPLES = REPO / "examples"
+DEADLINE = 30.0
+ALICE = Account.from_key(DEV_KEYS[0])  # holds the erc20 supply
+BOOK_ABI = [
+    {"type": "function", "name": "balance_of", "stateMutability": "view",
+     "inputs": [{"name": "owner", "type": "address"}],
+     "outputs": [{"name": "", "type": "uint256"}] * 4},
+    {"type": "function", "name": "withdraw_to_token", "stateMutability": "nonpayable",
+     "inputs": [{"name": "amount", "type": "uint256"}],
+     "outputs": [{"name": "", "type": "bytes32"}]},
+]  # fmt: skip
+
+
+def rollup(*args: str) -> subprocess.CompletedProcess[str]:
+    env = dict(os.environ, ETH_HASH_BACKEND=os.environ.get("ETH_HASH_BACKEND", "pysha3"))
+    return subprocess.run([sys.executable, "-m", "services.cli", *args], cwd=REPO, env=env,
+                          capture_output=True, text=True, timeout=180)  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def apps(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
+    root = tmp_path_factory.mktemp("examples")
+    for name in ("token", "erc20", "orderbook"):
+        shutil.copytree(EXAMPLES / name, root / name, ignore=shutil.ignore_patterns("build"))
+    data_dir = root / "data"
+    try:
+        up = rollup("up", "--detach", "--da", "none", "--data-dir", str(data_dir),
+                    *(str(root / n) for n in ("token", "erc20", "orderbook")))  # fmt: skip
+        assert up.returncode == 0, up.stdout + up.stderr
+        state = json.loads((data_dir / "devnet.json").read_text())
+        out: dict[str, Any] = {}
+        for app in state["apps"]:
+            w3 = Web3(Web3.HTTPProvider(app["rpc_url"]))
+            out[app["name"]] = {"w3": w3, "address": Web3.to_checksum_address(app["address"]),
+                                "chain": app["chain_id"]}  # fmt: skip
+        erc20 = out["erc20"]
+        artifact = load_app(root / "erc20").code
+        erc20["contract"] = erc20["w3"].eth.contract(address=erc20["address"],
+                                                     abi=artifact.abi)  # type: ignore[union-attr]
+        book = out["orderbook"]
+        book["contract"] = book["w3"].eth.contract(address=book["address"], abi=BOOK_ABI)
+        yield out
+    finally:
+        down = rollup("down", "--data-dir", str(data_dir))
+        assert down.returncode == 0, down.stdout + down.stderr
+
+
+def send(app: dict[str, Any], fn: Any, account: Any = ALICE) -> Any:
+    w3 = app["w3"]
+    tx = fn.build_transaction(
+        {"from": account.address, "nonce": w3.eth.get_transaction_count(account.address)}
+    )
+    tx_hash = w3.eth.send_raw_transaction(account.sign_transaction(tx).raw_transaction)
+    receipt = w3.eth.wait_for_transaction_receipt(tx_hash, timeout=30)
+    assert receipt["status"] == 1
+    return receipt
+
+
+def wait_for(probe: Callable[[], Any]) -> Any:
+    deadline = time.monotonic() + DEADLINE
+    while time.monotonic() < deadline:
+        value = probe()
+        if value:
+            return value
+        time.sleep(0.05)
+    raise AssertionError("timed out")
+
+
+def settled(erc20: dict[str, Any], msg_id: bytes) -> bool | None:
+    """The `delivered` flag of the token's SendSettled event for `msg_id`, once it ran."""
+    events = erc20["contract"].events.SendSettled().get_logs(
+        from_block=0, argument_filters={"id": msg_id}
+    )
+    return None if not events else bool(events[0]["args"]["delivered"])
+
+
+def test_evm_token_deposits_into_native_orderbook_and_back(apps: dict[str, Any]) -> None:
+    erc20, book = apps["erc20"], apps["orderbook"]
+    token = erc20["contract"]
+    holder = Web3.to_checksum_address(
+        remote_address(book["chain"], bytes.fromhex(book["address"][2:]))
+    )
+    receipt = send(erc20, token.functions.sendTo(book["chain"], book["address"],
+                                                 ALICE.address, 500))  # fmt: skip
+    (sent,) = token.events.SentToApp().process_receipt(receipt, errors=DISCARD)
+    msg_id = sent["args"]["id"]
+    assert token.functions.balanceOf(holder).call() >= 500  # held for the orderbook
+
+    balances = book["contract"].functions.balance_of
+    assert wait_for(lambda: balances(ALICE.address).call()[0] >= 500)
+    assert wait_for(lambda: settled(erc20, msg_id)) is True  # the EVM callback ran
+    assert token.functions.pending(msg_id).call()[2] == 0  # cleared exactly once
+
+    before = token.functions.balanceOf(ALICE.address).call()
+    send(book, book["contract"].functions.withdraw_to_token(200))  # native -> EVM transfer
+    assert wait_for(lambda: token.functions.balanceOf(ALICE.address).call() == before + 200)
+    assert wait_for(lambda: balances(ALICE.address).call()[0] == 300)
+
+
+def test_a_refused_send_is_refunded_by_the_callback(apps: dict[str, Any]) -> None:
+    erc20, native_token = apps["erc20"], apps["token"]
+    token = erc20["contract"]
+    before = token.functions.balanceOf(ALICE.address).call()
+    # the native token app has no receive_tokens: the call fails there, and the result says so
+    receipt = send(erc20, token.functions.sendTo(native_token["chain"], native_token["address"],
+                                                 ALICE.address, 70))  # fmt: skip
+    (sent,) = token.events.SentToApp().process_receipt(receipt, errors=DISCARD)
+    (debit,) = [e for e in token.events.Transfer().process_receipt(receipt, errors=DISCARD)
+                if e["args"]["from"] == ALICE.address]  # fmt: skip
+    assert debit["args"]["value"] == 70  # taken at send time (the refund may be back already)
+    assert wait_for(lambda: settled(erc20, sent["args"]["id"]) is False)
+    assert token.functions.balanceOf(ALICE.address).call() == before
