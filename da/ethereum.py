@@ -24,6 +24,7 @@ from da.backend import DARef
 from da.blobs import MAX_BLOB_DATA, BlobError, decode_blobs, encode_blobs
 from da.errors import CorruptData, DAError, DataNotFound, TemporaryDAError
 from rollup.crypto import keccak
+from rollup.errors import RollupError
 
 __all__ = ["NAME", "MODES", "MAX_CALLDATA", "L1DataTransport", "EthereumDA", "inbox_address"]
 
@@ -76,7 +77,7 @@ class EthereumDA:
                 sent = self.transport.send(self.to, b"", encode_blobs(data))
         except ConnectionError as exc:
             raise TemporaryDAError(str(exc)) from None
-        except Exception as exc:  # the L1 refused (fees, funds): the poster backs off, retries
+        except RollupError as exc:  # the L1 refused (fees, funds): the poster backs off, retries
             raise DAError(f"the L1 refused the DA transaction: {exc}") from None
         return DARef(NAME, bytes((_MODE_BYTE[self.mode],)) + sent.tx_hash + keccak(data))
 

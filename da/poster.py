@@ -41,7 +41,7 @@ from da.commitment import Commitment, CommitmentRecord, InboxWriter, encode_refs
 from da.compress import Compressor
 from da.frames import CHANNEL_ID_SIZE, encode_frames, encode_payload
 from rollup.crypto import keccak
-from rollup.errors import LimitExceeded
+from rollup.errors import LimitExceeded, RollupError
 from rollup.outputs import output_root
 from rollup.types import Block
 
@@ -225,8 +225,10 @@ class Poster:
                 posted = self.step()
             except Exception as exc:  # noqa: BLE001 - the poster must outlive any failure
                 self.status.error = f"{type(exc).__name__}: {exc}"
-                log.warning("DA poster cycle failed (retry in %.1f s): %s", delay,
-                            self.status.error)  # fmt: skip
+                expected = isinstance(exc, (ConnectionError, RollupError))  # DA/L1 trouble
+                log.log(logging.WARNING if expected else logging.ERROR,
+                        "DA poster cycle failed (retry in %.1f s): %s", delay, self.status.error,
+                        exc_info=not expected)  # fmt: skip
                 self._stop.wait(delay)
                 delay = min(delay * 2, self.config.retry_max_s)
                 continue
@@ -282,7 +284,8 @@ class Poster:
         txs = sum(len(b.transactions) for b in blocks)
         self.store.add(record, txs, sum(map(len, payloads)))
         self._submitted.clear()
-        self._waiting_since = None
+        # a batch cut short by its bounds leaves a full one behind: post it at once
+        self._waiting_since = float("-inf") if last < committed else None
         self.status.batches += 1
         self.status.last_post_ms = time.time_ns() // 1_000_000
         self.status.safe = last

@@ -15,6 +15,7 @@ from da.commitment import decode_refs, encode_refs
 from da.errors import CodecError, CorruptData, DAError, DataNotFound, TemporaryDAError
 from da.ethereum import MAX_CALLDATA, EthereumDA, inbox_address
 from rollup.crypto import keccak
+from rollup.errors import RollupError
 
 
 @dataclass
@@ -34,7 +35,7 @@ class FakeL1:
         if self.down:
             raise ConnectionError("connection refused")
         if self.refuse:
-            raise RuntimeError("insufficient funds for gas * price + value")
+            raise RollupError("insufficient funds for gas * price + value")
         tx_hash = keccak(len(self.txs).to_bytes(8, "big"))
         self.txs[tx_hash] = (to or b"", data, list(blobs))
         return Sent(tx_hash)

@@ -281,3 +281,14 @@ def test_a_node_behind_its_own_posts_is_reported(
     with pytest.raises(RuntimeError, match="blocks up to 5 but this node's chain ends at 3"):
         poster.step()
     assert len(inbox.items) == 1  # nothing posted over it
+
+
+def test_a_backlog_bigger_than_a_batch_is_posted_without_waiting(
+    tmp_path: Path, chain: Any, chain_source: type, memory_inbox: type, grow: Any
+) -> None:
+    inbox = memory_inbox()
+    config = PosterConfig(max_delay_s=3600.0, max_batch_txs=4, finality_poll_s=0.0)
+    poster = _poster(tmp_path, chain, chain_source, inbox, config=config)
+    grow(chain, 5)  # 2 transactions a block: batches of 2 blocks
+    assert [poster.step() for _ in range(4)] == [True, True, True, False]
+    assert [(c.first_block, c.last_block) for c in inbox.items] == [(1, 2), (3, 4), (5, 5)]
