@@ -33,14 +33,13 @@ from da.commitment import CommitmentRecord, InboxReader
 from da.derive import DerivedBatch, Divergence, SenderRecovery, derive_batch, describe
 from da.errors import DataNotFound, TemporaryDAError
 from rollup.blocks import block_hash
-from rollup.messages import CrossMessage
 from rollup.outputs import output_root
-from rollup.types import BlockHeader, Receipt, Transaction
-from vm.bus import InvalidInbound, apply_inbound
+from rollup.types import BlockHeader, Transaction
+from vm.bus import InvalidInbound
 from vm.commitment import StateTree
 from vm.interface import ExecutionVM
 from vm.state import DictReader, State
-from vm.stf import InvalidTransaction, apply_transaction, begin_block, seal_block
+from vm.stf import InvalidBlockTransaction, execute_block
 
 __all__ = ["Replayer", "Verifier", "VerifierStatus"]
 
@@ -63,25 +62,13 @@ class Replayer:
         then transactions, then seal); `Divergence` if one could not have been included."""
         env = posted.env(number, self.chain_id)
         state = State(DictReader(self.world))
-        begin_block(state, env, self.vm)
-        outbound: list[CrossMessage] = []
         try:
-            inbound_receipts = apply_inbound(state, env, self.vm, posted.inbound, outbound)
+            executed = execute_block(state, env, self.vm, posted.inbound, txs, strict=True)
         except InvalidInbound as exc:
             raise Divergence(number, f"inbound messages cannot be executed: {exc}") from None
-        receipts: list[Receipt] = []
-        gas = 0
-        for j, tx in enumerate(txs):
-            try:
-                receipt = apply_transaction(state, env, self.vm, tx, gas, outbound)
-            except InvalidTransaction as exc:
-                raise Divergence(number, f"transaction {j} (0x{tx.hash.hex()}) cannot be "
-                                 f"included: {exc}") from None  # fmt: skip
-            receipts.append(receipt)
-            gas = receipt.cumulative_gas_used
-        sealed = seal_block(state, self.head, env, posted.timestamp_ms, txs, receipts,
-                            self.tree, posted.l1_origin, posted.inbound, inbound_receipts,
-                            outbound)  # fmt: skip
+        except InvalidBlockTransaction as exc:
+            raise Divergence(number, str(exc)) from None
+        sealed = executed.seal(self.head, posted.timestamp_ms, self.tree, posted.l1_origin)
         world = self.world
         for key, (_before, after) in sealed.changes.items():
             if after is None:

@@ -33,7 +33,7 @@ from sequencer.chain import ChainState
 from sequencer.inbox import Inbox
 from sequencer.mempool import Mempool
 from sequencer.store import Store, StoredBlock
-from vm.bus import apply_inbound, inbound_progress
+from vm.bus import inbound_progress
 from vm.commitment import StateTree
 from vm.evm import EvmVM
 from vm.evm.artifact import Artifact
@@ -42,7 +42,7 @@ from vm.interface import ExecutionVM
 from vm.native import AppRuntime, NativeVM
 from vm.native.loader import load_app_class
 from vm.state import DictReader, State, code_key, get_account
-from vm.stf import InvalidTransaction, SealedBlock, apply_transaction, begin_block, seal_block
+from vm.stf import InvalidTransaction, SealedBlock, execute_block
 
 __all__ = ["Sequencer", "SequencerConfig", "TxStatus"]
 
@@ -234,30 +234,15 @@ class Sequencer:
             gas_limit=self.manifest.gas_limit,
             chain_id=self.chain_id,
         )
-        state = State(self.state)
-        begin_block(state, env, self.vm)
-        outbound: list[CrossMessage] = []
-        inbound_receipts = apply_inbound(state, env, self.vm, inbound, outbound)
-        included: list[Transaction] = []
-        receipts: list[Receipt] = []
-        gas = 0
-        for index, tx in enumerate(txs):
-            try:
-                receipt = apply_transaction(state, env, self.vm, tx, gas, outbound)
-            except InvalidTransaction as exc:
-                if str(exc) == "gas limit reached":
-                    self._requeue(state, txs[index:])
-                    break
-                self._drop(tx, exc)
-                continue
-            included.append(tx)
-            receipts.append(receipt)
-            gas = receipt.cumulative_gas_used
-        if not included and not inbound:
+        executed = execute_block(State(self.state), env, self.vm, inbound, txs, strict=False)
+        for tx, exc in executed.dropped:
+            self._drop(tx, exc)
+        if executed.leftover:
+            self._requeue(executed.state, executed.leftover)
+        if not executed.transactions and not inbound:
             return None
         timestamp_ms = max(parent.timestamp_ms, now_ms)
-        sealed = seal_block(state, parent, env, timestamp_ms, included, receipts, self.tree,
-                            0, inbound, inbound_receipts, outbound)  # fmt: skip
+        sealed = executed.seal(parent, timestamp_ms, self.tree)
         self.state.apply(env.number, sealed.changes)
         self.head = sealed.block.header
         return sealed

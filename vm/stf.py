@@ -24,6 +24,9 @@ from vm.interface import ExecutionVM, Message
 from vm.state import State, add_balance, code_key, get_account, set_account
 
 __all__ = [
+    "ExecutedBlock",
+    "InvalidBlockTransaction",
+    "execute_block",
     "InvalidTransaction",
     "begin_block",
     "apply_transaction",
@@ -174,6 +177,70 @@ def env_of(header: BlockHeader) -> BlockEnv:
     )
 
 
+@dataclass(slots=True)
+class ExecutedBlock:
+    """A block's execution before its seal: what `execute_block` included and left out."""
+
+    state: State
+    env: BlockEnv
+    inbound: Sequence[CrossMessage]
+    inbound_receipts: list[Receipt]
+    transactions: list[Transaction]
+    receipts: list[Receipt]
+    outbound: list[CrossMessage]
+    dropped: list[tuple[Transaction, InvalidTransaction]]  # lenient mode: could not be included
+    leftover: list[Transaction]  # lenient mode: did not fit the block's gas
+
+    def seal(
+        self, parent: BlockHeader, timestamp_ms: int, tree: StateTree, l1_origin: int = 0
+    ) -> SealedBlock:
+        return seal_block(
+            self.state, parent, self.env, timestamp_ms, self.transactions, self.receipts, tree,
+            l1_origin, self.inbound, self.inbound_receipts, self.outbound,
+        )  # fmt: skip
+
+
+class InvalidBlockTransaction(InvalidTransaction):
+    """Strict mode: transaction `index` of the block could not be included."""
+
+    def __init__(self, index: int, tx: Transaction, reason: InvalidTransaction) -> None:
+        super().__init__(f"transaction {index} (0x{tx.hash.hex()}) cannot be included: {reason}")
+        self.index, self.tx, self.reason = index, tx, reason
+
+
+def execute_block(
+    state: State, env: BlockEnv, vm: ExecutionVM, inbound: Sequence[CrossMessage],
+    transactions: Sequence[Transaction], strict: bool,
+) -> ExecutedBlock:  # fmt: skip
+    """Run a block's body: its inbound messages in order, then its transactions.
+
+    The sequencer builds with `strict=False`: a transaction that cannot be included is dropped
+    (or, once the block's gas is used up, it and the rest are left over). A verifier replays
+    with `strict=True`: any such transaction raises `InvalidBlockTransaction`. Inbound messages
+    out of order raise `InvalidInbound` in both modes, before anything changes.
+    """
+    begin_block(state, env, vm)
+    outbound: list[CrossMessage] = []
+    inbound_receipts = apply_inbound(state, env, vm, inbound, outbound)
+    done = ExecutedBlock(state, env, inbound, inbound_receipts, [], [], outbound, [], [])
+    gas = 0
+    for index, tx in enumerate(transactions):
+        try:
+            receipt = apply_transaction(state, env, vm, tx, gas, outbound)
+        except InvalidTransaction as exc:
+            if strict:
+                raise InvalidBlockTransaction(index, tx, exc) from None
+            if str(exc) == "gas limit reached":
+                done.leftover = list(transactions[index:])
+                break
+            done.dropped.append((tx, exc))
+            continue
+        done.transactions.append(tx)
+        done.receipts.append(receipt)
+        gas = receipt.cumulative_gas_used
+    return done
+
+
 def apply_block(
     state: State, parent: BlockHeader, block: Block, vm: ExecutionVM, tree: StateTree
 ) -> SealedBlock:
@@ -185,28 +252,12 @@ def apply_block(
     header = block.header
     if header.number != parent.number + 1 or header.parent_hash != block_hash(parent):
         raise InvalidBlock(f"block {header.number} does not extend block {parent.number}")
-    env = env_of(header)
-    begin_block(state, env, vm)
-    outbound: list[CrossMessage] = []
     try:
-        inbound_receipts = apply_inbound(state, env, vm, block.inbound, outbound)
-    except InvalidInbound as exc:
+        executed = execute_block(state, env_of(header), vm, block.inbound, block.transactions,
+                                 strict=True)  # fmt: skip
+    except (InvalidInbound, InvalidTransaction) as exc:
         raise InvalidBlock(f"block {header.number}: {exc}") from None
-    receipts: list[Receipt] = []
-    gas = 0
-    for index, tx in enumerate(block.transactions):
-        try:
-            receipt = apply_transaction(state, env, vm, tx, gas, outbound)
-        except InvalidTransaction as exc:
-            raise InvalidBlock(
-                f"block {header.number}: transaction {index} invalid: {exc}"
-            ) from None
-        receipts.append(receipt)
-        gas = receipt.cumulative_gas_used
-    sealed = seal_block(
-        state, parent, env, header.timestamp_ms, block.transactions, receipts, tree,
-        header.l1_origin, block.inbound, inbound_receipts, outbound,
-    )  # fmt: skip
+    sealed = executed.seal(parent, header.timestamp_ms, tree, header.l1_origin)
     try:
         _compare(header, sealed.block.header)
     except InvalidBlock:
