@@ -14,7 +14,7 @@ import functools
 import hashlib
 from typing import Any
 
-import ckzg  # type: ignore[import-not-found]  # ships no type information
+import ckzg
 from eth_account.typed_transactions.base import TRUSTED_SETUP
 
 __all__ = ["VERSIONED_HASH_VERSION", "commitment", "versioned_hash", "cell_proofs", "check_blob"]
