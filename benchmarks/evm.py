@@ -41,7 +41,6 @@ from benchmarks.common import (
     batch_body,
     check_send_replies,
     connect,
-    environment,
     nonces,
     rpc,
     sender_addresses,
@@ -53,10 +52,12 @@ from benchmarks.transfers import (
     SENDERS,
     WARMUP_PER_SENDER,
     Workload,
+    format_throughput,
     log,
     plan_counts,
     raise_on_errors,
     send_streams,
+    throughput_result,
     wait_receipts,
 )
 from rollup.crypto import keccak
@@ -422,46 +423,11 @@ async def run_evm(config: EvmConfig) -> dict[str, Any]:
             f"[anvil] {peer['n']} transfers in {peer['elapsed_s']:.2f} s: "
             f"{peer['tx_per_s']:.0f} tx/s ({peer['nudges']} evm_mine nudges)"
         )
-    result: dict[str, Any] = {
-        "benchmark": "evm",
-        "workload": "ERC-20 transfer(fresh recipient, random amount), pre-signed, JSON-RPC batches",
-        "n": ours["n"],
-        "batch": config.batch,
-        "concurrency": config.concurrency,
-        "client": config.client,
-        "tx_per_s": ours["tx_per_s"],
-        "peer_tx_per_s": peer["tx_per_s"] if peer else None,
-        "ratio": round(ours["tx_per_s"] / peer["tx_per_s"], 2) if peer else None,
-        "confirmed": ours["confirmed"],
-        "errors": ours["errors"],
-        "ours": ours,
-        "peer": peer,
-        "environment": environment(),
-    }
-    if config.profile is not None and config.profile.suffix != ".svg":
-        from benchmarks.profiling import summarize
-
-        result["profile"] = summarize(config.profile)
-    return result
+    workload = "ERC-20 transfer(fresh recipient, random amount), pre-signed, JSON-RPC batches"
+    return throughput_result("evm", ours, peer, config.batch, config.concurrency, config.client,
+                             config.profile, workload=workload)  # fmt: skip
 
 
 def format_evm(result: dict[str, Any]) -> str:
-    rows = [result["ours"]] + ([result["peer"]] if result["peer"] else [])
-    head = (
-        f"{'target':<8}{'txs':>8}{'batch':>7}{'conns':>6}{'blocks':>8}{'gas/tx':>8}"
-        f"{'seconds':>9}{'tx/s':>9}{'errors':>7}{'nudges':>7}"
-    )
-    lines = [f"evm: ERC-20 transfers (client {result['client']})", head, "-" * len(head)]
-    for row in rows:
-        lines.append(
-            f"{row['target']:<8}{row['n']:>8}{row['batch']:>7}{row['concurrency']:>6}"
-            f"{row['blocks']:>8}{row['gas_per_tx']:>8}{row['elapsed_s']:>9.2f}"
-            f"{row['tx_per_s']:>9.0f}{row['errors']:>7}{row['nudges']:>7}"
-        )
-    if result["ratio"] is not None:
-        lines.append(f"ratio ours/anvil: {result['ratio']:.2f}x")
-    if "profile" in result:
-        from benchmarks.profiling import format_summary
-
-        lines.append(format_summary(result["profile"]))
-    return "\n".join(lines)
+    return format_throughput(result, f"evm: ERC-20 transfers (client {result['client']})",
+                             with_gas=True)  # fmt: skip

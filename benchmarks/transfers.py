@@ -228,12 +228,22 @@ async def run_transfers(config: TransfersConfig) -> dict[str, Any]:
             f"[anvil] {peer['n']} transfers in {peer['elapsed_s']:.2f} s: "
             f"{peer['tx_per_s']:.0f} tx/s ({peer['nudges']} evm_mine nudges)"
         )
+    return throughput_result("transfers", ours, peer, config.batch, config.concurrency,
+                             config.client, config.profile)
+
+
+def throughput_result(
+    name: str, ours: dict[str, Any], peer: dict[str, Any] | None, batch: int, concurrency: int,
+    client: str, profile: Path | None, **extra: Any,
+) -> dict[str, Any]:  # fmt: skip
+    """The JSON of a throughput benchmark run against Anvil (transfers, evm)."""
     result: dict[str, Any] = {
-        "benchmark": "transfers",
+        "benchmark": name,
+        **extra,
         "n": ours["n"],
-        "batch": config.batch,
-        "concurrency": config.concurrency,
-        "client": config.client,
+        "batch": batch,
+        "concurrency": concurrency,
+        "client": client,
         "tx_per_s": ours["tx_per_s"],
         "peer_tx_per_s": peer["tx_per_s"] if peer else None,
         "ratio": round(ours["tx_per_s"] / peer["tx_per_s"], 2) if peer else None,
@@ -243,24 +253,30 @@ async def run_transfers(config: TransfersConfig) -> dict[str, Any]:
         "peer": peer,
         "environment": environment(),
     }
-    if config.profile is not None and config.profile.suffix != ".svg":
+    if profile is not None and profile.suffix != ".svg":
         from benchmarks.profiling import summarize
 
-        result["profile"] = summarize(config.profile)
+        result["profile"] = summarize(profile)
     return result
 
 
 def format_transfers(result: dict[str, Any]) -> str:
+    return format_throughput(result, f"transfers (client {result['client']})", with_gas=False)
+
+
+def format_throughput(result: dict[str, Any], title: str, with_gas: bool) -> str:
     rows = [result["ours"]] + ([result["peer"]] if result["peer"] else [])
+    gas = f"{'gas/tx':>8}" if with_gas else ""
     head = (
-        f"{'target':<8}{'txs':>8}{'batch':>7}{'conns':>6}{'blocks':>8}{'seconds':>9}"
+        f"{'target':<8}{'txs':>8}{'batch':>7}{'conns':>6}{'blocks':>8}{gas}{'seconds':>9}"
         f"{'tx/s':>9}{'errors':>7}{'nudges':>7}"
     )
-    lines = [f"transfers (client {result['client']})", head, "-" * len(head)]
+    lines = [title, head, "-" * len(head)]
     for row in rows:
+        cell = f"{row['gas_per_tx']:>8}" if with_gas else ""
         lines.append(
             f"{row['target']:<8}{row['n']:>8}{row['batch']:>7}{row['concurrency']:>6}"
-            f"{row['blocks']:>8}{row['elapsed_s']:>9.2f}{row['tx_per_s']:>9.0f}"
+            f"{row['blocks']:>8}{cell}{row['elapsed_s']:>9.2f}{row['tx_per_s']:>9.0f}"
             f"{row['errors']:>7}{row['nudges']:>7}"
         )
     if result["ratio"] is not None:
