@@ -56,8 +56,11 @@ def build_evm_app(app_dir: Path, manifest: Manifest) -> Artifact:
     digest = _source_hash(paths)
     target = app_dir / manifest.artifact
     if target.is_file():
-        artifact = parse_artifact(target.read_text(encoding="utf-8"))
-        if artifact.source_hash == digest:
+        try:
+            artifact = parse_artifact(target.read_text(encoding="utf-8"))
+        except ManifestError:
+            artifact = None  # damaged: build it again
+        if artifact is not None and artifact.source_hash == digest:
             return artifact
     try:
         compiled = compile_files(paths)
