@@ -17,12 +17,17 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from bridge.build import solcjs_path
-
-__all__ = ["SolcError", "CompiledContract", "compile_sources", "compile_files"]
+__all__ = ["SolcError", "CompiledContract", "compile_sources", "compile_files", "solcjs_path"]
 
 _REPO = Path(__file__).resolve().parent.parent
 _CACHE = Path(os.environ.get("ROLLUP_SOLC_CACHE") or _REPO / ".cache" / "solc")
+
+
+def solcjs_path() -> Path:
+    path = _REPO / "node_modules" / ".bin" / "solcjs"
+    if not path.exists():
+        raise FileNotFoundError(f"{path} is missing: run scripts/setup.sh (npm install)")
+    return path
 
 EVM_VERSION = "cancun"
 

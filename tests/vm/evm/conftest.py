@@ -7,8 +7,6 @@ a `State(DictReader(genesis))`, exactly as the sequencer does; it keeps one bloc
 
 from __future__ import annotations
 
-import json
-import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -19,7 +17,7 @@ from eth_abi import decode, encode
 from eth_account import Account
 from eth_utils import keccak
 
-from bridge.build import solcjs_path
+from bridge.solc import compile_files
 from rollup.genesis import DEV_ADDRESSES, DEV_KEYS
 from rollup.transactions import decode_transaction
 from rollup.types import Address, BlockEnv, Hash32, Receipt, Transaction
@@ -65,29 +63,9 @@ class Contract:
 
 
 def compile_fixtures() -> dict[str, Contract]:
-    """All contracts of contracts/*.sol, for Cancun, in one solcjs run (standard JSON)."""
-    sources = {p.name: {"content": p.read_text()} for p in sorted(CONTRACTS.glob("*.sol"))}
-    request = {
-        "language": "Solidity",
-        "sources": sources,
-        "settings": {
-            "optimizer": {"enabled": True, "runs": 200},
-            "evmVersion": "cancun",
-            "outputSelection": {"*": {"*": ["abi", "evm.bytecode.object"]}},
-        },
-    }
-    done = subprocess.run(
-        [str(solcjs_path()), "--standard-json"], input=json.dumps(request),
-        capture_output=True, text=True, timeout=120, check=True,
-    )  # fmt: skip
-    output = json.loads(done.stdout[done.stdout.index("{") :])
-    errors = [e for e in output.get("errors", []) if e["severity"] == "error"]
-    assert not errors, errors
-    return {
-        name: Contract(c["abi"], bytes.fromhex(c["evm"]["bytecode"]["object"]))
-        for source in output["contracts"].values()
-        for name, c in source.items()
-    }
+    """All contracts of contracts/*.sol, for Cancun, in one solc run."""
+    compiled = compile_files(sorted(CONTRACTS.glob("*.sol")))
+    return {name: Contract(c.abi, c.bytecode) for name, c in compiled.items()}
 
 
 @pytest.fixture(scope="session")
