@@ -192,7 +192,8 @@ def main(argv: list[str] | None = None) -> int:
     main_thread = threading.current_thread() is threading.main_thread()
     previous = signal.signal(signal.SIGTERM, signal.default_int_handler) if main_thread else None
     try:
-        if args.benchmark == "transfers":
+        if args.benchmark in ("transfers", "evm"):
+            from benchmarks.evm import format_evm, run_evm
             from benchmarks.transfers import TransfersConfig, format_transfers, run_transfers
 
             config = TransfersConfig(
@@ -206,24 +207,12 @@ def main(argv: list[str] | None = None) -> int:
                 client=args.client,
                 profile=args.profile,
             )
-            result = runner(run_transfers(config))
-            text = format_transfers(result)
-        elif args.benchmark == "evm":
-            from benchmarks.evm import EvmConfig, format_evm, run_evm
-
-            econfig = EvmConfig(
-                n=args.n,
-                batch=args.batch,
-                concurrency=args.concurrency,
-                peer=not args.no_peer,
-                peer_n=args.peer_n,
-                peer_batch=args.peer_batch,
-                peer_concurrency=args.peer_concurrency,
-                client=args.client,
-                profile=args.profile,
-            )
-            result = runner(run_evm(econfig))
-            text = format_evm(result)
+            if args.benchmark == "transfers":
+                result = runner(run_transfers(config))
+                text = format_transfers(result)
+            else:
+                result = runner(run_evm(config))
+                text = format_evm(result)
         elif args.benchmark == "evm-soak":
             from benchmarks.evm_soak import format_soak, run_soak
 

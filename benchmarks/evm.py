@@ -19,7 +19,6 @@ of every recipient is its amount and of every sender its balance before less wha
 
 from __future__ import annotations
 
-import asyncio
 import secrets
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -51,13 +50,13 @@ from benchmarks.transfers import (
     RECEIPT_TIMEOUT,
     SENDERS,
     WARMUP_PER_SENDER,
+    TransfersConfig,
     Workload,
     format_throughput,
     log,
     plan_counts,
-    raise_on_errors,
-    send_streams,
     throughput_result,
+    timed_send,
     wait_receipts,
 )
 from rollup.crypto import keccak
@@ -90,25 +89,7 @@ BALANCE_OF = keccak(b"balanceOf(address)")[:4]
 TRANSFER_TOPIC = "0x" + keccak(b"Transfer(address,address,uint256)").hex()
 
 
-@dataclass(frozen=True)
-class EvmConfig:
-    n: int = 40_000
-    batch: int = 2_000
-    concurrency: int = 4
-    peer: bool = True
-    peer_n: int = 10_000
-    peer_batch: int = 250
-    peer_concurrency: int = 2
-    client: str = "raw"
-    profile: Path | None = None  # py-spy output for our node (optional)
-
-    @property
-    def ours(self) -> Workload:
-        return Workload(self.n, self.batch, self.concurrency)
-
-    @property
-    def theirs(self) -> Workload:
-        return Workload(self.peer_n or self.n, self.peer_batch, self.peer_concurrency)
+EvmConfig = TransfersConfig  # the same knobs: ours and Anvil's workloads, client, profile
 
 
 @dataclass(frozen=True)
@@ -334,26 +315,8 @@ async def measure_target(
             f"{time.perf_counter() - started:.1f} s"
         )
         nudge = Nudge() if target.nudge else None
-        warm_stream = Stream.build(warm_part, SENDERS, work.batch)
-        raise_on_errors(target, await send_streams(conns[:1], [warm_stream], nudge))
-        warm_nudges = nudge.count if nudge else 0
-        profiler = None
-        if profile is not None and target.pid is not None:
-            from benchmarks.profiling import PySpy
-
-            profiler = PySpy(target.pid, profile)
-            profiler.__enter__()
-            await asyncio.sleep(1.0)  # let py-spy attach before the clock starts
-        try:
-            t0 = time.perf_counter()
-            replies = await send_streams(conns, streams, nudge)
-            last = [tx.hash_hex for stream in streams for tx in stream.last_per_sender()]
-            await wait_receipts(conns[0], last, RECEIPT_TIMEOUT, nudge=nudge)
-            t_end = time.perf_counter()
-        finally:
-            if profiler is not None:
-                profiler.__exit__(None, None, None)
-        raise_on_errors(target, replies)
+        elapsed, nudges = await timed_send(target, conns, warm_part, streams, work.batch, nudge,
+                                           profile)  # fmt: skip
         measured = [tx for stream in streams for tx in stream.txs]
         every = [tx.hash_hex for txs in signed.txs.values() for tx in txs]
         receipts = await wait_receipts(conns[0], every, RECEIPT_TIMEOUT)
@@ -364,7 +327,6 @@ async def measure_target(
     finally:
         for conn in conns:
             await conn.close()
-    elapsed = t_end - t0
     return {
         "target": target.name,
         "n": len(measured),
@@ -375,7 +337,7 @@ async def measure_target(
         "errors": 0,
         "blocks": len(blocks),
         "gas_per_tx": round(gas / len(measured)),
-        "nudges": (nudge.count - warm_nudges) if nudge else 0,
+        "nudges": nudges,
         "elapsed_s": round(elapsed, 4),
         "tx_per_s": round(len(measured) / elapsed, 1),
     }

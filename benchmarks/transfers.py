@@ -140,23 +140,8 @@ async def measure_target(
     nudge = Nudge() if target.nudge else None
     conns = [await connect(target.url, client) for _ in streams]
     try:
-        warm_stream = Stream.build(warm_part, SENDERS, work.batch)
-        raise_on_errors(target, await send_streams(conns[:1], [warm_stream], nudge))
-        warm_nudges = nudge.count if nudge else 0
-        profiler = _profiler(profile, target.pid)
-        if profiler is not None:
-            profiler.__enter__()
-            await asyncio.sleep(1.0)  # let py-spy attach before the clock starts
-        try:
-            t0 = time.perf_counter()
-            replies = await send_streams(conns, streams, nudge)
-            last = [tx.hash_hex for stream in streams for tx in stream.last_per_sender()]
-            await wait_receipts(conns[0], last, RECEIPT_TIMEOUT, nudge=nudge)
-            t_end = time.perf_counter()
-        finally:
-            if profiler is not None:
-                profiler.__exit__(None, None, None)
-        raise_on_errors(target, replies)
+        elapsed, nudges = await timed_send(target, conns, warm_part, streams, work.batch, nudge,
+                                           profile)  # fmt: skip
         all_txs = [tx for stream in streams for tx in stream.txs]
         receipts = await wait_receipts(conns[0], [tx.hash_hex for tx in all_txs], RECEIPT_TIMEOUT)
         failed = [h for h, r in receipts.items() if r.get("status") != "0x1"]
@@ -166,7 +151,6 @@ async def measure_target(
     finally:
         for conn in conns:
             await conn.close()
-    elapsed = t_end - t0
     return {
         "target": target.name,
         "n": len(all_txs),
@@ -175,18 +159,40 @@ async def measure_target(
         "confirmed": len(receipts),
         "errors": 0,
         "blocks": len(blocks),
-        "nudges": (nudge.count - warm_nudges) if nudge else 0,
+        "nudges": nudges,
         "elapsed_s": round(elapsed, 4),
         "tx_per_s": round(len(all_txs) / elapsed, 1),
     }
 
 
-def _profiler(out: Path | None, pid: int | None) -> Any:
-    if out is None or pid is None:
-        return None
-    from benchmarks.profiling import PySpy
+async def timed_send(
+    target: Target, conns: list[Any], warm_part: dict[Any, list[Any]], streams: list[Stream],
+    batch: int, nudge: Nudge | None, profile: Path | None,
+) -> tuple[float, int]:  # fmt: skip
+    """Send the warm-up, then the measured streams until each sender's last transaction has a
+    receipt (py-spy attached to the target if asked); (seconds, evm_mine nudges meanwhile).
+    Raises BenchError if the target rejected anything."""
+    warm_stream = Stream.build(warm_part, SENDERS, batch)
+    raise_on_errors(target, await send_streams(conns[:1], [warm_stream], nudge))
+    warm_nudges = nudge.count if nudge else 0
+    profiler = None
+    if profile is not None and target.pid is not None:
+        from benchmarks.profiling import PySpy
 
-    return PySpy(pid, out)
+        profiler = PySpy(target.pid, profile)
+        profiler.__enter__()
+        await asyncio.sleep(1.0)  # let py-spy attach before the clock starts
+    try:
+        t0 = time.perf_counter()
+        replies = await send_streams(conns, streams, nudge)
+        last = [tx.hash_hex for stream in streams for tx in stream.last_per_sender()]
+        await wait_receipts(conns[0], last, RECEIPT_TIMEOUT, nudge=nudge)
+        elapsed = time.perf_counter() - t0
+    finally:
+        if profiler is not None:
+            profiler.__exit__(None, None, None)
+    raise_on_errors(target, replies)
+    return elapsed, (nudge.count - warm_nudges) if nudge else 0
 
 
 async def measure_node(
