@@ -13,9 +13,13 @@
     supply = 1000000              # evm: the constructor's arguments, by name
 
     [genesis]
-    dev_accounts = true           # fund Anvil's ten dev accounts
+    dev_accounts = true           # fund Anvil's ten dev accounts (public keys: devnets only)
     dev_balance = "10000 ether"   # integer wei or "<n> ether|gwei|wei"
-    owner = 0                     # index of the dev account that deploys (msg.sender of init)
+    owner = "0xf39F...2266"       # who may upgrade the app: msg.sender of a native app's init,
+                                  # the deployer of an EVM app (CREATE(owner, 0)); an address,
+                                  # EIP-55 or lower-case hex. Required when dev_accounts = false
+                                  # (and then not a dev account); with dev_accounts = true it
+                                  # may be 0..9, a dev account's index, and defaults to 0.
 
     [sequencer]
     block_interval_ms = 10        # minimum time between two blocks
@@ -44,12 +48,14 @@ __all__ = [
     "Manifest",
     "parse_manifest",
     "parse_amount",
+    "parse_address",
     "app_address",
     "default_chain_id",
     "fee_vault",
 ]
 
 _NAME = re.compile(r"^[a-z0-9][a-z0-9-]{0,31}$")
+_HEX_ADDRESS = re.compile(r"^0x[0-9a-fA-F]{40}$")
 _UNITS = {"wei": 1, "gwei": 10**9, "ether": 10**18, "eth": 10**18}
 MAX_CHAIN_ID = 2**53 - 1
 
@@ -64,7 +70,7 @@ class Manifest:
     init_args: dict[str, Any] = field(default_factory=dict)
     dev_accounts: bool = True
     dev_balance: int = DEFAULT_DEV_BALANCE
-    owner_index: int = 0
+    owner: Address = DEV_ADDRESSES[0]  # who may upgrade the app (see the docstring)
     block_interval_ms: int = 10
     base_fee: int = 10**9
     gas_limit: int = 1_000_000_000
@@ -77,10 +83,6 @@ class Manifest:
         if self.vm == "evm":
             return contract_address(self.owner, 0)
         return app_address(self.name)
-
-    @property
-    def owner(self) -> Address:
-        return DEV_ADDRESSES[self.owner_index]
 
     @property
     def artifact(self) -> str:
@@ -138,6 +140,48 @@ def _int_field(table: dict[str, Any], key: str, where: str, default: int, lo: in
     return value
 
 
+def _checksummed(raw: bytes) -> str:
+    """EIP-55: a hex digit is upper case where the keccak of the lower-case hex has a nibble
+    of 8 or more."""
+    digits = raw.hex()
+    nibbles = keccak(digits.encode()).hex()
+    return "0x" + "".join(c.upper() if int(n, 16) >= 8 else c for c, n in zip(digits, nibbles))
+
+
+def parse_address(value: object, where: str) -> Address:
+    """A 0x-prefixed address, all lower case or correctly EIP-55 checksummed."""
+    if not isinstance(value, str) or not _HEX_ADDRESS.match(value):
+        raise ManifestError(f"{where}: expected a 0x-prefixed 20-byte hex address, got {value!r}")
+    raw = Address(bytes.fromhex(value[2:]))
+    if value[2:] != value[2:].lower() and value != _checksummed(raw):
+        raise ManifestError(f"{where}: {value} has a wrong EIP-55 checksum (a typo?); "
+                            f"write it as {_checksummed(raw)} or in lower case")  # fmt: skip
+    return raw
+
+
+def _owner(genesis: dict[str, Any], dev_accounts: bool) -> Address:
+    """Who may upgrade the app: an address, or (dev accounts only) a dev account's index."""
+    value: object = genesis.get("owner", 0 if dev_accounts else None)
+    is_index = isinstance(value, int) and not isinstance(value, bool)
+    if dev_accounts and isinstance(value, int) and is_index:
+        if not 0 <= value < len(DEV_ADDRESSES):
+            raise ManifestError(f"genesis.owner: expected an address or a dev account index "
+                                f"0..{len(DEV_ADDRESSES) - 1}, got {value!r}")  # fmt: skip
+        return DEV_ADDRESSES[value]
+    if value is None:
+        raise ManifestError("genesis.owner: required when dev_accounts = false "
+                            "(the address that may upgrade the app)")  # fmt: skip
+    if is_index:
+        raise ManifestError(f"genesis.owner: dev account index {value} needs dev_accounts = "
+                            "true; name the owner's address")  # fmt: skip
+    owner = parse_address(value, "genesis.owner")
+    if not dev_accounts and owner in DEV_ADDRESSES:
+        raise ManifestError(f"genesis.owner: {value} is Anvil dev account "
+                            f"{DEV_ADDRESSES.index(owner)}, whose key is public; with "
+                            "dev_accounts = false name an address whose key you keep")  # fmt: skip
+    return owner
+
+
 def parse_manifest(text: str) -> Manifest:
     try:
         data = tomllib.loads(text)
@@ -161,6 +205,9 @@ def parse_manifest(text: str) -> Manifest:
     if class_name is not None and not class_name.isidentifier():
         raise ManifestError(f"app.class: {class_name!r} is not an identifier")
     genesis = _table(data, "genesis")
+    dev_accounts = genesis.get("dev_accounts", True)
+    if not isinstance(dev_accounts, bool):
+        raise ManifestError(f"genesis.dev_accounts: expected true or false, got {dev_accounts!r}")
     seq = _table(data, "sequencer")
     database = seq.get("database", "")
     if not isinstance(database, str):
@@ -172,11 +219,11 @@ def parse_manifest(text: str) -> Manifest:
         code=code,
         class_name=class_name,
         init_args=_table(app, "init"),
-        dev_accounts=bool(genesis.get("dev_accounts", True)),
+        dev_accounts=dev_accounts,
         dev_balance=parse_amount(
             genesis.get("dev_balance", DEFAULT_DEV_BALANCE), "genesis.dev_balance"
         ),
-        owner_index=_int_field(genesis, "owner", "genesis", 0, 0, 9),
+        owner=_owner(genesis, dev_accounts),
         block_interval_ms=_int_field(seq, "block_interval_ms", "sequencer", 10, 0, 60_000),
         base_fee=parse_amount(seq.get("base_fee", 10**9), "sequencer.base_fee"),
         gas_limit=_int_field(seq, "gas_limit", "sequencer", 1_000_000_000, 100_000, 2**62),

@@ -1,5 +1,7 @@
-"""Block 0 of an app chain: dev balances, then the app: a native app's code and its `init()`,
-or an EVM app's contract created by the owner's first transaction (nonce 0, price 0)."""
+"""Block 0 of an app chain: dev balances (only where the manifest enables dev accounts), then
+the app: a native app's code, its owner and its `init()` (called by the owner), or an EVM app's
+contract created by the owner's first transaction (nonce 0, price 0). The owner is whatever
+address the manifest names; nothing here assumes it is a dev account or holds a balance."""
 
 from __future__ import annotations
 
@@ -39,9 +41,8 @@ def build_genesis(
         _deploy(state, env, manifest, runtime)
     elif runtime is not None:
         install_system(state)
-        owner = DEV_ADDRESSES[manifest.owner_index]
-        install_app(state, runtime.address, runtime.source, owner)
-        runtime.run_init(state, env, owner, dict(manifest.init_args))
+        install_app(state, runtime.address, runtime.source, manifest.owner)
+        runtime.run_init(state, env, manifest.owner, dict(manifest.init_args))
     state.commit()
     changes = state.changes()
     header = BlockHeader(
@@ -77,6 +78,4 @@ def _deploy(state: State, env: BlockEnv, manifest: Manifest, artifact: Artifact)
     msg = Message(owner, None, 0, data, manifest.gas_limit // 2, owner, 0)
     result = vm.execute(state, env, msg)
     if not result.success or result.contract_address != manifest.address:
-        raise ManifestError(
-            f"deploying {artifact.name} at genesis failed: 0x{result.output.hex()}"
-        )
+        raise ManifestError(f"deploying {artifact.name} at genesis failed: 0x{result.output.hex()}")

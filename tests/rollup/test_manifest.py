@@ -1,7 +1,12 @@
+from pathlib import Path
+
 import pytest
 
 from rollup.errors import ManifestError
+from rollup.genesis import DEV_ADDRESSES
 from rollup.manifest import default_chain_id, parse_amount, parse_manifest
+from rollup.transactions import contract_address
+from rollup.types import Address
 
 
 def test_minimal_manifest_gets_defaults() -> None:
@@ -36,3 +41,87 @@ def test_amounts() -> None:
 def test_bad_manifests_name_the_field(text: str, needle: str) -> None:
     with pytest.raises(ManifestError, match=needle.replace("[", r"\[").replace("]", r"\]")):
         parse_manifest(text)
+
+
+# ---- the owner: who may upgrade the app ----
+
+DEV0 = "0xf39Fd6e51aad88F6F4ce6aB8827279cffFb92266"
+STRANGER = "0x52908400098527886E0F7030069857D2E4169EE7"  # EIP-55's own example (all upper)
+MIXED = "0xde709f2102306220921060314715629080e2fb77"  # EIP-55's all-lower example
+
+
+def _owner_manifest(owner: str | None, dev_accounts: bool | str = True) -> str:
+    flag = dev_accounts if isinstance(dev_accounts, str) else str(dev_accounts).lower()
+    line = "" if owner is None else f"owner = {owner}\n"
+    return f'[app]\nname = "a"\n[genesis]\ndev_accounts = {flag}\n{line}'
+
+
+@pytest.mark.parametrize(
+    ("owner", "dev_accounts", "expected"),
+    [
+        (None, True, DEV_ADDRESSES[0]),  # the devnet default: dev account 0
+        ("3", True, DEV_ADDRESSES[3]),  # a dev account by index, where dev accounts exist
+        (f'"{DEV0}"', True, DEV_ADDRESSES[0]),  # checksummed
+        (f'"{DEV0.lower()}"', True, DEV_ADDRESSES[0]),  # lower case
+        (f'"{STRANGER}"', True, bytes.fromhex(STRANGER[2:])),  # any address, dev accounts on
+        (f'"{STRANGER}"', False, bytes.fromhex(STRANGER[2:])),  # ... or off
+        (f'"{MIXED}"', False, bytes.fromhex(MIXED[2:])),
+    ],
+)
+def test_the_owner_is_any_address_or_with_dev_accounts_an_index(
+    owner: str | None, dev_accounts: bool, expected: bytes
+) -> None:
+    manifest = parse_manifest(_owner_manifest(owner, dev_accounts))
+    assert manifest.owner == expected and manifest.dev_accounts is dev_accounts
+
+
+def test_an_evm_app_sits_where_its_owner_deploys_it() -> None:
+    text = (f'[app]\nname = "e"\nvm = "evm"\ncode = "T.sol"\nclass = "T"\n'
+            f'[genesis]\ndev_accounts = false\nowner = "{STRANGER}"\n')  # fmt: skip
+    manifest = parse_manifest(text)
+    assert manifest.address == contract_address(Address(bytes.fromhex(STRANGER[2:])), 0)
+
+
+@pytest.mark.parametrize(
+    ("owner", "dev_accounts", "needle"),
+    [
+        (None, False, "genesis.owner: required when dev_accounts = false"),
+        ("0", False, "genesis.owner: dev account index 0 needs dev_accounts = true"),
+        (f'"{DEV0}"', False, "genesis.owner: .* is Anvil dev account 0, whose key is public"),
+        (f'"{DEV0.lower()}"', False, "is Anvil dev account 0"),
+        ("10", True, "genesis.owner: expected an address or a dev account index 0..9, got 10"),
+        ("-1", True, "genesis.owner: expected an address or a dev account index 0..9"),
+        ('"0x1234"', True, "genesis.owner: expected a 0x-prefixed 20-byte hex address"),
+        (f'"{DEV0[2:]}"', True, "genesis.owner: expected a 0x-prefixed"),  # no 0x
+        (f'"{DEV0[:-1]}g"', True, "genesis.owner: expected a 0x-prefixed"),  # not hex
+        ("true", True, "genesis.owner: expected a 0x-prefixed"),
+        ("1.5", True, "genesis.owner: expected a 0x-prefixed"),
+        (
+            f'"{DEV0[:5]}{DEV0[5].swapcase()}{DEV0[6:]}"',
+            True,
+            "genesis.owner: .* has a wrong EIP-55 checksum .* write it as " + DEV0,
+        ),
+    ],  # fmt: skip
+)
+def test_bad_owners_give_one_line_naming_the_key(
+    owner: str | None, dev_accounts: bool, needle: str
+) -> None:
+    with pytest.raises(ManifestError, match=needle) as caught:
+        parse_manifest(_owner_manifest(owner, dev_accounts))
+    assert "\n" not in str(caught.value)
+
+
+def test_dev_accounts_must_be_a_boolean() -> None:
+    with pytest.raises(ManifestError, match="genesis.dev_accounts: expected true or false"):
+        parse_manifest(_owner_manifest(None, '"false"'))  # a string is truthy: refuse it
+
+
+def test_every_shipped_manifest_names_its_owner() -> None:
+    root = Path(__file__).resolve().parents[2]
+    paths = [*root.glob("examples/*/rollup.toml"), *root.glob("benchmarks/apps/*/rollup.toml"),
+             *root.glob("rollup/templates/*/rollup.toml.tmpl")]  # fmt: skip
+    assert len(paths) >= 9
+    for path in paths:
+        text = path.read_text().replace("{{name}}", "x").replace("{{chain_id}}", "7")
+        assert "\nowner = " in text, f"{path} does not name its owner"
+        assert parse_manifest(text).owner == DEV_ADDRESSES[0], path
