@@ -1,11 +1,15 @@
 """`BatchInbox`: the client of bridge/contracts/BatchInbox.sol, the L1 record of DA batches.
 
 It is both ports of da/commitment.py: the poster's `InboxWriter` (next_block, commit) and the
-verifier's `InboxReader` (commitments from the `BatchCommitted` events, L1 block numbers).
+verifier's `InboxReader` (commitments from the `BatchCommitted` events, less those the owner
+reverted; the `BatchesReverted` events themselves; L1 block numbers), and the owner's side
+(set_batcher, revert_batches). Both events are read with one `eth_getLogs` per range (the
+chain id is the first indexed topic of each) and ordered by (L1 block, log index), so a
+revert removes exactly the commitments that came before it.
 The ABI is kept beside the source (BatchInbox.abi.json, checked against a fresh compile by
 tests/bridge/test_inbox.py), so nodes and verifiers need no compiler; `deploy` compiles.
-A log that does not decode as `BatchCommitted` raises `L1Rejected` naming the L1 block and
-transaction, and is never skipped silently.
+A log that does not decode as the event its topic names raises `L1Rejected` naming the L1
+block and transaction, and is never skipped silently.
 """
 
 from __future__ import annotations
@@ -22,11 +26,20 @@ from bridge.build import CONTRACTS_DIR, compile_contract
 from bridge.l1 import L1Client, L1Rejected
 from rollup.crypto import keccak
 
-__all__ = ["INBOX_ABI", "InboxCommitment", "BatchInbox", "inbox_error", "deploy_inbox"]
+__all__ = [
+    "INBOX_ABI",
+    "InboxCommitment",
+    "InboxRevert",
+    "BatchInbox",
+    "inbox_error",
+    "deploy_inbox",
+]
 
 SOURCE = CONTRACTS_DIR / "BatchInbox.sol"
 INBOX_ABI: list[dict[str, Any]] = json.loads((CONTRACTS_DIR / "BatchInbox.abi.json").read_text())
 COMMITTED_TOPIC = keccak(b"BatchCommitted(uint64,uint64,uint64,uint64,bytes32,bytes32,bytes)")
+REVERTED_TOPIC = keccak(b"BatchesReverted(uint64,uint64,uint64)")
+BATCHER_SET_TOPIC = keccak(b"BatcherSet(uint64,address)")
 LOG_CHUNK = 10_000  # L1 blocks per eth_getLogs query
 
 
@@ -43,6 +56,23 @@ class InboxCommitment:
     da_ref: bytes
     l1_block: int
     l1_tx: bytes
+    l1_log_index: int = 0  # the event's place in its L1 block (orders it against reverts)
+
+
+@dataclass(frozen=True, slots=True)
+class InboxRevert:
+    """One `BatchesReverted` event (satisfies da.commitment.RevertRecord): the owner removed
+    the chain's commitments from `from_index` on; the chain resumes at `next_block`."""
+
+    chain_id: int
+    from_index: int
+    next_block: int
+    l1_block: int
+    l1_tx: bytes
+    l1_log_index: int = 0
+
+
+InboxEvent = InboxCommitment | InboxRevert
 
 
 @functools.cache
@@ -74,9 +104,13 @@ class BatchInbox:
         self.address = address
         self._contract = l1.w3.eth.contract(address=Web3.to_checksum_address(address),
                                             abi=INBOX_ABI)  # fmt: skip
-        self._event = self._contract.events.BatchCommitted()
+        self._committed = self._contract.events.BatchCommitted()
+        self._reverted = self._contract.events.BatchesReverted()
 
     # ---- owner ----
+
+    def owner(self) -> bytes:
+        return bytes.fromhex(self._call("owner")[2:])
 
     def set_batcher(self, chain_id: int, batcher: bytes) -> None:
         self._send("setBatcher", chain_id, Web3.to_checksum_address(batcher))
@@ -84,6 +118,23 @@ class BatchInbox:
     def batcher(self, chain_id: int) -> bytes:
         batcher, _next, _count = self._call("apps", chain_id)
         return bytes.fromhex(batcher[2:])
+
+    def batch_count(self, chain_id: int) -> int:
+        """The chain's valid commitments, which also numbers the next one."""
+        _batcher, _next, count = self._call("apps", chain_id)
+        return int(count)
+
+    def max_batch_blocks(self) -> int:
+        return int(self._call("MAX_BATCH_BLOCKS"))
+
+    def revert_batches(self, chain_id: int, from_index: int) -> InboxRevert:
+        """Remove the chain's commitments from batch `from_index` on (owner only)."""
+        receipt = self._send("revertBatches", chain_id, from_index)
+        found = [self._decode(log) for log in receipt.logs if _topic(log) == REVERTED_TOPIC]
+        if len(found) != 1 or not isinstance(found[0], InboxRevert):
+            raise L1Rejected(f"revertBatches 0x{receipt.tx_hash.hex()} emitted "
+                             f"{len(found)} events")  # fmt: skip
+        return found[0]
 
     # ---- InboxWriter ----
 
@@ -94,8 +145,8 @@ class BatchInbox:
                output_root: bytes, da_ref: bytes) -> InboxCommitment:  # fmt: skip
         receipt = self._send("commit", chain_id, first_block, last_block, data_hash,
                              output_root, da_ref)  # fmt: skip
-        found = [self._decode(log) for log in receipt.logs if _is_commitment(log)]
-        if len(found) != 1:
+        found = [self._decode(log) for log in receipt.logs if _topic(log) == COMMITTED_TOPIC]
+        if len(found) != 1 or not isinstance(found[0], InboxCommitment):
             raise L1Rejected(f"commit 0x{receipt.tx_hash.hex()} emitted {len(found)} events")
         return found[0]
 
@@ -103,13 +154,34 @@ class BatchInbox:
 
     def commitments(self, chain_id: int, from_l1_block: int,
                     to_l1_block: int | None = None) -> list[InboxCommitment]:  # fmt: skip
+        """The chain's commitments included in the L1 range, oldest first, less those a
+        `BatchesReverted` later in the range removed. Read from the inbox's deployment on,
+        that is the chain's valid set; a reader that consumed earlier ranges learns of
+        removals among what it consumed from `reverts`."""
+        valid: list[InboxCommitment] = []
+        for event in self.events(chain_id, from_l1_block, to_l1_block):
+            if isinstance(event, InboxRevert):
+                valid = [c for c in valid if c.index < event.from_index]
+            else:
+                valid.append(event)
+        return valid
+
+    def reverts(self, chain_id: int, from_l1_block: int,
+                to_l1_block: int | None = None) -> list[InboxRevert]:  # fmt: skip
+        """The owner's `BatchesReverted` of the chain in the L1 range, oldest first."""
+        events = self.events(chain_id, from_l1_block, to_l1_block)
+        return [e for e in events if isinstance(e, InboxRevert)]
+
+    def events(self, chain_id: int, from_l1_block: int,
+               to_l1_block: int | None = None) -> list[InboxEvent]:  # fmt: skip
+        """Commitments and reverts of the chain in the L1 range, in L1 log order."""
         end = self.l1.block_number() if to_l1_block is None else to_l1_block
-        topics = [COMMITTED_TOPIC, chain_id.to_bytes(32, "big")]
-        out: list[InboxCommitment] = []
+        topics = [None, chain_id.to_bytes(32, "big")]  # any event of this chain
+        out: list[InboxEvent] = []
         for start in range(from_l1_block, end + 1, LOG_CHUNK):
             logs = self.l1.logs(self.address, topics, start, min(start + LOG_CHUNK - 1, end))
-            out += [self._decode(log) for log in logs]
-        out.sort(key=lambda c: (c.l1_block, c.index))
+            out += [self._decode(log) for log in logs if _topic(log) != BATCHER_SET_TOPIC]
+        out.sort(key=lambda e: (e.l1_block, e.l1_log_index))
         return out
 
     def l1_block_number(self, tag: str = "latest") -> int:
@@ -133,25 +205,33 @@ class BatchInbox:
                 raise L1Rejected(f"{name}: {inbox_error(exc.data)}", exc.data) from None
             raise
 
-    def _decode(self, log: Any) -> InboxCommitment:
+    def _decode(self, log: Any) -> InboxEvent:
+        """A `BatchCommitted` or `BatchesReverted` log; L1Rejected for anything else."""
         where = f"L1 block {log.get('blockNumber')}, tx {_hex(log.get('transactionHash'))}"
+        topic = _topic(log)
+        name = "BatchesReverted" if topic == REVERTED_TOPIC else "BatchCommitted"
         try:
-            event = self._event.process_log(log)
-            args = event["args"]
+            l1_block, l1_tx = int(log["blockNumber"]), bytes(log["transactionHash"])
+            position = int(log.get("logIndex") or 0)
+            if topic == REVERTED_TOPIC:
+                args = self._reverted.process_log(log)["args"]
+                return InboxRevert(int(args["chainId"]), int(args["fromIndex"]),
+                                   int(args["nextBlock"]), l1_block, l1_tx, position)  # fmt: skip
+            args = self._committed.process_log(log)["args"]
             return InboxCommitment(
                 chain_id=int(args["chainId"]), index=int(args["index"]),
                 first_block=int(args["firstBlock"]), last_block=int(args["lastBlock"]),
                 data_hash=bytes(args["dataHash"]), output_root=bytes(args["outputRoot"]),
-                da_ref=bytes(args["daRef"]), l1_block=int(log["blockNumber"]),
-                l1_tx=bytes(log["transactionHash"]),
+                da_ref=bytes(args["daRef"]), l1_block=l1_block, l1_tx=l1_tx,
+                l1_log_index=position,
             )  # fmt: skip
         except (Web3Exception, KeyError, TypeError, ValueError) as exc:
-            raise L1Rejected(f"malformed BatchCommitted log ({where}): {exc}") from None
+            raise L1Rejected(f"malformed {name} log ({where}): {exc}") from None
 
 
-def _is_commitment(log: Any) -> bool:
+def _topic(log: Any) -> bytes | None:
     topics = log.get("topics") or []
-    return bool(topics) and bytes(topics[0]) == COMMITTED_TOPIC
+    return bytes(topics[0]) if topics else None
 
 
 def _hex(value: Any) -> str:

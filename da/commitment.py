@@ -6,9 +6,23 @@ read them (implemented over web3 in bridge/inbox.py, and by fakes in tests).
     output_root = rollup.outputs.output_root(header of last_block)
     da_ref      = rlp([DARef.encode(), ...])          where the channel's frames are, in order
 The inbox numbers an app's commitments 0, 1, 2, ... and accepts one only if it starts at the
-block after the previous one (bridge/contracts/BatchInbox.sol), so the poster can resume from
-the inbox after a crash without a gap or a duplicate. The verifier checks the numbering and
-the ranges again itself: it trusts the inbox for nothing but authorship.
+block after the previous one and covers at most MAX_BATCH_BLOCKS blocks
+(bridge/contracts/BatchInbox.sol), so the poster can resume from the inbox after a crash
+without a gap or a duplicate. The verifier checks the numbering and the ranges again itself:
+it trusts the inbox for nothing but authorship.
+
+The inbox's owner can remove a bad batch (a leaked batcher key, a buggy poster):
+
+    revert      = (chain_id, from_index, next_block)  removes the commitments with
+                  index >= from_index included before it; the chain resumes at next_block
+                  (the first block of batch from_index), and the next commitment is
+                  numbered from_index again
+The valid commitments of a chain are its commitments in L1 log order with each revert
+applied where it comes; `InboxReader.commitments` returns them so for its L1 range, and
+`InboxReader.reverts` the reverts themselves. A reader that follows the L1 in steps (the
+verifier) keeps the next index it expects: a revert with from_index below it means that
+commitments it already applied are gone, and it must go back to block next_block - 1 (the
+fork point) and apply what comes after the revert from there.
 """
 
 from __future__ import annotations
@@ -23,8 +37,10 @@ from rollup import rlp
 
 __all__ = [
     "MAX_REFS",
+    "MAX_BATCH_BLOCKS",
     "Commitment",
     "CommitmentRecord",
+    "RevertRecord",
     "InboxWriter",
     "InboxReader",
     "encode_refs",
@@ -32,6 +48,7 @@ __all__ = [
 ]
 
 MAX_REFS = 1 << 16  # a channel has at most that many frames, one a submission
+MAX_BATCH_BLOCKS = 4096  # BatchInbox.MAX_BATCH_BLOCKS (tests/bridge/test_inbox.py checks it)
 
 
 class CommitmentRecord(Protocol):
@@ -51,6 +68,22 @@ class CommitmentRecord(Protocol):
     def output_root(self) -> bytes: ...
     @property
     def da_ref(self) -> bytes: ...
+    @property
+    def l1_block(self) -> int: ...
+    @property
+    def l1_tx(self) -> bytes: ...
+
+
+class RevertRecord(Protocol):
+    """The owner's removal of a chain's commitments from `from_index` on, with where on L1
+    it was included; the chain resumes at `next_block`."""
+
+    @property
+    def chain_id(self) -> int: ...
+    @property
+    def from_index(self) -> int: ...
+    @property
+    def next_block(self) -> int: ...
     @property
     def l1_block(self) -> int: ...
     @property
@@ -87,7 +120,8 @@ class InboxWriter(Protocol):
 
     def commitments(self, chain_id: int, from_l1_block: int,
                     to_l1_block: int | None = None) -> Sequence[CommitmentRecord]:  # fmt: skip
-        """The commitments of `chain_id` included in L1 blocks of the range, oldest first."""
+        """The commitments of `chain_id` included in L1 blocks of the range, oldest first,
+        less those a revert later in the range removed."""
         ...
 
     def l1_block_number(self, tag: str = "latest") -> int:
@@ -96,10 +130,19 @@ class InboxWriter(Protocol):
 
 
 class InboxReader(Protocol):
-    """The verifier's side: the commitments only (same errors as `InboxWriter`)."""
+    """The verifier's side (same errors as `InboxWriter`).
+
+    `commitments` gives the valid commitments of the L1 range (see the module docstring):
+    read from the inbox's deployment on, the chain's valid set. `reverts` gives the owner's
+    reverts of the range, oldest first, so a reader that consumed earlier ranges can tell
+    which of the commitments it applied are gone: those with index >= from_index."""
 
     def commitments(self, chain_id: int, from_l1_block: int,
                     to_l1_block: int | None = None) -> Sequence[CommitmentRecord]:  # fmt: skip
+        ...
+
+    def reverts(self, chain_id: int, from_l1_block: int,
+                to_l1_block: int | None = None) -> Sequence[RevertRecord]:  # fmt: skip
         ...
 
     def l1_block_number(self, tag: str = "latest") -> int: ...

@@ -5,18 +5,32 @@ pragma solidity ^0.8.24;
 ///
 /// Each app chain (by chain id) has one batcher, set by the owner. The batcher commits its
 /// batches in block order: a commitment must start at the block after the previous one, so
-/// a poster that crashed and retries cannot leave a gap or commit a range twice. Verifiers
-/// read `BatchCommitted` events, fetch the data from the DA layer named by `daRef`, check it
-/// against `dataHash`, re-execute it and compare their output root with `outputRoot`.
+/// a poster that crashed and retries cannot leave a gap or commit a range twice, and it may
+/// cover at most MAX_BATCH_BLOCKS blocks, so no commitment moves a chain's position far
+/// beyond the blocks its sequencer has built. Verifiers read `BatchCommitted` events, fetch the
+/// data from the DA layer named by `daRef`, check it against `dataHash`, re-execute it and
+/// compare their output root with `outputRoot`.
+///
+/// A bad batch (a leaked batcher key, a buggy poster) is replaced, not argued about: the owner
+/// reverts the chain's commitments from a batch index on (`revertBatches`), which sets the
+/// chain's position back to that batch's first block and emits `BatchesReverted`, and the
+/// honest batcher commits the range again, under the same indexes. The valid commitments of a
+/// chain are its `BatchCommitted` events in log order, each `BatchesReverted(chainId, i, _)`
+/// removing those with index >= i that came before it.
 contract BatchInbox {
+    /// The most blocks one commitment may cover.
+    uint64 public constant MAX_BATCH_BLOCKS = 4096;
+
     struct App {
         address batcher;
         uint64 nextBlock; // first block of the next commitment; 0 until a batcher is set
-        uint64 batches; // commitments so far, which also numbers the next one
+        uint64 batches; // valid commitments, which also numbers the next one
     }
 
     address public immutable owner;
     mapping(uint64 => App) public apps;
+    /// chain id => batch index => the batch's first block (where a revert resumes)
+    mapping(uint64 => mapping(uint64 => uint64)) public firstBlockOf;
 
     event BatcherSet(uint64 indexed chainId, address batcher);
     event BatchCommitted(
@@ -28,11 +42,14 @@ contract BatchInbox {
         bytes32 outputRoot,
         bytes daRef
     );
+    event BatchesReverted(uint64 indexed chainId, uint64 fromIndex, uint64 nextBlock);
 
     error NotOwner(address sender);
     error NotBatcher(uint64 chainId, address sender);
     error NotNextBlock(uint64 chainId, uint64 expected, uint64 firstBlock);
     error EmptyRange(uint64 firstBlock, uint64 lastBlock);
+    error RangeTooLong(uint64 firstBlock, uint64 lastBlock, uint64 maxBlocks);
+    error NoSuchBatch(uint64 chainId, uint64 index, uint64 batches);
 
     constructor() {
         owner = msg.sender;
@@ -62,10 +79,26 @@ contract BatchInbox {
         }
         if (firstBlock != app.nextBlock) revert NotNextBlock(chainId, app.nextBlock, firstBlock);
         if (lastBlock < firstBlock) revert EmptyRange(firstBlock, lastBlock);
+        if (lastBlock - firstBlock >= MAX_BATCH_BLOCKS) {
+            revert RangeTooLong(firstBlock, lastBlock, MAX_BATCH_BLOCKS);
+        }
         index = app.batches;
+        firstBlockOf[chainId][index] = firstBlock;
         app.batches = index + 1;
         app.nextBlock = lastBlock + 1;
         emit BatchCommitted(chainId, index, firstBlock, lastBlock, dataHash, outputRoot, daRef);
+    }
+
+    /// Remove the commitments of `chainId` from batch `fromIndex` on: the chain's position
+    /// goes back to that batch's first block, and the next commitment is numbered `fromIndex`.
+    function revertBatches(uint64 chainId, uint64 fromIndex) external {
+        if (msg.sender != owner) revert NotOwner(msg.sender);
+        App storage app = apps[chainId];
+        if (fromIndex >= app.batches) revert NoSuchBatch(chainId, fromIndex, app.batches);
+        uint64 resume = firstBlockOf[chainId][fromIndex];
+        app.batches = fromIndex;
+        app.nextBlock = resume;
+        emit BatchesReverted(chainId, fromIndex, resume);
     }
 
     function nextBlock(uint64 chainId) external view returns (uint64) {
