@@ -3,6 +3,7 @@
 One cycle (`Poster.step`), run by a thread beside the sequencer (services/da_node.py):
     first  = inbox.next_block(chain)          the L1 says where to resume: no gap, no duplicate
     blocks = first .. min(committed, first + max_batch_blocks - 1), cut at max_batch_txs
+             (max_batch_blocks is at most the inbox's MAX_BATCH_BLOCKS)
     batch -> channel -> payloads (da/channel.py) -> backend.submit each -> refs
     inbox.commit(chain, first, last, keccak(channel), output_root(last), refs)
     record it (PosterStore) -> safe head = last
@@ -15,7 +16,18 @@ derived from the range, so a retry produces the same bytes).
 Heads: safe = the last block of the newest commitment the L1 included; finalized = the last
 block of the newest commitment in an L1 block at or below the L1's `finalized` block. Both
 are recorded in the poster's SQLite file (PosterStore) with every commitment, so a restart
-knows them at once; the L1 stays the authority (`_sync` adopts what the L1 holds).
+knows them at once; the L1 stays the authority, within what this chain built. The poster
+reads the inbox's position at start, before each batch, and every `finality_poll_s`:
+    next_block == safe + 1            in step
+    next_block <= safe                the owner reverted batches (or the L1 lost them): forget
+                                      the records from there and post those blocks again
+    next_block >  safe + 1            commitments this poster did not record: adopt them only
+                                      if each covers blocks this chain has committed and claims
+                                      this chain's output root (a crash between commit and
+                                      record); otherwise raise `ForeignBatch` and adopt nothing:
+                                      the error is logged and in `status.error`, the records and
+                                      heads stay, and posting resumes once the inbox's owner
+                                      reverted the foreign batches (`revertBatches`)
 
 Back-pressure: memory holds one batch at most (`max_batch_txs` bounds it). The backlog of
 committed but unposted blocks lives in the node's database; `Backlog` bounds it by making
@@ -37,8 +49,15 @@ from typing import Protocol
 
 from da.backend import DABackend, DARef
 from da.batch import encode_blocks
-from da.commitment import Commitment, CommitmentRecord, InboxWriter, encode_refs
+from da.commitment import (
+    MAX_BATCH_BLOCKS,
+    Commitment,
+    CommitmentRecord,
+    InboxWriter,
+    encode_refs,
+)
 from da.compress import Compressor
+from da.errors import DAError
 from da.frames import CHANNEL_ID_SIZE, encode_frames, encode_payload
 from rollup.crypto import keccak
 from rollup.errors import LimitExceeded, RollupError
@@ -46,6 +65,7 @@ from rollup.outputs import output_root
 from rollup.types import Block
 
 __all__ = [
+    "ForeignBatch",
     "PosterConfig",
     "BlockSource",
     "PosterStore",
@@ -56,6 +76,12 @@ __all__ = [
 ]
 
 log = logging.getLogger("da.poster")
+
+
+class ForeignBatch(DAError):
+    """The L1 inbox holds a commitment of this chain that this chain did not build (blocks it
+    does not have, or another output root): the poster adopts nothing and retries, and only
+    the inbox owner's `revertBatches` lets it go on."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -199,6 +225,7 @@ class Poster:
         self.status.safe = last.last_block if last is not None else 0
         self.status.finalized = min(store.get_meta("finalized") or 0, self.status.safe)
         self._synced = False
+        self._next_position_check = 0.0
         self._next_finality = 0.0
         # blocks unposted at start have waited an unknown time: the first batch goes at once
         self._waiting_since: float | None = float("-inf")
@@ -238,18 +265,20 @@ class Poster:
                 self._stop.wait(self.config.poll_s)
 
     def step(self) -> bool:
-        """One cycle: follow L1 finality, post one batch if one is due. True if it posted."""
-        if not self._synced:  # at start: adopt the L1's position before anything else
-            self._sync(self.inbox.next_block(self.chain_id))
-        self._follow_finality()
+        """One cycle: follow the L1's position and finality, post one batch if one is due.
+        True if it posted."""
         committed = self.source.committed_number()
+        now = time.monotonic()
+        if not self._synced or now >= self._next_position_check:  # a restart, or a revert
+            self._sync(self.inbox.next_block(self.chain_id), committed)
+            self._next_position_check = now + self.config.finality_poll_s
+        self._follow_finality()
         self._check_behind(committed)
         if committed <= self.status.safe or not self._due(committed):
             return False
         first = self.inbox.next_block(self.chain_id)
-        self._sync(first)
-        self._check_behind(committed)
-        if first > committed:
+        self._sync(first, committed)
+        if first > committed:  # everything is posted already (a restart's adoption)
             return False
         self._post(first, committed)
         return True
@@ -266,7 +295,7 @@ class Poster:
         now = time.monotonic()
         if self._waiting_since is None:
             self._waiting_since = now
-        if committed - self.status.safe >= self.config.max_batch_blocks:
+        if committed - self.status.safe >= min(self.config.max_batch_blocks, MAX_BATCH_BLOCKS):
             return True
         return now - self._waiting_since >= self.config.max_delay_s
 
@@ -298,7 +327,7 @@ class Poster:
         """Blocks from `first`, at most max_batch_blocks of them, cut at max_batch_txs."""
         blocks: list[Block] = []
         txs = 0
-        end = min(committed, first + self.config.max_batch_blocks - 1)
+        end = min(committed, first + min(self.config.max_batch_blocks, MAX_BATCH_BLOCKS) - 1)
         for number in range(first, end + 1):
             block = self.source.block(number)
             if blocks and txs + len(block.transactions) > self.config.max_batch_txs:
@@ -316,28 +345,64 @@ class Poster:
 
     # -- heads
 
-    def _sync(self, first: int) -> None:
+    def _sync(self, first: int, committed: int) -> None:
         """Adopt the L1's position: it may hold commitments we did not record (we crashed
-        after committing) or lack ones we did (the L1 lost them)."""
+        after committing: adopted only if they are this chain's) or lack ones we did (the
+        owner reverted them, or the L1 lost them)."""
         local_next = self.status.safe + 1
         if first > local_next:
-            last = self.store.last()
-            since = last.l1_block if last else self.inbox_from_l1_block
-            for record in self.inbox.commitments(self.chain_id, since):
-                if record.first_block >= local_next:
-                    self.store.add(record)
+            self._synced = False  # until the L1's position is one this chain has
+            self._adopt(local_next, first, committed)
             log.info("resumed from the L1 inbox: blocks %d-%d were committed before a restart",
                      local_next, first - 1)  # fmt: skip
         elif first < local_next:
             dropped = self.store.drop_from_block(first)
             log.warning("the L1 inbox expects block %d but %d commitment(s) from there were "
-                        "recorded; posting them again", first, dropped)  # fmt: skip
+                        "recorded (reverted by the inbox owner, or lost by the L1); posting "
+                        "them again", first, dropped)  # fmt: skip
         if first != local_next or not self._synced:
             self._synced = True
             self.status.safe = first - 1
             self.status.finalized = min(self.status.finalized, self.status.safe)
             self._submitted.clear()
             self._publish()
+
+    def _adopt(self, local_next: int, first: int, committed: int) -> None:
+        """Record the L1's commitments of blocks local_next..first-1, each checked to be
+        this chain's own; ForeignBatch (and nothing recorded) if one is not."""
+        last = self.store.last()
+        since = last.l1_block if last else self.inbox_from_l1_block
+        found = [r for r in self.inbox.commitments(self.chain_id, since)
+                 if r.first_block >= local_next]  # fmt: skip
+        expected = local_next
+        for record in found:
+            self._check_ours(record, expected, first, committed)
+            expected = record.last_block + 1
+        if expected != first:
+            raise RollupError(f"the L1 inbox expects block {first} next, but its commitments "
+                              f"since L1 block {since} end at block {expected - 1}")  # fmt: skip
+        for record in found:
+            self.store.add(record)
+
+    def _check_ours(self, record: CommitmentRecord, expected: int, first: int,
+                    committed: int) -> None:  # fmt: skip
+        what = (f"batch {record.index} (blocks {record.first_block}-{record.last_block}, L1 "
+                f"tx 0x{record.l1_tx.hex()})")  # fmt: skip
+        fix = (f"not adopting it; the inbox owner can remove it with revertBatches("
+               f"{self.chain_id}, {record.index})")  # fmt: skip
+        if record.first_block != expected:
+            raise RollupError(f"the L1 inbox's {what} does not follow block {expected - 1}")
+        if record.last_block > committed:
+            raise ForeignBatch(f"the L1 inbox holds blocks up to {first - 1} but this node's "
+                               f"chain ends at {committed}: {what} is not this chain's (its "
+                               "database lost them, or another key committed them); "
+                               f"{fix}")  # fmt: skip
+        ours = output_root(self.source.block(record.last_block).header)
+        if record.output_root != ours:
+            raise ForeignBatch(f"the L1 inbox's {what} claims output root "
+                               f"0x{record.output_root.hex()}, but this chain's block "
+                               f"{record.last_block} has 0x{ours.hex()}: a batch this chain did "
+                               f"not build; {fix}")  # fmt: skip
 
     def _follow_finality(self) -> None:
         now = time.monotonic()
@@ -406,4 +471,3 @@ class Backlog:
             self._unposted.append((number, count))
             self._txs += count
         self._counted = max(self._counted, committed)
-

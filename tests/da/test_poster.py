@@ -1,8 +1,10 @@
 """The poster against fakes at its ports (a LocalChain, LocalDA, an in-memory inbox): order,
-retries, restarts without gaps or duplicates, heads, and the back-pressure gate."""
+retries, restarts without gaps or duplicates, heads, the back-pressure gate, and batches it
+did not build: never adopted, reported, and replaced after the inbox owner's revert."""
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 from pathlib import Path
@@ -14,7 +16,7 @@ from da.backend import DARef
 from da.commitment import decode_refs
 from da.errors import TemporaryDAError
 from da.local import LocalDA
-from da.poster import Backlog, Poster, PosterConfig, PosterStore, channel_id_for
+from da.poster import Backlog, ForeignBatch, Poster, PosterConfig, PosterStore, channel_id_for
 from rollup.errors import LimitExceeded
 from rollup.outputs import output_root
 
@@ -278,9 +280,10 @@ def test_a_node_behind_its_own_posts_is_reported(
     poster = _poster(tmp_path, chain, chain_source, inbox)
     assert poster.status.safe == 0
     grow(chain, 1)
-    with pytest.raises(RuntimeError, match="blocks up to 5 but this node's chain ends at 3"):
+    with pytest.raises(ForeignBatch, match="blocks up to 5 but this node's chain ends at 3"):
         poster.step()
     assert len(inbox.items) == 1  # nothing posted over it
+    assert poster.status.safe == 0 and poster.store.all() == []  # nothing adopted
 
 
 def test_a_backlog_bigger_than_a_batch_is_posted_without_waiting(
@@ -291,4 +294,106 @@ def test_a_backlog_bigger_than_a_batch_is_posted_without_waiting(
     poster = _poster(tmp_path, chain, chain_source, inbox, config=config)
     grow(chain, 5)  # 2 transactions a block: batches of 2 blocks
     assert [poster.step() for _ in range(4)] == [True, True, True, False]
+    assert [(c.first_block, c.last_block) for c in inbox.items] == [(1, 2), (3, 4), (5, 5)]
+
+
+# ---- batches this chain did not build ----
+
+
+def _revert(inbox: Any, from_index: int) -> None:
+    """The inbox owner's revertBatches(chain, from_index)."""
+    del inbox.items[from_index:]
+
+
+def _wait(condition: Any, what: str, timeout: float = 30.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        time.sleep(0.01)
+
+
+def test_a_batch_ahead_of_the_chain_is_not_adopted_and_is_replaced_after_a_revert(
+    tmp_path: Path, chain: Any, chain_source: type, memory_inbox: type, grow: Any,
+    caplog: pytest.LogCaptureFixture,
+) -> None:  # fmt: skip
+    inbox = memory_inbox()
+    heads: list[tuple[int, int]] = []
+    poster = _poster(tmp_path, chain, chain_source, inbox, heads=heads)
+    grow(chain, 2)
+    _drain(poster)
+    honest = poster.store.all()
+    # a leaked batcher key commits blocks 3..40 that this chain never built
+    inbox.commit(chain.node.chain_id, 3, 40, bytes(32), bytes(32), b"fake")
+    grow(chain, 2)
+    caplog.set_level(logging.WARNING, logger="da.poster")
+    poster.start()
+    try:
+        _wait(lambda: poster.status.error is not None, "the poster to report the batch")
+        assert poster.status.error.startswith("ForeignBatch: the L1 inbox holds blocks up to 40 "
+                                              "but this node's chain ends at 4")  # fmt: skip
+        assert f"revertBatches({chain.node.chain_id}, 1)" in poster.status.error
+        assert "ForeignBatch" in caplog.text
+        time.sleep(0.2)  # a few retries: still nothing adopted, nothing posted over it
+        assert poster.status.safe == 2 and heads[-1][0] == 2
+        assert poster.store.all() == honest and len(inbox.items) == 2
+
+        _revert(inbox, 1)
+        _wait(lambda: poster.status.safe == 4, "the poster to post blocks 3-4 again")
+        _wait(lambda: poster.status.error is None, "the error to clear")
+    finally:
+        poster.stop()
+    _assert_contiguous(inbox, 4)
+    assert inbox.items[1].output_root == output_root(chain.node.block(4).header)
+    assert all(safe <= 4 for safe, _ in heads)  # never published the fake head
+
+
+def test_a_batch_with_another_output_root_is_not_adopted(
+    tmp_path: Path, chain: Any, chain_source: type, memory_inbox: type, grow: Any
+) -> None:
+    inbox = memory_inbox()
+    poster = _poster(tmp_path, chain, chain_source, inbox)
+    grow(chain, 2)
+    _drain(poster)
+    grow(chain, 3)
+    inbox.commit(chain.node.chain_id, 3, 4, bytes(32), b"\x66" * 32, b"fake")  # blocks we have
+    with pytest.raises(ForeignBatch, match="claims output root 0x6666.*this chain's block 4 "
+                                           "has 0x.*revertBatches"):  # fmt: skip
+        poster.step()
+    assert poster.status.safe == 2 and len(poster.store.all()) == 1
+    with pytest.raises(ForeignBatch):  # and again, until the owner acts
+        poster.step()
+    _revert(inbox, 1)
+    _drain(poster)
+    _assert_contiguous(inbox, 5)
+    assert poster.status.safe == 5
+
+
+def test_a_revert_of_posted_batches_is_noticed_while_idle_and_posted_again(
+    tmp_path: Path, chain: Any, chain_source: type, memory_inbox: type, grow: Any
+) -> None:
+    inbox = memory_inbox()
+    heads: list[tuple[int, int]] = []
+    poster = _poster(tmp_path, chain, chain_source, inbox, heads=heads)
+    grow(chain, 2)
+    _drain(poster)
+    grow(chain, 2)
+    _drain(poster)
+    assert poster.status.safe == 4 and len(inbox.items) == 2
+    _revert(inbox, 1)  # the owner removed blocks 3-4: nothing new is committed meanwhile
+    assert poster.step()  # notices, and posts them again at once
+    assert (2, 0) in heads and poster.status.safe == 4
+    _assert_contiguous(inbox, 4)
+    assert [(c.first_block, c.last_block) for c in poster.store.all()] == [(1, 2), (3, 4)]
+
+
+def test_batches_never_exceed_the_inbox_bound(
+    tmp_path: Path, chain: Any, chain_source: type, memory_inbox: type, grow: Any,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:  # fmt: skip
+    monkeypatch.setattr("da.poster.MAX_BATCH_BLOCKS", 2)  # the contract's bound, made small
+    inbox = memory_inbox()
+    config = PosterConfig(max_delay_s=0.0, max_batch_blocks=100, finality_poll_s=0.0)
+    poster = _poster(tmp_path, chain, chain_source, inbox, config=config)
+    grow(chain, 5)
+    _drain(poster)
     assert [(c.first_block, c.last_block) for c in inbox.items] == [(1, 2), (3, 4), (5, 5)]
