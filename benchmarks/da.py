@@ -56,7 +56,7 @@ from benchmarks.common import (
 from benchmarks.transfers import plan_counts, raise_on_errors, send_streams
 from rollup.genesis import DEV_KEYS
 from rollup.manifest import app_address
-from services.l1setup import prepare_l1
+from services.l1setup import BatcherSpec, prepare_l1
 from services.launch import NodeProcess
 
 __all__ = ["DAConfig", "run_da", "format_da"]
@@ -210,12 +210,13 @@ def run_da(config: DAConfig) -> dict[str, Any]:
     try:
         with AnvilUnderTest() as anvil:
             l1_rpc = anvil.target().url
-            setup = prepare_l1(l1_rpc, [(APP, CHAIN_ID)], tmp / "l1")
+            setup = prepare_l1(l1_rpc, [BatcherSpec(APP, CHAIN_ID, tmp / "batcher.key")],
+                               tmp / "l1", fund_owner_from=DEV_KEYS[0])  # fmt: skip
             app_dir = render_token_app(tmp / "app", APP, CHAIN_ID)
             args = ["--da", "local", "--l1-rpc", l1_rpc, "--inbox", "0x" + setup.inbox.hex(),
                     "--inbox-from-block", str(setup.from_block)]  # fmt: skip
-            node = NodeProcess(app_dir, tmp / "data", extra_args=args,
-                               env={"ROLLUP_BATCHER_KEY": setup.batchers[APP]})  # fmt: skip
+            key_file = {"ROLLUP_BATCHER_KEY_FILE": str(setup.batchers[APP])}
+            node = NodeProcess(app_dir, tmp / "data", extra_args=args, env=key_file)
             with node:
                 log(f"[node] pid {node.pid} at {node.url}, DA poster on the local backend")
                 asyncio.run(_fund_token_holders(node.url))

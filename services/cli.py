@@ -1,8 +1,8 @@
 """The `rollup` command: create apps from templates and run them on a local devnet.
 
     rollup new NAME --template token [--dir DIR] [--chain-id N]
-    rollup up [APP_DIR ...] [--detach] [--data-dir DIR] [--l1-rpc URL] [--port-base N]
-              [--da local|ethereum|none] [--da-mode calldata|blobs] [--verify]
+    rollup up [APP_DIR ...] [--detach] [--data-dir DIR] [--l1-rpc URL --l1-key-file FILE]
+              [--port-base N] [--da local|ethereum|none] [--da-mode calldata|blobs] [--verify]
               [--bus embedded|nats|nats://HOST:PORT]
     rollup status [--json] [--data-dir DIR]
     rollup verify APP [--follow] [--json] ...  (services/da_cli.py)
@@ -149,7 +149,8 @@ def cmd_up(args: argparse.Namespace) -> int:
             f"`rollup down --data-dir {args.data_dir}`"
         )
     if args.detach:
-        da_options = da_arguments(args.da, args.da_mode, args.verify) + bus_arguments(args.bus)
+        da_options = da_arguments(args.da, args.da_mode, args.verify, args.l1_key_file)
+        da_options += bus_arguments(args.bus)
         proc = spawn_detached(app_dirs, data_dir, args.l1_rpc, args.port_base, da_options)
         state = wait_detached(proc, data_dir, DETACH_TIMEOUT)
         _print_up(
@@ -159,7 +160,8 @@ def cmd_up(args: argparse.Namespace) -> int:
         )
         return 0
     devnet = Devnet(specs, data_dir, args.l1_rpc, args.port_base, da=args.da,
-                    da_mode=args.da_mode, verify=args.verify, bus=args.bus)  # fmt: skip
+                    da_mode=args.da_mode, verify=args.verify, bus=args.bus,
+                    l1_key_file=args.l1_key_file)  # fmt: skip
     serve(devnet, on_ready=lambda s: _print_up(s, "Press Ctrl-C to stop."))
     print("Stopped.")
     return 0

@@ -11,13 +11,16 @@ round trips release the GIL.
     DATA/da/                 the local backend's store (objects + index), read by verifiers
     DATA/da-poster.sqlite    the poster's record of its commitments and finalized head
 Settings come from flags, or the environment the devnet sets (ROLLUP_L1_RPC, ROLLUP_INBOX,
-ROLLUP_INBOX_BLOCK, ROLLUP_DA, ROLLUP_DA_MODE); the batcher's key only from the environment
-(ROLLUP_BATCHER_KEY), so it never shows in a process list.
+ROLLUP_INBOX_BLOCK, ROLLUP_DA, ROLLUP_DA_MODE, ROLLUP_BATCHER_KEY_FILE). The batcher's key
+is named by its key file (--batcher-key-file: mode 0600, services/keys.py), never given
+itself on a command line or in the environment, where other processes could read it; only
+its address is logged.
 """
 
 from __future__ import annotations
 
 import argparse
+import logging
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -31,8 +34,11 @@ from da.poster import Backlog, Poster, PosterConfig, PosterStore
 from rollup.errors import RollupError
 from rollup.types import Block
 from sequencer.node import Sequencer
+from services.keys import address_of, load_key
 
 __all__ = ["DASettings", "DAService", "add_da_arguments", "da_settings", "open_backend"]
+
+log = logging.getLogger("da.node")
 
 BACKENDS = ("local", "ethereum")
 _DEFAULT = PosterConfig()
@@ -43,7 +49,7 @@ class DASettings:
     backend: str  # "local" | "ethereum"
     l1_rpc: str
     inbox: bytes
-    batcher_key: str
+    batcher_key_file: Path
     data_dir: Path
     mode: str = "calldata"  # ethereum: "calldata" | "blobs"
     inbox_from_l1_block: int = 0
@@ -61,6 +67,10 @@ def add_da_arguments(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--l1-rpc", default=env("ROLLUP_L1_RPC") or None)
     group.add_argument("--inbox", default=env("ROLLUP_INBOX") or None,
                        help="address of the L1 BatchInbox contract")  # fmt: skip
+    group.add_argument("--batcher-key-file", type=Path,
+                       default=env("ROLLUP_BATCHER_KEY_FILE") or None,
+                       help="the batcher's key file (mode 0600), the account that commits "
+                            "batches on the inbox")  # fmt: skip
     group.add_argument("--inbox-from-block", type=int,
                        default=int(env("ROLLUP_INBOX_BLOCK") or 0),
                        help="L1 block the inbox was deployed in")  # fmt: skip
@@ -79,18 +89,21 @@ def da_settings(args: argparse.Namespace, data_dir: Path) -> DASettings | None:
     """The poster's settings from `add_da_arguments`' options; None without --da."""
     if args.da is None:
         return None
-    key = os.environ.get("ROLLUP_BATCHER_KEY")
+    if os.environ.get("ROLLUP_BATCHER_KEY"):
+        raise RollupError("$ROLLUP_BATCHER_KEY is not read: keep the batcher's key in a file "
+                          "of mode 0600 and name it with --batcher-key-file")  # fmt: skip
+    key_file = args.batcher_key_file
     missing = [name for name, value in (("--l1-rpc", args.l1_rpc), ("--inbox", args.inbox),
-                                        ("$ROLLUP_BATCHER_KEY", key)) if not value]  # fmt: skip
+                                        ("--batcher-key-file", key_file)) if not value]  # fmt: skip
     if missing:
         raise RollupError(f"--da {args.da} needs {', '.join(missing)}")
-    assert key is not None
+    load_key(key_file)  # refuse a missing, malformed or readable-by-others file at start
     config = PosterConfig(max_delay_s=args.da_max_delay,
                           max_backlog_blocks=args.da_max_backlog_blocks,
                           max_backlog_txs=args.da_max_backlog_txs,
                           retry_max_s=args.da_retry_max)  # fmt: skip
-    return DASettings(args.da, args.l1_rpc, _address(args.inbox), key, data_dir, args.da_mode,
-                      args.inbox_from_block, config)  # fmt: skip
+    return DASettings(args.da, args.l1_rpc, _address(args.inbox), key_file, data_dir,
+                      args.da_mode, args.inbox_from_block, config)  # fmt: skip
 
 
 def _address(text: str) -> bytes:
@@ -146,7 +159,10 @@ class DAService:
 
     def __init__(self, node: Sequencer, settings: DASettings) -> None:
         self.node, self.settings = node, settings
-        self.l1 = L1Client(settings.l1_rpc, settings.batcher_key)
+        key = load_key(settings.batcher_key_file)
+        self.l1 = L1Client(settings.l1_rpc, "0x" + key.hex())
+        log.info("DA poster: batcher 0x%s, inbox 0x%s", address_of(key)[2:],
+                 settings.inbox.hex())  # fmt: skip
         self.backend = open_backend(settings.backend, node.chain_id, self.l1, settings.data_dir,
                                     settings.mode)  # fmt: skip
         self.store = PosterStore(settings.data_dir / "da-poster.sqlite")

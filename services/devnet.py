@@ -4,8 +4,11 @@
       devnet.json               the state file: who runs where (see `DevnetState`)
       l1/anvil-state.json       Anvil's chain, kept across restarts
       l1/inbox.json             the DA BatchInbox on the L1 (services/l1setup.py)
+      l1/owner.key              the inbox owner's key (random, mode 0600; with an external
+                                L1, the operator's --l1-key-file instead)
       apps/NAME/                each node's own data dir (its SQLite database by default,
-                                da/ its local DA store, da-poster.sqlite its poster's record)
+                                da/ its local DA store, da-poster.sqlite its poster's record,
+                                batcher.key its batcher's key: random, mode 0600)
       logs/NAME.log             each node's stderr and stdout
       logs/NAME-verifier.log    each verifier's (with --verify)
       logs/anvil-PORT.log       Anvil's output
@@ -15,7 +18,10 @@ Everything binds 127.0.0.1. A node that crashes is started again on the same por
 from its database. `stop()` sends SIGTERM, then SIGKILL after a timeout, by PID.
 
 DA (`da`: "local" by default, "ethereum", or "none"): before the nodes start, the L1 gets the
-BatchInbox and one funded batcher per app, and each node runs its DA poster with that backend.
+BatchInbox and one funded batcher per app, and each node runs its DA poster with that backend,
+told where its batcher's key file is (ROLLUP_BATCHER_KEY_FILE; the key itself is never in an
+environment, a command line, a log or devnet.json). On the devnet's Anvil, dev account 0 only
+funds the inbox owner; an external L1 (`l1_rpc`) needs `l1_key_file`, the owner's key file.
 Anvil mines on demand and also every second (--mixed-mining, --slots-in-an-epoch 1), so its
 `finalized` block trails the head by two blocks and posted batches become final on their own.
 With `verify`, one verifier process per app (services/verifier.py) re-derives the app from
@@ -53,12 +59,13 @@ import httpx
 from eth_utils import to_checksum_address
 
 from rollup.errors import RollupError
+from rollup.genesis import DEV_KEYS
 from rollup.manifest import parse_manifest
 from services.anvil import AnvilError, AnvilProcess, free_port, port_is_free
 from services.bus.devnet import BusRecord, DevnetBus, add_bus_option
 from services.bus.nats_server import NatsServerError
 from services.bus.transport import BusConfigError
-from services.l1setup import L1Setup, prepare_l1
+from services.l1setup import BatcherSpec, L1Setup, prepare_l1
 
 __all__ = [
     "AppRecord",
@@ -122,6 +129,7 @@ class DARecord(TypedDict):
     mode: str  # ethereum: "calldata" | "blobs"
     inbox: str  # the BatchInbox on the L1
     from_block: int  # the L1 block it was deployed in
+    owner: str  # the inbox owner's address (its key: l1/owner.key or --l1-key-file)
 
 
 class AppRecord(TypedDict):
@@ -391,6 +399,7 @@ class Devnet:
         da_mode: str = "calldata",
         verify: bool = False,
         bus: str = "embedded",
+        l1_key_file: Path | None = None,
     ) -> None:
         self.data_dir = data_dir.resolve()
         self.logs_dir = self.data_dir / "logs"
@@ -410,6 +419,11 @@ class Devnet:
             raise DevnetError(f"unknown DA backend {da!r}, one of {DA_BACKENDS}")
         if verify and da == "none":
             raise DevnetError("a verifier needs DA: use --da local or --da ethereum")
+        if l1_rpc is not None and da != "none" and l1_key_file is None:
+            raise DevnetError("--l1-rpc needs --l1-key-file FILE: the key (a file of mode "
+                              "0600) that owns the DA inbox and funds the batchers on that "
+                              "L1")  # fmt: skip
+        self._l1_key_file = l1_key_file
         self._da, self._da_mode, self._verify = da, da_mode, verify
         self._l1_setup: L1Setup | None = None
         self._stopping = threading.Event()
@@ -493,12 +507,17 @@ class Devnet:
     def _prepare_da(self, l1_rpc: str) -> L1Setup | None:
         if self._da == "none":
             return None
+        batchers = [BatcherSpec(n.spec.name, n.spec.chain_id, n.data_dir / "batcher.key")
+                    for n in self._nodes]  # fmt: skip
+        # Anvil funds only its dev accounts: dev account 0 tops up the owner, and does no more
+        funder = DEV_KEYS[0] if self._anvil is not None else None
         try:
-            setup = prepare_l1(l1_rpc, [(a.name, a.chain_id) for a in self._apps],
-                               self.data_dir / "l1")  # fmt: skip
+            setup = prepare_l1(l1_rpc, batchers, self.data_dir / "l1", self._l1_key_file,
+                               funder)  # fmt: skip
         except (RollupError, OSError, subprocess.SubprocessError) as exc:
             raise DevnetError(f"cannot set up the DA inbox on the L1 at {l1_rpc}: {exc}") from None
-        log.info("DA: %s backend, inbox 0x%s on the L1", self._da, setup.inbox.hex())
+        log.info("DA: %s backend, inbox 0x%s on the L1, owned by 0x%s", self._da,
+                 setup.inbox.hex(), setup.owner.hex())  # fmt: skip
         return setup
 
     def _da_record(self) -> DARecord | None:
@@ -506,7 +525,7 @@ class Devnet:
         if setup is None:
             return None
         return {"backend": self._da, "mode": self._da_mode, "inbox": "0x" + setup.inbox.hex(),
-                "from_block": setup.from_block}  # fmt: skip
+                "from_block": setup.from_block, "owner": "0x" + setup.owner.hex()}  # fmt: skip
 
     def _da_env(self, node: _Node) -> dict[str, str]:
         setup = self._l1_setup
@@ -515,7 +534,7 @@ class Devnet:
         return {"ROLLUP_DA": self._da, "ROLLUP_DA_MODE": self._da_mode,
                 "ROLLUP_INBOX": "0x" + setup.inbox.hex(),
                 "ROLLUP_INBOX_BLOCK": str(setup.from_block),
-                "ROLLUP_BATCHER_KEY": setup.batchers[node.spec.name]}  # fmt: skip
+                "ROLLUP_BATCHER_KEY_FILE": str(setup.batchers[node.spec.name])}  # fmt: skip
 
     def _make_verifier(self, node: _Node) -> _Node:
         log_path = self.logs_dir / f"{node.spec.name}-verifier.log"
@@ -758,17 +777,23 @@ def serve(devnet: Devnet, on_ready: Callable[[DevnetState], None] | None = None)
 
 
 def add_da_options(parser: argparse.ArgumentParser) -> None:
-    """--da, --da-mode and --verify, shared by `rollup up` and the detached supervisor."""
+    """--da, --da-mode, --verify and --l1-key-file, shared by `rollup up` and the detached
+    supervisor."""
     parser.add_argument("--da", choices=DA_BACKENDS, default="local",
                         help="DA backend of every app's poster (default: local)")  # fmt: skip
     parser.add_argument("--da-mode", choices=("calldata", "blobs"), default="calldata",
                         help="the ethereum backend's mode (default: calldata)")  # fmt: skip
     parser.add_argument("--verify", action="store_true",
                         help="run a verifier per app (status on its own port)")  # fmt: skip
+    parser.add_argument("--l1-key-file", type=Path, metavar="FILE",
+                        help="with --l1-rpc: the key file (mode 0600) of the account that "
+                             "deploys and owns the DA inbox and funds the batchers")  # fmt: skip
 
 
-def da_arguments(da: str, da_mode: str, verify: bool) -> list[str]:
-    return ["--da", da, "--da-mode", da_mode] + (["--verify"] if verify else [])
+def da_arguments(da: str, da_mode: str, verify: bool,
+                 l1_key_file: Path | None = None) -> list[str]:  # fmt: skip
+    key_file = ["--l1-key-file", str(l1_key_file.resolve())] if l1_key_file else []
+    return ["--da", da, "--da-mode", da_mode] + (["--verify"] if verify else []) + key_file
 
 
 def spawn_detached(
@@ -844,7 +869,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         devnet = Devnet(load_app_specs(args.app_dirs), args.data_dir, args.l1_rpc, args.port_base,
                         da=args.da, da_mode=args.da_mode, verify=args.verify,
-                        bus=args.bus)  # fmt: skip
+                        bus=args.bus, l1_key_file=args.l1_key_file)  # fmt: skip
         serve(devnet)
     except (DevnetError, AnvilError) as exc:
         log.error("%s", exc)

@@ -27,7 +27,8 @@ from rollup.crypto import keccak
 from rollup.genesis import DEV_KEYS
 from rollup.manifest import app_address
 from services.anvil import AnvilProcess, free_port
-from services.l1setup import L1Setup, prepare_l1
+from services.keys import load_key
+from services.l1setup import BatcherSpec, L1Setup, prepare_l1
 from services.launch import NodeProcess
 
 pytestmark = pytest.mark.e2e
@@ -114,7 +115,7 @@ def start_node(token_app: Path, data_dir: Path, anvil: AnvilProcess, setup: L1Se
             "--inbox-from-block", str(setup.from_block), "--da-max-delay", "0.2",
             "--da-retry-max", "1", *extra]  # fmt: skip
     node = NodeProcess(token_app, data_dir, extra_args=args,
-                       env={"ROLLUP_BATCHER_KEY": setup.batchers["tok"]})  # fmt: skip
+                       env={"ROLLUP_BATCHER_KEY_FILE": str(setup.batchers["tok"])})  # fmt: skip
     node.start()
     return node
 
@@ -140,7 +141,8 @@ OUTAGES = [pytest.param(3.0, id="outage-3s"),
 def test_posting_through_an_l1_outage_and_re_deriving(
     outage: float, token_app: Path, tmp_path: Path, l1: AnvilProcess
 ) -> None:  # the 60 s outage is `slow`: tests/conftest.py runs it with -m slow only
-    setup = prepare_l1(l1.rpc_url, [("tok", CHAIN_ID)], tmp_path / "l1")
+    setup = prepare_l1(l1.rpc_url, [BatcherSpec("tok", CHAIN_ID, tmp_path / "batcher.key")],
+                       tmp_path / "l1", fund_owner_from=DEV_KEYS[0])  # fmt: skip
     data_dir = tmp_path / "data"
     node = start_node(token_app, data_dir, l1, setup, "--da-max-backlog-blocks", "6")
     try:
@@ -186,7 +188,7 @@ def test_posting_through_an_l1_outage_and_re_deriving(
     assert (status["head_hash"], status["state_root"]) == (latest["hash"], latest["stateRoot"])
 
     # A batcher that posts garbage is caught at the first block it claims.
-    batcher = L1Client(l1.rpc_url, setup.batchers["tok"])
+    batcher = L1Client(l1.rpc_url, "0x" + load_key(setup.batchers["tok"]).hex())
     garbage = b"\x00" + os.urandom(200)
     ref = EthereumDA(batcher, CHAIN_ID).submit(garbage)
     BatchInbox(batcher, setup.inbox).commit(CHAIN_ID, head + 1, head + 1, keccak(garbage),
