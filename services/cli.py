@@ -42,6 +42,7 @@ from services.devnet import (
     DevnetError,
     DevnetState,
     add_da_options,
+    check_l1_key_file,
     da_arguments,
     is_running,
     load_app_specs,
@@ -148,6 +149,7 @@ def cmd_up(args: argparse.Namespace) -> int:
             f"a devnet is already running from {data_dir}; stop it with "
             f"`rollup down --data-dir {args.data_dir}`"
         )
+    check_l1_key_file(args.l1_rpc, args.da, args.l1_key_file)  # before anything starts
     if args.detach:
         da_options = da_arguments(args.da, args.da_mode, args.verify, args.l1_key_file)
         da_options += bus_arguments(args.bus)

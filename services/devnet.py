@@ -65,6 +65,7 @@ from services.anvil import AnvilError, AnvilProcess, free_port, port_is_free
 from services.bus.devnet import BusRecord, DevnetBus, add_bus_option
 from services.bus.nats_server import NatsServerError
 from services.bus.transport import BusConfigError
+from services.keys import load_key
 from services.l1setup import BatcherSpec, L1Setup, prepare_l1
 
 __all__ = [
@@ -72,6 +73,7 @@ __all__ = [
     "DARecord",
     "VerifierRecord",
     "add_da_options",
+    "check_l1_key_file",
     "da_arguments",
     "AppSpec",
     "Devnet",
@@ -419,10 +421,7 @@ class Devnet:
             raise DevnetError(f"unknown DA backend {da!r}, one of {DA_BACKENDS}")
         if verify and da == "none":
             raise DevnetError("a verifier needs DA: use --da local or --da ethereum")
-        if l1_rpc is not None and da != "none" and l1_key_file is None:
-            raise DevnetError("--l1-rpc needs --l1-key-file FILE: the key (a file of mode "
-                              "0600) that owns the DA inbox and funds the batchers on that "
-                              "L1")  # fmt: skip
+        check_l1_key_file(l1_rpc, da, l1_key_file)
         self._l1_key_file = l1_key_file
         self._da, self._da_mode, self._verify = da, da_mode, verify
         self._l1_setup: L1Setup | None = None
@@ -788,6 +787,17 @@ def add_da_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--l1-key-file", type=Path, metavar="FILE",
                         help="with --l1-rpc: the key file (mode 0600) of the account that "
                              "deploys and owns the DA inbox and funds the batchers")  # fmt: skip
+
+
+def check_l1_key_file(l1_rpc: str | None, da: str, l1_key_file: Path | None) -> None:
+    """An external L1 with DA needs the owner's key file, readable by its user only
+    (DevnetError, KeyFileError: one line each); our own Anvil makes its own."""
+    if l1_rpc is not None and da != "none" and l1_key_file is None:
+        raise DevnetError("--l1-rpc needs --l1-key-file FILE: the key (a file of mode 0600) "
+                          "that deploys and owns the DA inbox and funds the batchers on that "
+                          "L1; dev account 0 is not used there")  # fmt: skip
+    if l1_key_file is not None:
+        load_key(l1_key_file)
 
 
 def da_arguments(da: str, da_mode: str, verify: bool,

@@ -21,8 +21,12 @@ import pytest
 from eth_account import Account
 from eth_utils import function_signature_to_4byte_selector, to_checksum_address
 
+from bridge.inbox import BatchInbox
+from bridge.l1 import L1Client
 from rollup.genesis import DEV_ADDRESSES, DEV_KEYS
 from rollup.manifest import app_address, parse_manifest
+from services.anvil import AnvilProcess
+from services.keys import address_of, create_key
 
 pytestmark = pytest.mark.e2e
 
@@ -181,3 +185,31 @@ def answers(url: str, chain_id: int) -> bool:
         return bool(rpc(url, "eth_chainId") == hex(chain_id))
     except httpx.HTTPError:
         return False
+
+
+def test_an_external_l1_takes_the_operators_key_file_and_no_dev_key(tmp_path: Path) -> None:
+    data_dir, key_file = tmp_path / "data", tmp_path / "operator" / "owner.key"
+    with AnvilProcess(log_dir=tmp_path / "anvil") as anvil:
+        key = create_key(key_file)
+        operator = bytes.fromhex(address_of(key)[2:])
+        L1Client(anvil.rpc_url, DEV_KEYS[5]).send(operator, value=10**21)  # the operator's
+        dev0 = L1Client(anvil.rpc_url)
+        before = dev0.balance(DEV_ADDRESSES[0])
+        l1 = ["--l1-rpc", anvil.rpc_url, "--l1-key-file", str(key_file)]
+        up = rollup("up", "--detach", "--data-dir", str(data_dir), *l1, str(EXAMPLE))
+        try:
+            assert up.returncode == 0, up.stdout + up.stderr
+            state = read_state(data_dir)
+            assert state["l1"]["pid"] is None and state["da"]["owner"] == "0x" + operator.hex()
+            inbox = BatchInbox(dev0, bytes.fromhex(state["da"]["inbox"][2:]))
+            assert inbox.owner() == operator
+            assert not (data_dir / "l1" / "owner.key").exists()
+            assert (data_dir / "apps" / "token" / "batcher.key").exists()
+            assert dev0.balance(DEV_ADDRESSES[0]) == before  # dev account 0 paid nothing
+        finally:
+            recorded = (data_dir / "devnet.json").exists()
+            pids = recorded_pids(read_state(data_dir)) if recorded else []
+            rollup("down", "--data-dir", str(data_dir))
+            for pid in pids:
+                if not pid_gone(pid):
+                    os.kill(pid, signal.SIGKILL)

@@ -226,3 +226,27 @@ def test_up_refuses_two_apps_with_the_same_chain_id(
     assert main(["up", "--data-dir", str(data_dir), str(first), str(second)]) == 1
     assert "same chain id 1001" in capsys.readouterr().err
     assert not data_dir.exists()
+
+
+@pytest.mark.parametrize("detach", [[], ["--detach"]])
+def test_up_with_an_external_l1_needs_the_owner_key_file(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], detach: list[str]
+) -> None:
+    data_dir, l1 = tmp_path / "data", ["--l1-rpc", "http://127.0.0.1:9"]
+    up = ["up", *detach, "--data-dir", str(data_dir), *l1, str(EXAMPLE)]
+    assert main(up) == 1
+    err = capsys.readouterr().err
+    assert "--l1-rpc needs --l1-key-file FILE" in err and err.count("\n") == 1
+
+    assert main([*up, "--l1-key-file", str(tmp_path / "nope.key")]) == 1
+    err = capsys.readouterr().err
+    assert f"key file {tmp_path / 'nope.key'} does not exist" in err and err.count("\n") == 1
+
+    shared = tmp_path / "shared.key"
+    shared.write_text("0x" + "11" * 32 + "\n")
+    shared.chmod(0o644)
+    assert main([*up, "--l1-key-file", str(shared)]) == 1
+    err = capsys.readouterr().err
+    assert "is accessible by other users" in err and err.count("\n") == 1
+    assert "11" * 32 not in err  # a refused key is not shown either
+    assert not data_dir.exists()  # nothing started
