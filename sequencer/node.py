@@ -364,6 +364,17 @@ class Sequencer:
         stored = self._blocks.get(number) or self.store.get_block(number)
         return None if stored is None else stored.block
 
+    def headers(self, start: int, stop: int) -> list[BlockHeader]:
+        """Committed headers start <= number < stop, from the cache or the store's header
+        column (a scan over many blocks reads no bodies)."""
+        stop = min(stop, self.committed.number + 1)
+        if start >= stop:
+            return []
+        cached = [self._blocks.get(n) for n in range(start, stop)]  # may race with eviction
+        if all(cached):
+            return [stored.block.header for stored in cached if stored is not None]
+        return self.store.headers(start, stop)
+
     def block_by_hash(self, block_hash: bytes) -> Block | None:
         number = self._hash_to_number.get(block_hash)
         if number is None:

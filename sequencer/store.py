@@ -226,6 +226,15 @@ class Store:
             row = conn.execute(select(blocks_table).where(blocks_table.c.number == number)).first()
         return None if row is None else self._row_to_block(row)
 
+    def headers(self, start: int, stop: int) -> list[BlockHeader]:
+        """The headers of blocks start <= number < stop, without their bodies (blooms first)."""
+        query = select(blocks_table.c.header).where(
+            blocks_table.c.number >= start, blocks_table.c.number < stop
+        )
+        with self.engine.connect() as conn:
+            rows = conn.execute(query.order_by(blocks_table.c.number)).all()
+        return [decode_header(row.header) for row in rows]
+
     def block_number_by_hash(self, block_hash: bytes) -> int | None:
         with self.engine.connect() as conn:
             return conn.execute(

@@ -20,11 +20,17 @@ import uvicorn
 from rollup.errors import RollupError
 from sequencer.node import Sequencer, SequencerConfig
 from services.apps import load_app
-from services.bus.service import BusService
-from services.bus.transport import open_transport
+from services.bus.settings import BusSettings, add_bus_arguments, bus_settings
 from services.da_node import DAService, DASettings, add_da_arguments, da_settings
 from services.producer import BlockProducer
-from services.rpc.server import RpcLimits, RpcServer, create_app
+from services.rpc.server import (
+    RpcAccess,
+    RpcLimits,
+    RpcServer,
+    add_rpc_arguments,
+    create_app,
+    rpc_settings,
+)
 
 __all__ = ["main", "open_node", "serve"]
 
@@ -40,13 +46,14 @@ def open_node(app_dir: Path, data_dir: Path, db_url: str | None = None,
 
 
 async def serve(node: Sequencer, host: str, port: int, limits: RpcLimits | None = None,
-                bus: str | None = None, da: DASettings | None = None) -> None:  # fmt: skip
-    """`bus`: the message bus URL (services/bus/transport.py), or None for no bus;
+                bus: BusSettings | None = None, da: DASettings | None = None,
+                access: RpcAccess | None = None) -> None:  # fmt: skip
+    """`bus`: the bus settings (services/bus/settings.py), or None for no bus;
     `da`: the DA poster's settings (services/da_node.py), or None for no poster."""
     producer = BlockProducer(node, node.manifest.block_interval_ms)
     poster = DAService(node, da) if da is not None else None
     gate = poster.backlog.check if poster is not None else None
-    app = create_app(RpcServer(node, producer, limits, admission_gate=gate))
+    app = create_app(RpcServer(node, producer, limits, admission_gate=gate, access=access))
     config = uvicorn.Config(app, host=host, port=port, log_level="warning", access_log=False,
                             loop="asyncio", lifespan="off")  # fmt: skip
     server = uvicorn.Server(config)
@@ -59,7 +66,7 @@ async def serve(node: Sequencer, host: str, port: int, limits: RpcLimits | None 
     producer.start()
     if poster is not None:
         poster.start()
-    service = BusService(node, open_transport(bus), producer.wake) if bus else None
+    service = bus.service(node, producer.wake) if bus is not None else None
     try:
         if service is not None:
             await service.start()
@@ -89,14 +96,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, required=True)
     parser.add_argument("--db-url", default=None)
-    parser.add_argument("--bus", default=None,
-                        help="message bus URL: unix:///DIR or nats://HOST:PORT "
-                             "(default: none, no cross-app messages)")  # fmt: skip
+    add_bus_arguments(parser)
     add_da_arguments(parser)
+    add_rpc_arguments(parser)
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
     try:
         da = da_settings(args, args.data_dir)
+        bus = bus_settings(args, args.data_dir)
         node = open_node(args.app_dir, args.data_dir, args.db_url)
     except (RollupError, OSError) as exc:
         print(f"error: {exc}", file=sys.stderr)
@@ -108,7 +115,8 @@ def main(argv: list[str] | None = None) -> int:
     except ImportError:  # pragma: no cover - uvloop is a dependency; this keeps it optional
         pass
     tune_gc()
-    asyncio.run(serve(node, args.host, args.port, bus=args.bus, da=da))
+    limits, access = rpc_settings(args)
+    asyncio.run(serve(node, args.host, args.port, limits, bus=bus, da=da, access=access))
     return 0
 
 

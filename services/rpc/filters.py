@@ -1,13 +1,17 @@
 """Polling filters (eth_newFilter & co.) and WebSocket subscriptions (eth_subscribe), for
-either VM: both are fed by the node's owner-thread callbacks, `on_commit` and `on_pending`.
+either VM, fed by the node's owner-thread callbacks `on_commit` and `on_pending`.
 
-Filters follow geth: an id is 16 random bytes; a filter that is not polled for `timeout`
-seconds is removed; each buffers what happened since its last poll (at most `max_items`,
-oldest dropped first). A log filter's changes are the matching logs of blocks committed since
-it was installed or last polled; eth_getFilterLogs answers its whole range like eth_getLogs.
-
-A subscription pushes `eth_subscription` notifications into its connection's queue; a client
-that lets `max_queue` of them pile up is disconnected rather than buffered without bound.
+Cost, whatever the number of filters or subscribers: each event is recorded or rendered once.
+- Filters keep a cursor, not a copy: a block filter's changes are the hashes of the blocks
+  committed since its cursor, a pending filter's the hashes in a shared ring of the newest
+  `max_items` pending transactions, and a log filter's are found when it is polled, over the
+  blocks since its cursor (blooms first; at most `max_log_backlog` blocks: one polled less
+  often loses the older ones, as geth's do). The poller pays for its poll.
+- As in geth, an id is 16 random bytes and a filter not polled for `timeout` seconds is
+  removed; at most `max_filters` exist, and `max_per_client` per client address.
+- A subscription's notification is rendered to JSON text once per event and queued as text
+  on each subscribing connection; a connection that lets `max_queue` messages pile up is
+  detached at once (no more work is done for it) and closed.
 """
 
 from __future__ import annotations
@@ -17,17 +21,20 @@ import secrets
 import time
 from collections import deque
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
+import orjson
+
+from rollup.blocks import block_hash
 from rollup.errors import InvalidParams, LimitExceeded
 from rollup.types import Block, Transaction
 from sequencer.node import Sequencer
 from services.rpc.codec import data
-from services.rpc.methods import block_logs, filter_logs, log_filter
-from services.rpc.render import block_json, tx_json
+from services.rpc.methods import log_filter, log_matches
+from services.rpc.render import block_json, log_json, tx_json
 
-__all__ = ["FilterRegistry", "Subscriptions", "SlowConsumer", "head_json"]
+__all__ = ["FilterRegistry", "LogQuery", "Subscriptions", "SubscriptionHub", "head_json"]
 
 LOGS, BLOCKS, PENDING = "logs", "blocks", "pending"
 
@@ -43,59 +50,79 @@ def head_json(block: Block) -> dict[str, Any]:
     return out
 
 
-def _in_range(flt: dict[str, Any], number: int) -> bool:
-    if flt["block_hash"] is not None:
-        return False
-    low = flt["from"] if isinstance(flt["from"], int) else 0
-    high = flt["to"] if isinstance(flt["to"], int) else None
-    return number >= low and (high is None or number <= high)
+@dataclass(frozen=True, slots=True)
+class LogQuery:
+    """A log filter's poll: its criteria over blocks first..last (run off the event loop)."""
+
+    criteria: dict[str, Any]
 
 
-@dataclass
+@dataclass(slots=True)
 class _Filter:
     kind: str
     criteria: dict[str, Any] | None
     polled: float
-    items: deque[Any] = field(default_factory=deque)
+    cursor: int  # BLOCKS/LOGS: the next block number to report; PENDING: the next sequence
+    client: str
 
 
 class FilterRegistry:
+    """The node's polling filters. Every method takes the client's address first (the remote
+    host over HTTP, the connection over WebSocket), which bounds what one client may install."""
+
     def __init__(
         self, node: Sequencer, timeout: float = 300.0, max_filters: int = 10_000,
-        max_items: int = 10_000, clock: Callable[[], float] = time.monotonic,
+        max_per_client: int = 1_000, max_items: int = 10_000, max_log_backlog: int = 1_024,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:  # fmt: skip
         self.node, self.timeout, self.clock = node, timeout, clock
-        self.max_filters, self.max_items = max_filters, max_items
+        self.max_filters, self.max_per_client = max_filters, max_per_client
+        self.max_items, self.max_log_backlog = max_items, max_log_backlog
         self._filters: dict[str, _Filter] = {}
-        node.on_commit.append(self._on_block)
+        self._pending: deque[bytes] = deque(maxlen=max_items)
+        self._pending_next = 0  # sequence number the next pending transaction gets
         node.on_pending.append(self._on_pending)
 
     # ---- the methods ----
 
-    def new_filter(self, criteria: dict[str, Any]) -> str:
-        return self._install(_Filter(LOGS, criteria, self.clock()))
+    def new_filter(self, client: str, criteria: dict[str, Any]) -> str:
+        start = self.node.committed.number + 1
+        return self._install(_Filter(LOGS, criteria, self.clock(), start, client))
 
-    def new_block_filter(self) -> str:
-        return self._install(_Filter(BLOCKS, None, self.clock()))
+    def new_block_filter(self, client: str) -> str:
+        start = self.node.committed.number + 1
+        return self._install(_Filter(BLOCKS, None, self.clock(), start, client))
 
-    def new_pending_filter(self) -> str:
-        return self._install(_Filter(PENDING, None, self.clock()))
+    def new_pending_filter(self, client: str) -> str:
+        return self._install(_Filter(PENDING, None, self.clock(), self._pending_next, client))
 
-    def changes(self, filter_id: str) -> list[Any]:
+    def changes(self, client: str, filter_id: str) -> list[Any] | LogQuery:
+        """What happened since the last poll; a log filter's answer is a `LogQuery` to run."""
         flt = self._get(filter_id)
         flt.polled = self.clock()
-        items = list(flt.items)
-        flt.items.clear()
-        return items
+        if flt.kind == PENDING:
+            return self._pending_since(flt)
+        head = self.node.committed.number
+        first = max(flt.cursor, head + 1 - (self.max_items if flt.kind == BLOCKS
+                                            else self.max_log_backlog))  # fmt: skip
+        flt.cursor = head + 1
+        if flt.kind == BLOCKS:
+            return [data(block_hash(h)) for h in self.node.headers(first, head + 1)]
+        assert flt.criteria is not None
+        low, high = _bounds(flt.criteria)
+        first, last = max(first, low), head if high is None else min(head, high)
+        if first > last:
+            return []
+        return LogQuery({**flt.criteria, "from": first, "to": last})
 
-    def logs(self, filter_id: str) -> list[dict[str, Any]]:
+    def logs(self, client: str, filter_id: str) -> LogQuery:
         flt = self._get(filter_id)
         if flt.kind != LOGS or flt.criteria is None:
             raise InvalidParams("filter not found")  # geth's words for a non-log filter
         flt.polled = self.clock()
-        return filter_logs(self.node, flt.criteria)
+        return LogQuery(flt.criteria)
 
-    def uninstall(self, filter_id: str) -> bool:
+    def uninstall(self, client: str, filter_id: str) -> bool:
         return self._filters.pop(filter_id, None) is not None
 
     def __len__(self) -> int:
@@ -103,10 +130,18 @@ class FilterRegistry:
 
     # ---- bookkeeping ----
 
+    def _pending_since(self, flt: _Filter) -> list[str]:
+        oldest = self._pending_next - len(self._pending)
+        skip = max(flt.cursor - oldest, 0)
+        flt.cursor = self._pending_next
+        return [data(h) for i, h in enumerate(self._pending) if i >= skip]
+
     def _install(self, flt: _Filter) -> str:
         self._expire()
         if len(self._filters) >= self.max_filters:
             raise LimitExceeded(f"too many filters: at most {self.max_filters}")
+        if sum(f.client == flt.client for f in self._filters.values()) >= self.max_per_client:
+            raise LimitExceeded(f"too many filters from this client: at most {self.max_per_client}")
         filter_id = _new_id()
         self._filters[filter_id] = flt
         return filter_id
@@ -123,53 +158,138 @@ class FilterRegistry:
         for filter_id in [i for i, f in self._filters.items() if f.polled < deadline]:
             del self._filters[filter_id]
 
-    def _push(self, flt: _Filter, items: list[Any]) -> None:
-        flt.items.extend(items)
-        while len(flt.items) > self.max_items:
-            flt.items.popleft()
-
-    def _on_block(self, block: Block) -> None:
-        for flt in self._filters.values():
-            if flt.kind == BLOCKS:
-                self._push(flt, [data(block.hash)])
-            elif flt.criteria is not None and _in_range(flt.criteria, block.header.number):
-                self._push(flt, block_logs(block, flt.criteria))
-
     def _on_pending(self, tx: Transaction) -> None:
-        for flt in self._filters.values():
-            if flt.kind == PENDING:
-                self._push(flt, [data(tx.hash)])
+        self._pending.append(tx.hash)
+        self._pending_next += 1
 
 
-class SlowConsumer(Exception):
-    """A subscriber's queue is full: the connection is closed."""
+def _bounds(criteria: dict[str, Any]) -> tuple[int, int | None]:
+    low = criteria["from"] if isinstance(criteria["from"], int) else 0
+    high = criteria["to"] if isinstance(criteria["to"], int) else None
+    return low, high
 
 
-class Subscriptions:
-    """One WebSocket connection's subscriptions, queued as ready-to-send messages."""
+def _in_range(criteria: dict[str, Any], number: int) -> bool:
+    if criteria["block_hash"] is not None:
+        return False
+    low, high = _bounds(criteria)
+    return number >= low and (high is None or number <= high)
 
-    KINDS = ("newHeads", "logs", "newPendingTransactions")
 
-    def __init__(self, node: Sequencer, max_subscriptions: int = 1_000, max_queue: int = 20_000):
-        self.node = node
-        self.max_subscriptions = max_subscriptions
-        self.queue: asyncio.Queue[dict[str, Any] | None] = asyncio.Queue(max_queue)
-        self._subs: dict[str, tuple[str, Any]] = {}
-        self.overflowed = False
+# ---- WebSocket subscriptions ---------------------------------------------------------------
+
+
+def _notification(sub_id: str, result_json: str) -> str:
+    return (
+        '{"jsonrpc":"2.0","method":"eth_subscription","params":{"subscription":"'
+        + sub_id + '","result":' + result_json + "}}"
+    )  # fmt: skip
+
+
+def _json(value: Any) -> str:
+    return orjson.dumps(value).decode()
+
+
+class SubscriptionHub:
+    """Every WebSocket connection of a node; each event is rendered once for all of them."""
+
+    def __init__(self, node: Sequencer, max_connections: int = 256) -> None:
+        self.node, self.max_connections = node, max_connections
+        self.connections: set[Subscriptions] = set()
         node.on_commit.append(self._on_block)
         node.on_pending.append(self._on_pending)
 
+    def open(self, max_queue: int) -> Subscriptions | None:
+        """A new connection's subscriptions, or None when there are too many connections."""
+        if len(self.connections) >= self.max_connections:
+            return None
+        session = Subscriptions(self, max_queue)
+        self.connections.add(session)
+        return session
+
+    def _on_block(self, block: Block) -> None:
+        heads: str | None = None
+        rendered: list[tuple[Any, str]] | None = None
+        for session in list(self.connections):
+            for sub_id, (kind, option) in list(session.subs.items()):
+                if kind == "newHeads":
+                    heads = heads or _json(head_json(block))
+                    session.push(_notification(sub_id, heads))
+                elif kind == "logs" and _in_range(option, block.header.number):
+                    if rendered is None:
+                        rendered = _rendered_logs(block)
+                    for log, text in rendered:
+                        if log_matches(log, option["addresses"], option["topics"]):
+                            session.push(_notification(sub_id, text))
+
+    def _on_pending(self, tx: Transaction) -> None:
+        hashed: str | None = None
+        whole: str | None = None
+        for session in list(self.connections):
+            for sub_id, (kind, option) in list(session.subs.items()):
+                if kind != "newPendingTransactions":
+                    continue
+                if option:
+                    whole = whole or _json(tx_json(tx, None, -1))
+                    session.push(_notification(sub_id, whole))
+                else:
+                    hashed = hashed or _json(data(tx.hash))
+                    session.push(_notification(sub_id, hashed))
+
+
+def _rendered_logs(block: Block) -> list[tuple[Any, str]]:
+    """Every log of the block, rendered once: transactions' logs, then those of messages."""
+    out: list[tuple[Any, str]] = []
+    index = 0
+    for tx_index, receipt in enumerate(block.receipts):
+        for log in receipt.logs:
+            out.append((log, _json(log_json(log, block, tx_index, index))))
+            index += 1
+    first = len(block.transactions)
+    for position, (message, receipt) in enumerate(zip(block.inbound, block.inbound_receipts,
+                                                      strict=True)):  # fmt: skip
+        for log in receipt.logs:
+            out.append((log, _json(log_json(log, block, first + position, index, message.id))))
+            index += 1
+    return out
+
+
+class Subscriptions:
+    """One WebSocket connection: its subscriptions and the text messages waiting to be sent."""
+
+    KINDS = ("newHeads", "logs", "newPendingTransactions")
+
+    def __init__(self, hub: SubscriptionHub, max_queue: int = 10_000,
+                 max_subscriptions: int = 100) -> None:  # fmt: skip
+        self.hub = hub
+        self.max_subscriptions = max_subscriptions
+        self.queue: asyncio.Queue[str | None] = asyncio.Queue(max_queue)
+        self.subs: dict[str, tuple[str, Any]] = {}
+        self.overflowed = False
+
     def close(self) -> None:
-        self._subs.clear()
-        if self._on_block in self.node.on_commit:
-            self.node.on_commit.remove(self._on_block)
-        if self._on_pending in self.node.on_pending:
-            self.node.on_pending.remove(self._on_pending)
+        """Detach from the hub: no more notifications are rendered or queued for it."""
+        self.subs.clear()
+        self.hub.connections.discard(self)
+
+    def push(self, text: str) -> None:
+        try:
+            self.queue.put_nowait(text)
+        except asyncio.QueueFull:
+            self.overflowed = True
+            self.close()
+            self._wake_pump()
+
+    def _wake_pump(self) -> None:
+        """Make room for the pump's wake-up, so it sees `overflowed` and closes the socket."""
+        while not self.queue.empty():
+            self.queue.get_nowait()
+        self.queue.put_nowait(None)
 
     def subscribe(self, params: list[Any]) -> str:
         if not params or params[0] not in self.KINDS:
             raise InvalidParams(f"unsupported subscription: want one of {', '.join(self.KINDS)}")
-        if len(self._subs) >= self.max_subscriptions:
+        if len(self.subs) >= self.max_subscriptions:
             raise LimitExceeded(f"too many subscriptions: at most {self.max_subscriptions}")
         kind = params[0]
         if kind == "logs":
@@ -183,32 +303,10 @@ class Subscriptions:
         else:
             option = None
         sub_id = _new_id()
-        self._subs[sub_id] = (kind, option)
+        self.subs[sub_id] = (kind, option)
         return sub_id
 
     def unsubscribe(self, params: list[Any]) -> bool:
         if len(params) != 1 or not isinstance(params[0], str):
             raise InvalidParams("eth_unsubscribe takes one subscription id")
-        return self._subs.pop(params[0], None) is not None
-
-    def _send(self, sub_id: str, result: Any) -> None:
-        message = {"jsonrpc": "2.0", "method": "eth_subscription",
-                   "params": {"subscription": sub_id, "result": result}}  # fmt: skip
-        try:
-            self.queue.put_nowait(message)
-        except asyncio.QueueFull:
-            self.overflowed = True
-            self.close()
-
-    def _on_block(self, block: Block) -> None:
-        for sub_id, (kind, option) in list(self._subs.items()):
-            if kind == "newHeads":
-                self._send(sub_id, head_json(block))
-            elif kind == "logs" and _in_range(option, block.header.number):
-                for entry in block_logs(block, option):
-                    self._send(sub_id, entry)
-
-    def _on_pending(self, tx: Transaction) -> None:
-        for sub_id, (kind, option) in list(self._subs.items()):
-            if kind == "newPendingTransactions":
-                self._send(sub_id, tx_json(tx, None, -1) if option else data(tx.hash))
+        return self.subs.pop(params[0], None) is not None

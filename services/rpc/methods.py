@@ -3,64 +3,60 @@
 Handlers are plain functions of (node, *params). They read committed data only; the one
 method that changes anything, eth_sendRawTransaction, is driven by the server because it
 waits for the block that includes the transaction.
+
+Each method also says where it may run (`Method.runs`), so that no request can hold up block
+production on the node's event loop:
+    "loop"      on the event loop: bounded, cheap work
+    "budget"    simulations: on the loop within the batch's gas budget, else isolated in a
+                forked process (services/rpc/isolation.py); the handler takes `gas_cap` and
+                `budget` keywords (sequencer/simulate.py)
+    "isolated"  always in a forked process (O(state) work such as tracing)
+    "thread"    in a worker thread, one at a time (scans over many blocks)
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
 from rollup.blocks import block_hash
 from rollup.bloom import bloom_contains
 from rollup.crypto import keccak
-from rollup.errors import (
-    BlockNotFound,
-    CallFailed,
-    ExecutionReverted,
-    InvalidParams,
-    LimitExceeded,
-    TxRejected,
-)
-from rollup.transactions import message_intrinsic_gas
-from rollup.types import AccessList, Address, Block, BlockEnv
+from rollup.errors import BlockNotFound, InvalidParams, LimitExceeded, TxRejected
+from rollup.types import AccessList, Address, Block
+from sequencer import simulate
 from sequencer.node import Sequencer
+from sequencer.simulate import Budget, CallRequest, Overrides
 from services.rpc import codec
 from services.rpc.codec import data, quantity
 from services.rpc.render import block_json, log_json, receipt_json, tx_json
 from vm.commitment import Proof
 from vm.evm import EvmVM
 from vm.evm.trace import call_tree, struct_logs, trace_in_block
-from vm.interface import ExecResult, Message
-from vm.native.abi import selector
-from vm.state import (
-    DictReader,
-    OverlayReader,
-    State,
-    account_key,
-    code_key,
-    get_account,
-    set_account,
-    storage_key,
-)
+from vm.state import State, account_key, code_key, get_account, storage_key
 
 __all__ = [
     "METHODS",
     "Method",
+    "Runs",
     "CLIENT_VERSION",
     "block_logs",
     "filter_logs",
     "log_filter",
+    "log_matches",
     "resolve_block",
-    "revert_error",
+    "MAX_PROOF_SLOTS",
 ]
 
 CLIENT_VERSION = "app-rollup/0.1.0/python"
 MAX_LOG_BLOCK_RANGE = 10_000
 MAX_LOG_RESULTS = 10_000
 MAX_FEE_HISTORY = 1_024
+MAX_PROOF_SLOTS = 256
 
 Parser = Callable[[Any], Any]
+Runs = Literal["loop", "budget", "isolated", "thread"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,16 +64,19 @@ class Method:
     handler: Callable[..., Any]
     parsers: tuple[Parser, ...]
     required: int
+    runs: Runs = "loop"
+    private: bool = False  # uses node-held keys or changes the node: never for other origins
 
 
 METHODS: dict[str, Method] = {}
 
 
 def rpc(
-    name: str, *parsers: Parser, required: int | None = None
+    name: str, *parsers: Parser, required: int | None = None, runs: Runs = "loop"
 ) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
     def register(handler: Callable[..., Any]) -> Callable[..., Any]:
-        METHODS[name] = Method(handler, parsers, len(parsers) if required is None else required)
+        arity = len(parsers) if required is None else required
+        METHODS[name] = Method(handler, parsers, arity, runs)
         return handler
 
     return register
@@ -128,15 +127,9 @@ def boolean(value: Any) -> bool:
     return value
 
 
-def call_object(value: Any) -> dict[str, Any]:
+def call_object(value: Any) -> CallRequest:
     if not isinstance(value, dict):
         raise InvalidParams("invalid argument 0: expected a transaction call object")
-    out: dict[str, Any] = {
-        "from": codec.parse_optional_address(value.get("from"), "from"),
-        "to": codec.parse_optional_address(value.get("to"), "to"),
-        "value": codec.parse_quantity(value.get("value") or "0x0", "value"),
-        "gas": codec.parse_quantity(value["gas"], "gas") if value.get("gas") is not None else None,
-    }
     if (
         value.get("input") is not None
         and value.get("data") is not None
@@ -144,11 +137,21 @@ def call_object(value: Any) -> dict[str, Any]:
     ):
         raise InvalidParams('both "data" and "input" are set and not equal')
     raw = value["input"] if value.get("input") is not None else value.get("data")
-    out["data"] = codec.parse_data(raw, "input") if raw is not None else b""
-    for key in ("gasPrice", "maxFeePerGas", "maxPriorityFeePerGas"):
-        out[key] = codec.parse_quantity(value[key], key) if value.get(key) is not None else None
-    out["accessList"] = access_list(value.get("accessList"))
-    return out
+    return CallRequest(
+        sender=codec.parse_optional_address(value.get("from"), "from"),
+        to=codec.parse_optional_address(value.get("to"), "to"),
+        value=codec.parse_quantity(value.get("value") or "0x0", "value"),
+        gas=_optional_quantity(value, "gas"),
+        data=codec.parse_data(raw, "input") if raw is not None else b"",
+        gas_price=_optional_quantity(value, "gasPrice"),
+        max_fee=_optional_quantity(value, "maxFeePerGas"),
+        max_priority_fee=_optional_quantity(value, "maxPriorityFeePerGas"),
+        access_list=access_list(value.get("accessList")),
+    )
+
+
+def _optional_quantity(value: dict[str, Any], key: str) -> int | None:
+    return codec.parse_quantity(value[key], key) if value.get(key) is not None else None
 
 
 def access_list(value: Any) -> AccessList:
@@ -168,13 +171,13 @@ def access_list(value: Any) -> AccessList:
 _OVERRIDE_FIELDS = {"balance", "nonce", "code", "state", "stateDiff"}
 
 
-def state_overrides(value: Any) -> dict[bytes, dict[str, Any]] | None:
+def state_overrides(value: Any) -> Overrides | None:
     """geth's state override set: {address: {balance, nonce, code, state | stateDiff}}."""
     if value is None:
         return None
     if not isinstance(value, dict):
         raise InvalidParams("invalid argument 2: state overrides must be an object")
-    out: dict[bytes, dict[str, Any]] = {}
+    out: Overrides = {}
     for address, fields in value.items():
         if not isinstance(fields, dict) or not set(fields) <= _OVERRIDE_FIELDS:
             raise InvalidParams(f"invalid argument 2: override of {address} has unknown fields")
@@ -401,166 +404,45 @@ def get_storage_at(node: Sequencer, address: bytes, slot: bytes, tag: Any = "lat
     return data(value[-32:].rjust(32, b"\x00"))
 
 
-# ---- execution ---------------------------------------------------------------------------------
-
-_ERROR_SELECTOR = selector("Error(string)")
-_PANIC_SELECTOR = selector("Panic(uint256)")
+# ---- execution ----------------------------------------------------------------------------
+# The work is in sequencer/simulate.py; `budget` is the event loop's share (see RpcServer).
 
 
-def revert_error(output: bytes) -> ExecutionReverted:
-    """geth's shape: message 'execution reverted: <reason>' and the ABI data."""
-    reason = None
-    if output[:4] == _ERROR_SELECTOR and len(output) >= 68:
-        length = int.from_bytes(output[36:68], "big")
-        reason = output[68 : 68 + length].decode(errors="replace")
-    elif output[:4] == _PANIC_SELECTOR and len(output) >= 36:
-        reason = f"panic: 0x{int.from_bytes(output[4:36], 'big'):02x}"
-    return ExecutionReverted(reason, output)
-
-
-def _call_env(node: Sequencer, number: int) -> BlockEnv:
-    header = node.committed if number == node.committed.number else node.block(number).header  # type: ignore[union-attr]
-    return BlockEnv(header.number, header.timestamp, header.coinbase, header.base_fee,
-                    header.gas_limit, header.chain_id)  # fmt: skip
-
-
-def _call_state(node: Sequencer, number: int, overrides: dict[bytes, Any] | None) -> State:
-    state = node.state_at(number)
-    if not overrides:
-        return state
-    values: dict[bytes, bytes | None] = {}
-    wiped: set[bytes] = set()
-    for address, override in overrides.items():
-        nonce, balance = get_account(state, address)
-        nonce = override.get("nonce", nonce)
-        balance = override.get("balance", balance)
-        scratch = State(DictReader())
-        set_account(scratch, address, nonce, balance)
-        values[account_key(address)] = scratch.get(account_key(address))
-        if "code" in override:
-            values[code_key(address)] = override["code"] or None
-        if "state" in override:
-            wiped.add(address)
-        for slot, word in {**override.get("state", {}), **override.get("stateDiff", {})}.items():
-            values[storage_key(address, slot)] = word.lstrip(b"\x00") or None
-    return State(OverlayReader(state, values, wiped))
-
-
-def _call_message(call: dict[str, Any], gas: int) -> tuple[Message, int]:
-    """The message of a call with `gas` in all, and the intrinsic gas taken from it."""
-    sender = Address(call["from"] or bytes(20))
-    to = Address(call["to"]) if call["to"] is not None else None
-    access_list = call["accessList"]
-    intrinsic = message_intrinsic_gas(call["data"], to is None, access_list)
-    price = call["gasPrice"] or call["maxFeePerGas"] or 0
-    msg = Message(sender, to, call["value"], call["data"], max(gas - intrinsic, 0), sender, price,
-                  access_list)  # fmt: skip
-    return msg, intrinsic
-
-
-def _execute(
-    node: Sequencer, call: dict[str, Any], number: int, gas: int,
-    overrides: dict[bytes, Any] | None = None,
-) -> tuple[ExecResult, int]:  # fmt: skip
-    """Run a call with `gas` in all; (result, gas used in all). Raises only for bad input."""
-    if call["to"] is None and not node.evm:
-        raise InvalidParams("contract creation is not supported by this app's VM")
-    state = _call_state(node, number, overrides)
-    msg, intrinsic = _call_message(call, gas)
-    if gas < intrinsic:
-        return ExecResult(False, 0, b""), intrinsic
-    if call["value"] and get_account(state, msg.sender)[1] < call["value"]:
-        raise TxRejected("insufficient funds for transfer")
-    result = node.vm.call(state, _call_env(node, number), msg)
-    return result, intrinsic + result.gas_used
-
-
-def _raise_failure(result: ExecResult, gas: int) -> None:
-    if result.output or result.gas_used < gas:
-        raise revert_error(result.output)
-    raise CallFailed("out of gas")
-
-
-def _gas_cap(node: Sequencer, call: dict[str, Any]) -> int:
-    cap = node.manifest.gas_limit
-    return min(call["gas"], cap) if call["gas"] is not None else cap
-
-
-@rpc("eth_call", call_object, block_tag, state_overrides, required=1)
+@rpc("eth_call", call_object, block_tag, state_overrides, required=1, runs="budget")
 def eth_call(
-    node: Sequencer, call: dict[str, Any], tag: Any = "latest",
-    overrides: dict[bytes, Any] | None = None,
+    node: Sequencer, request: CallRequest, tag: Any = "latest",
+    overrides: Overrides | None = None, *, gas_cap: int, budget: Budget | None = None,
 ) -> str:  # fmt: skip
-    gas = _gas_cap(node, call)
-    result, _used = _execute(node, call, resolve_block(node, tag), gas, overrides)
-    if not result.success:
-        _raise_failure(result, gas)
-    return data(result.output)
+    number = resolve_block(node, tag)
+    return data(simulate.call(node, request, number, overrides, gas_cap, budget))
 
 
-@rpc("eth_estimateGas", call_object, block_tag, state_overrides, required=1)
+@rpc("eth_estimateGas", call_object, block_tag, state_overrides, required=1, runs="budget")
 def estimate_gas(
-    node: Sequencer, call: dict[str, Any], tag: Any = "latest",
-    overrides: dict[bytes, Any] | None = None,
+    node: Sequencer, request: CallRequest, tag: Any = "latest",
+    overrides: Overrides | None = None, *, gas_cap: int, budget: Budget | None = None,
 ) -> str:  # fmt: skip
-    """The least gas with which the call succeeds, by binary search as geth does."""
     number = resolve_block(node, tag)
-    cap = _gas_cap(node, call)
-    result, used = _execute(node, call, number, cap, overrides)
-    if not result.success:
-        if result.output or result.gas_used < cap:
-            raise revert_error(result.output)
-        raise CallFailed(f"gas required exceeds allowance ({cap})")
-    lo, hi = used - 1, cap  # fails at lo (refunds aside, it needs `used`), succeeds at hi
-    guess: int | None = min(used * 64 // 63 + 3_000, hi)  # covers 63/64 and refunds, usually
-    while hi - lo > 1:
-        mid = guess if guess is not None and lo < guess < hi else (lo + hi) // 2
-        guess = None
-        if _execute(node, call, number, mid, overrides)[0].success:
-            hi = mid
-        else:
-            lo = mid
-    return quantity(hi)
+    return quantity(simulate.estimate_gas(node, request, number, overrides, gas_cap, budget))
 
 
-@rpc("eth_createAccessList", call_object, block_tag, required=1)
+@rpc("eth_createAccessList", call_object, block_tag, required=1, runs="budget")
 def create_access_list(
-    node: Sequencer, call: dict[str, Any], tag: Any = "latest"
-) -> dict[str, Any]:
-    """geth's answer: what the call touches, less sender, recipient and precompiles, found
-    again with the list in place until it stops changing (warm slots can change paths)."""
+    node: Sequencer, request: CallRequest, tag: Any = "latest", *, gas_cap: int,
+    budget: Budget | None = None,
+) -> dict[str, Any]:  # fmt: skip
     number = resolve_block(node, tag)
-    gas = _gas_cap(node, call)
-    listed: AccessList = call["accessList"]
-    for _ in range(8):
-        result, used = _execute(node, {**call, "accessList": listed}, number, gas)
-        found = _without_implicit(result.accessed, call, result.contract_address, node.coinbase)
-        if found == listed:
-            break
-        listed = found
+    found = simulate.create_access_list(node, request, number, gas_cap, budget)
     answer: dict[str, Any] = {
         "accessList": [
             {"address": data(address), "storageKeys": [data(k) for k in keys]}
-            for address, keys in listed
+            for address, keys in found.access_list
         ],
-        "gasUsed": quantity(used),
+        "gasUsed": quantity(found.gas_used),
     }
-    if not result.success:
-        answer["error"] = str(revert_error(result.output)) if result.output else "out of gas"
+    if found.error is not None:
+        answer["error"] = found.error
     return answer
-
-
-def _without_implicit(
-    accessed: AccessList, call: dict[str, Any], created: bytes | None, coinbase: bytes
-) -> AccessList:
-    """geth's AccessListTracer: sender, recipient and precompiles (and the coinbase, EIP-3651)
-    are warm anyway, so they are left out unless the call read or wrote their storage."""
-    skip = {call["from"] or bytes(20), call["to"], created, coinbase}
-    return tuple(
-        (address, keys)
-        for address, keys in accessed
-        if keys or (address not in skip and not 1 <= int.from_bytes(address, "big") <= 0x0A)
-    )
 
 
 # ---- fees --------------------------------------------------------------------------------------
@@ -667,7 +549,7 @@ def log_filter(value: Any) -> dict[str, Any]:
     return out
 
 
-def _log_matches(log: Any, addresses: list[bytes], topics: list[list[bytes] | None]) -> bool:
+def log_matches(log: Any, addresses: list[bytes], topics: list[list[bytes] | None]) -> bool:
     if addresses and log.address not in addresses:
         return False
     if len(topics) > len(log.topics):
@@ -684,35 +566,41 @@ def _bloom_may_match(
 
 
 def filter_logs(node: Sequencer, flt: dict[str, Any]) -> list[dict[str, Any]]:
+    """eth_getLogs: blooms first (headers only), bodies only of the blocks that may match."""
     if flt["block_hash"] is not None:
         block = node.block_by_hash(flt["block_hash"])
         if block is None:
             raise InvalidParams("unknown block")
-        blocks: Any = [block]
-    else:
-        head = node.committed.number
-        start = (
-            resolve_block(node, flt["from"]) if not isinstance(flt["from"], int) else flt["from"]
-        )
-        end = (
-            resolve_block(node, flt["to"])
-            if not isinstance(flt["to"], int)
-            else min(flt["to"], head)
-        )
-        if start > end:
-            if isinstance(flt["from"], int) and flt["from"] > head:
-                return []
-            raise InvalidParams("invalid block range params")
-        if end - start + 1 > MAX_LOG_BLOCK_RANGE:
-            raise LimitExceeded(f"block range too large: at most {MAX_LOG_BLOCK_RANGE} blocks")
-        blocks = (node.block(n) for n in range(start, end + 1))
+        return block_logs(block, flt)
+    start, end = _log_range(node, flt)
     out: list[dict[str, Any]] = []
-    for block in blocks:
-        if block is not None:
-            out.extend(block_logs(block, flt))
+    for chunk in range(start, end + 1, _HEADER_CHUNK):
+        for header in node.headers(chunk, min(chunk + _HEADER_CHUNK, end + 1)):
+            if not _bloom_may_match(header.logs_bloom, flt["addresses"], flt["topics"]):
+                continue
+            block = node.block(header.number)
+            if block is not None:
+                out.extend(block_logs(block, flt))
             if len(out) > MAX_LOG_RESULTS:
                 raise LimitExceeded(f"query returned more than {MAX_LOG_RESULTS} results")
     return out
+
+
+_HEADER_CHUNK = 1_000
+
+
+def _log_range(node: Sequencer, flt: dict[str, Any]) -> tuple[int, int]:
+    """(first, last) block of a filter's range; empty (1, 0) past the head."""
+    head = node.committed.number
+    start = resolve_block(node, flt["from"]) if not isinstance(flt["from"], int) else flt["from"]
+    end = resolve_block(node, flt["to"]) if not isinstance(flt["to"], int) else min(flt["to"], head)
+    if start > end:
+        if isinstance(flt["from"], int) and flt["from"] > head:
+            return 1, 0
+        raise InvalidParams("invalid block range params")
+    if end - start + 1 > MAX_LOG_BLOCK_RANGE:
+        raise LimitExceeded(f"block range too large: at most {MAX_LOG_BLOCK_RANGE} blocks")
+    return start, end
 
 
 def block_logs(block: Block, flt: dict[str, Any]) -> list[dict[str, Any]]:
@@ -724,7 +612,7 @@ def block_logs(block: Block, flt: dict[str, Any]) -> list[dict[str, Any]]:
     log_index = 0
     for tx_index, receipt in enumerate(block.receipts):
         for log in receipt.logs:
-            if _log_matches(log, addresses, topics):
+            if log_matches(log, addresses, topics):
                 out.append(log_json(log, block, tx_index, log_index))
             log_index += 1
     # Logs of the cross-app messages the block executed (before its transactions) follow,
@@ -733,13 +621,13 @@ def block_logs(block: Block, flt: dict[str, Any]) -> list[dict[str, Any]]:
     for position, (message, receipt) in enumerate(zip(block.inbound, block.inbound_receipts,
                                                       strict=True)):  # fmt: skip
         for log in receipt.logs:
-            if _log_matches(log, addresses, topics):
+            if log_matches(log, addresses, topics):
                 out.append(log_json(log, block, first + position, log_index, message.id))
             log_index += 1
     return out
 
 
-@rpc("eth_getLogs", log_filter)
+@rpc("eth_getLogs", log_filter, runs="thread")
 def get_logs(node: Sequencer, flt: dict[str, Any]) -> list[dict[str, Any]]:
     return filter_logs(node, flt)
 
@@ -762,7 +650,7 @@ def trace_config(value: Any) -> dict[str, Any]:
     return {"tracer": tracer, "only_top": bool(config.get("onlyTopCall")), "limit": limit}
 
 
-@rpc("debug_traceTransaction", codec.parse_hash, trace_config, required=1)
+@rpc("debug_traceTransaction", codec.parse_hash, trace_config, required=1, runs="isolated")
 def trace_transaction(node: Sequencer, tx_hash: bytes, config: Any = None) -> dict[str, Any]:
     """Replays the transaction's block up to it on a scratch engine loaded with the parent
     block's whole state, O(state) per call (see vm/evm/trace.py for what is traced)."""
@@ -814,6 +702,8 @@ def get_proof(node: Sequencer, address: bytes, slots: list[bytes] | None = None)
     not eth_getProof. Keys are the raw state keys: 0x00 ++ address for the account (value:
     nonce as 8 bytes ++ balance), 0x01 ++ address ++ slot for storage.
     """
+    if slots is not None and len(slots) > MAX_PROOF_SLOTS:
+        raise LimitExceeded(f"too many storage slots: at most {MAX_PROOF_SLOTS} per request")
     header = node.head
     return {
         "blockNumber": quantity(header.number),

@@ -9,9 +9,12 @@ it returns is a soft confirmation; a transaction with a future nonce is answered
 
 from __future__ import annotations
 
+import argparse
 import asyncio
+import contextlib
+import functools
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
 from typing import Any
 
@@ -19,6 +22,7 @@ import orjson
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.middleware.cors import CORSMiddleware
+from starlette.middleware.trustedhost import TrustedHostMiddleware
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route, WebSocketRoute
@@ -36,17 +40,29 @@ from rollup.errors import (
 from rollup.types import Receipt, Transaction
 from sequencer.admission import decode_chunk
 from sequencer.node import Sequencer
+from sequencer.simulate import Budget, NeedsIsolation
 from services.producer import BlockProducer
 from services.rpc import codec
 from services.rpc import messages as _messages  # noqa: F401 - registers rollup_getBlockMessages
-from services.rpc.filters import FilterRegistry, Subscriptions
-from services.rpc.methods import METHODS, Method, anything, log_filter
+from services.rpc.filters import FilterRegistry, LogQuery, SubscriptionHub, Subscriptions
+from services.rpc.isolation import ForwardedError, IsolationLimits, Isolator
+from services.rpc.methods import METHODS, Method, anything, filter_logs, log_filter
 
-__all__ = ["RpcLimits", "RpcServer", "create_app"]
+__all__ = [
+    "RpcLimits",
+    "RpcAccess",
+    "RpcServer",
+    "create_app",
+    "add_rpc_arguments",
+    "rpc_settings",
+]
 
 log = logging.getLogger("rpc")
 
 _JSON = {"content-type": "application/json"}
+
+
+DEFAULT_GAS_CAP = 50_000_000  # geth's RPCGasCap: the most gas one simulation run may use
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,9 +71,68 @@ class RpcLimits:
     max_batch: int = 2_000
     send_wait_seconds: float = 10.0
     decode_chunk: int = 128
+    gas_cap: int = DEFAULT_GAS_CAP
+    # Gas one body (a request or a batch) may spend on simulations on the event loop; more
+    # goes to a forked process. None: 300k on a native chain, 3M on an EVM chain (about the
+    # same few milliseconds of work: a native loop step is ~50x slower per gas than revm's).
+    inline_gas: int | None = None
+    isolation: IsolationLimits = IsolationLimits()
+    max_ws_connections: int = 256
+    ws_max_queue: int = 10_000  # answers and notifications waiting for a slow reader
+    yield_every: int = 64  # requests of a batch between two turns given to block production
+
+
+@dataclass(frozen=True, slots=True)
+class RpcAccess:
+    """Who may talk to the node from a browser.
+
+    `cors_origins`: origins whose pages may read answers (CORS); "*" allows any, as Anvil does,
+    so a dapp page can call public methods. `trusted_origins`: origins allowed to call private
+    methods (`Method.private`: node-held keys, node changes); a request that carries any other
+    Origin header is refused them, whatever its content type, so a web page cannot use them
+    even through a "simple" cross-origin POST or a WebSocket. `hosts`: Host headers accepted,
+    which defeats DNS rebinding (geth's --http.vhosts); "*" accepts any.
+    """
+
+    cors_origins: tuple[str, ...] = ("*",)
+    trusted_origins: tuple[str, ...] = ()
+    hosts: tuple[str, ...] = ("localhost", "127.0.0.1", "[::1]")
+
+
+def add_rpc_arguments(parser: argparse.ArgumentParser) -> None:
+    """The node's JSON-RPC flags: who may call it from a browser, and its gas cap."""
+    parser.add_argument("--cors-origins", default="*", metavar="ORIGINS",
+                        help="comma-separated origins whose pages may read answers "
+                             "(default: *, any)")  # fmt: skip
+    parser.add_argument("--trusted-origins", default="", metavar="ORIGINS",
+                        help="comma-separated origins allowed to call private methods "
+                             "(default: none)")  # fmt: skip
+    parser.add_argument("--rpc-hosts", default="localhost,127.0.0.1,[::1]", metavar="HOSTS",
+                        help="comma-separated Host headers accepted, * for any "
+                             "(default: loopback names; guards against DNS rebinding)")  # fmt: skip
+    parser.add_argument("--rpc-gas-cap", type=int, default=DEFAULT_GAS_CAP, metavar="GAS",
+                        help=f"most gas one eth_call/eth_estimateGas run may use "
+                             f"(default: {DEFAULT_GAS_CAP})")  # fmt: skip
+
+
+def _names(value: str) -> tuple[str, ...]:
+    return tuple(part.strip() for part in value.split(",") if part.strip())
+
+
+def rpc_settings(args: argparse.Namespace) -> tuple[RpcLimits, RpcAccess]:
+    hosts = _names(args.rpc_hosts)
+    if args.host not in ("127.0.0.1", "localhost", "::1", "0.0.0.0") and "*" not in hosts:
+        hosts += (args.host,)  # the address the node was told to bind is its own name too
+    limits = RpcLimits(gas_cap=max(args.rpc_gas_cap, 21_000))
+    return limits, RpcAccess(_names(args.cors_origins), _names(args.trusted_origins), hosts)
 
 
 def error_object(error: BaseException) -> dict[str, Any]:
+    if isinstance(error, ForwardedError):
+        forwarded: dict[str, Any] = {"code": error.code, "message": error.message}
+        if error.data is not None:
+            forwarded["data"] = error.data
+        return forwarded
     if isinstance(error, RollupError):
         obj: dict[str, Any] = {"code": rpc_code(error), "message": error.message}
         if isinstance(error, ExecutionReverted):
@@ -77,16 +152,27 @@ def _response(
 
 class RpcServer:
     def __init__(self, node: Sequencer, producer: BlockProducer, limits: RpcLimits | None = None,
-                 admission_gate: Callable[[], None] | None = None):  # fmt: skip
+                 admission_gate: Callable[[], None] | None = None,
+                 access: RpcAccess | None = None):  # fmt: skip
         """`admission_gate` raises to refuse new transactions (the DA backlog's back-pressure)."""
         self.node, self.producer = node, producer
         self.limits = limits or RpcLimits()
+        self.access = access or RpcAccess()
         self.admission_gate = admission_gate
         self.filters = FilterRegistry(node)
+        self.hub = SubscriptionHub(node, self.limits.max_ws_connections)
+        self.isolator = Isolator(self.limits.isolation)
+        self._scans = asyncio.Semaphore(1)  # "thread" methods: one block scan at a time
         self._filter_methods = _filter_methods(self.filters)
+        default_inline = 3_000_000 if node.evm else 300_000
+        self.inline_gas = self.limits.inline_gas if self.limits.inline_gas is not None \
+            else default_inline  # fmt: skip
 
-    async def handle_body(self, body: bytes, session: Subscriptions | None = None) -> bytes | None:
-        """One HTTP body in, one HTTP body out (None when every request was a notification)."""
+    async def handle_body(self, body: bytes, session: Subscriptions | None = None,
+                          origin: str | None = None, client: str = "") -> bytes | None:  # fmt: skip
+        """One HTTP body in, one HTTP body out (None when every request was a notification).
+        `origin`: the request's Origin header, if any (private methods check it); `client`:
+        who sent it (the remote host, or a WebSocket connection), for per-client bounds."""
         if len(body) > self.limits.max_body_bytes:
             return orjson.dumps(_response(None, error=InvalidRequest("request body too large")))
         try:
@@ -98,18 +184,23 @@ class RpcServer:
                 return orjson.dumps(_response(None, error=InvalidRequest("empty batch")))
             if len(payload) > self.limits.max_batch:
                 return orjson.dumps(_response(None, error=InvalidRequest("batch too large")))
-            responses = await self.handle_batch(payload, session)
+            responses = await self.handle_batch(payload, session, origin, client)
             return orjson.dumps(responses) if responses else None
-        responses = await self.handle_batch([payload], session)
+        responses = await self.handle_batch([payload], session, origin, client)
         return orjson.dumps(responses[0]) if responses else None
 
     async def handle_batch(
-        self, requests: list[Any], session: Subscriptions | None = None
-    ) -> list[dict[str, Any]]:
+        self, requests: list[Any], session: Subscriptions | None = None,
+        origin: str | None = None, client: str = "",
+    ) -> list[dict[str, Any]]:  # fmt: skip
         decoded = await self._decode_sends(requests)
+        call = _Call(self, session, origin, client, Budget(self.inline_gas))
         waits: list[tuple[int, asyncio.Future[Any]]] = []
+        later: list[tuple[int, asyncio.Task[Any]]] = []
         responses: list[dict[str, Any] | None] = []
         for position, request in enumerate(requests):
+            if position and position % self.limits.yield_every == 0:
+                await asyncio.sleep(0)  # let the block producer have its turn
             if not _valid_request(request):
                 responses.append(_response(None, error=InvalidRequest("invalid request")))
                 continue
@@ -120,8 +211,11 @@ class RpcServer:
                     if included is not None:
                         waits.append((len(responses), included))
                 else:
-                    result = self._call(request["method"], request.get("params"), session)
+                    result = call(request["method"], request.get("params"))
                 responses.append(_response(req_id, result))
+            except _Deferred as deferred:
+                later.append((len(responses), asyncio.ensure_future(deferred.work)))
+                responses.append(_response(req_id, None))
             except Exception as exc:
                 responses.append(_response(req_id, error=exc))
             if "id" not in request:
@@ -129,6 +223,8 @@ class RpcServer:
         if waits:
             self.producer.wake()
             await self._await_sends(responses, waits)
+        if later:
+            await self._await_later(responses, later)
         return [r for r in responses if r is not None]
 
     async def _await_sends(
@@ -142,36 +238,19 @@ class RpcServer:
             if response is not None and future.done() and isinstance(future.result(), RollupError):
                 responses[index] = _response(response["id"], error=future.result())
 
-    def _call(self, method: Any, params: Any, session: Subscriptions | None = None) -> Any:
-        if params is None:
-            params = []
-        if not isinstance(params, list):
-            raise InvalidParams("invalid argument: params must be an array")
-        if method in ("eth_subscribe", "eth_unsubscribe"):
-            if session is None:
-                error = MethodNotFound(method)
-                error.message = "notifications not supported"  # geth's answer over HTTP
-                raise error
-            if method == "eth_subscribe":
-                return session.subscribe(params)
-            return session.unsubscribe(params)
-        local = self._filter_methods.get(method)
-        if local is not None:
-            return self._invoke(local, params, None)
-        spec = METHODS.get(method)
-        if spec is None:
-            raise MethodNotFound(str(method))
-        return self._invoke(spec, params, self.node)
-
     @staticmethod
-    def _invoke(spec: Method, params: list[Any], target: Any) -> Any:
-        if not spec.required <= len(params) <= len(spec.parsers):
-            raise InvalidParams(
-                f"missing value for required argument {len(params)}" if len(params) < spec.required
-                else f"too many arguments, want at most {len(spec.parsers)}"
-            )  # fmt: skip
-        args = [parse(value) for parse, value in zip(spec.parsers, params, strict=False)]
-        return spec.handler(*args) if target is None else spec.handler(target, *args)
+    async def _await_later(
+        responses: list[dict[str, Any] | None], later: list[tuple[int, asyncio.Task[Any]]]
+    ) -> None:
+        """Fill in the answers of work that ran off the event loop."""
+        await asyncio.wait([task for _, task in later])
+        for index, task in later:
+            response = responses[index]
+            if response is None:
+                continue  # a notification
+            error = task.exception()
+            responses[index] = _response(response["id"], error=error) if error is not None \
+                else _response(response["id"], task.result())  # fmt: skip
 
     async def _decode_sends(self, requests: list[Any]) -> dict[int, Any]:
         """Decode and recover every eth_sendRawTransaction of the batch, in parallel threads."""
@@ -223,7 +302,91 @@ class RpcServer:
         return tx_hash, future
 
 
+class _Deferred(Exception):  # noqa: N818 - carries work out of the synchronous dispatch
+    """A request whose answer is computed off the event loop (`work` is awaited later)."""
+
+    def __init__(self, work: Coroutine[Any, Any, Any]) -> None:
+        self.work = work
+
+
+class _Call:
+    """Dispatch of one request of a body: which handler, with what, and where it runs."""
+
+    def __init__(self, server: RpcServer, session: Subscriptions | None, origin: str | None,
+                 client: str, budget: Budget) -> None:  # fmt: skip
+        self.server, self.session, self.origin, self.budget = server, session, origin, budget
+        self.client = client
+
+    def __call__(self, method: Any, params: Any) -> Any:
+        if params is None:
+            params = []
+        if not isinstance(params, list):
+            raise InvalidParams("invalid argument: params must be an array")
+        if method in ("eth_subscribe", "eth_unsubscribe"):
+            return self._subscription(method, params)
+        server = self.server
+        local = server._filter_methods.get(method)
+        spec = local or METHODS.get(method)
+        if spec is None:
+            raise MethodNotFound(str(method))
+        if spec.private and not self._trusted():
+            error = MethodNotFound(str(method))
+            error.message = f"the method {method} is not available to pages of other origins"
+            raise error
+        args = _arguments(spec, params)
+        if local is not None:
+            answer = spec.handler(self.client, *args)
+            if isinstance(answer, LogQuery):  # a scan over blocks: off the event loop
+                raise _Deferred(self._in_thread(filter_logs, (server.node, answer.criteria)))
+            return answer
+        target = (server.node,)
+        if spec.runs == "loop":
+            return spec.handler(*target, *args)
+        if spec.runs == "thread":
+            raise _Deferred(self._in_thread(spec.handler, (*target, *args)))
+        gas_cap = server.limits.gas_cap
+        if spec.runs == "budget":
+            try:
+                return spec.handler(*target, *args, gas_cap=gas_cap, budget=self.budget)
+            except NeedsIsolation:
+                pass
+        work = functools.partial(spec.handler, *target, *args, **self._isolated_keywords(spec))
+        raise _Deferred(server.isolator.run(work))
+
+    def _isolated_keywords(self, spec: Method) -> dict[str, Any]:
+        if spec.runs == "budget":
+            return {"gas_cap": self.server.limits.gas_cap, "budget": None}
+        return {}
+
+    async def _in_thread(self, function: Callable[..., Any], args: tuple[Any, ...]) -> Any:
+        async with self.server._scans:
+            return await asyncio.to_thread(function, *args)
+
+    def _subscription(self, method: str, params: list[Any]) -> Any:
+        if self.session is None:
+            error = MethodNotFound(method)
+            error.message = "notifications not supported"  # geth's answer over HTTP
+            raise error
+        if method == "eth_subscribe":
+            return self.session.subscribe(params)
+        return self.session.unsubscribe(params)
+
+    def _trusted(self) -> bool:
+        """No Origin header (not a browser), or one the operator trusts."""
+        return self.origin is None or self.origin in self.server.access.trusted_origins
+
+
+def _arguments(spec: Method, params: list[Any]) -> list[Any]:
+    if not spec.required <= len(params) <= len(spec.parsers):
+        raise InvalidParams(
+            f"missing value for required argument {len(params)}" if len(params) < spec.required
+            else f"too many arguments, want at most {len(spec.parsers)}"
+        )  # fmt: skip
+    return [parse(value) for parse, value in zip(spec.parsers, params, strict=False)]
+
+
 def _filter_methods(filters: FilterRegistry) -> dict[str, Method]:
+    """Methods of the node's filters; their handlers take the client first."""
     return {
         "eth_newFilter": Method(filters.new_filter, (log_filter,), 1),
         "eth_newBlockFilter": Method(filters.new_block_filter, (), 0),
@@ -265,22 +428,28 @@ def create_app(server: RpcServer) -> Starlette:
                 body = orjson.dumps(_response(None, error=InvalidRequest("request body too large")))
                 return Response(body, headers=_JSON)
             chunks.append(chunk)
-        out = await server.handle_body(b"".join(chunks))
+        client = request.client.host if request.client is not None else ""
+        out = await server.handle_body(b"".join(chunks), origin=request.headers.get("origin"),
+                                       client=client)  # fmt: skip
         return Response(out or b"", headers=_JSON)
 
     async def websocket_endpoint(socket: WebSocket) -> None:
+        session = server.hub.open(server.limits.ws_max_queue)
+        if session is None:
+            await socket.close(code=1013, reason="too many connections; try again later")
+            return
         await socket.accept()
-        session = Subscriptions(server.node)
         sender = asyncio.create_task(_pump(socket, session))
+        origin, client = socket.headers.get("origin"), f"ws:{id(session)}"
         try:
-            while True:
+            while not session.overflowed:
                 message = await socket.receive()
                 if message["type"] == "websocket.disconnect":
                     break
                 body = message.get("bytes") or (message.get("text") or "").encode()
-                out = await server.handle_body(body, session)
-                if out is not None:
-                    await session.queue.put(orjson.loads(out))
+                out = await server.handle_body(body, session, origin, client)
+                if out is not None and not session.overflowed:
+                    await session.queue.put(out.decode())
         except WebSocketDisconnect:
             pass
         finally:
@@ -292,6 +461,7 @@ def create_app(server: RpcServer) -> Starlette:
         body = {"chain_id": node.chain_id, "head": node.committed.number, "pool": len(node.mempool)}
         return Response(orjson.dumps(body), headers=_JSON)
 
+    access = server.access
     return Starlette(
         routes=[
             Route("/", rpc_endpoint, methods=["POST"]),
@@ -299,23 +469,37 @@ def create_app(server: RpcServer) -> Starlette:
             Route("/health", health, methods=["GET"]),
         ],
         middleware=[
+            Middleware(TrustedHostMiddleware, allowed_hosts=list(access.hosts)),
             Middleware(
                 CORSMiddleware,
-                allow_origins=["*"],
+                allow_origins=list(access.cors_origins),
                 allow_methods=["POST", "GET"],
                 allow_headers=["*"],
-            )
+            ),
         ],  # fmt: skip
     )
 
 
+SEND_TIMEOUT = 10.0  # a reader that takes no frame for this long is closed
+
+
 async def _pump(socket: WebSocket, session: Subscriptions) -> None:
-    """Send answers and notifications in order; close a connection that fell too far behind."""
+    """Send answers and notifications in order; close a connection that fell too far behind
+    or stopped reading."""
     while True:
-        if session.overflowed:
-            await socket.close(code=1008, reason="subscription queue full: reading too slowly")
+        text = await session.queue.get()
+        if session.overflowed or text is None:
+            await _close(socket, "subscription queue full: reading too slowly")
             return
-        message = await session.queue.get()
-        if message is None:
+        try:
+            await asyncio.wait_for(socket.send_text(text), SEND_TIMEOUT)
+        except TimeoutError:
+            session.overflowed = True
+            session.close()
+            await _close(socket, "not reading")
             return
-        await socket.send_text(orjson.dumps(message).decode())
+
+
+async def _close(socket: WebSocket, reason: str) -> None:
+    with contextlib.suppress(Exception):
+        await asyncio.wait_for(socket.close(code=1008, reason=reason), 1.0)

@@ -1,0 +1,265 @@
+"""Simulations: eth_call, eth_estimateGas and eth_createAccessList against committed state.
+
+A simulation runs the chain's VM through `vm.call` (which never loads code or changes the
+chain: see vm/native and vm/evm) on a view of a committed block's state, with geth's state
+overrides laid over it when asked. Nothing here changes the node.
+
+What one simulation may cost is bounded twice:
+- gas: every run gets at most `gas_cap` (geth's RPC gas cap, 50M by default);
+- the calling thread: with a `Budget`, the runs of one request (or of one JSON-RPC batch, which
+  shares its budget) may spend only that much gas here. A simulation that would need more
+  raises `NeedsIsolation` before it has spent more, and the server runs it again in a separate
+  process with a wall-time limit (services/rpc/isolation.py). Block production shares the
+  node's event loop with the cheap simulations only.
+A run cut short by the budget is answered from only when it failed having used less than half
+of what it was given: then no inner call can have run out of gas for want of the caller's gas
+(EIP-150 gives an inner call at least 63/64 of what is left), so more gas would not change it.
+Otherwise it is repeated in full, so the answer is what a run with the caller's gas gives.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from typing import Any
+
+from rollup.errors import CallFailed, ExecutionReverted, InvalidParams, TxRejected
+from rollup.transactions import message_intrinsic_gas
+from rollup.types import AccessList, Address, BlockEnv
+from sequencer.node import Sequencer
+from vm.interface import ExecResult, Message
+from vm.native.abi import selector
+from vm.state import (
+    DictReader,
+    OverlayReader,
+    State,
+    account_key,
+    code_key,
+    get_account,
+    set_account,
+    storage_key,
+)
+
+__all__ = [
+    "CallRequest",
+    "Overrides",
+    "Budget",
+    "NeedsIsolation",
+    "call",
+    "estimate_gas",
+    "create_access_list",
+    "revert_error",
+    "ESTIMATE_MAX_RUNS",
+]
+
+ESTIMATE_MAX_RUNS = 40  # a binary search over [intrinsic, 50M] needs ~26
+ACCESS_LIST_MAX_RUNS = 8
+
+Overrides = dict[bytes, dict[str, Any]]  # geth's state override set, parsed (services/rpc)
+
+
+@dataclass(frozen=True, slots=True)
+class CallRequest:
+    """A transaction call object (eth_call and friends), parsed."""
+
+    sender: bytes | None = None
+    to: bytes | None = None
+    value: int = 0
+    gas: int | None = None
+    data: bytes = b""
+    gas_price: int | None = None
+    max_fee: int | None = None
+    max_priority_fee: int | None = None
+    access_list: AccessList = ()
+
+
+class NeedsIsolation(Exception):  # noqa: N818 - a signal to the caller, not an error
+    """The simulation needs more than its budget on this thread: run it again isolated."""
+
+
+class Budget:
+    """Gas a request may still spend on the calling thread; shared by the requests of a batch."""
+
+    __slots__ = ("remaining",)
+
+    def __init__(self, gas: int) -> None:
+        self.remaining = gas
+
+
+_ERROR_SELECTOR = selector("Error(string)")
+_PANIC_SELECTOR = selector("Panic(uint256)")
+
+
+def revert_error(output: bytes) -> ExecutionReverted:
+    """geth's shape: message 'execution reverted: <reason>' and the ABI data."""
+    reason = None
+    if output[:4] == _ERROR_SELECTOR and len(output) >= 68:
+        length = int.from_bytes(output[36:68], "big")
+        reason = output[68 : 68 + length].decode(errors="replace")
+    elif output[:4] == _PANIC_SELECTOR and len(output) >= 36:
+        reason = f"panic: 0x{int.from_bytes(output[4:36], 'big'):02x}"
+    return ExecutionReverted(reason, output)
+
+
+# ---- one run ------------------------------------------------------------------------------
+
+
+def _env(node: Sequencer, number: int) -> BlockEnv:
+    block = node.block(number) if number != node.committed.number else None
+    header = block.header if block is not None else node.committed
+    return BlockEnv(header.number, header.timestamp, header.coinbase, header.base_fee,
+                    header.gas_limit, header.chain_id)  # fmt: skip
+
+
+def _state(node: Sequencer, number: int, overrides: Overrides | None) -> State:
+    state = node.state_at(number)
+    if not overrides:
+        return state
+    values: dict[bytes, bytes | None] = {}
+    wiped: set[bytes] = set()
+    for address, override in overrides.items():
+        nonce, balance = get_account(state, address)
+        scratch = State(DictReader())
+        nonce, balance = override.get("nonce", nonce), override.get("balance", balance)
+        set_account(scratch, address, nonce, balance)
+        values[account_key(address)] = scratch.get(account_key(address))
+        if "code" in override:
+            values[code_key(address)] = override["code"] or None
+        if "state" in override:
+            wiped.add(address)
+        for slot, word in {**override.get("state", {}), **override.get("stateDiff", {})}.items():
+            values[storage_key(address, slot)] = word.lstrip(b"\x00") or None
+    return State(OverlayReader(state, values, wiped))
+
+
+def _message(request: CallRequest, gas: int) -> tuple[Message, int]:
+    """The message of a call with `gas` in all, and the intrinsic gas taken from it."""
+    sender = Address(request.sender or bytes(20))
+    to = Address(request.to) if request.to is not None else None
+    intrinsic = message_intrinsic_gas(request.data, to is None, request.access_list)
+    price = request.gas_price or request.max_fee or 0
+    msg = Message(sender, to, request.value, request.data, max(gas - intrinsic, 0), sender,
+                  price, request.access_list)  # fmt: skip
+    return msg, intrinsic
+
+
+def _run(
+    node: Sequencer, request: CallRequest, number: int, gas: int, overrides: Overrides | None,
+    budget: Budget | None,
+) -> tuple[ExecResult, int]:  # fmt: skip
+    """Run the call with `gas` in all; (result, gas used in all). Raises only for bad input,
+    or NeedsIsolation when `budget` cannot cover it."""
+    if request.to is None and not node.evm:
+        raise InvalidParams("contract creation is not supported by this app's VM")
+    msg, intrinsic = _message(request, gas)
+    if gas < intrinsic:
+        return ExecResult(False, 0, b""), intrinsic
+    state = _state(node, number, overrides)
+    if request.value and get_account(state, msg.sender)[1] < request.value:
+        raise TxRejected("insufficient funds for transfer")
+    capped = budget is not None and budget.remaining < gas
+    if budget is not None:
+        if budget.remaining <= intrinsic:
+            raise NeedsIsolation()
+        if capped:
+            msg = replace(msg, gas=budget.remaining - intrinsic)
+    result = node.vm.call(state, _env(node, number), msg)
+    used = intrinsic + result.gas_used
+    if budget is not None:
+        if capped and not result.success and 2 * used >= budget.remaining:
+            raise NeedsIsolation()  # it might have succeeded with the caller's gas
+        budget.remaining -= used
+    return result, used
+
+
+def _failure(result: ExecResult, used: int, gas: int) -> CallFailed | ExecutionReverted:
+    """A failed run's error: a revert (with its data), or out of gas when it used it all."""
+    if result.output or used < gas:
+        return revert_error(result.output)
+    return CallFailed("out of gas")
+
+
+def _gas(node: Sequencer, request: CallRequest, gas_cap: int) -> int:
+    """The gas of a run: the caller's, at most the RPC cap and the block's gas limit."""
+    cap = min(gas_cap, node.manifest.gas_limit)
+    return min(request.gas, cap) if request.gas is not None else cap
+
+
+# ---- the three simulations ----------------------------------------------------------------
+
+
+def call(
+    node: Sequencer, request: CallRequest, number: int, overrides: Overrides | None,
+    gas_cap: int, budget: Budget | None = None,
+) -> bytes:  # fmt: skip
+    """eth_call: the return data, or ExecutionReverted / CallFailed."""
+    gas = _gas(node, request, gas_cap)
+    result, used = _run(node, request, number, gas, overrides, budget)
+    if not result.success:
+        raise _failure(result, used, gas)
+    return result.output
+
+
+def estimate_gas(
+    node: Sequencer, request: CallRequest, number: int, overrides: Overrides | None,
+    gas_cap: int, budget: Budget | None = None,
+) -> int:  # fmt: skip
+    """The least gas with which the call succeeds, by binary search as geth does."""
+    cap = _gas(node, request, gas_cap)
+    result, used = _run(node, request, number, cap, overrides, budget)
+    if not result.success:
+        if result.output or used < cap:
+            raise revert_error(result.output)
+        raise CallFailed(f"gas required exceeds allowance ({cap})")
+    lo, hi = used - 1, cap  # fails at lo (refunds aside, it needs `used`), succeeds at hi
+    guess: int | None = min(used * 64 // 63 + 3_000, hi)  # covers 63/64 and refunds, usually
+    for _ in range(ESTIMATE_MAX_RUNS):
+        if hi - lo <= 1:
+            break
+        mid = guess if guess is not None and lo < guess < hi else (lo + hi) // 2
+        guess = None
+        if _run(node, request, number, mid, overrides, budget)[0].success:
+            hi = mid
+        else:
+            lo = mid
+    return hi
+
+
+@dataclass(frozen=True, slots=True)
+class AccessListResult:
+    access_list: AccessList
+    gas_used: int
+    error: str | None
+
+
+def create_access_list(
+    node: Sequencer, request: CallRequest, number: int, gas_cap: int,
+    budget: Budget | None = None,
+) -> AccessListResult:  # fmt: skip
+    """geth's answer: what the call touches, less sender, recipient and precompiles, found
+    again with the list in place until it stops changing (warm slots can change paths)."""
+    gas = _gas(node, request, gas_cap)
+    listed = request.access_list
+    for _ in range(ACCESS_LIST_MAX_RUNS):
+        result, used = _run(node, replace(request, access_list=listed), number, gas, None, budget)
+        found = _without_implicit(result.accessed, request, result.contract_address,
+                                  node.coinbase)  # fmt: skip
+        if found == listed:
+            break
+        listed = found
+    error = None
+    if not result.success:
+        error = str(revert_error(result.output)) if result.output else "out of gas"
+    return AccessListResult(listed, used, error)
+
+
+def _without_implicit(
+    accessed: AccessList, request: CallRequest, created: bytes | None, coinbase: bytes
+) -> AccessList:
+    """geth's AccessListTracer: sender, recipient and precompiles (and the coinbase, EIP-3651)
+    are warm anyway, so they are left out unless the call read or wrote their storage."""
+    skip = {request.sender or bytes(20), request.to, created, coinbase}
+    return tuple(
+        (address, keys)
+        for address, keys in accessed
+        if keys or (address not in skip and not 1 <= int.from_bytes(address, "big") <= 0x0A)
+    )
