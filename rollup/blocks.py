@@ -22,6 +22,13 @@ where each message is `rollup.messages.encode_message`. The header commits to th
 so outbound message i is leaf i (its `src_index`), and a block without messages keeps the
 empty root keccak(b""). Of the three, only `inbound` is an input a verifier (or a DA batch)
 must carry; receipts and outbound messages are re-derived by execution.
+
+A sequencer vouches for a block it produced by signing
+    header_digest = keccak("app-rollup/sequencer-header/v1" ++ u64(chain_id) ++ block_hash)
+with its key (`sign_header`, 65 bytes r ++ s ++ y_parity, deterministic); the prefix keeps the
+signature from meaning anything else (a transaction, another message). Another chain that
+knows the sequencer's address checks it with `header_signer`, and a message with its Merkle
+proof against that header's `messages_root`.
 """
 
 from __future__ import annotations
@@ -29,7 +36,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from rollup import rlp
-from rollup.crypto import keccak
+from rollup.crypto import keccak, recover_signer, sign_digest
 from rollup.merkle import merkle_root
 from rollup.messages import CrossMessage, decode_message, encode_message
 from rollup.rlp import decode_int, encode_int
@@ -48,7 +55,12 @@ __all__ = [
     "transactions_root",
     "receipts_root",
     "messages_root",
+    "message_leaves",
     "outbound_leaf",
+    "HEADER_SIGNATURE_DOMAIN",
+    "header_digest",
+    "sign_header",
+    "header_signer",
     "encode_block_body",
     "decode_block_body",
     "encode_block_receipts",
@@ -177,14 +189,42 @@ def _inbound_leaf(message: CrossMessage, receipt: Receipt) -> bytes:
     return b"\x01" + rlp.encode([encode_message(message), encode_receipt(receipt)])
 
 
+def message_leaves(
+    outbound: Sequence[CrossMessage],
+    inbound: Sequence[CrossMessage] = (),
+    inbound_receipts: Sequence[Receipt] = (),
+) -> list[bytes]:
+    """The leaves of `messages_root`, in order: outbound message i is leaf i."""
+    leaves = [outbound_leaf(m) for m in outbound]
+    leaves += [_inbound_leaf(m, r) for m, r in zip(inbound, inbound_receipts, strict=True)]
+    return leaves
+
+
 def messages_root(
     outbound: Sequence[CrossMessage],
     inbound: Sequence[CrossMessage] = (),
     inbound_receipts: Sequence[Receipt] = (),
 ) -> Hash32:
-    leaves = [outbound_leaf(m) for m in outbound]
-    leaves += [_inbound_leaf(m, r) for m, r in zip(inbound, inbound_receipts, strict=True)]
-    return Hash32(merkle_root(leaves))
+    return Hash32(merkle_root(message_leaves(outbound, inbound, inbound_receipts)))
+
+
+# ---- signed headers --------------------------------------------------------------------------
+
+HEADER_SIGNATURE_DOMAIN = b"app-rollup/sequencer-header/v1"
+
+
+def header_digest(chain_id: int, hash_: bytes) -> Hash32:
+    """What a sequencer signs to vouch for its block `hash_` of chain `chain_id`."""
+    return Hash32(keccak(HEADER_SIGNATURE_DOMAIN + chain_id.to_bytes(8, "big") + hash_))
+
+
+def sign_header(key: bytes, header: BlockHeader) -> bytes:
+    return sign_digest(key, header_digest(header.chain_id, block_hash(header)))
+
+
+def header_signer(chain_id: int, hash_: bytes, signature: bytes) -> bytes | None:
+    """The address that signed block `hash_` of chain `chain_id`, or None (no valid signature)."""
+    return recover_signer(header_digest(chain_id, hash_), signature)
 
 
 def encode_block_body(block: Block) -> bytes:

@@ -9,17 +9,28 @@ from hypothesis import strategies as st
 
 from rollup import rlp
 from rollup.blocks import (
+    block_hash,
     decode_block_body,
     decode_block_receipts,
     encode_block_body,
     encode_block_receipts,
     encode_receipt,
+    header_digest,
+    header_signer,
     messages_root,
     outbound_leaf,
+    sign_header,
 )
-from rollup.crypto import EMPTY_KECCAK, keccak
+from rollup.crypto import EMPTY_KECCAK, keccak, key_address
 from rollup.errors import MalformedMessage
-from rollup.merkle import merkle_proof, verify_proof
+from rollup.merkle import (
+    merkle_levels,
+    merkle_multiproof,
+    merkle_proof,
+    merkle_root,
+    multiproof_root,
+    verify_proof,
+)
 from rollup.messages import (
     CALL,
     MAX_CALL_GAS,
@@ -85,8 +96,21 @@ def test_id_is_solidity_encode_packed() -> None:
 
 
 def test_every_field_changes_the_id() -> None:
-    base = dict(src_chain=1, src_block=2, src_index=0, channel_nonce=3, dst_chain=4, sender=A,
-                target=B, kind=CALL, value=0, gas=1, expiry=9, reply=False, data=b"x")
+    base = dict(
+        src_chain=1,
+        src_block=2,
+        src_index=0,
+        channel_nonce=3,
+        dst_chain=4,
+        sender=A,
+        target=B,
+        kind=CALL,
+        value=0,
+        gas=1,
+        expiry=9,
+        reply=False,
+        data=b"x",
+    )
     ids = {CrossMessage(**base).id}  # type: ignore[arg-type]
     for name, other in [("src_chain", 5), ("src_block", 6), ("channel_nonce", 7),
                         ("dst_chain", 8), ("sender", B), ("target", A), ("value", 1),
@@ -176,3 +200,52 @@ def test_block_with_messages_round_trips_and_proves_its_outbound() -> None:
         assert verify_proof(root, outbound_leaf(m), merkle_proof(leaves, m.src_index))
     assert not verify_proof(root, outbound_leaf(out[0]), merkle_proof(leaves, 1))
     assert root != messages_root(out)
+
+
+# ---- multiproofs and signed headers ------------------------------------------------------------
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.integers(1, 300), st.data())
+def test_a_multiproof_of_any_leaves_rebuilds_the_root(count: int, data: st.DataObject) -> None:
+    leaves = [b"leaf%d" % i for i in range(count)]
+    levels = merkle_levels(leaves)
+    indices = sorted(data.draw(st.sets(st.integers(0, count - 1), min_size=1)))
+    proof = merkle_multiproof(levels, indices)
+    assert len(proof) <= 32 * len(indices)
+    shown = [(i, leaves[i]) for i in indices]
+    assert multiproof_root(count, shown, proof) == merkle_root(leaves)
+    # another leaf's data, a shifted index, a proof hash too many or too few: not the root
+    forged = [(shown[0][0], b"forged"), *shown[1:]]
+    assert multiproof_root(count, forged, proof) != merkle_root(leaves)
+    assert multiproof_root(count, shown, [*proof, bytes(32)]) is None
+    if proof:
+        assert multiproof_root(count, shown, proof[:-1]) is None
+    if indices[-1] + 1 < count and len(indices) == 1 and count > 1:
+        moved = [(indices[0] + 1, leaves[indices[0]])]
+        assert multiproof_root(count, moved, proof) != merkle_root(leaves)
+
+
+def test_multiproof_root_refuses_bad_shapes() -> None:
+    leaves = [b"a", b"b", b"c"]
+    proof = merkle_multiproof(merkle_levels(leaves), [0])
+    assert multiproof_root(3, [], proof) is None  # no leaves
+    assert multiproof_root(0, [(0, b"a")], proof) is None  # no tree
+    assert multiproof_root(3, [(3, b"a")], proof) is None  # index past the end
+    assert multiproof_root(3, [(1, b"b"), (1, b"b")], proof) is None  # repeated index
+    assert multiproof_root(3, [(1, b"b"), (0, b"a")], proof) is None  # not ascending
+    assert multiproof_root(2**32 + 1, [(0, b"a")], proof) is None  # too deep
+
+
+def test_a_signed_header_names_its_signer_and_nothing_else() -> None:
+    key, other = b"\x01" * 32, b"\x02" * 32
+    header = _header()
+    signature = sign_header(key, header)
+    assert signature == sign_header(key, header)  # deterministic (RFC 6979)
+    hash_ = block_hash(header)
+    assert header_signer(header.chain_id, hash_, signature) == key_address(key)
+    assert header_signer(header.chain_id, hash_, sign_header(other, header)) == key_address(other)
+    assert header_signer(header.chain_id + 1, hash_, signature) != key_address(key)
+    assert header_signer(header.chain_id, keccak(hash_), signature) != key_address(key)
+    assert header_signer(header.chain_id, hash_, bytes(65)) is None
+    assert header_digest(header.chain_id, hash_) != hash_  # domain-separated
