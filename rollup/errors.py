@@ -9,7 +9,8 @@
     │   └── TxDecodeError, InvalidSender, NonceTooLow, NonceTooHigh, InsufficientFunds,
     │       IntrinsicGasTooLow, FeeCapTooLow, TipAboveFeeCap, GasLimitExceeded,
     │       AlreadyKnown, ReplacementUnderpriced, OversizedData, NotReplayProtected,
-    │       TxPoolFull, UnsupportedTransaction, InitcodeTooLarge, SenderNotEOA
+    │       TxPoolFull, UnsupportedTransaction, InitcodeTooLarge, SenderNotEOA,
+    │       TxDropped (the pool let go of one it had accepted: outbid, expired)
     ├── StateUnavailable        -32000  historical state outside the kept window
     ├── BlockNotFound           -32000  "header not found"
     ├── ExecutionReverted            3  eth_call / eth_estimateGas reverted; carries ABI data
@@ -43,6 +44,7 @@ __all__ = [
     "OversizedData",
     "NotReplayProtected",
     "TxPoolFull",
+    "TxDropped",
     "UnsupportedTransaction",
     "StateUnavailable",
     "BlockNotFound",
@@ -180,6 +182,11 @@ class NotReplayProtected(TxRejected):
 class TxPoolFull(TxRejected):
     def __init__(self) -> None:
         super().__init__("txpool is full")
+
+
+class TxDropped(TxRejected):
+    """The pool let go of a transaction it had accepted: a higher-priced one took its slot in a
+    full pool, or it waited queued (behind a nonce gap) longer than the pool's lifetime."""
 
 
 class UnsupportedTransaction(TxRejected):

@@ -43,13 +43,14 @@ def check_static(tx: Transaction, base_fee: int, gas_limit: int, allow_create: b
         raise FeeCapTooLow(sender, tx.max_fee, base_fee)
 
 
-def check_account(tx: Transaction, state_nonce: int, balance: int, pending_cost: int) -> None:
-    """Checks against the sender's account (state nonce, balance less what it already owes)."""
+def check_account(tx: Transaction, state_nonce: int, balance: int, owed: int) -> None:
+    """Checks against the sender's account: its state nonce, and its balance less what its
+    pooled transactions (executable and queued, `Mempool.owed`) may already cost."""
     if tx.nonce < state_nonce:
         raise NonceTooLow("0x" + tx.sender.hex(), tx.nonce, state_nonce)
     cost = tx.max_cost()
-    if balance < cost + pending_cost:
-        raise InsufficientFunds(max(balance - pending_cost, 0), cost)
+    if balance < cost + owed:
+        raise InsufficientFunds(max(balance - owed, 0), cost)
 
 
 def decode_chunk(raws: list[bytes], chain_id: int) -> list[Transaction | RollupError]:

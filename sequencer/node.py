@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import itertools
 import logging
+import time
 from collections import OrderedDict
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -27,7 +28,7 @@ from rollup.errors import (
 )
 from rollup.manifest import Manifest, fee_vault
 from rollup.messages import CrossMessage
-from rollup.types import Block, BlockEnv, BlockHeader, Receipt, Transaction
+from rollup.types import Address, Block, BlockEnv, BlockHeader, Receipt, Transaction
 from sequencer.admission import check_account, check_static, decode_chunk
 from sequencer.chain import ChainState
 from sequencer.inbox import Inbox
@@ -61,7 +62,11 @@ class SequencerConfig:
     history_entries: int = 500_000  # changed keys kept for reads at older blocks
     block_cache: int = 512
     block_cache_txs: int = 50_000  # full blocks hold ~1.5 KB a transaction
-    max_pool: int = 200_000
+    max_pool: int = 200_000  # pooled transactions, executable and queued
+    pool_account_slots: int = 16  # executable per sender that a full pool protects (geth)
+    pool_account_queue: int = 64  # future-nonce transactions per sender (geth)
+    pool_global_queue: int = 20_000  # future-nonce transactions in all: a tenth of the pool
+    pool_lifetime: float = 900.0  # seconds a sender's queue may wait with no progress
     decode_threads: int = 1
     preload_max_keys: int = 5_000_000  # hold state in memory when it has at most this many keys
     max_block_messages: int = 2_000  # inbound cross-app messages per block
@@ -88,7 +93,12 @@ class Sequencer:
         self.evm = manifest.vm == "evm"
         self.store = Store(db_url)
         self.state = ChainState(self.store.get_state, self.config.history_entries)
-        self.mempool = Mempool(max_size=self.config.max_pool)
+        self.mempool = Mempool(
+            max_size=self.config.max_pool, max_queued_per_sender=self.config.pool_account_queue,
+            max_queued=self.config.pool_global_queue, account_slots=self.config.pool_account_slots,
+            lifetime=self.config.pool_lifetime, base_fee=manifest.base_fee, clock=time.monotonic,
+            on_discard=lambda tx, error: self._notify(tx.hash, error),
+        )  # fmt: skip
         self.inbox = Inbox()  # cross-app messages received, not yet in a block
         self.coinbase = fee_vault(manifest.name)
         # Newest blocks the DA poster has posted / seen finalized on L1 (services/da_node.py
@@ -183,6 +193,7 @@ class Sequencer:
         state_nonce, balance = get_account(self.state, tx.sender)
         check_account(tx, state_nonce, balance, self.mempool.owed(tx.sender, tx.nonce))
         ready = self.mempool.add(tx, state_nonce)
+        self.mempool.revalidate(tx.sender, state_nonce, balance)  # later queued ones make way
         for listener in self.on_pending:
             listener(tx)
         return ready
@@ -248,12 +259,8 @@ class Sequencer:
         return sealed
 
     def _requeue(self, state: State, txs: list[Transaction]) -> None:
-        """Put back what did not fit, against the nonces of the block being built."""
-        for tx in txs:
-            try:
-                self.mempool.add(tx, get_account(state, tx.sender)[0])
-            except TxRejected as exc:
-                self._notify(tx.hash, exc)
+        """Put back in front what did not fit, against the nonces of the block being built."""
+        self.mempool.requeue(txs, lambda sender: get_account(state, sender)[0])
 
     def _drop(self, tx: Transaction, reason: InvalidTransaction) -> None:
         error = TxRejected(str(reason))
@@ -277,6 +284,13 @@ class Sequencer:
         self.committed = sealed.block.header
         for tx, receipt in zip(sealed.block.transactions, sealed.block.receipts, strict=True):
             self._notify(tx.hash, receipt)
+        # The block changed these accounts: their pooled transactions must still be usable and
+        # affordable at the newest built state (the pool's view); waiters of dropped ones hear.
+        for key in sealed.changes:
+            if key[0] == 0 and self.mempool.holds(key[1:]):  # an account key (vm.state)
+                nonce, balance = get_account(self.state, key[1:])
+                self.mempool.revalidate(Address(key[1:]), nonce, balance)
+        self.mempool.expire()
         for listener in self.on_commit:
             listener(sealed.block)
         self._maybe_checkpoint()
