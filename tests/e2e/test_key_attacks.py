@@ -255,3 +255,39 @@ def test_the_devnet_keys_are_random_private_files_that_no_output_shows(devnet: P
     for key in keys:
         for name, text in outputs.items():
             assert key.hex() not in text.lower(), f"a private key shows in {name}"
+
+
+def test_a_fake_batch_is_not_adopted_and_the_owner_replaces_it(devnet: Path) -> None:
+    """Should the batcher key leak anyway: the poster keeps to its own chain, and the inbox
+    owner's revert puts the honest batches back."""
+    state = state_of(devnet)
+    (app,) = state["apps"]
+    url, chain_id = app["rpc_url"], app["chain_id"]
+
+    def safe() -> int:
+        return int(rpc(url, "eth_getBlockByNumber", "safe", False)["number"], 16)
+
+    wait_for(lambda: safe() == int(rpc(url, "eth_blockNumber"), 16), "the poster to catch up")
+    l1_url, inbox_address = state["l1"]["rpc_url"], bytes.fromhex(state["da"]["inbox"][2:])
+    leaked = load_key(devnet / "apps" / app["name"] / "batcher.key")
+    thief = BatchInbox(L1Client(l1_url, "0x" + leaked.hex()), inbox_address)
+    start = thief.next_block(chain_id)
+    fake = thief.commit(chain_id, start, start + 100, bytes(32), bytes(32), b"")
+    honest_head = safe()
+    send(url, chain_id, Account.from_key(DEV_KEYS[2]), bytes(19) + b"\x03", value=1, gas=21_000)
+    node_log = Path(app["log"])
+    fix = f"revertBatches({chain_id}, {fake.index})"
+    wait_for(lambda: fix in node_log.read_text(errors="replace"), "the poster to report it")
+    assert "ForeignBatch" in node_log.read_text(errors="replace")
+    assert safe() == honest_head  # the fake head was not adopted
+
+    owner = load_key(devnet / "l1" / "owner.key")
+    BatchInbox(L1Client(l1_url, "0x" + owner.hex()), inbox_address).revert_batches(
+        chain_id, fake.index
+    )
+    head = int(rpc(url, "eth_blockNumber"), 16)
+    wait_for(lambda: safe() == head, "the poster to post the chain's own blocks again")
+    valid = BatchInbox(L1Client(l1_url), inbox_address).commitments(chain_id, 0)
+    assert [c.index for c in valid] == list(range(len(valid)))
+    assert all(b.first_block == a.last_block + 1 for a, b in zip(valid, valid[1:]))
+    assert valid[-1].last_block == head and valid[fake.index].first_block == start
