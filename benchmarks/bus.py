@@ -15,6 +15,9 @@ benchmarks/apps/, on each transport: `embedded` (Unix sockets) and `nats` (a loc
    results back) carries that many messages a second. `oneway_msgs_per_s` is the same
    without callbacks, until the ponger has executed every call.
 Afterwards every call must have run exactly once and every callback exactly once.
+
+The pair runs as a devnet does: each node signs with its own random sequencer key and trusts
+the other's (a sequencers file), and the NATS server admits each chain as its own user.
 """
 
 from __future__ import annotations
@@ -33,10 +36,13 @@ from coincurve import PrivateKey
 
 from benchmarks.common import BenchError, environment, percentile
 from rollup import rlp
-from rollup.crypto import keccak
+from rollup.crypto import keccak, key_address
 from rollup.genesis import DEV_ADDRESSES, DEV_KEYS
 from rollup.manifest import Manifest, parse_manifest
+from services.bus.embedded import private_directory
 from services.bus.nats_server import NatsServerProcess
+from services.bus.trust import write_sequencers
+from services.keys import load_or_create_key
 from services.launch import NodeProcess
 from vm.native.abi import decode_args, encode_values, selector
 
@@ -106,11 +112,28 @@ class BusPair:
         ponger_dir = render_app(APPS / "ponger", apps / "ponger", block_interval_ms)
         self.pinger = parse_manifest((pinger_dir / "rollup.toml").read_text())
         self.ponger = parse_manifest((ponger_dir / "rollup.toml").read_text())
-        self.nats = NatsServerProcess(self.root / "nats") if transport == "nats" else None
-        bus = self.nats.url if self.nats else f"unix://{self.root / 'bus'}"
-        self.a = NodeProcess(pinger_dir, self.root / "pinger", bus=bus)
-        self.b = NodeProcess(ponger_dir, self.root / "ponger", bus=bus)
+        self.bus_dir = self.root / "bus"
+        private_directory(self.bus_dir)
+        self.sequencers = self.bus_dir / "sequencers.json"
+        data = {self.pinger.chain_id: self.root / "pinger",
+                self.ponger.chain_id: self.root / "ponger"}  # fmt: skip
+        keys = {c: load_or_create_key(d / "sequencer.key") for c, d in data.items()}
+        write_sequencers(self.sequencers, {c: key_address(k) for c, k in keys.items()})
+        self.nats = (NatsServerProcess(self.root / "nats", chains=list(data),
+                                       credentials_dir=self.bus_dir)
+                     if transport == "nats" else None)  # fmt: skip
+        bus = self.nats.url if self.nats else f"unix://{self.bus_dir}"
+        self.a = NodeProcess(pinger_dir, data[self.pinger.chain_id], bus=bus,
+                             extra_args=self._bus_args(self.pinger.chain_id))  # fmt: skip
+        self.b = NodeProcess(ponger_dir, data[self.ponger.chain_id], bus=bus,
+                             extra_args=self._bus_args(self.ponger.chain_id))  # fmt: skip
         self.http = httpx.Client(timeout=30.0, trust_env=False)
+
+    def _bus_args(self, chain_id: int) -> list[str]:
+        args = ["--sequencers", str(self.sequencers)]
+        if self.nats is not None:
+            args += ["--bus-credentials", str(self.nats.credentials_path(chain_id))]
+        return args
 
     def start(self) -> None:
         if self.nats is not None:
@@ -156,23 +179,35 @@ class BusPair:
 
     def views(self, node: NodeProcess, manifest: Manifest, signature: str,
               args: list[int]) -> list[int]:  # fmt: skip
-        """`signature(uint256) -> uint256` for many arguments, in JSON-RPC batches."""
-        out: list[int] = []
-        for start in range(0, len(args), 500):
-            chunk = args[start : start + 500]
-            body = [
-                {"jsonrpc": "2.0", "id": i, "method": "eth_call", "params": [
-                    {"to": "0x" + manifest.address.hex(),
-                     "data": "0x" + (selector(signature) + encode_values(["uint256"], [k])).hex()},
-                    "latest"]}
-                for i, k in enumerate(chunk)
-            ]  # fmt: skip
-            replies = {r["id"]: r for r in self.post(node, body)}
-            for i in range(len(chunk)):
-                if "error" in replies[i]:
-                    raise BenchError(f"{signature}: {replies[i]['error']}")
-                out.append(int(replies[i]["result"], 16))
-        return out
+        """`signature(uint256) -> uint256` for many arguments, in JSON-RPC batches. Calls the
+        node sheds (-32005, "try again later") are asked again."""
+        results: dict[int, int] = {}
+        deadline = time.monotonic() + 30.0
+        todo = list(range(len(args)))
+        while todo:
+            shed: list[int] = []
+            for start in range(0, len(todo), 500):
+                chunk = todo[start : start + 500]
+                body = [
+                    {"jsonrpc": "2.0", "id": i, "method": "eth_call", "params": [
+                        {"to": "0x" + manifest.address.hex(),
+                         "data": "0x" + (selector(signature)
+                                         + encode_values(["uint256"], [args[i]])).hex()},
+                        "latest"]}
+                    for i in chunk
+                ]  # fmt: skip
+                for reply in self.post(node, body):
+                    error = reply.get("error")
+                    if error is None:
+                        results[reply["id"]] = int(reply["result"], 16)
+                    elif error.get("code") == -32005 and time.monotonic() < deadline:
+                        shed.append(reply["id"])
+                    else:
+                        raise BenchError(f"{signature}: {error}")
+            todo = sorted(shed)
+            if todo:
+                time.sleep(0.05)
+        return [results[i] for i in range(len(args))]
 
     def stats(self) -> tuple[int, int, int]:
         """The pinger's (sent, callbacks, failures)."""
@@ -294,8 +329,11 @@ def run_bus(config: BusConfig) -> dict[str, Any]:
     return {
         "benchmark": "bus",
         "config": {
-            "probes": config.probes, "messages": config.messages, "per_tx": config.per_tx,
-            "batch": config.batch, "block_interval_ms": config.block_interval_ms,
+            "probes": config.probes,
+            "messages": config.messages,
+            "per_tx": config.per_tx,
+            "batch": config.batch,
+            "block_interval_ms": config.block_interval_ms,
         },  # fmt: skip
         "transports": results,
         "targets": {"embedded": {"p50_ms": 10, "p99_ms": 50, "msgs_per_s": 5_000}},

@@ -6,7 +6,9 @@
 
 The outbox is the source of truth of delivery: a transport may lose, repeat or reorder what it
 carries, and the bus service re-sends from here whatever the destination has not acknowledged,
-also after a restart of either side. Rows below an acknowledgement are deleted.
+also after a restart of either side; with each message it reads the source block, whose stored
+header and messages give the proof again. Rows below an acknowledgement are deleted, and only
+acknowledgements the destination signed (services/bus/service.py) ever reach `acknowledge`.
 """
 
 from __future__ import annotations
@@ -79,16 +81,17 @@ class Outbox:
         with self.engine.connect() as conn:
             return {int(d): (int(lo), int(hi)) for d, lo, hi in conn.execute(query)}
 
-    def messages(self, dst_chain: int, from_nonce: int, limit: int) -> list[bytes]:
-        """Encoded messages to `dst_chain` from `from_nonce` on, in nonce order."""
+    def messages(self, dst_chain: int, from_nonce: int, limit: int) -> list[tuple[int, bytes]]:
+        """(source block, encoded message) of messages to `dst_chain` from `from_nonce` on, in
+        nonce order: the block is what re-sending needs to prove each message again."""
         query = (
-            select(outbox_table.c.message)
+            select(outbox_table.c.block, outbox_table.c.message)
             .where(and_(outbox_table.c.dst_chain == dst_chain, outbox_table.c.nonce >= from_nonce))
             .order_by(outbox_table.c.nonce)
             .limit(limit)
         )
         with self.engine.connect() as conn:
-            return [bytes(row[0]) for row in conn.execute(query)]
+            return [(int(row[0]), bytes(row[1])) for row in conn.execute(query)]
 
     def acked(self) -> dict[int, int]:
         with self.engine.connect() as conn:

@@ -555,7 +555,7 @@ class Devnet:
 
     def _start_bus(self) -> None:
         try:
-            url = self._bus.start([a.chain_id for a in self._apps])
+            url = self._bus.start({n.spec.chain_id: n.data_dir for n in self._nodes})
         except (BusConfigError, NatsServerError) as exc:
             raise DevnetError(f"cannot start the message bus: {exc}") from None
         log.info("message bus: %s", url)
@@ -618,7 +618,7 @@ class Devnet:
         args = [*self._node_command, "--app-dir", str(node.spec.app_dir)]
         args += ["--data-dir", str(node.data_dir), "--host", "127.0.0.1", "--port", str(node.port)]
         if self._bus.url:
-            args += ["--bus", self._bus.url]
+            args += self._bus.node_arguments(node.spec.chain_id)
         da_env = self._da_env(node)
         if node.role == "verifier":
             args, da_env = self._verifier_args(node), {}

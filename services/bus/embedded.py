@@ -2,6 +2,12 @@
 
 Every chain listens on `DIR/<chain_id>.sock`; a node sends to a chain by connecting to its
 socket (and reconnecting when it restarts). A stream carries frames as u32 BE length ++ frame.
+
+DIR is private: created with mode 0700, and an existing DIR that other users may enter is
+made 0700 (with a warning) when it is ours and refused when it is not. A connection from a
+process of another user is closed unread (SO_PEERCRED), in case DIR's mode is changed later.
+Neither keeps out the owner's other processes: what they send is checked like any frame
+(services/bus/service.py), and only the source sequencer's signature makes it count.
 Frames written while a peer is away are queued (up to MAX_QUEUED) or dropped: the sender's
 durable outbox re-sends whatever the receiver does not acknowledge, so losing frames here only
 delays them.
@@ -12,14 +18,17 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
 import socket
+import stat
+import struct
 from collections import deque
 from pathlib import Path
 
 from services.bus.transport import BusConfigError, Connected, Deliver
 from services.bus.wire import MAX_FRAME
 
-__all__ = ["EmbeddedTransport", "MAX_SOCKET_PATH"]
+__all__ = ["EmbeddedTransport", "MAX_SOCKET_PATH", "private_directory"]
 
 log = logging.getLogger("bus.embedded")
 
@@ -46,7 +55,7 @@ class EmbeddedTransport:
 
     async def start(self, chain_id: int, deliver: Deliver, connected: Connected) -> None:
         self._deliver, self._connected = deliver, connected
-        self.directory.mkdir(parents=True, exist_ok=True)
+        private_directory(self.directory)
         path = self.socket_path(chain_id)
         if path.exists():
             if await _answers(path):
@@ -81,6 +90,10 @@ class EmbeddedTransport:
     async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         self._readers[writer] = asyncio.current_task()
         try:
+            uid = _peer_uid(writer)
+            if uid is not None and uid != os.getuid():
+                log.warning("closing a bus connection from user id %d (not ours)", uid)
+                return
             while True:
                 header = await reader.readexactly(4)
                 size = int.from_bytes(header, "big")
@@ -95,6 +108,33 @@ class EmbeddedTransport:
         finally:
             self._readers.pop(writer, None)
             writer.close()
+
+
+def private_directory(directory: Path) -> None:
+    """Make sure `directory` exists and only its owner, us, can enter it (mode 0700)."""
+    directory.mkdir(mode=0o700, parents=True, exist_ok=True)
+    info = directory.stat()
+    if info.st_uid != os.getuid():
+        raise BusConfigError(f"bus directory {directory} belongs to user id {info.st_uid}, "
+                             f"not to this process's ({os.getuid()})")  # fmt: skip
+    mode = stat.S_IMODE(info.st_mode)
+    if mode & 0o077:
+        os.chmod(directory, 0o700)
+        log.warning("bus directory %s was mode %04o: other users could reach the sockets; "
+                    "made it 0700", directory, mode)  # fmt: skip
+
+
+def _peer_uid(writer: asyncio.StreamWriter) -> int | None:
+    sock = writer.get_extra_info("socket")
+    option = getattr(socket, "SO_PEERCRED", None)
+    if sock is None or option is None:
+        return None  # not Linux: the directory's mode is the guard
+    try:
+        creds = sock.getsockopt(socket.SOL_SOCKET, option, struct.calcsize("3i"))
+    except OSError:
+        return None
+    _pid, uid, _gid = struct.unpack("3i", creds)
+    return int(uid)
 
 
 async def _answers(path: Path) -> bool:

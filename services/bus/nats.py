@@ -1,17 +1,25 @@
 """The NATS JetStream bus transport, for chains on many machines.
 
     stream   ROLLUP_BUS, subjects rollup.bus.msg.>, work-queue retention, file storage
-    messages rollup.bus.msg.<dst_chain>   JetStream, one durable push consumer per chain
-                                          (rollup-bus-<chain>), header Nats-Msg-Id =
-                                          <src>-<dst>-<first nonce>-<last nonce>
-    control  rollup.bus.ctl.<dst_chain>   core NATS (HELLO, PROGRESS: lost ones are re-sent)
+    messages rollup.bus.msg.<dst>.<src>   JetStream; the durable push consumer rollup-bus-<dst>
+                                          (filter rollup.bus.msg.<dst>.*) delivers them on
+                                          rollup.bus.deliver.<dst>; header Nats-Msg-Id =
+                                          <src>-<dst>-<hash of the frame>
+    control  rollup.bus.ctl.<dst>.<src>   core NATS (HELLO, PROGRESS: lost ones are re-sent)
+
+Subjects and permissions are in services/bus/nats_auth.py: each chain connects as its own
+user (credentials from a 0600 file, never in the URL it logs) and may send only as itself.
+The stream and the consumers are created by an admin (`provision`, run by whoever runs the
+server: the devnet supervisor, `rollup bench bus`); a node creates them itself only when they
+are missing and its user may (an operator's server without permissions, say).
 
 A MESSAGES frame is acknowledged to JetStream only once the receiving chain has committed its
 last message (`settled`), so a receiver that crashes gets it again after the ack wait; by then
 newer frames may have arrived, which the inbox holds until the channel's gap is filled. A frame
-that does not decode is terminated (never redelivered). JetStream syncs its files to disk only
-every two minutes by default: a killed nats-server loses nothing the OS has, a machine crash
-may; either way the senders' outboxes re-send what no receiver acknowledged.
+the receiver refuses (malformed, forged) is terminated (never redelivered). JetStream syncs its
+files to disk only every two minutes by default: a killed nats-server loses nothing the OS
+has, a machine crash may; either way the senders' outboxes re-send what no receiver
+acknowledged.
 """
 
 from __future__ import annotations
@@ -19,40 +27,103 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from collections.abc import Iterable
+from typing import Any
+from urllib.parse import urlparse, urlunparse
 
 import nats
 from nats.aio.client import Client
 from nats.aio.msg import Msg
 from nats.js import JetStreamContext
 from nats.js.api import ConsumerConfig, RetentionPolicy, StorageType, StreamConfig
-from nats.js.errors import BadRequestError
+from nats.js.errors import BadRequestError, NotFoundError
 
 from rollup.crypto import keccak
+from services.bus.nats_auth import (
+    STREAM,
+    STREAM_SUBJECTS,
+    NatsCredentials,
+    consumer_filter,
+    consumer_name,
+    ctl_filter,
+    ctl_subject,
+    deliver_subject,
+    inbox_prefix,
+    msg_subject,
+)
 from services.bus.transport import Connected, Deliver
 from services.bus.wire import MAX_FRAME
 
-__all__ = ["NatsTransport", "STREAM"]
+__all__ = ["NatsTransport", "STREAM", "provision", "redact"]
 
 log = logging.getLogger("bus.nats")
 
-STREAM = "ROLLUP_BUS"
 ACK_WAIT = 5.0  # seconds before JetStream redelivers an unacknowledged frame
 PUBLISH_TIMEOUT = 2.0
 RECONNECT_WAIT = 0.25
 MAX_QUEUED = 10_000
 
 
-def msg_subject(chain_id: int) -> str:
-    return f"rollup.bus.msg.{chain_id}"
+def redact(url: str) -> str:
+    """`url` without a password, for logs."""
+    parsed = urlparse(url)
+    if parsed.password is None:
+        return url
+    netloc = f"{parsed.username}:***@{parsed.hostname}" + (f":{parsed.port}" if parsed.port else "")
+    return urlunparse(parsed._replace(netloc=netloc))
 
 
-def ctl_subject(chain_id: int) -> str:
-    return f"rollup.bus.ctl.{chain_id}"
+def stream_config() -> StreamConfig:
+    return StreamConfig(
+        name=STREAM, subjects=[STREAM_SUBJECTS], retention=RetentionPolicy.WORK_QUEUE,
+        storage=StorageType.FILE, duplicate_window=120.0, max_msg_size=MAX_FRAME,
+    )  # fmt: skip
+
+
+def consumer_config(chain_id: int) -> ConsumerConfig:
+    return ConsumerConfig(
+        durable_name=consumer_name(chain_id), deliver_subject=deliver_subject(chain_id),
+        filter_subject=consumer_filter(chain_id), ack_wait=ACK_WAIT, max_ack_pending=-1,
+    )  # fmt: skip
+
+
+async def provision(url: str, credentials: NatsCredentials | None, chains: Iterable[int]) -> None:
+    """As the admin: create the stream and each chain's consumer, or fix ones whose filter or
+    delivery subject is not ours (left by an older version)."""
+    nc = await nats.connect(url, connect_timeout=5, max_reconnect_attempts=0,
+                            **_auth(credentials))  # fmt: skip
+    try:
+        js = nc.jetstream(timeout=5.0)
+        try:
+            await js.stream_info(STREAM)
+        except NotFoundError:
+            await js.add_stream(stream_config())
+        for chain_id in chains:
+            wanted = consumer_config(chain_id)
+            try:
+                info = await js.consumer_info(STREAM, consumer_name(chain_id))
+            except NotFoundError:
+                info = None
+            if info is not None and (info.config.filter_subject, info.config.deliver_subject) != (
+                wanted.filter_subject, wanted.deliver_subject
+            ):  # fmt: skip
+                await js.delete_consumer(STREAM, consumer_name(chain_id))
+                info = None
+            if info is None:
+                await js.add_consumer(STREAM, config=wanted)
+    finally:
+        await nc.close()
+
+
+def _auth(credentials: NatsCredentials | None) -> dict[str, Any]:
+    if credentials is None:
+        return {}
+    return {"user": credentials.user, "password": credentials.password}
 
 
 class NatsTransport:
-    def __init__(self, url: str) -> None:
-        self.url = url
+    def __init__(self, url: str, credentials: NatsCredentials | None = None) -> None:
+        self.url, self.credentials = url, credentials
         self._nc: Client | None = None
         self._js: JetStreamContext | None = None
         self._deliver: Deliver | None = None
@@ -77,35 +148,42 @@ class NatsTransport:
                     reconnect_time_wait=RECONNECT_WAIT, max_reconnect_attempts=-1,
                     reconnected_cb=self._reconnected, error_cb=self._error,
                     disconnected_cb=self._disconnected,
+                    inbox_prefix=inbox_prefix(self._chain_id), **_auth(self.credentials),
                 )  # fmt: skip
                 await self._subscribe(self._nc)
                 break
             except Exception as exc:  # noqa: BLE001 - any failure: try again
-                log.warning("NATS at %s not usable yet: %s", self.url, exc)
+                log.warning("NATS at %s not usable yet: %s", redact(self.url), exc)
                 if self._nc is not None:
                     with contextlib.suppress(Exception):
                         await self._nc.close()
                     self._nc = None
                 await asyncio.sleep(RECONNECT_WAIT)
         self._ready.set()
-        log.info("bus on NATS %s as chain %d", self.url, self._chain_id)
+        log.info("bus on NATS %s as chain %d (user %s)", redact(self.url), self._chain_id,
+                 self.credentials.user if self.credentials else "from the URL or none")  # fmt: skip
         await self._reconnected()
 
     async def _subscribe(self, nc: Client) -> None:
         js = nc.jetstream(timeout=PUBLISH_TIMEOUT)
-        config = StreamConfig(
-            name=STREAM, subjects=["rollup.bus.msg.>"], retention=RetentionPolicy.WORK_QUEUE,
-            storage=StorageType.FILE, duplicate_window=120.0, max_msg_size=MAX_FRAME,
-        )  # fmt: skip
         try:
-            await js.add_stream(config)
-        except BadRequestError as exc:  # exists with other settings: use it as it is
-            log.warning("using the existing stream %s: %s", STREAM, exc)
-        await nc.subscribe(ctl_subject(self._chain_id), cb=self._on_control)
+            await js.stream_info(STREAM)
+        except NotFoundError:  # nobody provisioned this server: try to, as the devnet did
+            try:
+                await js.add_stream(stream_config())
+            except BadRequestError as exc:  # created meanwhile with other settings: use it
+                log.warning("using the existing stream %s: %s", STREAM, exc)
+        chain = self._chain_id
+        with contextlib.suppress(NotFoundError):  # (missing: js.subscribe creates it)
+            info = await js.consumer_info(STREAM, consumer_name(chain))
+            if info.config.filter_subject != consumer_filter(chain):
+                log.error("consumer %s filters %s, not %s: this chain will receive nothing; "
+                          "delete it, or let the admin provision it again", consumer_name(chain),
+                          info.config.filter_subject, consumer_filter(chain))  # fmt: skip
+        await nc.subscribe(ctl_filter(chain), cb=self._on_control)
         await js.subscribe(
-            msg_subject(self._chain_id), durable=f"rollup-bus-{self._chain_id}", stream=STREAM,
-            cb=self._on_message, manual_ack=True,
-            config=ConsumerConfig(ack_wait=ACK_WAIT, max_ack_pending=-1),
+            consumer_filter(chain), durable=consumer_name(chain), stream=STREAM,
+            cb=self._on_message, manual_ack=True, config=consumer_config(chain),
         )  # fmt: skip
         self._js = js
 
@@ -117,10 +195,13 @@ class NatsTransport:
 
     async def _disconnected(self) -> None:
         if not self._closing:
-            log.warning("disconnected from NATS %s", self.url)
+            log.warning("disconnected from NATS %s", redact(self.url))
 
     async def _error(self, exc: Exception) -> None:
-        log.debug("NATS: %s", exc)
+        if "ermission" in str(exc) or "uthorization" in str(exc):
+            log.warning("NATS refused: %s", exc)
+        else:
+            log.debug("NATS: %s", exc)
 
     # ---- sending ----
 
@@ -140,7 +221,7 @@ class NatsTransport:
     async def _publish_control(self, dst_chain: int, frame: bytes) -> None:
         with contextlib.suppress(Exception):
             assert self._nc is not None
-            await self._nc.publish(ctl_subject(dst_chain), frame)
+            await self._nc.publish(ctl_subject(dst_chain, self._chain_id), frame)
 
     async def _publisher(self, dst_chain: int, queue: asyncio.Queue[bytes]) -> None:
         """Publish one destination's frames in order, each acknowledged by JetStream."""
@@ -150,7 +231,8 @@ class NatsTransport:
             msg_id = _dedupe_id(self._chain_id, dst_chain, frame)
             try:
                 assert self._js is not None
-                await self._js.publish(msg_subject(dst_chain), frame, timeout=PUBLISH_TIMEOUT,
+                await self._js.publish(msg_subject(dst_chain, self._chain_id), frame,
+                                       timeout=PUBLISH_TIMEOUT,
                                        headers={"Nats-Msg-Id": msg_id})  # fmt: skip
             except Exception as exc:  # noqa: BLE001 - lost: the outbox re-sends it
                 log.debug("publish to chain %d failed: %s", dst_chain, exc)
@@ -202,4 +284,3 @@ async def _ack_all(msgs: list[Msg]) -> None:
 def _dedupe_id(src: int, dst: int, frame: bytes) -> str:
     """Same id for a re-sent identical frame, so JetStream stores it once (within 2 minutes)."""
     return f"{src}-{dst}-{keccak(frame)[:12].hex()}"
-

@@ -1,18 +1,25 @@
 """`BusService`: one node's end of the message bus, over any `BusTransport`.
 
 Out: each committed block's outbound messages go to their destinations at once, in MESSAGES
-frames. Each destination reports its committed progress (PROGRESS) after every block that
+frames that carry the block's header signed with this sequencer's key and a Merkle multiproof
+of the messages against the header's messages_root (services/bus/wire.py). Each destination
+reports its committed progress (PROGRESS, signed by its sequencer) after every block that
 executed some of them; the service re-sends from the durable outbox whatever stays
-unacknowledged for `resend_after` seconds, and, after a restart or a reconnection, asks with
-HELLO and re-sends from the answer. Acknowledged progress is saved (and the outbox trimmed)
-about once a second, so a restarted sender re-sends little.
+unacknowledged for `resend_after` seconds, rebuilding headers and proofs from the stored
+blocks (signatures are deterministic, RFC 6979), and, after a restart or a reconnection, asks
+with HELLO and re-sends from the answer. Acknowledged progress is saved (and the outbox
+trimmed) about once a second, so a restarted sender re-sends little.
 
-In: arriving frames are checked whole (services/bus/wire.py) and their messages handed to
-`Sequencer.receive`; the inbox orders them and drops what was executed. Progress is always
+In: an arriving frame is decoded and checked whole (wire.py: structure, limits, the proofs)
+and then authenticated (trust.py: the source chain is trusted and its sequencer signed every
+header, HELLO and PROGRESS) before anything of it reaches the node; a frame that fails is
+counted and dropped and changes nothing, in particular no channel nonce. Accepted messages go
+to `Sequencer.receive`; the inbox orders them and drops what was executed. Progress is always
 read from the newest *committed* state: acknowledging a built but unwritten block could lose
 messages in a crash.
 
-Everything here runs on the node's event loop (the owner thread of the `Sequencer`).
+Everything here runs on the node's event loop (the owner thread of the `Sequencer`), except
+the outbox and block reads of a re-send, which run in a worker thread.
 """
 
 from __future__ import annotations
@@ -21,25 +28,33 @@ import asyncio
 import contextlib
 import logging
 import time
+from collections import Counter, OrderedDict
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 
-from rollup.errors import MalformedMessage
-from rollup.messages import encode_message
+from rollup.blocks import header_digest, message_leaves
+from rollup.crypto import key_address, sign_digest
+from rollup.merkle import merkle_levels, merkle_multiproof
+from rollup.messages import CrossMessage, encode_message
 from rollup.types import Block
 from sequencer.node import Sequencer
 from sequencer.outbox import Outbox
 from services.bus.transport import BusTransport
+from services.bus.trust import FrameAuthenticator, SequencerTrust
 from services.bus.wire import (
     HELLO,
     MAX_FRAME,
     MAX_FRAME_MESSAGES,
+    MAX_PROOF_PER_MESSAGE,
     MESSAGES,
     PROGRESS,
+    BlockMessages,
     Frame,
+    FrameRejected,
     decode_frame,
-    encoded_messages_frame,
+    frame_size,
     hello_frame,
+    messages_frame,
     progress_frame,
 )
 from vm.bus import inbound_progress
@@ -50,6 +65,8 @@ log = logging.getLogger("bus")
 
 TICK = 0.05
 FRAME_BUDGET = MAX_FRAME - 64 * 1024  # room for the frame's own header
+SIGNATURES_KEPT = 1024  # recent block signatures, for re-sends
+SUMMARY_EVERY = 60.0  # seconds between summaries of rejected frames
 
 
 @dataclass(slots=True)
@@ -64,21 +81,31 @@ class _Channel:
 
 
 class BusService:
-    def __init__(self, node: Sequencer, transport: BusTransport,
-                 wake: Callable[[], None] = lambda: None, resend_after: float = 0.5,
-                 resend_window: int = 2_000, save_every: float = 1.0) -> None:  # fmt: skip
+    def __init__(self, node: Sequencer, transport: BusTransport, key: bytes,
+                 trust: SequencerTrust, wake: Callable[[], None] = lambda: None,
+                 resend_after: float = 0.5, resend_window: int = 2_000,
+                 save_every: float = 1.0) -> None:  # fmt: skip
+        """`key`: this chain's sequencer key (signs what we send); `trust`: the other chains'
+        sequencer addresses (what we accept)."""
         self.node, self.transport, self.wake = node, transport, wake
         self.chain_id = node.chain_id
+        self.key, self.address = key, key_address(key)
+        self.auth = FrameAuthenticator(trust)
         self.resend_after, self.resend_window, self.save_every = (
-            resend_after, resend_window, save_every
+            resend_after,
+            resend_window,
+            save_every,
         )
         self.outbox = Outbox(node.store.engine)
         self.channels: dict[int, _Channel] = {}
-        self.rejected = 0  # frames refused as malformed
+        self.rejected = 0  # frames refused
+        self.rejections: Counter[str] = Counter()  # by the rule they broke
         self.received = 0  # messages new to the inbox
         self.resent = 0  # messages re-sent from the outbox
+        self._signatures: OrderedDict[bytes, bytes] = OrderedDict()  # block hash -> signature
         self._task: asyncio.Task[None] | None = None
         self._saved_at = 0.0
+        self._summary = (0.0, 0)  # when we last summed up rejections, and the count then
 
     # ---- life cycle ----
 
@@ -89,13 +116,22 @@ class BusService:
         for dst, (low, high) in channels.items():
             done = max(low, acked.get(dst, 0))
             self.channels[dst] = _Channel(acked=done, sent=high + 1, saved=acked.get(dst, 0))
+        self._check_own_address()
         self.node.on_commit.append(self._on_commit)
         await self.transport.start(self.chain_id, self._on_frame, self._ask)
         for dst in self.channels:
             self._ask(dst)
         self._task = asyncio.get_running_loop().create_task(self._maintain(), name="bus")
-        log.info("bus up for chain %d; %d channel(s) with unacknowledged messages",
-                 self.chain_id, sum(c.acked < c.sent for c in self.channels.values()))  # fmt: skip
+        log.info("bus up for chain %d, sequencer 0x%s; %d channel(s) with unacknowledged "
+                 "messages", self.chain_id, self.address.hex(),
+                 sum(c.acked < c.sent for c in self.channels.values()))  # fmt: skip
+
+    def _check_own_address(self) -> None:
+        listed = self.auth.trust.address(self.chain_id)
+        if listed is not None and listed != self.address:
+            log.error("the sequencers file lists 0x%s for chain %d but this node signs as 0x%s:"
+                      " other chains will refuse its messages", listed.hex(), self.chain_id,
+                      self.address.hex())  # fmt: skip
 
     async def stop(self) -> None:
         if self._on_commit in self.node.on_commit:
@@ -109,12 +145,17 @@ class BusService:
         await self.transport.close()
 
     def status(self) -> dict[str, object]:
+        inbox = self.node.inbox
         return {
             "chain_id": self.chain_id,
+            "sequencer": "0x" + self.address.hex(),
             "channels": {d: {"acked": c.acked, "sent": c.sent} for d, c in self.channels.items()},
-            "inbox": len(self.node.inbox),
+            "inbox": len(inbox),
+            "inbox_refused": inbox.refused,
+            "inbox_evicted": inbox.evicted,
             "received": self.received,
             "rejected": self.rejected,
+            "rejections": dict(self.rejections),
             "resent": self.resent,
         }
 
@@ -128,28 +169,48 @@ class BusService:
 
     def _on_commit(self, block: Block) -> None:
         if block.outbound:
-            by_dst: dict[int, list[bytes]] = {}
+            by_dst: dict[int, list[CrossMessage]] = {}
             for m in block.outbound:
-                by_dst.setdefault(m.dst_chain, []).append(encode_message(m))
+                by_dst.setdefault(m.dst_chain, []).append(m)
                 channel = self._channel(m.dst_chain)
                 if channel.acked >= channel.sent:
                     channel.last = time.monotonic()  # the resend clock starts with the first
                 channel.sent = m.channel_nonce + 1
-            for dst, encoded in by_dst.items():
-                self._send_messages(dst, encoded)
+            for dst, parts in _prove(block, by_dst, self._signature(block)).items():
+                self._send_parts(dst, parts)
         if block.inbound:
             for src in {m.src_chain for m in block.inbound}:
                 self._report(src)
 
-    def _send_messages(self, dst: int, encoded: Sequence[bytes]) -> None:
-        for chunk in _chunks(encoded):
-            self.transport.send(dst, encoded_messages_frame(self.chain_id, chunk), True)
+    def _signature(self, block: Block) -> bytes:
+        signature = self._signatures.get(block.hash)
+        if signature is None:
+            digest = header_digest(self.chain_id, block.hash)
+            signature = self._signatures[block.hash] = sign_digest(self.key, digest)
+            if len(self._signatures) > SIGNATURES_KEPT:
+                self._signatures.popitem(last=False)
+        return signature
+
+    def _send_parts(self, dst: int, parts: Sequence[BlockMessages]) -> None:
+        frame: list[BlockMessages] = []
+        size = count = 0
+        for part in parts:
+            part_size = frame_size(part)
+            if frame and (size + part_size > FRAME_BUDGET
+                          or count + len(part.messages) > MAX_FRAME_MESSAGES):  # fmt: skip
+                self.transport.send(dst, messages_frame(self.chain_id, dst, frame), True)
+                frame, size, count = [], 0, 0
+            frame.append(part)
+            size += part_size
+            count += len(part.messages)
+        if frame:
+            self.transport.send(dst, messages_frame(self.chain_id, dst, frame), True)
 
     def _ask(self, dst: int) -> None:
         """(Re)connected towards `dst`, or started: ask it how far it got."""
         channel = self._channel(dst)
         channel.asked = True
-        self.transport.send(dst, hello_frame(self.chain_id), False)
+        self.transport.send(dst, hello_frame(self.key, self.chain_id, dst), False)
 
     def _acknowledged(self, dst: int, next_nonce: int) -> None:
         channel = self._channel(dst)
@@ -165,14 +226,33 @@ class BusService:
 
     async def _resend(self, dst: int, channel: _Channel) -> None:
         channel.last = time.monotonic()
-        encoded = await asyncio.to_thread(
-            self.outbox.messages, dst, channel.acked, self.resend_window
-        )
-        if encoded:
-            self.resent += len(encoded)
+        parts = await asyncio.to_thread(self._reproved, dst, channel.acked)
+        if parts:
+            count = sum(len(p.messages) for p in parts)
+            self.resent += count
             log.info("re-sending %d message(s) to chain %d from nonce %d",
-                     len(encoded), dst, channel.acked)  # fmt: skip
-            self._send_messages(dst, encoded)
+                     count, dst, parts[0].messages[0].channel_nonce)  # fmt: skip
+            self._send_parts(dst, parts)
+
+    def _reproved(self, dst: int, from_nonce: int) -> list[BlockMessages]:
+        """Unacknowledged messages to `dst` from the outbox, proved again from their stored
+        blocks (a worker thread: reads only the database and this chain's key)."""
+        rows = self.outbox.messages(dst, from_nonce, self.resend_window)
+        numbers = list(dict.fromkeys(number for number, _ in rows))
+        parts: list[BlockMessages] = []
+        for number in numbers:
+            stored = self.node.store.get_block(number)
+            if stored is None:
+                log.error("block %d of the outbox is not in the store; re-sending stops there",
+                          number)  # fmt: skip
+                break
+            block = stored.block
+            mine = [m for m in block.outbound
+                    if m.dst_chain == dst and m.channel_nonce >= from_nonce]  # fmt: skip
+            if mine:  # (the last block's may go past the window: they come along)
+                signature = sign_digest(self.key, header_digest(self.chain_id, block.hash))
+                parts += _prove(block, {dst: mine}, signature)[dst]
+        return parts
 
     async def _maintain(self) -> None:
         while True:
@@ -184,6 +264,11 @@ class BusService:
             if now - self._saved_at >= self.save_every:
                 self._saved_at = now
                 await self._save_acks()
+            if now - self._summary[0] >= SUMMARY_EVERY:
+                if self.rejected > self._summary[1]:
+                    log.warning("rejected %d bus frame(s) in all: %s", self.rejected,
+                                dict(self.rejections))  # fmt: skip
+                self._summary = (now, self.rejected)
 
     async def _save_acks(self) -> None:
         moved = [(d, c.acked) for d, c in self.channels.items() if c.acked > c.saved]
@@ -199,55 +284,98 @@ class BusService:
 
     def _report(self, src: int) -> None:
         progress = self._committed_progress(src)
-        self.transport.send(src, progress_frame(self.chain_id, progress), False)
+        self.transport.send(src, progress_frame(self.key, self.chain_id, src, progress), False)
         self.transport.settled(src, progress)
 
     def _on_frame(self, data: bytes) -> tuple[int, int] | None:
         try:
             frame = decode_frame(data)
             self._check(frame)
-        except MalformedMessage as exc:
-            self.rejected += 1
-            log.warning("rejected a bus frame: %s", exc)
+            if self._idle_progress(frame):
+                return None  # it could move nothing: no need to check its signature
+            self.auth.check(frame)
+        except FrameRejected as exc:
+            self._reject(exc)
             return None
         if frame.kind == MESSAGES:
             return self._on_messages(frame)
         if frame.kind == HELLO:
             progress = self._committed_progress(frame.chain)
-            self.transport.send(frame.chain, progress_frame(self.chain_id, progress), False)
+            reply = progress_frame(self.key, self.chain_id, frame.chain, progress)
+            self.transport.send(frame.chain, reply, False)
         elif frame.kind == PROGRESS:
             self._acknowledged(frame.chain, frame.next_nonce)
         return None
 
     def _check(self, frame: Frame) -> None:
         if frame.chain == self.chain_id:
-            raise MalformedMessage(f"bus frame claims to come from this chain ({frame.chain})")
-        if frame.messages and frame.messages[0].dst_chain != self.chain_id:
-            raise MalformedMessage(
-                f"bus frame from chain {frame.chain} carries messages for chain "
-                f"{frame.messages[0].dst_chain}, not {self.chain_id}"
+            raise FrameRejected("self", f"bus frame claims to come from this chain ({frame.chain})")
+        if frame.dst != self.chain_id:
+            raise FrameRejected(
+                "destination",
+                f"bus frame from chain {frame.chain} is for chain {frame.dst}, not {self.chain_id}",
             )
 
+    def _idle_progress(self, frame: Frame) -> bool:
+        """A PROGRESS no higher than what we know, while no HELLO waits for an answer."""
+        if frame.kind != PROGRESS:
+            return False
+        channel = self.channels.get(frame.chain)
+        return channel is not None and not channel.asked and frame.next_nonce <= channel.acked
+
+    def _reject(self, exc: FrameRejected) -> None:
+        self.rejected += 1
+        self.rejections[exc.rule] += 1
+        if self.rejections[exc.rule] == 1:  # once per rule; `_maintain` sums up the rest
+            log.warning("rejected a bus frame (%s): %s", exc.rule, exc)
+        else:
+            log.debug("rejected a bus frame (%s): %s", exc.rule, exc)
+
     def _on_messages(self, frame: Frame) -> tuple[int, int] | None:
-        if not frame.messages:
-            return None
-        new = sum(self.node.receive(m) for m in frame.messages)
+        messages = frame.messages
+        new = sum(self.node.receive(m) for m in messages)
         self.received += new
         if new:
             self.wake()
         else:  # all known: the sender may be re-sending after a restart; tell it where we are
             self._report(frame.chain)
-        return frame.chain, frame.messages[-1].channel_nonce
+        return frame.chain, messages[-1].channel_nonce
 
 
-def _chunks(encoded: Sequence[bytes]) -> Iterator[list[bytes]]:
-    chunk: list[bytes] = []
+def _prove(block: Block, by_dst: dict[int, list[CrossMessage]],
+           signature: bytes) -> dict[int, list[BlockMessages]]:  # fmt: skip
+    """Each destination's messages of `block` with the signed header and their multiproofs, in
+    parts small enough for a frame."""
+    leaves = message_leaves(block.outbound, block.inbound, block.inbound_receipts)
+    levels = merkle_levels(leaves)
+    return {
+        dst: [
+            BlockMessages(
+                block.header,
+                signature,
+                len(leaves),
+                tuple(chunk),
+                tuple(merkle_multiproof(levels, [m.src_index for m in chunk])),
+                block.hash,
+            )  # fmt: skip
+            for chunk in _chunks(messages)
+        ]
+        for dst, messages in by_dst.items()
+    }
+
+
+def _chunks(messages: Sequence[CrossMessage]) -> Iterator[list[CrossMessage]]:
+    """Runs of messages that each fit a frame with their header and their proof (at most
+    MAX_PROOF_PER_MESSAGE hashes a message, however the block's leaves fall)."""
+    chunk: list[CrossMessage] = []
     size = 0
-    for item in encoded:
-        if chunk and (size + len(item) > FRAME_BUDGET or len(chunk) >= MAX_FRAME_MESSAGES):
+    budget = FRAME_BUDGET - 64 * 1024  # the header and the signature
+    for m in messages:
+        item = len(encode_message(m)) + 33 * MAX_PROOF_PER_MESSAGE
+        if chunk and (size + item > budget or len(chunk) >= MAX_FRAME_MESSAGES):
             yield chunk
             chunk, size = [], 0
-        chunk.append(item)
-        size += len(item)
+        chunk.append(m)
+        size += item
     if chunk:
         yield chunk

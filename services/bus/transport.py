@@ -13,8 +13,13 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from pathlib import Path
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 from urllib.parse import urlparse
+
+from rollup.errors import RollupError
+
+if TYPE_CHECKING:
+    from services.bus.nats_auth import NatsCredentials
 
 __all__ = ["BusTransport", "Deliver", "Connected", "open_transport", "BusConfigError"]
 
@@ -25,8 +30,8 @@ Deliver = Callable[[bytes], "tuple[int, int] | None"]
 Connected = Callable[[int], None]  # a (re)connection towards a chain: ask it for its progress
 
 
-class BusConfigError(ValueError):
-    """A bus URL this node cannot use."""
+class BusConfigError(RollupError, ValueError):
+    """Bus settings this node cannot use (a URL, a sequencers or credentials file)."""
 
 
 class BusTransport(Protocol):
@@ -47,11 +52,14 @@ class BusTransport(Protocol):
     async def close(self) -> None: ...
 
 
-def open_transport(url: str) -> BusTransport:
+def open_transport(url: str, credentials: NatsCredentials | None = None) -> BusTransport:
+    """The transport of `url`; `credentials` (NATS only) say who this node is to the server."""
     parsed = urlparse(url)
     if parsed.scheme == "unix":
         from services.bus.embedded import EmbeddedTransport
 
+        if credentials is not None:
+            raise BusConfigError("bus credentials are for NATS; a unix:// bus takes none")
         path = parsed.path if not parsed.netloc else parsed.netloc + parsed.path
         if not path:
             raise BusConfigError(f"bus URL {url!r} names no directory (unix:///path/to/dir)")
@@ -59,5 +67,5 @@ def open_transport(url: str) -> BusTransport:
     if parsed.scheme in ("nats", "tls"):
         from services.bus.nats import NatsTransport
 
-        return NatsTransport(url)
+        return NatsTransport(url, credentials)
     raise BusConfigError(f"bus URL {url!r}: expected unix:///DIR or nats://HOST:PORT")

@@ -20,9 +20,11 @@ import pytest
 
 from benchmarks.bus import BusPair
 from benchmarks.common import BenchError
+from rollup import rlp
+from rollup.rlp import encode_int
 from sequencer.harness import LocalChain
 from sequencer.network import LocalNetwork
-from services.bus.wire import messages_frame
+from services.bus.wire import VERSION
 
 pytestmark = pytest.mark.e2e
 
@@ -118,20 +120,21 @@ def test_malformed_frames_are_rejected_and_change_nothing(tmp_path: Path) -> Non
         _settle_and_check(pair, raws)
         head = pair.rpc(pair.b, "eth_getBlockByNumber", "latest", False)
         good = pair.ponger.chain_id
+        v = bytes((VERSION,))
         frames = [
             b"\x07\x01\xc0",  # unknown version
-            b"\x01\x09\xc0",  # unknown kind
-            b"\x01\x01\xc2\x01",  # truncated RLP
-            messages_frame(good, []),  # claims to come from the receiver itself
+            v + b"\x09\xc0",  # unknown kind
+            v + b"\x01\xc2\x01",  # truncated RLP
+            v + b"\x02" + rlp.encode([encode_int(good), encode_int(good), bytes(65)]),  # to self
         ]
         asyncio.run(_write_frames(tmp_path / "bus" / f"{good}.sock", frames))
         pair.wait(lambda: pair.b.log_tail(200).count("rejected a bus frame") >= 4, 10,
                   "the rejections in the log")  # fmt: skip
         log = pair.b.log_tail(200)
-        assert "bus frame version 7 is not 1" in log
+        assert f"bus frame version 7 is not {VERSION}" in log
         assert "unknown bus frame kind 9" in log
         assert "bus frame is not valid RLP" in log
-        assert "claims to come from this chain" in log
+        assert f"bus frame from chain {good} to itself" in log
         assert pair.rpc(pair.b, "eth_getBlockByNumber", "latest", False) == head
         more = pair.ping_tx(1, 1 + CALLS_PER_TX, CALLS_PER_TX)  # the bus still works
         pair.send_batch([more])
