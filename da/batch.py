@@ -1,21 +1,25 @@
 """The batch: a contiguous range of one app's blocks, as a verifier needs them to re-execute.
 
 A batch stores what re-execution cannot produce: each block's environment (times, L1 origin,
-coinbase, gas limit, base fee) and its signed transactions. It does not store what re-execution
-recomputes (senders, transactions root, receipts root, bloom, gas used, messages and withdrawals
-roots, and every state root but one). It stores one claim: the state root and the hash of the
-LAST block. The hash commits to every header of the range through the parent-hash chain, so a
-verifier that rebuilds the headers and arrives at the same last hash agrees with every block;
-per-block roots would cost 64 incompressible bytes a block (more than a transfer when blocks
-are small) and add nothing a mismatch search could not get by replaying. The state root is
-redundant with the hash but lets a mismatch say whether state or a header field diverged.
+coinbase, gas limit, base fee), its inbound cross-app messages and its signed transactions. It
+does not store what re-execution recomputes (senders, transactions root, receipts root, bloom,
+gas used, messages and withdrawals roots, and every state root but one), with one exception:
+each block's outbound cross-app messages, so that a destination chain's verifier can check the
+messages it receives against this chain's DA data without re-executing this chain (the
+source's own verifier checks the posted list against its re-execution). It stores one claim:
+the state root and the hash of the LAST block. The hash commits to every header of the range
+through the parent-hash chain, so a verifier that rebuilds the headers and arrives at the same
+last hash agrees with every block; per-block roots would cost 64 incompressible bytes a block
+(more than a transfer when blocks are small) and add nothing a mismatch search could not get
+by replaying. The state root is redundant with the hash but lets a mismatch say whether state
+or a header field diverged.
 
 Encoding (all integers are uvarints unless marked; `_wire` defines uvarint, zigzag, bitlist):
 
-    batch       = version(u8 = 0x00) ++ chain_id ++ first_number ++ block_count
+    batch       = version(u8 = 0x01) ++ chain_id ++ first_number ++ block_count
                   ++ parent_hash(32) ++ state_root(32) ++ block_hash(32)
                   ++ env_count ++ env{env_count} ++ block_columns ++ tx_columns
-                  ++ inbound_messages
+                  ++ inbound_messages ++ outbound_messages
     env         = coinbase(20) ++ gas_limit ++ base_fee          distinct envs, first use order
     block_columns, each block_count long:
       env_index       < env_count
@@ -24,6 +28,8 @@ Encoding (all integers are uvarints unless marked; `_wire` defines uvarint, zigz
       l1_origin       first block absolute, then the increase
       tx_count
       inbound_count   cross-app messages the block executes before its transactions
+      outbound_count  cross-app messages the block's execution sent (one zero byte a block
+                      without any, which the compressor all but erases)
     tx_columns, each n = sum(tx_count) long, in block order:
       kind            u8 each: 0x00 legacy EIP-155, 0x01 EIP-2930, 0x02 EIP-1559,
                       0x80 legacy without chain id (v = 27 | 28)
@@ -38,19 +44,23 @@ Encoding (all integers are uvarints unless marked; `_wire` defines uvarint, zigz
       data            length (<= MAX_TX_SIZE) ++ bytes
       access_list     kinds 0x01 and 0x02 only: length ++ rlp(access list)
       signature       r(32) ++ s(32), big-endian
-    inbound_messages  sum(inbound_count) of: length (<= MAX_MESSAGE) ++ encode_message(m),
-                      in block order (rollup/messages.py; a block's other message lists are
-                      outputs of execution and are re-derived)
+    inbound_messages  sum(inbound_count) of: message, in block order
+    outbound_messages sum(outbound_count) of: message, in block order; each one's source is
+                      its place: src_chain = chain_id, src_block = its block's number,
+                      src_index = its position in its block's list (0, 1, ...)
+    message         = length (<= MAX_MESSAGE) ++ encode_message(m)    (rollup/messages.py)
 
 Transactions are rebuilt byte for byte (their hash is keccak of the raw bytes): the chain id of
 EIP-155 and typed transactions is the batch's, and legacy v is `chain_id * 2 + 35 + y_parity`.
 Columns group alike fields so the compressor sees runs (fee caps, gas limits, selectors) apart
 from the incompressible signatures and addresses, as OP span batches do. Senders are recovered
-by the verifier. Limits: block_count <= MAX_BATCH_BLOCKS, n and the inbound messages each
-<= MAX_BATCH_TXS, each transaction at most MAX_TX_SIZE bytes; times and L1 origins never
-decrease. Decoding rejects trailing bytes, non-canonical varints, nonzero padding bits, unknown
-kinds, malformed messages and envs out of first-use order with `BatchError`, so the encoding of
-a batch is unique: decode(d) succeeds only when encode(decode(d)) == d.
+by the verifier. Limits: block_count <= MAX_BATCH_BLOCKS; n, the inbound messages and the
+outbound messages each <= MAX_BATCH_TXS; each transaction at most MAX_TX_SIZE bytes and each
+message at most MAX_MESSAGE; times and L1 origins never decrease. Decoding rejects an unknown
+version (0x00, the format before outbound messages, included), trailing bytes, non-canonical
+varints, nonzero padding bits, unknown kinds, malformed messages, outbound messages out of
+their place and envs out of first-use order with `BatchError`, so the encoding of a batch is
+unique: decode(d) succeeds only when encode(decode(d)) == d.
 """
 
 from __future__ import annotations
@@ -90,7 +100,7 @@ __all__ = [
     "PostedTx",
 ]
 
-BATCH_VERSION = 0x00
+BATCH_VERSION = 0x01  # 0x00: without outbound messages
 MAX_BATCH_BLOCKS = 1_000_000
 MAX_BATCH_TXS = 10_000_000  # OP's MaxSpanBatchElementCount
 
@@ -104,8 +114,8 @@ _U64 = 1 << 64
 
 @dataclass(frozen=True, slots=True)
 class BatchBlock:
-    """One block as posted: its environment, its inbound cross-app messages and its raw
-    signed transactions."""
+    """One block as posted: its environment, its inbound cross-app messages, its raw signed
+    transactions and the cross-app messages its execution sent (`outbound`)."""
 
     timestamp_ms: int
     timestamp: int
@@ -115,13 +125,14 @@ class BatchBlock:
     base_fee: int
     transactions: tuple[bytes, ...]
     inbound: tuple[CrossMessage, ...] = ()
+    outbound: tuple[CrossMessage, ...] = ()
 
     @classmethod
     def of(cls, block: Block) -> BatchBlock:
         h = block.header
         raws = tuple(tx.raw for tx in block.transactions)
         return cls(h.timestamp_ms, h.timestamp, h.l1_origin, h.coinbase, h.gas_limit, h.base_fee,
-                   raws, tuple(block.inbound))  # fmt: skip
+                   raws, tuple(block.inbound), tuple(block.outbound))  # fmt: skip
 
     def env(self, number: int, chain_id: int) -> BlockEnv:
         """The execution environment of this block, for re-execution."""
@@ -388,7 +399,8 @@ def _envs(blocks: Sequence[BatchBlock]) -> tuple[list[tuple[Address, int, int]],
     return list(table), indexes
 
 
-def _check_block(block: BatchBlock, prev: BatchBlock | None, number: int) -> None:
+def _check_block(block: BatchBlock, prev: BatchBlock | None, number: int,
+                 chain_id: int) -> None:  # fmt: skip
     if len(block.coinbase) != 20:
         raise BatchError(f"block {number}: coinbase is not 20 bytes")
     if not all(0 <= v < _U64 for v in (block.timestamp_ms, block.timestamp, block.l1_origin,
@@ -397,6 +409,16 @@ def _check_block(block: BatchBlock, prev: BatchBlock | None, number: int) -> Non
     if prev is not None and (block.timestamp_ms < prev.timestamp_ms
                              or block.l1_origin < prev.l1_origin):  # fmt: skip
         raise BatchError(f"block {number}: timestamp_ms or l1_origin decreases")
+    for index, message in enumerate(block.outbound):
+        _check_source(message, chain_id, number, index)
+
+
+def _check_source(message: CrossMessage, chain_id: int, number: int, index: int) -> None:
+    """An outbound message must say where it is: this chain, this block, this position."""
+    where = (message.src_chain, message.src_block, message.src_index)
+    if where != (chain_id, number, index):
+        raise BatchError(f"outbound message {index} of block {number} claims chain, block and "
+                         f"index {where}, not its place {(chain_id, number, index)}")  # fmt: skip
 
 
 def _check_batch(batch: Batch) -> None:
@@ -409,11 +431,13 @@ def _check_batch(batch: Batch) -> None:
         if len(getattr(batch, name)) != 32:
             raise BatchError(f"{name} is not 32 bytes")
     for i, block in enumerate(blocks):
-        _check_block(block, blocks[i - 1] if i else None, batch.first_number + i)
+        _check_block(block, blocks[i - 1] if i else None, batch.first_number + i,
+                     batch.chain_id)  # fmt: skip
     if batch.tx_count() > MAX_BATCH_TXS:
         raise BatchError(f"a batch holds at most {MAX_BATCH_TXS} transactions")
-    if sum(len(b.inbound) for b in blocks) > MAX_BATCH_TXS:
-        raise BatchError(f"a batch holds at most {MAX_BATCH_TXS} inbound messages")
+    for way in ("inbound", "outbound"):
+        if sum(len(getattr(b, way)) for b in blocks) > MAX_BATCH_TXS:
+            raise BatchError(f"a batch holds at most {MAX_BATCH_TXS} {way} messages")
 
 
 def _put_blocks(out: bytearray, blocks: Sequence[BatchBlock]) -> None:
@@ -435,26 +459,31 @@ def _put_blocks(out: bytearray, blocks: Sequence[BatchBlock]) -> None:
         put_uvarint(out, len(block.transactions))
     for block in blocks:
         put_uvarint(out, len(block.inbound))
-
-
-def _put_inbound(out: bytearray, blocks: Sequence[BatchBlock]) -> None:
     for block in blocks:
-        for message in block.inbound:
-            encoded = encode_message(message)
-            put_uvarint(out, len(encoded))
-            out += encoded
+        put_uvarint(out, len(block.outbound))
 
 
-def _read_inbound(reader: Reader, count: int) -> list[CrossMessage]:
+def _put_messages(out: bytearray, messages: Sequence[CrossMessage], way: str) -> None:
+    for index, message in enumerate(messages):
+        encoded = encode_message(message)
+        try:  # what decoding would refuse (sizes, ranges) is refused here, so both agree
+            decode_message(encoded)
+        except MalformedMessage as exc:
+            raise BatchError(f"{way} message {index}: {exc}") from None
+        put_uvarint(out, len(encoded))
+        out += encoded
+
+
+def _read_messages(reader: Reader, count: int, way: str) -> list[CrossMessage]:
     messages = []
     for index in range(count):
         size = reader.uvarint("message length", 32)
         if size > MAX_MESSAGE:
-            raise BatchError(f"inbound message {index}: {size} bytes exceed {MAX_MESSAGE}")
+            raise BatchError(f"{way} message {index}: {size} bytes exceed {MAX_MESSAGE}")
         try:
-            messages.append(decode_message(reader.take(size, "inbound message")))
+            messages.append(decode_message(reader.take(size, f"{way} message")))
         except MalformedMessage as exc:
-            raise BatchError(f"inbound message {index}: {exc}") from None
+            raise BatchError(f"{way} message {index}: {exc}") from None
     return messages
 
 
@@ -481,7 +510,8 @@ def _encode(batch: Batch, txs: list[_Tx]) -> bytes:
     out += batch.parent_hash + batch.state_root + batch.block_hash
     _put_blocks(out, batch.blocks)
     _put_txs(out, txs)
-    _put_inbound(out, batch.blocks)
+    _put_messages(out, [m for block in batch.blocks for m in block.inbound], "inbound")
+    _put_messages(out, [m for block in batch.blocks for m in block.outbound], "outbound")
     return bytes(out)
 
 
@@ -496,9 +526,9 @@ def _running(reader: Reader, count: int, name: str) -> list[int]:
     return values
 
 
-def _read_blocks(reader: Reader, count: int) -> tuple[list[BatchBlock], list[int], list[int]]:
-    """The blocks' environments (without transactions) and their transaction and inbound
-    message counts."""
+def _read_blocks(reader: Reader, count: int) -> tuple[list[BatchBlock], list[list[int]]]:
+    """The blocks' environments (without transactions or messages) and their transaction,
+    inbound message and outbound message counts."""
     env_count = reader.uvarint("env count")
     if not 1 <= env_count <= count:
         raise BatchError(f"env count {env_count} outside 1..{count}")
@@ -512,11 +542,11 @@ def _read_blocks(reader: Reader, count: int) -> tuple[list[BatchBlock], list[int
     if any(not 0 <= t < _U64 for t in times):
         raise BatchError("timestamp out of the uint64 range")
     origins = _running(reader, count, "l1 origin")
-    tx_counts = [reader.uvarint("tx count") for _ in range(count)]
-    inbound_counts = [reader.uvarint("inbound count") for _ in range(count)]
+    counts = [[reader.uvarint(f"{name} count") for _ in range(count)]
+              for name in ("tx", "inbound", "outbound")]  # fmt: skip
     blocks = [BatchBlock(ms, t, origin, *envs[index], ())
               for ms, t, origin, index in zip(times_ms, times, origins, env_indexes)]  # fmt: skip
-    return blocks, tx_counts, inbound_counts
+    return blocks, counts
 
 
 def decode_batch(data: bytes) -> Batch:
@@ -541,18 +571,24 @@ def decode_batch_for_replay(data: bytes) -> tuple[Batch, list[PostedTx]]:
     parent_hash = Hash32(reader.take(32, "parent hash"))
     state_root = Hash32(reader.take(32, "state root"))
     block_hash = Hash32(reader.take(32, "block hash"))
-    blocks, tx_counts, inbound_counts = _read_blocks(reader, count)
-    total, messages = sum(tx_counts), sum(inbound_counts)
-    if total > MAX_BATCH_TXS or messages > MAX_BATCH_TXS:
-        raise BatchError(f"a batch holds at most {MAX_BATCH_TXS} transactions and as many "
-                         f"inbound messages, not {total} and {messages}")  # fmt: skip
-    posted = _read_txs(reader, total, chain_id)
-    inbound = _read_inbound(reader, messages)
+    blocks, (tx_counts, inbound_counts, outbound_counts) = _read_blocks(reader, count)
+    totals = [sum(tx_counts), sum(inbound_counts), sum(outbound_counts)]
+    if max(totals) > MAX_BATCH_TXS:
+        raise BatchError(f"a batch holds at most {MAX_BATCH_TXS} transactions, inbound and "
+                         f"outbound messages each, not {totals}")  # fmt: skip
+    posted = _read_txs(reader, totals[0], chain_id)
+    inbound = iter(_read_messages(reader, totals[1], "inbound"))
+    outbound = iter(_read_messages(reader, totals[2], "outbound"))
     reader.expect_end("batch")
-    cursor = at = 0
-    for i, (n, m) in enumerate(zip(tx_counts, inbound_counts, strict=True)):
+    cursor = 0
+    for i, (n, m, k) in enumerate(zip(tx_counts, inbound_counts, outbound_counts, strict=True)):
         raws = tuple(p.raw for p in posted[cursor : cursor + n])
-        blocks[i] = replace(blocks[i], transactions=raws, inbound=tuple(inbound[at : at + m]))
-        cursor, at = cursor + n, at + m
+        sent = tuple(next(outbound) for _ in range(k))
+        for index, message in enumerate(sent):
+            _check_source(message, chain_id, first_number + i, index)
+        blocks[i] = replace(blocks[i], transactions=raws,
+                            inbound=tuple(next(inbound) for _ in range(m)),
+                            outbound=sent)  # fmt: skip
+        cursor += n
     batch = Batch(chain_id, first_number, parent_hash, tuple(blocks), state_root, block_hash)
     return batch, posted

@@ -1,4 +1,5 @@
-"""The batch codec: round trips, canonical form, and strict rejection of malformed bytes."""
+"""The batch codec: round trips (outbound cross-app messages included), canonical form, and
+strict rejection of malformed bytes."""
 
 from __future__ import annotations
 
@@ -10,7 +11,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from da.batch import (
+    BATCH_VERSION,
     MAX_BATCH_BLOCKS,
+    MAX_BATCH_TXS,
     Batch,
     BatchBlock,
     decode_batch,
@@ -20,6 +23,7 @@ from da.compress import compress
 from da.errors import BatchError
 from da.measure import as_batch, workload
 from rollup import rlp
+from rollup.messages import CALL, MAX_CHAIN_ID, MAX_DATA, RESULT, CrossMessage, encode_message
 from rollup.rlp import encode_int
 from rollup.transactions import decode_transaction
 from rollup.types import Address, Hash32
@@ -86,14 +90,41 @@ def raw_txs(draw: st.DrawFn, chain_id: int = CHAIN_ID) -> bytes:
 
 
 @st.composite
+def sent_messages(draw: st.DrawFn, chain_id: int, number: int) -> tuple[CrossMessage, ...]:
+    """What a block of `chain_id` may have sent: calls and results, in place."""
+    if not 1 <= chain_id <= MAX_CHAIN_ID:  # messages name chains below 2^53 only
+        return ()
+    out = []
+    for index in range(draw(st.integers(0, 2))):
+        dst = draw(st.integers(1, MAX_CHAIN_ID).filter(lambda c: c != chain_id))
+        common = dict(src_chain=chain_id, src_block=number, src_index=index,
+                      channel_nonce=draw(st.integers(0, U64)), dst_chain=dst,
+                      sender=Address(draw(ADDRESSES)), target=Address(draw(ADDRESSES)),
+                      data=draw(st.binary(max_size=40)))  # fmt: skip
+        if draw(st.booleans()):
+            out.append(CrossMessage(**common, kind=CALL, value=draw(st.integers(0, U256)),
+                                    gas=draw(st.integers(0, 30_000_000)),
+                                    expiry=draw(st.integers(0, U64)),
+                                    reply=draw(st.booleans())))  # fmt: skip
+        else:
+            out.append(CrossMessage(**common, kind=RESULT, ref_id=Hash32(draw(HASHES)),
+                                    success=draw(st.booleans())))  # fmt: skip
+    return tuple(out)
+
+
+HASHES = st.binary(min_size=32, max_size=32)
+
+
+@st.composite
 def batches(draw: st.DrawFn) -> Batch:
-    chain_id = draw(st.integers(0, U64))
+    chain_id = draw(st.one_of(st.integers(0, U64), st.integers(1, 2_000_000)))
     count = draw(st.integers(1, 4))
     coinbases = [Address(draw(st.binary(min_size=20, max_size=20))) for _ in range(2)]
     blocks = []
     ms = draw(st.integers(0, 2**50))
     origin = draw(st.integers(0, 2**40))
-    for _ in range(count):
+    first = draw(st.integers(0, 2**40))
+    for i in range(count):
         ms += draw(st.integers(0, 5_000))
         origin += draw(st.integers(0, 3))
         blocks.append(BatchBlock(
@@ -104,9 +135,9 @@ def batches(draw: st.DrawFn) -> Batch:
             gas_limit=draw(st.sampled_from([30_000_000, 60_000_000])),
             base_fee=draw(st.integers(0, U64)),
             transactions=tuple(draw(st.lists(raw_txs(chain_id), max_size=4))),
+            outbound=draw(sent_messages(chain_id, first + i)),
         ))  # fmt: skip
-    hashes = [Hash32(draw(st.binary(min_size=32, max_size=32))) for _ in range(3)]
-    first = draw(st.integers(0, 2**40))
+    hashes = [Hash32(draw(HASHES)) for _ in range(3)]
     return Batch(chain_id, first, hashes[0], tuple(blocks), hashes[1], hashes[2])
 
 
@@ -188,8 +219,10 @@ def test_every_truncation_is_rejected(sample: bytes) -> None:
 def test_trailing_bytes_and_unknown_version_are_rejected(sample: bytes) -> None:
     with pytest.raises(BatchError, match="trailing"):
         decode_batch(sample + b"\x00")
-    with pytest.raises(BatchError, match="version"):
-        decode_batch(b"\x01" + sample[1:])
+    assert sample[0] == BATCH_VERSION == 0x01
+    for version in (0x00, 0x02, 0xFF):  # 0x00: the format before outbound messages
+        with pytest.raises(BatchError, match="version"):
+            decode_batch(bytes((version,)) + sample[1:])
 
 
 def test_unknown_kind_and_bad_padding_are_rejected() -> None:
@@ -245,3 +278,94 @@ def test_mutations_are_rejected_or_canonical(sample: bytes, data: st.DataObject)
     except BatchError:
         return
     assert encode_batch(batch) == bytes(mutated)
+
+
+# ---- outbound messages ----
+
+
+def _sent(number: int, index: int, **changes: Any) -> CrossMessage:
+    fields: dict[str, Any] = dict(src_chain=CHAIN_ID, src_block=number, src_index=index,
+                                  channel_nonce=index, dst_chain=902002,
+                                  sender=Address(b"\x0a" * 20), target=Address(b"\x0b" * 20),
+                                  kind=CALL, value=10**18, gas=100_000, expiry=2**40,
+                                  reply=True, data=b"\x12\x34")  # fmt: skip
+    return CrossMessage(**(fields | changes))
+
+
+def _sending(*per_block: tuple[CrossMessage, ...]) -> Batch:
+    """Blocks 1.. of CHAIN_ID, sending `per_block` messages, the first block a transfer too."""
+    batch = _one_block((workload("native", 1)[0],))
+    block = batch.blocks[0]
+    blocks = tuple(dataclasses.replace(block, transactions=block.transactions if i == 0 else (),
+                                       outbound=sent)
+                   for i, sent in enumerate(per_block))  # fmt: skip
+    return dataclasses.replace(batch, blocks=blocks)
+
+
+def test_outbound_messages_round_trip_in_place() -> None:
+    batch = _sending(
+        (
+            _sent(1, 0),
+            _sent(1, 1, kind=RESULT, value=0, gas=0, expiry=0, reply=False, success=True),
+        ),
+        (),
+        (_sent(3, 0),),
+    )
+    decoded = decode_batch(encode_batch(batch))
+    assert decoded == batch
+    assert [[m.id for m in b.outbound] for b in decoded.blocks] == [
+        [m.id for m in b.outbound] for b in batch.blocks
+    ]
+    assert [len(b.outbound) for b in decoded.blocks] == [2, 0, 1]
+
+
+def test_a_block_without_messages_costs_one_byte_more_than_version_0() -> None:
+    """The outbound count column: one zero byte a block, nothing else."""
+    batch = _sending((), (), ())
+    data = encode_batch(batch)
+    with_one = encode_batch(_sending((), (_sent(2, 0),), ()))
+    assert len(with_one) == len(data) + 1 + len(encode_message(_sent(2, 0)))
+
+
+@pytest.mark.parametrize("place", [dict(src_chain=CHAIN_ID + 1), dict(src_block=2),
+                                   dict(src_index=1)])  # fmt: skip
+def test_an_outbound_message_out_of_its_place_is_rejected(place: dict[str, int]) -> None:
+    wrong = _sent(1, 0, **place)
+    with pytest.raises(BatchError, match="not its place"):
+        encode_batch(_sending((wrong,)))
+    # the same bytes, written by hand where the right message was, do not decode either
+    right = _sent(1, 0)
+    data = encode_batch(_sending((right,)))
+    at = data.rindex(encode_message(right))
+    forged = encode_message(wrong)
+    size = len(encode_message(right)).to_bytes(1, "big")
+    assert data[at - 1 : at] == size and len(forged) == len(encode_message(right))
+    with pytest.raises(BatchError, match="not its place"):
+        decode_batch(data[:at] + forged + data[at + len(forged) :])
+
+
+def test_outbound_message_limits_are_enforced() -> None:
+    right = _sent(1, 0)
+    data = encode_batch(_sending((right,)))
+    at = data.rindex(encode_message(right))
+    with pytest.raises(BatchError, match="outbound message 0"):  # not a message
+        decode_batch(data[:at] + b"\xc0" + data[at + 1 :])
+    too_big = _uvarint(MAX_DATA + 2048)
+    with pytest.raises(BatchError, match="exceed"):  # longer than MAX_MESSAGE
+        decode_batch(data[: at - 1] + too_big + data[at:])
+    big = _sent(1, 0, data=b"\x00" * (MAX_DATA + 1))  # data the STF never sends
+    with pytest.raises(BatchError, match="exceed"):
+        encode_batch(_sending((big,)))
+
+
+def test_outbound_count_limit_is_enforced() -> None:
+    data = encode_batch(_sending(()))
+    # the outbound count column of the one block is the last of the block columns: a zero
+    # right before the tx kinds column (0x02: the transfer is EIP-1559)
+    at = data.index(b"\x01\x00\x00\x02", 1 + 3 + 96) + 2  # tx, inbound, outbound, kind
+    assert data[at] == 0 and data[at + 1] == 0x02
+    bad = data[:at] + _uvarint(MAX_BATCH_TXS + 1) + data[at + 1 :]
+    with pytest.raises(BatchError, match="at most"):
+        decode_batch(bad)
+    with pytest.raises(BatchError, match="truncated"):  # a count the bytes do not hold
+        decode_batch(data[:at] + b"\x01" + data[at + 1 :])
