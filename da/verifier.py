@@ -4,8 +4,12 @@
         index == the next index?  first_block == head + 1?        (a gap, a reorder)
         derive_batch: refs -> payloads -> channel -> data hash -> batch   (da/derive.py)
         parent hash == hash(head)?
+        every inbound message: in its source chain's DA data, at (src_block, src_index),
+                   byte for byte?   (SourceOutbox: the source's batches on the same inbox,
+                   derived with the source's chain id; the source is not re-executed)
         per block: begin_block, apply_transaction each, seal_block   (vm/stf.py, as the
                    sequencer's builder does) -> every header rebuilt; the hash chain links them
+                   posted outbound messages == the ones execution sent?
         last block: state root == the batch's claim?  hash == the batch's claim?
                     output_root(header) == the commitment's output root on L1?
     -> "in sync at block N", or "diverged at block N: reason" (and it stops there)
@@ -15,6 +19,13 @@ The batch claims only its last block's hash and state root (da/batch.py explains
 mismatch there is reported at the batch's last block; an invalid transaction or signature is
 reported at its own block. A backend or L1 that cannot answer, or data not (yet) there, sets
 `waiting` and is retried; it never moves the verified head.
+
+Cross-app messages: a destination trusts a source's posted outbound list, and the source's
+own verifier checks that list against re-execution, so together they check every message
+without anyone re-executing another chain. The inbound messages of a whole batch are checked
+before any of its blocks is executed: a source that has not posted the block a message comes
+from makes the verifier wait (naming the source and block) with its head and state untouched;
+a message the source's posted block does not hold is a divergence at the destination's block.
 """
 
 from __future__ import annotations
@@ -23,16 +34,25 @@ import logging
 import threading
 import time
 from collections import deque
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 
 from da.backend import DABackend
 from da.batch import BatchBlock
 from da.commitment import CommitmentRecord, InboxReader
-from da.derive import DerivedBatch, Divergence, SenderRecovery, derive_batch, describe
+from da.derive import (
+    DerivedBatch,
+    Divergence,
+    SenderRecovery,
+    SourceNotPosted,
+    SourceOutbox,
+    derive_batch,
+    describe,
+)
 from da.errors import DataNotFound, TemporaryDAError
 from rollup.blocks import block_hash
+from rollup.messages import CrossMessage, encode_message
 from rollup.outputs import output_root
 from rollup.types import BlockHeader, Transaction
 from vm.bus import InvalidInbound
@@ -41,7 +61,7 @@ from vm.interface import ExecutionVM
 from vm.state import DictReader, State
 from vm.stf import InvalidBlockTransaction, execute_block
 
-__all__ = ["Replayer", "Verifier", "VerifierStatus"]
+__all__ = ["Replayer", "Verifier", "VerifierStatus", "check_inbound"]
 
 log = logging.getLogger("da.verifier")
 
@@ -68,6 +88,10 @@ class Replayer:
             raise Divergence(number, f"inbound messages cannot be executed: {exc}") from None
         except InvalidBlockTransaction as exc:
             raise Divergence(number, str(exc)) from None
+        if not _same_messages(executed.outbound, posted.outbound):
+            log.error("block %d sent %s, the batch posts %s", number,
+                      _ids(executed.outbound), _ids(posted.outbound))  # fmt: skip
+            raise Divergence(number, "posted outbound messages differ from execution")
         sealed = executed.seal(self.head, posted.timestamp_ms, self.tree, posted.l1_origin)
         world = self.world
         for key, (_before, after) in sealed.changes.items():
@@ -77,6 +101,30 @@ class Replayer:
                 world[key] = after
         self.head, self.head_hash = sealed.block.header, sealed.block.hash
         return self.head
+
+
+def _same_messages(a: Sequence[CrossMessage], b: Sequence[CrossMessage]) -> bool:
+    return len(a) == len(b) and all(encode_message(x) == encode_message(y) for x, y in zip(a, b))
+
+
+def _ids(messages: Sequence[CrossMessage]) -> list[str]:
+    return ["0x" + m.id.hex() for m in messages]
+
+
+def check_inbound(number: int, message: CrossMessage, sent: Mapping[int, CrossMessage]) -> None:
+    """`message`, executed in block `number`, must be what its source posted at its place
+    (`sent`: the source block's messages to this chain, by index); `Divergence` otherwise."""
+    posted = sent.get(message.src_index)
+    if posted is not None and encode_message(posted) == encode_message(message):
+        return
+    what = (f"inbound message 0x{message.id.hex()} from chain {message.src_chain} block "
+            f"{message.src_block} index {message.src_index}")  # fmt: skip
+    data = f"chain {message.src_chain}'s DA data"
+    elsewhere = [i for i, m in sorted(sent.items()) if m.id == message.id]
+    if elsewhere:
+        raise Divergence(number, f"{what} differs from {data} (it has it at index "
+                         f"{elsewhere[0]})")  # fmt: skip
+    raise Divergence(number, f"{what} is not in {data}")
 
 
 @dataclass(slots=True)
@@ -92,6 +140,7 @@ class VerifierStatus:
     batches: int = 0  # verified by this process
     blocks: int = 0
     txs: int = 0
+    messages_checked: int = 0  # inbound messages found in their source chain's DA data
     finalized: int = 0  # newest verified block whose commitment the L1 has finalized
     l1_block: int = 0  # L1 block of the newest verified commitment
     seconds_replaying: float = 0.0
@@ -110,6 +159,7 @@ class VerifierStatus:
             "state_root": self.state_root,
             "message": self.message, "reason": self.reason, "waiting": self.waiting,
             "batches": self.batches, "blocks": self.blocks, "txs": self.txs,
+            "messages_checked": self.messages_checked,
             "finalized": self.finalized, "l1_block": self.l1_block,
             "seconds_replaying": round(self.seconds_replaying, 3), "updated_ms": self.updated_ms,
         }  # fmt: skip
@@ -118,10 +168,13 @@ class VerifierStatus:
 class Verifier:
     def __init__(self, replayer: Replayer, inbox: InboxReader,
                  backends: Mapping[str, DABackend], from_l1_block: int = 0,
-                 recovery_threads: int = 2) -> None:  # fmt: skip
+                 recovery_threads: int = 2,
+                 sources: SourceOutbox | None = None) -> None:  # fmt: skip
         self.replayer = replayer
         self.chain_id = replayer.chain_id
         self.inbox, self.backends = inbox, backends
+        # the source chains commit to the same inbox, from the same L1 block on
+        self.sources = sources or SourceOutbox(self.chain_id, inbox, backends, from_l1_block)
         head = replayer.head
         self._status = VerifierStatus(self.chain_id, block=head.number, verified=head.number,
                                       head_hash="0x" + replayer.head_hash.hex(),
@@ -160,10 +213,14 @@ class Verifier:
         """Verify what the L1 holds now; True if the verified head moved."""
         if self._status.state == "diverged":
             return False
+        self.sources.new_round()
         try:
             self._scan()
             moved = self._drain()
             self._follow_finality()
+        except SourceNotPosted as exc:
+            self._update(waiting=str(exc))
+            return False
         except (TemporaryDAError, ConnectionError) as exc:
             self._update(waiting=f"unreachable: {exc}")
             return False
@@ -222,6 +279,7 @@ class Verifier:
         if derived.batch.parent_hash != replayer.head_hash:
             raise Divergence(expected, f"{describe(c)}: its parent hash is not the hash of "
                              f"block {replayer.head.number}")  # fmt: skip
+        checked = self._check_inbound(derived)
         self._replay(derived)
         self._check_claims(derived)
         with self._lock:
@@ -232,9 +290,30 @@ class Verifier:
             s.batches, s.l1_block = s.batches + 1, c.l1_block
             s.blocks += len(derived.batch.blocks)
             s.txs += len(derived.posted)
+            s.messages_checked += sum(checked.values())
             s.seconds_replaying += time.perf_counter() - started
         self._verified.append((c.l1_block, c.last_block))
         self._next_index += 1
+        for chain_id, block in _newest_sources(derived).items():
+            self.sources.consumed(chain_id, block)
+
+    def _check_inbound(self, derived: DerivedBatch) -> dict[int, int]:
+        """Check every inbound message of the batch against its source chain's DA data,
+        before anything is executed; returns how many were checked per source chain."""
+        batch = derived.batch
+        checked: dict[int, int] = {}
+        for offset, block in enumerate(batch.blocks):
+            number = batch.first_number + offset
+            for message in block.inbound:
+                try:
+                    sent = self.sources.sent(message.src_chain, message.src_block)
+                except SourceNotPosted as exc:
+                    raise SourceNotPosted(exc.chain_id, exc.block, f"{exc.reason}; inbound "
+                                          f"message 0x{message.id.hex()} of block {number} "
+                                          "comes from it") from None  # fmt: skip
+                check_inbound(number, message, sent)
+                checked[message.src_chain] = checked.get(message.src_chain, 0) + 1
+        return checked
 
     def _replay(self, derived: DerivedBatch) -> None:
         recovery = SenderRecovery(derived, self._pool)
@@ -285,3 +364,12 @@ class Verifier:
             s = self._status
             s.state, s.block, s.reason, s.waiting = "diverged", exc.block, exc.reason, None
             s.updated_ms = time.time_ns() // 1_000_000
+
+
+def _newest_sources(derived: DerivedBatch) -> dict[int, int]:
+    """The newest source block of each source chain whose messages the batch executed."""
+    newest: dict[int, int] = {}
+    for block in derived.batch.blocks:
+        for m in block.inbound:
+            newest[m.src_chain] = max(newest.get(m.src_chain, 0), m.src_block)
+    return newest
