@@ -1,10 +1,16 @@
 """The verifier process of one app, and what `rollup verify` runs.
 
-    python -m services.verifier --app-dir DIR --l1-rpc URL --inbox ADDR [--da-dir DIR]
+    python -m services.verifier --app-dir DIR --l1-rpc URL --inbox ADDR [--da-dir DIR ...]
                                 [--from-l1-block N] [--port N] [--once] [--json]
 
-It reads the L1 inbox and the DA backends only (the `local` store read-only from --da-dir,
-the `ethereum` one through the L1) and re-derives the app's chain with da/verifier.py. The VM,
+It reads the L1 inbox and the DA backends only (the `local` stores read-only from --da-dir,
+the `ethereum` one through the L1) and re-derives the app's chain with da/verifier.py. The
+inbound cross-app messages are checked against their source chains' batches on the same
+inbox, so it needs those chains' DA data too: on the `ethereum` backend it is on the L1
+already; with `local` stores, give each source app's store as one more --da-dir (a batch is
+found in whichever holds it). A first --da-dir in a devnet's layout (DATA/apps/NAME/da) brings
+the stores of the devnet's other apps along (`rollup verify` passes them all itself). Until a
+source's block is posted and readable the status says `waiting` and names it. The VM,
 the genesis header and the genesis state come from the sequencer's own constructor (a
 `Sequencer` opened on a scratch database), so a verifier builds blocks exactly as the app's
 sequencer does, for either VM. With --port it serves, on 127.0.0.1:
@@ -23,7 +29,7 @@ import logging
 import sys
 import tempfile
 import threading
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 import orjson
@@ -35,7 +41,8 @@ from starlette.routing import Route
 
 from bridge.inbox import BatchInbox
 from bridge.l1 import L1Client
-from da.backend import DABackend
+from da.backend import DABackend, DARef
+from da.errors import DAError, DataNotFound
 from da.ethereum import EthereumDA
 from da.local import LocalDA
 from da.verifier import Replayer, Verifier, VerifierStatus
@@ -44,7 +51,8 @@ from sequencer.node import Sequencer
 from services.apps import load_app
 from services.node import tune_gc
 
-__all__ = ["build_replayer", "open_verifier", "metrics_text", "status_app", "main"]
+__all__ = ["build_replayer", "LocalStores", "devnet_neighbours", "open_verifier", "metrics_text",
+           "status_app", "main"]  # fmt: skip
 
 log = logging.getLogger("verifier")
 
@@ -65,14 +73,50 @@ def build_replayer(app_dir: Path) -> tuple[str, Replayer]:
             node.close()
 
 
-def open_verifier(app_dir: Path, l1_rpc: str, inbox: bytes, da_dir: Path | None,
+class LocalStores:
+    """The `local` backend over several read-only stores (the app's and its sources'): the
+    data under a reference comes from the first store that has it (a `local` reference is
+    the keccak of its data, so any store that has it has the same bytes)."""
+
+    name = "local"
+
+    def __init__(self, stores: Sequence[LocalDA]) -> None:
+        self.stores = list(stores)
+        self.max_blob_size = min(s.max_blob_size for s in self.stores)
+
+    def submit(self, data: bytes) -> DARef:
+        raise DAError("a verifier's local stores are read-only")
+
+    def get(self, ref: DARef) -> bytes:
+        for store in self.stores[:-1]:
+            try:
+                return store.get(ref)
+            except DataNotFound:
+                continue
+        return self.stores[-1].get(ref)
+
+
+def devnet_neighbours(store: Path) -> list[Path]:
+    """The local stores of the other apps of the devnet `store` belongs to, when it is laid
+    out as a devnet's (DATA/apps/NAME/da, services/devnet.py); none otherwise."""
+    apps = store.parent.parent
+    if store.name != "da" or apps.name != "apps":
+        return []
+    return sorted(d for d in apps.glob("*/da") if d.is_dir() and d != store)
+
+
+def open_verifier(app_dir: Path, l1_rpc: str, inbox: bytes, da_dirs: Sequence[Path],
                   from_l1_block: int = 0) -> tuple[str, Verifier]:  # fmt: skip
-    """(app name, its verifier) reading the L1 at `l1_rpc` and the local store `da_dir`."""
+    """(app name, its verifier) reading the L1 at `l1_rpc` and the local stores `da_dirs`
+    (the app's own first, then those of the apps it receives messages from; the first one's
+    devnet neighbours are added)."""
     name, replayer = build_replayer(app_dir)
     l1 = L1Client(l1_rpc)
     backends: dict[str, DABackend] = {"ethereum": EthereumDA(l1, replayer.chain_id)}
-    if da_dir is not None:
-        backends["local"] = LocalDA(da_dir, readonly=True)
+    if da_dirs:
+        stores = [Path(d).resolve() for d in da_dirs]
+        unique = list(dict.fromkeys([*stores, *devnet_neighbours(stores[0])]))
+        backends["local"] = LocalStores([LocalDA(d, readonly=True) for d in unique])
     return name, Verifier(replayer, BatchInbox(l1, inbox), backends, from_l1_block)
 
 
@@ -95,6 +139,8 @@ def metrics_text(status: VerifierStatus, app: str) -> str:
         ("batches_total", "counter", "Batches verified.", status.batches),
         ("blocks_total", "counter", "Blocks verified.", status.blocks),
         ("transactions_total", "counter", "Transactions re-executed.", status.txs),
+        ("messages_checked_total", "counter",
+         "Inbound messages found in their source chain's DA data.", status.messages_checked),
         ("replay_seconds_total", "counter", "Time spent deriving and re-executing.",
          round(status.seconds_replaying, 3)),
     ]  # fmt: skip
@@ -159,7 +205,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--app-dir", type=Path, required=True)
     parser.add_argument("--l1-rpc", required=True)
     parser.add_argument("--inbox", required=True, help="address of the L1 BatchInbox")
-    parser.add_argument("--da-dir", type=Path, help="the app's local DA store (read-only)")
+    parser.add_argument("--da-dir", type=Path, action="append", default=[],
+                        help="the app's local DA store (read-only); again for each source "
+                        "app's store")  # fmt: skip
     parser.add_argument("--from-l1-block", type=int, default=0)
     parser.add_argument("--port", type=int, help="serve /status and /metrics here")
     parser.add_argument("--once", action="store_true", help="verify what is posted, then exit")
