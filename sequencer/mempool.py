@@ -156,24 +156,25 @@ class Mempool:
 
         Raises AlreadyKnown, NonceTooLow, ReplacementUnderpriced, NonceTooHigh (the sender's
         queue is full) or TxPoolFull (nothing of lower standing to make room for it)."""
-        if tx.hash in self.by_hash:
+        by_hash = self.by_hash
+        if tx.hash in by_hash:
             raise AlreadyKnown()
-        if tx.nonce < state_nonce:
-            raise NonceTooLow("0x" + tx.sender.hex(), tx.nonce, state_nonce)
-        sender = tx.sender
+        nonce, sender = tx.nonce, tx.sender
+        if nonce < state_nonce:
+            raise NonceTooLow("0x" + sender.hex(), nonce, state_nonce)
         entry = self._senders.get(sender)
         if entry is not None and entry.next_nonce - len(entry.ready) < state_nonce:
             self._advance(sender, entry, state_nonce)  # the caller knows a newer state
             entry = self._senders.get(sender)
         if entry is not None:
-            if tx.nonce < entry.next_nonce:
-                return self._replace(entry, entry.ready.get(tx.nonce), tx)
-            if tx.nonce in entry.queued:
-                return self._replace(entry, entry.queued[tx.nonce], tx)
-        queued = tx.nonce > (state_nonce if entry is None else entry.next_nonce)
+            if nonce < entry.next_nonce:
+                return self._replace(entry, entry.ready.get(nonce), tx)
+            if nonce in entry.queued:
+                return self._replace(entry, entry.queued[nonce], tx)
+        queued = nonce > (state_nonce if entry is None else entry.next_nonce)
         if queued and entry is not None and len(entry.queued) >= self.max_queued_per_sender:
-            raise NonceTooHigh("0x" + sender.hex(), tx.nonce, state_nonce)
-        if len(self.by_hash) >= self.max_size or (queued and self._queued >= self.max_queued):
+            raise NonceTooHigh("0x" + sender.hex(), nonce, state_nonce)
+        if len(by_hash) >= self.max_size or (queued and self._queued >= self.max_queued):
             standing = QUEUED if queued else self._standing_of_next(entry)
             self._make_room(sender, standing, tx.effective_gas_price(self.base_fee))
             entry = self._senders.get(sender)  # expiry may have emptied it
@@ -181,12 +182,12 @@ class Mempool:
             entry = self._senders[sender] = _Sender(state_nonce)
         slot = _Slot(tx, queued)
         entry.cost += tx.max_cost()
-        self.by_hash[tx.hash] = tx
+        by_hash[tx.hash] = tx
         if queued:
             self._enqueue(sender, entry, slot)
             return False
-        entry.ready[tx.nonce] = slot
-        entry.next_nonce = tx.nonce + 1
+        entry.ready[nonce] = slot
+        entry.next_nonce = nonce + 1
         self._ready.append(slot)
         self._executable += 1
         if entry.queued:
