@@ -7,6 +7,7 @@
     rollup bench evm-soak [--transfers N] [--sample-every K] [--max-seconds S] [--json]
     rollup bench bus [--transport embedded|nats] [--probes P] [--messages M] [--json]
     rollup bench da [--n N] [--batch B] [--concurrency C] [--json]
+    rollup bench abuse [--seconds S] [--rate R] [--attackers A] [--attack NAME ...] [--json]
 
 Each prints a table (or, with --json, one JSON object on stdout) and writes the JSON result to
 benchmarks/results/<name>.json. Progress goes to stderr.
@@ -153,6 +154,21 @@ def _parser() -> argparse.ArgumentParser:
     da.add_argument("--concurrency", type=int, default=4, help="connections (default 4)")
     da.add_argument("--json", action="store_true", help="print one JSON object")
     da.add_argument("--results-dir", type=Path, default=RESULTS_DIR)
+
+    abuse = sub.add_parser("abuse", help="latency of a steady stream while the node is attacked")
+    abuse.add_argument("--seconds", type=float, default=5.0, help="seconds per phase (5)")
+    abuse.add_argument("--rate", type=float, default=100.0, help="stream transfers/s (100)")
+    abuse.add_argument("--attackers", type=int, default=8, help="attacking connections (8)")
+    abuse.add_argument("--attack", action="append", default=None,
+                       help="run only this attack (repeatable; default: all)")  # fmt: skip
+    abuse.add_argument(
+        "--flood-accounts",
+        type=int,
+        default=300,
+        help="pool_flood: fresh accounts, 64 queued transactions each (300)",
+    )
+    abuse.add_argument("--json", action="store_true", help="print one JSON object")
+    abuse.add_argument("--results-dir", type=Path, default=RESULTS_DIR)
     return parser
 
 
@@ -235,6 +251,13 @@ def main(argv: list[str] | None = None) -> int:
             )
             result = run_bus(bconfig)
             text = format_bus(result)
+        elif args.benchmark == "abuse":
+            from benchmarks.abuse import AbuseConfig, format_abuse, run_abuse
+
+            aconfig = AbuseConfig(args.seconds, args.rate, args.attackers,
+                                  tuple(args.attack or ()), args.flood_accounts)  # fmt: skip
+            result = runner(run_abuse(aconfig))
+            text = format_abuse(result)
         elif args.benchmark == "orderbook":
             from benchmarks.orderbook import OrderbookConfig, format_orderbook, run_orderbook
 

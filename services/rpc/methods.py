@@ -54,6 +54,7 @@ MAX_LOG_BLOCK_RANGE = 10_000
 MAX_LOG_RESULTS = 10_000
 MAX_FEE_HISTORY = 1_024
 MAX_PROOF_SLOTS = 256
+MAX_LIST_ITEMS = 1_024  # entries of any list parameter: addresses, topics, keys, overrides
 
 Parser = Callable[[Any], Any]
 Runs = Literal["loop", "budget", "isolated", "thread"]
@@ -159,10 +160,12 @@ def access_list(value: Any) -> AccessList:
         return ()
     if not isinstance(value, list):
         raise InvalidParams("invalid argument: accessList must be a list")
+    _bounded(value, MAX_LIST_ITEMS, "access list entries")
     entries = []
     for item in value:
         if not isinstance(item, dict) or not isinstance(item.get("storageKeys", []), list):
             raise InvalidParams("invalid argument: accessList entries are {address, storageKeys}")
+        _bounded(item.get("storageKeys", []), MAX_LIST_ITEMS, "storage keys of an entry")
         keys = tuple(codec.parse_hash(k, "storage key") for k in item.get("storageKeys", []))
         entries.append((codec.parse_address(item.get("address"), "address"), keys))
     return tuple(entries)
@@ -177,6 +180,7 @@ def state_overrides(value: Any) -> Overrides | None:
         return None
     if not isinstance(value, dict):
         raise InvalidParams("invalid argument 2: state overrides must be an object")
+    _bounded(value, MAX_LIST_ITEMS, "overridden accounts")
     out: Overrides = {}
     for address, fields in value.items():
         if not isinstance(fields, dict) or not set(fields) <= _OVERRIDE_FIELDS:
@@ -195,12 +199,19 @@ def state_overrides(value: Any) -> Overrides | None:
             if fields.get(key) is not None:
                 if not isinstance(fields[key], dict):
                     raise InvalidParams(f"invalid argument 2: {key} must be an object")
+                _bounded(fields[key], MAX_LIST_ITEMS, f"slots of {key}")
                 parsed[key] = {
                     codec.parse_hash(slot, "slot"): codec.parse_hash(word, "value")
                     for slot, word in fields[key].items()
                 }
         out[codec.parse_address(address, "address")] = parsed
     return out
+
+
+def _bounded(items: list[Any] | dict[Any, Any], limit: int, what: str) -> None:
+    """Refuse a list parameter past its bound before parsing any of it (parsing costs)."""
+    if len(items) > limit:
+        raise LimitExceeded(f"too many {what}: at most {limit}")
 
 
 def anything(value: Any) -> Any:
@@ -523,6 +534,7 @@ def log_filter(value: Any) -> dict[str, Any]:
     if addresses is None:
         addrs: list[bytes] = []
     elif isinstance(addresses, list):
+        _bounded(addresses, MAX_LIST_ITEMS, "filter addresses")
         addrs = [codec.parse_address(a) for a in addresses]
     else:
         addrs = [codec.parse_address(addresses)]
@@ -534,6 +546,7 @@ def log_filter(value: Any) -> dict[str, Any]:
         if entry is None:
             topics.append(None)
         elif isinstance(entry, list):
+            _bounded(entry, MAX_LIST_ITEMS, "topics in one position")
             topics.append([codec.parse_hash(t, "topic") for t in entry] or None)
         else:
             topics.append([codec.parse_hash(entry, "topic")])
@@ -691,6 +704,7 @@ def _proof_json(proof: Proof) -> dict[str, Any]:
 def slot_list(value: Any) -> list[bytes]:
     if not isinstance(value, list):
         raise InvalidParams("invalid argument 1: expected a list of storage slots")
+    _bounded(value, MAX_PROOF_SLOTS, "storage slots")
     return [codec.parse_storage_slot(v) for v in value]
 
 
@@ -702,8 +716,6 @@ def get_proof(node: Sequencer, address: bytes, slots: list[bytes] | None = None)
     not eth_getProof. Keys are the raw state keys: 0x00 ++ address for the account (value:
     nonce as 8 bytes ++ balance), 0x01 ++ address ++ slot for storage.
     """
-    if slots is not None and len(slots) > MAX_PROOF_SLOTS:
-        raise LimitExceeded(f"too many storage slots: at most {MAX_PROOF_SLOTS} per request")
     header = node.head
     return {
         "blockNumber": quantity(header.number),

@@ -67,7 +67,7 @@ DEFAULT_GAS_CAP = 50_000_000  # geth's RPCGasCap: the most gas one simulation ru
 
 @dataclass(frozen=True, slots=True)
 class RpcLimits:
-    max_body_bytes: int = 8 * 1024 * 1024
+    max_body_bytes: int = 5 * 1024 * 1024  # geth's limit
     max_batch: int = 2_000
     send_wait_seconds: float = 10.0
     decode_chunk: int = 128

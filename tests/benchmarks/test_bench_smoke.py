@@ -159,3 +159,30 @@ def test_bus_json_on_both_transports(capsys: pytest.CaptureFixture[str], tmp_pat
         assert measured["probes"] == 5
         assert measured["round_trip"]["messages"] == measured["one_way"]["messages"] == 200
         assert 0 < measured["p50_ms"] <= measured["p99_ms"] <= measured["max_ms"]
+
+
+def test_abuse_every_attack_is_answered_within_its_bounds_and_transfers_go_on(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    """Finding 4 and 5 of the security review, performed against real nodes: during each
+    attack the steady stream's transfers are all included and the probe is answered; each
+    attack gets its bounded answer (the timings are the benchmark's, not asserted here)."""
+    argv = ["abuse", "--seconds", "1", "--rate", "20", "--attackers", "2", "--flood-accounts",
+            "50", "--json"]  # fmt: skip
+    result = run(argv, capsys, tmp_path)
+    assert set(result["attacks"]) == {
+        "estimate_heavy", "call_loop_evm", "proof_slots", "logs_range", "filters", "ws_slow",
+        "http_flood", "pool_flood",
+    }  # fmt: skip
+    for name, phase in {**result["baseline"], **result["attacks"]}.items():
+        assert phase["transfers"] > 0 and phase["transfer_errors"] == 0, name
+        assert phase["probes"] > 0 and phase["p99_ms_under_attack"] is not None, name
+    answers = {name: phase["attack_answers"] for name, phase in result["attacks"].items()}
+    assert set(answers["estimate_heavy"]) == {"error -32000: gas required exceeds allowance"}
+    assert set(answers["call_loop_evm"]) == {"error -32000: out of gas"}
+    assert set(answers["proof_slots"]) == {"error -32005: too many storage slots:"}
+    assert set(answers["logs_range"]) == {"result"}
+    assert all(phase["attack_requests"] for phase in result["attacks"].values())
+    # fresh accounts funded for one transfer cannot queue 64: all but the first are refused
+    flood = answers["pool_flood"]
+    assert flood.get("result", 0) <= 50 and sum(flood.values()) > 50
