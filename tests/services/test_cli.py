@@ -97,8 +97,9 @@ EXAMPLE_EDITS = {
 }  # fmt: skip
 
 
-@pytest.mark.parametrize(("example", "template"),
-                         [("token", "token"), ("erc20", "evm"), ("orderbook", "orderbook")])
+@pytest.mark.parametrize(
+    ("example", "template"), [("token", "token"), ("erc20", "evm"), ("orderbook", "orderbook")]
+)
 def test_each_example_is_its_template_rendered(example: str, template: str) -> None:
     values = {"name": example, "chain_id": str(default_chain_id(example))}
     files = render_template(template, values)
