@@ -317,8 +317,9 @@ class Mempool:
         return [tx for tx in dropped if tx.nonce >= nonce]
 
     def revalidate(self, sender: Address, state_nonce: int, balance: int) -> None:
-        """A block changed `sender`'s account: drop what its nonce has passed, then, from the
-        highest nonce down, what its balance no longer pays for."""
+        """`sender`'s account is now (`state_nonce`, `balance`), after a block or an admission:
+        drop what its nonce has passed, then, from the highest nonce down, what its balance
+        does not pay for."""
         entry = self._senders.get(sender)
         if entry is None:
             return
