@@ -34,13 +34,13 @@ import logging
 import threading
 import time
 from collections import deque
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 
 from da.backend import DABackend
 from da.batch import BatchBlock
-from da.commitment import CommitmentRecord, InboxReader
+from da.commitment import CommitmentRecord, InboxReader, RevertRecord
 from da.derive import (
     DerivedBatch,
     Divergence,
@@ -142,6 +142,7 @@ class VerifierStatus:
     txs: int = 0
     messages_checked: int = 0  # inbound messages found in their source chain's DA data
     finalized: int = 0  # newest verified block whose commitment the L1 has finalized
+    rewinds: int = 0  # times the inbox owner's revert made this verifier start over
     l1_block: int = 0  # L1 block of the newest verified commitment
     seconds_replaying: float = 0.0
     updated_ms: int = field(default_factory=lambda: time.time_ns() // 1_000_000)
@@ -160,7 +161,7 @@ class VerifierStatus:
             "message": self.message, "reason": self.reason, "waiting": self.waiting,
             "batches": self.batches, "blocks": self.blocks, "txs": self.txs,
             "messages_checked": self.messages_checked,
-            "finalized": self.finalized, "l1_block": self.l1_block,
+            "finalized": self.finalized, "l1_block": self.l1_block, "rewinds": self.rewinds,
             "seconds_replaying": round(self.seconds_replaying, 3), "updated_ms": self.updated_ms,
         }  # fmt: skip
 
@@ -168,9 +169,12 @@ class VerifierStatus:
 class Verifier:
     def __init__(self, replayer: Replayer, inbox: InboxReader,
                  backends: Mapping[str, DABackend], from_l1_block: int = 0,
-                 recovery_threads: int = 2,
-                 sources: SourceOutbox | None = None) -> None:  # fmt: skip
+                 recovery_threads: int = 2, sources: SourceOutbox | None = None,
+                 rebuild: Callable[[], Replayer] | None = None) -> None:  # fmt: skip
+        """`rebuild` makes a fresh replayer at genesis: when the inbox's owner reverts batches
+        this verifier applied, or the batch it diverged at, it starts over with it."""
         self.replayer = replayer
+        self._rebuild, self._from_l1 = rebuild, from_l1_block
         self.chain_id = replayer.chain_id
         self.inbox, self.backends = inbox, backends
         # the source chains commit to the same inbox, from the same L1 block on
@@ -210,12 +214,13 @@ class Verifier:
                 stop.wait(poll_s)
 
     def step(self) -> bool:
-        """Verify what the L1 holds now; True if the verified head moved."""
-        if self._status.state == "diverged":
-            return False
+        """Verify what the L1 holds now; True if the verified head moved. A diverged verifier
+        still reads the L1, for the owner's revert of the bad batch."""
         self.sources.new_round()
         try:
             self._scan()
+            if self._status.state == "diverged":
+                return False
             moved = self._drain()
             self._follow_finality()
         except SourceNotPosted as exc:
@@ -249,9 +254,43 @@ class Verifier:
         latest = self.inbox.l1_block_number("latest")
         if latest <= self._scanned:
             return
+        for revert in self.inbox.reverts(self.chain_id, self._scanned + 1, latest):
+            if self._undo(revert):
+                self._scan()  # started over: read the L1 again from the beginning
+                return
         found = self.inbox.commitments(self.chain_id, self._scanned + 1, latest)
         self._queue.extend(c for c in found if c.chain_id == self.chain_id)
         self._scanned = latest
+
+    def _undo(self, revert: RevertRecord) -> bool:
+        """Apply the owner's revert of commitments `from_index` on; True if that removed what
+        this verifier applied (or the batch it diverged at), so it started over."""
+        diverged = self._status.state == "diverged"
+        if revert.from_index < self._next_index + (1 if diverged else 0):
+            self._start_over(revert)
+            return True
+        self._queue = deque(c for c in self._queue if c.index < revert.from_index)
+        return False
+
+    def _start_over(self, revert: RevertRecord) -> None:
+        if self._rebuild is None:
+            raise Divergence(revert.next_block, f"the inbox owner reverted batches from "
+                             f"{revert.from_index} on; this verifier cannot undo")  # fmt: skip
+        log.warning("the inbox owner reverted batches from %d on (chain resumes at block %d, "
+                    "L1 block %d): re-deriving from genesis", revert.from_index,
+                    revert.next_block, revert.l1_block)  # fmt: skip
+        self.replayer = self._rebuild()
+        self._queue.clear()
+        self._verified.clear()
+        self._next_index, self._scanned = 0, self._from_l1 - 1
+        head = self.replayer.head
+        with self._lock:
+            s = self._status
+            s.state, s.reason, s.waiting = "in_sync", None, None
+            s.block = s.verified = head.number
+            s.head_hash = "0x" + self.replayer.head_hash.hex()
+            s.state_root = "0x" + head.state_root.hex()
+            s.finalized, s.rewinds = 0, s.rewinds + 1
 
     def _drain(self) -> bool:
         moved = False

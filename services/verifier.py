@@ -117,7 +117,9 @@ def open_verifier(app_dir: Path, l1_rpc: str, inbox: bytes, da_dirs: Sequence[Pa
         stores = [Path(d).resolve() for d in da_dirs]
         unique = list(dict.fromkeys([*stores, *devnet_neighbours(stores[0])]))
         backends["local"] = LocalStores([LocalDA(d, readonly=True) for d in unique])
-    return name, Verifier(replayer, BatchInbox(l1, inbox), backends, from_l1_block)
+    rebuild = lambda: build_replayer(app_dir)[1]  # noqa: E731 - the owner's revert: start over
+    return name, Verifier(replayer, BatchInbox(l1, inbox), backends, from_l1_block,
+                          rebuild=rebuild)  # fmt: skip
 
 
 # ---- status ----

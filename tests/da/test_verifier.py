@@ -241,6 +241,9 @@ class FlakyInbox:
             raise ValueError("malformed BatchCommitted log (L1 block 7, tx 0xab)")
         return self.inner.commitments(*args)
 
+    def reverts(self, *args: Any) -> Any:
+        return self.inner.reverts(*args) if self.mode == "ok" else self.commitments(*args)
+
     def l1_block_number(self, tag: str = "latest") -> int:
         return int(self.inner.l1_block_number(tag))
 
@@ -294,3 +297,59 @@ def test_inbound_messages_from_a_chain_that_never_posted_make_it_wait(
         )
     verifier.close()
     assert verifier.replayer.head.number == 0
+
+
+def test_the_owners_revert_of_a_bad_batch_lets_the_verifier_recover(
+    world: Any, grow: Any, token_app: Path, tmp_path: Path
+) -> None:
+    """A fake batch (a leaked batcher key) diverges the verifier; the inbox owner reverts it,
+    the honest batch is posted in its place, and the verifier starts over and is in sync."""
+    _grown(world, grow, 4)
+    world.post(1, 2)
+    world.post(3, 4, root=keccak(b"a fake output root"))
+    verifier = Verifier(*_parts(world, token_app, tmp_path))
+    assert verifier.verify_until_idle().state == "diverged"
+    world.inbox.revert(world.chain.node.chain_id, 1)
+    world.post(3, 4)
+    status = verifier.verify_until_idle()
+    assert status.message == "in sync at block 4" and status.rewinds == 1
+    verifier.close()
+
+
+def test_a_revert_of_verified_batches_re_derives_from_genesis(
+    world: Any, grow: Any, token_app: Path, tmp_path: Path
+) -> None:
+    _grown(world, grow, 4)
+    world.post(1, 2)
+    world.post(3, 4)
+    verifier = Verifier(*_parts(world, token_app, tmp_path))
+    assert verifier.verify_until_idle().message == "in sync at block 4"
+    world.inbox.revert(world.chain.node.chain_id, 0)  # both batches, already verified
+    assert verifier.verify_until_idle().block == 0  # back at genesis, nothing posted yet
+    world.post(1, 4)
+    status = verifier.verify_until_idle()
+    assert status.message == "in sync at block 4" and status.rewinds == 1
+    verifier.close()
+
+
+def test_a_revert_of_batches_not_yet_verified_only_drops_them(
+    world: Any, grow: Any, token_app: Path, tmp_path: Path
+) -> None:
+    _grown(world, grow, 4)
+    world.post(1, 2)
+    verifier = Verifier(*_parts(world, token_app, tmp_path))
+    assert verifier.verify_until_idle().message == "in sync at block 2"
+    world.post(3, 4, root=keccak(b"fake"))
+    world.inbox.revert(world.chain.node.chain_id, 1)  # before the verifier saw it
+    world.post(3, 4)
+    status = verifier.verify_until_idle()
+    assert status.message == "in sync at block 4" and status.rewinds == 0
+    verifier.close()
+
+
+def _parts(world: Any, token_app: Path, tmp_path: Path) -> tuple[Any, ...]:
+    """A verifier's arguments, with the rebuild it uses to start over."""
+    _name, replayer = build_replayer(token_app)
+    local = LocalDA(tmp_path / "da", readonly=True)
+    rebuild = lambda: build_replayer(token_app)[1]  # noqa: E731
+    return replayer, world.inbox, {"local": local}, 0, 2, None, rebuild
