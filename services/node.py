@@ -54,8 +54,10 @@ async def serve(node: Sequencer, host: str, port: int, limits: RpcLimits | None 
     poster = DAService(node, da) if da is not None else None
     gate = poster.backlog.check if poster is not None else None
     app = create_app(RpcServer(node, producer, limits, admission_gate=gate, access=access))
+    limits = limits or RpcLimits()
     config = uvicorn.Config(app, host=host, port=port, log_level="warning", access_log=False,
-                            loop="asyncio", lifespan="off")  # fmt: skip
+                            loop="asyncio", lifespan="off",
+                            limit_concurrency=limits.max_connections)  # fmt: skip
     server = uvicorn.Server(config)
     # Our handlers stop the server and then drain the writer; uvicorn's would re-raise the
     # signal after shutdown and kill the process before the in-flight writes finish.

@@ -77,6 +77,7 @@ class RpcLimits:
     # same few milliseconds of work: a native loop step is ~50x slower per gas than revm's).
     inline_gas: int | None = None
     isolation: IsolationLimits = IsolationLimits()
+    max_connections: int = 1_024  # HTTP and WebSocket connections at once (then HTTP 503)
     max_ws_connections: int = 256
     ws_max_queue: int = 10_000  # answers and notifications waiting for a slow reader
     yield_every: int = 64  # requests of a batch between two turns given to block production

@@ -24,7 +24,7 @@ pytestmark = pytest.mark.e2e
 ETHER = 10**18
 MiB = 1024 * 1024
 MAX_BATCH = 2_000  # RpcLimits.max_batch
-MAX_BODY = 8 * MiB  # RpcLimits.max_body_bytes
+MAX_BODY = 5 * MiB  # RpcLimits.max_body_bytes (geth's limit)
 MAX_QUEUED = 64  # Mempool.max_queued_per_sender
 SECP256K1_N = 0xFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFEBAAEDCE6AF48A03BBFD25E8CD0364141
 INSUFFICIENT_BALANCE = Web3.keccak(text="ERC20InsufficientBalance(address,uint256,uint256)")[:4]
@@ -196,7 +196,7 @@ def _big_body(size: int) -> bytes:
     return head + b"a" * (size - len(head) - len(tail)) + tail
 
 
-def test_body_over_8_mib_is_invalid_request(chain):
+def test_body_over_the_limit_is_invalid_request(chain):
     body = _big_body(MAX_BODY + 1)
     assert len(body) == MAX_BODY + 1
     # with a content-length header
