@@ -3,6 +3,9 @@
 python determinism_script.py build APP_DIR DB_URL    -> sequence txs, print block hashes
 python determinism_script.py replay APP_DIR DB_URL   -> re-execute stored blocks from
                                                         genesis with apply_block, print
+python determinism_script.py reverts                 -> call app methods that fail with
+                                                        objects in their errors, print the
+                                                        revert data
 """
 
 from __future__ import annotations
@@ -61,6 +64,30 @@ def replay(app_dir: Path, url: str) -> list[list[str]]:
     return out
 
 
+FAILING = {
+    "function": "def f():\n    pass\nraise ValueError(f)",
+    "object": "class C:\n    pass\nraise KeyError(C())",
+    "several": "raise RuntimeError(1, 'a', [map(abs, [])], b'x')",
+    "index": "def f():\n    pass\n[1, 2].index(f)",
+    "caught": "def f():\n    pass\ntry:\n    {}[f]\nexcept KeyError as e:\n    revert(str(e.args))",
+    "return": "return lambda: 1",
+    "text": "x = f'{self.run}'",
+}
+
+
+def reverts() -> list[str]:
+    """Revert data of calls whose errors hold objects without a deterministic text."""
+    from tests.vm.native.conftest import call, one_method
+
+    return [
+        call(one_method(body, returns="uint256" if name == "return" else "None")).reason
+        for name, body in FAILING.items()
+    ]
+
+
 if __name__ == "__main__":
+    if sys.argv[1] == "reverts":
+        print(json.dumps(reverts()))
+        raise SystemExit(0)
     mode, app, db = sys.argv[1], Path(sys.argv[2]), sys.argv[3]
     print(json.dumps(build(app, db) if mode == "build" else replay(app, db)))

@@ -1,4 +1,14 @@
-"""Running a native app: dispatch ABI calldata to a method, meter it, roll back on failure."""
+"""Running a native app: dispatch ABI calldata to a method, meter it, roll back on failure.
+
+Each call runs on a fresh instance of the app class (nothing an app sets on `self` outlives
+the call: state lives in storage), with its meter in the app module's globals and as the
+active meter, inside `sandbox.app_limits()` (a recursion limit a fixed allowance above this
+entry, whoever the caller is). App code runs one call at a time per process: the meter is
+found through module globals and the interpreter's limits are process-wide, so a node
+serializes its VM calls (the sequencer's owner thread; simulations run there or in a forked
+child). A failure is a result, never an exception: its revert data is the app's, or a reason
+whose text is the same on every node (no repr of an object, no memory address).
+"""
 
 from __future__ import annotations
 
@@ -10,29 +20,59 @@ from rollup.errors import AppLoadError
 from rollup.messages import BUS_ADDRESS
 from rollup.types import Address, BlockEnv
 from vm.interface import ExecResult, Message
-from vm.native.abi import AbiError, decode_args, encode_values
-from vm.native.gas import DepthExceeded, GasMeter, Halt, OutOfGas, WriteInView
-from vm.native.sandbox import METER_NAME
-from vm.native.sdk import App, CallContext, MethodSpec, Msg, Panic, Revert, revert
+from vm.native.abi import AbiError, decode_args
+from vm.native.gas import (
+    ACTIVE,
+    DepthExceeded,
+    GasMeter,
+    Halt,
+    NestingTooDeep,
+    OutOfGas,
+    WriteInView,
+    scrub,
+    set_active_meter,
+)
+from vm.native.sandbox import METER_NAME, app_limits
+from vm.native.sdk import App, CallContext, MethodSpec, Msg, Panic, Revert, encode_checked, revert
 from vm.state import State, add_balance, get_balance
 
-__all__ = ["AppRuntime", "NATIVE_CODE_MAGIC", "native_code"]
+__all__ = ["AppRuntime", "NATIVE_CODE_MAGIC", "native_code", "failure_reason"]
 
 # eth_getCode of a native app: INVALID opcode (an EVM that jumps in stops at once), a tag, and
 # the hash of the app's source, so wallets see a contract and tools can tell what runs there.
 NATIVE_CODE_MAGIC = b"\xfe" + b"rollup-native"
+MAX_REASON = 1_024  # characters of a failure reason the runtime writes into revert data
+_REASON_GAS = 2_000_000  # what printing an exception's arguments may cost, at most
 
 
 def native_code(source: str) -> bytes:
     return NATIVE_CODE_MAGIC + keccak(source.encode())
 
 
-def _error_data(reason: str) -> bytes:
+def error_data(reason: str) -> bytes:
+    """`Error(string)` revert data, as `revert(reason)` makes it."""
     try:
         revert(reason)
     except Revert as exc:
         return exc.data
     raise AssertionError("unreachable")
+
+
+def failure_reason(exc: BaseException) -> str:
+    """`Name: text` of an exception app code raised, the same on every node: the text of its
+    arguments only when they all have a deterministic text form, bounded, addresses removed.
+    Call it inside `app_limits()`: printing a deeply nested argument recurses."""
+    name = type(exc).__name__
+    try:
+        text = GasMeter(_REASON_GAS).str_of(exc)
+    except (NestingTooDeep, RecursionError):
+        text = "<its text is nested too deeply to show>"
+    except Halt:
+        text = "<its text is too large to show>"
+    except Exception as error:  # noqa: BLE001 - no text form, digits limit...
+        text = f"<its text cannot be shown: {error}>"
+    reason = scrub(f"{name}: {text}" if text else name)
+    return reason if len(reason) <= MAX_REASON else reason[: MAX_REASON - 3] + "..."
 
 
 class AppRuntime:
@@ -41,14 +81,12 @@ class AppRuntime:
     def __init__(self, app_class: type[App], address: Address, source: str) -> None:
         self.app_class, self.address, self.source = app_class, address, source
         self.code = native_code(source)
-        self.instance = app_class.__new__(app_class)
         # instrumented app code finds its meter here; set before every call
         self.module_globals: dict[str, Any] = vars(sys.modules[app_class.__module__])
 
     def execute(
         self, state: State, env: BlockEnv, msg: Message, read_only: bool = False
     ) -> ExecResult:
-        snapshot = state.snapshot()
         try:
             meter = GasMeter(msg.gas, read_only)
         except OutOfGas:
@@ -56,6 +94,16 @@ class AppRuntime:
         ctx = CallContext(
             state, self.address, Msg(msg.sender, msg.value, msg.data, msg.origin), env, meter
         )
+        previous, ACTIVE.meter = ACTIVE.meter, meter
+        try:
+            with app_limits():
+                return self._run(state, ctx, msg)
+        finally:
+            ACTIVE.meter = previous
+
+    def _run(self, state: State, ctx: CallContext, msg: Message) -> ExecResult:
+        snapshot = state.snapshot()
+        meter = ctx.meter
         try:
             output = self._dispatch(state, ctx, msg)
         except OutOfGas:
@@ -63,25 +111,24 @@ class AppRuntime:
             return ExecResult(False, msg.gas, b"")
         except Halt as exc:  # a bound crossed: fails like out of gas, with the reason as data
             state.revert(snapshot)
-            return ExecResult(False, msg.gas, _error_data(exc.reason))
+            return ExecResult(False, msg.gas, error_data(exc.reason))
         except RecursionError:
             state.revert(snapshot)
-            return ExecResult(False, msg.gas, _error_data(DepthExceeded.reason))
+            return ExecResult(False, msg.gas, error_data(DepthExceeded.reason))
         except Revert as exc:
             state.revert(snapshot)
             return ExecResult(False, min(meter.used, msg.gas), exc.data)
         except WriteInView:
             state.revert(snapshot)
             return ExecResult(
-                False, min(meter.used, msg.gas), _error_data("state change in a view call")
+                False, min(meter.used, msg.gas), error_data("state change in a view call")
             )
         except ZeroDivisionError:
             state.revert(snapshot)
             return ExecResult(False, min(meter.used, msg.gas), Panic(0x12).data)
         except Exception as exc:  # app bugs fail the call, never the node
             state.revert(snapshot)
-            reason = f"{type(exc).__name__}: {exc}"
-            return ExecResult(False, min(meter.used, msg.gas), _error_data(reason))
+            return ExecResult(False, min(meter.used, msg.gas), error_data(failure_reason(exc)))
         return ExecResult(True, meter.used, output, tuple(ctx.logs), messages=tuple(ctx.messages))
 
     def _dispatch(self, state: State, ctx: CallContext, msg: Message) -> bytes:
@@ -102,18 +149,23 @@ class AppRuntime:
             revert(f"invalid arguments: {exc}")
         return self._invoke(spec, ctx, args)
 
-    def _invoke(self, spec: MethodSpec, ctx: CallContext, args: tuple[Any, ...]) -> bytes:
-        app = self.instance
+    def _instance(self, ctx: CallContext) -> App:
+        app = self.app_class.__new__(self.app_class)
         app._ctx = ctx
         self.module_globals[METER_NAME] = ctx.meter
-        result = spec.function(app, *args)
+        return app
+
+    def _invoke(self, spec: MethodSpec, ctx: CallContext, args: tuple[Any, ...]) -> bytes:
+        result = spec.function(self._instance(ctx), *args)
         if not spec.return_types:
             return b""
         values = result if len(spec.return_types) > 1 else (result,)
         try:
-            return encode_values(spec.return_types, values)
-        except (AbiError, TypeError, ValueError) as exc:
-            revert(f"bad return value from {spec.name}: {exc}")
+            if not isinstance(values, (tuple, list)):
+                raise TypeError(f"{len(spec.return_types)} values expected")
+            return encode_checked(spec.return_types, values)
+        except TypeError as exc:
+            revert(scrub(f"bad return value from {spec.name}: {exc}"))
 
     def run_init(
         self, state: State, env: BlockEnv, sender: Address, kwargs: dict[str, Any]
@@ -121,10 +173,12 @@ class AppRuntime:
         """Genesis: call `init(**kwargs)` with no gas limit that matters. Errors propagate."""
         meter = GasMeter(2**62)
         ctx = CallContext(state, self.address, Msg(sender, 0, b"", sender), env, meter)
-        app = self.instance
-        app._ctx = ctx
-        self.module_globals[METER_NAME] = meter
-        app.init(**kwargs)
+        previous = set_active_meter(meter)
+        try:
+            with app_limits():
+                self._instance(ctx).init(**kwargs)
+        finally:
+            set_active_meter(previous)
         if ctx.messages:
             raise AppLoadError("init() cannot send cross-app messages")
 

@@ -25,19 +25,18 @@ native app like a contract. Word values are stored as minimal big-endian integer
 
 from __future__ import annotations
 
-import contextlib
 import functools
 import typing
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, ClassVar, TypeVar
 
+from rollup import manifest, messages
 from rollup.crypto import keccak
-from rollup.manifest import app_address
-from rollup.messages import remote_address
 from rollup.types import Address, BlockEnv, Hash32, Log
 from vm.bus import DEFAULT_CALL_GAS, DEFAULT_CALLBACK_GAS, DEFAULT_TTL, SendError, send_call
-from vm.native.abi import decode_args, encode_values, is_static_word, selector
+from vm.native.abi import AbiError, decode_args, encode_values, is_static_word, selector
+from vm.native.gas import WORD_GAS, active_meter
 from vm.native.types import Indexed, abi_type_of
 
 __all__ = [
@@ -81,12 +80,108 @@ _PANIC = selector("Panic(uint256)")
 
 
 def revert(reason: str = "") -> typing.NoReturn:
+    if type(reason) is not str:
+        raise TypeError(f"revert reason must be a str, not {type(reason).__name__}")
+    _charge_bytes(len(reason))
     raise Revert(_ERROR_STRING + encode_values(["string"], [reason]), reason)
 
 
 def require(condition: object, reason: str = "") -> None:
     if not condition:
         revert(reason)
+
+
+def _charge_bytes(size: int) -> None:
+    """SDK work on app data that grows with it (hashing, encoding), for calls without `self`."""
+    meter = active_meter()
+    if meter is not None and size > 64:
+        meter.charge(WORD_GAS * (size >> 5))
+
+
+def app_address(name: str) -> Address:
+    """Where the native app named `name` lives (rollup.manifest.app_address)."""
+    if type(name) is not str or len(name) > 256:
+        raise TypeError("app_address takes an app name: a str of at most 256 characters")
+    return manifest.app_address(name)
+
+
+def remote_address(chain_id: int, sender: bytes) -> Address:
+    """The `msg.sender` a destination app sees for `sender` on chain `chain_id`
+    (rollup.messages.remote_address)."""
+    if not isinstance(chain_id, int) or not isinstance(sender, (bytes, bytearray)):
+        raise TypeError("remote_address takes a chain id and a 20-byte address")
+    if len(sender) != 20:
+        raise TypeError("remote_address takes a 20-byte address")
+    return messages.remote_address(chain_id, bytes(sender))
+
+
+def encode_checked(types: typing.Sequence[str], values: typing.Sequence[Any]) -> bytes:
+    """`encode_values` for values app code made. Word types (address, bool, intN) encode or
+    fail at once; bytesN and dynamic types are checked first (`bytes(n)` would build n bytes,
+    a long value costs its size). An encoder's error is replaced by `check_abi_values`'s,
+    which names types only: library messages print values (an object's memory address)."""
+    if _needs_check(types if type(types) is tuple else tuple(types)):
+        check_abi_values(types, values)
+    try:
+        return encode_values(types, values)
+    except (AbiError, TypeError, ValueError, OverflowError):
+        check_abi_values(types, values)
+        raise TypeError("cannot ABI-encode these values") from None
+
+
+@functools.lru_cache(maxsize=1024)
+def _needs_check(types: tuple[str, ...]) -> bool:
+    return not all(is_static_word(t) and not t.startswith("bytes") for t in types)
+
+
+def check_abi_values(types: typing.Sequence[str], values: typing.Sequence[Any]) -> None:
+    """Raise TypeError, naming types only, unless `values` encode as `types`; what it checks is
+    charged to the active meter first. Library encoders never see other values: their errors
+    would print an app object's repr (a memory address) and `bytes(n)` would build n bytes."""
+    meter = active_meter()
+    if meter is not None and not all(is_static_word(t) for t in types):
+        meter.walk(values)
+    if len(types) != len(values):
+        raise TypeError(f"expected {len(types)} values, got {len(values)}")
+    for abi_type, value in zip(types, values, strict=True):
+        _check_abi(abi_type, value)
+
+
+def _check_abi(abi_type: str, value: Any) -> None:
+    kind = type(value).__name__
+    if abi_type.endswith("]"):
+        inner, size = abi_type[: abi_type.rindex("[")], abi_type[abi_type.rindex("[") + 1 : -1]
+        if not isinstance(value, (list, tuple)) or (size and len(value) != int(size)):
+            raise TypeError(f"{abi_type} value expected, got {kind}")
+        for item in value:
+            _check_abi(inner, item)
+    elif abi_type.startswith("("):
+        members = _split_types(abi_type[1:-1])
+        if not isinstance(value, (list, tuple)) or len(value) != len(members):
+            raise TypeError(f"{abi_type} value expected, got {kind}")
+        for member, item in zip(members, value, strict=True):
+            _check_abi(member, item)
+    elif abi_type == "string":
+        if not isinstance(value, str):
+            raise TypeError(f"string value expected, got {kind}")
+    elif abi_type == "bool":
+        if not isinstance(value, int):
+            raise TypeError(f"bool value expected, got {kind}")
+    elif abi_type == "address":
+        if not (isinstance(value, (bytes, bytearray)) and len(value) == 20):
+            raise TypeError(f"address value expected (20 bytes), got {kind}")
+    elif abi_type.startswith("bytes"):
+        width = int(abi_type[5:]) if abi_type != "bytes" else None
+        if not isinstance(value, (bytes, bytearray)) or (width is not None and len(value) > width):
+            raise TypeError(f"{abi_type} value expected, got {kind}")
+    elif abi_type.startswith(("uint", "int")):
+        if not isinstance(value, int):
+            raise TypeError(f"{abi_type} value expected, got {kind}")
+        bits = int(abi_type[4:] if abi_type.startswith("uint") else abi_type[3:])
+        signed = abi_type.startswith("int")
+        low, high = (-(1 << (bits - 1)), 1 << (bits - 1)) if signed else (0, 1 << bits)
+        if not low <= value < high:
+            raise TypeError(f"value out of range for {abi_type}")
 
 
 class Panic(Revert):
@@ -112,12 +207,16 @@ def _field_hints(cls: type) -> list[tuple[str, str, bool]]:
 class _Declared:
     """Base of events and errors: positional or keyword fields, ABI signature from hints."""
 
-    _fields: ClassVar[list[tuple[str, str, bool]]] = []
+    _fields: ClassVar[tuple[tuple[str, str, bool], ...]] = ()
+    _rollup_types: ClassVar[tuple[str, ...]] = ()
+    _rollup_check: ClassVar[bool] = False
     _signature: ClassVar[str] = ""
 
     def __init_subclass__(cls) -> None:
         super().__init_subclass__()
-        cls._fields = _field_hints(cls)
+        cls._fields = tuple(_field_hints(cls))
+        cls._rollup_types = tuple(t for _, t, _ in cls._fields)
+        cls._rollup_check = _needs_check(cls._rollup_types)
         cls._signature = f"{cls.__name__}({','.join(t for _, t, _ in cls._fields)})"
 
     def _bind(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> list[Any]:
@@ -144,6 +243,16 @@ class Event(_Declared):
         return keccak(cls._signature.encode())
 
     def to_log(self, address: Address) -> Log:
+        """The log; values are checked as `encode_checked` does."""
+        if self._rollup_check:
+            check_abi_values(self._rollup_types, self.values)
+        try:
+            return self._log(address)
+        except (AbiError, TypeError, ValueError, OverflowError):
+            check_abi_values(self._rollup_types, self.values)
+            raise TypeError(f"{type(self).__name__}: cannot ABI-encode these values") from None
+
+    def _log(self, address: Address) -> Log:
         topics = [Hash32(self.topic0())]
         data_types, data_values = [], []
         for (_, abi_type, is_indexed), value in zip(self._fields, self.values, strict=True):
@@ -163,7 +272,7 @@ class Error(_Declared, Revert):
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         values = self._bind(args, kwargs)
-        data = selector(self._signature) + encode_values([t for _, t, _ in self._fields], values)
+        data = selector(self._signature) + encode_checked([t for _, t, _ in self._fields], values)
         Revert.__init__(self, data, self._signature)
 
 
@@ -195,25 +304,53 @@ class CallContext:
 
 
 def _key_encoder(abi_type: str) -> Callable[[Any], bytes]:
-    """How Solidity pads a mapping key of this type before hashing it with the slot."""
+    """How Solidity pads a mapping key of this type before hashing it with the slot. Each
+    checks the key's type first: nothing app-made is converted (`str(x)`, `bytes(n)`)."""
     if abi_type == "string":
-        return lambda key: str(key).encode()
+        return _string_key
     if abi_type == "bytes":
-        return bytes
+        return _bytes_key
     if abi_type.startswith("bytes"):
-        return lambda key: bytes(key).ljust(32, b"\x00")
+        size = int(abi_type[5:])
+        return lambda key: _fixed_bytes(key, size, "map key").ljust(32, b"\x00")
     if abi_type == "address":
         return _address_key
     if abi_type == "bool":
         return lambda key: (1 if key else 0).to_bytes(32, "big")
     if abi_type.startswith("int"):
-        return lambda key: int(key).to_bytes(32, "big", signed=True)
-    return lambda key: int(key).to_bytes(32, "big")
+        return lambda key: _int(key, "map key").to_bytes(32, "big", signed=True)
+    return lambda key: _int(key, "map key").to_bytes(32, "big")
+
+
+def _string_key(key: Any) -> bytes:
+    if not isinstance(key, str):
+        raise TypeError(f"map key of type {type(key).__name__} is not a str")
+    _charge_bytes(len(key))
+    return key.encode()
+
+
+def _bytes_key(key: Any) -> bytes:
+    if not isinstance(key, (bytes, bytearray)):
+        raise TypeError(f"map key of type {type(key).__name__} is not bytes")
+    _charge_bytes(len(key))
+    return bytes(key)
+
+
+def _fixed_bytes(value: Any, size: int, what: str) -> bytes:
+    if not isinstance(value, (bytes, bytearray)) or len(value) > size:
+        raise TypeError(f"{what} of type {type(value).__name__} is not bytes{size}")
+    return bytes(value)
+
+
+def _int(value: Any, what: str) -> int:
+    if not isinstance(value, int):
+        raise TypeError(f"{what} of type {type(value).__name__} is not an integer")
+    return value
 
 
 def _address_key(key: Any) -> bytes:
     if not isinstance(key, (bytes, bytearray)) or len(key) != 20:
-        raise TypeError(f"map key {key!r} is not a 20-byte address")
+        raise TypeError(f"map key of type {type(key).__name__} is not a 20-byte address")
     return _ADDRESS_PAD + bytes(key)
 
 
@@ -227,26 +364,45 @@ def _value_encoder(abi_type: str) -> Callable[[Any], bytes]:
 
         def encode_uint(value: Any) -> bytes:
             if type(value) is not int and (not isinstance(value, int) or isinstance(value, bool)):
-                raise TypeError(f"{abi_type} field got {value!r}")
+                raise TypeError(f"{abi_type} field got a {type(value).__name__}")
             if value < 0 or value.bit_length() > bits:
                 raise Panic(0x11)
             return value.to_bytes((value.bit_length() + 7) // 8, "big")
 
         return encode_uint
     if abi_type.startswith("int"):
-        return lambda value: b"" if value == 0 else int(value).to_bytes(32, "big", signed=True)
+        return lambda value: (
+            b""
+            if value == 0
+            else _int(value, f"{abi_type} field value").to_bytes(32, "big", signed=True)
+        )
     if abi_type == "bool":
         return lambda value: b"\x01" if value else b""
     if abi_type == "string":
-        return lambda value: str(value).encode()
+        return _encode_string
     if abi_type == "address":
         return _encode_address
-    return bytes
+    if abi_type == "bytes":
+        return _encode_bytes
+    size = int(abi_type[5:])
+    return lambda value: _fixed_bytes(value, size, f"{abi_type} field value")
+
+
+def _encode_string(value: Any) -> bytes:
+    if not isinstance(value, str):
+        raise TypeError(f"string field got a {type(value).__name__}")
+    return value.encode()
+
+
+def _encode_bytes(value: Any) -> bytes:
+    if not isinstance(value, (bytes, bytearray)):
+        raise TypeError(f"bytes field got a {type(value).__name__}")
+    return bytes(value)
 
 
 def _encode_address(value: Any) -> bytes:
     if not (isinstance(value, (bytes, bytearray)) and len(value) == 20):
-        raise TypeError(f"address field got {value!r}")
+        raise TypeError(f"address field got a {type(value).__name__} that is not 20 bytes")
     return bytes(value) if any(value) else b""
 
 
@@ -292,6 +448,9 @@ class Value(_Field):
         ctx.meter.write(ctx.state, ctx.address, self.slot, self.encode(value))
 
 
+_CACHED_KEYS = (bytes, int, str)  # keys that hash in bounded time once their size is checked
+
+
 class Map(_Field):
     """A mapping; a tuple key type `(address, address)` means a nested mapping."""
 
@@ -303,7 +462,7 @@ class Map(_Field):
         self.key_encoders = tuple(_key_encoder(abi) for abi in self.key_abis)
         self.abi = abi_type_of(value_type)
         self.encode, self.decode = _value_encoder(self.abi), _value_decoder(self.abi)
-        self._slots: dict[Any, bytes] = {}  # key -> slot: the keccaks are the hot part
+        self._rollup_slots: dict[Any, bytes] = {}  # key -> slot: the keccaks are the hot part
 
     def __get__(self, app: App | None, owner: type) -> Any:
         if app is None:
@@ -311,35 +470,62 @@ class Map(_Field):
         return _BoundMap(self, app._ctx)
 
     def slot_of(self, key: Any) -> bytes:
-        try:
-            return self._slots[key]
-        except (KeyError, TypeError):  # TypeError: an unhashable key (bytearray) is not cached
-            pass
+        if type(key) is bytes and len(key) <= 64:  # an address: the hot path
+            slot = self._rollup_slots.get(key)
+            if slot is not None:
+                return slot
+        cacheable = _cacheable(key, len(self.key_encoders))
+        if cacheable:
+            slot = self._rollup_slots.get(key)
+            if slot is not None:
+                return slot
         keys = key if len(self.key_encoders) > 1 else (key,)
-        if len(keys) != len(self.key_encoders):
+        if type(keys) is not tuple or len(keys) != len(self.key_encoders):
             raise TypeError(f"map {self.name} takes {len(self.key_encoders)} keys")
         slot = self.slot
         for encode, k in zip(self.key_encoders, keys, strict=True):
             slot = keccak(encode(k) + slot)
-        if len(self._slots) >= self._CACHE_LIMIT:
-            self._slots.clear()
-        with contextlib.suppress(TypeError):  # an unhashable key is just not cached
-            self._slots[key] = slot
+        if cacheable:
+            if len(self._rollup_slots) >= self._CACHE_LIMIT:
+                self._rollup_slots.clear()
+            self._rollup_slots[key] = slot
         return slot
 
 
+def _cacheable(key: Any, arity: int) -> bool:
+    """Only small keys of plain types are cached: hashing anything else could cost without
+    bound, and the cache lives as long as the process."""
+    if arity == 1:
+        keys: tuple[Any, ...] = (key,)
+    elif type(key) is tuple and len(key) == arity:
+        keys = key
+    else:
+        return False
+    for k in keys:
+        kind = type(k)
+        if kind is int:
+            if k.bit_length() > 256:
+                return False
+        elif kind is bytes or kind is str:
+            if len(k) > 64:
+                return False
+        else:
+            return False
+    return True
+
+
 class _BoundMap:
-    __slots__ = ("field", "ctx")
+    __slots__ = ("_rollup_field", "_rollup_ctx")
 
     def __init__(self, field: Map, ctx: CallContext) -> None:
-        self.field, self.ctx = field, ctx
+        self._rollup_field, self._rollup_ctx = field, ctx
 
     def __getitem__(self, key: Any) -> Any:
-        ctx, field = self.ctx, self.field
+        ctx, field = self._rollup_ctx, self._rollup_field
         return field.decode(ctx.meter.read(ctx.state, ctx.address, field.slot_of(key)))
 
     def __setitem__(self, key: Any, value: Any) -> None:
-        ctx, field = self.ctx, self.field
+        ctx, field = self._rollup_ctx, self._rollup_field
         ctx.meter.write(ctx.state, ctx.address, field.slot_of(key), field.encode(value))
 
 
@@ -390,10 +576,18 @@ def callback(function: F) -> F:
     return _mark(function, "callback")
 
 
+_MAX_TYPES = 1_024  # characters of a type list or signature app code passes the SDK
+
+
 def abi_decode(types: str, data: bytes) -> Any:
     """`abi_decode("uint256", data)` -> int; several types (`"uint256,address"`) -> a tuple."""
+    if type(types) is not str or len(types) > _MAX_TYPES:
+        raise TypeError(f"abi_decode takes ABI types: a str of at most {_MAX_TYPES} characters")
+    if not isinstance(data, (bytes, bytearray)):
+        raise TypeError(f"abi_decode takes bytes, not {type(data).__name__}")
+    _charge_bytes(len(types) + 4 * len(data))  # decoding builds objects of what it reads
     names = _split_types(types)
-    values = decode_args(names, data)
+    values = decode_args(names, bytes(data))
     return values[0] if len(names) == 1 else values
 
 
@@ -415,10 +609,13 @@ def _calldata(method: str | bytes, args: tuple[Any, ...]) -> bytes:
         if args:
             raise TypeError("send: raw calldata takes no further arguments")
         return bytes(method)
+    if type(method) is not str or len(method) > _MAX_TYPES:
+        raise TypeError(f"send: the method is a signature of at most {_MAX_TYPES} characters "
+                        "or raw calldata")  # fmt: skip
     sel, types = _signature(method)
     if len(types) != len(args):
         raise TypeError(f"send: {method} takes {len(types)} arguments, got {len(args)}")
-    return sel + encode_values(types, args)
+    return sel + encode_checked(types, args)
 
 
 @functools.lru_cache(maxsize=1024)
@@ -542,4 +739,5 @@ def _callback_selector(cls: type[App], target: Any) -> bytes:
     for spec in cls.__methods__.values():
         if spec.name == name and spec.mutability == "callback":
             return selector(spec.signature)
-    raise TypeError(f"send: callback {name!r} is not a @callback method of {cls.__name__}")
+    shown = repr(name)[:80] if isinstance(name, str) else type(target).__name__
+    raise TypeError(f"send: callback {shown} is not a @callback method of {cls.__name__}")

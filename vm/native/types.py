@@ -13,12 +13,17 @@ from typing import Any
 __all__ = ["address", "abi_type_of", "Indexed", "indexed"]
 
 
+def _hint_only(cls: type, *args: Any, **kwargs: Any) -> Any:
+    raise TypeError(f"{cls.__name__} is an ABI type for hints; use plain int and bytes values")
+
+
 class address(bytes):  # noqa: N801 - named like the Solidity type on purpose
     __abi__ = "address"
+    __new__ = _hint_only  # `address(10**9)` would build 1 GB
 
 
 def _make(name: str, base: type) -> type:
-    return type(name, (base,), {"__abi__": name})
+    return type(name, (base,), {"__abi__": name, "__new__": _hint_only})
 
 
 _GENERATED: dict[str, type] = {}
@@ -62,4 +67,5 @@ def abi_type_of(hint: Any) -> str:
     if origin is tuple:
         args = typing.get_args(hint)
         return "(" + ",".join(abi_type_of(a) for a in args) + ")"
-    raise TypeError(f"type {hint!r} has no ABI equivalent")
+    shown = getattr(hint, "__name__", None) or type(hint).__name__  # never a repr: no address
+    raise TypeError(f"type {shown} has no ABI equivalent")
