@@ -7,9 +7,18 @@
 
 The owner schedules an upgrade with a transaction to `UPGRADE_ADDRESS` calling
 `upgrade(address app, bytes source, uint64 height)`. The new source must pass the loader's
-checks then and there, or the transaction fails with the loader's message. At the start of
-block `height` (`begin_block`, run by the builder and the verifier alike) the code and source
-keys switch; storage stays as it is.
+checks then and there, or the transaction fails with the loader's message; its module code
+runs under the transaction's remaining gas (at most loader.LOAD_GAS), which the transaction
+pays: UPGRADE_GAS plus what the load's meter used. At the start of block `height`
+(`begin_block`, run by the builder and the verifier alike) the code and source keys switch;
+storage stays as it is.
+
+A simulation (eth_call, eth_estimateGas, eth_createAccessList: `simulate=True`) never runs the
+new code and never writes the schedule: it decodes, checks the owner and the height, parses,
+checks and compiles the source, and answers what the transaction would: the same failure for
+any of those reasons, out of gas, or success with the same gas when `loader.static_load_gas`
+knows the load's cost from the text (module code that only declares). When only running the
+module code would tell, it answers success with all the gas it was given: an upper bound.
 """
 
 from __future__ import annotations
@@ -19,7 +28,8 @@ from rollup.errors import AppLoadError
 from rollup.types import Address, BlockEnv
 from vm.interface import ExecResult, Message
 from vm.native.abi import AbiError, decode_args, encode_values, selector
-from vm.native.loader import load_app_class
+from vm.native.gas import GasMeter, Halt, OutOfGas
+from vm.native.loader import LOAD_GAS, Prepared, prepare, run_module, static_load_gas
 from vm.native.runtime import native_code
 from vm.state import State, code_key
 
@@ -63,9 +73,9 @@ def install_app(state: State, app: Address, source: str, owner: Address) -> None
     state.set(owner_key(app), owner)
 
 
-def _failure(reason: str) -> ExecResult:
+def _failure(reason: str, gas: int = UPGRADE_GAS) -> ExecResult:
     data = selector("Error(string)") + encode_values(["string"], [reason])
-    return ExecResult(False, UPGRADE_GAS, data)
+    return ExecResult(False, gas, data)
 
 
 def _pending(state: State) -> list[list[bytes]]:
@@ -77,8 +87,11 @@ def _pending(state: State) -> list[list[bytes]]:
     ]
 
 
-def request_upgrade(state: State, env: BlockEnv, msg: Message) -> ExecResult:
-    """The system call behind UPGRADE_ADDRESS; never raises."""
+def request_upgrade(
+    state: State, env: BlockEnv, msg: Message, simulate: bool = False
+) -> ExecResult:
+    """The system call behind UPGRADE_ADDRESS; never raises. With `simulate`, nothing of the
+    new code runs and the schedule is left as it is (see the module docstring)."""
     if msg.gas < UPGRADE_GAS:
         return ExecResult(False, msg.gas, b"")
     if msg.data[:4] != UPGRADE_SELECTOR or msg.value:
@@ -93,14 +106,53 @@ def request_upgrade(state: State, env: BlockEnv, msg: Message) -> ExecResult:
     if height <= env.number:
         return _failure(f"activation height must be after block {env.number}")
     try:
-        load_app_class(source)
+        prepared = prepare(source)
     except AppLoadError as exc:
         return _failure(f"new code rejected: {exc}")
+    budget = min(msg.gas - UPGRADE_GAS, LOAD_GAS)
+    if simulate:
+        return _simulated_load(prepared, msg, budget)
+    loaded = _load(prepared, msg, budget)
+    if not loaded.success:
+        return loaded
     pending = [p for p in _pending(state) if p[0] != app] + [
         [app, rlp.encode_int(height), source_bytes]
     ]
     state.set(_PENDING, rlp.encode(pending))
-    return ExecResult(True, UPGRADE_GAS, b"")
+    return loaded
+
+
+def _load(prepared: Prepared, msg: Message, budget: int) -> ExecResult:
+    """Run the new module code under `budget`; success carries the gas the request used."""
+    meter: GasMeter | None = None
+    try:
+        meter = GasMeter(budget)
+        run_module(prepared, meter, register=False)
+    except OutOfGas:
+        return _out_of_gas(msg, budget)
+    except Halt as exc:
+        used = UPGRADE_GAS + (meter.used if meter else 0)
+        return _failure(f"new code rejected: module code halted: {exc.reason}", min(used, msg.gas))
+    except AppLoadError as exc:
+        used = UPGRADE_GAS + (meter.used if meter else 0)
+        return _failure(f"new code rejected: {exc}", min(used, msg.gas))
+    return ExecResult(True, UPGRADE_GAS + meter.used, b"")
+
+
+def _simulated_load(prepared: Prepared, msg: Message, budget: int) -> ExecResult:
+    gas = static_load_gas(prepared)
+    if gas is None:  # only running the module code would tell: it may need all the gas
+        return ExecResult(True, msg.gas, b"")
+    if gas > budget:
+        return _out_of_gas(msg, budget)
+    return ExecResult(True, UPGRADE_GAS + gas, b"")
+
+
+def _out_of_gas(msg: Message, budget: int) -> ExecResult:
+    if budget < LOAD_GAS:  # the transaction's own gas ran out
+        return ExecResult(False, msg.gas, b"")
+    reason = f"new code rejected: module code needs more than {LOAD_GAS} gas"
+    return _failure(reason, UPGRADE_GAS + LOAD_GAS)
 
 
 def activate_upgrades(state: State, env: BlockEnv) -> list[Address]:

@@ -1,0 +1,202 @@
+"""Simulations (`NativeVM.call`: eth_call, eth_estimateGas, eth_createAccessList) never load code
+or change the upgrade schedule, and answer what the transaction would; a real upgrade request
+pays for running the new module code (issue 10, finding 1)."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+import vm.native.loader as loader
+import vm.native.upgrades as upgrades
+from rollup.errors import AppLoadError
+from rollup.types import Address
+from tests.conftest import render_template
+from tests.vm.native.conftest import APP, ENV, OWNER, fresh_state, one_method, reason_of, runtime
+from vm.interface import ExecResult, Message
+from vm.native import NativeVM, native_code
+from vm.native.abi import encode_values, selector
+from vm.native.gas import GasMeter
+from vm.native.loader import LOAD_GAS, prepare, run_module, static_load_gas
+from vm.native.upgrades import UPGRADE_ADDRESS, UPGRADE_GAS, UPGRADE_SELECTOR
+from vm.state import OverlayReader, State, code_key
+
+PENDING = b"\x06"
+RUN = selector("run()")
+INSTALLED = one_method("self.count = self.count + 1")
+DECLARATIVE = one_method("self.count = 2", prelude="LIMIT = 2**256 - 1\nZERO = bytes(20)\n")
+OBSERVABLE = INSTALLED + "\nCOUNT = sum(range(1000))  # runs when the module loads\n"
+LOADED = runtime(INSTALLED)  # loaded once, before any spy counts
+
+
+class ExecSpy:
+    """Counts the loader's `exec` of module code."""
+
+    def __init__(self) -> None:
+        self.calls = 0
+
+    def __call__(self, code: Any, namespace: dict[str, Any]) -> None:
+        self.calls += 1
+        exec(code, namespace)  # noqa: S102 - the real thing, counted
+
+
+@pytest.fixture
+def spy(monkeypatch: pytest.MonkeyPatch) -> ExecSpy:
+    counter = ExecSpy()
+    monkeypatch.setattr(loader, "exec", counter, raising=False)
+    return counter
+
+
+def upgrade_message(source: str, *, sender: Address = OWNER, height: int = 5, gas: int = 10**7,
+                    value: int = 0, data: bytes | None = None) -> Message:  # fmt: skip
+    if data is None:
+        data = UPGRADE_SELECTOR + encode_values(
+            ["address", "bytes", "uint64"], [APP, source.encode(), height]
+        )
+    return Message(sender, UPGRADE_ADDRESS, value, data, gas, sender, 0)
+
+
+def both(msg: Message) -> tuple[ExecResult, ExecResult]:
+    """(the simulation's answer, the transaction's result), each on its own fresh state."""
+    vm = NativeVM([LOADED])
+    simulated = vm.call(fresh_state(INSTALLED), ENV, msg)
+    real = vm.execute(fresh_state(INSTALLED), ENV, msg)
+    return simulated, real
+
+
+def test_a_simulated_upgrade_runs_no_code_and_schedules_nothing(spy: ExecSpy) -> None:
+    vm = NativeVM([LOADED])
+    state = fresh_state(INSTALLED)
+    modules = len(sys.modules)
+    result = vm.call(state, ENV, upgrade_message(OBSERVABLE))
+    assert result.success
+    assert spy.calls == 0
+    assert len(sys.modules) == modules
+    assert state.get(PENDING) is None
+    real = vm.execute(state, ENV, upgrade_message(OBSERVABLE))  # the transaction does run it
+    assert real.success and spy.calls == 1 and state.get(PENDING) is not None
+    assert len(sys.modules) == modules  # checked, not kept
+
+
+@pytest.mark.parametrize(
+    ("message", "reason"),
+    [
+        (upgrade_message(DECLARATIVE, sender=Address(b"\x22" * 20)), "owner"),
+        (upgrade_message(DECLARATIVE, height=1), "activation height"),
+        (upgrade_message(DECLARATIVE + "\ndef broken(:\n"), "syntax error"),
+        (upgrade_message(DECLARATIVE + "\nimport os\n"), "[import]"),
+        (upgrade_message(DECLARATIVE + "\nreturn 1\n"), "syntax error"),
+        (upgrade_message(DECLARATIVE, data=b"\x00\x01\x02\x03"), "expected upgrade"),
+        (upgrade_message(DECLARATIVE, value=1), "expected upgrade"),
+        (upgrade_message(DECLARATIVE, data=UPGRADE_SELECTOR + b"\x01"), "invalid upgrade"),
+        (upgrade_message(DECLARATIVE, gas=UPGRADE_GAS - 1), None),
+    ],
+)
+def test_static_failures_are_answered_as_the_transaction_fails(
+    message: Message, reason: str | None, spy: ExecSpy
+) -> None:
+    simulated, real = both(message)
+    assert simulated == real
+    assert not real.success
+    if reason is not None:
+        assert reason in reason_of(real.output)
+    assert spy.calls == 0  # none of these gets as far as running module code
+
+
+@pytest.mark.parametrize("template", ["token", "counter", "orderbook"])
+def test_a_declarative_upgrade_is_answered_with_the_transaction_s_gas(
+    template: str, tmp_path: Path
+) -> None:
+    source = (render_template(tmp_path / template, template) / "app.py").read_text()
+    simulated, real = both(upgrade_message(source))
+    assert real.success and simulated == real
+    assert real.gas_used > UPGRADE_GAS
+    # one gas less than it used: both run out of gas, all of it spent
+    simulated, real = both(upgrade_message(source, gas=real.gas_used - 1))
+    assert not real.success and simulated == real and real.output == b""
+
+
+@pytest.mark.parametrize("source", [INSTALLED, DECLARATIVE])
+def test_static_load_gas_is_what_the_load_uses(source: str) -> None:
+    prepared = prepare(source)
+    meter = GasMeter(LOAD_GAS)
+    run_module(prepared, meter, register=False)
+    assert static_load_gas(prepared) == meter.used
+
+
+def test_module_code_that_does_work_is_answered_with_an_upper_bound() -> None:
+    simulated, real = both(upgrade_message(OBSERVABLE, gas=5_000_000))
+    assert real.success and real.gas_used < 5_000_000
+    assert simulated.success and simulated.gas_used == 5_000_000  # all it was given
+
+
+def test_a_real_upgrade_pays_for_its_load() -> None:
+    heavy = INSTALLED + "\nCOUNT = sum(range(50_000))\n"
+    light = INSTALLED + "\nCOUNT = 1\n"
+    paid = NativeVM().execute(fresh_state(INSTALLED), ENV, upgrade_message(heavy))
+    cheap = NativeVM().execute(fresh_state(INSTALLED), ENV, upgrade_message(light))
+    assert paid.success and cheap.success
+    assert paid.gas_used - cheap.gas_used > 50_000 * 10  # a step per item, at least
+    state = fresh_state(INSTALLED)
+    short = NativeVM().execute(state, ENV, upgrade_message(heavy, gas=UPGRADE_GAS + 100_000))
+    assert not short.success and short.gas_used == UPGRADE_GAS + 100_000 and short.output == b""
+    assert state.get(PENDING) is None
+
+
+def test_module_code_above_the_load_bound_fails_with_its_reason(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(upgrades, "LOAD_GAS", 1_000_000)
+    endless = INSTALLED + "\nwhile True:\n    pass\n"
+    result = NativeVM().execute(fresh_state(INSTALLED), ENV, upgrade_message(endless, gas=10**7))
+    assert not result.success and result.gas_used == UPGRADE_GAS + 1_000_000
+    assert "module code needs more than 1000000 gas" in reason_of(result.output)
+
+
+def test_a_code_override_never_makes_the_node_load_code(spy: ExecSpy) -> None:
+    vm = NativeVM([LOADED])
+    state = fresh_state(INSTALLED)
+    other, elsewhere = one_method("self.count = 99"), Address(b"\xbb" * 20)
+
+    def simulate(values: dict[bytes, bytes | None], to: Address) -> ExecResult:
+        view = State(OverlayReader(state, values, set()))
+        return vm.call(view, ENV, Message(OWNER, to, 0, RUN, 10**6, OWNER, 0))
+
+    # the code of another source at the app: refused, as a failed call
+    result = simulate({code_key(APP): native_code(other)}, APP)
+    assert not result.success and "not the hash of the source" in reason_of(result.output)
+    # the app's code where no source is installed: refused too
+    result = simulate({code_key(elsewhere): native_code(INSTALLED)}, elsewhere)
+    assert not result.success and "not the hash of the source" in reason_of(result.output)
+    assert spy.calls == 0
+    assert not vm._failed  # nothing is kept for what a simulation made up
+    with pytest.raises(AppLoadError, match="not the hash of the source"):
+        vm.runtime_at(State(OverlayReader(state, {code_key(APP): native_code(other)}, set())), APP)
+
+
+def test_installed_code_that_fails_to_load_fails_calls_and_is_tried_once(spy: ExecSpy) -> None:
+    broken = INSTALLED + "\nCOUNT = 1 // 0\n"
+    vm = NativeVM()
+    state = fresh_state(broken)
+    message = Message(OWNER, APP, 0, RUN, 10**6, OWNER, 0)
+    first, second = vm.execute(state, ENV, message), vm.call(state, ENV, message)
+    assert not first.success and first == second
+    assert "app code failed to load" in reason_of(first.output)
+    assert spy.calls == 1
+
+
+def test_simulations_do_not_grow_memory() -> None:
+    vm = NativeVM([LOADED])
+    state = fresh_state(INSTALLED)
+    modules = len(sys.modules)
+    for index in range(50):
+        source = INSTALLED + f"\nCOUNT = {index}\n"
+        assert vm.call(state, ENV, upgrade_message(source)).success
+        view = State(OverlayReader(state, {code_key(APP): native_code(source)}, set()))
+        call = Message(OWNER, APP, 0, RUN, 10**6, OWNER, 0)
+        assert not vm.call(view, ENV, call).success
+    assert len(sys.modules) == modules
+    assert len(vm._runtimes) == 1 and not vm._failed
