@@ -216,9 +216,9 @@ def test_frames_not_signed_by_the_source_are_rejected(frame: bytes) -> None:
 def test_a_signed_control_frame_cannot_move_to_another_channel_or_value() -> None:
     signed = decode_frame(progress_frame(KEY, DST, SRC, 5))
     auth = authenticator()
-    changes: list[dict[str, int]] = [{"dst": OTHER}, {"next_nonce": 6}, {"kind": HELLO}]
-    for change in changes:
-        forged = dataclasses.replace(signed, **change)
+    forgeries = [dataclasses.replace(signed, dst=OTHER), dataclasses.replace(signed, next_nonce=6),
+                 dataclasses.replace(signed, kind=HELLO)]  # fmt: skip
+    for forged in forgeries:
         with pytest.raises(FrameRejected):
             auth.check(forged)
     assert control_digest(HELLO, SRC, DST) != control_digest(PROGRESS, SRC, DST)
