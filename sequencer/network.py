@@ -9,6 +9,11 @@
 The bus here is the same path a transport feeds (`Sequencer.receive` from committed blocks'
 outbound messages); `deliver` and `pending` let tests lose, repeat or reorder messages the way
 a real transport may. Blocks are built by the real sequencers, as in `LocalChain`.
+
+It is a trusted harness: messages go straight from one chain's block to the other's inbox,
+with no signature or proof to check. Whatever arrives from outside a process (a socket, NATS)
+goes through services/bus/service.py, which checks the source sequencer's signature and the
+Merkle proof of every message before `Sequencer.receive` sees it.
 """
 
 from __future__ import annotations
