@@ -113,19 +113,19 @@ class NativeVM:
     def begin_block(self, state: State, env: BlockEnv) -> None:
         activate_upgrades(state, env)
 
-    def execute(self, state: State, env: BlockEnv, msg: Message) -> ExecResult:
-        return self._execute(state, env, msg, simulate=False)
-
     def call(self, state: State, env: BlockEnv, msg: Message) -> ExecResult:
         """A simulation: execute without running new code or scheduling anything, then leave
         state as it was."""
         snapshot = state.snapshot()
         try:
-            return self._execute(state, env, msg, simulate=True)
+            return self.execute(state, env, msg, simulate=True)
         finally:
             state.revert(snapshot)
 
-    def _execute(self, state: State, env: BlockEnv, msg: Message, simulate: bool) -> ExecResult:
+    def execute(
+        self, state: State, env: BlockEnv, msg: Message, simulate: bool = False
+    ) -> ExecResult:
+        """Run `msg`; `simulate` is `call`'s: an upgrade request is then only checked."""
         if msg.to is None:
             return ExecResult(False, 0, b"")  # no code deployment on a native chain
         if msg.to == UPGRADE_ADDRESS:

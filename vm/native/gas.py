@@ -207,10 +207,7 @@ class GasMeter:
 
     def read(self, state: State, address: bytes, slot: bytes) -> bytes | None:
         self._charge(SLOAD_GAS)
-        value = state.get(storage_key(address, slot))
-        if value is not None and len(value) > 32:
-            self._charge(WORD_GAS * (len(value) >> 5))
-        return value
+        return state.get(storage_key(address, slot))
 
     def write(self, state: State, address: bytes, slot: bytes, value: bytes) -> None:
         if self.read_only:
@@ -220,9 +217,13 @@ class GasMeter:
             raise TooManyWrites()
         key = storage_key(address, slot)
         self._charge(SSTORE_RESET_GAS if state.get(key) or not value else SSTORE_SET_GAS)
-        if len(value) > 32:  # a long string or bytes value takes a slot per word, as in Solidity
-            self._charge(SSTORE_SET_GAS * ((len(value) - 1) >> 5))
         state.set(key, value)
+
+    def long_value(self, size: int, written: bool) -> None:
+        """A string or bytes value longer than a word: written, it takes a slot per word as in
+        Solidity; read, it is copied."""
+        words = (size - 1) >> 5
+        self._charge(SSTORE_SET_GAS * words if written else WORD_GAS * (words + 1))
 
     def log(self, log: Log) -> None:
         if self.read_only:
@@ -389,48 +390,43 @@ class GasMeter:
         self.walk(a)
         self.walk(b)
 
-    # int with int, and short bytes or str with the same type, cost no more than their node
+    # An int on the left compares in at most MAX_INT_BITS (another type: at once), so does a
+    # short bytes or str: these cost no more than their node. Anything else is walked first.
 
-    def eq(self, a: Any, b: Any) -> bool:
+    def eq(self, a: Any, b: Any) -> Any:
         kind = type(a)
-        if kind is type(b) and (
-            (kind is int and a.bit_length() <= 4_096)
-            or ((kind is bytes or kind is str) and len(a) <= _FREE_BYTES)
-        ):
-            return bool(a == b)
+        if kind is int or ((kind is bytes or kind is str) and len(a) <= _FREE_BYTES):
+            return a == b
         self._compared(a, b)
-        return bool(a == b)
+        return a == b
 
-    def ne(self, a: Any, b: Any) -> bool:
+    def ne(self, a: Any, b: Any) -> Any:
         kind = type(a)
-        if kind is type(b) and (
-            (kind is int and a.bit_length() <= 4_096)
-            or ((kind is bytes or kind is str) and len(a) <= _FREE_BYTES)
-        ):
-            return bool(a != b)
+        if kind is int or ((kind is bytes or kind is str) and len(a) <= _FREE_BYTES):
+            return a != b
         self._compared(a, b)
-        return bool(a != b)
+        return a != b
 
     def lt(self, a: Any, b: Any) -> Any:
-        if type(a) is int and type(b) is int and a.bit_length() <= 4_096:
+        if type(a) is int:
             return a < b
         self._compared(a, b)
         return a < b
 
     def le(self, a: Any, b: Any) -> Any:
-        if type(a) is int and type(b) is int and a.bit_length() <= 4_096:
+        if type(a) is int:
             return a <= b
         self._compared(a, b)
         return a <= b
 
     def gt(self, a: Any, b: Any) -> Any:
-        if type(a) is int and type(b) is int and a.bit_length() <= 4_096:
+        if type(a) is int:
             return a > b
         self._compared(a, b)
         return a > b
 
     def ge(self, a: Any, b: Any) -> Any:
-        if type(a) is int and type(b) is int and a.bit_length() <= 4_096:
+        if type(a) is int:
             return a >= b
         self._compared(a, b)
         return a >= b
@@ -470,9 +466,11 @@ class GasMeter:
 
     # ---- arithmetic ----
 
+    # An int on the left: the result is an int (or the operation fails at once).
+
     def add(self, a: Any, b: Any) -> Any:
         kind = type(a)
-        if kind is int and type(b) is int:
+        if kind is int:
             result = a + b
             return result if result.bit_length() <= _FREE_BITS else self._big_int(result)
         if kind in _SEQ and type(b) in _SEQ:
@@ -480,7 +478,7 @@ class GasMeter:
         return a + b
 
     def sub(self, a: Any, b: Any) -> Any:
-        if type(a) is int and type(b) is int:
+        if type(a) is int:
             result = a - b
             return result if result.bit_length() <= _FREE_BITS else self._big_int(result)
         _no_set(a, b)
@@ -569,7 +567,7 @@ class GasMeter:
 
     def iadd(self, a: Any, b: Any) -> Any:
         kind = type(a)
-        if kind is int and type(b) is int:
+        if kind is int:
             result = a + b
             return result if result.bit_length() <= _FREE_BITS else self._big_int(result)
         if kind is list or kind is bytearray:

@@ -32,7 +32,7 @@ from vm.native.gas import (
     scrub,
     set_active_meter,
 )
-from vm.native.sandbox import METER_NAME, app_limits
+from vm.native.sandbox import METER_NAME, app_limits, enter_app_limits, leave_app_limits
 from vm.native.sdk import App, CallContext, MethodSpec, Msg, Panic, Revert, encode_checked, revert
 from vm.state import State, add_balance, get_balance
 
@@ -95,15 +95,8 @@ class AppRuntime:
             state, self.address, Msg(msg.sender, msg.value, msg.data, msg.origin), env, meter
         )
         previous, ACTIVE.meter = ACTIVE.meter, meter
-        try:
-            with app_limits():
-                return self._run(state, ctx, msg)
-        finally:
-            ACTIVE.meter = previous
-
-    def _run(self, state: State, ctx: CallContext, msg: Message) -> ExecResult:
+        limits = enter_app_limits()
         snapshot = state.snapshot()
-        meter = ctx.meter
         try:
             output = self._dispatch(state, ctx, msg)
         except OutOfGas:
@@ -129,6 +122,9 @@ class AppRuntime:
         except Exception as exc:  # app bugs fail the call, never the node
             state.revert(snapshot)
             return ExecResult(False, min(meter.used, msg.gas), error_data(failure_reason(exc)))
+        finally:  # (the failure reasons above are printed while the limits still hold)
+            leave_app_limits(limits)
+            ACTIVE.meter = previous
         return ExecResult(True, meter.used, output, tuple(ctx.logs), messages=tuple(ctx.messages))
 
     def _dispatch(self, state: State, ctx: CallContext, msg: Message) -> bytes:

@@ -76,6 +76,8 @@ __all__ = [
     "app_builtins",
     "safe_builtins",
     "app_limits",
+    "enter_app_limits",
+    "leave_app_limits",
     "METER_NAME",
     "GUARD_NAME",
     "SDK_NAMES",
@@ -1018,16 +1020,52 @@ safe_builtins = app_builtins  # the former name
 # ---- the interpreter's limits while app code runs ----------------------------------------------
 
 
-def _depth() -> int:
-    """The interpreter's recursion depth here, as its limit counts it: Python frames and the C
-    calls between them (a thread, an event loop or `map` calling back add some)."""
+def _message_layout() -> tuple[int, int]:
+    """Where the depth sits in CPython's "cannot set the recursion limit to 1 at the
+    recursion depth N: the limit is too low" (read once; `_depth` checks it every time)."""
     try:
         sys.setrecursionlimit(1)
-    except RecursionError as exc:  # "... at the recursion depth N: the limit is too low"
+    except RecursionError as exc:
         text = str(exc)
-        if "depth " in text:
-            return int(text.rsplit("depth ", 1)[1].split(":", 1)[0])
+        start = text.rindex("depth ") + len("depth ")
+        return start, len(text) - text.index(":", start)
     raise RuntimeError("cannot read the interpreter's recursion depth")  # pragma: no cover
+
+
+_DEPTH_AT, _DEPTH_TAIL = _message_layout()
+
+
+def _depth(text: str) -> int:
+    """The depth in CPython's "cannot set the recursion limit to 1 at the recursion depth N:
+    the limit is too low"."""
+    digits = text[_DEPTH_AT:-_DEPTH_TAIL]
+    if digits.isdigit():
+        return int(digits)
+    return int(text.rsplit("depth ", 1)[1].split(":", 1)[0])  # another wording
+
+
+def enter_app_limits() -> tuple[int, int]:
+    """Set the limits app code runs under; returns what `leave_app_limits` restores.
+
+    The entry's recursion depth, as the interpreter counts it (Python frames and the C calls
+    between them: a thread, an event loop or `map` calling back add some, so counting frames
+    would not do), is read exactly: setting a limit at or below it fails, naming it."""
+    saved = sys.getrecursionlimit(), sys.get_int_max_str_digits()
+    try:
+        sys.setrecursionlimit(1)
+    except RecursionError as exc:
+        sys.setrecursionlimit(_depth(str(exc)) + APP_RECURSION)
+    else:  # pragma: no cover - a depth of 0 cannot be: this code runs in a frame
+        raise RuntimeError("cannot read the interpreter's recursion depth")
+    if saved[1] != MAX_STR_DIGITS:
+        sys.set_int_max_str_digits(MAX_STR_DIGITS)
+    return saved
+
+
+def leave_app_limits(saved: tuple[int, int]) -> None:
+    sys.setrecursionlimit(saved[0])
+    if saved[1] != MAX_STR_DIGITS:
+        sys.set_int_max_str_digits(saved[1])
 
 
 class app_limits:  # noqa: N801 - used as `with app_limits():`
@@ -1035,20 +1073,15 @@ class app_limits:  # noqa: N801 - used as `with app_limits():`
     RecursionError, mapped to a failed call, comes at the same app depth on every node, from
     the sequencer, a verifier or a simulation alike, and C recursion on nested values stays far
     from the stack's end), and int <-> str conversions stop at MAX_STR_DIGITS digits. Both
-    are process-wide: app code runs one call at a time per process."""
+    are process-wide: app code runs one call at a time per process. (The runtime's hot path
+    calls `enter_app_limits`/`leave_app_limits` itself.)"""
 
-    __slots__ = ("_limit", "_digits")
+    __slots__ = ("_saved",)
 
     def __enter__(self) -> None:
-        self._limit = sys.getrecursionlimit()
-        self._digits = sys.get_int_max_str_digits()
-        sys.setrecursionlimit(_depth() + APP_RECURSION)
-        if self._digits != MAX_STR_DIGITS:
-            sys.set_int_max_str_digits(MAX_STR_DIGITS)
+        self._saved = enter_app_limits()
 
     def __exit__(
         self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> None:
-        sys.setrecursionlimit(self._limit)
-        if self._digits != MAX_STR_DIGITS:
-            sys.set_int_max_str_digits(self._digits)
+        leave_app_limits(self._saved)

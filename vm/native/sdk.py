@@ -210,6 +210,7 @@ class _Declared:
     _fields: ClassVar[tuple[tuple[str, str, bool], ...]] = ()
     _rollup_types: ClassVar[tuple[str, ...]] = ()
     _rollup_check: ClassVar[bool] = False
+    _rollup_topic0: ClassVar[bytes] = b""
     _signature: ClassVar[str] = ""
 
     def __init_subclass__(cls) -> None:
@@ -218,6 +219,7 @@ class _Declared:
         cls._rollup_types = tuple(t for _, t, _ in cls._fields)
         cls._rollup_check = _needs_check(cls._rollup_types)
         cls._signature = f"{cls.__name__}({','.join(t for _, t, _ in cls._fields)})"
+        cls._rollup_topic0 = keccak(cls._signature.encode())
 
     def _bind(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> list[Any]:
         names = [name for name, _, _ in self._fields]
@@ -240,7 +242,7 @@ class Event(_Declared):
 
     @classmethod
     def topic0(cls) -> bytes:
-        return keccak(cls._signature.encode())
+        return cls._rollup_topic0
 
     def to_log(self, address: Address) -> Log:
         """The log; values are checked as `encode_checked` does."""
@@ -253,7 +255,7 @@ class Event(_Declared):
             raise TypeError(f"{type(self).__name__}: cannot ABI-encode these values") from None
 
     def _log(self, address: Address) -> Log:
-        topics = [Hash32(self.topic0())]
+        topics = [Hash32(self._rollup_topic0)]
         data_types, data_values = [], []
         for (_, abi_type, is_indexed), value in zip(self._fields, self.values, strict=True):
             if not is_indexed:
@@ -436,16 +438,23 @@ class Value(_Field):
     def __init__(self, value_type: Any) -> None:
         self.abi = abi_type_of(value_type)
         self.encode, self.decode = _value_encoder(self.abi), _value_decoder(self.abi)
+        self._rollup_dynamic = self.abi in ("string", "bytes")  # may be longer than a word
 
     def __get__(self, app: App | None, owner: type) -> Any:
         if app is None:
             return self
         ctx = app._ctx
-        return self.decode(ctx.meter.read(ctx.state, ctx.address, self.slot))
+        raw = ctx.meter.read(ctx.state, ctx.address, self.slot)
+        if self._rollup_dynamic and raw is not None and len(raw) > 32:
+            ctx.meter.long_value(len(raw), False)
+        return self.decode(raw)
 
     def __set__(self, app: App, value: Any) -> None:
         ctx = app._ctx
-        ctx.meter.write(ctx.state, ctx.address, self.slot, self.encode(value))
+        raw = self.encode(value)
+        ctx.meter.write(ctx.state, ctx.address, self.slot, raw)
+        if self._rollup_dynamic and len(raw) > 32:
+            ctx.meter.long_value(len(raw), True)
 
 
 _CACHED_KEYS = (bytes, int, str)  # keys that hash in bounded time once their size is checked
@@ -462,6 +471,7 @@ class Map(_Field):
         self.key_encoders = tuple(_key_encoder(abi) for abi in self.key_abis)
         self.abi = abi_type_of(value_type)
         self.encode, self.decode = _value_encoder(self.abi), _value_decoder(self.abi)
+        self._rollup_dynamic = self.abi in ("string", "bytes")
         self._rollup_slots: dict[Any, bytes] = {}  # key -> slot: the keccaks are the hot part
 
     def __get__(self, app: App | None, owner: type) -> Any:
@@ -470,10 +480,6 @@ class Map(_Field):
         return _BoundMap(self, app._ctx)
 
     def slot_of(self, key: Any) -> bytes:
-        if type(key) is bytes and len(key) <= 64:  # an address: the hot path
-            slot = self._rollup_slots.get(key)
-            if slot is not None:
-                return slot
         cacheable = _cacheable(key, len(self.key_encoders))
         if cacheable:
             slot = self._rollup_slots.get(key)
@@ -522,11 +528,19 @@ class _BoundMap:
 
     def __getitem__(self, key: Any) -> Any:
         ctx, field = self._rollup_ctx, self._rollup_field
-        return field.decode(ctx.meter.read(ctx.state, ctx.address, field.slot_of(key)))
+        slot = field._rollup_slots.get(key) if type(key) is bytes else None  # the hot path
+        raw = ctx.meter.read(ctx.state, ctx.address, slot or field.slot_of(key))
+        if field._rollup_dynamic and raw is not None and len(raw) > 32:
+            ctx.meter.long_value(len(raw), False)
+        return field.decode(raw)
 
     def __setitem__(self, key: Any, value: Any) -> None:
         ctx, field = self._rollup_ctx, self._rollup_field
-        ctx.meter.write(ctx.state, ctx.address, field.slot_of(key), field.encode(value))
+        slot = field._rollup_slots.get(key) if type(key) is bytes else None
+        raw = field.encode(value)
+        ctx.meter.write(ctx.state, ctx.address, slot or field.slot_of(key), raw)
+        if field._rollup_dynamic and len(raw) > 32:
+            ctx.meter.long_value(len(raw), True)
 
 
 # ---- methods -------------------------------------------------------------------------------
