@@ -57,6 +57,7 @@ __all__ = [
     "WriteInView",
     "NoTextForm",
     "active_meter",
+    "output_gas",
     "set_active_meter",
     "CALL_GAS",
     "SLOAD_GAS",
@@ -176,6 +177,13 @@ def digits_gas(digits: int) -> int:
     return digits * digits // 800 + digits
 
 
+def output_gas(size: int) -> int:
+    """What `size` bytes of return or revert data cost: EVM memory expansion (linear, then
+    quadratic: a megabyte costs about 2M gas), since the node keeps them with the receipt."""
+    words = (size + 31) >> 5
+    return WORD_GAS * words + words * words // 512
+
+
 def scrub(text: str) -> str:
     """Memory addresses out of a message from library code (`<function f at 0x7f...>`)."""
     return _ADDRESS.sub(" at 0x?", text) if "0x" in text else text
@@ -188,15 +196,24 @@ def _arg(args: tuple[Any, ...], kwargs: dict[str, Any], index: int, name: str, d
 
 
 class GasMeter:
-    __slots__ = ("limit", "used", "read_only", "depth", "writes", "allocated")
+    __slots__ = ("limit", "used", "read_only", "depth", "writes", "allocated", "halted")
 
     def __init__(self, limit: int, read_only: bool = False) -> None:
         self.limit, self.used, self.read_only = limit, CALL_GAS, read_only
         self.depth = 0
         self.writes = 0
         self.allocated = 0
+        # the first bound crossed: it stays crossed even if app code lost the exception (a
+        # `finally` that raises replaces it); out of gas stays so by itself (used > limit)
+        self.halted: Halt | None = None
         if self.used > limit:
             raise OutOfGas()
+
+    def _halt(self, kind: type[Halt]) -> Halt:
+        halt = kind()
+        if self.halted is None:
+            self.halted = halt
+        return halt
 
     def _charge(self, amount: int) -> None:
         self.used += amount
@@ -214,7 +231,7 @@ class GasMeter:
             raise WriteInView()
         self.writes += 1
         if self.writes > MAX_WRITES:
-            raise TooManyWrites()
+            raise self._halt(TooManyWrites)
         key = storage_key(address, slot)
         self._charge(SSTORE_RESET_GAS if state.get(key) or not value else SSTORE_SET_GAS)
         state.set(key, value)
@@ -249,7 +266,7 @@ class GasMeter:
         if self.used > self.limit:
             raise OutOfGas()
         if self.depth > MAX_DEPTH:
-            raise DepthExceeded()
+            raise self._halt(DepthExceeded)
 
     def leave(self) -> None:
         self.depth -= 1
@@ -260,7 +277,7 @@ class GasMeter:
         if self.used > self.limit:
             raise OutOfGas()
         if self.depth >= MAX_DEPTH:
-            raise DepthExceeded()
+            raise self._halt(DepthExceeded)
 
     def run(self, gas: int, body: Callable[[], Any]) -> Any:
         """A lambda's body: a call like any other, depth included."""
@@ -287,9 +304,9 @@ class GasMeter:
         """App code caught `exc`: the interpreter's own limits stay uncatchable, and messages
         from library code lose any memory address they show."""
         if isinstance(exc, RecursionError):
-            raise DepthExceeded() from None
+            raise self._halt(DepthExceeded) from None
         if isinstance(exc, MemoryError):
-            raise AllocationTooLarge() from None
+            raise self._halt(AllocationTooLarge) from None
         args = exc.args
         if any(type(a) is str and "0x" in a for a in args):
             exc.args = tuple(scrub(a) if type(a) is str else a for a in args)
@@ -300,11 +317,11 @@ class GasMeter:
         """An operation is about to build `size` items of `kind` (bytes, or list slots)."""
         size *= _ITEM_BYTES.get(kind, 1)
         if size > MAX_ALLOCATION:
-            raise AllocationTooLarge()
+            raise self._halt(AllocationTooLarge)
         if size > _FREE_BYTES:
             self.allocated += size
             if self.allocated > MAX_TX_ALLOCATION:
-                raise AllocationTooLarge()
+                raise self._halt(AllocationTooLarge)
             self._charge(WORD_GAS * (size >> 5))
 
     def _scan(self, size: int) -> None:
@@ -325,7 +342,7 @@ class GasMeter:
     def _big_int(self, value: int) -> int:
         bits = value.bit_length()
         if bits > MAX_INT_BITS:
-            raise AllocationTooLarge()
+            raise self._halt(AllocationTooLarge)
         self._build(bits >> 3)
         return value
 
@@ -349,7 +366,7 @@ class GasMeter:
             elif item and kind in _NESTS:
                 depth += 1
                 if depth > MAX_NESTING:
-                    raise NestingTooDeep()
+                    raise self._halt(NestingTooDeep)
                 mark(_UP)
                 push(item)
                 if kind is dict:
@@ -490,7 +507,7 @@ class GasMeter:
             if bits <= _FREE_BITS:
                 return a * b
             if bits > MAX_INT_BITS + 1:
-                raise AllocationTooLarge()
+                raise self._halt(AllocationTooLarge)
             self._charge(mul_gas(a.bit_length(), b.bit_length()))
             return self._big_int(a * b)
         if isinstance(b, int) and type(a) in _SEQ:
@@ -533,7 +550,7 @@ class GasMeter:
             raise ValueError("a negative exponent makes a float: apps use integers only")
         if b > 1 and abs(a) > 1:
             if (a.bit_length() - 1) * b + 1 > MAX_INT_BITS:  # at least this many bits
-                raise AllocationTooLarge()
+                raise self._halt(AllocationTooLarge)
             bits = a.bit_length() * b  # at most this many
             if bits > _FREE_BITS:
                 self._charge(mul_gas(bits, bits))
@@ -544,7 +561,7 @@ class GasMeter:
         if type(a) is int and type(b) is int and a and b > 0:
             bits = a.bit_length() + b
             if bits > MAX_INT_BITS:
-                raise AllocationTooLarge()
+                raise self._halt(AllocationTooLarge)
             if bits > _FREE_BITS:
                 self._build(bits >> 3)
         return a << b
@@ -675,7 +692,7 @@ class GasMeter:
             if kind in _NESTS and item:
                 depth += 1
                 if depth > MAX_NESTING:
-                    raise NestingTooDeep()
+                    raise self._halt(NestingTooDeep)
                 mark(_UP)
             if kind is str:
                 size += 2 + 10 * len(item)  # repr escapes a character in up to 10
@@ -713,7 +730,7 @@ class GasMeter:
                 self._charge(UNIT_GAS * units)
                 units = 0
             if size > MAX_ALLOCATION:
-                raise AllocationTooLarge()
+                raise self._halt(AllocationTooLarge)
         self._charge(UNIT_GAS * units)
         self._build(size)
         return size
@@ -769,7 +786,7 @@ class GasMeter:
         largest = 0
         for number in _SPEC_NUMBER.findall(spec):
             if len(number) > 8 or int(number) > MAX_ALLOCATION:
-                raise AllocationTooLarge()
+                raise self._halt(AllocationTooLarge)
             largest = max(largest, int(number))
         return largest
 
@@ -785,7 +802,7 @@ class GasMeter:
                 raise ValueError("'*' widths are not available to apps; write the width")
             for number in (width, precision):
                 if number and (len(number) > 8 or int(number) > MAX_ALLOCATION):
-                    raise AllocationTooLarge()
+                    raise self._halt(AllocationTooLarge)
                 size += int(number) if number else 0
         self._build(size)
         return template % args
@@ -830,7 +847,7 @@ class GasMeter:
             base = _arg(args, kwargs, 1, "base", 10)
             if isinstance(base, int) and base in (2, 4, 8, 16, 32):
                 if len(value) > MAX_INT_BITS // 4 + 64:  # at most 5 bits per digit, bounded
-                    raise AllocationTooLarge()
+                    raise self._halt(AllocationTooLarge)
                 self._scan(len(value))
             else:
                 self._charge(digits_gas(min(len(value), MAX_STR_DIGITS + 64)))
@@ -965,7 +982,7 @@ class GasMeter:
             if not isinstance(data, (bytes, bytearray)):
                 raise TypeError("int.from_bytes takes bytes or a bytearray here")
             if len(data) * 8 > MAX_INT_BITS:
-                raise AllocationTooLarge()
+                raise self._halt(AllocationTooLarge)
             self._scan(len(data))
             self._build(len(data))
             return int.from_bytes(*args, **kwargs)

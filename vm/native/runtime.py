@@ -29,6 +29,7 @@ from vm.native.gas import (
     NestingTooDeep,
     OutOfGas,
     WriteInView,
+    output_gas,
     scrub,
     set_active_meter,
 )
@@ -99,33 +100,32 @@ class AppRuntime:
         snapshot = state.snapshot()
         try:
             output = self._dispatch(state, ctx, msg)
+            meter.charge(output_gas(len(output)))
+            result = ExecResult(True, meter.used, output, tuple(ctx.logs),
+                                messages=tuple(ctx.messages))  # fmt: skip
         except OutOfGas:
-            state.revert(snapshot)
-            return ExecResult(False, msg.gas, b"")
+            result = ExecResult(False, msg.gas, b"")
         except Halt as exc:  # a bound crossed: fails like out of gas, with the reason as data
-            state.revert(snapshot)
-            return ExecResult(False, msg.gas, error_data(exc.reason))
+            result = ExecResult(False, msg.gas, error_data(exc.reason))
         except RecursionError:
-            state.revert(snapshot)
-            return ExecResult(False, msg.gas, error_data(DepthExceeded.reason))
+            result = ExecResult(False, msg.gas, error_data(DepthExceeded.reason))
         except Revert as exc:
-            state.revert(snapshot)
-            return ExecResult(False, min(meter.used, msg.gas), exc.data)
+            result = _reverted(meter, msg, exc.data)
         except WriteInView:
-            state.revert(snapshot)
-            return ExecResult(
-                False, min(meter.used, msg.gas), error_data("state change in a view call")
-            )
+            result = _failed(meter, msg, error_data("state change in a view call"))
         except ZeroDivisionError:
-            state.revert(snapshot)
-            return ExecResult(False, min(meter.used, msg.gas), Panic(0x12).data)
+            result = _failed(meter, msg, Panic(0x12).data)
         except Exception as exc:  # app bugs fail the call, never the node
-            state.revert(snapshot)
-            return ExecResult(False, min(meter.used, msg.gas), error_data(failure_reason(exc)))
+            result = _failed(meter, msg, error_data(failure_reason(exc)))
         finally:  # (the failure reasons above are printed while the limits still hold)
             leave_app_limits(limits)
             ACTIVE.meter = previous
-        return ExecResult(True, meter.used, output, tuple(ctx.logs), messages=tuple(ctx.messages))
+        if meter.halted is not None or meter.used > msg.gas:  # app code lost a halt
+            halt = meter.halted
+            result = ExecResult(False, msg.gas, error_data(halt.reason) if halt else b"")
+        if not result.success:
+            state.revert(snapshot)
+        return result
 
     def _dispatch(self, state: State, ctx: CallContext, msg: Message) -> bytes:
         spec = self.app_class.__methods__.get(msg.data[:4]) if len(msg.data) >= 4 else None
@@ -177,6 +177,16 @@ class AppRuntime:
             set_active_meter(previous)
         if ctx.messages:
             raise AppLoadError("init() cannot send cross-app messages")
+
+
+def _failed(meter: GasMeter, msg: Message, data: bytes) -> ExecResult:
+    return ExecResult(False, min(meter.used, msg.gas), data)
+
+
+def _reverted(meter: GasMeter, msg: Message, data: bytes) -> ExecResult:
+    """The app's own revert data, priced like return data."""
+    used = meter.used + output_gas(len(data))
+    return ExecResult(False, used, data) if used <= msg.gas else ExecResult(False, msg.gas, b"")
 
 
 def _transfer(state: State, sender: bytes, to: bytes, value: int) -> None:

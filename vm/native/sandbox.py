@@ -26,6 +26,8 @@ that every costly operation goes through the meter, and what names and limits it
     class       class keywords such as `metaclass=`
     generator   `finally` in a generator (it would run whenever the collector finds it),
                 `yield` in a lambda
+    finally     `return`, `break` or `continue` in a `finally` (they drop the exception in
+                flight: a halt; the meter keeps the first halt anyway)
     slice       slices inside tuples; slice assignment other than `x[a:b] = value`
     star        a starred target anywhere but the top of a plain assignment
 `instrument` then rewrites the checked tree so that work is counted deterministically (gas.py
@@ -398,7 +400,30 @@ class _Checker(ast.NodeVisitor):
         if node.finalbody and self.generators and self.generators[-1]:
             self._flag(node, "generator", "finally in a generator would run when the collector "
                        "finds it, in another call")  # fmt: skip
+        for jump in _jumps_out(node.finalbody):
+            self._flag(jump, "finally", "return, break or continue in finally would drop the "
+                       "exception in flight (a halt of the meter among them)")  # fmt: skip
         self.generic_visit(node)
+
+
+def _jumps_out(body: list[ast.stmt]) -> list[ast.stmt]:
+    """`return` anywhere in `body`, and `break`/`continue` outside any loop inside it."""
+    found: list[ast.stmt] = []
+    todo: list[tuple[ast.AST, bool]] = [(stmt, False) for stmt in body]
+    while todo:
+        node, in_loop = todo.pop()
+        if isinstance(node, ast.Return) or (
+            isinstance(node, (ast.Break, ast.Continue)) and not in_loop
+        ):
+            found.append(node)
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda, ast.ClassDef)):
+            continue
+        if isinstance(node, (ast.For, ast.While)):  # a loop's `else` belongs to the outside
+            todo += [(child, True) for child in node.body]
+            todo += [(child, in_loop) for child in node.orelse]
+            continue
+        todo += [(child, in_loop) for child in ast.iter_child_nodes(node)]
+    return found
 
 
 def check_source(tree: ast.Module) -> list[Violation]:

@@ -83,6 +83,13 @@ REPO = Path(__file__).resolve().parents[3]
         ("x = {1, 2}", "set"),
         ("x = 3 / 2", "float"),
         ("try:\n    pass\nexcept* Exception:\n    pass", "except"),
+        ("def f():\n    try:\n        pass\n    finally:\n        return 1", "finally"),
+        ("for i in []:\n    try:\n        pass\n    finally:\n        break", "finally"),
+        (
+            "for i in []:\n    try:\n        pass\n    finally:\n        for j in []:\n"
+            "            pass\n        else:\n            continue",
+            "finally",
+        ),
     ],
 )
 def test_escapes_are_rejected_at_load(body: str, rule: str) -> None:
@@ -152,6 +159,37 @@ def test_the_sdk_exports_no_module() -> None:
 def test_runtime_escapes_fail_the_call(body: str, message: str) -> None:
     outcome = call(one_method(body, prelude="from vm.native import uint256"))
     assert not outcome.success and message in outcome.reason
+
+
+def test_a_loop_inside_finally_may_break() -> None:
+    body = "try:\n    pass\nfinally:\n    for j in [1, 2]:\n        break"
+    assert call(one_method(body)).success
+
+
+@pytest.mark.parametrize(
+    ("inner", "reason"),
+    [("while True:\n            pass", ""), ("x = b'x' * 10**9", "allocation above"),
+     ("f()", "call depth above 128")],
+)  # fmt: skip
+def test_a_halt_stays_a_halt_when_app_code_loses_it(inner: str, reason: str) -> None:
+    """A `finally` that raises replaces the halt in flight; the meter keeps it anyway."""
+    body = (f"def f():\n    try:\n        {inner}\n    finally:\n        raise ValueError()\n"
+            "try:\n    f()\nexcept ValueError:\n    pass\nself.count = 1")  # fmt: skip
+    outcome = call(one_method(body), gas=5_000_000)
+    assert not outcome.success and outcome.gas == 5_000_000
+    assert reason in outcome.reason if reason else outcome.out_of_gas
+
+
+def test_return_and_revert_data_cost_like_evm_memory() -> None:
+    source = one_method("return b'x' * n", "n: uint256", returns="bytes") + (
+        "\n    @method\n    def fail(self, n: uint256) -> None:\n        raise Revert(b'x' * n)\n"
+    )
+    app = runtime(source.replace("revert\n", "revert, Revert\n", 1))
+    small, large = call(app, "run(uint256)", 1_000), call(app, "run(uint256)", 1_000_000)
+    assert large.gas - small.gas > 2_000_000  # quadratic: a megabyte costs about 2M gas
+    small, large = call(app, "fail(uint256)", 1_000), call(app, "fail(uint256)", 1_000_000)
+    assert not large.success and large.gas - small.gas > 2_000_000
+    assert call(app, "fail(uint256)", 1_000_000, gas=1_000_000).out_of_gas
 
 
 def test_attributes_on_self_do_not_outlive_the_call() -> None:
