@@ -29,6 +29,7 @@ from vm.native.sandbox import (
     METER_NAME,
     SDK_NAMES,
     BuiltinType,
+    analyze,
     app_builtins,
     app_limits,
     check_source,
@@ -65,6 +66,8 @@ def _parse(source: str, filename: str) -> ast.Module:
         return ast.parse(source, filename)
     except SyntaxError as exc:
         raise AppLoadError(f"{filename}:{exc.lineno}: syntax error: {exc.msg}") from None
+    except (ValueError, MemoryError):  # a null byte; the parser's own stack limit (3.11)
+        raise AppLoadError(f"{filename}: the source cannot be parsed") from None
 
 
 def _reject(filename: str, problems: list[str]) -> AppLoadError:
@@ -73,13 +76,25 @@ def _reject(filename: str, problems: list[str]) -> AppLoadError:
 
 
 def prepare(source: str, filename: str = "app.py", metered: bool = True) -> Prepared:
-    """Everything that can be known about `source` without running it; raises AppLoadError."""
+    """Everything that can be known about `source` without running it; raises AppLoadError.
+    Parsing, checking and compiling recurse as deep as the source nests: under the app limits
+    (a deeply nested source would otherwise overflow the C stack), and a RecursionError is
+    a rejection like any other."""
+    with app_limits():
+        try:
+            return _prepare(source, filename, metered)
+        except RecursionError:
+            raise AppLoadError(f"{filename}: the source is nested too deeply") from None
+
+
+def _prepare(source: str, filename: str, metered: bool) -> Prepared:
     tree = _parse(source, filename)
-    violations = check_source(tree)
+    analysis = analyze(tree)
+    violations = check_source(tree, analysis)
     if violations:
         raise _reject(filename, [str(v) for v in violations])
     if metered:
-        tree = instrument(tree)
+        tree = instrument(tree, analysis)
     try:
         code = compile(tree, filename, "exec", dont_inherit=True)
     except SyntaxError as exc:  # what only the compiler sees: `return` outside a function...
@@ -264,7 +279,8 @@ def static_load_gas(prepared: Prepared) -> int | None:
     builtins_table = app_builtins({"__name__": prepared.module_name, METER_NAME: meter})
     sdk_names = _imported_sdk_names(prepared.tree)
     try:
-        _Estimate(meter, builtins_table, sdk_names).block(prepared.tree.body, {})
+        with app_limits():
+            _Estimate(meter, builtins_table, sdk_names).block(prepared.tree.body, {})
     except (_Unknown, Halt, Exception):
         return None
     return meter.used

@@ -75,6 +75,8 @@ __all__ = [
     "check_source",
     "instrument",
     "block_cost",
+    "analyze",
+    "Analysis",
     "app_builtins",
     "safe_builtins",
     "app_limits",
@@ -140,34 +142,89 @@ class SandboxViolation(Exception):
 # ---- the checker -------------------------------------------------------------------------------
 
 
-def _defined_names(tree: ast.AST) -> frozenset[str]:
-    """Every name the app binds anywhere, and every attribute it assigns."""
-    names: set[str] = set()
-    for node in ast.walk(tree):
-        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
-            names.add(node.name)
-        elif isinstance(node, ast.arg):
-            names.add(node.arg)
-        elif isinstance(node, ast.Name) and not isinstance(node.ctx, ast.Load):
-            names.add(node.id)
-        elif isinstance(node, ast.Attribute) and not isinstance(node.ctx, ast.Load):
-            names.add(node.attr)
-        elif isinstance(node, ast.alias):
-            names.add(node.asname or node.name)
-        elif isinstance(node, ast.ExceptHandler) and node.name:
-            names.add(node.name)
-    return frozenset(names)
+_FUNCTIONS = (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda)
 
 
-def _is_generator(node: ast.FunctionDef | ast.AsyncFunctionDef | ast.Lambda) -> bool:
-    todo: list[ast.AST] = list(node.body) if isinstance(node.body, list) else [node.body]
+@dataclass(frozen=True, slots=True)
+class Analysis:
+    """What the checker and the instrumenter need to know about the whole module, found in
+    one walk: how often each name is bound (defined names unlock attributes), which functions
+    are generators, which attribute names are only ever SDK `Map` fields."""
+
+    bindings: dict[str, int]
+    generators: frozenset[int]  # id() of the function nodes that yield
+    map_fields: frozenset[str]
+
+
+def analyze(tree: ast.Module) -> Analysis:
+    map_names = {
+        alias.asname or alias.name
+        for node in tree.body
+        if isinstance(node, ast.ImportFrom) and node.module == "vm.native"
+        for alias in node.names
+        if alias.name == "Map"
+    }
+    bindings: dict[str, int] = {}
+    generators: set[int] = set()
+    fields: set[str] = set()
+    todo: list[tuple[ast.AST, ast.AST | None]] = [(tree, None)]
     while todo:
-        item = todo.pop()
-        if isinstance(item, (ast.Yield, ast.YieldFrom)):
-            return True
-        if not isinstance(item, (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda, ast.ClassDef)):
-            todo.extend(ast.iter_child_nodes(item))
-    return False
+        node, function = todo.pop()
+        name = _bound_name(node)
+        if name is not None:
+            bindings[name] = bindings.get(name, 0) + 1
+        if isinstance(node, (ast.Yield, ast.YieldFrom)) and function is not None:
+            generators.add(id(function))
+        if isinstance(node, ast.ClassDef):
+            fields.update(_map_assignments(node, map_names))
+        todo += _scoped_children(node, function)
+    unique = frozenset(f for f in fields if bindings.get(f) == 1)
+    return Analysis(bindings, frozenset(generators), unique)
+
+
+def _bound_name(node: ast.AST) -> str | None:
+    if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+        return node.name
+    if isinstance(node, ast.arg):
+        return node.arg
+    if isinstance(node, ast.Name) and not isinstance(node.ctx, ast.Load):
+        return node.id
+    if isinstance(node, ast.Attribute) and not isinstance(node.ctx, ast.Load):
+        return node.attr
+    if isinstance(node, ast.alias):
+        return node.asname or node.name
+    if isinstance(node, ast.ExceptHandler):
+        return node.name
+    return None
+
+
+def _scoped_children(
+    node: ast.AST, function: ast.AST | None
+) -> list[tuple[ast.AST, ast.AST | None]]:
+    """The children of `node`, each with the function whose body it runs in (decorators and
+    defaults run outside the function they belong to; a class body is not a function's)."""
+    if isinstance(node, _FUNCTIONS):
+        arguments = node.args
+        outside: list[ast.AST] = [*arguments.defaults, *filter(None, arguments.kw_defaults)]
+        outside += [*arguments.posonlyargs, *arguments.args, *arguments.kwonlyargs]
+        outside += filter(None, (arguments.vararg, arguments.kwarg))
+        if not isinstance(node, ast.Lambda):
+            outside += [*node.decorator_list, *filter(None, [node.returns])]
+        body = node.body if isinstance(node.body, list) else [node.body]
+        return [(c, function) for c in outside] + [(c, node) for c in body]
+    inner = None if isinstance(node, ast.ClassDef) else function
+    return [(child, inner) for child in ast.iter_child_nodes(node)]
+
+
+def _map_assignments(node: ast.ClassDef, map_names: set[str]) -> list[str]:
+    found = []
+    for stmt in node.body:
+        if isinstance(stmt, ast.Assign) and len(stmt.targets) == 1:
+            call, target = stmt.value, stmt.targets[0]
+            if (isinstance(call, ast.Call) and isinstance(call.func, ast.Name)
+                    and call.func.id in map_names and isinstance(target, ast.Name)):  # fmt: skip
+                found.append(target.id)
+    return found
 
 
 _ANNOTATION_NODES = (
@@ -177,11 +234,12 @@ _ANNOTATION_NODES = (
 
 
 class _Checker(ast.NodeVisitor):
-    def __init__(self, defined: frozenset[str]) -> None:
+    def __init__(self, analysis: Analysis) -> None:
         self.violations: list[Violation] = []
-        self.defined = defined
+        defined = frozenset(analysis.bindings)
         self.attributes = PRICED_NAMES | SDK_ATTRIBUTES | defined
         self.names = defined | APP_BUILTIN_NAMES
+        self.generator_nodes = analysis.generators
         self.generators: list[bool] = []
 
     def _flag(self, node: ast.AST, rule: str, message: str) -> None:
@@ -271,7 +329,7 @@ class _Checker(ast.NodeVisitor):
         for expr in [*node.decorator_list, *arguments.defaults, *arguments.kw_defaults]:
             if expr is not None:
                 self.visit(expr)
-        self.generators.append(_is_generator(node))
+        self.generators.append(id(node) in self.generator_nodes)
         for stmt in node.body:
             self.visit(stmt)
         self.generators.pop()
@@ -288,7 +346,7 @@ class _Checker(ast.NodeVisitor):
         self.generators.pop()
 
     def visit_Lambda(self, node: ast.Lambda) -> None:
-        if _is_generator(node):
+        if id(node) in self.generator_nodes:
             self._flag(node, "generator", "yield in a lambda is not allowed")
         self.generators.append(False)
         self.generic_visit(node)
@@ -426,8 +484,8 @@ def _jumps_out(body: list[ast.stmt]) -> list[ast.stmt]:
     return found
 
 
-def check_source(tree: ast.Module) -> list[Violation]:
-    checker = _Checker(_defined_names(tree))
+def check_source(tree: ast.Module, analysis: Analysis | None = None) -> list[Violation]:
+    checker = _Checker(analysis or analyze(tree))
     checker.visit(tree)
     return sorted(checker.violations, key=lambda v: v.line)
 
@@ -525,53 +583,12 @@ def _docstring_end(body: list[ast.stmt]) -> int:
     return index
 
 
-def _map_fields(tree: ast.Module) -> frozenset[str]:
-    """Names bound only as `name = Map(...)` in class bodies (Map being the SDK's): `x.name[k]`
-    is then an SDK map, whose keys are checked by type before they are hashed."""
-    map_names = {
-        alias.asname or alias.name
-        for node in tree.body
-        if isinstance(node, ast.ImportFrom) and node.module == "vm.native"
-        for alias in node.names
-        if alias.name == "Map"
-    }
-    fields: set[str] = set()
-    bound: dict[str, int] = {}
-    for node in ast.walk(tree):
-        if isinstance(node, ast.ClassDef):
-            for stmt in node.body:
-                if not (isinstance(stmt, ast.Assign) and len(stmt.targets) == 1):
-                    continue
-                call, target = stmt.value, stmt.targets[0]
-                named = isinstance(call, ast.Call) and isinstance(call.func, ast.Name)
-                if named and call.func.id in map_names and isinstance(target, ast.Name):  # type: ignore[attr-defined]
-                    fields.add(target.id)
-    for name in _binding_names(tree):
-        bound[name] = bound.get(name, 0) + 1
-    return frozenset(f for f in fields if bound.get(f) == 1)
-
-
-def _binding_names(tree: ast.AST) -> Iterable[str]:
-    for node in ast.walk(tree):
-        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
-            yield node.name
-        elif isinstance(node, ast.arg):
-            yield node.arg
-        elif isinstance(node, ast.Name) and not isinstance(node.ctx, ast.Load):
-            yield node.id
-        elif isinstance(node, ast.Attribute) and not isinstance(node.ctx, ast.Load):
-            yield node.attr
-        elif isinstance(node, ast.alias):
-            yield node.asname or node.name
-        elif isinstance(node, ast.ExceptHandler) and node.name:
-            yield node.name
-
-
 class _Instrumenter(ast.NodeTransformer):
-    def __init__(self, map_fields: frozenset[str] = frozenset()) -> None:
+    def __init__(self, analysis: Analysis) -> None:
         self.scopes: list[str] = ["module"]
         self.temps = 0
-        self.map_fields = map_fields
+        self.map_fields = analysis.map_fields
+        self.generator_nodes = analysis.generators
 
     def _stmts(self, body: list[ast.stmt]) -> list[ast.stmt]:
         out: list[ast.stmt] = []
@@ -608,7 +625,7 @@ class _Instrumenter(ast.NodeTransformer):
 
     def visit_FunctionDef(self, node: ast.FunctionDef) -> ast.FunctionDef:
         cost = block_cost(node.body)
-        generator = _is_generator(node)
+        generator = id(node) in self.generator_nodes
         node.decorator_list = [self.visit(d) for d in node.decorator_list]
         node.args.defaults = [self.visit(d) for d in node.args.defaults]
         node.args.kw_defaults = [self._expr(d) for d in node.args.kw_defaults]
@@ -917,8 +934,9 @@ def _starred(target: ast.expr) -> bool:
     )
 
 
-def instrument(tree: ast.Module) -> ast.Module:
-    tree = _Instrumenter(_map_fields(tree)).visit(tree)
+def instrument(tree: ast.Module, analysis: Analysis | None = None) -> ast.Module:
+    """Rewrite a checked tree in place (and return it); `analysis` must be of this tree."""
+    tree = _Instrumenter(analysis or analyze(tree)).visit(tree)
     return ast.fix_missing_locations(tree)
 
 

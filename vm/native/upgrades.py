@@ -9,7 +9,9 @@ The owner schedules an upgrade with a transaction to `UPGRADE_ADDRESS` calling
 `upgrade(address app, bytes source, uint64 height)`. The new source must pass the loader's
 checks then and there, or the transaction fails with the loader's message; its module code
 runs under the transaction's remaining gas (at most loader.LOAD_GAS), which the transaction
-pays: UPGRADE_GAS plus what the load's meter used. At the start of block `height`
+pays: UPGRADE_GAS, PREPARE_GAS_PER_BYTE for each byte of source (charged before it is parsed:
+preparing costs about 1-3 us a byte; at most MAX_SOURCE_BYTES), and what the load's meter
+used. At the start of block `height`
 (`begin_block`, run by the builder and the verifier alike) the code and source keys switch;
 storage stays as it is.
 
@@ -37,6 +39,8 @@ __all__ = [
     "UPGRADE_ADDRESS",
     "UPGRADE_SELECTOR",
     "UPGRADE_GAS",
+    "PREPARE_GAS_PER_BYTE",
+    "MAX_SOURCE_BYTES",
     "source_key",
     "owner_key",
     "install_app",
@@ -48,6 +52,8 @@ __all__ = [
 UPGRADE_ADDRESS = Address(bytes.fromhex("00000000000000000000000000000000000f0001"))
 UPGRADE_SELECTOR = selector("upgrade(address,bytes,uint64)")
 UPGRADE_GAS = 200_000
+PREPARE_GAS_PER_BYTE = 100  # parsing, checking, instrumenting, compiling: ~1-3 us a byte
+MAX_SOURCE_BYTES = 128 * 1024
 _PENDING = b"\x06"
 
 
@@ -105,14 +111,19 @@ def request_upgrade(
         return _failure("only the app's owner may upgrade it")
     if height <= env.number:
         return _failure(f"activation height must be after block {env.number}")
+    if len(source_bytes) > MAX_SOURCE_BYTES:
+        return _failure(f"new code is larger than {MAX_SOURCE_BYTES} bytes")
+    base = UPGRADE_GAS + PREPARE_GAS_PER_BYTE * len(source_bytes)  # paid before any parsing
+    if base > msg.gas:
+        return ExecResult(False, msg.gas, b"")
     try:
         prepared = prepare(source)
     except AppLoadError as exc:
-        return _failure(f"new code rejected: {exc}")
-    budget = min(msg.gas - UPGRADE_GAS, LOAD_GAS)
+        return _failure(f"new code rejected: {exc}", base)
+    budget = min(msg.gas - base, LOAD_GAS)
     if simulate:
-        return _simulated_load(prepared, msg, budget)
-    loaded = _load(prepared, msg, budget)
+        return _simulated_load(prepared, msg, base, budget)
+    loaded = _load(prepared, msg, base, budget)
     if not loaded.success:
         return loaded
     pending = [p for p in _pending(state) if p[0] != app] + [
@@ -122,37 +133,37 @@ def request_upgrade(
     return loaded
 
 
-def _load(prepared: Prepared, msg: Message, budget: int) -> ExecResult:
+def _load(prepared: Prepared, msg: Message, base: int, budget: int) -> ExecResult:
     """Run the new module code under `budget`; success carries the gas the request used."""
     meter: GasMeter | None = None
     try:
         meter = GasMeter(budget)
         run_module(prepared, meter, register=False)
     except OutOfGas:
-        return _out_of_gas(msg, budget)
+        return _out_of_gas(msg, base, budget)
     except Halt as exc:
-        used = UPGRADE_GAS + (meter.used if meter else 0)
+        used = base + (meter.used if meter else 0)
         return _failure(f"new code rejected: module code halted: {exc.reason}", min(used, msg.gas))
     except AppLoadError as exc:
-        used = UPGRADE_GAS + (meter.used if meter else 0)
+        used = base + (meter.used if meter else 0)
         return _failure(f"new code rejected: {exc}", min(used, msg.gas))
-    return ExecResult(True, UPGRADE_GAS + meter.used, b"")
+    return ExecResult(True, base + meter.used, b"")
 
 
-def _simulated_load(prepared: Prepared, msg: Message, budget: int) -> ExecResult:
+def _simulated_load(prepared: Prepared, msg: Message, base: int, budget: int) -> ExecResult:
     gas = static_load_gas(prepared)
     if gas is None:  # only running the module code would tell: it may need all the gas
         return ExecResult(True, msg.gas, b"")
     if gas > budget:
-        return _out_of_gas(msg, budget)
-    return ExecResult(True, UPGRADE_GAS + gas, b"")
+        return _out_of_gas(msg, base, budget)
+    return ExecResult(True, base + gas, b"")
 
 
-def _out_of_gas(msg: Message, budget: int) -> ExecResult:
+def _out_of_gas(msg: Message, base: int, budget: int) -> ExecResult:
     if budget < LOAD_GAS:  # the transaction's own gas ran out
         return ExecResult(False, msg.gas, b"")
     reason = f"new code rejected: module code needs more than {LOAD_GAS} gas"
-    return _failure(reason, UPGRADE_GAS + LOAD_GAS)
+    return _failure(reason, base + LOAD_GAS)
 
 
 def activate_upgrades(state: State, env: BlockEnv) -> list[Address]:

@@ -4,6 +4,9 @@ pays for running the new module code (issue 10, finding 1)."""
 
 from __future__ import annotations
 
+import json
+import os
+import subprocess
 import sys
 from pathlib import Path
 from typing import Any
@@ -21,7 +24,13 @@ from vm.native import NativeVM, native_code
 from vm.native.abi import encode_values, selector
 from vm.native.gas import GasMeter
 from vm.native.loader import LOAD_GAS, prepare, run_module, static_load_gas
-from vm.native.upgrades import UPGRADE_ADDRESS, UPGRADE_GAS, UPGRADE_SELECTOR
+from vm.native.upgrades import (
+    MAX_SOURCE_BYTES,
+    PREPARE_GAS_PER_BYTE,
+    UPGRADE_ADDRESS,
+    UPGRADE_GAS,
+    UPGRADE_SELECTOR,
+)
 from vm.state import OverlayReader, State, code_key
 
 PENDING = b"\x06"
@@ -93,6 +102,8 @@ def test_a_simulated_upgrade_runs_no_code_and_schedules_nothing(spy: ExecSpy) ->
         (upgrade_message(DECLARATIVE, value=1), "expected upgrade"),
         (upgrade_message(DECLARATIVE, data=UPGRADE_SELECTOR + b"\x01"), "invalid upgrade"),
         (upgrade_message(DECLARATIVE, gas=UPGRADE_GAS - 1), None),
+        (upgrade_message(DECLARATIVE + "#" * MAX_SOURCE_BYTES), "larger than"),
+        (upgrade_message(DECLARATIVE, gas=UPGRADE_GAS + 1_000), None),  # cannot pay to parse
     ],
 )
 def test_static_failures_are_answered_as_the_transaction_fails(
@@ -152,7 +163,8 @@ def test_module_code_above_the_load_bound_fails_with_its_reason(
     monkeypatch.setattr(upgrades, "LOAD_GAS", 1_000_000)
     endless = INSTALLED + "\nwhile True:\n    pass\n"
     result = NativeVM().execute(fresh_state(INSTALLED), ENV, upgrade_message(endless, gas=10**7))
-    assert not result.success and result.gas_used == UPGRADE_GAS + 1_000_000
+    prepared = UPGRADE_GAS + PREPARE_GAS_PER_BYTE * len(endless.encode())
+    assert not result.success and result.gas_used == prepared + 1_000_000
     assert "module code needs more than 1000000 gas" in reason_of(result.output)
 
 
@@ -200,3 +212,52 @@ def test_simulations_do_not_grow_memory() -> None:
         assert not vm.call(view, ENV, call).success
     assert len(sys.modules) == modules
     assert len(vm._runtimes) == 1 and not vm._failed
+
+
+DEEP_SOURCES = """
+import json, sys
+import py_ecc  # noqa: F401 - raises the interpreter's recursion limit to 100,000
+from rollup.errors import AppLoadError
+from tests.vm.native.conftest import ENV, OWNER, fresh_state, reason_of, runtime
+from tests.vm.native.test_simulation import INSTALLED, upgrade_message
+from vm.native import NativeVM
+from vm.native.loader import prepare
+vm = NativeVM([runtime(INSTALLED)])
+def deep(n):
+    return ["x = " + "1+" * n + "1", "x = a" + ".b" * n, "x = " + "not " * n + "1",
+            "x = a" + "[0]" * (n // 2), "x = " + "lambda: " * (n // 4) + "1"]
+answers = [vm.call(fresh_state(INSTALLED), ENV, upgrade_message(INSTALLED + body, gas=10**9))
+           for body in deep(30_000)]
+rejected = []
+for body in deep(200_000):  # what a node starting with such an app reads
+    try:
+        prepare(body)
+    except AppLoadError as exc:
+        rejected.append(str(exc))
+assert sys.getrecursionlimit() == 100_000
+print(json.dumps([[[a.success, reason_of(a.output)] for a in answers], rejected]))
+"""
+
+
+def test_deeply_nested_sources_are_rejected_without_crashing_the_node() -> None:
+    """Anyone can make the node parse a source (a simulated upgrade from the owner's address):
+    parsing, checking and compiling run under the app limits, whatever py_ecc set."""
+    repo = Path(__file__).resolve().parents[3]
+    env = dict(os.environ, PYTHONPATH=str(repo))
+    done = subprocess.run([sys.executable, "-c", DEEP_SOURCES], cwd=repo, env=env,
+                          capture_output=True, text=True, timeout=240)  # fmt: skip
+    assert done.returncode == 0, done.stderr[-2000:]
+    answers, rejected = json.loads(done.stdout)
+    for success, reason in answers:
+        assert not success and reason.startswith("new code rejected: app.py"), reason
+    assert len(rejected) == 5
+
+
+def test_a_request_pays_to_be_parsed_before_it_is(monkeypatch: pytest.MonkeyPatch) -> None:
+    parsed: list[str] = []
+    monkeypatch.setattr(upgrades, "prepare", lambda source: parsed.append(source))
+    price = UPGRADE_GAS + PREPARE_GAS_PER_BYTE * len(DECLARATIVE.encode())
+    for gas in (price - 1, UPGRADE_GAS + 10):
+        simulated, real = both(upgrade_message(DECLARATIVE, gas=gas))
+        assert simulated == real == ExecResult(False, gas, b"")
+    assert parsed == []
