@@ -136,10 +136,15 @@ class BusPair:
         return args
 
     def start(self) -> None:
-        if self.nats is not None:
-            self.nats.start()
-        self.a.start()
-        self.b.start()
+        """Start all; if one fails, stop those already running (no process is left behind)."""
+        try:
+            if self.nats is not None:
+                self.nats.start()
+            self.a.start()
+            self.b.start()
+        except BaseException:
+            self.stop()
+            raise
 
     def stop(self) -> None:
         for process in (self.a, self.b):
