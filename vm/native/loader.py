@@ -387,8 +387,12 @@ class _Estimate:
             if isinstance(node.op, ast.USub):
                 return -operand
             return +operand if isinstance(node.op, ast.UAdd) else ~operand
-        if isinstance(node, (ast.Subscript, ast.Attribute)):  # hints: tuple[uint64, address]
+        if isinstance(node, ast.Attribute):
             self.value(node.value, env)
+            return _OPAQUE
+        if isinstance(node, ast.Subscript):  # hints: tuple[uint64, address]
+            self.value(node.value, env)
+            self.value(node.slice, env)  # a key hook in it is not estimated: unknown
             return _OPAQUE
         if isinstance(node, ast.Call):
             return self.call(node, env)

@@ -12,6 +12,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 import vm.native.loader as loader
 import vm.native.upgrades as upgrades
@@ -261,3 +263,32 @@ def test_a_request_pays_to_be_parsed_before_it_is(monkeypatch: pytest.MonkeyPatc
         simulated, real = both(upgrade_message(DECLARATIVE, gas=gas))
         assert simulated == real == ExecResult(False, gas, b"")
     assert parsed == []
+
+
+def _constant_expressions() -> st.SearchStrategy[str]:
+    leaves = st.one_of(st.integers(-(2**70), 2**70).map(str), st.sampled_from(["P", "Q"]))
+    operators = st.sampled_from(["+", "-", "*", "//", "%", "**", "<<", "|", "&", "^"])
+
+    def combine(inner: st.SearchStrategy[str]) -> st.SearchStrategy[str]:
+        binary = st.tuples(inner, operators, inner).map(lambda t: f"({t[0]} {t[1]} {t[2]})")
+        return st.one_of(binary, inner.map(lambda e: f"(-{e})"), inner.map(lambda e: f"({e},)"))
+
+    return st.recursive(leaves, combine, max_leaves=6)
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.lists(_constant_expressions(), min_size=1, max_size=4), st.integers(0, 300))
+def test_the_static_estimate_is_exact_when_it_answers(expressions: list[str], size: int) -> None:
+    body = "P = 3\nQ = 2**200\n" + "".join(f"C{i} = {e}\n" for i, e in enumerate(expressions))
+    body += f"Z = bytes({size})\n"
+    prepared = prepare(INSTALLED + body)
+    meter = GasMeter(LOAD_GAS)
+    try:
+        run_module(prepared, meter, register=False)
+    except Exception:  # noqa: BLE001 - 1 // 0, 2 ** -1...: a failure only running tells
+        return
+    except BaseException:  # a bound crossed: the estimate must not claim success
+        assert static_load_gas(prepared) is None
+        return
+    estimate = static_load_gas(prepared)
+    assert estimate is None or estimate == meter.used
