@@ -99,7 +99,11 @@ class NatsServerProcess:
             cmd, stdin=subprocess.DEVNULL, stdout=self._log, stderr=subprocess.STDOUT,
             start_new_session=True,  # a Ctrl-C meant for the caller does not reach it
         )  # fmt: skip
-        self._wait_ready(timeout)
+        try:
+            self._wait_ready(timeout)
+        except NatsServerError:
+            self.stop()  # never leave a server behind that the caller does not know of
+            raise
         self._provision()
 
     def _write_config(self) -> None:
