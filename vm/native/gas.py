@@ -67,6 +67,7 @@ __all__ = [
     "WORD_GAS",
     "ITEM_GAS",
     "UNIT_GAS",
+    "HOOK_GAS",
     "MAX_DEPTH",
     "MAX_WRITES",
     "MAX_ALLOCATION",
@@ -88,7 +89,8 @@ CALL_STEP_GAS = 40  # one Python function or lambda call inside the app
 NODE_GAS = 1  # one syntax node of a block that starts (body of a function, loop, class...)
 WORD_GAS = 3  # per 32 bytes built, copied or scanned
 ITEM_GAS = 2  # per element a builtin handles in C
-UNIT_GAS = 4  # per element (or 32 bytes) of a structure walked before C traverses it
+UNIT_GAS = 8  # per element (or 32 bytes) of a structure walked before C traverses it
+HOOK_GAS = 40  # a call into the meter that does more than an integer operation, like a call
 
 MAX_DEPTH = 128  # nested app function calls
 MAX_WRITES = 20_000  # storage writes per transaction
@@ -390,10 +392,12 @@ class GasMeter:
                 self._scan(len(key))
             return key
         if kind is tuple:
+            self._charge(HOOK_GAS)
             self.walk(key)
         return key
 
     def _compared(self, a: Any, b: Any) -> None:
+        self._charge(HOOK_GAS)
         kind = type(a)
         if kind is type(b):
             if kind is int:
@@ -407,49 +411,55 @@ class GasMeter:
         self.walk(a)
         self.walk(b)
 
-    # An int on the left compares in at most MAX_INT_BITS (another type: at once), so does a
-    # short bytes or str: these cost no more than their node. Anything else is walked first.
+    # An int of at most 4096 bits on the left compares at once (another type, or another size)
+    # or in 4096 bits, so does a short bytes or str: these cost no more than their node.
+    # Anything else is walked first (equal big ints compare digit by digit).
 
     def eq(self, a: Any, b: Any) -> Any:
         kind = type(a)
-        if kind is int or ((kind is bytes or kind is str) and len(a) <= _FREE_BYTES):
+        if (kind is int and a.bit_length() <= 4_096) or (
+            (kind is bytes or kind is str) and len(a) <= _FREE_BYTES
+        ):
             return a == b
         self._compared(a, b)
         return a == b
 
     def ne(self, a: Any, b: Any) -> Any:
         kind = type(a)
-        if kind is int or ((kind is bytes or kind is str) and len(a) <= _FREE_BYTES):
+        if (kind is int and a.bit_length() <= 4_096) or (
+            (kind is bytes or kind is str) and len(a) <= _FREE_BYTES
+        ):
             return a != b
         self._compared(a, b)
         return a != b
 
     def lt(self, a: Any, b: Any) -> Any:
-        if type(a) is int:
+        if type(a) is int and a.bit_length() <= 4_096:
             return a < b
         self._compared(a, b)
         return a < b
 
     def le(self, a: Any, b: Any) -> Any:
-        if type(a) is int:
+        if type(a) is int and a.bit_length() <= 4_096:
             return a <= b
         self._compared(a, b)
         return a <= b
 
     def gt(self, a: Any, b: Any) -> Any:
-        if type(a) is int:
+        if type(a) is int and a.bit_length() <= 4_096:
             return a > b
         self._compared(a, b)
         return a > b
 
     def ge(self, a: Any, b: Any) -> Any:
-        if type(a) is int:
+        if type(a) is int and a.bit_length() <= 4_096:
             return a >= b
         self._compared(a, b)
         return a >= b
 
     def operand(self, value: Any) -> Any:
         """One operand of a chained comparison (`a < b < c`)."""
+        self._charge(HOOK_GAS)
         if type(value) is not int:
             self.walk(value)
         return value
@@ -459,7 +469,9 @@ class GasMeter:
         kind = type(container)
         if kind is dict or kind is _VIEWS[0]:
             self.key(item)
-        elif kind is str or kind is bytes or kind is bytearray:
+            return item in container
+        self._charge(HOOK_GAS)
+        if kind is str or kind is bytes or kind is bytearray:
             self._search(len(container), len(item) if isinstance(item, _TEXTS) else 1)
         elif kind is range:
             if type(item) is not int and type(item) is not bool:
@@ -476,6 +488,7 @@ class GasMeter:
 
     def container(self, value: Any) -> Any:
         """The right operand of `in` inside a chained comparison."""
+        self._charge(HOOK_GAS)
         if isinstance(value, (*_SEQUENCES, dict, range, *_VIEWS)):
             self.walk(value)
             return value
@@ -532,6 +545,7 @@ class GasMeter:
         return a % b
 
     def divmod(self, a: Any, b: Any) -> Any:
+        self._charge(HOOK_GAS)
         if type(a) is int and type(b) is int and a.bit_length() > _FREE_BITS:
             self._charge(div_gas(a.bit_length(), b.bit_length()))
         return divmod(a, b)
@@ -634,6 +648,7 @@ class GasMeter:
     # ---- slices, deletions, unpacking ----
 
     def getslice(self, obj: Any, lower: Any, upper: Any, step: Any) -> Any:
+        self._charge(HOOK_GAS)
         kind = type(obj)
         if kind in _ITEM_BYTES:
             span = slice(lower, upper, step).indices(len(obj))
@@ -641,17 +656,20 @@ class GasMeter:
         return obj[lower:upper:step]
 
     def setslice(self, obj: Any, lower: Any, upper: Any, step: Any, value: Any) -> None:
+        self._charge(HOOK_GAS)
         items = self.spread(value)
         if type(obj) in _ITEM_BYTES:
             self._build(len(obj) + len(items), type(obj))
         obj[lower:upper:step] = items
 
     def delslice(self, obj: Any, lower: Any, upper: Any, step: Any) -> None:
+        self._charge(HOOK_GAS)
         if type(obj) in _ITEM_BYTES:
             self._scan(len(obj) * _ITEM_BYTES[type(obj)])
         del obj[lower:upper:step]
 
     def delitem(self, obj: Any, key: Any) -> None:
+        self._charge(HOOK_GAS)
         kind = type(obj)
         if kind is list or kind is bytearray:  # the tail moves down
             self._scan(len(obj) * _ITEM_BYTES[kind])
@@ -661,6 +679,7 @@ class GasMeter:
 
     def spread(self, value: Any) -> Any:
         """`*value` in a call or display, `a, *b = value`: C code consumes all of it."""
+        self._charge(HOOK_GAS)
         kind = type(value)
         if kind in _ITEM_BYTES or kind is range or kind in _VIEWS:
             self._build(len(value), list)
@@ -670,6 +689,7 @@ class GasMeter:
 
     def spread_map(self, value: Any) -> Any:
         """`**value` in a call or dict display."""
+        self._charge(HOOK_GAS)
         if type(value) is dict:
             self._items(len(value))
         return value
@@ -764,6 +784,7 @@ class GasMeter:
 
     def text(self, value: Any, conversion: int = -1, spec: str = "") -> str:
         """One `{value!conversion:spec}` field of an f-string."""
+        self._charge(HOOK_GAS)
         if conversion == 114:  # !r
             value = self.repr_of(value)
         elif conversion == 97:  # !a
@@ -792,6 +813,7 @@ class GasMeter:
 
     def percent(self, template: Any, args: Any) -> Any:
         """`template % args` for str and bytes: widths fixed and bounded, texts deterministic."""
+        self._charge(2 * HOOK_GAS)  # a regular expression runs over the template
         pattern = _PERCENT_STR if type(template) is str else _PERCENT_BYTES
         self._search(len(template), 1)
         size = len(template) + self._text_size(args)
@@ -840,6 +862,7 @@ class GasMeter:
     # ---- builtins that build, consume or convert (the sandbox's app builtins call these) ----
 
     def to_int(self, *args: Any, **kwargs: Any) -> int:
+        self._charge(HOOK_GAS)
         if not args and not kwargs:
             return 0
         value = _arg(args, kwargs, 0, "x", 0)
@@ -859,6 +882,7 @@ class GasMeter:
         return result if result.bit_length() <= _FREE_BITS else self._big_int(result)
 
     def to_str(self, *args: Any, **kwargs: Any) -> str:
+        self._charge(HOOK_GAS)
         if len(args) + len(kwargs) <= 1 and not (kwargs.keys() - {"object"}):
             value = args[0] if args else kwargs.get("object", "")
             return self.str_of(value)
@@ -872,6 +896,7 @@ class GasMeter:
 
     def to_bytes(self, kind: type, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
         """`bytes(...)` and `bytearray(...)`."""
+        self._charge(HOOK_GAS)
         if not args and not kwargs:
             return kind()
         source = _arg(args, kwargs, 0, "source", b"")
@@ -894,12 +919,14 @@ class GasMeter:
 
     def to_list(self, kind: type, args: tuple[Any, ...]) -> Any:
         """`list(x)` and `tuple(x)`."""
+        self._charge(HOOK_GAS)
         if not args:
             return kind()
         (source,) = args
         return kind(self.spread(source))
 
     def to_dict(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> dict[Any, Any]:
+        self._charge(HOOK_GAS)
         if args:
             (source,) = args
             if type(source) is dict:
@@ -914,18 +941,22 @@ class GasMeter:
         return dict(*args, **kwargs)
 
     def sum(self, iterable: Iterable[Any], /, start: Any = 0) -> Any:
+        self._charge(HOOK_GAS)
         total = start
         for item in self.each(iterable):
             total = self.add(total, item)
         return total
 
     def any(self, iterable: Iterable[Any], /) -> bool:
+        self._charge(HOOK_GAS)
         return any(self.each(iterable))
 
     def all(self, iterable: Iterable[Any], /) -> bool:
+        self._charge(HOOK_GAS)
         return all(self.each(iterable))
 
     def filter(self, function: Any, iterable: Iterable[Any], /) -> Iterator[Any]:
+        self._charge(HOOK_GAS)
         for item in self.each(iterable):
             if item if function is None else function(item):
                 yield item
@@ -939,6 +970,7 @@ class GasMeter:
     def _extreme(
         self, choose: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any]
     ) -> Any:
+        self._charge(HOOK_GAS)
         if not args:
             raise TypeError(f"{choose.__name__} expected at least 1 argument, got 0")
         items = self.spread(args[0] if len(args) == 1 else args)
@@ -967,6 +999,7 @@ class GasMeter:
     def sorted(
         self, iterable: Iterable[Any], /, *, key: Any = None, reverse: Any = False
     ) -> list[Any]:
+        self._charge(HOOK_GAS)
         items = list(self.spread(iterable))
         order = self._order(items, key, reverse)
         if order is None:
@@ -977,6 +1010,7 @@ class GasMeter:
         self, kind: type, name: str, args: tuple[Any, ...], kwargs: dict[str, Any]
     ) -> Any:
         """`int.from_bytes(...)`, `bytes.fromhex(...)`, `dict.fromkeys(...)`."""
+        self._charge(HOOK_GAS)
         if kind is int and name == "from_bytes":
             data = _arg(args, kwargs, 0, "bytes", b"")
             if not isinstance(data, (bytes, bytearray)):
@@ -1044,6 +1078,7 @@ def _priced(
     name: str, price: Callable[[GasMeter, Any, tuple[Any, ...], dict[str, Any]], None]
 ) -> _Method:
     def method(meter: GasMeter, obj: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+        meter._charge(HOOK_GAS)
         price(meter, obj, args, kwargs)
         return getattr(obj, name)(*args, **kwargs)
 
@@ -1168,6 +1203,7 @@ def _disjoint(meter: GasMeter, obj: Any, args: tuple[Any, ...], kwargs: dict[str
 
 
 def _index(meter: GasMeter, obj: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+    meter._charge(HOOK_GAS)
     _compare_all(meter, obj, args, kwargs)
     try:
         return obj.index(*args, **kwargs)
@@ -1176,12 +1212,14 @@ def _index(meter: GasMeter, obj: Any, args: tuple[Any, ...], kwargs: dict[str, A
 
 
 def _extend(meter: GasMeter, obj: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+    meter._charge(HOOK_GAS)
     items = meter.spread(args[0]) if args else ()
     meter._build(len(items), type(obj))
     obj.extend(items)
 
 
 def _join(meter: GasMeter, obj: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+    meter._charge(HOOK_GAS)
     items = meter.spread(args[0]) if args else ()
     try:
         total = sum(map(len, items))
@@ -1193,6 +1231,7 @@ def _join(meter: GasMeter, obj: Any, args: tuple[Any, ...], kwargs: dict[str, An
 
 
 def _sort(meter: GasMeter, obj: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+    meter._charge(HOOK_GAS)
     if args:
         raise TypeError("sort() takes no positional arguments")
     key, reverse = kwargs.get("key"), kwargs.get("reverse", False)
@@ -1204,6 +1243,7 @@ def _sort(meter: GasMeter, obj: Any, args: tuple[Any, ...], kwargs: dict[str, An
 
 
 def _update(meter: GasMeter, obj: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+    meter._charge(HOOK_GAS)
     addition = meter.to_dict(args, kwargs)
     obj.update(addition)
 

@@ -225,6 +225,10 @@ GROWING = {
     "in_list": ("v = list(range(n))", "x = -1 in v"),
     "eq_list": ("v = list(range(n))\nw = list(range(n))", "x = v == w"),
     "eq_bytes": ("s = b'x' * n\nt = b'x' * n", "x = s == t"),
+    "eq_int": ("a = (1 << n) - 1\nb = a + 0", "x = a == b"),
+    "lt_int": ("a = (1 << n) - 1\nb = a + 0", "x = a < b"),
+    "percent": ("s = 'x' * n", "x = '%s|%s' % (s, s)"),
+    "tuple_eq": ("t = tuple(range(n))\nu = tuple(range(n))", "x = t == u"),
     "find": ("s = b'x' * n", "x = s.find(b'xxxxxxxxy')"),
     "split": ("s = b'x,' * n", "x = s.split(b',')"),
     "copy_slice": ("v = list(range(n))", "x = v[:]"),
@@ -241,6 +245,7 @@ GROWING = {
     "tuple_of_map": ("v = [1] * n", "x = tuple(map(abs, v))"),
 }
 SIZES = {"pow3": (256, 1024), "pow": (2_000, 8_000), "str_int": (500, 2_000),
+         "eq_int": (16_000, 64_000), "lt_int": (16_000, 64_000),
          "int_str": (500, 2_000), "from_bytes": (1_000, 4_000)}  # fmt: skip
 
 
