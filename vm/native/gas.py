@@ -343,10 +343,6 @@ class GasMeter:
     def _items(self, count: int) -> None:
         self._charge(ITEM_GAS * count)
 
-    def check_size(self, size: int) -> None:
-        """`bytes(n)`, `x.ljust(n)`...: `size` bytes are about to be built."""
-        self._build(max(size, 0))
-
     def _big_int(self, value: int) -> int:
         bits = value.bit_length()
         if bits > MAX_INT_BITS:
@@ -793,6 +789,8 @@ class GasMeter:
         self._charge(HOOK_GAS)
         if conversion == 114:  # !r
             value = self.repr_of(value)
+        elif conversion == 115:  # !s
+            value = self.str_of(value)
         elif conversion == 97:  # !a
             self._text_size(value)
             value = ascii(value)

@@ -78,7 +78,6 @@ __all__ = [
     "analyze",
     "Analysis",
     "app_builtins",
-    "safe_builtins",
     "app_limits",
     "enter_app_limits",
     "leave_app_limits",
@@ -1055,9 +1054,6 @@ def app_builtins(namespace: dict[str, Any]) -> dict[str, Any]:
     )
     table[GUARD_NAME] = guard
     return table
-
-
-safe_builtins = app_builtins  # the former name
 
 
 # ---- the interpreter's limits while app code runs ----------------------------------------------

@@ -457,9 +457,6 @@ class Value(_Field):
             ctx.meter.long_value(len(raw), True)
 
 
-_CACHED_KEYS = (bytes, int, str)  # keys that hash in bounded time once their size is checked
-
-
 class Map(_Field):
     """A mapping; a tuple key type `(address, address)` means a nested mapping."""
 
