@@ -28,7 +28,7 @@ import math
 import os
 import resource
 import signal
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -36,7 +36,7 @@ import orjson
 
 from rollup.errors import CallFailed, LimitExceeded, RollupError, rpc_code
 
-__all__ = ["Isolator", "IsolationLimits", "ForwardedError"]
+__all__ = ["Isolator", "IsolationLimits", "ForwardedError", "outcomes", "unwrap"]
 
 _MAX_ANSWER = 64 * 1024 * 1024  # bytes of one child's answer
 _PR_SET_PDEATHSIG = 1
@@ -95,10 +95,7 @@ class Isolator:
                 answer = await self._fork(work)
         finally:
             self._waiting -= 1
-        if "error" in answer:
-            error = answer["error"]
-            raise ForwardedError(error["code"], error["message"], error.get("data"))
-        return answer["result"]
+        return unwrap(answer)
 
     async def _fork(self, work: Callable[[], Any]) -> dict[str, Any]:
         loop = asyncio.get_running_loop()
@@ -163,13 +160,7 @@ def _child(  # pragma: no cover
         cpu = math.ceil(limits.timeout_s) + 1  # the kernel's backstop for the parent's timer
         resource.setrlimit(resource.RLIMIT_CPU, (cpu, cpu))
         os.nice(limits.nice)
-        try:
-            answer: dict[str, Any] = {"result": work()}
-        except RollupError as exc:
-            answer = {"error": _error(exc)}
-        except Exception as exc:  # noqa: BLE001 - reported to the caller as an internal error
-            answer = {"error": {"code": -32603, "message": f"internal error: {type(exc).__name__}"}}
-        body = orjson.dumps(answer)
+        body = orjson.dumps(_outcome(work))
         view = memoryview(body)
         while view:
             view = view[os.write(write_fd, view) :]
@@ -177,6 +168,29 @@ def _child(  # pragma: no cover
         status = 70
     finally:
         os._exit(status)
+
+
+def _outcome(work: Callable[[], Any]) -> dict[str, Any]:
+    """{"result": work()} or {"error": {code, message, data}}, never an exception."""
+    try:
+        return {"result": work()}
+    except RollupError as exc:
+        return {"error": _error(exc)}
+    except Exception as exc:  # noqa: BLE001 - reported to the caller as an internal error
+        return {"error": {"code": -32603, "message": f"internal error: {type(exc).__name__}"}}
+
+
+def outcomes(works: Iterable[Callable[[], Any]]) -> list[dict[str, Any]]:
+    """Each work's outcome, in order: several requests answered by one child."""
+    return [_outcome(work) for work in works]
+
+
+def unwrap(outcome: dict[str, Any]) -> Any:
+    """An outcome's result, or its error raised as a ForwardedError."""
+    if "error" in outcome:
+        error = outcome["error"]
+        raise ForwardedError(error["code"], error["message"], error.get("data"))
+    return outcome["result"]
 
 
 def _error(exc: RollupError) -> dict[str, Any]:

@@ -45,7 +45,7 @@ from services.producer import BlockProducer
 from services.rpc import codec
 from services.rpc import messages as _messages  # noqa: F401 - registers rollup_getBlockMessages
 from services.rpc.filters import FilterRegistry, LogQuery, SubscriptionHub, Subscriptions
-from services.rpc.isolation import ForwardedError, IsolationLimits, Isolator
+from services.rpc.isolation import ForwardedError, IsolationLimits, Isolator, outcomes, unwrap
 from services.rpc.methods import METHODS, Method, anything, filter_logs, log_filter
 
 __all__ = [
@@ -198,6 +198,7 @@ class RpcServer:
         call = _Call(self, session, origin, client, Budget(self.inline_gas))
         waits: list[tuple[int, asyncio.Future[Any]]] = []
         later: list[tuple[int, asyncio.Task[Any]]] = []
+        grouped: list[tuple[int, Callable[[], Any]]] = []
         responses: list[dict[str, Any] | None] = []
         for position, request in enumerate(requests):
             if position and position % self.limits.yield_every == 0:
@@ -217,6 +218,9 @@ class RpcServer:
             except _Deferred as deferred:
                 later.append((len(responses), asyncio.ensure_future(deferred.work)))
                 responses.append(_response(req_id, None))
+            except _Grouped as group:
+                grouped.append((len(responses), group.work))
+                responses.append(_response(req_id, None))
             except Exception as exc:
                 responses.append(_response(req_id, error=exc))
             if "id" not in request:
@@ -224,9 +228,22 @@ class RpcServer:
         if waits:
             self.producer.wake()
             await self._await_sends(responses, waits)
+        if grouped:
+            later += self._run_grouped(grouped)
         if later:
             await self._await_later(responses, later)
         return [r for r in responses if r is not None]
+
+    def _run_grouped(
+        self, grouped: list[tuple[int, Callable[[], Any]]]
+    ) -> list[tuple[int, asyncio.Task[Any]]]:
+        """One isolated job for the lot; a task per request that takes its own answer."""
+        job = asyncio.ensure_future(self.isolator.run(lambda: outcomes(w for _, w in grouped)))
+
+        async def answer(position: int) -> Any:
+            return unwrap((await job)[position])
+
+        return [(index, asyncio.ensure_future(answer(i))) for i, (index, _) in enumerate(grouped)]
 
     async def _await_sends(
         self, responses: list[dict[str, Any] | None], waits: list[tuple[int, asyncio.Future[Any]]]
@@ -310,6 +327,14 @@ class _Deferred(Exception):  # noqa: N818 - carries work out of the synchronous 
         self.work = work
 
 
+class _Grouped(Exception):  # noqa: N818 - carries work out of the synchronous dispatch
+    """A cheap simulation that found its batch's budget spent: it runs isolated together with
+    the batch's other such requests, in one child (one fork for the lot, not one each)."""
+
+    def __init__(self, work: Callable[[], Any]) -> None:
+        self.work = work
+
+
 class _Call:
     """Dispatch of one request of a body: which handler, with what, and where it runs."""
 
@@ -345,13 +370,15 @@ class _Call:
             return spec.handler(*target, *args)
         if spec.runs == "thread":
             raise _Deferred(self._in_thread(spec.handler, (*target, *args)))
-        gas_cap = server.limits.gas_cap
-        if spec.runs == "budget":
-            try:
-                return spec.handler(*target, *args, gas_cap=gas_cap, budget=self.budget)
-            except NeedsIsolation:
-                pass
         work = functools.partial(spec.handler, *target, *args, **self._isolated_keywords(spec))
+        if spec.runs == "budget":
+            before = self.budget.remaining
+            try:
+                return spec.handler(*target, *args, gas_cap=server.limits.gas_cap,
+                                    budget=self.budget)  # fmt: skip
+            except NeedsIsolation:
+                if self.budget.remaining == before:  # the batch's budget ran out before it
+                    raise _Grouped(work) from None
         raise _Deferred(server.isolator.run(work))
 
     def _isolated_keywords(self, spec: Method) -> dict[str, Any]:
