@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import os
 import time
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -48,11 +49,13 @@ def test_a_bug_in_the_work_is_an_internal_error_not_a_crash() -> None:
         run(Isolator().run(lambda: 1 // 0))
 
 
-def test_work_past_the_timeout_is_killed_and_answered_like_geth() -> None:
+def test_work_past_the_timeout_is_killed_and_answered_like_geth(tmp_path: Path) -> None:
     isolator = Isolator(IsolationLimits(timeout_s=0.3))
     started = time.monotonic()
+    pid_file = tmp_path / "pid"
 
     def forever() -> None:
+        pid_file.write_text(str(os.getpid()))
         while True:
             pass
 
@@ -60,8 +63,10 @@ def test_work_past_the_timeout_is_killed_and_answered_like_geth() -> None:
         run(isolator.run(forever))
     assert time.monotonic() - started < 10
     assert isolator.timeouts == 1
+    pid = int(pid_file.read_text())
     with pytest.raises(ChildProcessError):
-        os.waitpid(-1, os.WNOHANG)  # no child left behind, reaped
+        os.waitpid(pid, os.WNOHANG)  # killed and reaped: no zombie left behind
+    assert not Path(f"/proc/{pid}").exists()
 
 
 def test_requests_past_the_waiting_bound_are_refused_not_queued() -> None:
