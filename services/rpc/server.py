@@ -444,21 +444,26 @@ def _raw_param(params: Any) -> bytes:
 
 
 def create_app(server: RpcServer) -> Starlette:
+    large_bodies = asyncio.Semaphore(1)
+
     async def rpc_endpoint(request: Request) -> Response:
-        length = request.headers.get("content-length")
-        if length is not None and length.isdigit() and int(length) > server.limits.max_body_bytes:
+        header = request.headers.get("content-length", "")
+        length = int(header) if header.isdigit() else None  # None: chunked, unknown
+        if length is not None and length > server.limits.max_body_bytes:
             body = orjson.dumps(_response(None, error=InvalidRequest("request body too large")))
             return Response(body, headers=_JSON)
-        chunks, size = [], 0
-        async for chunk in request.stream():
-            size += len(chunk)
-            if size > server.limits.max_body_bytes:
+        # Large bodies are read and parsed one at a time: the others wait unread (uvicorn
+        # stops reading a connection whose body nobody takes), so a flood of them costs the
+        # event loop one body's work between two turns of block production, not eight.
+        large = length is None or length > LARGE_BODY
+        async with large_bodies if large else contextlib.nullcontext():
+            received = await _read_body(request, server.limits.max_body_bytes)
+            if received is None:
                 body = orjson.dumps(_response(None, error=InvalidRequest("request body too large")))
                 return Response(body, headers=_JSON)
-            chunks.append(chunk)
-        client = request.client.host if request.client is not None else ""
-        out = await server.handle_body(b"".join(chunks), origin=request.headers.get("origin"),
-                                       client=client)  # fmt: skip
+            client = request.client.host if request.client is not None else ""
+            out = await server.handle_body(received, origin=request.headers.get("origin"),
+                                           client=client)  # fmt: skip
         return Response(out or b"", headers=_JSON)
 
     async def websocket_endpoint(socket: WebSocket) -> None:
@@ -509,6 +514,18 @@ def create_app(server: RpcServer) -> Starlette:
 
 
 SEND_TIMEOUT = 10.0  # a reader that takes no frame for this long is closed
+LARGE_BODY = 256 * 1024  # bodies above this are handled one at a time
+
+
+async def _read_body(request: Request, limit: int) -> bytes | None:
+    """The whole body, or None past `limit` bytes."""
+    chunks, size = [], 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            return None
+        chunks.append(chunk)
+    return b"".join(chunks)
 
 
 async def _pump(socket: WebSocket, session: Subscriptions) -> None:
