@@ -13,6 +13,7 @@ import hashlib
 import json
 import os
 import subprocess
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -92,12 +93,17 @@ def _run_cached(request: dict[str, Any], base: Path | None) -> dict[str, Any]:
     command = [str(solc), "--standard-json"]
     if base is not None:
         command += ["--base-path", str(base)]
-    done = subprocess.run(
-        command, input=text, capture_output=True, text=True, timeout=300,
-    )  # fmt: skip
-    if "{" not in done.stdout:
-        raise SolcError(f"solcjs failed: {done.stderr.strip() or done.stdout.strip()}")
-    output: dict[str, Any] = json.loads(done.stdout[done.stdout.index("{") :])
+    # solcjs prints its answer and calls process.exit(), which cuts a piped stdout at 64 KiB
+    # (nodejs/node#6456); a file receives all of it.
+    with tempfile.TemporaryFile("w+", encoding="utf-8") as answer:
+        done = subprocess.run(
+            command, input=text, stdout=answer, stderr=subprocess.PIPE, text=True, timeout=300,
+        )  # fmt: skip
+        answer.seek(0)
+        stdout = answer.read()
+    if "{" not in stdout:
+        raise SolcError(f"solcjs failed: {done.stderr.strip() or stdout.strip()}")
+    output: dict[str, Any] = json.loads(stdout[stdout.index("{") :])
     if not any(e.get("severity") == "error" for e in output.get("errors", [])):
         _CACHE.mkdir(parents=True, exist_ok=True)
         partial = cached.with_suffix(f".{os.getpid()}.tmp")
