@@ -59,7 +59,7 @@ from vm.bus import InvalidInbound
 from vm.commitment import StateTree
 from vm.interface import ExecutionVM
 from vm.state import DictReader, State
-from vm.stf import InvalidBlockTransaction, execute_block
+from vm.stf import InvalidBlockTransaction, L1Origin, execute_block
 
 __all__ = ["Replayer", "Verifier", "VerifierStatus", "check_inbound"]
 
@@ -92,7 +92,8 @@ class Replayer:
             log.error("block %d sent %s, the batch posts %s", number,
                       _ids(executed.outbound), _ids(posted.outbound))  # fmt: skip
             raise Divergence(number, "posted outbound messages differ from execution")
-        sealed = executed.seal(self.head, posted.timestamp_ms, self.tree, posted.l1_origin)
+        sealed = executed.seal(self.head, posted.timestamp_ms, self.tree,
+                               L1Origin(posted.l1_origin))  # fmt: skip
         world = self.world
         for key, (_before, after) in sealed.changes.items():
             if after is None:

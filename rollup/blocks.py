@@ -2,21 +2,30 @@
 
     header   = rlp([chain_id, number, parent_hash, timestamp, timestamp_ms, coinbase,
                     state_root, transactions_root, receipts_root, messages_root,
-                    withdrawals_root, logs_bloom, gas_limit, gas_used, base_fee, l1_origin])
+                    withdrawals_root, logs_bloom, gas_limit, gas_used, base_fee, l1_origin,
+                    l1_origin_hash])
     hash     = keccak(header)
     body     = rlp([[raw_tx, sender], ...])          senders kept so a restart skips recovery
     receipts = rlp([[status, gas_used, price, [[address, [topics], data], ...], contract,
                      return_data], ...])              cumulative gas is re-summed on decode
 The transactions root and receipts root are binary Merkle roots (`rollup.merkle`) over the
-transaction hashes and the receipt encodings; Ethereum uses a Patricia trie here, which our
-Solidity verifiers do not need.
+transaction hashes and the receipt encodings, deposits (rollup/deposits.py) first; Ethereum
+uses a Patricia trie here, which our Solidity verifiers do not need.
 
 Blocks with cross-app messages (`Block.inbound`, `Block.outbound`, see rollup/messages.py)
 store them behind a 0x01 marker, a byte no RLP list starts with, so a block without messages
 is stored exactly as before:
     body     = 0x01 ++ rlp([[[raw_tx, sender], ...], [inbound, ...], [outbound, ...]])
     receipts = 0x01 ++ rlp([[receipt, ...], [inbound receipt, ...]])
-where each message is `rollup.messages.encode_message`. The header commits to them through
+where each message is `rollup.messages.encode_message`. Blocks with deposits or withdrawals
+(bridge/README.md) use the 0x02 marker and carry all of them:
+    body     = 0x02 ++ rlp([[[raw_tx, sender], ...], [inbound, ...], [outbound, ...],
+                            [deposit, ...], [withdrawal, ...]])
+    receipts = 0x02 ++ rlp([[receipt, ...], [inbound receipt, ...], [deposit receipt, ...]])
+    deposit    = rollup.deposits.encode_deposit
+    withdrawal = rlp([nonce, sender, target, value, l1_token, token_amount, gas_limit, data])
+                 (its chain id is the header's)
+The header commits to the messages through
     messages_root = merkle_root([0x00 ++ outbound_i ...] ++ [0x01 ++ rlp([inbound_j,
                                  receipt_j]) ...])
 so outbound message i is leaf i (its `src_index`), and a block without messages keeps the
@@ -34,14 +43,17 @@ proof against that header's `messages_root`.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 from rollup import rlp
 from rollup.crypto import keccak, recover_signer, sign_digest
+from rollup.deposits import Deposit, decode_deposit, encode_deposit
 from rollup.merkle import merkle_root
 from rollup.messages import CrossMessage, decode_message, encode_message
 from rollup.rlp import decode_int, encode_int
 from rollup.transactions import decode_unsigned
 from rollup.types import Address, Block, BlockHeader, Hash32, Log, Receipt, Transaction
+from rollup.withdrawals import Withdrawal
 
 __all__ = [
     "encode_header",
@@ -52,6 +64,8 @@ __all__ = [
     "encode_receipt",
     "encode_receipts",
     "decode_receipts",
+    "block_entries",
+    "block_entry_receipts",
     "transactions_root",
     "receipts_root",
     "messages_root",
@@ -61,6 +75,7 @@ __all__ = [
     "header_digest",
     "sign_header",
     "header_signer",
+    "BlockBody",
     "encode_block_body",
     "decode_block_body",
     "encode_block_receipts",
@@ -68,6 +83,7 @@ __all__ = [
 ]
 
 _MESSAGES_MARKER = b"\x01"
+_BRIDGE_MARKER = b"\x02"
 
 
 def _header_items(h: BlockHeader) -> list[rlp.RLPItem]:
@@ -76,7 +92,7 @@ def _header_items(h: BlockHeader) -> list[rlp.RLPItem]:
         encode_int(h.timestamp_ms), h.coinbase, h.state_root, h.transactions_root,
         h.receipts_root, h.messages_root, h.withdrawals_root, h.logs_bloom,
         encode_int(h.gas_limit), encode_int(h.gas_used), encode_int(h.base_fee),
-        encode_int(h.l1_origin),
+        encode_int(h.l1_origin), h.l1_origin_hash,
     ]  # fmt: skip
 
 
@@ -85,7 +101,7 @@ def encode_header(header: BlockHeader) -> bytes:
 
 
 def decode_header(data: bytes) -> BlockHeader:
-    b = [rlp.as_bytes(item) for item in rlp.as_list(rlp.decode(data), 16)]
+    b = [rlp.as_bytes(item) for item in rlp.as_list(rlp.decode(data), 17)]
     return BlockHeader(
         chain_id=decode_int(b[0]),
         number=decode_int(b[1]),
@@ -103,6 +119,7 @@ def decode_header(data: bytes) -> BlockHeader:
         gas_used=decode_int(b[13]),
         base_fee=decode_int(b[14]),
         l1_origin=decode_int(b[15]),
+        l1_origin_hash=Hash32(b[16]),
     )
 
 
@@ -169,12 +186,25 @@ def decode_receipts(data: bytes) -> tuple[Receipt, ...]:
     return tuple(receipts)
 
 
-def transactions_root(transactions: Sequence[Transaction]) -> Hash32:
-    return Hash32(merkle_root([tx.hash for tx in transactions]))
+def block_entries(block: Block) -> tuple[Transaction | Deposit, ...]:
+    """The block's transactions as Ethereum tools number them: deposits first."""
+    return (*block.deposits, *block.transactions)
 
 
-def receipts_root(receipts: Sequence[Receipt]) -> Hash32:
-    return Hash32(merkle_root([encode_receipt(r) for r in receipts]))
+def block_entry_receipts(block: Block) -> tuple[Receipt, ...]:
+    """Their receipts, in the same order."""
+    return (*block.deposit_receipts, *block.receipts)
+
+
+def transactions_root(
+    transactions: Sequence[Transaction], deposits: Sequence[Deposit] = ()
+) -> Hash32:
+    hashes: list[bytes] = [d.hash for d in deposits]
+    return Hash32(merkle_root(hashes + [tx.hash for tx in transactions]))
+
+
+def receipts_root(receipts: Sequence[Receipt], deposit_receipts: Sequence[Receipt] = ()) -> Hash32:
+    return Hash32(merkle_root([encode_receipt(r) for r in (*deposit_receipts, *receipts)]))
 
 
 # ---- cross-app messages ----------------------------------------------------------------------
@@ -228,45 +258,83 @@ def header_signer(chain_id: int, hash_: bytes, signature: bytes) -> bytes | None
 
 
 def encode_block_body(block: Block) -> bytes:
+    txs: list[rlp.RLPItem] = [[tx.raw, tx.sender] for tx in block.transactions]
+    if block.deposits or block.withdrawals:
+        return _BRIDGE_MARKER + rlp.encode([
+            txs, [encode_message(m) for m in block.inbound],
+            [encode_message(m) for m in block.outbound],
+            [encode_deposit(d) for d in block.deposits],
+            [_withdrawal_items(w) for w in block.withdrawals],
+        ])  # fmt: skip
     if not (block.inbound or block.outbound):
         return encode_body(block.transactions)
     return _MESSAGES_MARKER + rlp.encode(
-        [
-            [[tx.raw, tx.sender] for tx in block.transactions],
-            [encode_message(m) for m in block.inbound],
-            [encode_message(m) for m in block.outbound],
-        ]
-    )
+        [txs, [encode_message(m) for m in block.inbound],
+         [encode_message(m) for m in block.outbound]]
+    )  # fmt: skip
 
 
-def decode_block_body(
-    data: bytes,
-) -> tuple[tuple[Transaction, ...], tuple[CrossMessage, ...], tuple[CrossMessage, ...]]:
-    """(transactions, inbound messages, outbound messages) of a stored body."""
-    if data[:1] != _MESSAGES_MARKER:
-        return decode_body(data), (), ()
-    txs, inbound, outbound = rlp.as_list(rlp.decode(data[1:]), 3)
-    return (
-        decode_body(rlp.encode(txs)),
-        tuple(decode_message(rlp.as_bytes(m)) for m in rlp.as_list(inbound)),
-        tuple(decode_message(rlp.as_bytes(m)) for m in rlp.as_list(outbound)),
+@dataclass(frozen=True, slots=True)
+class BlockBody:
+    """What a stored body holds besides the header and the receipts."""
+
+    transactions: tuple[Transaction, ...]
+    inbound: tuple[CrossMessage, ...] = ()
+    outbound: tuple[CrossMessage, ...] = ()
+    deposits: tuple[Deposit, ...] = ()
+    withdrawals: tuple[Withdrawal, ...] = ()
+
+
+def decode_block_body(data: bytes, chain_id: int) -> BlockBody:
+    """A stored body (any of the three forms); `chain_id` completes its withdrawals."""
+    marker = data[:1]
+    if marker not in (_MESSAGES_MARKER, _BRIDGE_MARKER):
+        return BlockBody(decode_body(data))
+    parts = rlp.as_list(rlp.decode(data[1:]), 3 if marker == _MESSAGES_MARKER else 5)
+    body = BlockBody(
+        decode_body(rlp.encode(parts[0])),
+        tuple(decode_message(rlp.as_bytes(m)) for m in rlp.as_list(parts[1])),
+        tuple(decode_message(rlp.as_bytes(m)) for m in rlp.as_list(parts[2])),
     )
+    if marker == _MESSAGES_MARKER:
+        return body
+    deposits = tuple(decode_deposit(rlp.as_bytes(d)) for d in rlp.as_list(parts[3]))
+    withdrawals = tuple(_decode_withdrawal(w, chain_id) for w in rlp.as_list(parts[4]))
+    return BlockBody(body.transactions, body.inbound, body.outbound, deposits, withdrawals)
+
+
+def _withdrawal_items(w: Withdrawal) -> list[rlp.RLPItem]:
+    return [encode_int(w.nonce), w.sender, w.target, encode_int(w.value), w.l1_token,
+            encode_int(w.token_amount), encode_int(w.gas_limit), w.data]  # fmt: skip
+
+
+def _decode_withdrawal(item: rlp.RLPItem, chain_id: int) -> Withdrawal:
+    nonce, sender, target, value, token, amount, gas, data = (
+        rlp.as_bytes(x) for x in rlp.as_list(item, 8)
+    )
+    return Withdrawal(chain_id, decode_int(nonce), Address(sender), Address(target),
+                      decode_int(value), Address(token), decode_int(amount), decode_int(gas),
+                      data)  # fmt: skip
 
 
 def encode_block_receipts(block: Block) -> bytes:
+    receipts: list[rlp.RLPItem] = [_receipt_items(r) for r in block.receipts]
+    inbound: list[rlp.RLPItem] = [_receipt_items(r) for r in block.inbound_receipts]
+    if block.deposit_receipts:
+        deposits: list[rlp.RLPItem] = [_receipt_items(r) for r in block.deposit_receipts]
+        return _BRIDGE_MARKER + rlp.encode([receipts, inbound, deposits])
     if not block.inbound_receipts:
         return encode_receipts(block.receipts)
-    return _MESSAGES_MARKER + rlp.encode(
-        [
-            [_receipt_items(r) for r in block.receipts],
-            [_receipt_items(r) for r in block.inbound_receipts],
-        ]
-    )
+    return _MESSAGES_MARKER + rlp.encode([receipts, inbound])
 
 
-def decode_block_receipts(data: bytes) -> tuple[tuple[Receipt, ...], tuple[Receipt, ...]]:
-    """(transaction receipts, inbound message receipts) of a stored receipts blob."""
-    if data[:1] != _MESSAGES_MARKER:
-        return decode_receipts(data), ()
-    txs, inbound = rlp.as_list(rlp.decode(data[1:]), 2)
-    return decode_receipts(rlp.encode(txs)), decode_receipts(rlp.encode(inbound))
+def decode_block_receipts(
+    data: bytes,
+) -> tuple[tuple[Receipt, ...], tuple[Receipt, ...], tuple[Receipt, ...]]:
+    """(transaction receipts, inbound message receipts, deposit receipts) of a stored blob."""
+    marker = data[:1]
+    if marker not in (_MESSAGES_MARKER, _BRIDGE_MARKER):
+        return decode_receipts(data), (), ()
+    parts = rlp.as_list(rlp.decode(data[1:]), 2 if marker == _MESSAGES_MARKER else 3)
+    decoded = [decode_receipts(rlp.encode(part)) for part in parts]
+    return decoded[0], decoded[1], decoded[2] if len(decoded) == 3 else ()

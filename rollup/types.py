@@ -10,7 +10,9 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, NewType
 
 if TYPE_CHECKING:
+    from rollup.deposits import Deposit
     from rollup.messages import CrossMessage
+    from rollup.withdrawals import Withdrawal
 
 __all__ = [
     "Address",
@@ -105,8 +107,9 @@ class BlockHeader:
     gas_limit: int
     gas_used: int
     base_fee: int
-    l1_origin: int
+    l1_origin: int  # the newest L1 block whose deposits this block may include
     chain_id: int
+    l1_origin_hash: Hash32 = ZERO_HASH  # that L1 block's hash (zero: no L1 followed)
 
 
 @dataclass(frozen=True, slots=True)
@@ -121,6 +124,12 @@ class Block:
     inbound: tuple[CrossMessage, ...] = ()
     inbound_receipts: tuple[Receipt, ...] = ()
     outbound: tuple[CrossMessage, ...] = ()
+    # Bridge (rollup.deposits, rollup.withdrawals). `deposits` are an input, executed first of
+    # all, each with its receipt; `withdrawals` are an output, the leaves the block appended to
+    # the withdrawals tree.
+    deposits: tuple[Deposit, ...] = ()
+    deposit_receipts: tuple[Receipt, ...] = ()
+    withdrawals: tuple[Withdrawal, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)

@@ -18,6 +18,7 @@ from typing import Any
 
 from eth_account import Account
 
+from rollup.blocks import block_entry_receipts
 from rollup.errors import ExecutionReverted
 from rollup.genesis import DEV_ADDRESSES, DEV_KEYS
 from rollup.manifest import Manifest, parse_manifest
@@ -88,7 +89,7 @@ class LocalChain:
         self.node.produce(next(self._clock))
         status = self.node.transaction(tx.hash)
         assert status is not None and status.block is not None, "transaction was not included"
-        return status.block.receipts[status.index]
+        return block_entry_receipts(status.block)[status.index]
 
     def transact(
         self, sender: Address, name: str, *args: Any, value: int = 0, gas: int = 1_000_000

@@ -13,11 +13,12 @@ import itertools
 import logging
 import time
 from collections import OrderedDict
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 
-from rollup.blocks import block_hash
+from rollup.blocks import block_entries, block_hash
+from rollup.deposits import Deposit
 from rollup.errors import (
     InvalidBlock,
     InvalidParams,
@@ -32,8 +33,10 @@ from rollup.types import Address, Block, BlockEnv, BlockHeader, Receipt, Transac
 from sequencer.admission import check_account, check_static, decode_chunk
 from sequencer.chain import ChainState
 from sequencer.inbox import Inbox
+from sequencer.l1view import L1View
 from sequencer.mempool import Mempool
 from sequencer.store import Store, StoredBlock
+from vm.bridge import next_deposit_nonce
 from vm.bus import inbound_progress
 from vm.commitment import StateTree
 from vm.evm import EvmVM
@@ -43,7 +46,7 @@ from vm.interface import ExecutionVM
 from vm.native import AppRuntime, NativeVM
 from vm.native.loader import load_app_class
 from vm.state import DictReader, State, code_key, get_account
-from vm.stf import InvalidTransaction, SealedBlock, execute_block
+from vm.stf import InvalidTransaction, L1Origin, SealedBlock, execute_block
 
 __all__ = ["Sequencer", "SequencerConfig", "TxStatus"]
 
@@ -70,15 +73,18 @@ class SequencerConfig:
     decode_threads: int = 1
     preload_max_keys: int = 5_000_000  # hold state in memory when it has at most this many keys
     max_block_messages: int = 2_000  # inbound cross-app messages per block
+    max_block_deposits: int = 256  # L1 deposits per block (each up to 5M gas, not charged)
+    # Test only: a sequencer that ignores deposits, to show that verifiers catch censorship.
+    fault_ignore_deposits: bool = False
 
 
 @dataclass(frozen=True, slots=True)
 class TxStatus:
     """Where a transaction is: in a committed block, or still pending."""
 
-    tx: Transaction
+    tx: Transaction | Deposit  # a deposit only once in a block
     block: Block | None
-    index: int
+    index: int  # as Ethereum tools number a block's transactions: deposits first
 
 
 class Sequencer:
@@ -100,6 +106,7 @@ class Sequencer:
             on_discard=lambda tx, error: self._notify(tx.hash, error),
         )  # fmt: skip
         self.inbox = Inbox()  # cross-app messages received, not yet in a block
+        self.l1: L1View | None = None  # services set it when the node follows an L1
         self.coinbase = fee_vault(manifest.name)
         # Newest blocks the DA poster has posted / seen finalized on L1 (services/da_node.py
         # sets them); None without a poster, and the `safe`/`finalized` tags answer `latest`.
@@ -214,7 +221,23 @@ class Sequencer:
     # ---- building ----
 
     def has_work(self) -> bool:
-        return self.mempool.ready_count > 0 or self.inbox.ready(self.inbound_progress)
+        return (self.mempool.ready_count > 0 or self.inbox.ready(self.inbound_progress)
+                or bool(self._due_deposits(self._next_origin(), 1)))  # fmt: skip
+
+    # ---- deposits from the L1 ----
+
+    def _next_origin(self) -> L1Origin:
+        """The L1 origin of the next block: the view's, never older than the parent's."""
+        parent = L1Origin(self.head.l1_origin, self.head.l1_origin_hash)
+        if self.l1 is None:
+            return parent
+        origin = self.l1.origin()
+        return origin if origin.number > parent.number else parent
+
+    def _due_deposits(self, origin: L1Origin, limit: int) -> Sequence[Deposit]:
+        if self.l1 is None or self.config.fault_ignore_deposits:
+            return ()
+        return self.l1.deposits(next_deposit_nonce(self.state), origin, limit)
 
     # ---- cross-app messages in ----
 
@@ -234,7 +257,9 @@ class Sequencer:
         """Execute the next block from the inbox and the pool on top of the newest built block."""
         inbound = self.inbox.take(self.inbound_progress, self.config.max_block_messages)
         txs = self.mempool.take(self.config.max_block_txs)
-        if not txs and not inbound:
+        origin = self._next_origin()
+        deposits = self._due_deposits(origin, self.config.max_block_deposits)
+        if not txs and not inbound and not deposits:
             return None
         parent = self.head
         env = BlockEnv(
@@ -245,15 +270,16 @@ class Sequencer:
             gas_limit=self.manifest.gas_limit,
             chain_id=self.chain_id,
         )
-        executed = execute_block(State(self.state), env, self.vm, inbound, txs, strict=False)
+        executed = execute_block(State(self.state), env, self.vm, inbound, txs, strict=False,
+                                 deposits=deposits)  # fmt: skip
         for tx, exc in executed.dropped:
             self._drop(tx, exc)
         if executed.leftover:
             self._requeue(executed.state, executed.leftover)
-        if not executed.transactions and not inbound:
+        if not executed.transactions and not inbound and not deposits:
             return None
         timestamp_ms = max(parent.timestamp_ms, now_ms)
-        sealed = executed.seal(parent, timestamp_ms, self.tree)
+        sealed = executed.seal(parent, timestamp_ms, self.tree, origin)
         self.state.apply(env.number, sealed.changes)
         self.head = sealed.block.header
         return sealed
@@ -306,8 +332,8 @@ class Sequencer:
     def _index_committed(self, stored: StoredBlock) -> None:
         number = stored.block.header.number
         self._cache_block(stored)
-        for index, tx in enumerate(stored.block.transactions):
-            self._recent_tx[tx.hash] = (number, index)
+        for index, entry in enumerate(block_entries(stored.block)):
+            self._recent_tx[entry.hash] = (number, index)
         for key, (_before, after) in stored.changes.items():
             self._since_checkpoint[key] = after
         self._blocks_since_checkpoint += 1
@@ -401,7 +427,7 @@ class Sequencer:
         if location is not None and location[0] <= self.committed.number:
             block = self.block(location[0])
             if block is not None:
-                return TxStatus(block.transactions[location[1]], block, location[1])
+                return TxStatus(block_entries(block)[location[1]], block, location[1])
         pending = self.mempool.by_hash.get(tx_hash)
         if pending is not None:
             return TxStatus(pending, None, -1)

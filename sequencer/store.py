@@ -46,7 +46,7 @@ from vm.stf import SealedBlock
 
 __all__ = ["Store", "StoredBlock", "SCHEMA_VERSION", "encode_changes", "decode_changes"]
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2  # 2: headers name their L1 origin hash; bodies carry deposits, withdrawals
 
 metadata = MetaData()
 blocks_table = Table(
@@ -215,10 +215,13 @@ class Store:
 
     def _row_to_block(self, row: object) -> StoredBlock:
         header: BlockHeader = decode_header(row.header)  # type: ignore[attr-defined]
-        txs, inbound, outbound = decode_block_body(row.body)  # type: ignore[attr-defined]
-        receipts, inbound_receipts = decode_block_receipts(row.receipts)  # type: ignore[attr-defined]
-        block = Block(header, Hash32(row.hash), txs, receipts,  # type: ignore[attr-defined]
-                      inbound, inbound_receipts, outbound)  # fmt: skip
+        body = decode_block_body(row.body, header.chain_id)  # type: ignore[attr-defined]
+        receipts, inbound_receipts, deposit_receipts = decode_block_receipts(
+            row.receipts  # type: ignore[attr-defined]
+        )
+        block = Block(header, Hash32(row.hash), body.transactions, receipts,  # type: ignore[attr-defined]
+                      body.inbound, inbound_receipts, body.outbound, body.deposits,
+                      deposit_receipts, body.withdrawals)  # fmt: skip
         return StoredBlock(block, decode_changes(row.changes))  # type: ignore[attr-defined]
 
     def get_block(self, number: int) -> StoredBlock | None:

@@ -18,6 +18,8 @@ State (flat keys beside vm/state.py's and vm/native/upgrades.py's):
     b"\\x09" ++ call_id         -> callback(4, zero: none) ++ u64(callback_gas) ++ u256(value)
                                   ++ sender(20) ++ u64(dst_chain) ++ target(20): a call whose
                                   result is still due
+    b"\\x0c" ++ u64(dst_chain)  -> value of calls to dst_chain that succeeded there: the L1
+                                  Portal's `settle` moves its growth to dst_chain's balance
 
 Semantics:
 - A call's value leaves the sender for BUS_ADDRESS's balance (the escrow) when it is sent. At
@@ -56,6 +58,7 @@ from rollup.messages import (
 )
 from rollup.rlp import decode_int, encode_int
 from rollup.types import Address, BlockEnv, Log, Receipt
+from vm.bridge import record_withdrawals
 from vm.interface import ExecResult, ExecutionVM, Message
 from vm.state import State, StateReader, add_balance, get_balance, storage_key
 
@@ -87,7 +90,7 @@ DEFAULT_CALLBACK_GAS = 300_000
 DEFAULT_TTL = 86_400  # seconds
 MAX_TTL = 30 * 86_400
 
-_PROGRESS, _PENDING = b"\x08", b"\x09"
+_PROGRESS, _PENDING, _SETTLED = b"\x08", b"\x09", b"\x0c"
 
 
 class SendError(Exception):
@@ -324,6 +327,7 @@ def _run_call(
             add_balance(state, alias, m.value)  # minted here; escrowed at the source
         result = vm.execute(state, env, Message(alias, m.target, m.value, m.data, m.gas, alias, 0))
         if result.success:
+            record_withdrawals(state, env, result)
             collect(outbound, sent_messages(state, env, result))
         else:
             state.revert(snapshot)
@@ -344,12 +348,17 @@ def _run_result(
     if pending.value and not m.success:
         add_balance(state, BUS_ADDRESS, -pending.value)
         add_balance(state, pending.sender, pending.value)
+    elif pending.value:  # it arrived: the destination's exits back it once settled on L1
+        key = _SETTLED + _u64(pending.dst_chain)
+        state.set(key, encode_int(decode_int(state.get(key) or b"") + pending.value))
     state.commit()
     if not pending.callback:
         return ExecResult(True, 0, b"")
     data = callback_calldata(pending.callback, m.ref_id, m.success, m.data)
     msg = Message(BUS_ADDRESS, pending.sender, 0, data, pending.callback_gas, BUS_ADDRESS, 0)
     result = vm.execute(state, env, msg)
+    if result.success:
+        record_withdrawals(state, env, result)
     collect(outbound, sent_messages(state, env, result))
     state.commit()
     return result

@@ -12,6 +12,7 @@ from rollup.genesis import DEV_ADDRESSES
 from rollup.manifest import Manifest, fee_vault
 from rollup.messages import APP_BUS_ADDRESS
 from rollup.types import ZERO_HASH, BlockEnv, BlockHeader, Hash32
+from vm.bridge import withdrawals_root_of
 from vm.commitment import StateTree
 from vm.contracts.app_bus import APP_BUS_RUNTIME
 from vm.evm.artifact import Artifact, constructor_calldata
@@ -19,6 +20,7 @@ from vm.evm.machine import EvmVM
 from vm.interface import Message
 from vm.native.runtime import AppRuntime
 from vm.native.upgrades import install_app, install_system
+from vm.native.withdrawals import install_l2_to_l1
 from vm.state import State, StateReader, code_key, get_account, set_account
 
 __all__ = ["build_genesis"]
@@ -41,6 +43,7 @@ def build_genesis(
         _deploy(state, env, manifest, runtime)
     elif runtime is not None:
         install_system(state)
+        install_l2_to_l1(state)
         install_app(state, runtime.address, runtime.source, manifest.owner)
         runtime.run_init(state, env, manifest.owner, dict(manifest.init_args))
     state.commit()
@@ -55,7 +58,7 @@ def build_genesis(
         transactions_root=Hash32(EMPTY_KECCAK),
         receipts_root=Hash32(EMPTY_KECCAK),
         messages_root=Hash32(EMPTY_KECCAK),
-        withdrawals_root=Hash32(EMPTY_KECCAK),
+        withdrawals_root=Hash32(withdrawals_root_of(state)),
         logs_bloom=EMPTY_BLOOM,
         gas_limit=manifest.gas_limit,
         gas_used=0,

@@ -9,7 +9,7 @@ from rollup.messages import CrossMessage
 from rollup.types import AccessList, Address, BlockEnv, Log
 from vm.state import State
 
-__all__ = ["Message", "ExecResult", "ExecutionVM"]
+__all__ = ["Message", "ExecResult", "ExecutionVM", "WithdrawalRequest"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -25,6 +25,20 @@ class Message:
 
 
 @dataclass(frozen=True, slots=True)
+class WithdrawalRequest:
+    """A withdrawal as a VM reports it; the STF numbers it and adds the chain id
+    (vm/bridge.py). `value` is already at L2_TO_L1_ADDRESS, to be burned."""
+
+    sender: Address
+    target: Address
+    value: int
+    l1_token: Address
+    token_amount: int
+    gas_limit: int
+    data: bytes
+
+
+@dataclass(frozen=True, slots=True)
 class ExecResult:
     success: bool
     gas_used: int  # execution gas only; the STF adds intrinsic gas
@@ -35,6 +49,9 @@ class ExecResult:
     # cross-app messages sent through vm/bus.py `send_call` (the native VM), in order; an EVM
     # reports its sends as AppBus logs instead (vm/bus.py `sent_messages` reads both)
     messages: tuple[CrossMessage, ...] = ()
+    # withdrawals started through the native VM (the SDK's `withdraw`, its L2ToL1 system
+    # call); an EVM reports them as L2ToL1 logs instead (vm/bridge.py reads both)
+    withdrawals: tuple[WithdrawalRequest, ...] = ()
 
 
 class ExecutionVM(Protocol):
@@ -51,6 +68,10 @@ class ExecutionVM(Protocol):
         ...
 
     def code_at(self, state: State, address: Address) -> bytes: ...
+
+    def install_bridged_token(self, state: State, address: Address) -> None:
+        """Put the code of the bridged token at `address` (its storage is the STF's to set)."""
+        ...
 
     def runs_code(self, state: State, address: Address) -> bool:
         """Whether a message to `address` must go through the VM; the STF moves value to

@@ -1,23 +1,33 @@
 """The state-transition function: one transaction, one block, one genesis.
 
-The sequencer builds blocks with `apply_transaction` + `seal_block`; the verifier replays them
-with `apply_block`, which calls the same two functions and then compares every commitment in
-the header, as execution-specs' `state_transition` does. A block's inbound cross-app messages
-run first (`vm.bus.apply_inbound`), then its transactions.
+The sequencer builds blocks with `execute_block` + `seal`; the verifier replays them with
+`apply_block`, which calls the same two and then compares every commitment in the header, as
+execution-specs' `state_transition` does. A block runs, in order: its deposits from the L1
+(`vm.bridge.apply_deposits`), its inbound cross-app messages (`vm.bus.apply_inbound`), its
+transactions. Withdrawals any of them start join the withdrawals tree as they happen
+(`vm.bridge.record_withdrawals`), and the header commits to the tree.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from rollup.blocks import block_hash, messages_root, receipts_root, transactions_root
 from rollup.bloom import bloom_add
-from rollup.crypto import EMPTY_KECCAK
+from rollup.deposits import Deposit
 from rollup.errors import InvalidBlock
 from rollup.messages import CrossMessage
 from rollup.transactions import MAX_INITCODE_SIZE, intrinsic_gas
-from rollup.types import Block, BlockEnv, BlockHeader, Hash32, Receipt, Transaction
+from rollup.types import ZERO_HASH, Block, BlockEnv, BlockHeader, Hash32, Receipt, Transaction
+from vm.bridge import (
+    InvalidDeposits,
+    apply_deposits,
+    record_withdrawals,
+    withdrawal_count,
+    withdrawals_between,
+    withdrawals_root_of,
+)
 from vm.bus import InvalidInbound, apply_inbound, collect, sent_messages
 from vm.commitment import StateTree
 from vm.interface import ExecutionVM, Message
@@ -33,6 +43,7 @@ __all__ = [
     "seal_block",
     "apply_block",
     "SealedBlock",
+    "L1Origin",
     "env_of",
 ]
 
@@ -101,6 +112,8 @@ def apply_transaction(
     msg = Message(tx.sender, tx.to, tx.value, tx.data, tx.gas - intrinsic, tx.sender, price,
                   tx.access_list)  # fmt: skip
     result = vm.execute(state, env, msg)
+    if result.success:
+        record_withdrawals(state, env, result)
     sent = sent_messages(state, env, result)
     if sent:
         if outbox is None:
@@ -120,6 +133,14 @@ def apply_transaction(
     )
 
 
+@dataclass(frozen=True, slots=True)
+class L1Origin:
+    """The L1 block a block names: the newest whose deposits it may include."""
+
+    number: int = 0
+    hash: Hash32 = ZERO_HASH
+
+
 def seal_block(
     state: State,
     parent: BlockHeader,
@@ -128,21 +149,27 @@ def seal_block(
     transactions: Sequence[Transaction],
     receipts: Sequence[Receipt],
     tree: StateTree,
-    l1_origin: int = 0,
+    origin: L1Origin = L1Origin(),
     inbound: Sequence[CrossMessage] = (),
     inbound_receipts: Sequence[Receipt] = (),
     outbound: Sequence[CrossMessage] = (),
+    deposits: Sequence[Deposit] = (),
+    deposit_receipts: Sequence[Receipt] = (),
+    first_withdrawal: int | None = None,
 ) -> SealedBlock:
-    """Pay the block's fees to its coinbase, then compute every commitment of the block."""
+    """Pay the block's fees to its coinbase, then compute every commitment of the block.
+    `first_withdrawal`: the withdrawal count before the block (its withdrawals follow it)."""
     fees = sum(r.gas_used * r.effective_gas_price for r in receipts)
     if fees:
         add_balance(state, env.coinbase, fees)
         state.commit()
     changes = state.changes()
     bloom = 0
-    for receipt in (*inbound_receipts, *receipts):  # every log of the block, bus ones too
+    for receipt in (*deposit_receipts, *inbound_receipts, *receipts):  # every log of the block
         for log in receipt.logs:
             bloom = bloom_add(bloom, log)
+    count = withdrawal_count(state)
+    first = count if first_withdrawal is None else first_withdrawal
     header = BlockHeader(
         number=env.number,
         parent_hash=block_hash(parent),
@@ -150,19 +177,22 @@ def seal_block(
         timestamp_ms=timestamp_ms,
         coinbase=env.coinbase,
         state_root=Hash32(tree.update((key, after) for key, (_, after) in changes.items())),
-        transactions_root=transactions_root(transactions),
-        receipts_root=receipts_root(receipts),
+        transactions_root=transactions_root(transactions, deposits),
+        receipts_root=receipts_root(receipts, deposit_receipts),
         messages_root=messages_root(outbound, inbound, inbound_receipts),
-        withdrawals_root=Hash32(EMPTY_KECCAK),
+        withdrawals_root=Hash32(withdrawals_root_of(state)),
         logs_bloom=bloom.to_bytes(256, "big"),
         gas_limit=env.gas_limit,
         gas_used=receipts[-1].cumulative_gas_used if receipts else 0,
         base_fee=env.base_fee,
-        l1_origin=l1_origin,
+        l1_origin=origin.number,
         chain_id=env.chain_id,
+        l1_origin_hash=origin.hash,
     )
+    withdrawals = tuple(withdrawals_between(state, env.chain_id, first, count))
     block = Block(header, block_hash(header), tuple(transactions), tuple(receipts),
-                  tuple(inbound), tuple(inbound_receipts), tuple(outbound))  # fmt: skip
+                  tuple(inbound), tuple(inbound_receipts), tuple(outbound), tuple(deposits),
+                  tuple(deposit_receipts), withdrawals)  # fmt: skip
     return SealedBlock(block, changes)
 
 
@@ -190,13 +220,18 @@ class ExecutedBlock:
     outbound: list[CrossMessage]
     dropped: list[tuple[Transaction, InvalidTransaction]]  # lenient mode: could not be included
     leftover: list[Transaction]  # lenient mode: did not fit the block's gas
+    deposits: Sequence[Deposit] = ()
+    deposit_receipts: list[Receipt] = field(default_factory=list)
+    first_withdrawal: int = 0  # the withdrawal count before the block
 
     def seal(
-        self, parent: BlockHeader, timestamp_ms: int, tree: StateTree, l1_origin: int = 0
-    ) -> SealedBlock:
+        self, parent: BlockHeader, timestamp_ms: int, tree: StateTree,
+        origin: L1Origin = L1Origin(),
+    ) -> SealedBlock:  # fmt: skip
         return seal_block(
             self.state, parent, self.env, timestamp_ms, self.transactions, self.receipts, tree,
-            l1_origin, self.inbound, self.inbound_receipts, self.outbound,
+            origin, self.inbound, self.inbound_receipts, self.outbound, self.deposits,
+            self.deposit_receipts, self.first_withdrawal,
         )  # fmt: skip
 
 
@@ -210,19 +245,23 @@ class InvalidBlockTransaction(InvalidTransaction):
 
 def execute_block(
     state: State, env: BlockEnv, vm: ExecutionVM, inbound: Sequence[CrossMessage],
-    transactions: Sequence[Transaction], strict: bool,
+    transactions: Sequence[Transaction], strict: bool, deposits: Sequence[Deposit] = (),
 ) -> ExecutedBlock:  # fmt: skip
-    """Run a block's body: its inbound messages in order, then its transactions.
+    """Run a block's body: its deposits, its inbound messages, then its transactions.
 
     The sequencer builds with `strict=False`: a transaction that cannot be included is dropped
     (or, once the block's gas is used up, it and the rest are left over). A verifier replays
-    with `strict=True`: any such transaction raises `InvalidBlockTransaction`. Inbound messages
-    out of order raise `InvalidInbound` in both modes, before anything changes.
+    with `strict=True`: any such transaction raises `InvalidBlockTransaction`. Deposits and
+    inbound messages out of order raise `InvalidDeposits` / `InvalidInbound` in both modes,
+    before they change anything.
     """
     begin_block(state, env, vm)
+    first_withdrawal = withdrawal_count(state)
+    deposit_receipts = apply_deposits(state, env, vm, deposits)
     outbound: list[CrossMessage] = []
     inbound_receipts = apply_inbound(state, env, vm, inbound, outbound)
-    done = ExecutedBlock(state, env, inbound, inbound_receipts, [], [], outbound, [], [])
+    done = ExecutedBlock(state, env, inbound, inbound_receipts, [], [], outbound, [], [],
+                         deposits, deposit_receipts, first_withdrawal)  # fmt: skip
     gas = 0
     for index, tx in enumerate(transactions):
         try:
@@ -254,10 +293,11 @@ def apply_block(
         raise InvalidBlock(f"block {header.number} does not extend block {parent.number}")
     try:
         executed = execute_block(state, env_of(header), vm, block.inbound, block.transactions,
-                                 strict=True)  # fmt: skip
-    except (InvalidInbound, InvalidTransaction) as exc:
+                                 strict=True, deposits=block.deposits)  # fmt: skip
+    except (InvalidDeposits, InvalidInbound, InvalidTransaction) as exc:
         raise InvalidBlock(f"block {header.number}: {exc}") from None
-    sealed = executed.seal(parent, header.timestamp_ms, tree, header.l1_origin)
+    origin = L1Origin(header.l1_origin, header.l1_origin_hash)
+    sealed = executed.seal(parent, header.timestamp_ms, tree, origin)
     try:
         _compare(header, sealed.block.header)
     except InvalidBlock:
@@ -268,6 +308,6 @@ def apply_block(
 
 def _compare(claimed: BlockHeader, computed: BlockHeader) -> None:
     for name in ("state_root", "transactions_root", "receipts_root", "messages_root",
-                 "logs_bloom", "gas_used"):  # fmt: skip
+                 "withdrawals_root", "logs_bloom", "gas_used"):  # fmt: skip
         if getattr(claimed, name) != getattr(computed, name):
             raise InvalidBlock(f"block {claimed.number}: {name} mismatch")

@@ -26,13 +26,13 @@ from typing import Any
 
 import orjson
 
-from rollup.blocks import block_hash
+from rollup.blocks import block_entries, block_entry_receipts, block_hash
 from rollup.errors import InvalidParams, LimitExceeded
 from rollup.types import Block, Transaction
 from sequencer.node import Sequencer
 from services.rpc.codec import data
 from services.rpc.methods import log_filter, log_matches
-from services.rpc.render import block_json, log_json, tx_json
+from services.rpc.render import block_json, entry_json, log_json
 
 __all__ = ["FilterRegistry", "LogQuery", "Subscriptions", "SubscriptionHub", "head_json"]
 
@@ -230,7 +230,7 @@ class SubscriptionHub:
                 if kind != "newPendingTransactions":
                     continue
                 if option:
-                    whole = whole or _json(tx_json(tx, None, -1))
+                    whole = whole or _json(entry_json(tx, None, -1))
                     session.push(_notification(sub_id, whole))
                 else:
                     hashed = hashed or _json(data(tx.hash))
@@ -241,11 +241,11 @@ def _rendered_logs(block: Block) -> list[tuple[Any, str]]:
     """Every log of the block, rendered once: transactions' logs, then those of messages."""
     out: list[tuple[Any, str]] = []
     index = 0
-    for tx_index, receipt in enumerate(block.receipts):
+    for tx_index, receipt in enumerate(block_entry_receipts(block)):
         for log in receipt.logs:
             out.append((log, _json(log_json(log, block, tx_index, index))))
             index += 1
-    first = len(block.transactions)
+    first = len(block_entries(block))
     for position, (message, receipt) in enumerate(zip(block.inbound, block.inbound_receipts,
                                                       strict=True)):  # fmt: skip
         for log in receipt.logs:

@@ -20,17 +20,18 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from rollup.blocks import block_hash
+from rollup.blocks import block_entries, block_entry_receipts, block_hash
 from rollup.bloom import bloom_contains
 from rollup.crypto import keccak
+from rollup.deposits import Deposit, encode_deposit
 from rollup.errors import BlockNotFound, InvalidParams, LimitExceeded, TxRejected
-from rollup.types import AccessList, Address, Block
+from rollup.types import AccessList, Address, Block, Transaction
 from sequencer import simulate
 from sequencer.node import Sequencer
 from sequencer.simulate import Budget, CallRequest, Overrides
 from services.rpc import codec
 from services.rpc.codec import data, quantity
-from services.rpc.render import block_json, log_json, receipt_json, tx_json
+from services.rpc.render import block_json, entry_json, log_json, receipt_json
 from vm.commitment import Proof
 from vm.evm import EvmVM
 from vm.evm.trace import call_tree, struct_logs, trace_in_block
@@ -302,13 +303,13 @@ def _block_or_none(node: Sequencer, tag: Any) -> Block | None:
 @rpc("eth_getBlockTransactionCountByNumber", block_tag)
 def tx_count_by_number(node: Sequencer, tag: Any) -> str | None:
     block = _block_or_none(node, tag)
-    return None if block is None else quantity(len(block.transactions))
+    return None if block is None else quantity(len(block_entries(block)))
 
 
 @rpc("eth_getBlockTransactionCountByHash", codec.parse_hash)
 def tx_count_by_hash(node: Sequencer, block_hash: bytes) -> str | None:
     block = node.block_by_hash(block_hash)
-    return None if block is None else quantity(len(block.transactions))
+    return None if block is None else quantity(len(block_entries(block)))
 
 
 @rpc("eth_getUncleCountByBlockNumber", block_tag)
@@ -326,7 +327,7 @@ def block_receipts(node: Sequencer, tag: Any) -> list[dict[str, Any]] | None:
     block = node.block_by_hash(tag[1]) if isinstance(tag, tuple) else _block_or_none(node, tag)
     if block is None:
         return None
-    return [receipt_json(block, i) for i in range(len(block.transactions))]
+    return [receipt_json(block, i) for i in range(len(block_entries(block)))]
 
 
 # ---- transactions ------------------------------------------------------------------------------
@@ -335,19 +336,22 @@ def block_receipts(node: Sequencer, tag: Any) -> list[dict[str, Any]] | None:
 @rpc("eth_getTransactionByHash", codec.parse_hash)
 def get_transaction(node: Sequencer, tx_hash: bytes) -> dict[str, Any] | None:
     status = node.transaction(tx_hash)
-    return None if status is None else tx_json(status.tx, status.block, status.index)
+    return None if status is None else entry_json(status.tx, status.block, status.index)
 
 
 @rpc("eth_getRawTransactionByHash", codec.parse_hash)
 def get_raw_transaction(node: Sequencer, tx_hash: bytes) -> str | None:
     status = node.transaction(tx_hash)
-    return None if status is None else data(status.tx.raw)
+    return None if status is None else data(_raw(status.tx))
+
+
+def _raw(entry: Transaction | Deposit) -> bytes:
+    return encode_deposit(entry) if isinstance(entry, Deposit) else entry.raw
 
 
 def _raw_tx_at(block: Block | None, index: int) -> str | None:
-    if block is None or index >= len(block.transactions):
-        return None
-    return data(block.transactions[index].raw)
+    entries = block_entries(block) if block is not None else ()
+    return data(_raw(entries[index])) if index < len(entries) else None
 
 
 @rpc("eth_getRawTransactionByBlockNumberAndIndex", block_tag, codec.parse_quantity)
@@ -361,9 +365,8 @@ def raw_tx_by_hash_index(node: Sequencer, block_hash: bytes, index: int) -> str 
 
 
 def _tx_at(block: Block | None, index: int) -> dict[str, Any] | None:
-    if block is None or index >= len(block.transactions):
-        return None
-    return tx_json(block.transactions[index], block, index)
+    entries = block_entries(block) if block is not None else ()
+    return entry_json(entries[index], block, index) if index < len(entries) else None
 
 
 @rpc("eth_getTransactionByBlockNumberAndIndex", block_tag, codec.parse_quantity)
@@ -623,14 +626,14 @@ def block_logs(block: Block, flt: dict[str, Any]) -> list[dict[str, Any]]:
         return []
     out: list[dict[str, Any]] = []
     log_index = 0
-    for tx_index, receipt in enumerate(block.receipts):
+    for tx_index, receipt in enumerate(block_entry_receipts(block)):
         for log in receipt.logs:
             if log_matches(log, addresses, topics):
                 out.append(log_json(log, block, tx_index, log_index))
             log_index += 1
     # Logs of the cross-app messages the block executed (before its transactions) follow,
     # named by message id and numbered after the transactions.
-    first = len(block.transactions)
+    first = len(block_entries(block))
     for position, (message, receipt) in enumerate(zip(block.inbound, block.inbound_receipts,
                                                       strict=True)):  # fmt: skip
         for log in receipt.logs:

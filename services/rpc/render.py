@@ -1,16 +1,31 @@
-"""Ethereum-shaped JSON of our blocks, transactions, receipts and logs."""
+"""Ethereum-shaped JSON of our blocks, transactions, receipts and logs.
+
+A block's transactions are numbered as Ethereum tools expect: its L1 deposits first (type
+0x7e, shaped as OP Stack nodes render theirs: `sourceHash`, `mint`, `isSystemTx`, zero
+signature), then its signed transactions (`rollup.blocks.block_entries`).
+"""
 
 from __future__ import annotations
 
 from typing import Any
 
+from rollup.blocks import block_entries, block_entry_receipts
 from rollup.bloom import logs_bloom
 from rollup.crypto import keccak
+from rollup.deposits import Deposit
 from rollup.transactions import contract_address
 from rollup.types import ACCESS_LIST_TX, DYNAMIC_FEE_TX, LEGACY_TX, Block, Log, Receipt, Transaction
 from services.rpc.codec import data, quantity
 
-__all__ = ["block_json", "tx_json", "receipt_json", "log_json", "EMPTY_UNCLES"]
+__all__ = [
+    "block_json",
+    "entry_json",
+    "deposit_json",
+    "tx_json",
+    "receipt_json",
+    "log_json",
+    "EMPTY_UNCLES",
+]
 
 EMPTY_UNCLES = "0x" + keccak(bytes.fromhex("c0")).hex()
 _ZERO32 = "0x" + "00" * 32
@@ -23,12 +38,13 @@ def _address(value: bytes | None) -> str | None:
 
 def block_json(block: Block, full: bool) -> dict[str, Any]:
     h = block.header
+    entries = block_entries(block)
     txs: list[Any]
     if full:
-        txs = [tx_json(tx, block, i) for i, tx in enumerate(block.transactions)]
+        txs = [entry_json(entry, block, i) for i, entry in enumerate(entries)]
     else:
-        txs = [data(tx.hash) for tx in block.transactions]
-    size = 600 + sum(len(tx.raw) for tx in block.transactions)
+        txs = [data(entry.hash) for entry in entries]
+    size = 600 + sum(len(tx.raw) for tx in block.transactions) + 200 * len(block.deposits)
     return {
         "number": quantity(h.number),
         "hash": data(block.hash),
@@ -59,6 +75,39 @@ def _access_list(tx: Transaction) -> list[dict[str, Any]]:
         {"address": data(address), "storageKeys": [data(k) for k in keys]}
         for address, keys in tx.access_list
     ]
+
+
+def entry_json(entry: Transaction | Deposit, block: Block | None, index: int) -> dict[str, Any]:
+    if isinstance(entry, Deposit):
+        return deposit_json(entry, block, index)
+    return tx_json(entry, block, index)
+
+
+def deposit_json(d: Deposit, block: Block | None, index: int) -> dict[str, Any]:
+    return {
+        "blockHash": data(block.hash) if block is not None else None,
+        "blockNumber": quantity(block.header.number) if block is not None else None,
+        "blockTimestamp": quantity(block.header.timestamp) if block is not None else None,
+        "transactionIndex": quantity(index) if block is not None else None,
+        "hash": data(d.hash),
+        "from": data(d.sender),
+        "to": data(d.to),
+        "nonce": "0x0",
+        "gas": quantity(d.gas),
+        "gasPrice": "0x0",
+        "value": quantity(d.value),
+        "input": data(d.data),
+        "type": quantity(d.tx_type),
+        "sourceHash": data(d.source_hash),
+        "mint": quantity(d.mint),
+        "isSystemTx": False,
+        "depositNonce": quantity(d.nonce),
+        "l1Token": data(d.l1_token),
+        "tokenAmount": quantity(d.token_amount),
+        "v": "0x0",
+        "r": "0x0",
+        "s": "0x0",
+    }
 
 
 def tx_json(tx: Transaction, block: Block | None, index: int) -> dict[str, Any]:
@@ -106,7 +155,7 @@ def log_json(
         "blockNumber": quantity(block.header.number),
         "blockHash": data(block.hash),
         "blockTimestamp": quantity(block.header.timestamp),
-        "transactionHash": data(tx_hash or block.transactions[tx_index].hash),
+        "transactionHash": data(tx_hash or block_entries(block)[tx_index].hash),
         "transactionIndex": quantity(tx_index),
         "logIndex": quantity(log_index),
         "removed": False,
@@ -114,7 +163,7 @@ def log_json(
 
 
 def first_log_index(block: Block, tx_index: int) -> int:
-    return sum(len(r.logs) for r in block.receipts[:tx_index])
+    return sum(len(r.logs) for r in block_entry_receipts(block)[:tx_index])
 
 
 def _created(tx: Transaction, receipt: Receipt) -> bytes | None:
@@ -126,22 +175,28 @@ def _created(tx: Transaction, receipt: Receipt) -> bytes | None:
 
 
 def receipt_json(block: Block, index: int) -> dict[str, Any]:
-    tx: Transaction = block.transactions[index]
-    receipt: Receipt = block.receipts[index]
+    """The receipt of transaction `index` of the block, deposits counted first."""
+    entry = block_entries(block)[index]
+    receipt: Receipt = block_entry_receipts(block)[index]
     start = first_log_index(block, index)
-    return {
-        "transactionHash": data(tx.hash),
+    created = None if isinstance(entry, Deposit) else _created(entry, receipt)
+    out = {
+        "transactionHash": data(entry.hash),
         "transactionIndex": quantity(index),
         "blockHash": data(block.hash),
         "blockNumber": quantity(block.header.number),
-        "from": data(tx.sender),
-        "to": _address(tx.to),
+        "from": data(entry.sender),
+        "to": _address(entry.to),
         "cumulativeGasUsed": quantity(receipt.cumulative_gas_used),
         "gasUsed": quantity(receipt.gas_used),
         "effectiveGasPrice": quantity(receipt.effective_gas_price),
-        "contractAddress": _address(_created(tx, receipt)),
+        "contractAddress": _address(created),
         "logs": [log_json(log, block, index, start + i) for i, log in enumerate(receipt.logs)],
         "logsBloom": data(logs_bloom(receipt.logs)),
         "status": "0x1" if receipt.status == 1 else "0x0",
-        "type": quantity(tx.tx_type),
+        "type": quantity(entry.tx_type),
     }
+    if isinstance(entry, Deposit):
+        out["depositNonce"] = quantity(entry.nonce)
+        out["depositReceiptVersion"] = "0x1"
+    return out

@@ -26,7 +26,7 @@ from vm.commitment import StateTree
 from vm.genesis import build_genesis
 from vm.native import NativeVM
 from vm.state import DictReader, State
-from vm.stf import apply_transaction, begin_block, env_of, seal_block
+from vm.stf import L1Origin, apply_transaction, begin_block, env_of, seal_block
 
 
 def _chain_blocks(token_app: Path) -> tuple[LocalChain, list[Block]]:
@@ -73,7 +73,7 @@ def _replay(chain: LocalChain, batch: Batch) -> list[BlockHeader]:
             gas = receipts[-1].cumulative_gas_used if receipts else 0
             receipts.append(apply_transaction(state, env, vm, tx, gas))
         sealed = seal_block(state, parent, env, posted.timestamp_ms, txs, receipts, tree,
-                            posted.l1_origin)  # fmt: skip
+                            L1Origin(posted.l1_origin))  # fmt: skip
         for key, (_, after) in sealed.changes.items():
             if after is None:
                 world.pop(key, None)

@@ -150,6 +150,13 @@ class EvmVM:
     def code_at(self, state: State, address: Address) -> bytes:
         return get_code(state, address)
 
+    def install_bridged_token(self, state: State, address: Address) -> None:
+        """The BridgedToken contract's runtime at `address` (vm/contracts/BridgedToken.sol);
+        the mirror learns it like any change made outside the engine."""
+        from vm.contracts.bridged_token import BRIDGED_TOKEN_RUNTIME  # noqa: PLC0415
+
+        set_code(state, address, BRIDGED_TOKEN_RUNTIME)
+
     def runs_code(self, state: State, address: Address) -> bool:
         return True  # precompiles have no code; and plain transfers must reach the mirror
 

@@ -12,9 +12,11 @@ new code, never changes the upgrade schedule, and runs only code whose hash is t
 from __future__ import annotations
 
 from rollup.crypto import keccak
+from rollup.deposits import L2_TO_L1_ADDRESS
 from rollup.errors import AppLoadError
-from rollup.types import Address, BlockEnv
+from rollup.types import ZERO_ADDRESS, Address, BlockEnv
 from vm.interface import ExecResult, Message
+from vm.native.bridged_token import BRIDGED_TOKEN_SOURCE
 from vm.native.loader import check_sdk_exports, load_app_class
 from vm.native.runtime import MAX_REASON, NATIVE_CODE_MAGIC, AppRuntime, error_data, native_code
 from vm.native.sdk import (
@@ -40,9 +42,11 @@ from vm.native.types import address, indexed
 from vm.native.upgrades import (
     UPGRADE_ADDRESS,
     activate_upgrades,
+    install_app,
     request_upgrade,
     source_key,
 )
+from vm.native.withdrawals import request_withdrawal
 from vm.state import State, StateReader, add_balance, code_key, get_balance, get_code
 
 __all__ = [
@@ -130,6 +134,8 @@ class NativeVM:
             return ExecResult(False, 0, b"")  # no code deployment on a native chain
         if msg.to == UPGRADE_ADDRESS:
             return request_upgrade(state, env, msg, simulate=simulate)
+        if msg.to == L2_TO_L1_ADDRESS:
+            return request_withdrawal(state, msg)
         try:
             runtime = self.runtime_at(state, msg.to)
         except AppLoadError as exc:
@@ -142,6 +148,10 @@ class NativeVM:
             add_balance(state, msg.sender, -msg.value)
             add_balance(state, msg.to, msg.value)
         return ExecResult(True, 0, b"")
+
+    def install_bridged_token(self, state: State, address: Address) -> None:
+        """The bridged-token app at `address`; nobody may upgrade it (its owner is zero)."""
+        install_app(state, address, BRIDGED_TOKEN_SOURCE, ZERO_ADDRESS)
 
     def code_at(self, state: State, address: Address) -> bytes:
         return get_code(state, address)

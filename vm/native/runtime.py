@@ -102,7 +102,8 @@ class AppRuntime:
             output = self._dispatch(state, ctx, msg)
             meter.charge(output_gas(len(output)))
             result = ExecResult(True, meter.used, output, tuple(ctx.logs),
-                                messages=tuple(ctx.messages))  # fmt: skip
+                                messages=tuple(ctx.messages),
+                                withdrawals=tuple(ctx.withdrawals))  # fmt: skip
         except OutOfGas:
             result = ExecResult(False, msg.gas, b"")
         except Halt as exc:  # a bound crossed: fails like out of gas, with the reason as data
@@ -175,8 +176,8 @@ class AppRuntime:
                 self._instance(ctx).init(**kwargs)
         finally:
             set_active_meter(previous)
-        if ctx.messages:
-            raise AppLoadError("init() cannot send cross-app messages")
+        if ctx.messages or ctx.withdrawals:
+            raise AppLoadError("init() cannot send cross-app messages or withdraw")
 
 
 def _failed(meter: GasMeter, msg: Message, data: bytes) -> ExecResult:

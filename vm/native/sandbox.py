@@ -97,7 +97,7 @@ SDK_NAMES = frozenset(sdk.__all__ + types.__all__) - {
 # Attributes of the SDK's objects that apps read: App, Msg, BlockEnv, Revert/Panic, exceptions.
 SDK_ATTRIBUTES = frozenset(
     {
-        "msg", "block", "address", "emit", "send", "init",
+        "msg", "block", "address", "emit", "send", "init", "withdraw", "withdraw_token",
         "sender", "value", "data", "origin",
         "number", "timestamp", "coinbase", "base_fee", "gas_limit", "chain_id", "prev_randao",
         "reason", "code", "args", "values",

@@ -34,7 +34,9 @@ from typing import Any, ClassVar, TypeVar
 from rollup import manifest, messages
 from rollup.crypto import keccak
 from rollup.types import Address, BlockEnv, Hash32, Log
+from vm.bridge import WithdrawError, bridged_token_origin, start_withdrawal
 from vm.bus import DEFAULT_CALL_GAS, DEFAULT_CALLBACK_GAS, DEFAULT_TTL, SendError, send_call
+from vm.interface import WithdrawalRequest
 from vm.native.abi import AbiError, decode_args, encode_values, is_static_word, selector
 from vm.native.gas import WORD_GAS, active_meter
 from vm.native.types import Indexed, abi_type_of
@@ -293,13 +295,14 @@ class CallContext:
     """What one call of an app sees: state access, the message, the block, emitted logs and
     cross-app messages."""
 
-    __slots__ = ("state", "address", "msg", "block", "logs", "meter", "messages")
+    __slots__ = ("state", "address", "msg", "block", "logs", "meter", "messages", "withdrawals")
 
     def __init__(self, state: Any, address: Address, msg: Msg, block: BlockEnv, meter: Any):
         self.state, self.address, self.msg, self.block = state, address, msg, block
         self.logs: list[Log] = []
         self.meter = meter
         self.messages: list[Any] = []  # rollup.messages.CrossMessage
+        self.withdrawals: list[Any] = []  # vm.interface.WithdrawalRequest
 
 
 # ---- storage fields ------------------------------------------------------------------------
@@ -357,6 +360,12 @@ def _address_key(key: Any) -> bytes:
 
 
 _ADDRESS_PAD = bytes(12)
+
+
+def _address_arg(value: Any) -> Address:
+    if not isinstance(value, (bytes, bytearray)) or len(value) != 20:
+        raise TypeError(f"argument of type {type(value).__name__} is not a 20-byte address")
+    return Address(bytes(value))
 
 
 def _value_encoder(abi_type: str) -> Callable[[Any], bytes]:
@@ -738,6 +747,33 @@ class App:
             revert(f"send: {exc}")
         ctx.messages.append(message)
         return message.id
+
+    def withdraw(self, to: bytes, value: int, gas: int = 0, data: bytes = b"") -> None:
+        """Send `value` of this app's balance to `to` on the L1: a withdrawal, which anyone
+        proves and finalizes on the L1 once a posted output root covers it and the chain's
+        withdrawal delay has passed (`rollup bridge finalize`); there `to` is called with
+        `data` and `gas` if they are given."""
+        ctx = self._ctx
+        data = _fixed_bytes(data, len(data) if isinstance(data, bytes) else 0, "data")
+        ctx.meter.message(len(data))  # priced like a cross-app send; refused in a view
+        try:
+            request = start_withdrawal(ctx.state, ctx.address, _address_arg(to),
+                                       _int(value, "value"), _int(gas, "gas"), data)  # fmt: skip
+        except WithdrawError as exc:
+            revert(f"withdraw: {exc}")
+        ctx.withdrawals.append(request)
+
+    def withdraw_token(self, holder: bytes, to: bytes, amount: int) -> None:
+        """For the bridged-token app only: `amount` of this token, already burned from
+        `holder`, leaves for `to` on the L1 (the L1 pays it from the chain's escrow)."""
+        ctx = self._ctx
+        ctx.meter.message(0)
+        l1_token = bridged_token_origin(ctx.state, ctx.address)
+        if l1_token is None:
+            revert("withdraw_token: only a canonical bridged token may withdraw tokens")
+        ctx.withdrawals.append(WithdrawalRequest(_address_arg(holder), _address_arg(to), 0,
+                                                 l1_token, _int(amount, "amount"), 0,
+                                                 b""))  # fmt: skip
 
     def init(self) -> None:
         """Runs once at genesis with `[app.init]` from rollup.toml as keyword arguments."""
