@@ -158,6 +158,13 @@ class PosterStore:
     def all(self) -> list[Commitment]:
         return self._query("SELECT * FROM batches ORDER BY idx", ())
 
+    def covering(self, block: int) -> Commitment | None:
+        """The oldest commitment whose range reaches `block`: the first output root that
+        proves what happened in it (a withdrawal's finalization clock starts there)."""
+        rows = self._query("SELECT * FROM batches WHERE last_block >= ? ORDER BY idx LIMIT 1",
+                           (block,))  # fmt: skip
+        return rows[0] if rows else None
+
     def drop_from_block(self, first_block: int) -> int:
         """Forget commitments from `first_block` on (the L1 no longer has them)."""
         with self._lock:

@@ -33,7 +33,7 @@ from rollup.types import Address, Block, BlockEnv, BlockHeader, Receipt, Transac
 from sequencer.admission import check_account, check_static, decode_chunk
 from sequencer.chain import ChainState
 from sequencer.inbox import Inbox
-from sequencer.l1view import L1View
+from sequencer.l1view import L1View, PostedOutputs
 from sequencer.mempool import Mempool
 from sequencer.store import Store, StoredBlock
 from vm.bridge import next_deposit_nonce
@@ -107,6 +107,9 @@ class Sequencer:
         )  # fmt: skip
         self.inbox = Inbox()  # cross-app messages received, not yet in a block
         self.l1: L1View | None = None  # services set it when the node follows an L1
+        # the DA poster's record of posted batches (services/da_node.py): withdrawal proofs
+        # name the output root that covers them (sequencer/withdrawals.py)
+        self.posted: PostedOutputs | None = None
         self.coinbase = fee_vault(manifest.name)
         # Newest blocks the DA poster has posted / seen finalized on L1 (services/da_node.py
         # sets them); None without a poster, and the `safe`/`finalized` tags answer `latest`.

@@ -74,6 +74,14 @@ tx_index_table = Table(
     Column("position", Integer, nullable=False),
     sqlite_with_rowid=False,
 )
+withdrawals_table = Table(  # hash -> where: rollup_getWithdrawalProof finds them by hash
+    "withdrawals",
+    metadata,
+    Column("hash", LargeBinary(32), primary_key=True),
+    Column("nonce", BigInteger, nullable=False),
+    Column("block", BigInteger, nullable=False),
+    sqlite_with_rowid=False,
+)
 meta_table = Table(
     "meta",
     metadata,
@@ -159,6 +167,10 @@ class Store:
         with self.engine.begin() as conn:
             conn.execute(blocks_table.insert(), row)
             write_outbox_rows(conn, block)
+            if block.withdrawals:
+                rows = [{"hash": w.hash, "nonce": w.nonce, "block": block.header.number}
+                        for w in block.withdrawals]  # fmt: skip
+                conn.execute(withdrawals_table.insert(), rows)
 
     def checkpoint_chunk(
         self,
@@ -260,6 +272,24 @@ class Store:
             for row in rows:
                 yield self._row_to_block(row)
             cursor = rows[-1].number + 1
+
+    def withdrawal_location(self, withdrawal_hash: bytes) -> tuple[int, int] | None:
+        """(nonce, block) of a withdrawal, by its hash."""
+        with self.engine.connect() as conn:
+            row = conn.execute(
+                select(withdrawals_table.c.nonce, withdrawals_table.c.block).where(
+                    withdrawals_table.c.hash == withdrawal_hash
+                )
+            ).first()
+        return None if row is None else (int(row.nonce), int(row.block))
+
+    def withdrawals_upto(self, block: int) -> int:
+        """How many withdrawals blocks up to `block` started (the tree's size after it)."""
+        with self.engine.connect() as conn:
+            table = withdrawals_table
+            query = select(func.max(table.c.nonce)).where(table.c.block <= block)
+            top = conn.execute(query).scalar()
+        return 0 if top is None else int(top) + 1
 
     def tx_location(self, tx_hash: bytes) -> tuple[int, int] | None:
         with self.engine.connect() as conn:

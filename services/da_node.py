@@ -166,6 +166,7 @@ class DAService:
         self.backend = open_backend(settings.backend, node.chain_id, self.l1, settings.data_dir,
                                     settings.mode)  # fmt: skip
         self.store = PosterStore(settings.data_dir / "da-poster.sqlite")
+        node.posted = self.store  # withdrawal proofs name the output root that covers them
         config = settings.poster
         self.poster = Poster(node.chain_id, _NodeBlocks(node), self.backend,
                              BatchInbox(self.l1, settings.inbox), self.store, config,

@@ -42,6 +42,7 @@ from sequencer.admission import decode_chunk
 from sequencer.node import Sequencer
 from sequencer.simulate import Budget, NeedsIsolation
 from services.producer import BlockProducer
+from services.rpc import bridge as _bridge  # noqa: F401 - registers rollup_getWithdrawalProof
 from services.rpc import codec
 from services.rpc import messages as _messages  # noqa: F401 - registers rollup_getBlockMessages
 from services.rpc.filters import FilterRegistry, LogQuery, SubscriptionHub, Subscriptions

@@ -11,6 +11,7 @@ from typing import Any
 
 import pytest
 
+from da.commitment import Commitment
 from rollup.blocks import block_entries, block_entry_receipts
 from rollup.crypto import keccak
 from rollup.deposits import (
@@ -21,9 +22,11 @@ from rollup.deposits import (
 )
 from rollup.errors import InvalidBlock
 from rollup.genesis import DEV_ADDRESSES
+from rollup.outputs import output_root
 from rollup.types import Address, Hash32
 from rollup.withdrawals import tree_proof, verify_tree_proof
 from sequencer.harness import LocalChain
+from sequencer.withdrawals import withdrawal_proof
 from vm.bridge import initiate_withdrawal_calldata, next_deposit_nonce, withdrawal_count
 from vm.commitment import StateTree
 from vm.interface import Message
@@ -256,3 +259,43 @@ def test_an_app_withdraws_from_its_own_balance(tmp_path: Path) -> None:
         assert get_balance(local.node.state, local.app.address) == ETHER * 3 // 4
         too_much = local.transact(ALICE, "pay_out", target, ETHER)
         assert too_much.status == 0 and withdrawal_count(local.node.state) == 1
+
+
+class Posted:
+    """Batches "posted" by the test: (index, first, last, output root)."""
+
+    def __init__(self) -> None:
+        self.batches: list[Any] = []
+
+    def post(self, local: LocalChain, first: int, last: int) -> None:
+        header = local.node.block(last).header
+        self.batches.append(Commitment(local.node.chain_id, len(self.batches), first, last,
+                                       b"", output_root(header), b"", 7, b""))  # fmt: skip
+
+    def covering(self, block: int) -> Any:
+        return next((b for b in self.batches if b.last_block >= block), None)
+
+
+def test_a_withdrawal_proof_proves_against_the_oldest_covering_output(chain: Any) -> None:
+    local, _l1 = chain
+    posted = Posted()
+    local.node.posted = posted
+    hashes = []
+    for i in range(3):
+        data = initiate_withdrawal_calldata(Address(bytes([i + 1]) * 20), 0, b"")
+        local.send_raw(local.sign(ALICE, L2_TO_L1_ADDRESS, data, value=i + 1, gas=100_000))
+        hashes.append(local.node.block(local.node.committed.number).withdrawals[0].hash)
+    head = local.node.committed.number
+    with pytest.raises(Exception, match="not covered by a posted output root"):
+        withdrawal_proof(local.node, hashes[1])
+    posted.post(local, 1, head - 1)  # covers the first two
+    posted.post(local, head, head)
+    proof = withdrawal_proof(local.node, hashes[1])
+    assert (proof.batch_index, proof.output_block, proof.count) == (0, head - 1, 2)
+    header = local.node.block(head - 1).header
+    assert output_root(header) == proof.output_root
+    assert verify_tree_proof(proof.withdrawals_root, proof.count, hashes[1], 1,
+                             list(proof.siblings))  # fmt: skip
+    assert withdrawal_proof(local.node, hashes[2]).batch_index == 1
+    with pytest.raises(Exception, match="unknown withdrawal"):
+        withdrawal_proof(local.node, b"\x01" * 32)

@@ -1,0 +1,51 @@
+"""JSON-RPC methods of the L1 bridge (registered into `methods.METHODS`).
+
+    rollup_getWithdrawalProof(hash) -> {
+        "withdrawal": {chainId, nonce, sender, target, value, l1Token, tokenAmount, gasLimit,
+                       data},
+        "hash", "l2Block", "batchIndex", "outputBlock", "outputRoot", "l1Block",
+        "outputRootProof": {stateRoot, withdrawalsRoot, blockHash},
+        "count", "siblings": [32 hashes]}
+Everything Portal.proveWithdrawal needs (bridge/README.md): the withdrawal's fields, the batch
+whose output root covers it, that root's preimage, the tree's size there and the leaf's
+siblings. A withdrawal not covered by a posted batch yet is answered with -32000 saying so.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sequencer.node import Sequencer
+from sequencer.withdrawals import withdrawal_proof
+from services.rpc import codec
+from services.rpc.codec import data, quantity
+from services.rpc.methods import rpc
+
+__all__ = ["withdrawal_proof_json"]
+
+
+@rpc("rollup_getWithdrawalProof", codec.parse_hash)
+def withdrawal_proof_json(node: Sequencer, withdrawal_hash: bytes) -> dict[str, Any]:
+    proof = withdrawal_proof(node, withdrawal_hash)
+    w = proof.withdrawal
+    return {
+        "withdrawal": {
+            "chainId": quantity(w.chain_id), "nonce": quantity(w.nonce),
+            "sender": data(w.sender), "target": data(w.target), "value": quantity(w.value),
+            "l1Token": data(w.l1_token), "tokenAmount": quantity(w.token_amount),
+            "gasLimit": quantity(w.gas_limit), "data": data(w.data),
+        },
+        "hash": data(w.hash),
+        "l2Block": quantity(proof.block),
+        "batchIndex": quantity(proof.batch_index),
+        "outputBlock": quantity(proof.output_block),
+        "outputRoot": data(proof.output_root),
+        "l1Block": quantity(proof.l1_block),
+        "outputRootProof": {
+            "stateRoot": data(proof.state_root),
+            "withdrawalsRoot": data(proof.withdrawals_root),
+            "blockHash": data(proof.block_hash),
+        },
+        "count": quantity(proof.count),
+        "siblings": [data(s) for s in proof.siblings],
+    }  # fmt: skip
