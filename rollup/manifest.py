@@ -27,6 +27,15 @@
     gas_limit = 1000000000
     database = ""                 # SQLAlchemy URL; empty = SQLite file in the data dir
 
+    [bridge]                      # the L1 bridge (bridge/README.md); production defaults:
+    confirmations = 12            # L1 blocks a deposit must be under before it is credited
+    sequencing_window = 50        # L1 blocks by which a deposit must be in a posted batch
+                                  # (10 minutes of Ethereum); more than confirmations
+    withdrawal_delay = 604800     # seconds from an output root's commitment to finalizing
+                                  # withdrawals proven against it: time to revert a bad batch
+    escape_window = 1209600       # seconds without a new output root before anyone may exit
+                                  # with their balance (14 days); more than withdrawal_delay
+
 Parsing takes the TOML text; reading the file is the caller's job.
 """
 
@@ -45,6 +54,7 @@ from rollup.transactions import contract_address
 from rollup.types import Address
 
 __all__ = [
+    "BridgeSettings",
     "Manifest",
     "parse_manifest",
     "parse_amount",
@@ -58,6 +68,16 @@ _NAME = re.compile(r"^[a-z0-9][a-z0-9-]{0,31}$")
 _HEX_ADDRESS = re.compile(r"^0x[0-9a-fA-F]{40}$")
 _UNITS = {"wei": 1, "gwei": 10**9, "ether": 10**18, "eth": 10**18}
 MAX_CHAIN_ID = 2**53 - 1
+
+
+@dataclass(frozen=True, slots=True)
+class BridgeSettings:
+    """`[bridge]`: the L1 bridge's windows for this app (production defaults)."""
+
+    confirmations: int = 12
+    sequencing_window: int = 50
+    withdrawal_delay: int = 604_800
+    escape_window: int = 1_209_600
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,6 +95,7 @@ class Manifest:
     base_fee: int = 10**9
     gas_limit: int = 1_000_000_000
     database: str = ""
+    bridge: BridgeSettings = field(default_factory=lambda: BridgeSettings())
 
     @property
     def address(self) -> Address:
@@ -228,4 +249,24 @@ def parse_manifest(text: str) -> Manifest:
         base_fee=parse_amount(seq.get("base_fee", 10**9), "sequencer.base_fee"),
         gas_limit=_int_field(seq, "gas_limit", "sequencer", 1_000_000_000, 100_000, 2**62),
         database=database,
+        bridge=_bridge(_table(data, "bridge")),
     )
+
+
+def _bridge(table: dict[str, Any]) -> BridgeSettings:
+    d = BridgeSettings()
+    settings = BridgeSettings(
+        confirmations=_int_field(table, "confirmations", "bridge", d.confirmations, 0, 1_000),
+        sequencing_window=_int_field(table, "sequencing_window", "bridge", d.sequencing_window,
+                                     1, 100_000),  # fmt: skip
+        withdrawal_delay=_int_field(table, "withdrawal_delay", "bridge", d.withdrawal_delay, 0,
+                                    365 * 86_400),  # fmt: skip
+        escape_window=_int_field(table, "escape_window", "bridge", d.escape_window, 1,
+                                 10 * 365 * 86_400),  # fmt: skip
+    )
+    if settings.sequencing_window <= settings.confirmations:
+        raise ManifestError("bridge.sequencing_window must be more than bridge.confirmations "
+                            "(a deposit must be credited before it is due)")  # fmt: skip
+    if settings.escape_window <= settings.withdrawal_delay:
+        raise ManifestError("bridge.escape_window must be more than bridge.withdrawal_delay")
+    return settings

@@ -125,3 +125,24 @@ def test_every_shipped_manifest_names_its_owner() -> None:
         text = path.read_text().replace("{{name}}", "x").replace("{{chain_id}}", "7")
         assert "\nowner = " in text, f"{path} does not name its owner"
         assert parse_manifest(text).owner == DEV_ADDRESSES[0], path
+
+
+def test_the_bridge_table_has_production_defaults_and_checks_its_windows() -> None:
+    import pytest as _pytest
+
+    from rollup.errors import ManifestError
+    from rollup.manifest import BridgeSettings, parse_manifest
+
+    base = '[app]\nname = "b"\n[genesis]\ndev_accounts = true\n'
+    assert parse_manifest(base).bridge == BridgeSettings(12, 50, 604_800, 1_209_600)
+    devnet = parse_manifest(base + "[bridge]\nconfirmations = 2\nsequencing_window = 10\n"
+                            "withdrawal_delay = 5\nescape_window = 60\n")  # fmt: skip
+    assert devnet.bridge == BridgeSettings(2, 10, 5, 60)
+    for bad, message in [
+        ("confirmations = 10\nsequencing_window = 10\n", "more than bridge.confirmations"),
+        ("withdrawal_delay = 100\nescape_window = 100\n", "more than bridge.withdrawal_delay"),
+        ("confirmations = -1\n", "bridge.confirmations"),
+        ('sequencing_window = "ten"\n', "bridge.sequencing_window"),
+    ]:
+        with _pytest.raises(ManifestError, match=message):
+            parse_manifest(base + "[bridge]\n" + bad)
