@@ -4,7 +4,7 @@ import pytest
 
 from rollup.errors import ManifestError
 from rollup.genesis import DEV_ADDRESSES
-from rollup.manifest import default_chain_id, parse_amount, parse_manifest
+from rollup.manifest import BridgeSettings, default_chain_id, parse_amount, parse_manifest
 from rollup.transactions import contract_address
 from rollup.types import Address
 
@@ -128,11 +128,6 @@ def test_every_shipped_manifest_names_its_owner() -> None:
 
 
 def test_the_bridge_table_has_production_defaults_and_checks_its_windows() -> None:
-    import pytest as _pytest
-
-    from rollup.errors import ManifestError
-    from rollup.manifest import BridgeSettings, parse_manifest
-
     base = '[app]\nname = "b"\n[genesis]\ndev_accounts = true\n'
     assert parse_manifest(base).bridge == BridgeSettings(12, 50, 604_800, 1_209_600)
     devnet = parse_manifest(base + "[bridge]\nconfirmations = 2\nsequencing_window = 10\n"
@@ -144,5 +139,5 @@ def test_the_bridge_table_has_production_defaults_and_checks_its_windows() -> No
         ("confirmations = -1\n", "bridge.confirmations"),
         ('sequencing_window = "ten"\n', "bridge.sequencing_window"),
     ]:
-        with _pytest.raises(ManifestError, match=message):
+        with pytest.raises(ManifestError, match=message):
             parse_manifest(base + "[bridge]\n" + bad)
