@@ -2,8 +2,9 @@
 
 It is both ports of da/commitment.py: the poster's `InboxWriter` (next_block, commit) and the
 verifier's `InboxReader` (commitments from the `BatchCommitted` events, less those the owner
-reverted; the `BatchesReverted` events themselves; L1 block numbers), and the owner's side
-(set_batcher, revert_batches). Both events are read with one `eth_getLogs` per range (the
+reverted; the `BatchesReverted` events themselves; L1 block numbers), the owner's side
+(set_batcher, revert_batches), and what the bridge reads (`output`: a batch's output root and
+commit time, `last_commit_time`). Both events are read with one `eth_getLogs` per range (the
 chain id is the first indexed topic of each) and ordered by (L1 block, log index), so a
 revert removes exactly the commitments that came before it.
 The ABI is kept beside the source (BatchInbox.abi.json, checked against a fresh compile by
@@ -14,15 +15,19 @@ block and transaction, and is never skipped silently.
 
 from __future__ import annotations
 
-import functools
-import json
 from dataclasses import dataclass
 from typing import Any
 
 from web3 import Web3
 from web3.exceptions import Web3Exception
 
-from bridge.build import CONTRACTS_DIR, compile_contract
+from bridge.build import (
+    CONTRACTS_DIR,
+    ContractClient,
+    compile_contract,
+    describe_revert,
+    load_abi,
+)
 from bridge.l1 import L1Client, L1Rejected
 from rollup.crypto import keccak
 
@@ -36,7 +41,7 @@ __all__ = [
 ]
 
 SOURCE = CONTRACTS_DIR / "BatchInbox.sol"
-INBOX_ABI: list[dict[str, Any]] = json.loads((CONTRACTS_DIR / "BatchInbox.abi.json").read_text())
+INBOX_ABI: list[dict[str, Any]] = load_abi("BatchInbox")
 COMMITTED_TOPIC = keccak(b"BatchCommitted(uint64,uint64,uint64,uint64,bytes32,bytes32,bytes)")
 REVERTED_TOPIC = keccak(b"BatchesReverted(uint64,uint64,uint64)")
 BATCHER_SET_TOPIC = keccak(b"BatcherSet(uint64,address)")
@@ -75,37 +80,18 @@ class InboxRevert:
 InboxEvent = InboxCommitment | InboxRevert
 
 
-@functools.cache
-def _error_names() -> dict[bytes, tuple[str, list[str]]]:
-    out = {}
-    for item in INBOX_ABI:
-        if item["type"] == "error":
-            types = [i["type"] for i in item["inputs"]]
-            out[keccak(f"{item['name']}({','.join(types)})".encode())[:4]] = (item["name"], types)
-    return out
-
-
 def inbox_error(data: bytes) -> str:
     """A revert payload of the inbox as `Name(arg, ...)`, or its hex if it is not one."""
-    known = _error_names().get(data[:4])
-    if known is None:
-        return "0x" + data.hex()
-    name, types = known
-    try:
-        values = Web3().codec.decode(types, data[4:])
-    except Exception:  # malformed revert data: show it raw
-        return f"{name}(0x{data[4:].hex()})"
-    return f"{name}({', '.join(str(v) for v in values)})"
+    return describe_revert("BatchInbox", data)
 
 
 class BatchInbox:
     def __init__(self, l1: L1Client, address: bytes) -> None:
         self.l1 = l1
         self.address = address
-        self._contract = l1.w3.eth.contract(address=Web3.to_checksum_address(address),
-                                            abi=INBOX_ABI)  # fmt: skip
-        self._committed = self._contract.events.BatchCommitted()
-        self._reverted = self._contract.events.BatchesReverted()
+        self._client = ContractClient(l1, address, "BatchInbox")
+        self._committed = self._client.contract.events.BatchCommitted()
+        self._reverted = self._client.contract.events.BatchesReverted()
 
     # ---- owner ----
 
@@ -116,13 +102,22 @@ class BatchInbox:
         self._send("setBatcher", chain_id, Web3.to_checksum_address(batcher))
 
     def batcher(self, chain_id: int) -> bytes:
-        batcher, _next, _count = self._call("apps", chain_id)
+        batcher, _next, _count, _time = self._call("apps", chain_id)
         return bytes.fromhex(batcher[2:])
 
     def batch_count(self, chain_id: int) -> int:
         """The chain's valid commitments, which also numbers the next one."""
-        _batcher, _next, count = self._call("apps", chain_id)
-        return int(count)
+        return int(self._call("batchCount", chain_id))
+
+    def last_commit_time(self, chain_id: int) -> int:
+        """L1 timestamp of the chain's latest commitment (0: none yet)."""
+        return int(self._call("lastCommitTime", chain_id))
+
+    def output(self, chain_id: int, index: int) -> tuple[bytes, int]:
+        """(output root, L1 commit timestamp) of a valid batch; (32 zero bytes, 0) if the
+        batch was never committed or was reverted."""
+        root, committed_at = self._call("output", chain_id, index)
+        return bytes(root), int(committed_at)
 
     def max_batch_blocks(self) -> int:
         return int(self._call("MAX_BATCH_BLOCKS"))
@@ -190,20 +185,10 @@ class BatchInbox:
     # ---- internals ----
 
     def _call(self, name: str, *args: Any) -> Any:
-        data = self._contract.encode_abi(name, args=list(args))
-        raw = self.l1.call(self.address, bytes.fromhex(data[2:]))
-        outputs = next(i["outputs"] for i in INBOX_ABI if i.get("name") == name)
-        values = Web3().codec.decode([o["type"] for o in outputs], raw)
-        return values[0] if len(values) == 1 else values
+        return self._client.call(name, *args)
 
     def _send(self, name: str, *args: Any) -> Any:
-        data = self._contract.encode_abi(name, args=list(args))
-        try:
-            return self.l1.send(self.address, bytes.fromhex(data[2:]))
-        except L1Rejected as exc:
-            if exc.data:
-                raise L1Rejected(f"{name}: {inbox_error(exc.data)}", exc.data) from None
-            raise
+        return self._client.send(name, *args)
 
     def _decode(self, log: Any) -> InboxEvent:
         """A `BatchCommitted` or `BatchesReverted` log; L1Rejected for anything else."""

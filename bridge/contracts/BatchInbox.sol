@@ -25,12 +25,20 @@ contract BatchInbox {
         address batcher;
         uint64 nextBlock; // first block of the next commitment; 0 until a batcher is set
         uint64 batches; // valid commitments, which also numbers the next one
+        uint64 lastCommitTime; // L1 timestamp of the latest commitment (0: none yet)
+    }
+
+    struct Batch {
+        bytes32 outputRoot;
+        uint64 firstBlock; // where a revert resumes
+        uint64 committedAt; // L1 timestamp of the commitment
     }
 
     address public immutable owner;
     mapping(uint64 => App) public apps;
-    /// chain id => batch index => the batch's first block (where a revert resumes)
-    mapping(uint64 => mapping(uint64 => uint64)) public firstBlockOf;
+    /// chain id => batch index => the batch; entries at index >= apps[chainId].batches were
+    /// reverted and are overwritten by the next commitments (so a revert costs O(1))
+    mapping(uint64 => mapping(uint64 => Batch)) internal batchOf;
 
     event BatcherSet(uint64 indexed chainId, address batcher);
     event BatchCommitted(
@@ -83,9 +91,10 @@ contract BatchInbox {
             revert RangeTooLong(firstBlock, lastBlock, MAX_BATCH_BLOCKS);
         }
         index = app.batches;
-        firstBlockOf[chainId][index] = firstBlock;
+        batchOf[chainId][index] = Batch(outputRoot, firstBlock, uint64(block.timestamp));
         app.batches = index + 1;
         app.nextBlock = lastBlock + 1;
+        app.lastCommitTime = uint64(block.timestamp);
         emit BatchCommitted(chainId, index, firstBlock, lastBlock, dataHash, outputRoot, daRef);
     }
 
@@ -95,7 +104,7 @@ contract BatchInbox {
         if (msg.sender != owner) revert NotOwner(msg.sender);
         App storage app = apps[chainId];
         if (fromIndex >= app.batches) revert NoSuchBatch(chainId, fromIndex, app.batches);
-        uint64 resume = firstBlockOf[chainId][fromIndex];
+        uint64 resume = batchOf[chainId][fromIndex].firstBlock;
         app.batches = fromIndex;
         app.nextBlock = resume;
         emit BatchesReverted(chainId, fromIndex, resume);
@@ -103,5 +112,32 @@ contract BatchInbox {
 
     function nextBlock(uint64 chainId) external view returns (uint64) {
         return apps[chainId].nextBlock;
+    }
+
+    /// The chain's valid commitments, which also numbers the next one.
+    function batchCount(uint64 chainId) external view returns (uint64) {
+        return apps[chainId].batches;
+    }
+
+    /// L1 timestamp of the chain's latest commitment (a later revert does not change it).
+    function lastCommitTime(uint64 chainId) external view returns (uint64) {
+        return apps[chainId].lastCommitTime;
+    }
+
+    /// The output root of batch `index` and when it was committed; (0, 0) if there is no
+    /// such valid batch (never committed, or reverted).
+    function output(uint64 chainId, uint64 index)
+        external
+        view
+        returns (bytes32 root, uint64 committedAt)
+    {
+        if (index >= apps[chainId].batches) return (bytes32(0), 0);
+        Batch storage batch = batchOf[chainId][index];
+        return (batch.outputRoot, batch.committedAt);
+    }
+
+    /// The first block of batch `index` (valid or reverted: where a revert to it resumes).
+    function firstBlockOf(uint64 chainId, uint64 index) external view returns (uint64) {
+        return batchOf[chainId][index].firstBlock;
     }
 }
