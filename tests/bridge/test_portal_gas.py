@@ -1,0 +1,53 @@
+"""L1 gas of the Portal's user paths stays within budget (gas is deterministic, unlike time).
+
+Measured on Anvil (receipt gasUsed, a chain's first deposit pays for its cold slots):
+depositETH 41k (58k first), depositERC20 73k (107k first), proveWithdrawal 99k (1.5 kB of
+calldata: 32 siblings), finalizeWithdrawal 108k paying ETH to a new account. OP's foundry
+benchmarks, execution gas without the 21,000 base and calldata: depositTransaction 75,085 (36,396
+warm), proveWithdrawalTransaction 169,229 (ethereum-optimism/optimism,
+packages/contracts-bedrock/.gas-snapshot)."""
+
+from __future__ import annotations
+
+import pytest
+
+from rollup.crypto import keccak
+from rollup.genesis import DEV_ADDRESSES, DEV_KEYS
+from rollup.types import ZERO_ADDRESS, Address
+from rollup.withdrawals import Withdrawal
+from tests.bridge.conftest import DELAY, Bridge, Tree
+
+pytestmark = pytest.mark.e2e
+
+BUDGET = {"depositETH": 45_000, "depositERC20": 80_000, "proveWithdrawal": 110_000,
+          "finalizeWithdrawal": 120_000}  # fmt: skip
+
+
+def _gas(bridge: Bridge, tx_hash: bytes) -> int:
+    receipt = bridge.owner.w3.eth.get_transaction_receipt(tx_hash)  # type: ignore[arg-type]
+    return int(receipt["gasUsed"])
+
+
+def test_user_paths_stay_within_their_gas_budget(bridge: Bridge) -> None:
+    chain = bridge.new_chain()
+    alice = bridge.portal_as(DEV_KEYS[2])
+    token = bridge.deploy("TestToken", "Test", "TT", 6)
+    bridge.send("TestToken", token, "mint", DEV_ADDRESSES[2], 10**9)
+    alice.approve_token(token, 10**9)
+    alice.deposit_eth(chain, DEV_ADDRESSES[3], 10**18)  # the chain's slots, now warm
+    alice.deposit_erc20(chain, token, DEV_ADDRESSES[3], 1_000)
+    eth = alice.deposit_eth(chain, DEV_ADDRESSES[3], 10**18)
+    erc20 = alice.deposit_erc20(chain, token, DEV_ADDRESSES[3], 1_000)
+    gas = {"depositETH": _gas(bridge, eth.l1_tx), "depositERC20": _gas(bridge, erc20.l1_tx)}
+    withdrawals = [Withdrawal(chain, i, DEV_ADDRESSES[2], Address(keccak(b"%d" % i)[12:]), 10**15,
+                              ZERO_ADDRESS, 0, 0, b"") for i in range(100)]  # fmt: skip
+    tree = Tree(withdrawals)
+    commit = bridge.commit(chain, tree.output())
+    w = withdrawals[37]
+    proved = bridge.portal.prove_withdrawal(w, commit.index, tree.output(), tree.count,
+                                            tree.siblings(w.nonce))  # fmt: skip
+    gas["proveWithdrawal"] = _gas(bridge, proved)
+    bridge.warp(DELAY)
+    gas["finalizeWithdrawal"] = _gas(bridge, bridge.portal.finalize_withdrawal(w).l1_tx)
+    over = {name: used for name, used in gas.items() if used > BUDGET[name]}
+    assert not over, f"over budget: {over} (budgets {BUDGET})"
