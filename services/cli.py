@@ -8,6 +8,7 @@
     rollup verify APP [--follow] [--json] ...  (services/da_cli.py)
     rollup down [--data-dir DIR]
     rollup abi APP_DIR
+    rollup l1 deploy --l1-rpc URL --key-file FILE [--json]
     rollup bench ...            (arguments go to benchmarks.cli)
 
 Exit codes: 0 ok, 1 the operation failed, 2 bad usage (argparse's own code, also used when
@@ -29,6 +30,9 @@ from typing import Any
 import httpx
 
 import rollup.templates
+from bridge.deploy import deploy_bridge
+from bridge.l1 import L1Client, L1Error
+from bridge.solc import SolcError
 from rollup.errors import RollupError
 from rollup.manifest import MAX_CHAIN_ID, default_chain_id, parse_manifest
 from rollup.templates import TEMPLATES
@@ -53,6 +57,7 @@ from services.devnet import (
     stop_recorded,
     wait_detached,
 )
+from services.keys import load_key
 from vm.evm.artifact import Artifact
 from vm.native.abi_json import app_abi
 from vm.native.loader import load_app_class
@@ -291,6 +296,24 @@ def cmd_abi(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_l1_deploy(args: argparse.Namespace) -> int:
+    """Deploy a BatchInbox and a Portal owned by the key file's key; print their addresses."""
+    l1 = L1Client(args.l1_rpc, "0x" + load_key(args.key_file).hex())
+    try:
+        deployment = deploy_bridge(l1)
+    except (SolcError, FileNotFoundError) as exc:
+        raise Failure(f"cannot compile the bridge contracts: {exc}") from None
+    except L1Error as exc:
+        reason = " ".join(str(exc).split())  # one line, whatever web3 said
+        raise Failure(f"cannot deploy the bridge on the L1 at {args.l1_rpc}: {reason}") from None
+    record = deployment.as_json()
+    if args.json:
+        print(json.dumps(record))
+    else:
+        print("\n".join(f"{name:<12} {value}" for name, value in record.items()))
+    return 0
+
+
 def cmd_bench(argv: Sequence[str]) -> int:
     """A thin pass-through to `benchmarks.cli:main`, which owns the benchmark options."""
     try:
@@ -348,6 +371,15 @@ def build_parser() -> argparse.ArgumentParser:
     abi = sub.add_parser("abi", help="print a native app's JSON ABI")
     abi.add_argument("app_dir", type=Path, metavar="APP_DIR")
     abi.set_defaults(handler=cmd_abi)
+
+    l1 = sub.add_parser("l1", help="the L1 side: deploy the bridge contracts")
+    l1_commands = l1.add_subparsers(dest="l1_command", required=True, metavar="COMMAND")
+    deploy = l1_commands.add_parser("deploy", help="deploy a BatchInbox and a Portal on an L1")
+    deploy.add_argument("--l1-rpc", required=True, metavar="URL", help="the L1's JSON-RPC URL")
+    deploy.add_argument("--key-file", required=True, type=Path, metavar="FILE",
+                        help="the owner's key file: it deploys and owns both")  # fmt: skip
+    deploy.add_argument("--json", action="store_true", help="print one JSON object")
+    deploy.set_defaults(handler=cmd_l1_deploy)
 
     sub.add_parser("bench", help="run the benchmarks (see `rollup bench --help`)", add_help=False)
     return parser

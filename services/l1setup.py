@@ -1,10 +1,13 @@
-"""The devnet's L1 side of DA: one BatchInbox, and a funded, registered batcher per app.
+"""The devnet's L1 side: one BatchInbox and one Portal (the bridge), a funded, registered batcher
+per app, and each app chain registered on the Portal.
 
-    DATA/l1/inbox.json          {"address", "block", "l1_chain_id"}: the inbox is deployed once
-                                and reused while the L1 has it and the owner key owns it
-    DATA/l1/owner.key           the inbox owner (deploys it, registers and funds the batchers,
-                                may revert bad batches); against an external L1 the operator
-                                names a key file of their own instead (`rollup up --l1-key-file`)
+    DATA/l1/inbox.json          {"address", "block", "l1_chain_id", "portal"}: the inbox and
+                                the Portal are deployed once and reused while the L1 has them
+                                and the owner key owns them
+    DATA/l1/owner.key           the owner of both (deploys them, registers and funds the
+                                batchers, registers the chains, may revert bad batches); against
+                                an external L1 the operator names a key file of their own
+                                instead (`rollup up --l1-key-file`)
     DATA/apps/NAME/batcher.key  each app's batcher: the only key that may commit its batches
 
 Every key is a key file (services/keys.py): 32 random bytes, mode 0600, made on first use,
@@ -12,7 +15,9 @@ never derived from anything public and never logged (its address is). On the dev
 Anvil, dev account 0 tops up the owner: Anvil funds only its ten dev accounts, and that
 transfer is all a dev key does on the L1 (it owns nothing and may commit nothing). The owner
 funds each batcher (100 ether when it holds less than 10) and registers it with
-`setBatcher`. Each app has its own batcher, so two posters never race for one nonce.
+`setBatcher`. Each app has its own batcher, so two posters never race for one nonce. Each app
+chain is registered on the Portal with its withdrawal delay and escape window (the devnet's
+defaults: bridge/deploy.py); the Portal fixes them at registration.
 """
 
 from __future__ import annotations
@@ -24,8 +29,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from bridge.deploy import DEVNET_ESCAPE_WINDOW, DEVNET_WITHDRAWAL_DELAY, ChainTerms, register_chains
 from bridge.inbox import BatchInbox, deploy_inbox
-from bridge.l1 import L1Client
+from bridge.l1 import L1Client, L1Rejected
+from bridge.portal import Portal, deploy_portal
 from services.keys import address_of, load_key, load_or_create_key
 
 __all__ = ["BatcherSpec", "L1Setup", "prepare_l1"]
@@ -43,14 +50,17 @@ class BatcherSpec:
     name: str
     chain_id: int
     key_file: Path
+    withdrawal_delay: int = DEVNET_WITHDRAWAL_DELAY  # seconds (the Portal's terms for it)
+    escape_window: int = DEVNET_ESCAPE_WINDOW
 
 
 @dataclass(frozen=True, slots=True)
 class L1Setup:
     inbox: bytes
     from_block: int  # the L1 block the inbox was deployed in
-    owner: bytes  # the inbox owner's address
+    owner: bytes  # the inbox owner's address (it owns the Portal too)
     batchers: dict[str, Path]  # app name -> its batcher's key file
+    portal: bytes
 
 
 def prepare_l1(rpc_url: str, apps: Sequence[BatcherSpec], state_dir: Path,
@@ -70,13 +80,17 @@ def prepare_l1(rpc_url: str, apps: Sequence[BatcherSpec], state_dir: Path,
         _top_up(L1Client(rpc_url, fund_owner_from), owner.address, (len(apps) + 1) * FUNDING)
     record = state_dir / "inbox.json"
     inbox, block = _existing(record, owner) or _deploy(record, owner)
+    portal = _existing_portal(record, owner, inbox) or _deploy_portal(record, owner, inbox)
     for app in apps:
         batcher = bytes.fromhex(address_of(load_or_create_key(app.key_file))[2:])
         _top_up(owner, batcher, FUNDING, LOW_BALANCE)
         if inbox.batcher(app.chain_id) != batcher:
             inbox.set_batcher(app.chain_id, batcher)
             log.info("batcher of %s (chain %d): 0x%s", app.name, app.chain_id, batcher.hex())
-    return L1Setup(inbox.address, block, owner.address, {a.name: a.key_file for a in apps})
+    register_chains(portal, [ChainTerms(a.chain_id, a.withdrawal_delay, a.escape_window)
+                             for a in apps])  # fmt: skip
+    return L1Setup(inbox.address, block, owner.address, {a.name: a.key_file for a in apps},
+                   portal.address)  # fmt: skip
 
 
 def _top_up(funder: L1Client, to: bytes, amount: int, low: int | None = None) -> None:
@@ -101,6 +115,12 @@ def _existing(record: Path, owner: L1Client) -> tuple[BatchInbox, int] | None:
                     "deploying a new one", address.hex(), inbox.owner().hex(),
                     owner.address.hex())  # fmt: skip
         return None
+    try:
+        inbox.last_commit_time(0)
+    except L1Rejected:  # an inbox from before the bridge: it keeps no output roots
+        log.warning("the inbox 0x%s keeps no output roots (an older build); deploying a new "
+                    "one", address.hex())  # fmt: skip
+        return None
     return inbox, block
 
 
@@ -108,9 +128,34 @@ def _deploy(record: Path, owner: L1Client) -> tuple[BatchInbox, int]:
     inbox, block = deploy_inbox(owner)
     log.info("deployed the BatchInbox at 0x%s, owned by 0x%s", inbox.address.hex(),
              owner.address.hex())  # fmt: skip
+    body = {"address": "0x" + inbox.address.hex(), "block": block, "l1_chain_id": owner.chain_id}
+    _write(record, body)
+    return inbox, block
+
+
+def _existing_portal(record: Path, owner: L1Client, inbox: BatchInbox) -> Portal | None:
+    """The recorded Portal, if it is over this inbox and the L1 still has it."""
+    try:
+        address = bytes.fromhex(json.loads(record.read_text(encoding="utf-8"))["portal"][2:])
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+    if not owner.code(address):
+        return None
+    portal = Portal(owner, address)
+    return portal if portal.inbox() == inbox.address else None
+
+
+def _deploy_portal(record: Path, owner: L1Client, inbox: BatchInbox) -> Portal:
+    portal, _block = deploy_portal(owner, inbox.address)
+    log.info("deployed the Portal at 0x%s over the inbox 0x%s", portal.address.hex(),
+             inbox.address.hex())  # fmt: skip
+    body = json.loads(record.read_text(encoding="utf-8"))
+    _write(record, dict(body, portal="0x" + portal.address.hex()))
+    return portal
+
+
+def _write(record: Path, body: dict[str, object]) -> None:
     record.parent.mkdir(parents=True, exist_ok=True)
     tmp = record.with_suffix(".tmp")
-    body = {"address": "0x" + inbox.address.hex(), "block": block, "l1_chain_id": owner.chain_id}
     tmp.write_text(json.dumps(body), encoding="utf-8")
     os.replace(tmp, record)
-    return inbox, block
