@@ -527,13 +527,17 @@ class Devnet:
                 "from_block": setup.from_block, "owner": "0x" + setup.owner.hex()}  # fmt: skip
 
     def _da_env(self, node: _Node) -> dict[str, str]:
+        """The node's DA poster and L1 follower settings (services/da_node.py, l1follow.py):
+        every node follows the devnet's Portal, whose deposits start after the inbox's block."""
         setup = self._l1_setup
         if setup is None:
             return {}
         return {"ROLLUP_DA": self._da, "ROLLUP_DA_MODE": self._da_mode,
                 "ROLLUP_INBOX": "0x" + setup.inbox.hex(),
                 "ROLLUP_INBOX_BLOCK": str(setup.from_block),
-                "ROLLUP_BATCHER_KEY_FILE": str(setup.batchers[node.spec.name])}  # fmt: skip
+                "ROLLUP_BATCHER_KEY_FILE": str(setup.batchers[node.spec.name]),
+                "ROLLUP_PORTAL": "0x" + setup.portal.hex(),
+                "ROLLUP_PORTAL_BLOCK": str(setup.from_block)}  # fmt: skip
 
     def _make_verifier(self, node: _Node) -> _Node:
         log_path = self.logs_dir / f"{node.spec.name}-verifier.log"

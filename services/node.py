@@ -13,6 +13,7 @@ import gc
 import logging
 import signal
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 import uvicorn
@@ -22,6 +23,13 @@ from sequencer.node import Sequencer, SequencerConfig
 from services.apps import load_app
 from services.bus.settings import BusSettings, add_bus_arguments, bus_settings
 from services.da_node import DAService, DASettings, add_da_arguments, da_settings
+from services.l1follow import (
+    L1Follower,
+    L1FollowSettings,
+    add_l1_arguments,
+    l1_settings,
+    open_follower,
+)
 from services.producer import BlockProducer
 from services.rpc.server import (
     RpcAccess,
@@ -31,6 +39,7 @@ from services.rpc.server import (
     create_app,
     rpc_settings,
 )
+from vm.bridge import next_deposit_nonce
 
 __all__ = ["main", "open_node", "serve"]
 
@@ -47,9 +56,11 @@ def open_node(app_dir: Path, data_dir: Path, db_url: str | None = None,
 
 async def serve(node: Sequencer, host: str, port: int, limits: RpcLimits | None = None,
                 bus: BusSettings | None = None, da: DASettings | None = None,
-                access: RpcAccess | None = None) -> None:  # fmt: skip
+                access: RpcAccess | None = None,
+                l1: L1FollowSettings | None = None) -> None:  # fmt: skip
     """`bus`: the bus settings (services/bus/settings.py), or None for no bus;
-    `da`: the DA poster's settings (services/da_node.py), or None for no poster."""
+    `da`: the DA poster's settings (services/da_node.py), or None for no poster;
+    `l1`: the L1 follower's (services/l1follow.py), or None for no deposits."""
     producer = BlockProducer(node, node.manifest.block_interval_ms)
     poster = DAService(node, da) if da is not None else None
     gate = poster.backlog.check if poster is not None else None
@@ -66,6 +77,11 @@ async def serve(node: Sequencer, host: str, port: int, limits: RpcLimits | None 
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, lambda: setattr(server, "should_exit", True))
     producer.start()
+
+    def wake() -> None:  # from the follower's thread
+        loop.call_soon_threadsafe(producer.wake)
+
+    follower = _follow_l1(node, l1, wake)
     if poster is not None:
         poster.start()
     service = bus.service(node, producer.wake) if bus is not None else None
@@ -76,10 +92,29 @@ async def serve(node: Sequencer, host: str, port: int, limits: RpcLimits | None 
     finally:
         if service is not None:
             await service.stop()
+        if follower is not None:
+            follower.stop()
         await producer.stop()
         if poster is not None:
             poster.stop()
         node.close()
+
+
+def _follow_l1(node: Sequencer, settings: L1FollowSettings | None,
+               wake: Callable[[], None]) -> L1Follower | None:  # fmt: skip
+    """Start following the Portal's deposits for this chain (with the manifest's
+    confirmations), from the first deposit the chain has not executed; deposits that become
+    due wake the block producer, so a block holding only deposits is built at once."""
+    if settings is None:
+        return None
+    confirmations = node.manifest.bridge.confirmations
+    follower = open_follower(settings, node.chain_id, confirmations,
+                             next_deposit_nonce(node.state), wake)  # fmt: skip
+    node.l1 = follower
+    follower.start()
+    log.info("following the L1 Portal 0x%s from L1 block %d (%d confirmations)",
+             settings.portal.hex(), settings.from_block, confirmations)  # fmt: skip
+    return follower
 
 
 def tune_gc() -> None:
@@ -100,13 +135,18 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--db-url", default=None)
     add_bus_arguments(parser)
     add_da_arguments(parser)
+    add_l1_arguments(parser)
     add_rpc_arguments(parser)
+    # Test only: a sequencer that leaves deposits out, to show that verifiers catch it.
+    parser.add_argument("--fault-ignore-deposits", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
     try:
         da = da_settings(args, args.data_dir)
         bus = bus_settings(args, args.data_dir)
-        node = open_node(args.app_dir, args.data_dir, args.db_url)
+        l1 = l1_settings(args)
+        config = SequencerConfig(fault_ignore_deposits=args.fault_ignore_deposits)
+        node = open_node(args.app_dir, args.data_dir, args.db_url, config)
     except (RollupError, OSError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
@@ -118,7 +158,7 @@ def main(argv: list[str] | None = None) -> int:
         pass
     tune_gc()
     limits, access = rpc_settings(args)
-    asyncio.run(serve(node, args.host, args.port, limits, bus=bus, da=da, access=access))
+    asyncio.run(serve(node, args.host, args.port, limits, bus=bus, da=da, access=access, l1=l1))
     return 0
 
 
