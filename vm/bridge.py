@@ -7,8 +7,10 @@ bridge/README.md has the whole design. Here:
   undone.
 - `record_withdrawals`: after every successful execution (transactions, deposits' calls,
   cross-app calls and callbacks), the withdrawals it started become leaves of the withdrawals
-  tree, numbered in order; their value, held at L2_TO_L1_ADDRESS, is burned. A native VM
-  reports them in `ExecResult.withdrawals`; an EVM as L2ToL1 logs.
+  tree, numbered in order; their value, held at L2_TO_L1_ADDRESS, is burned. Both VMs report a
+  withdrawal the same way, as a WithdrawalInitiated log of L2_TO_L1_ADDRESS (the EVM's L2ToL1
+  contract emits it; the native VM's system call and SDK make it with `withdrawal_log`), so
+  wallets and explorers see withdrawals in receipts on either VM.
 
 State (flat keys beside vm/state.py's, vm/bus.py's and vm/native/upgrades.py's):
     b"\\x0a" ++ u8(level)  -> the withdrawals tree's branch node at `level` (rollup/withdrawals)
@@ -24,6 +26,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from eth_abi import decode as abi_decode
+from eth_abi import encode as abi_encode
 from eth_abi.exceptions import DecodingError
 
 from rollup import rlp
@@ -36,7 +39,7 @@ from rollup.deposits import (
 )
 from rollup.rlp import decode_int, encode_int
 from rollup.transactions import message_intrinsic_gas
-from rollup.types import ZERO_ADDRESS, Address, BlockEnv, Log, Receipt
+from rollup.types import ZERO_ADDRESS, Address, BlockEnv, Hash32, Log, Receipt
 from rollup.withdrawals import (
     DEPTH,
     MAX_DATA,
@@ -65,6 +68,7 @@ __all__ = [
     "apply_deposits",
     "record_withdrawals",
     "withdrawal_count",
+    "withdrawal_log",
     "withdrawals_root_of",
     "withdrawal_at",
     "withdrawals_between",
@@ -73,6 +77,7 @@ __all__ = [
     "TOKEN_SLOT_L1_TOKEN",
     "bridge_mint_calldata",
     "bridged_token_origin",
+    "bridged_token_storage",
     "initiate_withdrawal_calldata",
 ]
 
@@ -172,13 +177,24 @@ def _apply_deposit(
                    result.output)  # fmt: skip
 
 
+def bridged_token_storage(
+    token: bytes, l1_token: bytes, decimals: int, symbol: bytes
+) -> dict[bytes, bytes | None]:
+    """The storage a new bridged token starts with (slots 3-5: its L1 token, decimals,
+    symbol), as state keys and values: a VM installing one writes exactly these."""
+    values = {TOKEN_SLOT_L1_TOKEN: l1_token, TOKEN_SLOT_DECIMALS: bytes([decimals]),
+              TOKEN_SLOT_SYMBOL: symbol}  # fmt: skip
+    return {
+        _storage_key(token, slot.to_bytes(32, "big")): value.lstrip(b"\x00") or None
+        for slot, value in values.items()
+    }
+
+
 def _mint_token(state: State, env: BlockEnv, vm: ExecutionVM, d: Deposit) -> list[Log]:
     token = bridged_token_address(d.l1_token)
     if not get_code(state, token):
-        vm.install_bridged_token(state, token)
-        _set_slot(state, token, TOKEN_SLOT_L1_TOKEN, d.l1_token)
-        _set_slot(state, token, TOKEN_SLOT_DECIMALS, d.decimals.to_bytes(1, "big"))
-        _set_slot(state, token, TOKEN_SLOT_SYMBOL, d.symbol)
+        vm.install_bridged_token(state, token, bridged_token_storage(token, d.l1_token,
+                                                                     d.decimals, d.symbol))
         state.commit()
     msg = Message(BRIDGE_ADDRESS, token, 0, bridge_mint_calldata(d.to, d.token_amount),
                   SYSTEM_GAS, BRIDGE_ADDRESS, 0)  # fmt: skip
@@ -186,11 +202,6 @@ def _mint_token(state: State, env: BlockEnv, vm: ExecutionVM, d: Deposit) -> lis
     if not result.success:  # our own code with a bounded amount: cannot happen but by a bug
         raise AssertionError(f"minting the bridged token failed: 0x{result.output.hex()}")
     return list(result.logs)
-
-
-def _set_slot(state: State, address: bytes, slot: int, value: bytes) -> None:
-    word = value.lstrip(b"\x00")
-    state.set(_storage_key(address, slot.to_bytes(32, "big")), word or None)
 
 
 def _deposit_call(
@@ -236,9 +247,7 @@ def withdrawals_root_of(state: State | StateReader) -> bytes:
 
 def record_withdrawals(state: State, env: BlockEnv, result: ExecResult) -> list[Withdrawal]:
     """Number and record the withdrawals a successful execution started; burn their value."""
-    requests = list(result.withdrawals) + [
-        r for log in result.logs if (r := _from_log(state, log)) is not None
-    ]
+    requests = [r for log in result.logs if (r := _from_log(state, log)) is not None]
     if not requests:
         return []
     tree = _branch(state)
@@ -255,6 +264,14 @@ def record_withdrawals(state: State, env: BlockEnv, result: ExecResult) -> list[
     nonce, _balance = get_account(state, L2_TO_L1_ADDRESS)
     set_account(state, L2_TO_L1_ADDRESS, nonce, 0)  # the value leaves the chain's supply
     return out
+
+
+def withdrawal_log(r: WithdrawalRequest) -> Log:
+    """The WithdrawalInitiated log of L2ToL1 (vm/contracts/L2ToL1.sol) for `r`."""
+    data = abi_encode(["uint256", "address", "uint256", "uint64", "bytes"],
+                      [r.value, r.l1_token, r.token_amount, r.gas_limit, r.data])  # fmt: skip
+    topics = (WITHDRAWAL_INITIATED_TOPIC, bytes(12) + r.sender, bytes(12) + r.target)
+    return Log(L2_TO_L1_ADDRESS, tuple(Hash32(t) for t in topics), data)
 
 
 def _from_log(state: State, log: Log) -> WithdrawalRequest | None:

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from rollup.bloom import EMPTY_BLOOM
 from rollup.crypto import EMPTY_KECCAK
+from rollup.deposits import L2_TO_L1_ADDRESS
 from rollup.errors import ManifestError
 from rollup.genesis import DEV_ADDRESSES
 from rollup.manifest import Manifest, fee_vault
@@ -15,6 +16,7 @@ from rollup.types import ZERO_HASH, BlockEnv, BlockHeader, Hash32
 from vm.bridge import withdrawals_root_of
 from vm.commitment import StateTree
 from vm.contracts.app_bus import APP_BUS_RUNTIME
+from vm.contracts.l2_to_l1 import L2_TO_L1_RUNTIME
 from vm.evm.artifact import Artifact, constructor_calldata
 from vm.evm.machine import EvmVM
 from vm.interface import Message
@@ -39,6 +41,7 @@ def build_genesis(
     env = BlockEnv(0, 0, coinbase, manifest.base_fee, manifest.gas_limit, manifest.chain_id)
     if isinstance(runtime, Artifact):
         state.set(code_key(APP_BUS_ADDRESS), APP_BUS_RUNTIME)  # cross-app messages (vm/bus.py)
+        state.set(code_key(L2_TO_L1_ADDRESS), L2_TO_L1_RUNTIME)  # withdrawals (vm/bridge.py)
         state.commit()
         _deploy(state, env, manifest, runtime)
     elif runtime is not None:

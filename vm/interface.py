@@ -26,8 +26,8 @@ class Message:
 
 @dataclass(frozen=True, slots=True)
 class WithdrawalRequest:
-    """A withdrawal as a VM reports it; the STF numbers it and adds the chain id
-    (vm/bridge.py). `value` is already at L2_TO_L1_ADDRESS, to be burned."""
+    """A withdrawal as an execution started it (its WithdrawalInitiated log, vm/bridge.py);
+    the STF numbers it and adds the chain id. `value` is already at L2_TO_L1_ADDRESS."""
 
     sender: Address
     target: Address
@@ -49,9 +49,6 @@ class ExecResult:
     # cross-app messages sent through vm/bus.py `send_call` (the native VM), in order; an EVM
     # reports its sends as AppBus logs instead (vm/bus.py `sent_messages` reads both)
     messages: tuple[CrossMessage, ...] = ()
-    # withdrawals started through the native VM (the SDK's `withdraw`, its L2ToL1 system
-    # call); an EVM reports them as L2ToL1 logs instead (vm/bridge.py reads both)
-    withdrawals: tuple[WithdrawalRequest, ...] = ()
 
 
 class ExecutionVM(Protocol):
@@ -69,8 +66,11 @@ class ExecutionVM(Protocol):
 
     def code_at(self, state: State, address: Address) -> bytes: ...
 
-    def install_bridged_token(self, state: State, address: Address) -> None:
-        """Put the code of the bridged token at `address` (its storage is the STF's to set)."""
+    def install_bridged_token(
+        self, state: State, address: Address, storage: dict[bytes, bytes | None]
+    ) -> None:
+        """Put the bridged token's code at `address` and `storage` (state keys) in state
+        (vm/bridge.py `bridged_token_storage`), so that the VM's own view of state has them."""
         ...
 
     def runs_code(self, state: State, address: Address) -> bool:

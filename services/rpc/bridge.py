@@ -1,5 +1,9 @@
 """JSON-RPC methods of the L1 bridge (registered into `methods.METHODS`).
 
+    rollup_getBlockWithdrawals(block) -> [withdrawal ..., each with "hash"], in nonce order:
+        the withdrawals the block started (its receipts show them as WithdrawalInitiated logs
+        of 0x...0f0004; this adds the nonce and hash the chain gave them)
+
     rollup_getWithdrawalProof(hash) -> {
         "withdrawal": {chainId, nonce, sender, target, value, l1Token, tokenAmount, gasLimit,
                        data},
@@ -15,13 +19,29 @@ from __future__ import annotations
 
 from typing import Any
 
+from rollup.withdrawals import Withdrawal
 from sequencer.node import Sequencer
 from sequencer.withdrawals import withdrawal_proof
 from services.rpc import codec
 from services.rpc.codec import data, quantity
-from services.rpc.methods import rpc
+from services.rpc.methods import block_tag, resolve_block, rpc
 
-__all__ = ["withdrawal_proof_json"]
+__all__ = ["withdrawal_json", "block_withdrawals", "withdrawal_proof_json"]
+
+
+def withdrawal_json(w: Withdrawal) -> dict[str, Any]:
+    return {
+        "chainId": quantity(w.chain_id), "nonce": quantity(w.nonce),
+        "sender": data(w.sender), "target": data(w.target), "value": quantity(w.value),
+        "l1Token": data(w.l1_token), "tokenAmount": quantity(w.token_amount),
+        "gasLimit": quantity(w.gas_limit), "data": data(w.data), "hash": data(w.hash),
+    }  # fmt: skip
+
+
+@rpc("rollup_getBlockWithdrawals", block_tag)
+def block_withdrawals(node: Sequencer, tag: Any) -> list[dict[str, Any]] | None:
+    block = node.block(resolve_block(node, tag))
+    return None if block is None else [withdrawal_json(w) for w in block.withdrawals]
 
 
 @rpc("rollup_getWithdrawalProof", codec.parse_hash)
@@ -29,12 +49,7 @@ def withdrawal_proof_json(node: Sequencer, withdrawal_hash: bytes) -> dict[str, 
     proof = withdrawal_proof(node, withdrawal_hash)
     w = proof.withdrawal
     return {
-        "withdrawal": {
-            "chainId": quantity(w.chain_id), "nonce": quantity(w.nonce),
-            "sender": data(w.sender), "target": data(w.target), "value": quantity(w.value),
-            "l1Token": data(w.l1_token), "tokenAmount": quantity(w.token_amount),
-            "gasLimit": quantity(w.gas_limit), "data": data(w.data),
-        },
+        "withdrawal": withdrawal_json(w),
         "hash": data(w.hash),
         "l2Block": quantity(proof.block),
         "batchIndex": quantity(proof.batch_index),

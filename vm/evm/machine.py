@@ -24,9 +24,19 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from rollup.types import AccessList, Address, BlockEnv
+from vm.contracts.bridged_token import BRIDGED_TOKEN_RUNTIME
 from vm.evm.engine import Engine, Run, engine_intrinsic_gas
 from vm.interface import ExecResult, Message
-from vm.state import State, account_key, get_account, get_code, set_account, set_code, storage_key
+from vm.state import (
+    State,
+    account_key,
+    code_key,
+    get_account,
+    get_code,
+    set_account,
+    set_code,
+    storage_key,
+)
 
 __all__ = ["EvmVM"]
 
@@ -150,12 +160,17 @@ class EvmVM:
     def code_at(self, state: State, address: Address) -> bytes:
         return get_code(state, address)
 
-    def install_bridged_token(self, state: State, address: Address) -> None:
-        """The BridgedToken contract's runtime at `address` (vm/contracts/BridgedToken.sol);
-        the mirror learns it like any change made outside the engine."""
-        from vm.contracts.bridged_token import BRIDGED_TOKEN_RUNTIME  # noqa: PLC0415
-
+    def install_bridged_token(
+        self, state: State, address: Address, storage: dict[bytes, bytes | None]
+    ) -> None:
+        """The BridgedToken contract's runtime at `address` (vm/contracts/BridgedToken.sol)
+        with its first storage; the mirror takes them before the next run (a token's first
+        run may read them inside a frame that reverts, where a stale read goes unseen)."""
         set_code(state, address, BRIDGED_TOKEN_RUNTIME)
+        self._dirty.add(code_key(address))
+        for key, value in storage.items():
+            state.set(key, value)
+            self._dirty.add(key)
 
     def runs_code(self, state: State, address: Address) -> bool:
         return True  # precompiles have no code; and plain transfers must reach the mirror

@@ -149,9 +149,13 @@ class NativeVM:
             add_balance(state, msg.to, msg.value)
         return ExecResult(True, 0, b"")
 
-    def install_bridged_token(self, state: State, address: Address) -> None:
+    def install_bridged_token(
+        self, state: State, address: Address, storage: dict[bytes, bytes | None]
+    ) -> None:
         """The bridged-token app at `address`; nobody may upgrade it (its owner is zero)."""
         install_app(state, address, BRIDGED_TOKEN_SOURCE, ZERO_ADDRESS)
+        for key, value in storage.items():
+            state.set(key, value)
 
     def code_at(self, state: State, address: Address) -> bytes:
         return get_code(state, address)

@@ -16,6 +16,7 @@ import sys
 from typing import Any
 
 from rollup.crypto import keccak
+from rollup.deposits import L2_TO_L1_ADDRESS
 from rollup.errors import AppLoadError
 from rollup.messages import BUS_ADDRESS
 from rollup.types import Address, BlockEnv
@@ -102,8 +103,7 @@ class AppRuntime:
             output = self._dispatch(state, ctx, msg)
             meter.charge(output_gas(len(output)))
             result = ExecResult(True, meter.used, output, tuple(ctx.logs),
-                                messages=tuple(ctx.messages),
-                                withdrawals=tuple(ctx.withdrawals))  # fmt: skip
+                                messages=tuple(ctx.messages))  # fmt: skip
         except OutOfGas:
             result = ExecResult(False, msg.gas, b"")
         except Halt as exc:  # a bound crossed: fails like out of gas, with the reason as data
@@ -176,7 +176,7 @@ class AppRuntime:
                 self._instance(ctx).init(**kwargs)
         finally:
             set_active_meter(previous)
-        if ctx.messages or ctx.withdrawals:
+        if ctx.messages or any(log.address == L2_TO_L1_ADDRESS for log in ctx.logs):
             raise AppLoadError("init() cannot send cross-app messages or withdraw")
 
 

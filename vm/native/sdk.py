@@ -34,7 +34,7 @@ from typing import Any, ClassVar, TypeVar
 from rollup import manifest, messages
 from rollup.crypto import keccak
 from rollup.types import Address, BlockEnv, Hash32, Log
-from vm.bridge import WithdrawError, bridged_token_origin, start_withdrawal
+from vm.bridge import WithdrawError, bridged_token_origin, start_withdrawal, withdrawal_log
 from vm.bus import DEFAULT_CALL_GAS, DEFAULT_CALLBACK_GAS, DEFAULT_TTL, SendError, send_call
 from vm.interface import WithdrawalRequest
 from vm.native.abi import AbiError, decode_args, encode_values, is_static_word, selector
@@ -295,14 +295,13 @@ class CallContext:
     """What one call of an app sees: state access, the message, the block, emitted logs and
     cross-app messages."""
 
-    __slots__ = ("state", "address", "msg", "block", "logs", "meter", "messages", "withdrawals")
+    __slots__ = ("state", "address", "msg", "block", "logs", "meter", "messages")
 
     def __init__(self, state: Any, address: Address, msg: Msg, block: BlockEnv, meter: Any):
         self.state, self.address, self.msg, self.block = state, address, msg, block
         self.logs: list[Log] = []
         self.meter = meter
         self.messages: list[Any] = []  # rollup.messages.CrossMessage
-        self.withdrawals: list[Any] = []  # vm.interface.WithdrawalRequest
 
 
 # ---- storage fields ------------------------------------------------------------------------
@@ -761,7 +760,7 @@ class App:
                                        _int(value, "value"), _int(gas, "gas"), data)  # fmt: skip
         except WithdrawError as exc:
             revert(f"withdraw: {exc}")
-        ctx.withdrawals.append(request)
+        ctx.logs.append(withdrawal_log(request))  # L2ToL1's, as on an EVM chain
 
     def withdraw_token(self, holder: bytes, to: bytes, amount: int) -> None:
         """For the bridged-token app only: `amount` of this token, already burned from
@@ -771,9 +770,9 @@ class App:
         l1_token = bridged_token_origin(ctx.state, ctx.address)
         if l1_token is None:
             revert("withdraw_token: only a canonical bridged token may withdraw tokens")
-        ctx.withdrawals.append(WithdrawalRequest(_address_arg(holder), _address_arg(to), 0,
-                                                 l1_token, _int(amount, "amount"), 0,
-                                                 b""))  # fmt: skip
+        request = WithdrawalRequest(_address_arg(holder), _address_arg(to), 0, l1_token,
+                                    _int(amount, "amount"), 0, b"")  # fmt: skip
+        ctx.logs.append(withdrawal_log(request))
 
     def init(self) -> None:
         """Runs once at genesis with `[app.init]` from rollup.toml as keyword arguments."""

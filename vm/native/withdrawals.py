@@ -3,7 +3,8 @@
     initiateWithdrawal(address target, uint64 gasLimit, bytes data)   payable
 A transaction (or a deposit's call) to L2_TO_L1_ADDRESS with this calldata withdraws its value
 to `target` on the L1, as the EVM chains' L2ToL1 contract does; apps use the SDK's
-`App.withdraw` instead. vm/bridge.py numbers the withdrawal, burns the value and adds it to the
+`App.withdraw` instead. Either logs WithdrawalInitiated from L2_TO_L1_ADDRESS, as the EVM's
+contract does; vm/bridge.py numbers the withdrawal, burns the value and adds it to the
 withdrawals tree once the execution succeeds.
 """
 
@@ -11,7 +12,7 @@ from __future__ import annotations
 
 from rollup.deposits import L2_TO_L1_ADDRESS
 from rollup.types import Address
-from vm.bridge import WithdrawError, start_withdrawal
+from vm.bridge import WithdrawError, start_withdrawal, withdrawal_log
 from vm.interface import ExecResult, Message
 from vm.native.abi import AbiError, decode_args, selector
 from vm.native.runtime import error_data
@@ -44,4 +45,4 @@ def request_withdrawal(state: State, msg: Message) -> ExecResult:
         request = start_withdrawal(state, msg.sender, Address(target), msg.value, gas_limit, data)
     except WithdrawError as exc:
         return ExecResult(False, gas, error_data(str(exc)))
-    return ExecResult(True, gas, b"", withdrawals=(request,))
+    return ExecResult(True, gas, b"", (withdrawal_log(request),))

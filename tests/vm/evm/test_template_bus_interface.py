@@ -9,3 +9,19 @@ REPO = Path(__file__).resolve().parents[3]
 def test_the_template_interface_is_the_system_contracts() -> None:
     shipped = REPO / "rollup" / "templates" / "evm" / "contracts" / "IAppBus.sol"
     assert shipped.read_text() == (REPO / "vm" / "contracts" / "IAppBus.sol").read_text()
+
+
+def test_the_template_l2_to_l1_interface_matches_the_system_contract() -> None:
+    """IL2ToL1 (what apps compile against) and L2ToL1 (what runs at 0x...0f0004) agree on
+    initiateWithdrawal and on the WithdrawalInitiated event the node reads."""
+    from bridge.solc import compile_files
+
+    interface = compile_files([REPO / "rollup" / "templates" / "evm" / "contracts" / "IL2ToL1.sol"])
+    system = compile_files([REPO / "vm" / "contracts" / "L2ToL1.sol"])
+
+    def entries(abi: list[dict[str, object]]) -> list[object]:
+        names = ("initiateWithdrawal", "WithdrawalInitiated")
+        return sorted((str(e), e) for e in abi if e.get("name") in names)  # type: ignore[misc]
+
+    assert entries(interface["IL2ToL1"].abi) == entries(system["L2ToL1"].abi)
+    assert len(entries(system["L2ToL1"].abi)) == 2
