@@ -256,13 +256,14 @@ class Sequencer:
             )
         return self.inbox.add(message, self.inbound_progress(message.src_chain))
 
-    def build_block(self, now_ms: int) -> SealedBlock | None:
-        """Execute the next block from the inbox and the pool on top of the newest built block."""
+    def build_block(self, now_ms: int, empty_ok: bool = False) -> SealedBlock | None:
+        """Execute the next block from the inbox and the pool on top of the newest built block;
+        `empty_ok`: build it even with nothing to put in it (a heartbeat)."""
         inbound = self.inbox.take(self.inbound_progress, self.config.max_block_messages)
         txs = self.mempool.take(self.config.max_block_txs)
         origin = self._next_origin()
         deposits = self._due_deposits(origin, self.config.max_block_deposits)
-        if not txs and not inbound and not deposits:
+        if not txs and not inbound and not deposits and not empty_ok:
             return None
         parent = self.head
         env = BlockEnv(
@@ -279,7 +280,7 @@ class Sequencer:
             self._drop(tx, exc)
         if executed.leftover:
             self._requeue(executed.state, executed.leftover)
-        if not executed.transactions and not inbound and not deposits:
+        if not executed.transactions and not inbound and not deposits and not empty_ok:
             return None
         timestamp_ms = max(parent.timestamp_ms, now_ms)
         sealed = executed.seal(parent, timestamp_ms, self.tree, origin)

@@ -61,7 +61,9 @@ async def serve(node: Sequencer, host: str, port: int, limits: RpcLimits | None 
     """`bus`: the bus settings (services/bus/settings.py), or None for no bus;
     `da`: the DA poster's settings (services/da_node.py), or None for no poster;
     `l1`: the L1 follower's (services/l1follow.py), or None for no deposits."""
-    producer = BlockProducer(node, node.manifest.block_interval_ms)
+    # a node that posts keeps committing while idle: a quarter of the escape window apart
+    heartbeat = node.manifest.bridge.escape_window / 4 if da is not None else None
+    producer = BlockProducer(node, node.manifest.block_interval_ms, heartbeat_s=heartbeat)
     poster = DAService(node, da) if da is not None else None
     gate = poster.backlog.check if poster is not None else None
     app = create_app(RpcServer(node, producer, limits, admission_gate=gate, access=access))

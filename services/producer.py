@@ -4,6 +4,10 @@ A block is built as soon as there is executable work and at least `interval` has
 the previous one; its write runs in the store's writer thread while the next block is built
 (at most `max_in_flight` writes queued). A write that fails stops the node: it restarts from
 its database and loses nothing it acknowledged, because only written blocks were answered.
+
+With a `heartbeat`, a chain with nothing to do still makes an empty block that often: a node
+that posts to the L1 must keep committing output roots, or anyone could open the bridge's
+escape hatch (bridge/README.md) of a live but idle chain.
 """
 
 from __future__ import annotations
@@ -27,9 +31,11 @@ def now_ms() -> int:
 
 
 class BlockProducer:
-    def __init__(self, node: Sequencer, interval_ms: int, max_in_flight: int = 2) -> None:
+    def __init__(self, node: Sequencer, interval_ms: int, max_in_flight: int = 2,
+                 heartbeat_s: float | None = None) -> None:  # fmt: skip
         self.node = node
         self.interval = interval_ms / 1000
+        self.heartbeat = heartbeat_s
         self.max_in_flight = max_in_flight
         self._wake = asyncio.Event()
         self._in_flight: deque[tuple[SealedBlock, asyncio.Future[None]]] = deque()
@@ -60,18 +66,34 @@ class BlockProducer:
     async def _run(self) -> None:
         last = 0.0
         while True:
-            if not self.node.has_work():
-                self._wake.clear()
-                await self._wake.wait()
+            idle = not self.node.has_work() and not await self._wait_for_work(last)
             delay = last + self.interval - time.monotonic()
             if delay > 0:
                 await asyncio.sleep(delay)
             last = time.monotonic()
-            sealed = self.node.build_block(now_ms())
+            sealed = self.node.build_block(now_ms(), empty_ok=idle)
             if sealed is not None:
                 await self._commit(sealed)
             else:
                 await asyncio.sleep(0)
+
+    async def _wait_for_work(self, last: float) -> bool:
+        """Sleep until woken (True), or until the heartbeat is due (False: build empty)."""
+        self._wake.clear()
+        if self.heartbeat is None:
+            await self._wake.wait()
+            return True
+        due = max(last, self._last_block_time()) + self.heartbeat - time.monotonic()
+        try:
+            await asyncio.wait_for(self._wake.wait(), max(due, 0.0))
+        except TimeoutError:
+            return False
+        return True
+
+    def _last_block_time(self) -> float:
+        """When the newest block was sealed, on the monotonic clock."""
+        age_s = now_ms() / 1000 - self.node.head.timestamp_ms / 1000
+        return time.monotonic() - max(age_s, 0.0)
 
     async def _commit(self, sealed: SealedBlock) -> None:
         while len(self._in_flight) >= self.max_in_flight:

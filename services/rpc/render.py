@@ -67,6 +67,9 @@ def block_json(block: Block, full: bool) -> dict[str, Any]:
         "uncles": [],
         "baseFeePerGas": quantity(h.base_fee),
         "mixHash": _ZERO32,
+        # ours: the L1 block whose deposits this block may include (bridge/README.md)
+        "l1Origin": quantity(h.l1_origin),
+        "l1OriginHash": data(h.l1_origin_hash),
     }
 
 
