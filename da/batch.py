@@ -1,25 +1,29 @@
 """The batch: a contiguous range of one app's blocks, as a verifier needs them to re-execute.
 
-A batch stores what re-execution cannot produce: each block's environment (times, L1 origin,
-coinbase, gas limit, base fee), its inbound cross-app messages and its signed transactions. It
-does not store what re-execution recomputes (senders, transactions root, receipts root, bloom,
-gas used, messages and withdrawals roots, and every state root but one), with one exception:
-each block's outbound cross-app messages, so that a destination chain's verifier can check the
-messages it receives against this chain's DA data without re-executing this chain (the
-source's own verifier checks the posted list against its re-execution). It stores one claim:
-the state root and the hash of the LAST block. The hash commits to every header of the range
-through the parent-hash chain, so a verifier that rebuilds the headers and arrives at the same
-last hash agrees with every block; per-block roots would cost 64 incompressible bytes a block
-(more than a transfer when blocks are small) and add nothing a mismatch search could not get
-by replaying. The state root is redundant with the hash but lets a mismatch say whether state
-or a header field diverged.
+A batch stores what re-execution cannot produce: each block's environment (times, L1 origin and
+its hash, coinbase, gas limit, base fee), its inbound cross-app messages and its signed
+transactions. Its L1 deposits are not stored: the L1's logs hold them, and a verifier takes
+them from there (da/l1.py); the batch names only their hashes, so a verifier knows how many
+each block executed and can name a deposit the chain skipped, reordered, repeated or altered
+(32 bytes a deposit; a block without deposits costs one count byte, which compression all but
+erases). It does not store what re-execution recomputes (senders, transactions root, receipts
+root, bloom, gas used, messages and withdrawals roots, and every state root but one), with one
+exception: each block's outbound cross-app messages, so that a destination chain's verifier can
+check the messages it receives against this chain's DA data without re-executing this chain
+(the source's own verifier checks the posted list against its re-execution). It stores one
+claim: the state root and the hash of the LAST block. The hash commits to every header of the
+range through the parent-hash chain, so a verifier that rebuilds the headers and arrives at the
+same last hash agrees with every block; per-block roots would cost 64 incompressible bytes a
+block (more than a transfer when blocks are small) and add nothing a mismatch search could not
+get by replaying. The state root is redundant with the hash but lets a mismatch say whether
+state or a header field diverged.
 
 Encoding (all integers are uvarints unless marked; `_wire` defines uvarint, zigzag, bitlist):
 
-    batch       = version(u8 = 0x01) ++ chain_id ++ first_number ++ block_count
+    batch       = version(u8 = 0x02) ++ chain_id ++ first_number ++ block_count
                   ++ parent_hash(32) ++ state_root(32) ++ block_hash(32)
-                  ++ env_count ++ env{env_count} ++ block_columns ++ tx_columns
-                  ++ inbound_messages ++ outbound_messages
+                  ++ env_count ++ env{env_count} ++ block_columns ++ origin_hashes
+                  ++ deposit_hashes ++ tx_columns ++ inbound_messages ++ outbound_messages
     env         = coinbase(20) ++ gas_limit ++ base_fee          distinct envs, first use order
     block_columns, each block_count long:
       env_index       < env_count
@@ -27,9 +31,15 @@ Encoding (all integers are uvarints unless marked; `_wire` defines uvarint, zigz
       timestamp_skew  zigzag: timestamp - timestamp_ms // 1000    (0 unless the clock stalled)
       l1_origin       first block absolute, then the increase
       tx_count
+      deposit_count   L1 deposits the block executes first (one zero byte a block without)
       inbound_count   cross-app messages the block executes before its transactions
       outbound_count  cross-app messages the block's execution sent (one zero byte a block
                       without any, which the compressor all but erases)
+    origin_hashes     32 bytes each: the L1 origin's hash of the first block, then of each
+                      block whose l1_origin is greater than its predecessor's (a block on its
+                      predecessor's origin names the same L1 block, so the same hash)
+    deposit_hashes    sum(deposit_count) of 32 bytes: each deposit transaction's hash
+                      (rollup/deposits.py: keccak(0x7e ++ rlp(deposit))), in block order
     tx_columns, each n = sum(tx_count) long, in block order:
       kind            u8 each: 0x00 legacy EIP-155, 0x01 EIP-2930, 0x02 EIP-1559,
                       0x80 legacy without chain id (v = 27 | 28)
@@ -54,10 +64,12 @@ Transactions are rebuilt byte for byte (their hash is keccak of the raw bytes): 
 EIP-155 and typed transactions is the batch's, and legacy v is `chain_id * 2 + 35 + y_parity`.
 Columns group alike fields so the compressor sees runs (fee caps, gas limits, selectors) apart
 from the incompressible signatures and addresses, as OP span batches do. Senders are recovered
-by the verifier. Limits: block_count <= MAX_BATCH_BLOCKS; n, the inbound messages and the
-outbound messages each <= MAX_BATCH_TXS; each transaction at most MAX_TX_SIZE bytes and each
-message at most MAX_MESSAGE; times and L1 origins never decrease. Decoding rejects an unknown
-version (0x00, the format before outbound messages, included), trailing bytes, non-canonical
+by the verifier. Limits: block_count <= MAX_BATCH_BLOCKS; n, the deposits, the inbound messages
+and the outbound messages each <= MAX_BATCH_TXS; each transaction at most MAX_TX_SIZE bytes
+and each message at most MAX_MESSAGE; times and L1 origins never decrease, and two blocks on
+the same origin name the same hash. Decoding rejects an unknown version (0x00, the format
+before outbound messages, and 0x01, before origin hashes and deposits, included), trailing
+bytes, non-canonical
 varints, nonzero padding bits, unknown kinds, malformed messages, outbound messages out of
 their place and envs out of first-use order with `BatchError`, so the encoding of a batch is
 unique: decode(d) succeeds only when encode(decode(d)) == d.
@@ -78,6 +90,7 @@ from rollup.transactions import MAX_TX_SIZE, decode_unsigned
 from rollup.types import (
     LEGACY_TX,
     ZERO_ADDRESS,
+    ZERO_HASH,
     AccessList,
     Address,
     Block,
@@ -100,7 +113,7 @@ __all__ = [
     "PostedTx",
 ]
 
-BATCH_VERSION = 0x01  # 0x00: without outbound messages
+BATCH_VERSION = 0x02  # 0x00: without outbound messages; 0x01: without origin hashes, deposits
 MAX_BATCH_BLOCKS = 1_000_000
 MAX_BATCH_TXS = 10_000_000  # OP's MaxSpanBatchElementCount
 
@@ -115,7 +128,8 @@ _U64 = 1 << 64
 @dataclass(frozen=True, slots=True)
 class BatchBlock:
     """One block as posted: its environment, its inbound cross-app messages, its raw signed
-    transactions and the cross-app messages its execution sent (`outbound`)."""
+    transactions, the cross-app messages its execution sent (`outbound`), the hash of its L1
+    origin and the hashes of the L1 deposits it executed first (`deposits`, in nonce order)."""
 
     timestamp_ms: int
     timestamp: int
@@ -126,13 +140,16 @@ class BatchBlock:
     transactions: tuple[bytes, ...]
     inbound: tuple[CrossMessage, ...] = ()
     outbound: tuple[CrossMessage, ...] = ()
+    l1_origin_hash: Hash32 = ZERO_HASH  # zero with origin 0: a chain that follows no L1
+    deposits: tuple[Hash32, ...] = ()  # hashes of the deposit transactions, in order
 
     @classmethod
     def of(cls, block: Block) -> BatchBlock:
         h = block.header
         raws = tuple(tx.raw for tx in block.transactions)
         return cls(h.timestamp_ms, h.timestamp, h.l1_origin, h.coinbase, h.gas_limit, h.base_fee,
-                   raws, tuple(block.inbound), tuple(block.outbound))  # fmt: skip
+                   raws, tuple(block.inbound), tuple(block.outbound), h.l1_origin_hash,
+                   tuple(d.hash for d in block.deposits))  # fmt: skip
 
     def env(self, number: int, chain_id: int) -> BlockEnv:
         """The execution environment of this block, for re-execution."""
@@ -409,6 +426,12 @@ def _check_block(block: BatchBlock, prev: BatchBlock | None, number: int,
     if prev is not None and (block.timestamp_ms < prev.timestamp_ms
                              or block.l1_origin < prev.l1_origin):  # fmt: skip
         raise BatchError(f"block {number}: timestamp_ms or l1_origin decreases")
+    if len(block.l1_origin_hash) != 32 or any(len(h) != 32 for h in block.deposits):
+        raise BatchError(f"block {number}: an L1 origin or deposit hash is not 32 bytes")
+    if (prev is not None and block.l1_origin == prev.l1_origin
+            and block.l1_origin_hash != prev.l1_origin_hash):  # fmt: skip
+        raise BatchError(f"block {number}: L1 origin {block.l1_origin} with another hash than "
+                         "in the block before")  # fmt: skip
     for index, message in enumerate(block.outbound):
         _check_source(message, chain_id, number, index)
 
@@ -435,9 +458,9 @@ def _check_batch(batch: Batch) -> None:
                      batch.chain_id)  # fmt: skip
     if batch.tx_count() > MAX_BATCH_TXS:
         raise BatchError(f"a batch holds at most {MAX_BATCH_TXS} transactions")
-    for way in ("inbound", "outbound"):
+    for way in ("deposits", "inbound", "outbound"):
         if sum(len(getattr(b, way)) for b in blocks) > MAX_BATCH_TXS:
-            raise BatchError(f"a batch holds at most {MAX_BATCH_TXS} {way} messages")
+            raise BatchError(f"a batch holds at most {MAX_BATCH_TXS} {way}")
 
 
 def _put_blocks(out: bytearray, blocks: Sequence[BatchBlock]) -> None:
@@ -455,12 +478,14 @@ def _put_blocks(out: bytearray, blocks: Sequence[BatchBlock]) -> None:
         put_zigzag(out, block.timestamp - block.timestamp_ms // 1000)
     for prev, block in zip((None, *blocks), blocks):
         put_uvarint(out, block.l1_origin - (prev.l1_origin if prev else 0))
+    for way in ("transactions", "deposits", "inbound", "outbound"):
+        for block in blocks:
+            put_uvarint(out, len(getattr(block, way)))
+    for prev, block in zip((None, *blocks), blocks):
+        if prev is None or block.l1_origin != prev.l1_origin:
+            out += block.l1_origin_hash
     for block in blocks:
-        put_uvarint(out, len(block.transactions))
-    for block in blocks:
-        put_uvarint(out, len(block.inbound))
-    for block in blocks:
-        put_uvarint(out, len(block.outbound))
+        out += b"".join(block.deposits)
 
 
 def _put_messages(out: bytearray, messages: Sequence[CrossMessage], way: str) -> None:
@@ -527,8 +552,8 @@ def _running(reader: Reader, count: int, name: str) -> list[int]:
 
 
 def _read_blocks(reader: Reader, count: int) -> tuple[list[BatchBlock], list[list[int]]]:
-    """The blocks' environments (without transactions or messages) and their transaction,
-    inbound message and outbound message counts."""
+    """The blocks' environments, L1 origins and deposits (without transactions or messages)
+    and their transaction, inbound message and outbound message counts."""
     env_count = reader.uvarint("env count")
     if not 1 <= env_count <= count:
         raise BatchError(f"env count {env_count} outside 1..{count}")
@@ -542,11 +567,25 @@ def _read_blocks(reader: Reader, count: int) -> tuple[list[BatchBlock], list[lis
     if any(not 0 <= t < _U64 for t in times):
         raise BatchError("timestamp out of the uint64 range")
     origins = _running(reader, count, "l1 origin")
-    counts = [[reader.uvarint(f"{name} count") for _ in range(count)]
-              for name in ("tx", "inbound", "outbound")]  # fmt: skip
-    blocks = [BatchBlock(ms, t, origin, *envs[index], ())
-              for ms, t, origin, index in zip(times_ms, times, origins, env_indexes)]  # fmt: skip
-    return blocks, counts
+    tx_counts, deposit_counts, inbound_counts, outbound_counts = (
+        [reader.uvarint(f"{name} count") for _ in range(count)]
+        for name in ("tx", "deposit", "inbound", "outbound"))  # fmt: skip
+    totals = [sum(tx_counts), sum(deposit_counts), sum(inbound_counts), sum(outbound_counts)]
+    if max(totals) > MAX_BATCH_TXS:
+        raise BatchError(f"a batch holds at most {MAX_BATCH_TXS} transactions, deposits, inbound "
+                         f"and outbound messages each, not {totals}")  # fmt: skip
+    hashes: list[Hash32] = []
+    for i, origin in enumerate(origins):
+        new = i == 0 or origin != origins[i - 1]
+        hashes.append(Hash32(reader.take(32, "l1 origin hash")) if new else hashes[-1])
+    blocks = []
+    for ms, t, origin, index, origin_hash, deposits in zip(times_ms, times, origins, env_indexes,
+                                                            hashes, deposit_counts):  # fmt: skip
+        held = tuple(Hash32(reader.take(32, "deposit hash")) for _ in range(deposits))
+        coinbase, gas_limit, base_fee = envs[index]
+        blocks.append(BatchBlock(ms, t, origin, coinbase, gas_limit, base_fee, (),
+                                 l1_origin_hash=origin_hash, deposits=held))  # fmt: skip
+    return blocks, [tx_counts, inbound_counts, outbound_counts]
 
 
 def decode_batch(data: bytes) -> Batch:
@@ -573,9 +612,6 @@ def decode_batch_for_replay(data: bytes) -> tuple[Batch, list[PostedTx]]:
     block_hash = Hash32(reader.take(32, "block hash"))
     blocks, (tx_counts, inbound_counts, outbound_counts) = _read_blocks(reader, count)
     totals = [sum(tx_counts), sum(inbound_counts), sum(outbound_counts)]
-    if max(totals) > MAX_BATCH_TXS:
-        raise BatchError(f"a batch holds at most {MAX_BATCH_TXS} transactions, inbound and "
-                         f"outbound messages each, not {totals}")  # fmt: skip
     posted = _read_txs(reader, totals[0], chain_id)
     inbound = iter(_read_messages(reader, totals[1], "inbound"))
     outbound = iter(_read_messages(reader, totals[2], "outbound"))

@@ -242,6 +242,14 @@ class SourceOutbox:
         """The next lookup of each source scans the inbox for its new commitments first."""
         self._fresh.clear()
 
+    def reset(self) -> None:
+        """Forget every source's commitments and batches (an L1 reorg may have replaced them):
+        the next lookups scan the inbox again from `from_l1_block`."""
+        self._sources.clear()
+        self._fresh.clear()
+        self._cache.clear()
+        self.cached_bytes = 0
+
     def sent(self, chain_id: int, block: int) -> Mapping[int, CrossMessage]:
         """Chain `chain_id`'s messages to this chain sent in `block`, by index, as posted."""
         source = self._source(chain_id, block)

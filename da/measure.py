@@ -87,11 +87,14 @@ def workload(kind: str, count: int, senders: int = 8, seed: int = 1) -> list[byt
 
 
 def as_batch(raws: Sequence[bytes], per_block: int = 100) -> Batch:
-    """A batch carrying `raws` in blocks of `per_block`, 100 ms apart."""
+    """A batch carrying `raws` in blocks of `per_block`, 100 ms apart, on a new L1 origin every
+    120 blocks; no deposits."""
     coinbase = Address(keccak(b"app-rollup:fee-vault:measure")[12:])
+    origins = [20_000_000 + i // 120 for i in range(-(-len(raws) // per_block))]  # one a 12 s
     blocks = tuple(
-        BatchBlock(1_700_000_000_000 + 100 * i, 1_700_000_000 + i // 10, 20_000_000 + i // 120,
-                   coinbase, 30_000_000, GWEI, tuple(raws[at : at + per_block]))
+        BatchBlock(1_700_000_000_000 + 100 * i, 1_700_000_000 + i // 10, origins[i],
+                   coinbase, 30_000_000, GWEI, tuple(raws[at : at + per_block]),
+                   l1_origin_hash=Hash32(keccak(origins[i].to_bytes(8, "big"))))
         for i, at in enumerate(range(0, len(raws), per_block))
     )  # fmt: skip
     return Batch(CHAIN_ID, 1, Hash32(keccak(b"parent")), blocks, Hash32(keccak(b"state")),

@@ -28,6 +28,14 @@ reads the inbox's position at start, before each batch, and every `finality_poll
                                       the error is logged and in `status.error`, the records and
                                       heads stay, and posting resumes once the inbox's owner
                                       reverted the foreign batches (`revertBatches`)
+L1 reorgs: at the same times the poster reads its commitments not yet final on the L1 (from
+the L1's `finalized` block on: no reorg reaches below it) and compares them with its records.
+A reorg that removed a commitment moves the inbox's position back (`next_block <= safe`
+above): the blocks are posted again, DA payloads included (their references may have gone
+with the reorg). A reorg that included the same commitment again in another L1 block moves
+its record there, so finality is counted from where it now is. Another commitment under the
+same index (not this chain's batch) makes the poster forget its records from there; the next
+position check adopts or refuses it as above.
 
 Back-pressure: memory holds one batch at most (`max_batch_txs` bounds it). The backlog of
 committed but unposted blocks lives in the node's database; `Backlog` bounds it by making
@@ -165,6 +173,16 @@ class PosterStore:
                            (block,))  # fmt: skip
         return rows[0] if rows else None
 
+    def after_l1(self, l1_block: int) -> list[Commitment]:
+        """The commitments recorded in L1 blocks after `l1_block`, oldest first."""
+        return self._query("SELECT * FROM batches WHERE l1_block > ? ORDER BY idx", (l1_block,))
+
+    def moved(self, index: int, l1_block: int, l1_tx: bytes) -> None:
+        """Commitment `index` is now in L1 block `l1_block`, by transaction `l1_tx`."""
+        with self._lock:
+            self._db.execute("UPDATE batches SET l1_block = ?, l1_tx = ? WHERE idx = ?",
+                             (l1_block, l1_tx, index))  # fmt: skip
+
     def drop_from_block(self, first_block: int) -> int:
         """Forget commitments from `first_block` on (the L1 no longer has them)."""
         with self._lock:
@@ -276,7 +294,8 @@ class Poster:
         True if it posted."""
         committed = self.source.committed_number()
         now = time.monotonic()
-        if not self._synced or now >= self._next_position_check:  # a restart, or a revert
+        if not self._synced or now >= self._next_position_check:  # restart, revert, reorg
+            self._follow_commitments()
             self._sync(self.inbox.next_block(self.chain_id), committed)
             self._next_position_check = now + self.config.finality_poll_s
         self._follow_finality()
@@ -411,6 +430,34 @@ class Poster:
                                f"{record.last_block} has 0x{ours.hex()}: a batch this chain did "
                                f"not build; {fix}")  # fmt: skip
 
+    def _follow_commitments(self) -> None:
+        """Compare the records not final on the L1 with the L1's commitments (module docstring:
+        L1 reorgs)."""
+        final_l1 = self.inbox.l1_block_number("finalized")
+        records = self.store.after_l1(final_l1)
+        if not records:
+            return
+        on_l1 = {c.index: c for c in self.inbox.commitments(self.chain_id, final_l1 + 1)}
+        for record in records:
+            found = on_l1.get(record.index)
+            if found is None or _where(found) == _where(record):
+                continue  # unchanged, or gone: the inbox's position says so (`_sync`)
+            if _content(found) == _content(record):
+                log.info("an L1 reorg moved batch %d (blocks %d-%d) from L1 block %d to %d",
+                         record.index, record.first_block, record.last_block, record.l1_block,
+                         found.l1_block)  # fmt: skip
+                self.store.moved(record.index, found.l1_block, bytes(found.l1_tx))
+                continue
+            log.warning("after an L1 reorg, batch %d of the inbox is not the one this poster "
+                        "recorded (blocks %d-%d): forgetting the records from there",
+                        record.index, record.first_block, record.last_block)  # fmt: skip
+            self.store.drop_from_block(record.first_block)
+            self.status.safe = record.first_block - 1
+            self.status.finalized = min(self.status.finalized, self.status.safe)
+            self._synced = False
+            self._publish()
+            return
+
     def _follow_finality(self) -> None:
         now = time.monotonic()
         if now < self._next_finality:
@@ -426,6 +473,14 @@ class Poster:
     def _publish(self) -> None:
         if self.on_heads is not None:
             self.on_heads(self.status.safe, self.status.finalized)
+
+
+def _where(c: CommitmentRecord) -> tuple[int, bytes]:
+    return c.l1_block, bytes(c.l1_tx)
+
+
+def _content(c: CommitmentRecord) -> tuple[int, int, bytes, bytes]:
+    return c.first_block, c.last_block, bytes(c.data_hash), bytes(c.output_root)
 
 
 # ---- back-pressure ----

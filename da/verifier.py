@@ -4,14 +4,20 @@
         index == the next index?  first_block == head + 1?        (a gap, a reorder)
         derive_batch: refs -> payloads -> channel -> data hash -> batch   (da/derive.py)
         parent hash == hash(head)?
+        L1 inputs (da/l1.py, with an L1): every origin canonical, at most the commitment's L1
+                   block, never decreasing; each block's deposits the next ones, the L1's own
+                   (from the Portal's logs), from at or below its origin
         every inbound message: in its source chain's DA data, at (src_block, src_index),
                    byte for byte?   (SourceOutbox: the source's batches on the same inbox,
                    derived with the source's chain id; the source is not re-executed)
-        per block: begin_block, apply_transaction each, seal_block   (vm/stf.py, as the
-                   sequencer's builder does) -> every header rebuilt; the hash chain links them
-                   posted outbound messages == the ones execution sent?
+        per block: execute_block (deposits from the L1, inbound messages, transactions), seal
+                   (vm/stf.py, as the sequencer's builder does) -> every header rebuilt; the
+                   hash chain links them; posted outbound messages == the ones execution sent?
         last block: state root == the batch's claim?  hash == the batch's claim?
                     output_root(header) == the commitment's output root on L1?
+                    no deposit from L1 block D <= C - sequencing_window left out (C: the
+                    commitment's L1 block)?  "deposit 0x.. (nonce n, L1 block D) due at L1
+                    block D+W" otherwise, at the batch's last block
     -> "in sync at block N", or "diverged at block N: reason" (and it stops there)
 The VM, the genesis header and state are the sequencer's own (built by the caller with the
 sequencer's constructor, services/verifier.py), so the two cannot build different chains.
@@ -19,6 +25,15 @@ The batch claims only its last block's hash and state root (da/batch.py explains
 mismatch there is reported at the batch's last block; an invalid transaction or signature is
 reported at its own block. A backend or L1 that cannot answer, or data not (yet) there, sets
 `waiting` and is retried; it never moves the verified head.
+
+L1 reorgs: the verifier keeps the L1 blocks it relied on (scan tips, commitments' blocks, the
+origins of the blocks it verified) with their hashes (da/l1.py's `L1Anchors`). Each step looks
+at the newest first: if the L1 no longer has it, the newest anchor it still has is the fork
+point F. When nothing verified relied on an L1 block after F (the verified commitments' L1
+blocks and the head's origin are at or below F), it only reads the L1 again from there
+(commitments queued, deposits loaded, other chains' commitments); otherwise, or when it had
+diverged, it re-derives from genesis with `rebuild`, as for the inbox owner's revert (simple,
+and a reorg deep enough to remove a verified commitment is rare: the cost is a replay).
 
 Cross-app messages: a destination trusts a source's posted outbound list, and the source's
 own verifier checks that list against re-execution, so together they check every message
@@ -51,10 +66,21 @@ from da.derive import (
     describe,
 )
 from da.errors import DataNotFound, TemporaryDAError
+from da.l1 import (
+    BlockInputs,
+    DepositFeed,
+    L1Anchors,
+    L1Inputs,
+    L1NotReady,
+    batch_inputs,
+    overdue,
+)
 from rollup.blocks import block_hash
+from rollup.deposits import Deposit
 from rollup.messages import CrossMessage, encode_message
 from rollup.outputs import output_root
-from rollup.types import BlockHeader, Transaction
+from rollup.types import ZERO_HASH, BlockHeader, Transaction
+from vm.bridge import InvalidDeposits, next_deposit_nonce
 from vm.bus import InvalidInbound
 from vm.commitment import StateTree
 from vm.interface import ExecutionVM
@@ -77,13 +103,21 @@ class Replayer:
         self.tree, self.vm = tree, vm
         self.head_hash = block_hash(genesis)
 
-    def execute(self, number: int, posted: BatchBlock, txs: list[Transaction]) -> BlockHeader:
-        """Build block `number` on the head as the sequencer's builder does (inbound messages,
-        then transactions, then seal); `Divergence` if one could not have been included."""
+    def next_deposit(self) -> int:
+        """The nonce of the next L1 deposit the chain executes."""
+        return next_deposit_nonce(DictReader(self.world))
+
+    def execute(self, number: int, posted: BatchBlock, txs: list[Transaction],
+                deposits: Sequence[Deposit] = ()) -> BlockHeader:  # fmt: skip
+        """Build block `number` on the head as the sequencer's builder does (deposits, inbound
+        messages, transactions, then seal); `Divergence` if one could not have been included."""
         env = posted.env(number, self.chain_id)
         state = State(DictReader(self.world))
         try:
-            executed = execute_block(state, env, self.vm, posted.inbound, txs, strict=True)
+            executed = execute_block(state, env, self.vm, posted.inbound, txs, strict=True,
+                                     deposits=deposits)  # fmt: skip
+        except InvalidDeposits as exc:
+            raise Divergence(number, f"deposits cannot be executed: {exc}") from None
         except InvalidInbound as exc:
             raise Divergence(number, f"inbound messages cannot be executed: {exc}") from None
         except InvalidBlockTransaction as exc:
@@ -93,7 +127,7 @@ class Replayer:
                       _ids(executed.outbound), _ids(posted.outbound))  # fmt: skip
             raise Divergence(number, "posted outbound messages differ from execution")
         sealed = executed.seal(self.head, posted.timestamp_ms, self.tree,
-                               L1Origin(posted.l1_origin))  # fmt: skip
+                               L1Origin(posted.l1_origin, posted.l1_origin_hash))  # fmt: skip
         world = self.world
         for key, (_before, after) in sealed.changes.items():
             if after is None:
@@ -143,7 +177,8 @@ class VerifierStatus:
     txs: int = 0
     messages_checked: int = 0  # inbound messages found in their source chain's DA data
     finalized: int = 0  # newest verified block whose commitment the L1 has finalized
-    rewinds: int = 0  # times the inbox owner's revert made this verifier start over
+    rewinds: int = 0  # times it started over (the inbox owner's revert, or an L1 reorg)
+    l1_reorgs: int = 0  # L1 reorgs under what it had read, followed
     l1_block: int = 0  # L1 block of the newest verified commitment
     seconds_replaying: float = 0.0
     updated_ms: int = field(default_factory=lambda: time.time_ns() // 1_000_000)
@@ -163,6 +198,7 @@ class VerifierStatus:
             "batches": self.batches, "blocks": self.blocks, "txs": self.txs,
             "messages_checked": self.messages_checked,
             "finalized": self.finalized, "l1_block": self.l1_block, "rewinds": self.rewinds,
+            "l1_reorgs": self.l1_reorgs,
             "seconds_replaying": round(self.seconds_replaying, 3), "updated_ms": self.updated_ms,
         }  # fmt: skip
 
@@ -171,10 +207,20 @@ class Verifier:
     def __init__(self, replayer: Replayer, inbox: InboxReader,
                  backends: Mapping[str, DABackend], from_l1_block: int = 0,
                  recovery_threads: int = 2, sources: SourceOutbox | None = None,
-                 rebuild: Callable[[], Replayer] | None = None) -> None:  # fmt: skip
+                 rebuild: Callable[[], Replayer] | None = None,
+                 l1: L1Inputs | None = None) -> None:  # fmt: skip
         """`rebuild` makes a fresh replayer at genesis: when the inbox's owner reverts batches
-        this verifier applied, or the batch it diverged at, it starts over with it."""
+        this verifier applied, or the batch it diverged at, or an L1 reorg removes what it
+        relied on, it starts over with it. `l1`: the L1's blocks and the Portal's deposits
+        (without it, origins are not checked against the L1, blocks with deposits wait, and
+        L1 reorgs are not followed)."""
         self.replayer = replayer
+        self.l1 = l1
+        self._feed = DepositFeed(l1.deposits, replayer.chain_id, from_l1_block) \
+            if l1 is not None and l1.deposits is not None else None  # fmt: skip
+        self._anchors = L1Anchors()
+        self._applied_l1 = from_l1_block - 1  # L1 block of the newest verified commitment
+        self._diverged_l1: int | None = None  # L1 block of the commitment it diverged at
         self._rebuild, self._from_l1 = rebuild, from_l1_block
         self.chain_id = replayer.chain_id
         self.inbox, self.backends = inbox, backends
@@ -219,12 +265,13 @@ class Verifier:
         still reads the L1, for the owner's revert of the bad batch."""
         self.sources.new_round()
         try:
+            self._follow_l1()
             self._scan()
             if self._status.state == "diverged":
                 return False
             moved = self._drain()
             self._follow_finality()
-        except SourceNotPosted as exc:
+        except (SourceNotPosted, L1NotReady) as exc:
             self._update(waiting=str(exc))
             return False
         except (TemporaryDAError, ConnectionError) as exc:
@@ -252,38 +299,94 @@ class Verifier:
     # ---- one commitment ----
 
     def _scan(self) -> None:
+        """Queue the commitments of the L1 blocks not scanned yet, the owner's reverts applied;
+        with an L1, anchor their blocks and the scan's tip (read twice: a reorg while the
+        inbox was read makes it read again)."""
         latest = self.inbox.l1_block_number("latest")
         if latest <= self._scanned:
             return
+        tip = self._hash_of(latest) if self.l1 is not None else b""
         for revert in self.inbox.reverts(self.chain_id, self._scanned + 1, latest):
             if self._undo(revert):
                 self._scan()  # started over: read the L1 again from the beginning
                 return
-        found = self.inbox.commitments(self.chain_id, self._scanned + 1, latest)
-        self._queue.extend(c for c in found if c.chain_id == self.chain_id)
+        found = [c for c in self.inbox.commitments(self.chain_id, self._scanned + 1, latest)
+                 if c.chain_id == self.chain_id and not self._applied(c)]  # fmt: skip
+        if self.l1 is not None:
+            anchors = {c.l1_block: self._hash_of(c.l1_block) for c in found}
+            if self._hash_of(latest) != tip:
+                raise L1NotReady("the L1 reorganized while its inbox was read: reading again")
+            for number, block_hash in (*anchors.items(), (latest, tip)):
+                self._anchors.add(number, block_hash)
+        self._queue.extend(found)
         self._scanned = latest
+
+    def _applied(self, c: CommitmentRecord) -> bool:
+        """Is `c` a commitment this verifier verified (read again after an L1 reorg)?"""
+        return c.index < self._next_index and c.l1_block <= self._applied_l1
+
+    def _hash_of(self, number: int) -> bytes:
+        assert self.l1 is not None
+        found = self.l1.blocks.l1_block_hash(number)
+        if found is None:
+            raise L1NotReady(f"L1 block {number} is not on the L1 (yet)")
+        return found
+
+    # ---- L1 reorgs ----
+
+    def _follow_l1(self) -> None:
+        """Find out whether the L1 still has the blocks this verifier relied on; follow a
+        reorg that replaced some (see the module docstring)."""
+        if self.l1 is None or self._anchors.holds(self.l1.blocks):
+            return
+        fork = self._anchors.fork_point(self.l1.blocks)
+        relied = max(self._applied_l1, self.replayer.head.l1_origin)
+        if self._diverged_l1 is not None:
+            relied = max(relied, self._diverged_l1)
+        with self._lock:
+            self._status.l1_reorgs += 1
+        diverged = self._status.state == "diverged"
+        if fork is None or relied > fork or diverged:
+            self._start_over(f"an L1 reorg replaced L1 blocks after {fork} (this verifier "
+                             f"relied on L1 blocks up to {relied})")  # fmt: skip
+            return
+        log.warning("an L1 reorg replaced L1 blocks after %d, which nothing verified relied "
+                    "on: reading the L1 again from there", fork)  # fmt: skip
+        self._queue.clear()
+        # from the newest verified commitment's block on (it may hold later ones too)
+        self._scanned = max(self._applied_l1 - 1, self._from_l1 - 1)
+        if self._feed is not None:
+            self._feed.rewind(fork)
+        self.sources.reset()
 
     def _undo(self, revert: RevertRecord) -> bool:
         """Apply the owner's revert of commitments `from_index` on; True if that removed what
         this verifier applied (or the batch it diverged at), so it started over."""
         diverged = self._status.state == "diverged"
         if revert.from_index < self._next_index + (1 if diverged else 0):
-            self._start_over(revert)
+            if self._rebuild is None:
+                raise Divergence(revert.next_block, f"the inbox owner reverted batches from "
+                                 f"{revert.from_index} on; this verifier cannot undo")  # fmt: skip
+            self._start_over(f"the inbox owner reverted batches from {revert.from_index} on "
+                             f"(chain resumes at block {revert.next_block}, L1 block "
+                             f"{revert.l1_block})")  # fmt: skip
             return True
         self._queue = deque(c for c in self._queue if c.index < revert.from_index)
         return False
 
-    def _start_over(self, revert: RevertRecord) -> None:
+    def _start_over(self, why: str) -> None:
         if self._rebuild is None:
-            raise Divergence(revert.next_block, f"the inbox owner reverted batches from "
-                             f"{revert.from_index} on; this verifier cannot undo")  # fmt: skip
-        log.warning("the inbox owner reverted batches from %d on (chain resumes at block %d, "
-                    "L1 block %d): re-deriving from genesis", revert.from_index,
-                    revert.next_block, revert.l1_block)  # fmt: skip
+            raise Divergence(self.replayer.head.number, f"{why}; this verifier cannot undo")
+        log.warning("%s: re-deriving from genesis", why)
         self.replayer = self._rebuild()
         self._queue.clear()
         self._verified.clear()
+        self._anchors.clear()
         self._next_index, self._scanned = 0, self._from_l1 - 1
+        self._applied_l1, self._diverged_l1 = self._from_l1 - 1, None
+        if self._feed is not None and self.l1 is not None and self.l1.deposits is not None:
+            self._feed = DepositFeed(self.l1.deposits, self.chain_id, self._from_l1)
+        self.sources.reset()
         head = self.replayer.head
         with self._lock:
             s = self._status
@@ -315,13 +418,25 @@ class Verifier:
                 what = "blocks already posted (a reordered or repeated batch)"
             raise Divergence(expected, f"{describe(c)} starts at block {c.first_block}: {what}")
         started = time.perf_counter()
+        self._diverged_l1 = c.l1_block  # until it is verified: what a divergence relied on
         derived = derive_batch(c, self.backends, self.chain_id)
         if derived.batch.parent_hash != replayer.head_hash:
             raise Divergence(expected, f"{describe(c)}: its parent hash is not the hash of "
                              f"block {replayer.head.number}")  # fmt: skip
         checked = self._check_inbound(derived)
-        self._replay(derived)
+        inputs = batch_inputs(derived.batch, c, replayer.head, replayer.next_deposit(), self.l1,
+                              self._feed)  # fmt: skip
+        self._replay(derived, inputs)
         self._check_claims(derived)
+        next_deposit = replayer.next_deposit()
+        if self.l1 is not None:
+            overdue(c, derived.batch.last_number, next_deposit, self.l1, self._feed)
+            for posted in derived.batch.blocks:
+                if posted.l1_origin_hash != ZERO_HASH:
+                    self._anchors.add(posted.l1_origin, posted.l1_origin_hash)
+        if self._feed is not None:
+            self._feed.executed(next_deposit)
+        self._applied_l1, self._diverged_l1 = c.l1_block, None
         with self._lock:
             s = self._status
             s.block = s.verified = replayer.head.number
@@ -355,12 +470,14 @@ class Verifier:
                 checked[message.src_chain] = checked.get(message.src_chain, 0) + 1
         return checked
 
-    def _replay(self, derived: DerivedBatch) -> None:
+    def _replay(self, derived: DerivedBatch, inputs: Sequence[BlockInputs]) -> None:
         recovery = SenderRecovery(derived, self._pool)
         try:
-            for (number, txs), posted in zip(recovery.blocks(), derived.batch.blocks,
-                                             strict=True):  # fmt: skip
-                self.replayer.execute(number, posted, txs)
+            for (number, txs), posted, taken in zip(recovery.blocks(), derived.batch.blocks,
+                                                    inputs, strict=True):  # fmt: skip
+                if taken.fault is not None:
+                    raise taken.fault
+                self.replayer.execute(number, posted, txs, taken.deposits)
         finally:
             recovery.cancel()
 
@@ -381,9 +498,10 @@ class Verifier:
                              f"commitment says 0x{c.output_root.hex()}")  # fmt: skip
 
     def _follow_finality(self) -> None:
-        if not self._verified:
+        if not self._verified and not len(self._anchors):
             return
         finalized_l1 = self.inbox.l1_block_number("finalized")
+        self._anchors.prune(finalized_l1)  # no reorg reaches below it
         newest = None
         while self._verified and self._verified[0][0] <= finalized_l1:
             newest = self._verified.popleft()[1]

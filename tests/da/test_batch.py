@@ -1,5 +1,5 @@
-"""The batch codec: round trips (outbound cross-app messages included), canonical form, and
-strict rejection of malformed bytes."""
+"""The batch codec: round trips (outbound cross-app messages, L1 origin hashes and deposit
+hashes included), canonical form, and strict rejection of malformed bytes."""
 
 from __future__ import annotations
 
@@ -123,10 +123,13 @@ def batches(draw: st.DrawFn) -> Batch:
     blocks = []
     ms = draw(st.integers(0, 2**50))
     origin = draw(st.integers(0, 2**40))
+    origin_hash = Hash32(draw(HASHES))
     first = draw(st.integers(0, 2**40))
     for i in range(count):
         ms += draw(st.integers(0, 5_000))
-        origin += draw(st.integers(0, 3))
+        step = draw(st.integers(0, 3))
+        origin += step
+        origin_hash = Hash32(draw(HASHES)) if step else origin_hash
         blocks.append(BatchBlock(
             timestamp_ms=ms,
             timestamp=max(0, ms // 1000 + draw(st.integers(-2, 2))),
@@ -136,6 +139,8 @@ def batches(draw: st.DrawFn) -> Batch:
             base_fee=draw(st.integers(0, U64)),
             transactions=tuple(draw(st.lists(raw_txs(chain_id), max_size=4))),
             outbound=draw(sent_messages(chain_id, first + i)),
+            l1_origin_hash=origin_hash,
+            deposits=tuple(Hash32(h) for h in draw(st.lists(HASHES, max_size=3))),
         ))  # fmt: skip
     hashes = [Hash32(draw(HASHES)) for _ in range(3)]
     return Batch(chain_id, first, hashes[0], tuple(blocks), hashes[1], hashes[2])
@@ -219,8 +224,8 @@ def test_every_truncation_is_rejected(sample: bytes) -> None:
 def test_trailing_bytes_and_unknown_version_are_rejected(sample: bytes) -> None:
     with pytest.raises(BatchError, match="trailing"):
         decode_batch(sample + b"\x00")
-    assert sample[0] == BATCH_VERSION == 0x01
-    for version in (0x00, 0x02, 0xFF):  # 0x00: the format before outbound messages
+    assert sample[0] == BATCH_VERSION == 0x02
+    for version in (0x00, 0x01, 0x03, 0xFF):  # 0x00, 0x01: the formats before this one
         with pytest.raises(BatchError, match="version"):
             decode_batch(bytes((version,)) + sample[1:])
 
@@ -361,11 +366,64 @@ def test_outbound_message_limits_are_enforced() -> None:
 def test_outbound_count_limit_is_enforced() -> None:
     data = encode_batch(_sending(()))
     # the outbound count column of the one block is the last of the block columns: a zero
-    # right before the tx kinds column (0x02: the transfer is EIP-1559)
-    at = data.index(b"\x01\x00\x00\x02", 1 + 3 + 96) + 2  # tx, inbound, outbound, kind
-    assert data[at] == 0 and data[at + 1] == 0x02
+    # right before the origin hash (32 zero bytes) and the tx kinds column (0x02: EIP-1559)
+    at = data.index(b"\x01\x00\x00\x00" + bytes(32) + b"\x02", 1 + 3 + 96) + 3
+    assert data[at] == 0 and data[at + 33] == 0x02
     bad = data[:at] + _uvarint(MAX_BATCH_TXS + 1) + data[at + 1 :]
     with pytest.raises(BatchError, match="at most"):
         decode_batch(bad)
     with pytest.raises(BatchError, match="truncated"):  # a count the bytes do not hold
         decode_batch(data[:at] + b"\x01" + data[at + 1 :])
+
+
+# ---- L1 origins and deposits ----
+
+
+def _on_origins(*blocks: tuple[int, bytes, tuple[bytes, ...]]) -> Batch:
+    """Blocks 1.. of CHAIN_ID, each (l1_origin, its hash, its deposit hashes)."""
+    block = _one_block().blocks[0]
+    made = tuple(dataclasses.replace(block, l1_origin=origin, l1_origin_hash=Hash32(origin_hash),
+                                     deposits=tuple(Hash32(d) for d in deposits))
+                 for origin, origin_hash, deposits in blocks)  # fmt: skip
+    return dataclasses.replace(_one_block(), blocks=made)
+
+
+H1, H2, D1, D2 = (bytes((i,)) * 32 for i in (0x11, 0x12, 0xD1, 0xD2))
+
+
+def test_origin_hashes_and_deposits_round_trip() -> None:
+    batch = _on_origins((7, H1, ()), (7, H1, (D1, D2)), (9, H2, ()), (9, H2, (D1,)))
+    decoded = decode_batch(encode_batch(batch))
+    assert decoded == batch
+    assert [b.l1_origin_hash for b in decoded.blocks] == [H1, H1, H2, H2]
+    assert [b.deposits for b in decoded.blocks] == [(), (D1, D2), (), (D1,)]
+
+
+def test_an_origin_hash_is_posted_once_per_origin_and_a_deposit_costs_its_hash() -> None:
+    """Blocks on the origin of the block before cost nothing for it; a deposit costs 32 bytes;
+    a block without deposits one zero count byte."""
+    one = len(encode_batch(_on_origins((7, H1, ()))))
+    same = len(encode_batch(_on_origins((7, H1, ()), (7, H1, ()))))
+    moved = len(encode_batch(_on_origins((7, H1, ()), (8, H2, ()))))
+    assert moved == same + 32
+    with_deposit = len(encode_batch(_on_origins((7, H1, ()), (7, H1, (D1,)))))
+    assert with_deposit == same + 32
+    assert same - one == 1 + 1 + 1 + 1 + 1 + 1 + 1 + 1  # a block's eight column entries
+
+
+def test_two_blocks_on_one_origin_with_two_hashes_cannot_be_encoded() -> None:
+    with pytest.raises(BatchError, match="another hash"):
+        encode_batch(_on_origins((7, H1, ()), (7, H2, ())))
+    with pytest.raises(BatchError, match="32 bytes"):
+        encode_batch(_on_origins((7, H1, (b"\x01",))))
+    with pytest.raises(BatchError, match="decreases"):
+        encode_batch(_on_origins((7, H1, ()), (6, H2, ())))
+
+
+def test_a_deposit_count_the_bytes_do_not_hold_is_rejected() -> None:
+    data = encode_batch(_on_origins((7, H1, (D1,))))
+    at = data.index(b"\x00\x01\x00\x00" + H1)  # tx, deposit, inbound, outbound counts
+    with pytest.raises(BatchError, match="truncated"):
+        decode_batch(data[: at + 1] + b"\x02" + data[at + 2 :])
+    with pytest.raises(BatchError, match="at most"):
+        decode_batch(data[: at + 1] + _uvarint(MAX_BATCH_TXS + 1) + data[at + 2 :])
