@@ -84,6 +84,15 @@ class L1Inputs:
     blocks: L1Blocks  # origins are canonical, reorgs are followed
     deposits: DepositReader | None = None  # the Portal; None: blocks with deposits wait
     sequencing_window: int = 50  # rollup.toml [bridge]
+    deposits_from: int | None = None  # L1 block of the Portal's first deposit, or before it
+    # (None: the verifier's first L1 block)
+
+    def feed(self, chain_id: int, from_l1_block: int) -> DepositFeed | None:
+        """A fresh feed of the chain's deposits, None without the Portal."""
+        if self.deposits is None:
+            return None
+        start = from_l1_block if self.deposits_from is None else self.deposits_from
+        return DepositFeed(self.deposits, chain_id, start)
 
 
 class DepositFeed:

@@ -68,7 +68,6 @@ from da.derive import (
 from da.errors import DataNotFound, TemporaryDAError
 from da.l1 import (
     BlockInputs,
-    DepositFeed,
     L1Anchors,
     L1Inputs,
     L1NotReady,
@@ -216,8 +215,7 @@ class Verifier:
         L1 reorgs are not followed)."""
         self.replayer = replayer
         self.l1 = l1
-        self._feed = DepositFeed(l1.deposits, replayer.chain_id, from_l1_block) \
-            if l1 is not None and l1.deposits is not None else None  # fmt: skip
+        self._feed = l1.feed(replayer.chain_id, from_l1_block) if l1 is not None else None
         self._anchors = L1Anchors()
         self._applied_l1 = from_l1_block - 1  # L1 block of the newest verified commitment
         self._diverged_l1: int | None = None  # L1 block of the commitment it diverged at
@@ -384,8 +382,8 @@ class Verifier:
         self._anchors.clear()
         self._next_index, self._scanned = 0, self._from_l1 - 1
         self._applied_l1, self._diverged_l1 = self._from_l1 - 1, None
-        if self._feed is not None and self.l1 is not None and self.l1.deposits is not None:
-            self._feed = DepositFeed(self.l1.deposits, self.chain_id, self._from_l1)
+        if self.l1 is not None:
+            self._feed = self.l1.feed(self.chain_id, self._from_l1)
         self.sources.reset()
         head = self.replayer.head
         with self._lock:

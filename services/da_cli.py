@@ -1,15 +1,16 @@
 """The DA side of the `rollup` command: `rollup verify`, and DA fields of `rollup status`.
 
-    rollup verify APP [--data-dir DIR] [--l1-rpc URL] [--inbox ADDR] [--da-dir DIR ...]
-                      [--from-l1-block N] [--follow [--port N]] [--json]
-APP is an app directory, or the name of an app in the running devnet. Without --l1-rpc and
---inbox they come from the devnet's state file, as does the app's local DA store (the other
-apps' stores beside it are read too: inbound cross-app messages are checked against their
-source chains' batches). It re-derives the app's chain from the L1 inbox and the DA data
-(services/verifier.py), prints "in sync at block N" (exit 0), with "(waiting: ...)" when it
-cannot go on yet (a source chain has not posted the block a message comes from, say; exit
-1), or "diverged at block N: reason" (exit 1); --follow keeps verifying and prints each
-change (and serves /status and /metrics with --port).
+    rollup verify APP [--data-dir DIR] [--l1-rpc URL] [--inbox ADDR] [--portal ADDR]
+                      [--da-dir DIR ...] [--from-l1-block N] [--portal-from-block N]
+                      [--follow [--port N]] [--json]
+APP is an app directory, or the name of an app in the running devnet. Without --l1-rpc, --inbox
+and --portal they come from the devnet's state file, as does the app's local DA store (the
+other apps' stores beside it are read too: inbound cross-app messages are checked against their
+source chains' batches). It re-derives the app's chain from the L1 inbox, the DA data and the
+Portal's deposits (services/verifier.py), prints "in sync at block N" (exit 0), with "(waiting:
+...)" when it cannot go on yet (a source chain has not posted the block a message comes from,
+say; exit 1), or "diverged at block N: reason" (exit 1); --follow keeps verifying and prints
+each change (and serves /status and /metrics with --port).
 """
 
 from __future__ import annotations
@@ -40,10 +41,15 @@ def add_verify_parser(sub: Any, data_dir_option: Any) -> None:
     data_dir_option(verify)
     verify.add_argument("--l1-rpc", metavar="URL", help="default: the devnet's L1")
     verify.add_argument("--inbox", metavar="ADDR", help="default: the devnet's BatchInbox")
+    verify.add_argument("--portal", metavar="ADDR",
+                        help="default: the devnet's Portal (without one, blocks with deposits "
+                        "wait)")  # fmt: skip
     verify.add_argument("--da-dir", type=Path, action="append",
                         help="a local DA store: the app's, then its source apps' (default: "
                         "the devnet's stores)")  # fmt: skip
     verify.add_argument("--from-l1-block", type=int, default=None)
+    verify.add_argument("--portal-from-block", type=int, default=None,
+                        help="read deposits from here (default: --from-l1-block)")  # fmt: skip
     verify.add_argument("--follow", action="store_true", help="keep verifying new batches")
     verify.add_argument("--port", type=int, help="with --follow: serve /status and /metrics")
     verify.add_argument("--json", action="store_true", help="print the status as JSON")
@@ -63,11 +69,13 @@ def cmd_verify(args: argparse.Namespace) -> int:
     inbox = args.inbox or (da["inbox"] if da else None)
     if not l1_rpc or not inbox:
         raise VerifyError("no devnet with DA is recorded here: pass --l1-rpc and --inbox")
+    portal = args.portal or (da.get("portal") if da else None)
     da_dirs = args.da_dir or ([Path(record["data_dir"]) / "da"] if record else [])
     from_block = args.from_l1_block if args.from_l1_block is not None else (
         da["from_block"] if da else 0)  # fmt: skip
-    name, verifier = open_verifier(app_dir, l1_rpc, bytes.fromhex(inbox.removeprefix("0x")),
-                                   da_dirs, from_block)  # fmt: skip
+    name, verifier = open_verifier(app_dir, l1_rpc, _address(inbox), da_dirs, from_block,
+                                   _address(portal) if portal else None,
+                                   args.portal_from_block)  # fmt: skip
     if not args.follow:
         try:
             return run_once(verifier, args.timeout, args.json)
@@ -77,6 +85,16 @@ def cmd_verify(args: argparse.Namespace) -> int:
         serve(verifier, name, args.port)
         return 0
     return _follow(verifier, args.json)
+
+
+def _address(text: str) -> bytes:
+    try:
+        raw = bytes.fromhex(text.removeprefix("0x"))
+    except ValueError:
+        raw = b""
+    if len(raw) != 20:
+        raise VerifyError(f"{text} is not an address")
+    return raw
 
 
 def _follow(verifier: Any, as_json: bool) -> int:

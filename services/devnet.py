@@ -132,6 +132,7 @@ class DARecord(TypedDict):
     inbox: str  # the BatchInbox on the L1
     from_block: int  # the L1 block it was deployed in
     owner: str  # the inbox owner's address (its key: l1/owner.key or --l1-key-file)
+    portal: str  # the Portal on the L1 (deposits: verifiers read them there)
 
 
 class AppRecord(TypedDict):
@@ -524,7 +525,8 @@ class Devnet:
         if setup is None:
             return None
         return {"backend": self._da, "mode": self._da_mode, "inbox": "0x" + setup.inbox.hex(),
-                "from_block": setup.from_block, "owner": "0x" + setup.owner.hex()}  # fmt: skip
+                "from_block": setup.from_block, "owner": "0x" + setup.owner.hex(),
+                "portal": "0x" + setup.portal.hex()}  # fmt: skip
 
     def _da_env(self, node: _Node) -> dict[str, str]:
         """The node's DA poster and L1 follower settings (services/da_node.py, l1follow.py):
@@ -552,6 +554,7 @@ class Devnet:
         assert setup is not None
         return [*VERIFIER_COMMAND, "--app-dir", str(verifier.spec.app_dir),
                 "--l1-rpc", self.l1_rpc or "", "--inbox", "0x" + setup.inbox.hex(),
+                "--portal", "0x" + setup.portal.hex(),
                 "--from-l1-block", str(setup.from_block), "--da-dir",
                 str(verifier.data_dir / "da"), "--port", str(verifier.port)]  # fmt: skip
 

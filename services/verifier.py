@@ -1,7 +1,8 @@
 """The verifier process of one app, and what `rollup verify` runs.
 
-    python -m services.verifier --app-dir DIR --l1-rpc URL --inbox ADDR [--da-dir DIR ...]
-                                [--from-l1-block N] [--port N] [--once] [--json]
+    python -m services.verifier --app-dir DIR --l1-rpc URL --inbox ADDR [--portal ADDR]
+                                [--da-dir DIR ...] [--from-l1-block N] [--portal-from-block N]
+                                [--port N] [--once] [--json]
 
 It reads the L1 inbox and the DA backends only (the `local` stores read-only from --da-dir,
 the `ethereum` one through the L1) and re-derives the app's chain with da/verifier.py. The
@@ -10,7 +11,12 @@ inbox, so it needs those chains' DA data too: on the `ethereum` backend it is on
 already; with `local` stores, give each source app's store as one more --da-dir (a batch is
 found in whichever holds it). A first --da-dir in a devnet's layout (DATA/apps/NAME/da) brings
 the stores of the devnet's other apps along (`rollup verify` passes them all itself). Until a
-source's block is posted and readable the status says `waiting` and names it. The VM,
+source's block is posted and readable the status says `waiting` and names it.
+The L1 deposits each block executes come from the L1 itself: with --portal the verifier reads
+the Portal's events (from --portal-from-block, default --from-l1-block: at or before the
+Portal's first deposit) and checks each block's against them and the sequencing window of the
+app's rollup.toml (da/l1.py); without it, a block with deposits makes it wait. Either way it
+checks each block's L1 origin against the L1's block hashes and follows L1 reorgs. The VM,
 the genesis header and the genesis state come from the sequencer's own constructor (a
 `Sequencer` opened on a scratch database), so a verifier builds blocks exactly as the app's
 sequencer does, for either VM. With --port it serves, on 127.0.0.1:
@@ -33,26 +39,31 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 import orjson
+import requests
 import uvicorn
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response
 from starlette.routing import Route
+from web3.exceptions import BlockNotFound
 
 from bridge.inbox import BatchInbox
-from bridge.l1 import L1Client
+from bridge.l1 import L1Client, L1Unavailable
+from bridge.portal import PortalDeposits
 from da.backend import DABackend, DARef
 from da.errors import DAError, DataNotFound
 from da.ethereum import EthereumDA
+from da.l1 import L1Blocks, L1Inputs
 from da.local import LocalDA
 from da.verifier import Replayer, Verifier, VerifierStatus
 from rollup.errors import RollupError
+from rollup.manifest import parse_manifest
 from sequencer.node import Sequencer
 from services.apps import load_app
 from services.node import tune_gc
 
-__all__ = ["build_replayer", "LocalStores", "devnet_neighbours", "open_verifier", "metrics_text",
-           "status_app", "main"]  # fmt: skip
+__all__ = ["build_replayer", "LocalStores", "L1Chain", "devnet_neighbours", "open_verifier",
+           "metrics_text", "status_app", "main"]  # fmt: skip
 
 log = logging.getLogger("verifier")
 
@@ -96,6 +107,26 @@ class LocalStores:
         return self.stores[-1].get(ref)
 
 
+class L1Chain:
+    """`da.l1.L1Blocks` over an L1 client: what a verifier without a Portal still reads (origins
+    and reorgs)."""
+
+    def __init__(self, l1: L1Client) -> None:
+        self.l1 = l1
+
+    def l1_block_number(self, tag: str = "latest") -> int:
+        return self.l1.block_number(tag)
+
+    def l1_block_hash(self, number: int) -> bytes | None:
+        try:
+            block = self.l1.w3.eth.get_block(number)
+        except BlockNotFound:
+            return None
+        except (requests.RequestException, OSError) as exc:
+            raise L1Unavailable(f"L1 unreachable (block {number}): {exc}") from None
+        return bytes(block["hash"]) if block and block.get("hash") else None
+
+
 def devnet_neighbours(store: Path) -> list[Path]:
     """The local stores of the other apps of the devnet `store` belongs to, when it is laid
     out as a devnet's (DATA/apps/NAME/da, services/devnet.py); none otherwise."""
@@ -106,12 +137,19 @@ def devnet_neighbours(store: Path) -> list[Path]:
 
 
 def open_verifier(app_dir: Path, l1_rpc: str, inbox: bytes, da_dirs: Sequence[Path],
-                  from_l1_block: int = 0) -> tuple[str, Verifier]:  # fmt: skip
-    """(app name, its verifier) reading the L1 at `l1_rpc` and the local stores `da_dirs`
-    (the app's own first, then those of the apps it receives messages from; the first one's
-    devnet neighbours are added)."""
+                  from_l1_block: int = 0, portal: bytes | None = None,
+                  portal_from_block: int | None = None) -> tuple[str, Verifier]:  # fmt: skip
+    """(app name, its verifier) reading the L1 at `l1_rpc` (its inbox, its block hashes and,
+    given `portal`, the app's deposits) and the local stores `da_dirs` (the app's own first,
+    then those of the apps it receives messages from; the first one's devnet neighbours are
+    added)."""
+    manifest = parse_manifest((app_dir / "rollup.toml").read_text(encoding="utf-8"))
     name, replayer = build_replayer(app_dir)
     l1 = L1Client(l1_rpc)
+    deposits = PortalDeposits(l1, portal) if portal is not None else None
+    blocks: L1Blocks = deposits if deposits is not None else L1Chain(l1)
+    inputs = L1Inputs(blocks, deposits, manifest.bridge.sequencing_window,
+                      portal_from_block)  # fmt: skip
     backends: dict[str, DABackend] = {"ethereum": EthereumDA(l1, replayer.chain_id)}
     if da_dirs:
         stores = [Path(d).resolve() for d in da_dirs]
@@ -119,7 +157,7 @@ def open_verifier(app_dir: Path, l1_rpc: str, inbox: bytes, da_dirs: Sequence[Pa
         backends["local"] = LocalStores([LocalDA(d, readonly=True) for d in unique])
     rebuild = lambda: build_replayer(app_dir)[1]  # noqa: E731 - the owner's revert: start over
     return name, Verifier(replayer, BatchInbox(l1, inbox), backends, from_l1_block,
-                          rebuild=rebuild)  # fmt: skip
+                          rebuild=rebuild, l1=inputs)  # fmt: skip
 
 
 # ---- status ----
@@ -207,10 +245,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--app-dir", type=Path, required=True)
     parser.add_argument("--l1-rpc", required=True)
     parser.add_argument("--inbox", required=True, help="address of the L1 BatchInbox")
+    parser.add_argument("--portal", help="address of the L1 Portal (the app's deposits)")
     parser.add_argument("--da-dir", type=Path, action="append", default=[],
                         help="the app's local DA store (read-only); again for each source "
                         "app's store")  # fmt: skip
     parser.add_argument("--from-l1-block", type=int, default=0)
+    parser.add_argument("--portal-from-block", type=int,
+                        help="read deposits from here (default: --from-l1-block)")  # fmt: skip
     parser.add_argument("--port", type=int, help="serve /status and /metrics here")
     parser.add_argument("--once", action="store_true", help="verify what is posted, then exit")
     parser.add_argument("--timeout", type=float, default=600.0, help="--once: give up after")
@@ -219,9 +260,10 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO,
                         format="%(asctime)s %(name)s %(levelname)s %(message)s")  # fmt: skip
     try:
-        name, verifier = open_verifier(args.app_dir, args.l1_rpc,
-                                       bytes.fromhex(args.inbox.removeprefix("0x")),
-                                       args.da_dir, args.from_l1_block)  # fmt: skip
+        name, verifier = open_verifier(args.app_dir, args.l1_rpc, _address(args.inbox),
+                                       args.da_dir, args.from_l1_block,
+                                       _address(args.portal) if args.portal else None,
+                                       args.portal_from_block)  # fmt: skip
     except (RollupError, OSError, ValueError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
@@ -233,6 +275,13 @@ def main(argv: list[str] | None = None) -> int:
             verifier.close()
     serve(verifier, name, args.port)
     return 0
+
+
+def _address(text: str) -> bytes:
+    raw = bytes.fromhex(text.removeprefix("0x"))
+    if len(raw) != 20:
+        raise ValueError(f"{text} is not an address")
+    return raw
 
 
 if __name__ == "__main__":

@@ -30,6 +30,7 @@ from services.anvil import AnvilProcess, free_port
 from services.keys import load_key
 from services.l1setup import BatcherSpec, L1Setup, prepare_l1
 from services.launch import NodeProcess
+from services.verifier import open_verifier
 
 pytestmark = pytest.mark.e2e
 
@@ -204,3 +205,54 @@ def test_node_refuses_da_without_its_settings(token_app: Path, tmp_path: Path) -
     with pytest.raises(RuntimeError, match="--da ethereum needs --l1-rpc, --inbox"):
         node.start(timeout=30)
     node.stop()
+
+
+@pytest.fixture
+def l1_on_demand(tmp_path: Path) -> Iterator[AnvilProcess]:
+    """Anvil mining a block per transaction (and on `anvil_mine`): reorgs hit exact blocks."""
+    with AnvilProcess(log_dir=tmp_path / "logs") as anvil:
+        yield anvil
+
+
+def test_an_l1_reorg_that_removes_a_commitment_is_followed(
+    token_app: Path, tmp_path: Path, l1_on_demand: AnvilProcess
+) -> None:
+    """The newest batch's DA transaction and commitment are reorged out (`anvil_reorg`): the
+    poster posts them again and a verifier that had verified them re-derives on the new L1."""
+    anvil = l1_on_demand
+    setup = prepare_l1(anvil.rpc_url, [BatcherSpec("tok", CHAIN_ID, tmp_path / "batcher.key")],
+                       tmp_path / "l1", fund_owner_from=DEV_KEYS[0])  # fmt: skip
+    portal = ("--portal", "0x" + setup.portal.hex(), "--portal-from-block",
+              str(setup.from_block), "--l1-poll", "0.1")  # fmt: skip
+    node = start_node(token_app, tmp_path / "data", anvil, setup, *portal)
+    inbox = BatchInbox(L1Client(anvil.rpc_url), setup.inbox)
+    w3 = L1Client(anvil.rpc_url).w3
+    try:
+        url = node.url
+        sender = Sender(url)
+        for _ in range(2):
+            assert all("result" in a for a in sender.send_batch(4))
+            wait_for(lambda: block_number(url, "safe") == block_number(url, "latest"), "posting")
+        head = block_number(url, "latest")
+        _name, verifier = open_verifier(token_app, anvil.rpc_url, setup.inbox, [],
+                                        setup.from_block, setup.portal)  # fmt: skip
+        try:
+            assert verifier.verify_until_idle().message == f"in sync at block {head}"
+            last = inbox.commitments(CHAIN_ID, 0)[-1]
+            assert last.l1_block == int(w3.eth.block_number)  # the DA transaction just before
+            answer = w3.provider.make_request("anvil_reorg", [2, []])  # type: ignore[arg-type]
+            assert "error" not in answer, answer
+            assert inbox.next_block(CHAIN_ID) == last.first_block  # the commitment is gone
+            wait_for(lambda: inbox.next_block(CHAIN_ID) == head + 1, "the poster to post again")
+            again = inbox.commitments(CHAIN_ID, 0)[-1]
+            assert (again.index, again.first_block, again.last_block) == (
+                last.index, last.first_block, last.last_block)  # fmt: skip
+            assert again.l1_block > last.l1_block
+            wait_for(lambda: block_number(url, "safe") == head, "the safe head")
+            status = verifier.verify_until_idle()
+            assert status.message == f"in sync at block {head}" and status.waiting is None
+            assert status.l1_reorgs >= 1 and status.rewinds >= 1
+        finally:
+            verifier.close()
+    finally:
+        node.stop()

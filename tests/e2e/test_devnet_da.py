@@ -1,6 +1,7 @@
-"""`rollup up --da ethereum --verify` with a native and an EVM app under load: both post to
-Anvil, and each app's verifier re-derives it to the node's own blocks; `rollup status --json`
-and `rollup verify` report it, the verifiers serve Prometheus metrics."""
+"""`rollup up --da ethereum --verify` with a native and an EVM app under load and an L1 deposit
+each: both post to Anvil, and each app's verifier re-derives it to the node's own blocks, the
+deposits taken from the devnet's Portal; `rollup status --json` and `rollup verify` report it,
+the verifiers serve Prometheus metrics."""
 
 from __future__ import annotations
 
@@ -19,6 +20,8 @@ import pytest
 from eth_account import Account
 from eth_utils import to_checksum_address
 
+from bridge.l1 import L1Client
+from bridge.portal import Portal
 from rollup.genesis import DEV_KEYS
 
 pytestmark = pytest.mark.e2e
@@ -110,9 +113,17 @@ def test_a_native_and_an_evm_app_are_posted_and_verified(devnet: Path) -> None:
     assert state["da"]["backend"] == "ethereum" and state["da"]["mode"] == "calldata"
     apps = state["apps"]
     assert [a["vm"] for a in apps] == ["native", "evm"]
+    portal = Portal(L1Client(state["l1"]["rpc_url"], DEV_KEYS[5]),
+                    bytes.fromhex(state["da"]["portal"][2:]))  # fmt: skip
     for round_ in range(3):
         for app in apps:
             load(app, DEV_KEYS[round_ + 1], 40)
+            if round_ == 1:  # a deposit amid the load: the verifier takes it from the L1
+                deposit = portal.deposit_eth(app["chain_id"], os.urandom(20), 10**15).deposit
+                tx = "0x" + deposit.hash.hex()
+                wait_for(lambda url=app["rpc_url"], tx=tx:
+                         rpc(url, "eth_getTransactionByHash", tx) is not None,
+                         f"the deposit on {app['name']}")  # fmt: skip
 
     def verified() -> bool:
         report = json.loads(rollup("status", "--json", "--data-dir", str(devnet)).stdout)
