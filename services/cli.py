@@ -6,6 +6,7 @@
               [--bus embedded|nats|nats://HOST:PORT]
     rollup status [--json] [--data-dir DIR]
     rollup verify APP [--follow] [--json] ...  (services/da_cli.py)
+    rollup bridge deposit|withdraw|finalize|status|escape APP ...  (services/bridge_cli.py)
     rollup down [--data-dir DIR]
     rollup abi APP_DIR
     rollup l1 deploy --l1-rpc URL --key-file FILE [--json]
@@ -38,6 +39,7 @@ from rollup.manifest import MAX_CHAIN_ID, default_chain_id, parse_manifest
 from rollup.templates import TEMPLATES
 from services.anvil import AnvilError
 from services.apps import load_app
+from services.bridge_cli import add_bridge_parser, status_bridge
 from services.bus.devnet import add_bus_option, bus_arguments
 from services.da_cli import add_verify_parser, app_da_status
 from services.devnet import (
@@ -234,6 +236,9 @@ def cmd_status(args: argparse.Namespace) -> int:
     ]  # fmt: skip
     print(format_table(headers, rows))
     print(f"\nL1 RPC: {report['l1_rpc']}")
+    bridge = next((a["bridge"] for a in report["apps"] if a["bridge"]), None)
+    if bridge is not None:
+        print(f"Portal: {bridge['portal']} (inbox {bridge['inbox']})")
     for a in report["apps"]:
         if a["verifier"] is not None:
             print(f"Verifier of {a['name']}: {a['verifier'].get('message')}")
@@ -242,7 +247,8 @@ def cmd_status(args: argparse.Namespace) -> int:
 
 def status_report(state: DevnetState) -> dict[str, Any]:
     """The shape of `rollup status --json`: each app with its current, safe (posted) and
-    finalized heads and its verifier's status, the L1, and the devnet's DA settings."""
+    finalized heads, its verifier's status and its bridge (the Portal and inbox, the chain's
+    delay and windows: services/bridge_cli.py), the L1, and the devnet's DA settings."""
     apps = [
         {
             "name": a["name"],
@@ -252,6 +258,7 @@ def status_report(state: DevnetState) -> dict[str, Any]:
             "address": a["address"],
             "head": _head(a["rpc_url"]),
             **app_da_status(a),
+            "bridge": status_bridge(state, a),
         }
         for a in state["apps"]
     ]
@@ -362,6 +369,7 @@ def build_parser() -> argparse.ArgumentParser:
     down.set_defaults(handler=cmd_down)
 
     add_verify_parser(sub, _data_dir_option)
+    add_bridge_parser(sub, _data_dir_option)
 
     status = sub.add_parser("status", help="show the running devnet")
     status.add_argument("--json", action="store_true", help="machine-readable output")
