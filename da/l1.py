@@ -9,8 +9,9 @@ batch's blocks take from the L1 (their origins' hashes, the deposits up to them)
 each block against it (below); `overdue` checks the sequencing window after the batch.
 
 `DepositFeed` holds one chain's deposits as the L1 has them: loaded in L1 block order only as
-far as a caller asks (a block's origin, a window's deadline), so nothing is read from L1 blocks
-the verifier has not anchored; held from the next nonce the chain has not executed on.
+far as a caller asks (the L1 block of the commitment whose batch takes deposits, else the
+window's deadline before it), so nothing is read from L1 blocks the verifier has not anchored;
+held from the next nonce the chain has not executed on.
 
 `L1Anchors` are the L1 blocks a verifier relied on (the inbox's scan tips, the commitments'
 blocks, the blocks' origins), by number and hash. A reorg that replaced any of them replaced
@@ -20,11 +21,12 @@ found by bisection (anchors were all taken on one chain, so the ones still there
 
 Errors: `L1NotReady` (a temporary `DAError`: the verifier waits) when the L1 does not have a
 block yet, changed while it was read, or hands out deposits that do not start where the chain
-is (a --from-l1-block after the Portal's first deposit).
+is (deposits read from after the Portal's first one).
 """
 
 from __future__ import annotations
 
+import bisect
 from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -116,8 +118,8 @@ class DepositFeed:
             if deposit.nonce != expected:
                 raise L1NotReady(f"the L1's deposits of chain {self.chain_id} skip from nonce "
                                  f"{expected} to {deposit.nonce} (L1 block {deposit.l1_block}): "
-                                 "does --from-l1-block start before the Portal's first "
-                                 "deposit?")  # fmt: skip
+                                 "are deposits read from before the Portal's first one "
+                                 "(--portal-from-block)?")  # fmt: skip
             if not self.loaded_to < deposit.l1_block <= to_l1_block:
                 raise L1NotReady(f"the L1 returned deposit nonce {deposit.nonce} of L1 block "
                                  f"{deposit.l1_block} for blocks {self.loaded_to + 1}-"
@@ -183,11 +185,7 @@ class L1Anchors:
                                  "(a reorg): reading again")  # fmt: skip
             return
         self._hashes[number] = block_hash
-        if self._sorted and number < self._sorted[-1]:
-            self._sorted.append(number)
-            self._sorted.sort()
-        else:
-            self._sorted.append(number)
+        bisect.insort(self._sorted, number)
 
     def newest(self) -> tuple[int, bytes] | None:
         if not self._sorted:
@@ -252,12 +250,13 @@ def deposit_name(d: Deposit) -> str:
 
 
 def batch_inputs(batch: Batch, c: CommitmentRecord, head: BlockHeader, next_nonce: int,
-                 l1: L1Inputs | None, feed: DepositFeed | None) -> list[BlockInputs]:  # fmt: skip
+                 l1: L1Inputs | None, feed: DepositFeed | None,
+                 anchors: L1Anchors | None = None) -> list[BlockInputs]:  # fmt: skip
     """Each block's L1 inputs, checked, before any block is executed (`head`: the block
     before the batch; `next_nonce`: the chain's next deposit there). Reads the L1 (the
-    origins' hashes, the deposits up to them and to the window's deadline) and raises
-    `L1NotReady` while it cannot answer; every rule a block breaks is its `fault` (without
-    `l1`, only the rules that need no L1: a block with deposits waits):
+    origins' hashes, anchored in `anchors`; the deposits up to C, or to the window's deadline)
+    and raises `L1NotReady` while it cannot answer; every rule a block breaks is its `fault`
+    (without `l1`, only the rules that need no L1: a block with deposits waits):
 
     - origin: never below the block before's; at most the L1 block C that committed the batch
       (the sequencer cannot have seen a later one); its hash the L1's at that number
@@ -268,6 +267,9 @@ def batch_inputs(batch: Batch, c: CommitmentRecord, head: BlockHeader, next_nonc
     """
     last_origin = (head.l1_origin, head.l1_origin_hash)
     canonical = _origin_hashes(batch, c, l1.blocks) if l1 is not None else None
+    for number, block_hash in (canonical or {}).items():
+        if anchors is not None:
+            anchors.add(number, block_hash)
     with_deposits = [b for b in batch.blocks if b.deposits]
     if feed is not None and l1 is not None:  # up to C when deposits are taken (C anchors it;
         # a deposit past its block's origin is then named as such), else to the window's

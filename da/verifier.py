@@ -78,7 +78,7 @@ from rollup.blocks import block_hash
 from rollup.deposits import Deposit
 from rollup.messages import CrossMessage, encode_message
 from rollup.outputs import output_root
-from rollup.types import ZERO_HASH, BlockHeader, Transaction
+from rollup.types import BlockHeader, Transaction
 from vm.bridge import InvalidDeposits, next_deposit_nonce
 from vm.bus import InvalidInbound
 from vm.commitment import StateTree
@@ -423,15 +423,12 @@ class Verifier:
                              f"block {replayer.head.number}")  # fmt: skip
         checked = self._check_inbound(derived)
         inputs = batch_inputs(derived.batch, c, replayer.head, replayer.next_deposit(), self.l1,
-                              self._feed)  # fmt: skip
+                              self._feed, self._anchors)  # fmt: skip
         self._replay(derived, inputs)
         self._check_claims(derived)
         next_deposit = replayer.next_deposit()
-        if self.l1 is not None:
+        if self.l1 is not None:  # (nothing after the replay waits: it could not be retried)
             overdue(c, derived.batch.last_number, next_deposit, self.l1, self._feed)
-            for posted in derived.batch.blocks:
-                if posted.l1_origin_hash != ZERO_HASH:
-                    self._anchors.add(posted.l1_origin, posted.l1_origin_hash)
         if self._feed is not None:
             self._feed.executed(next_deposit)
         self._applied_l1, self._diverged_l1 = c.l1_block, None

@@ -181,6 +181,10 @@ def metrics_text(status: VerifierStatus, app: str) -> str:
         ("transactions_total", "counter", "Transactions re-executed.", status.txs),
         ("messages_checked_total", "counter",
          "Inbound messages found in their source chain's DA data.", status.messages_checked),
+        ("l1_reorgs_total", "counter", "L1 reorgs under what it had read, followed.",
+         status.l1_reorgs),
+        ("rewinds_total", "counter", "Times it re-derived from genesis (a revert, a reorg).",
+         status.rewinds),
         ("replay_seconds_total", "counter", "Time spent deriving and re-executing.",
          round(status.seconds_replaying, 3)),
     ]  # fmt: skip

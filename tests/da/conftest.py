@@ -255,11 +255,12 @@ class L1World:
         self.inbox.commit(self.chain_id, first, last, keccak(encoded),
                           output_root(real[-1].header), encode_refs(refs))  # fmt: skip
 
-    def verifier(self, portal: bool = True, window: int = L1_WORLD_WINDOW) -> Verifier:
+    def verifier(self, portal: bool = True, window: int = L1_WORLD_WINDOW,
+                 deposits_from: int | None = None) -> Verifier:  # fmt: skip
         _name, replayer = build_replayer(self.token_app)
         local = LocalDA(self.tmp_path / "da", readonly=True)
         rebuild = lambda: build_replayer(self.token_app)[1]  # noqa: E731
-        l1 = L1Inputs(self.l1, self.l1 if portal else None, window)
+        l1 = L1Inputs(self.l1, self.l1 if portal else None, window, deposits_from)
         return Verifier(replayer, self.inbox, {"local": local}, 0, 0, rebuild=rebuild, l1=l1)
 
 

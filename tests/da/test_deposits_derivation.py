@@ -266,3 +266,22 @@ def test_batches_without_an_l1_origin_carry_no_deposits(world: World, grow: Any)
     verifier = world.verifier()
     assert _verified(verifier).message == "in sync at block 2"
     verifier.close()
+
+
+def test_deposits_read_from_after_the_first_one_make_it_wait(world: World, grow: Any) -> None:
+    """--portal-from-block after the Portal's first deposit: the L1's deposits do not start at
+    the chain's next nonce; the verifier says so and waits (it is not the chain's fault)."""
+    world.l1.deposit(world.chain_id, ALICE_TO)
+    second = world.l1.deposit(world.chain_id, BOB_TO)
+    world.inbox.mine()
+    number = world.produce()
+    world.post()
+    verifier = world.verifier(deposits_from=second.l1_block)
+    status = verifier.verify_until_idle()
+    assert status.state == "in_sync" and status.verified == number - 1
+    assert status.waiting == (
+        f"the L1's deposits of chain {world.chain_id} skip from nonce 0 to 1 (L1 block "
+        f"{second.l1_block}): are deposits read from before the Portal's first one "
+        "(--portal-from-block)?"
+    )
+    verifier.close()

@@ -149,3 +149,28 @@ def test_anchors_find_the_fork_point_by_bisection() -> None:
 
 def _fields(record: Any) -> dict[str, Any]:
     return {name: getattr(record, name) for name in record.__dataclass_fields__}
+
+
+def test_a_reorg_while_the_inbox_is_read_makes_it_read_again(world: World, grow: Any) -> None:
+    """The scan reads the tip's hash before and after the inbox: a reorg in between (here:
+    while `commitments` answers) is a wait, and the next step reads the new chain."""
+    grow(world.chain, 2)
+    world.post()
+    world.inbox.mine(2)
+    inner = world.inbox.commitments
+    calls = []
+
+    def reorging(*args: Any) -> Any:
+        found = inner(*args)
+        if not calls:
+            world.l1.reorg(1)  # an empty block replaced, under the verifier's feet
+        calls.append(args)
+        return found
+
+    world.inbox.commitments = reorging
+    verifier = world.verifier()
+    status = verifier.verify_until_idle()
+    assert status.verified == 0 and "reorganized while its inbox was read" in (
+        status.waiting or "")  # fmt: skip
+    _in_sync(verifier, 2)
+    verifier.close()
