@@ -69,10 +69,11 @@ and the outbound messages each <= MAX_BATCH_TXS; each transaction at most MAX_TX
 and each message at most MAX_MESSAGE; times and L1 origins never decrease, and two blocks on
 the same origin name the same hash. Decoding rejects an unknown version (0x00, the format
 before outbound messages, and 0x01, before origin hashes and deposits, included), trailing
-bytes, non-canonical
-varints, nonzero padding bits, unknown kinds, malformed messages, outbound messages out of
-their place and envs out of first-use order with `BatchError`, so the encoding of a batch is
-unique: decode(d) succeeds only when encode(decode(d)) == d.
+bytes, non-canonical varints, nonzero padding bits, unknown kinds, malformed messages,
+outbound messages out of their place and envs out of first-use order with `BatchError`, so
+the encoding of a batch is unique: decode(d) succeeds only when encode(decode(d)) == d.
+(Whether an origin is the L1's, and each deposit the L1's own, is not the codec's to know:
+da/l1.py checks that against the L1.)
 """
 
 from __future__ import annotations
