@@ -8,6 +8,7 @@
     rollup bench bus [--transport embedded|nats] [--probes P] [--messages M] [--json]
     rollup bench da [--n N] [--batch B] [--concurrency C] [--json]
     rollup bench abuse [--seconds S] [--rate R] [--attackers A] [--attack NAME ...] [--json]
+    rollup bench bridge [--probes P] [--burst N] [--senders S] [--json]
 
 Each prints a table (or, with --json, one JSON object on stdout) and writes the JSON result to
 benchmarks/results/<name>.json. Progress goes to stderr.
@@ -169,6 +170,15 @@ def _parser() -> argparse.ArgumentParser:
     )
     abuse.add_argument("--json", action="store_true", help="print one JSON object")
     abuse.add_argument("--results-dir", type=Path, default=RESULTS_DIR)
+
+    bridge = sub.add_parser("bridge", help="L1 bridge on a devnet: deposit latency and rate, "
+                            "withdrawal to final, L1 gas beside OP's")  # fmt: skip
+    bridge.add_argument("--probes", type=int, default=20, help="deposits timed one by one (20)")
+    bridge.add_argument("--burst", type=int, default=2_000,
+                        help="deposits sent at once for the absorption rate (2000)")  # fmt: skip
+    bridge.add_argument("--senders", type=int, default=8, help="L1 accounts of the burst (8)")
+    bridge.add_argument("--json", action="store_true", help="print one JSON object")
+    bridge.add_argument("--results-dir", type=Path, default=RESULTS_DIR)
     return parser
 
 
@@ -258,6 +268,11 @@ def main(argv: list[str] | None = None) -> int:
                                   tuple(args.attack or ()), args.flood_accounts)  # fmt: skip
             result = runner(run_abuse(aconfig))
             text = format_abuse(result)
+        elif args.benchmark == "bridge":
+            from benchmarks.bridge import BridgeBenchConfig, format_bridge, run_bridge
+
+            result = run_bridge(BridgeBenchConfig(args.probes, args.burst, args.senders))
+            text = format_bridge(result)
         elif args.benchmark == "orderbook":
             from benchmarks.orderbook import OrderbookConfig, format_orderbook, run_orderbook
 

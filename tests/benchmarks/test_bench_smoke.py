@@ -186,3 +186,23 @@ def test_abuse_every_attack_is_answered_within_its_bounds_and_transfers_go_on(
     # fresh accounts funded for one transfer cannot queue 64: all but the first are refused
     flood = answers["pool_flood"]
     assert flood.get("result", 0) <= 50 and sum(flood.values()) > 50
+
+
+def test_bridge_json_deposits_withdrawal_and_l1_gas_beside_op(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    """On a devnet: timed deposits, a burst every deposit of which is credited (the benchmark
+    checks that none is pending), a withdrawal finalized, and the L1 gas of each path."""
+    argv = ["bridge", "--probes", "2", "--burst", "30", "--senders", "2", "--json"]
+    result = run(argv, capsys, tmp_path)
+    assert 0 < result["deposit_p50_s"] <= result["deposit_max_s"]
+    assert result["deposits_per_s"] > 0 and result["withdraw_to_final_s"] > 0
+    assert result["burst_detail"]["n"] == 30 and result["burst_detail"]["l2_blocks"] >= 1
+    assert set(result["l1_gas"]) == {"depositETH", "depositETH_warm", "depositERC20",
+                                     "depositERC20_warm", "proveWithdrawal",
+                                     "finalizeWithdrawal"}  # fmt: skip
+    gas = result["l1_gas"]
+    for name, used in gas.items():
+        assert 0 < used["execution"] < used["receipt"], name
+    assert gas["depositETH_warm"]["receipt"] < gas["depositETH"]["receipt"]
+    assert gas["proveWithdrawal"]["op_execution"] == 169_229
