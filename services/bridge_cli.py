@@ -30,8 +30,9 @@ token's smallest unit), and JSON prints them as integers. Hashes and addresses a
   for the chain's withdrawal delay and finalizes. --no-wait: prove what can be proven now and
   exit 1 saying when to come back. `seconds`: the whole command.
 - escape: trustless. It re-derives the app's chain from the L1 inbox and the DA data alone
-  (da/verifier.py, the app's VM and genesis from services/verifier.py's `build_replayer`),
-  up to the chain's last committed batch (or the exit root, once the chain is in exit mode),
+  (the verifier of `rollup verify`: services/verifier.py's `open_verifier`, with the Portal's
+  deposits), up to the chain's last committed batch (or the exit root's batch, once the chain
+  is in exit mode: the sequencer may have come back since),
   checks that the re-derived head is that batch's output root, builds the state trie
   (vm.commitment.StateTree) from the re-derived state, proves the account's state key and
   each bridged-token balance slot under its state root, and calls Portal.escape. Refused,
@@ -61,12 +62,8 @@ from web3.exceptions import Web3Exception
 from bridge.inbox import BatchInbox
 from bridge.l1 import L1Client, L1Error, L1Rejected
 from bridge.portal import DEFAULT_DEPOSIT_GAS, OutputRootProof, Portal, TokenClaim
-from da.backend import DABackend
 from da.commitment import CommitmentRecord, InboxReader, RevertRecord
-from da.ethereum import EthereumDA
-from da.l1 import L1Inputs
-from da.local import LocalDA
-from da.verifier import Replayer, Verifier
+from da.verifier import Replayer
 from rollup.crypto import keccak
 from rollup.deposits import L2_TO_L1_ADDRESS, bridged_token_address
 from rollup.errors import RollupError
@@ -76,7 +73,7 @@ from rollup.outputs import output_root
 from rollup.types import Address
 from rollup.withdrawals import DEPTH, Withdrawal, verify_tree_proof
 from services.devnet import AppRecord, DevnetState, is_running, read_state
-from services.verifier import LocalStores, build_replayer, devnet_neighbours
+from services.verifier import open_verifier
 from vm.bridge import WITHDRAWAL_INITIATED_TOPIC, initiate_withdrawal_calldata
 from vm.commitment import StateTree
 from vm.contracts.bridged_token import balance_slot
@@ -674,20 +671,14 @@ def _exit_batch(portal: Portal, inbox: BatchInbox, l1: L1Client, chain: int) -> 
 
 def rederive(target: BridgeTarget, batch: int, timeout: float) -> Replayer:
     """The app's chain re-executed from the L1 inbox and the DA data alone, up to the last
-    block of batch `batch` (the DA verifier with the Portal's deposits)."""
-    l1 = L1Client(target.l1_rpc)
-    _name, replayer = build_replayer(target.app_dir)
-    backends: dict[str, DABackend] = {"ethereum": EthereumDA(l1, target.chain_id)}
+    block of batch `batch`: the verifier `rollup verify` runs (services/verifier.py, with the
+    Portal's deposits), reading the chain's commitments only up to that batch."""
     store = (target.data_dir / "da").resolve()
-    if store.is_dir():
-        stores = [store, *devnet_neighbours(store)]
-        backends["local"] = LocalStores([LocalDA(d, readonly=True) for d in stores])
-    inbox = InboxUpTo(BatchInbox(l1, target.inbox), target.chain_id, batch)
-    portal = Portal(l1, target.portal).reader
-    inputs = L1Inputs(portal, portal, target.manifest().bridge.sequencing_window)
-    verifier = Verifier(replayer, inbox, backends, target.from_block,
-                        rebuild=lambda: build_replayer(target.app_dir)[1],
-                        l1=inputs)  # fmt: skip
+    _name, verifier = open_verifier(target.app_dir, target.l1_rpc, target.inbox,
+                                    [store] if store.is_dir() else [], target.from_block,
+                                    target.portal)  # fmt: skip
+    # the verifier reads this chain's commitments through its inbox port: cut it at `batch`
+    verifier.inbox = InboxUpTo(verifier.inbox, target.chain_id, batch)
     try:
         status = verifier.verify_until_idle(timeout)
     finally:

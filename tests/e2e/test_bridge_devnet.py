@@ -108,7 +108,7 @@ class Devnet:
 
     def rpc(self, app: str, method: str, *params: Any) -> Any:
         body = {"jsonrpc": "2.0", "id": 1, "method": method, "params": list(params)}
-        answer = self.http.post(self.apps[app]["rpc_url"], json=body).ok()()
+        answer = self.http.post(self.apps[app]["rpc_url"], json=body).json()
         assert "result" in answer, answer
         return answer["result"]
 
