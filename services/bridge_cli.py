@@ -90,6 +90,8 @@ __all__ = [
     "finalize",
     "bridge_status",
     "escape",
+    "rederive",
+    "InboxUpTo",
     "status_bridge",
     "ProvenWithdrawal",
     "parse_withdrawal_proof",
@@ -100,7 +102,7 @@ __all__ = [
 
 DEFAULT_KEY = DEV_KEYS[0]
 DEFAULT_TIMEOUT = 300.0  # seconds a command waits for the app chain or the L1
-POLL_S = 0.02  # app chain polls: a deposit is credited within tens of milliseconds
+POLL_S = 0.02  # app-chain polls: cheap on loopback, and they do not pad the times reported
 L1_POLL_S = 0.5
 WITHDRAW_SELECTOR = keccak(b"withdraw(address,uint256)")[:4]  # a bridged token's
 RPC_INVALID_PARAMS = -32602
