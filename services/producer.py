@@ -66,7 +66,7 @@ class BlockProducer:
     async def _run(self) -> None:
         last = 0.0
         while True:
-            idle = not self.node.has_work() and not await self._wait_for_work(last)
+            idle = not self.node.has_work() and not await self._wait_for_work()
             delay = last + self.interval - time.monotonic()
             if delay > 0:
                 await asyncio.sleep(delay)
@@ -77,18 +77,23 @@ class BlockProducer:
             else:
                 await asyncio.sleep(0)
 
-    async def _wait_for_work(self, last: float) -> bool:
-        """Sleep until woken (True), or until the heartbeat is due (False: build empty)."""
+    async def _wait_for_work(self) -> bool:
+        """Sleep until woken (True), or until the heartbeat is due (False: build empty). Its
+        clock is the newest block's age: wake-ups that bring nothing (the L1 follower's, each
+        L1 block) must not put it off."""
         self._wake.clear()
         if self.heartbeat is None:
             await self._wake.wait()
             return True
-        due = max(last, self._last_block_time()) + self.heartbeat - time.monotonic()
+        due = self._last_block_time() + self.heartbeat - time.monotonic()
+        # not asyncio.wait_for: on 3.11 it can swallow a cancellation (stop) that arrives as
+        # the wake-up does, and the producer would never stop
+        waiter = asyncio.ensure_future(self._wake.wait())
         try:
-            await asyncio.wait_for(self._wake.wait(), max(due, 0.0))
-        except TimeoutError:
-            return False
-        return True
+            done, _ = await asyncio.wait({waiter}, timeout=max(due, 0.0))
+        finally:
+            waiter.cancel()
+        return bool(done)
 
     def _last_block_time(self) -> float:
         """When the newest block was sealed, on the monotonic clock."""

@@ -53,3 +53,19 @@ def test_an_idle_chain_makes_empty_blocks_at_its_heartbeat(node: Sequencer) -> N
 
 def test_without_a_heartbeat_an_idle_chain_makes_nothing(node: Sequencer) -> None:
     assert idle_for(node, 0.6, heartbeat=None) == 0
+
+
+def test_wake_ups_that_bring_nothing_do_not_put_the_heartbeat_off(node: Sequencer) -> None:
+    """The L1 follower wakes the producer at every L1 block; an idle chain must still beat."""
+
+    async def run() -> int:
+        producer = BlockProducer(node, 1, heartbeat_s=0.3)
+        start = node.committed.number
+        producer.start()
+        for _ in range(12):
+            await asyncio.sleep(0.1)
+            producer.wake()
+        await asyncio.wait_for(producer.stop(), 10)  # and it stops
+        return node.committed.number - start
+
+    assert asyncio.run(run()) >= 3
