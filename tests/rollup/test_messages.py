@@ -9,8 +9,8 @@ from hypothesis import strategies as st
 
 from rollup import rlp
 from rollup.blocks import (
-    block_hash,
     BlockBody,
+    block_hash,
     decode_block_body,
     decode_block_receipts,
     encode_block_body,
