@@ -20,7 +20,6 @@ Otherwise it is repeated in full, so the answer is what a run with the caller's 
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
-from typing import Any
 
 from rollup.errors import CallFailed, ExecutionReverted, InvalidParams, TxRejected
 from rollup.transactions import message_intrinsic_gas
@@ -41,6 +40,7 @@ from vm.state import (
 
 __all__ = [
     "CallRequest",
+    "AccountOverride",
     "Overrides",
     "Budget",
     "NeedsIsolation",
@@ -54,7 +54,21 @@ __all__ = [
 ESTIMATE_MAX_RUNS = 40  # a binary search over [intrinsic, 50M] needs ~26
 ACCESS_LIST_MAX_RUNS = 8
 
-Overrides = dict[bytes, dict[str, Any]]  # geth's state override set, parsed (services/rpc)
+
+
+@dataclass(frozen=True, slots=True)
+class AccountOverride:
+    """One account of geth's state override set; None leaves that part as it is. `state`
+    replaces the whole storage, `state_diff` only the slots it names."""
+
+    balance: int | None = None
+    nonce: int | None = None
+    code: bytes | None = None
+    state: dict[bytes, bytes] | None = None
+    state_diff: dict[bytes, bytes] | None = None
+
+
+Overrides = dict[bytes, AccountOverride]  # by address
 
 
 @dataclass(frozen=True, slots=True)
@@ -119,14 +133,17 @@ def _state(node: Sequencer, number: int, overrides: Overrides | None) -> State:
     for address, override in overrides.items():
         nonce, balance = get_account(state, address)
         scratch = State(DictReader())
-        nonce, balance = override.get("nonce", nonce), override.get("balance", balance)
+        if override.nonce is not None:
+            nonce = override.nonce
+        if override.balance is not None:
+            balance = override.balance
         set_account(scratch, address, nonce, balance)
         values[account_key(address)] = scratch.get(account_key(address))
-        if "code" in override:
-            values[code_key(address)] = override["code"] or None
-        if "state" in override:
+        if override.code is not None:
+            values[code_key(address)] = override.code or None
+        if override.state is not None:
             wiped.add(address)
-        for slot, word in {**override.get("state", {}), **override.get("stateDiff", {})}.items():
+        for slot, word in {**(override.state or {}), **(override.state_diff or {})}.items():
             values[storage_key(address, slot)] = word.lstrip(b"\x00") or None
     return State(OverlayReader(state, values, wiped))
 

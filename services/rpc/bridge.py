@@ -1,4 +1,4 @@
-"""JSON-RPC methods of the L1 bridge (registered into `methods.METHODS`).
+"""JSON-RPC methods of the L1 bridge (its `METHODS`).
 
     rollup_getBlockWithdrawals(block) -> [withdrawal ..., each with "hash"], in nonce order:
         the withdrawals the block started (its receipts show them as WithdrawalInitiated logs
@@ -24,9 +24,10 @@ from sequencer.node import Sequencer
 from sequencer.withdrawals import withdrawal_proof
 from services.rpc import codec
 from services.rpc.codec import data, quantity
-from services.rpc.methods import block_tag, resolve_block, rpc
+from services.rpc.params import BlockTag, block_tag, resolve_block
+from services.rpc.registry import Method, method
 
-__all__ = ["withdrawal_json", "block_withdrawals", "withdrawal_proof_json"]
+__all__ = ["METHODS", "withdrawal_json", "block_withdrawals", "withdrawal_proof_json"]
 
 
 def withdrawal_json(w: Withdrawal) -> dict[str, Any]:
@@ -38,13 +39,11 @@ def withdrawal_json(w: Withdrawal) -> dict[str, Any]:
     }  # fmt: skip
 
 
-@rpc("rollup_getBlockWithdrawals", block_tag)
-def block_withdrawals(node: Sequencer, tag: Any) -> list[dict[str, Any]] | None:
+def block_withdrawals(node: Sequencer, tag: BlockTag) -> list[dict[str, Any]] | None:
     block = node.block(resolve_block(node, tag))
     return None if block is None else [withdrawal_json(w) for w in block.withdrawals]
 
 
-@rpc("rollup_getWithdrawalProof", codec.parse_hash)
 def withdrawal_proof_json(node: Sequencer, withdrawal_hash: bytes) -> dict[str, Any]:
     proof = withdrawal_proof(node, withdrawal_hash)
     w = proof.withdrawal
@@ -64,3 +63,9 @@ def withdrawal_proof_json(node: Sequencer, withdrawal_hash: bytes) -> dict[str, 
         "count": quantity(proof.count),
         "siblings": [data(s) for s in proof.siblings],
     }  # fmt: skip
+
+
+METHODS: dict[str, Method] = {
+    "rollup_getBlockWithdrawals": method(block_withdrawals, block_tag),
+    "rollup_getWithdrawalProof": method(withdrawal_proof_json, codec.parse_hash),
+}

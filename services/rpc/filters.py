@@ -21,7 +21,7 @@ import secrets
 import time
 from collections import deque
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import orjson
@@ -31,7 +31,8 @@ from rollup.errors import InvalidParams, LimitExceeded
 from rollup.types import Block, Transaction
 from sequencer.node import Sequencer
 from services.rpc.codec import data
-from services.rpc.methods import log_filter, log_matches
+from services.rpc.logs import log_matches
+from services.rpc.params import LogFilter, log_filter
 from services.rpc.render import block_json, entry_json, log_json
 
 __all__ = ["FilterRegistry", "LogQuery", "Subscriptions", "SubscriptionHub", "head_json"]
@@ -54,13 +55,13 @@ def head_json(block: Block) -> dict[str, Any]:
 class LogQuery:
     """A log filter's poll: its criteria over blocks first..last (run off the event loop)."""
 
-    criteria: dict[str, Any]
+    criteria: LogFilter
 
 
 @dataclass(slots=True)
 class _Filter:
     kind: str
-    criteria: dict[str, Any] | None
+    criteria: LogFilter | None
     polled: float
     cursor: int  # BLOCKS/LOGS: the next block number to report; PENDING: the next sequence
     client: str
@@ -85,7 +86,7 @@ class FilterRegistry:
 
     # ---- the methods ----
 
-    def new_filter(self, client: str, criteria: dict[str, Any]) -> str:
+    def new_filter(self, client: str, criteria: LogFilter) -> str:
         start = self.node.committed.number + 1
         return self._install(_Filter(LOGS, criteria, self.clock(), start, client))
 
@@ -113,7 +114,7 @@ class FilterRegistry:
         first, last = max(first, low), head if high is None else min(head, high)
         if first > last:
             return []
-        return LogQuery({**flt.criteria, "from": first, "to": last})
+        return LogQuery(replace(flt.criteria, from_block=first, to_block=last))
 
     def logs(self, client: str, filter_id: str) -> LogQuery:
         flt = self._get(filter_id)
@@ -163,14 +164,14 @@ class FilterRegistry:
         self._pending_next += 1
 
 
-def _bounds(criteria: dict[str, Any]) -> tuple[int, int | None]:
-    low = criteria["from"] if isinstance(criteria["from"], int) else 0
-    high = criteria["to"] if isinstance(criteria["to"], int) else None
+def _bounds(criteria: LogFilter) -> tuple[int, int | None]:
+    low = criteria.from_block if isinstance(criteria.from_block, int) else 0
+    high = criteria.to_block if isinstance(criteria.to_block, int) else None
     return low, high
 
 
-def _in_range(criteria: dict[str, Any], number: int) -> bool:
-    if criteria["block_hash"] is not None:
+def _in_range(criteria: LogFilter, number: int) -> bool:
+    if criteria.block_hash is not None:
         return False
     low, high = _bounds(criteria)
     return number >= low and (high is None or number <= high)
@@ -219,7 +220,7 @@ class SubscriptionHub:
                     if rendered is None:
                         rendered = _rendered_logs(block)
                     for log, text in rendered:
-                        if log_matches(log, option["addresses"], option["topics"]):
+                        if log_matches(log, option):
                             session.push(_notification(sub_id, text))
 
     def _on_pending(self, tx: Transaction) -> None:
@@ -294,7 +295,7 @@ class Subscriptions:
         kind = params[0]
         if kind == "logs":
             option: Any = log_filter(params[1] if len(params) > 1 else {})
-            if option["block_hash"] is not None:
+            if option.block_hash is not None:
                 raise InvalidParams("a logs subscription cannot name a blockHash")
         elif kind == "newPendingTransactions":
             option = bool(params[1]) if len(params) > 1 else False  # True: whole transactions

@@ -1,4 +1,4 @@
-"""JSON-RPC methods of the cross-app message bus (registered into `methods.METHODS`).
+"""JSON-RPC methods of the cross-app message bus (its `METHODS`).
 
     rollup_getBlockMessages(block) -> {"blockNumber", "blockHash", "messagesRoot",
         "inbound": [message + {"receipt": {status, gasUsed, returnData, logs}}, ...],
@@ -18,9 +18,10 @@ from rollup.messages import CrossMessage
 from rollup.types import Log, Receipt
 from sequencer.node import Sequencer
 from services.rpc.codec import data, quantity
-from services.rpc.methods import block_tag, resolve_block, rpc
+from services.rpc.params import BlockTag, block_tag, resolve_block
+from services.rpc.registry import Method, method
 
-__all__ = ["message_json"]
+__all__ = ["METHODS", "message_json"]
 
 
 def message_json(m: CrossMessage) -> dict[str, Any]:
@@ -53,8 +54,7 @@ def _receipt_json(receipt: Receipt) -> dict[str, Any]:
     }
 
 
-@rpc("rollup_getBlockMessages", block_tag)
-def get_block_messages(node: Sequencer, tag: Any) -> dict[str, Any] | None:
+def get_block_messages(node: Sequencer, tag: BlockTag) -> dict[str, Any] | None:
     block = node.block(resolve_block(node, tag))
     if block is None:
         return None
@@ -67,3 +67,8 @@ def get_block_messages(node: Sequencer, tag: Any) -> dict[str, Any] | None:
         "inbound": inbound,
         "outbound": [message_json(m) for m in block.outbound],
     }
+
+
+METHODS: dict[str, Method] = {
+    "rollup_getBlockMessages": method(get_block_messages, block_tag),
+}

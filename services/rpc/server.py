@@ -42,12 +42,13 @@ from sequencer.admission import decode_chunk
 from sequencer.node import Sequencer
 from sequencer.simulate import Budget, NeedsIsolation
 from services.producer import BlockProducer
-from services.rpc import bridge as _bridge  # noqa: F401 - registers rollup_getWithdrawalProof
 from services.rpc import codec
-from services.rpc import messages as _messages  # noqa: F401 - registers rollup_getBlockMessages
 from services.rpc.filters import FilterRegistry, LogQuery, SubscriptionHub, Subscriptions
 from services.rpc.isolation import ForwardedError, IsolationLimits, Isolator, outcomes, unwrap
-from services.rpc.methods import METHODS, Method, anything, filter_logs, log_filter
+from services.rpc.logs import filter_logs
+from services.rpc.methods import METHODS
+from services.rpc.params import anything, log_filter
+from services.rpc.registry import Method, method
 
 __all__ = [
     "RpcLimits",
@@ -417,12 +418,12 @@ def _arguments(spec: Method, params: list[Any]) -> list[Any]:
 def _filter_methods(filters: FilterRegistry) -> dict[str, Method]:
     """Methods of the node's filters; their handlers take the client first."""
     return {
-        "eth_newFilter": Method(filters.new_filter, (log_filter,), 1),
-        "eth_newBlockFilter": Method(filters.new_block_filter, (), 0),
-        "eth_newPendingTransactionFilter": Method(filters.new_pending_filter, (), 0),
-        "eth_getFilterChanges": Method(filters.changes, (anything,), 1),
-        "eth_getFilterLogs": Method(filters.logs, (anything,), 1),
-        "eth_uninstallFilter": Method(filters.uninstall, (anything,), 1),
+        "eth_newFilter": method(filters.new_filter, log_filter),
+        "eth_newBlockFilter": method(filters.new_block_filter),
+        "eth_newPendingTransactionFilter": method(filters.new_pending_filter),
+        "eth_getFilterChanges": method(filters.changes, anything),
+        "eth_getFilterLogs": method(filters.logs, anything),
+        "eth_uninstallFilter": method(filters.uninstall, anything),
     }
 
 

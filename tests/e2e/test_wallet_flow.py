@@ -522,7 +522,7 @@ def test_json_batch_of_mixed_calls(chain, w3, token, dev_accounts):
     ids=["input-null-next-to-data", "value-null", "others-null"],
 )
 def test_null_fields_of_a_call_object_count_as_absent(chain, token, dev_accounts, nulls):
-    """BUG (services/rpc/methods.py, call_object): `"input": null` next to `"data"` makes the
+    """BUG (services/rpc/params.py, call_object): `"input": null` next to `"data"` makes the
     node call with empty input (value.get("input", value.get("data")) returns the None), and
     `"value": null` is refused with -32602. geth treats a null field as an absent one."""
     address = dev_accounts[0].address

@@ -24,7 +24,9 @@ from services.node import open_node
 from services.producer import BlockProducer
 from services.rpc.filters import SubscriptionHub
 from services.rpc.isolation import IsolationLimits
-from services.rpc.methods import MAX_PROOF_SLOTS, METHODS, Method
+from services.rpc.methods import METHODS
+from services.rpc.params import MAX_PROOF_SLOTS
+from services.rpc.registry import Method
 from services.rpc.server import RpcAccess, RpcLimits, RpcServer, create_app
 from vm.native.abi import selector
 
