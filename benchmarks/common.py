@@ -36,6 +36,7 @@ from coincurve import PrivateKey
 
 from rollup import rlp
 from rollup.crypto import keccak
+from rollup.errors import ProcessError
 from rollup.genesis import DEV_ADDRESSES, DEV_KEYS
 from services.anvil import AnvilProcess
 from services.launch import NodeProcess
@@ -74,7 +75,7 @@ RECEIPT_BATCH = 1_000
 _TEMPLATE = Path(__file__).resolve().parent.parent / "rollup" / "templates" / "token"
 
 
-class BenchError(RuntimeError):
+class BenchError(ProcessError):
     """A benchmark could not run, or a transaction was not accepted or not confirmed."""
 
 

@@ -31,7 +31,7 @@ from web3.exceptions import ContractLogicError, TimeExhausted, TransactionNotFou
 
 from bridge import kzg
 from rollup import rlp
-from rollup.errors import RollupError
+from rollup.errors import Action, RollupError
 
 __all__ = ["L1Error", "L1Unavailable", "L1Rejected", "L1BadData", "L1Receipt", "L1Client"]
 
@@ -39,15 +39,19 @@ BLOB_TX_WRAPPER_VERSION = b"\x01"  # EIP-7594 cell proofs
 
 
 class L1Error(RollupError):
-    pass
+    """Root of the L1 client's errors; one that is none of the three below stops the caller."""
 
 
 class L1Unavailable(L1Error, ConnectionError):
     """The L1 cannot be reached, or did not include a transaction in time: retry later."""
 
+    action = Action.RETRY
+
 
 class L1Rejected(L1Error):
     """The L1 refused a transaction or a call; `data` is the revert payload, if any."""
+
+    action = Action.FIX_INPUT
 
     def __init__(self, message: str, data: bytes = b"") -> None:
         super().__init__(message)

@@ -18,6 +18,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from rollup.errors import Action, RollupError
+
 __all__ = ["SolcError", "CompiledContract", "compile_sources", "compile_files", "solcjs_path"]
 
 _REPO = Path(__file__).resolve().parent.parent
@@ -30,11 +32,14 @@ def solcjs_path() -> Path:
         raise FileNotFoundError(f"{path} is missing: run scripts/setup.sh (npm install)")
     return path
 
+
 EVM_VERSION = "cancun"
 
 
-class SolcError(Exception):
+class SolcError(RollupError):
     """The sources do not compile; the message has solc's own errors."""
+
+    action = Action.FIX_INPUT
 
 
 @dataclass(frozen=True, slots=True)

@@ -8,14 +8,19 @@
         │   │   └── DecompressionLimit   output would exceed the cap (a zip bomb)
         │   └── FrameError           a frame or a channel does not parse or is out of order
         ├── TemporaryDAError         the backend cannot answer now: retry later
+        │   ├── SourceNotPosted      (da/derive.py) a source chain's block is not posted yet
+        │   └── L1NotReady           (da/l1.py) the L1 cannot answer this yet
         ├── DataNotFound             no data under this reference
-        └── CorruptData              stored bytes do not match their commitment: critical
-A derivation loop drops what raises `CodecError`, retries `TemporaryDAError`, and halts on the rest.
+        ├── CorruptData              stored bytes do not match their commitment: critical
+        ├── Divergence               (da/derive.py) the posted chain is not what was claimed
+        └── ForeignBatch             (da/poster.py) the inbox holds a batch we did not build
+A derivation loop drops what raises `CodecError`, retries `TemporaryDAError`, and halts on the
+rest: their `action` (rollup.errors.Action) says so, FIX_INPUT, RETRY and STOP.
 """
 
 from __future__ import annotations
 
-from rollup.errors import RollupError
+from rollup.errors import Action, RollupError
 
 __all__ = [
     "DAError",
@@ -36,6 +41,8 @@ class DAError(RollupError):
 
 class CodecError(DAError):
     """DA data that does not decode; the same bytes will never decode, so drop them."""
+
+    action = Action.FIX_INPUT
 
 
 class BatchError(CodecError):
@@ -58,6 +65,8 @@ class FrameError(CodecError):
 
 class TemporaryDAError(DAError):
     """The backend is unreachable or busy; the same call may succeed later."""
+
+    action = Action.RETRY
 
 
 class DataNotFound(DAError):

@@ -68,7 +68,7 @@ from da.compress import Compressor
 from da.errors import DAError
 from da.frames import CHANNEL_ID_SIZE, encode_frames, encode_payload
 from rollup.crypto import keccak
-from rollup.errors import LimitExceeded, RollupError
+from rollup.errors import Busy, RollupError
 from rollup.outputs import output_root
 from rollup.types import Block
 
@@ -516,7 +516,7 @@ class Backlog:
             self._txs -= self._unposted.popleft()[1]
         blocks = committed - safe
         if blocks > self.max_blocks or self._txs > self.max_txs:
-            raise LimitExceeded(
+            raise Busy(
                 f"DA backlog full: {blocks} blocks ({self._txs} transactions) are not yet "
                 f"posted (limits {self.max_blocks} blocks, {self.max_txs} transactions); "
                 "retry once the DA poster catches up"

@@ -1,29 +1,89 @@
 """The one exception tree of the project, and the table that maps it to JSON-RPC and HTTP.
 
-    RollupError
-    ├── ParseError              -32700  the request body is not JSON
-    ├── InvalidRequest          -32600  JSON, but not a JSON-RPC request (or too large)
-    ├── MethodNotFound          -32601
-    ├── InvalidParams           -32602  wrong arity, type, or value of a parameter
-    ├── TxRejected              -32000  admission refused a transaction (geth's messages)
-    │   └── TxDecodeError, InvalidSender, NonceTooLow, NonceTooHigh, InsufficientFunds,
-    │       IntrinsicGasTooLow, FeeCapTooLow, TipAboveFeeCap, GasLimitExceeded,
-    │       AlreadyKnown, ReplacementUnderpriced, OversizedData, NotReplayProtected,
-    │       TxPoolFull, UnsupportedTransaction, InitcodeTooLarge, SenderNotEOA,
-    │       TxDropped (the pool let go of one it had accepted: outbid, expired)
-    ├── StateUnavailable        -32000  historical state outside the kept window
-    ├── BlockNotFound           -32000  "header not found"
-    ├── ExecutionReverted            3  eth_call / eth_estimateGas reverted; carries ABI data
-    ├── CallFailed              -32000  a call failed without revert data (out of gas, ...)
-    ├── LimitExceeded           -32005  a bound of the node was hit (range, batch, rate)
-    ├── MalformedMessage        -32602  a cross-app message or bus frame that does not decode
-    └── InternalError           -32603
-A transaction that fails while executing is recorded in its receipt, never raised.
+Every exception the project raises derives from `RollupError`, and every class says what its
+caller must do in its `action` (as op-node classes its errors temporary / reset / critical):
+
+    RETRY      the same call may succeed later, unchanged (the L1 is down, the pool is full)
+    FIX_INPUT  the input is wrong: the same call fails again until the caller changes it
+    STOP       the process cannot go on safely (a divergence, corrupt data, a bug): report it
+               and stop, or wait for an operator
+A class inherits its base's action and overrides it where it differs (`TxPoolFull` is a
+`TxRejected` the caller may simply retry). The action is an attribute, not a second base
+class: families are grouped by what they are (`TxRejected`, `DAError`, `L1Error`) and their
+members differ in what to do, so one `isinstance` must not answer two ways. `action_of(exc)`
+reads it for any exception (STOP for one that is not ours: a bug). No caller decides by
+comparing message text: a case it must tell apart is a class.
+
+    RollupError                               action  JSON-RPC  HTTP
+    ├── ParseError                            input   -32700    400  the body is not JSON
+    ├── InvalidRequest                        input   -32600    400  not a JSON-RPC request
+    ├── MethodNotFound                        input   -32601    404
+    ├── InvalidParams                         input   -32602    422  arity, type or value
+    ├── TxRejected                            input   -32000    422  admission refused it
+    │   ├── TxDecodeError, InvalidSender, NonceTooLow, NonceTooHigh, InsufficientFunds,
+    │   │   IntrinsicGasTooLow, FeeCapTooLow, TipAboveFeeCap, GasLimitExceeded, AlreadyKnown,
+    │   │   ReplacementUnderpriced, OversizedData, NotReplayProtected, UnsupportedTransaction,
+    │   │   InitcodeTooLarge, SenderNotEOA       (geth's messages)
+    │   └── TxPoolFull, TxDropped             retry            the pool is full / let it go
+    ├── StateUnavailable                      input   -32000    404  outside the kept window
+    ├── BlockNotFound                         input   -32000    404  "header not found"
+    ├── ExecutionReverted                     input        3    422  carries the revert data
+    ├── CallFailed                            input   -32000    422  no revert data (out of gas)
+    ├── LimitExceeded                         input   -32005    429  a bound on one request
+    │   └── Busy                              retry                  the node is at capacity
+    ├── MalformedMessage                      input   -32602    422  a message or bus frame
+    │   └── FrameRejected                                            services/bus/wire.py
+    ├── DecodeError                           input                  bytes that do not decode
+    │   ├── RLPError                                                 rollup/rlp.py
+    │   └── AbiError                                                 vm/native/abi.py
+    ├── ConfigError                           input                  a setting, flag or file
+    │   ├── ManifestError                             -32000    422  rollup.toml
+    │   ├── BusConfigError                                           services/bus/transport.py
+    │   └── KeyFileError                                             services/keys.py
+    ├── AppLoadError                          input   -32000    422  app code refused or broken
+    │   └── SandboxViolation                                         vm/native/sandbox.py
+    ├── SolcError                             input                  bridge/solc.py
+    ├── ExecutionError                        input                  inside a VM call: recorded
+    │   ├── Revert (and the apps' Error)                             vm/native/sdk.py
+    │   ├── WriteInView, NoTextForm                                  vm/native/gas.py
+    │   ├── SendError                                                vm/bus.py
+    │   └── WithdrawError                                            vm/bridge.py
+    ├── InvalidTransaction                    input                  vm/stf.py: not includable
+    │   ├── BlockFull                         retry                  the block's gas is used up
+    │   └── InvalidBlockTransaction           stop                   in a block being replayed
+    ├── InvalidBlock                          stop    -32000    409  re-execution disagrees
+    │   ├── InvalidDeposits                                          vm/bridge.py
+    │   └── InvalidInbound                                           vm/bus.py
+    ├── DAError                               stop                   da/errors.py has its tree
+    │   ├── CodecError                        input                  drop the data
+    │   ├── TemporaryDAError                  retry                  SourceNotPosted, L1NotReady
+    │   └── DataNotFound, CorruptData, Divergence (da/derive.py), ForeignBatch (da/poster.py)
+    ├── L1Error                               stop                   bridge/l1.py
+    │   ├── L1Unavailable                     retry
+    │   ├── L1Rejected                        input
+    │   └── L1BadData                         stop                   a lying RPC
+    ├── ProcessError                          stop                   a process we start failed
+    │   └── NodeStartError, AnvilError, NatsServerError, DevnetError, BenchError
+    ├── ForwardedError                        input   (its own)      services/rpc/isolation.py
+    ├── UsageError (input), Failure (stop)                           services/cli.py
+    ├── VerifyError (stop)                                           services/da_cli.py
+    ├── BridgeError (stop)                                           services/bridge_cli.py
+    └── InternalError                         stop    -32603    500
+A class without a code of its own answers with its nearest base's (ERROR_TABLE, looked up by
+MRO), so the ones outside the RPC's reach answer -32603 / 500 should they ever get there. A
+transaction that fails while executing is recorded in its receipt, never raised. Not errors,
+and so outside the tree: `vm.native.gas.Halt` (a BaseException, so that app code cannot catch
+the meter stopping it) and the private signals that never leave the module raising them
+(`NeedsIsolation`, the native loader's `_Unknown`, the RPC server's `_Deferred`, `_Grouped`).
 """
 
 from __future__ import annotations
 
+import enum
+from typing import ClassVar
+
 __all__ = [
+    "Action",
     "RollupError",
     "ParseError",
     "InvalidRequest",
@@ -46,25 +106,43 @@ __all__ = [
     "TxPoolFull",
     "TxDropped",
     "UnsupportedTransaction",
+    "InitcodeTooLarge",
+    "SenderNotEOA",
     "StateUnavailable",
     "BlockNotFound",
     "ExecutionReverted",
     "CallFailed",
     "LimitExceeded",
+    "Busy",
     "InternalError",
-    "AppLoadError",
-    "ManifestError",
-    "InvalidBlock",
     "MalformedMessage",
+    "DecodeError",
+    "ConfigError",
+    "ManifestError",
+    "AppLoadError",
+    "ExecutionError",
+    "InvalidBlock",
+    "ProcessError",
     "ERROR_TABLE",
+    "action_of",
     "rpc_code",
     "http_status",
 ]
 
 
-class RollupError(Exception):
-    """Root of every error the project raises on purpose."""
+class Action(enum.Enum):
+    """What the caller of a failed operation must do."""
 
+    RETRY = "retry"
+    FIX_INPUT = "fix input"
+    STOP = "stop"
+
+
+class RollupError(Exception):
+    """Root of every error the project raises on purpose. Unless a class says otherwise its
+    caller must stop: a failure nobody classified is not one to retry or to blame on input."""
+
+    action: ClassVar[Action] = Action.STOP
     message: str
 
     def __init__(self, message: str) -> None:
@@ -73,25 +151,29 @@ class RollupError(Exception):
 
 
 class ParseError(RollupError):
-    pass
+    action = Action.FIX_INPUT
 
 
 class InvalidRequest(RollupError):
-    pass
+    action = Action.FIX_INPUT
 
 
 class MethodNotFound(RollupError):
+    action = Action.FIX_INPUT
+
     def __init__(self, method: str) -> None:
         super().__init__(f"the method {method} does not exist/is not available")
         self.method = method
 
 
 class InvalidParams(RollupError):
-    pass
+    action = Action.FIX_INPUT
 
 
 class TxRejected(RollupError):
     """Admission refused a transaction; nothing changed."""
+
+    action = Action.FIX_INPUT
 
 
 class TxDecodeError(TxRejected):
@@ -180,6 +262,8 @@ class NotReplayProtected(TxRejected):
 
 
 class TxPoolFull(TxRejected):
+    action = Action.RETRY
+
     def __init__(self) -> None:
         super().__init__("txpool is full")
 
@@ -188,21 +272,29 @@ class TxDropped(TxRejected):
     """The pool let go of a transaction it had accepted: a higher-priced one took its slot in a
     full pool, or it waited queued (behind a nonce gap) longer than the pool's lifetime."""
 
+    action = Action.RETRY
+
 
 class UnsupportedTransaction(TxRejected):
     pass
 
 
 class StateUnavailable(RollupError):
-    pass
+    """Historical state (or a proof) this node does not keep: ask an archive, or a newer block."""
+
+    action = Action.FIX_INPUT
 
 
 class BlockNotFound(RollupError):
     """A block tag or hash names no block (geth: -32000 "header not found")."""
 
+    action = Action.FIX_INPUT
+
 
 class ExecutionReverted(RollupError):
     """A call reverted; `data` is the ABI revert payload (Error(string), Panic, custom)."""
+
+    action = Action.FIX_INPUT
 
     def __init__(self, reason: str | None, data: bytes) -> None:
         super().__init__("execution reverted" + (f": {reason}" if reason else ""))
@@ -212,29 +304,68 @@ class ExecutionReverted(RollupError):
 class CallFailed(RollupError):
     """eth_call / eth_estimateGas failed without revert data (out of gas, invalid opcode)."""
 
+    action = Action.FIX_INPUT
+
 
 class LimitExceeded(RollupError):
-    pass
+    """A bound on one request was hit (a block range, results, a batch, filters): ask for less."""
+
+    action = Action.FIX_INPUT
+
+
+class Busy(LimitExceeded):
+    """The node is at capacity now (heavy requests in flight, the DA backlog): retry later."""
+
+    action = Action.RETRY
 
 
 class InternalError(RollupError):
-    pass
+    """A bug or a broken invariant of this node."""
+
+
+class MalformedMessage(RollupError):
+    """A cross-app message or bus frame that does not decode, or breaks a protocol limit."""
+
+    action = Action.FIX_INPUT
+
+
+class DecodeError(RollupError):
+    """Bytes that do not decode (RLP, ABI); the same bytes never will."""
+
+    action = Action.FIX_INPUT
+
+
+class ConfigError(RollupError):
+    """A setting this process cannot use: a flag, an environment variable, `rollup.toml`, a
+    key or trust file. The message names the setting and fits on one line."""
+
+    action = Action.FIX_INPUT
+
+
+class ManifestError(ConfigError):
+    """A `rollup.toml` is malformed; the message names the field."""
 
 
 class AppLoadError(RollupError):
     """App code was rejected by the loader or failed to build."""
 
+    action = Action.FIX_INPUT
 
-class ManifestError(RollupError):
-    """A `rollup.toml` is malformed; the message names the field."""
+
+class ExecutionError(RollupError):
+    """Raised inside a VM call (by app code, the SDK, the STF's bus or bridge): the VM records
+    the call as failed in its receipt and never raises it further."""
+
+    action = Action.FIX_INPUT
 
 
 class InvalidBlock(RollupError):
     """A block does not match what re-execution produced."""
 
 
-class MalformedMessage(RollupError):
-    """A cross-app message or bus frame that does not decode, or breaks a protocol limit."""
+class ProcessError(RollupError):
+    """A process this one starts or drives (a node, Anvil, nats-server, a verifier, a devnet)
+    would not start, died, or is in no state to do what was asked."""
 
 
 # class -> (JSON-RPC code, HTTP status). The most specific class wins (looked up by MRO).
@@ -264,6 +395,11 @@ def _lookup(error: BaseException) -> tuple[int, int]:
         if entry is not None:
             return entry
     return (-32603, 500)
+
+
+def action_of(error: BaseException) -> Action:
+    """What the caller must do about `error`: STOP for an exception that is not ours."""
+    return error.action if isinstance(error, RollupError) else Action.STOP
 
 
 def rpc_code(error: BaseException) -> int:

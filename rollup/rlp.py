@@ -16,6 +16,8 @@ from __future__ import annotations
 
 from typing import TypeAlias
 
+from rollup.errors import DecodeError
+
 RLPItem: TypeAlias = "bytes | list[RLPItem]"
 
 __all__ = [
@@ -32,7 +34,7 @@ __all__ = [
 ]
 
 
-class RLPError(ValueError):
+class RLPError(DecodeError, ValueError):
     """Malformed RLP; the message follows geth's `rlp:` wording."""
 
 

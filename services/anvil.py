@@ -22,6 +22,8 @@ from typing import IO, Self
 
 import httpx
 
+from rollup.errors import ProcessError
+
 __all__ = ["ANVIL_ENV", "AnvilError", "AnvilProcess", "find_anvil", "free_port", "port_is_free"]
 
 ANVIL_ENV = "ROLLUP_ANVIL"
@@ -32,7 +34,7 @@ _REPO_ROOT = Path(__file__).resolve().parent.parent
 _NPM_ARCH = {"x86_64": "amd64", "amd64": "amd64", "aarch64": "arm64", "arm64": "arm64"}
 
 
-class AnvilError(RuntimeError):
+class AnvilError(ProcessError):
     """Anvil is missing, would not start, or is used before it was started."""
 
 

@@ -34,7 +34,7 @@ import rollup.templates
 from bridge.deploy import deploy_bridge
 from bridge.l1 import L1Client, L1Error
 from bridge.solc import SolcError
-from rollup.errors import RollupError
+from rollup.errors import Action, RollupError
 from rollup.manifest import MAX_CHAIN_ID, default_chain_id, parse_manifest
 from rollup.templates import TEMPLATES
 from services.anvil import AnvilError
@@ -74,11 +74,13 @@ DEFAULT_APP_DIR = Path("examples/token")
 DETACH_TIMEOUT = 20.0 + NODE_START_TIMEOUT + 30.0  # Anvil, the nodes (in parallel), slack
 
 
-class UsageError(Exception):
+class UsageError(RollupError):
     """Bad input from the user: exit code 2."""
 
+    action = Action.FIX_INPUT
 
-class Failure(Exception):
+
+class Failure(RollupError):
     """The operation could not be done: exit code 1."""
 
 

@@ -58,7 +58,7 @@ from typing import IO, TypedDict, cast
 import httpx
 from eth_utils import to_checksum_address
 
-from rollup.errors import RollupError
+from rollup.errors import ProcessError, RollupError
 from rollup.genesis import DEV_KEYS
 from rollup.manifest import parse_manifest
 from services.anvil import AnvilError, AnvilProcess, free_port, port_is_free
@@ -109,7 +109,7 @@ ANVIL_BLOCK_TIME = 1.0
 ANVIL_ARGS = ("--mixed-mining", "--slots-in-an-epoch", "1")
 
 
-class DevnetError(RuntimeError):
+class DevnetError(ProcessError):
     """The devnet cannot start, or is asked to do something its state does not allow."""
 
 

@@ -16,12 +16,12 @@ import stat
 from pathlib import Path
 
 from rollup.crypto import SECP256K1_N, key_address
-from rollup.errors import RollupError
+from rollup.errors import ConfigError
 
 __all__ = ["KeyFileError", "create_key", "load_key", "load_or_create_key", "address_of"]
 
 
-class KeyFileError(RollupError):
+class KeyFileError(ConfigError):
     """A key file that is missing, malformed or readable by others."""
 
 

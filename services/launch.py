@@ -18,6 +18,7 @@ from typing import IO, Self
 
 import httpx
 
+from rollup.errors import ProcessError
 from services.anvil import free_port
 
 __all__ = ["NodeProcess", "NodeStartError"]
@@ -26,8 +27,8 @@ START_TIMEOUT = 30.0
 STOP_TIMEOUT = 10.0
 
 
-class NodeStartError(RuntimeError):
-    pass
+class NodeStartError(ProcessError, RuntimeError):
+    """The node process exited, or did not answer, before it was ready."""
 
 
 class NodeProcess:

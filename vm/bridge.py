@@ -37,6 +37,7 @@ from rollup.deposits import (
     Deposit,
     bridged_token_address,
 )
+from rollup.errors import ExecutionError, InvalidBlock
 from rollup.rlp import decode_int, encode_int
 from rollup.transactions import message_intrinsic_gas
 from rollup.types import ZERO_ADDRESS, Address, BlockEnv, Hash32, Log, Receipt
@@ -92,11 +93,11 @@ _BRIDGE_MINT = keccak(b"bridgeMint(address,uint256)")[:4]
 _INITIATE = keccak(b"initiateWithdrawal(address,uint64,bytes)")[:4]
 
 
-class InvalidDeposits(Exception):
+class InvalidDeposits(InvalidBlock):
     """A block's deposits that cannot be executed: out of nonce order, or repeated."""
 
 
-class WithdrawError(Exception):
+class WithdrawError(ExecutionError):
     """A withdrawal the chain refuses (bounds, balance); the call that asked for it fails."""
 
 
@@ -193,8 +194,9 @@ def bridged_token_storage(
 def _mint_token(state: State, env: BlockEnv, vm: ExecutionVM, d: Deposit) -> list[Log]:
     token = bridged_token_address(d.l1_token)
     if not get_code(state, token):
-        vm.install_bridged_token(state, token, bridged_token_storage(token, d.l1_token,
-                                                                     d.decimals, d.symbol))
+        vm.install_bridged_token(
+            state, token, bridged_token_storage(token, d.l1_token, d.decimals, d.symbol)
+        )
         state.commit()
     msg = Message(BRIDGE_ADDRESS, token, 0, bridge_mint_calldata(d.to, d.token_amount),
                   SYSTEM_GAS, BRIDGE_ADDRESS, 0)  # fmt: skip

@@ -44,6 +44,7 @@ from dataclasses import dataclass
 from eth_abi import decode as abi_decode
 
 from rollup.crypto import keccak
+from rollup.errors import ExecutionError, InvalidBlock
 from rollup.messages import (
     APP_BUS_ADDRESS,
     BUS_ADDRESS,
@@ -93,11 +94,11 @@ MAX_TTL = 30 * 86_400
 _PROGRESS, _PENDING, _SETTLED = b"\x08", b"\x09", b"\x0c"
 
 
-class SendError(Exception):
+class SendError(ExecutionError):
     """A send the STF refuses (bad destination, limits, value); the sending call fails."""
 
 
-class InvalidInbound(Exception):
+class InvalidInbound(InvalidBlock):
     """An inbound message a block may not contain (wrong chain, out of channel order)."""
 
 
@@ -212,8 +213,14 @@ def pending_call(state: State | StateReader, call_id: bytes) -> _Pending | None:
     if not raw:
         return None
     callback = raw[:4] if raw[:4] != bytes(4) else b""
-    return _Pending(callback, int.from_bytes(raw[4:12], "big"), int.from_bytes(raw[12:44], "big"),
-                    Address(raw[44:64]), int.from_bytes(raw[64:72], "big"), Address(raw[72:92]))
+    return _Pending(
+        callback,
+        int.from_bytes(raw[4:12], "big"),
+        int.from_bytes(raw[12:44], "big"),
+        Address(raw[44:64]),
+        int.from_bytes(raw[64:72], "big"),
+        Address(raw[72:92]),
+    )
 
 
 def _emit_result(
@@ -305,8 +312,10 @@ def apply_inbound(
         key = _PROGRESS + _u64(m.src_chain)
         state.set(key, encode_int(m.channel_nonce + 1))
         state.commit()
-        result = _run_call(state, env, vm, m, outbound) if m.is_call else _run_result(
-            state, env, vm, m, outbound
+        result = (
+            _run_call(state, env, vm, m, outbound)
+            if m.is_call
+            else _run_result(state, env, vm, m, outbound)
         )
         cumulative += result.gas_used
         logs = result.logs if result.success else ()

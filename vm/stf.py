@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from rollup.blocks import block_hash, messages_root, receipts_root, transactions_root
 from rollup.bloom import bloom_add
 from rollup.deposits import Deposit
-from rollup.errors import InvalidBlock
+from rollup.errors import Action, InvalidBlock, RollupError
 from rollup.messages import CrossMessage
 from rollup.transactions import MAX_INITCODE_SIZE, intrinsic_gas
 from rollup.types import ZERO_HASH, Block, BlockEnv, BlockHeader, Hash32, Receipt, Transaction
@@ -35,6 +35,7 @@ from vm.state import State, add_balance, code_key, get_account, set_account
 
 __all__ = [
     "ExecutedBlock",
+    "BlockFull",
     "InvalidBlockTransaction",
     "execute_block",
     "InvalidTransaction",
@@ -48,8 +49,20 @@ __all__ = [
 ]
 
 
-class InvalidTransaction(Exception):
+class InvalidTransaction(RollupError):
     """The transaction cannot be included at all; state is untouched."""
+
+    action = Action.FIX_INPUT
+
+
+class BlockFull(InvalidTransaction):
+    """The transaction's gas does not fit in what is left of the block's: a later block may
+    take it (the builder leaves it and the rest over)."""
+
+    action = Action.RETRY
+
+    def __init__(self) -> None:
+        super().__init__("gas limit reached")
 
 
 @dataclass(frozen=True, slots=True)
@@ -79,7 +92,7 @@ def _check(
     if tx.gas < intrinsic:
         raise InvalidTransaction("intrinsic gas too low")
     if block_gas_used + tx.gas > env.gas_limit:
-        raise InvalidTransaction("gas limit reached")
+        raise BlockFull()
     if balance < tx.gas * tx.max_fee + tx.value:
         raise InvalidTransaction("insufficient funds for gas * price + value")
     return intrinsic, nonce, balance
@@ -92,7 +105,11 @@ def begin_block(state: State, env: BlockEnv, vm: ExecutionVM) -> None:
 
 
 def apply_transaction(
-    state: State, env: BlockEnv, vm: ExecutionVM, tx: Transaction, block_gas_used: int,
+    state: State,
+    env: BlockEnv,
+    vm: ExecutionVM,
+    tx: Transaction,
+    block_gas_used: int,
     outbox: list[CrossMessage] | None = None,
 ) -> Receipt:
     """Execute `tx`; a failure inside execution is a receipt with status 0, never an error.
@@ -238,6 +255,8 @@ class ExecutedBlock:
 class InvalidBlockTransaction(InvalidTransaction):
     """Strict mode: transaction `index` of the block could not be included."""
 
+    action = Action.STOP
+
     def __init__(self, index: int, tx: Transaction, reason: InvalidTransaction) -> None:
         super().__init__(f"transaction {index} (0x{tx.hash.hex()}) cannot be included: {reason}")
         self.index, self.tx, self.reason = index, tx, reason
@@ -269,7 +288,7 @@ def execute_block(
         except InvalidTransaction as exc:
             if strict:
                 raise InvalidBlockTransaction(index, tx, exc) from None
-            if str(exc) == "gas limit reached":
+            if isinstance(exc, BlockFull):
                 done.leftover = list(transactions[index:])
                 break
             done.dropped.append((tx, exc))

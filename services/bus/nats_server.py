@@ -26,6 +26,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import IO, Self
 
+from rollup.errors import ProcessError
 from services.anvil import free_port
 from services.bus.embedded import private_directory
 from services.bus.nats_auth import (
@@ -45,8 +46,8 @@ START_TIMEOUT = 15.0
 STOP_TIMEOUT = 10.0
 
 
-class NatsServerError(RuntimeError):
-    pass
+class NatsServerError(ProcessError):
+    """nats-server is missing, would not start, or stopped answering."""
 
 
 def find_nats_server() -> Path:

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
 from urllib.parse import urlparse
 
-from rollup.errors import RollupError
+from rollup.errors import ConfigError
 
 if TYPE_CHECKING:
     from services.bus.nats_auth import NatsCredentials
@@ -30,7 +30,7 @@ Deliver = Callable[[bytes], "tuple[int, int] | None"]
 Connected = Callable[[int], None]  # a (re)connection towards a chain: ask it for its progress
 
 
-class BusConfigError(RollupError, ValueError):
+class BusConfigError(ConfigError, ValueError):
     """Bus settings this node cannot use (a URL, a sequencers or credentials file)."""
 
 

@@ -34,7 +34,7 @@ from typing import Any
 
 import orjson
 
-from rollup.errors import CallFailed, LimitExceeded, RollupError, rpc_code
+from rollup.errors import Action, Busy, CallFailed, LimitExceeded, RollupError, rpc_code
 
 __all__ = ["Isolator", "IsolationLimits", "ForwardedError", "outcomes", "unwrap"]
 
@@ -52,7 +52,10 @@ class IsolationLimits:
 
 
 class ForwardedError(RollupError):
-    """An error a child answered with, forwarded with its JSON-RPC code and data."""
+    """An error a child answered with, forwarded with its JSON-RPC code and data (the answer to
+    the caller's request, whose code says what went wrong)."""
+
+    action = Action.FIX_INPUT
 
     def __init__(self, code: int, message: str, data: str | None = None) -> None:
         super().__init__(message)
@@ -88,7 +91,7 @@ class Isolator:
     async def run(self, work: Callable[[], Any]) -> Any:
         """`work()`'s JSON-able value, computed in a child; its RollupError is re-raised."""
         if self._waiting >= self.limits.max_waiting:
-            raise LimitExceeded("too many heavy requests in flight; try again later")
+            raise Busy("too many heavy requests in flight; try again later")
         self._waiting += 1
         try:
             async with self._slots:

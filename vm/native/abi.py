@@ -16,12 +16,13 @@ from eth_abi import decode as _abi_decode
 from eth_abi import encode as _abi_encode
 
 from rollup.crypto import keccak
+from rollup.errors import DecodeError
 
 __all__ = ["AbiError", "selector", "decode_args", "encode_values", "is_static_word", "check_value"]
 
 
-class AbiError(ValueError):
-    pass
+class AbiError(DecodeError, ValueError):
+    """Values that do not encode as, or bytes that do not decode to, the ABI types named."""
 
 
 _UINT = re.compile(r"^uint(\d+)$")

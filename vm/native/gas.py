@@ -48,6 +48,7 @@ import re
 from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
+from rollup.errors import ExecutionError
 from rollup.types import Log
 from vm.bus import send_gas
 from vm.state import State, storage_key
@@ -139,11 +140,14 @@ class NestingTooDeep(Halt):
     reason = f"values nested deeper than {MAX_NESTING}"
 
 
-class WriteInView(Exception):
-    pass
+class WriteInView(ExecutionError):
+    """A view (eth_call of a read-only method) tried to write storage."""
+
+    def __init__(self) -> None:
+        super().__init__("write in a view")
 
 
-class NoTextForm(TypeError):
+class NoTextForm(ExecutionError, TypeError):
     """A value without a deterministic text (a function, an app object...) was printed."""
 
 

@@ -58,6 +58,7 @@ from dataclasses import dataclass
 from types import TracebackType
 from typing import Any
 
+from rollup.errors import AppLoadError
 from vm.native import sdk, types
 from vm.native.gas import (
     MAX_INT_BITS,
@@ -131,7 +132,7 @@ class Violation:
         return f"line {self.line}: [{self.rule}] {self.message}"
 
 
-class SandboxViolation(Exception):
+class SandboxViolation(AppLoadError):
     def __init__(self, filename: str, violations: list[Violation]) -> None:
         self.violations = violations
         lines = "\n".join(f"  {filename}:{v}" for v in violations)

@@ -26,6 +26,7 @@ native app like a contract. Word values are stored as minimal big-endian integer
 from __future__ import annotations
 
 import functools
+import inspect
 import typing
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -33,6 +34,7 @@ from typing import Any, ClassVar, TypeVar
 
 from rollup import manifest, messages
 from rollup.crypto import keccak
+from rollup.errors import ExecutionError
 from rollup.types import Address, BlockEnv, Hash32, Log
 from vm.bridge import WithdrawError, bridged_token_origin, start_withdrawal, withdrawal_log
 from vm.bus import DEFAULT_CALL_GAS, DEFAULT_CALLBACK_GAS, DEFAULT_TTL, SendError, send_call
@@ -69,7 +71,7 @@ F = TypeVar("F", bound=Callable[..., Any])
 # ---- errors an app raises ------------------------------------------------------------------
 
 
-class Revert(Exception):
+class Revert(ExecutionError):
     """Abort the call; `data` is the ABI revert payload."""
 
     def __init__(self, data: bytes, reason: str | None = None) -> None:
@@ -195,10 +197,14 @@ class Panic(Revert):
 
 
 def _field_hints(cls: type) -> list[tuple[str, str, bool]]:
-    """(abi name, abi type, indexed) of the annotated fields of an event or error class."""
+    """(abi name, abi type, indexed) of the annotated fields of an event or error class: those
+    the app's classes declare, not the ones of the bases an error shares with the node's own
+    (`RollupError.message`)."""
+    own = [inspect.get_annotations(c) for c in cls.__mro__ if issubclass(c, _Declared)]
+    declared = {name for annotations in own for name in annotations}
     fields = []
     for name, hint in typing.get_type_hints(cls, include_extras=True).items():
-        if name.startswith("_") or typing.get_origin(hint) is ClassVar:
+        if name.startswith("_") or typing.get_origin(hint) is ClassVar or name not in declared:
             continue
         is_indexed = isinstance(hint, Indexed)
         inner = hint.inner if is_indexed else hint
