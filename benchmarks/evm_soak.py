@@ -146,7 +146,7 @@ class Soak:
         # chunks to queue (they then fail with "cannot schedule new futures after shutdown"):
         # let a running checkpoint finish first.
         deadline = time.monotonic() + 60
-        while self.node._checkpoint_running and time.monotonic() < deadline:
+        while self.node.checkpoints.running and time.monotonic() < deadline:
             time.sleep(0.05)
         self.node.close()
         shutil.rmtree(self.tmp, ignore_errors=True)
@@ -196,7 +196,7 @@ class Soak:
             "blocks_cached": len(node._blocks),
             "cached_txs": sum(len(s.block.transactions) for s in node._blocks.values()),
             "history_entries": node.state._entries,
-            "tx_index": len(node._recent_tx) + len(node._flushing_tx),
+            "tx_index": node.checkpoints.held_transactions,
             "state_keys": len(node.state._values),
         }
 

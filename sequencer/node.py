@@ -8,12 +8,11 @@ only then do the block, its receipts and its state become visible to readers.
 
 from __future__ import annotations
 
-import contextlib
 import itertools
 import logging
 import time
 from collections import OrderedDict
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 
@@ -25,19 +24,19 @@ from rollup.errors import (
     MalformedMessage,
     RollupError,
     SenderNotEOA,
-    TxRejected,
 )
 from rollup.manifest import Manifest, fee_vault
 from rollup.messages import CrossMessage
-from rollup.types import Address, Block, BlockEnv, BlockHeader, Receipt, Transaction
+from rollup.types import Address, Block, BlockHeader, Receipt, Transaction
 from sequencer.admission import check_account, check_static, decode_chunk
+from sequencer.builder import BlockBuilder
 from sequencer.chain import ChainState
+from sequencer.checkpoint import Checkpoints
+from sequencer.config import SequencerConfig
 from sequencer.inbox import Inbox
 from sequencer.l1view import L1View, PostedOutputs
 from sequencer.mempool import Mempool
 from sequencer.store import Store, StoredBlock
-from vm.bridge import next_deposit_nonce
-from vm.bus import inbound_progress
 from vm.commitment import StateTree
 from vm.evm import EvmVM
 from vm.evm.artifact import Artifact
@@ -46,36 +45,13 @@ from vm.interface import ExecutionVM
 from vm.native import AppRuntime, NativeVM
 from vm.native.loader import load_app_class
 from vm.state import DictReader, State, code_key, get_account
-from vm.stf import InvalidTransaction, L1Origin, SealedBlock, execute_block
+from vm.stf import SealedBlock
 
 __all__ = ["Sequencer", "SequencerConfig", "TxStatus"]
 
 log = logging.getLogger("sequencer")
 
 Waiter = Callable[["Receipt | RollupError"], None]
-
-
-@dataclass(frozen=True, slots=True)
-class SequencerConfig:
-    max_block_txs: int = 2_000
-    checkpoint_blocks: int = 2_000
-    checkpoint_keys: int = 100_000
-    checkpoint_txs: int = 200_000  # the in-memory tx index is emptied by a checkpoint
-    checkpoint_chunk: int = 500
-    history_entries: int = 500_000  # changed keys kept for reads at older blocks
-    block_cache: int = 512
-    block_cache_txs: int = 50_000  # full blocks hold ~1.5 KB a transaction
-    max_pool: int = 200_000  # pooled transactions, executable and queued
-    pool_account_slots: int = 16  # executable per sender that a full pool protects (geth)
-    pool_account_queue: int = 64  # future-nonce transactions per sender (geth)
-    pool_global_queue: int = 20_000  # future-nonce transactions in all: a tenth of the pool
-    pool_lifetime: float = 900.0  # seconds a sender's queue may wait with no progress
-    decode_threads: int = 1
-    preload_max_keys: int = 5_000_000  # hold state in memory when it has at most this many keys
-    max_block_messages: int = 2_000  # inbound cross-app messages per block
-    max_block_deposits: int = 256  # L1 deposits per block (each up to 5M gas, not charged)
-    # Test only: a sequencer that ignores deposits, to show that verifiers catch censorship.
-    fault_ignore_deposits: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -106,26 +82,22 @@ class Sequencer:
             on_discard=lambda tx, error: self._notify(tx.hash, error),
         )  # fmt: skip
         self.inbox = Inbox()  # cross-app messages received, not yet in a block
-        self.l1: L1View | None = None  # services set it when the node follows an L1
         # the DA poster's record of posted batches (services/da_node.py): withdrawal proofs
         # name the output root that covers them (sequencer/withdrawals.py)
         self.posted: PostedOutputs | None = None
         self.coinbase = fee_vault(manifest.name)
+        self.builder = BlockBuilder(manifest, self.config, self.state, self.mempool, self.inbox,
+                                    self.coinbase, lambda tx, error: self._notify(tx.hash, error))
         # Newest blocks the DA poster has posted / seen finalized on L1 (services/da_node.py
         # sets them); None without a poster, and the `safe`/`finalized` tags answer `latest`.
         self.safe_head: int | None = None
         self.finalized_head: int | None = None
         self._writer = ThreadPoolExecutor(1, thread_name_prefix="store-writer")
+        self.checkpoints = Checkpoints(self.store, self._writer, self.config)
         self.decoder = ThreadPoolExecutor(self.config.decode_threads, thread_name_prefix="recover")
         self._blocks: OrderedDict[int, StoredBlock] = OrderedDict()
         self._cached_txs = 0
         self._hash_to_number: dict[bytes, int] = {}
-        self._recent_tx: dict[bytes, tuple[int, int]] = {}
-        self._flushing_tx: dict[bytes, tuple[int, int]] = {}
-        self._since_checkpoint: dict[bytes, bytes | None] = {}
-        self._blocks_since_checkpoint = 0
-        self._checkpoint_running = False
-        self._checkpoint_done: Future[None] | None = None
         self._waiters: dict[bytes, list[Waiter]] = {}
         # owner-thread callbacks: a block became visible; a transaction entered the pool
         self.on_commit: list[Callable[[Block], None]] = []
@@ -178,13 +150,13 @@ class Sequencer:
         if self.state.complete:
             return StateTree(self.state.items())
         tree = StateTree(self.store.all_state())
-        tree.update(self._since_checkpoint.items())
+        tree.update(self.checkpoints.changes.items())
         return tree
 
     def _all_items(self) -> Iterable[tuple[bytes, bytes | None]]:
         if self.state.complete:
             return self.state.items()
-        return itertools.chain(self.store.all_state(), self._since_checkpoint.items())
+        return itertools.chain(self.store.all_state(), self.checkpoints.changes.items())
 
     def _write_genesis(self, app: AppRuntime | str | Artifact | None) -> None:
         runtime = app if isinstance(app, (AppRuntime, Artifact)) else None
@@ -223,30 +195,21 @@ class Sequencer:
 
     # ---- building ----
 
+    @property
+    def l1(self) -> L1View | None:
+        """The L1 the node follows for deposits and origins; services set it."""
+        return self.builder.l1
+
+    @l1.setter
+    def l1(self, view: L1View | None) -> None:
+        self.builder.l1 = view
+
     def has_work(self) -> bool:
-        return (self.mempool.ready_count > 0 or self.inbox.ready(self.inbound_progress)
-                or bool(self._due_deposits(self._next_origin(), 1)))  # fmt: skip
-
-    # ---- deposits from the L1 ----
-
-    def _next_origin(self) -> L1Origin:
-        """The L1 origin of the next block: the view's, never older than the parent's."""
-        parent = L1Origin(self.head.l1_origin, self.head.l1_origin_hash)
-        if self.l1 is None:
-            return parent
-        origin = self.l1.origin()
-        return origin if origin.number > parent.number else parent
-
-    def _due_deposits(self, origin: L1Origin, limit: int) -> Sequence[Deposit]:
-        if self.l1 is None or self.config.fault_ignore_deposits:
-            return ()
-        return self.l1.deposits(next_deposit_nonce(self.state), origin, limit)
-
-    # ---- cross-app messages in ----
+        return self.builder.has_work(self.head)
 
     def inbound_progress(self, src_chain: int) -> int:
         """The next nonce from `src_chain` that a block will execute (newest built state)."""
-        return inbound_progress(self.state, src_chain)
+        return self.builder.inbound_progress(src_chain)
 
     def receive(self, message: CrossMessage) -> bool:
         """Hold an arriving message for a block; False if it is executed or held already."""
@@ -257,46 +220,12 @@ class Sequencer:
         return self.inbox.add(message, self.inbound_progress(message.src_chain))
 
     def build_block(self, now_ms: int, empty_ok: bool = False) -> SealedBlock | None:
-        """Execute the next block from the inbox and the pool on top of the newest built block;
+        """Execute the next block on top of the newest built one (sequencer/builder.py);
         `empty_ok`: build it even with nothing to put in it (a heartbeat)."""
-        inbound = self.inbox.take(self.inbound_progress, self.config.max_block_messages)
-        txs = self.mempool.take(self.config.max_block_txs)
-        origin = self._next_origin()
-        deposits = self._due_deposits(origin, self.config.max_block_deposits)
-        if not txs and not inbound and not deposits and not empty_ok:
-            return None
-        parent = self.head
-        env = BlockEnv(
-            number=parent.number + 1,
-            timestamp=max(parent.timestamp, now_ms // 1000),
-            coinbase=self.coinbase,
-            base_fee=self.manifest.base_fee,
-            gas_limit=self.manifest.gas_limit,
-            chain_id=self.chain_id,
-        )
-        executed = execute_block(State(self.state), env, self.vm, inbound, txs, strict=False,
-                                 deposits=deposits)  # fmt: skip
-        for tx, exc in executed.dropped:
-            self._drop(tx, exc)
-        if executed.leftover:
-            self._requeue(executed.state, executed.leftover)
-        if not executed.transactions and not inbound and not deposits and not empty_ok:
-            return None
-        timestamp_ms = max(parent.timestamp_ms, now_ms)
-        sealed = executed.seal(parent, timestamp_ms, self.tree, origin)
-        self.state.apply(env.number, sealed.changes)
-        self.head = sealed.block.header
+        sealed = self.builder.build(self.head, self.vm, self.tree, now_ms, empty_ok)
+        if sealed is not None:
+            self.head = sealed.block.header
         return sealed
-
-    def _requeue(self, state: State, txs: list[Transaction]) -> None:
-        """Put back in front what did not fit, against the nonces of the block being built."""
-        self.mempool.requeue(txs, lambda sender: get_account(state, sender)[0])
-
-    def _drop(self, tx: Transaction, reason: InvalidTransaction) -> None:
-        error = TxRejected(str(reason))
-        self._notify(tx.hash, error)
-        for other in self.mempool.drop_sender_from(tx.sender, tx.nonce):
-            self._notify(other.hash, error)
 
     def _notify(self, tx_hash: bytes, result: Receipt | RollupError) -> None:
         for waiter in self._waiters.pop(tx_hash, ()):
@@ -323,7 +252,8 @@ class Sequencer:
         self.mempool.expire()
         for listener in self.on_commit:
             listener(sealed.block)
-        self._maybe_checkpoint()
+        if self.checkpoints.due():
+            self.checkpoint()
 
     def produce(self, now_ms: int) -> SealedBlock | None:
         """Build, write and publish one block synchronously (harness and tests)."""
@@ -334,13 +264,8 @@ class Sequencer:
         return sealed
 
     def _index_committed(self, stored: StoredBlock) -> None:
-        number = stored.block.header.number
         self._cache_block(stored)
-        for index, entry in enumerate(block_entries(stored.block)):
-            self._recent_tx[entry.hash] = (number, index)
-        for key, (_before, after) in stored.changes.items():
-            self._since_checkpoint[key] = after
-        self._blocks_since_checkpoint += 1
+        self.checkpoints.record(stored)
 
     def _cache_block(self, stored: StoredBlock) -> None:
         number = stored.block.header.number
@@ -353,52 +278,9 @@ class Sequencer:
             self._hash_to_number.pop(old.block.hash, None)
             self._cached_txs -= len(old.block.transactions)
 
-    # ---- checkpoints ----
-
-    def _maybe_checkpoint(self) -> None:
-        if self._checkpoint_running:
-            return
-        if (self._blocks_since_checkpoint < self.config.checkpoint_blocks
-                and len(self._since_checkpoint) < self.config.checkpoint_keys
-                and len(self._recent_tx) < self.config.checkpoint_txs):  # fmt: skip
-            return
-        self.checkpoint()
-
     def checkpoint(self) -> Future[None]:
-        """Flush state and the tx index as of the newest committed block, in chunks.
-
-        The owner thread only swaps the dicts out (they are not touched again); the writer
-        thread turns them into rows, so a large checkpoint does not stall block production.
-        """
-        values, self._since_checkpoint = self._since_checkpoint, {}
-        self._flushing_tx, self._recent_tx = self._recent_tx, {}
-        flushing_tx = self._flushing_tx
-        self._blocks_since_checkpoint = 0
-        self._checkpoint_running = True
-        upto = self.committed.number
-        done: Future[None] = Future()
-        size = self.config.checkpoint_chunk
-
-        def write_chunk(items: Iterator[tuple[bytes, bytes | None]],
-                        rows: Iterator[tuple[bytes, tuple[int, int]]]) -> None:  # fmt: skip
-            try:
-                part = list(itertools.islice(items, size))
-                tx_part = [(h, b, i) for h, (b, i) in itertools.islice(rows, size)]
-                last = len(part) < size and len(tx_part) < size
-                self.store.checkpoint_chunk(part, tx_part, upto if last else None)
-                if last:
-                    self._checkpoint_running = False
-                    done.set_result(None)
-                else:  # queue behind any block writes that arrived meanwhile
-                    self._writer.submit(write_chunk, items, rows)
-            except BaseException as exc:  # pragma: no cover - surfaced through the future
-                self._checkpoint_running = False
-                log.exception("checkpoint failed")
-                done.set_exception(exc)
-
-        self._writer.submit(write_chunk, iter(values.items()), iter(flushing_tx.items()))
-        self._checkpoint_done = done
-        return done
+        """Flush state and the tx index as of the newest committed block (checkpoint.py)."""
+        return self.checkpoints.start(self.committed.number)
 
     # ---- reads (committed data only) ----
 
@@ -426,8 +308,7 @@ class Sequencer:
         return None if number is None else self.block(number)
 
     def transaction(self, tx_hash: bytes) -> TxStatus | None:
-        location = (self._recent_tx.get(tx_hash) or self._flushing_tx.get(tx_hash)
-                    or self.store.tx_location(tx_hash))  # fmt: skip
+        location = self.checkpoints.tx_location(tx_hash) or self.store.tx_location(tx_hash)
         if location is not None and location[0] <= self.committed.number:
             block = self.block(location[0])
             if block is not None:
@@ -443,10 +324,7 @@ class Sequencer:
         return State(self.state.reader_at(number))
 
     def close(self) -> None:
-        if self._checkpoint_done is not None:
-            # its chunks queue themselves on the writer: let the last one land first
-            with contextlib.suppress(Exception):
-                self._checkpoint_done.result(timeout=120)
+        self.checkpoints.wait(timeout=120)
         self._writer.shutdown(wait=True)
         self.decoder.shutdown(wait=False)
         self.store.close()

@@ -117,8 +117,8 @@ def test_an_l1_that_cannot_answer_makes_it_wait(world: World, grow: Any) -> None
 def test_a_node_that_ignores_deposits_is_caught_when_the_window_closes(
     world: World, grow: Any
 ) -> None:
-    world.chain.node.config = dataclasses.replace(world.chain.node.config,
-                                                  fault_ignore_deposits=True)  # fmt: skip
+    builder = world.chain.node.builder  # the block builder decides what a block takes
+    builder.config = dataclasses.replace(builder.config, fault_ignore_deposits=True)
     grow(world.chain, 1)
     world.post()  # L1 block 1
     censored = world.l1.deposit(world.chain_id, ALICE_TO)  # L1 block 2: due at 2 + 4 = 6
@@ -143,13 +143,14 @@ def test_a_node_that_ignores_deposits_is_caught_when_the_window_closes(
 
 
 def test_a_deposit_included_late_but_in_the_window_is_fine(world: World, grow: Any) -> None:
-    config = world.chain.node.config
-    world.chain.node.config = dataclasses.replace(config, fault_ignore_deposits=True)
+    builder = world.chain.node.builder
+    config = builder.config
+    builder.config = dataclasses.replace(config, fault_ignore_deposits=True)
     deposit = world.l1.deposit(world.chain_id, ALICE_TO)
     grow(world.chain, 1)
     world.post()
     world.inbox.mine(WINDOW - 2)  # the next commitment lands at D + W, the last in time
-    world.chain.node.config = config  # the node catches up just in time
+    builder.config = config  # the node catches up just in time
     number = world.produce()
     world.post()
     assert world.inbox.items[-1].l1_block == deposit.l1_block + WINDOW

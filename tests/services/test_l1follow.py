@@ -374,8 +374,8 @@ def test_an_outage_keeps_the_last_origin_and_is_logged_once(
         l1.mine(1)
         woken.clear()
         l1.down = False
-        wait(lambda: f.deposits(0, FAR, 10) != [])
-        assert woken.is_set() and f.reachable
+        # the round publishes, then wakes the node, then logs the recovery: wait for all three
+        wait(lambda: f.deposits(0, FAR, 10) != [] and woken.is_set() and f.reachable)
         assert "L1 reachable again" in caplog.text
         assert f.origin().number == l1.head - 1 > origin.number
     finally:
