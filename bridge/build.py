@@ -144,7 +144,9 @@ class ContractClient:
 
     def _rejected(self, fn: str, exc: L1Rejected) -> L1Rejected:
         if exc.data:
-            return L1Rejected(f"{fn}: {describe_revert(self.name, exc.data)}", exc.data)
+            known = _errors_of(self.name).get(exc.data[:4])
+            return L1Rejected(f"{fn}: {describe_revert(self.name, exc.data)}", exc.data,
+                              known[0] if known else None)  # fmt: skip
         return exc
 
 

@@ -49,13 +49,14 @@ class L1Unavailable(L1Error, ConnectionError):
 
 
 class L1Rejected(L1Error):
-    """The L1 refused a transaction or a call; `data` is the revert payload, if any."""
+    """The L1 refused a transaction or a call; `data` is the revert payload, if any, and
+    `error` the name of the contract's custom error it encodes, when one of ours says so."""
 
     action = Action.FIX_INPUT
 
-    def __init__(self, message: str, data: bytes = b"") -> None:
+    def __init__(self, message: str, data: bytes = b"", error: str | None = None) -> None:
         super().__init__(message)
-        self.data = data
+        self.data, self.error = data, error
 
 
 class L1BadData(L1Error, ValueError):

@@ -44,7 +44,7 @@ comparing message text: a case it must tell apart is a class.
     │   └── SandboxViolation                                         vm/native/sandbox.py
     ├── SolcError                             input                  bridge/solc.py
     ├── ExecutionError                        input                  inside a VM call: recorded
-    │   ├── Revert (and the apps' Error)                             vm/native/sdk.py
+    │   ├── Revert (Panic, and the apps' Error)                      vm/native/sdk.py
     │   ├── WriteInView, NoTextForm                                  vm/native/gas.py
     │   ├── SendError                                                vm/bus.py
     │   └── WithdrawError                                            vm/bridge.py
@@ -56,6 +56,7 @@ comparing message text: a case it must tell apart is a class.
     │   └── InvalidInbound                                           vm/bus.py
     ├── DAError                               stop                   da/errors.py has its tree
     │   ├── CodecError                        input                  drop the data
+    │   │   └── BatchError, CompressionError (DecompressionLimit), FrameError, BlobError
     │   ├── TemporaryDAError                  retry                  SourceNotPosted, L1NotReady
     │   └── DataNotFound, CorruptData, Divergence (da/derive.py), ForeignBatch (da/poster.py)
     ├── L1Error                               stop                   bridge/l1.py
@@ -67,7 +68,7 @@ comparing message text: a case it must tell apart is a class.
     ├── ForwardedError                        input   (its own)      services/rpc/isolation.py
     ├── UsageError (input), Failure (stop)                           services/cli.py
     ├── VerifyError (stop)                                           services/da_cli.py
-    ├── BridgeError (stop)                                           services/bridge_cli.py
+    ├── BridgeError (stop), AppRpcError                              services/bridge_cli.py
     └── InternalError                         stop    -32603    500
 A class without a code of its own answers with its nearest base's (ERROR_TABLE, looked up by
 MRO), so the ones outside the RPC's reach answer -32603 / 500 should they ever get there. A

@@ -36,16 +36,27 @@
     escape_window = 1209600       # seconds without a new output root before anyone may exit
                                   # with their balance (14 days); more than withdrawal_delay
 
-Parsing takes the TOML text; reading the file is the caller's job.
+    [node] [rpc] [bus] [da] [l1] [log] [verifier]
+                                  # how the node and verifier processes run (ports, the DA
+                                  # poster, the L1, logs): services/settings.py reads these
+                                  # tables and names their keys; flags and the environment
+                                  # override them
+
+Every key and table is checked: an unknown one is refused, naming the closest known one
+(`app.chainid: unknown key; did you mean chain_id?`), and so is a value of the wrong type; each
+mistake is one line naming the key. Parsing takes the TOML text; reading the file is the
+caller's job.
 """
 
 from __future__ import annotations
 
+import difflib
 import re
 import tomllib
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
-from typing import Any
+from typing import Any, Literal
 
 from rollup.crypto import keccak
 from rollup.errors import ManifestError
@@ -56,6 +67,9 @@ from rollup.types import Address
 __all__ = [
     "BridgeSettings",
     "Manifest",
+    "VMKind",
+    "SETTINGS_TABLES",
+    "unknown_key",
     "parse_manifest",
     "parse_amount",
     "parse_address",
@@ -68,6 +82,19 @@ _NAME = re.compile(r"^[a-z0-9][a-z0-9-]{0,31}$")
 _HEX_ADDRESS = re.compile(r"^0x[0-9a-fA-F]{40}$")
 _UNITS = {"wei": 1, "gwei": 10**9, "ether": 10**18, "eth": 10**18}
 MAX_CHAIN_ID = 2**53 - 1
+
+VMKind = Literal["native", "evm"]
+_VMS: tuple[VMKind, ...] = ("native", "evm")
+
+# The keys of each table this module reads ([app.init] holds whatever init() takes).
+_KEYS: dict[str, tuple[str, ...]] = {
+    "app": ("name", "chain_id", "vm", "code", "class", "init"),
+    "genesis": ("dev_accounts", "dev_balance", "owner"),
+    "sequencer": ("block_interval_ms", "base_fee", "gas_limit", "database"),
+    "bridge": ("confirmations", "sequencing_window", "withdrawal_delay", "escape_window"),
+}
+# The processes' settings (services/settings.py checks their keys): kept as written.
+SETTINGS_TABLES = ("node", "rpc", "bus", "da", "l1", "log", "verifier")
 
 
 @dataclass(frozen=True, slots=True)
@@ -84,7 +111,7 @@ class BridgeSettings:
 class Manifest:
     name: str
     chain_id: int
-    vm: str
+    vm: VMKind
     code: str
     class_name: str | None = None
     init_args: dict[str, Any] = field(default_factory=dict)
@@ -96,6 +123,8 @@ class Manifest:
     gas_limit: int = 1_000_000_000
     database: str = ""
     bridge: BridgeSettings = field(default_factory=lambda: BridgeSettings())
+    # [node], [rpc], ... as written (SETTINGS_TABLES): services/settings.py validates them
+    settings: dict[str, dict[str, Any]] = field(default_factory=dict)
 
     @property
     def address(self) -> Address:
@@ -147,10 +176,59 @@ def parse_amount(value: object, where: str) -> int:
     raise ManifestError(f"{where}: expected an amount, got {type(value).__name__}")
 
 
-def _table(data: dict[str, Any], key: str) -> dict[str, Any]:
+def unknown_key(where: str, key: str, known: Iterable[str]) -> str:
+    """The one-line message for an unknown `key` of table `where` ('' at the top level),
+    naming the closest known key when one is close."""
+    known = list(known)
+    name = f"{where}.{key}" if where else key
+    close = difflib.get_close_matches(key, known, n=1, cutoff=0.6)
+    if close:
+        return f"{name}: unknown key; did you mean {close[0]}?"
+    return f"{name}: unknown key (known: {', '.join(known)})"
+
+
+def _unknown_table(name: str) -> str:
+    known = [*_KEYS, *SETTINGS_TABLES]
+    close = difflib.get_close_matches(name, known, n=1, cutoff=0.6)
+    if close:
+        return f"[{name}]: unknown table; did you mean [{close[0]}]?"
+    return f"[{name}]: unknown table (known: {', '.join(f'[{t}]' for t in known)})"
+
+
+def _outside_tables(key: str) -> str:
+    """A key written above every table (TOML puts it at the top level)."""
+    owners = {k: table for table, keys in _KEYS.items() for k in keys}
+    close = difflib.get_close_matches(key, list(owners), n=1, cutoff=0.6)
+    hint = f"; did you mean {owners[close[0]]}.{close[0]}?" if close else ""
+    return f"{key}: a key outside every table{hint}"
+
+
+def _check_top_level(data: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """The settings tables, after refusing any key or table this file may not hold."""
+    settings: dict[str, dict[str, Any]] = {}
+    for name, value in data.items():
+        if name in _KEYS:
+            continue
+        if name in SETTINGS_TABLES:
+            if not isinstance(value, dict):
+                raise ManifestError(f"[{name}] must be a table")
+            settings[name] = value
+        elif isinstance(value, dict):
+            raise ManifestError(_unknown_table(name))
+        else:
+            raise ManifestError(_outside_tables(name))
+    return settings
+
+
+def _table(data: dict[str, Any], key: str, where: str = "") -> dict[str, Any]:
+    """Table `key` of `data` (empty if absent), its keys checked when this module reads it."""
+    name = f"{where}.{key}" if where else key
     value = data.get(key, {})
     if not isinstance(value, dict):
-        raise ManifestError(f"[{key}] must be a table")
+        raise ManifestError(f"[{name}] must be a table")
+    for item in value:
+        if name in _KEYS and item not in _KEYS[name]:
+            raise ManifestError(unknown_key(name, item, _KEYS[name]))
     return value
 
 
@@ -208,19 +286,18 @@ def parse_manifest(text: str) -> Manifest:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise ManifestError(f"rollup.toml is not valid TOML: {exc}") from None
+    settings = _check_top_level(data)
     app = _table(data, "app")
     name = app.get("name")
     if not isinstance(name, str) or not _NAME.match(name):
         raise ManifestError(f"app.name: expected 1-32 chars of [a-z0-9-], got {name!r}")
-    vm = app.get("vm", "native")
-    if vm not in ("native", "evm"):
-        raise ManifestError(f"app.vm: expected 'native' or 'evm', got {vm!r}")
+    vm = _vm(app.get("vm", "native"))
     code = app.get("code", "app.py" if vm == "native" else "")
     if not isinstance(code, str):
-        raise ManifestError("app.code: expected a file name")
+        raise ManifestError(f"app.code: expected a file name, got {code!r}")
     class_name = app.get("class")
     if class_name is not None and not isinstance(class_name, str):
-        raise ManifestError("app.class: expected a class name")
+        raise ManifestError(f"app.class: expected a class name, got {class_name!r}")
     if vm == "evm" and not (class_name and code.endswith(".sol")):
         raise ManifestError("an evm app needs app.code = '<file>.sol' and app.class = '<Contract>'")
     if class_name is not None and not class_name.isidentifier():
@@ -232,14 +309,14 @@ def parse_manifest(text: str) -> Manifest:
     seq = _table(data, "sequencer")
     database = seq.get("database", "")
     if not isinstance(database, str):
-        raise ManifestError("sequencer.database: expected a SQLAlchemy URL string")
+        raise ManifestError(f"sequencer.database: expected a SQLAlchemy URL, got {database!r}")
     return Manifest(
         name=name,
         chain_id=_int_field(app, "chain_id", "app", default_chain_id(name), 1, MAX_CHAIN_ID),
         vm=vm,
         code=code,
         class_name=class_name,
-        init_args=_table(app, "init"),
+        init_args=_table(app, "init", "app"),
         dev_accounts=dev_accounts,
         dev_balance=parse_amount(
             genesis.get("dev_balance", DEFAULT_DEV_BALANCE), "genesis.dev_balance"
@@ -250,19 +327,30 @@ def parse_manifest(text: str) -> Manifest:
         gas_limit=_int_field(seq, "gas_limit", "sequencer", 1_000_000_000, 100_000, 2**62),
         database=database,
         bridge=_bridge(_table(data, "bridge")),
+        settings=settings,
     )
+
+
+def _vm(value: object) -> VMKind:
+    for kind in _VMS:
+        if value == kind:
+            return kind
+    raise ManifestError(f"app.vm: expected 'native' or 'evm', got {value!r}")
 
 
 def _bridge(table: dict[str, Any]) -> BridgeSettings:
     d = BridgeSettings()
     settings = BridgeSettings(
         confirmations=_int_field(table, "confirmations", "bridge", d.confirmations, 0, 1_000),
-        sequencing_window=_int_field(table, "sequencing_window", "bridge", d.sequencing_window,
-                                     1, 100_000),  # fmt: skip
-        withdrawal_delay=_int_field(table, "withdrawal_delay", "bridge", d.withdrawal_delay, 0,
-                                    365 * 86_400),  # fmt: skip
-        escape_window=_int_field(table, "escape_window", "bridge", d.escape_window, 1,
-                                 10 * 365 * 86_400),  # fmt: skip
+        sequencing_window=_int_field(
+            table, "sequencing_window", "bridge", d.sequencing_window, 1, 100_000
+        ),
+        withdrawal_delay=_int_field(
+            table, "withdrawal_delay", "bridge", d.withdrawal_delay, 0, 365 * 86_400
+        ),
+        escape_window=_int_field(
+            table, "escape_window", "bridge", d.escape_window, 1, 10 * 365 * 86_400
+        ),
     )
     if settings.sequencing_window <= settings.confirmations:
         raise ManifestError("bridge.sequencing_window must be more than bridge.confirmations "

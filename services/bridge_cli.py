@@ -434,9 +434,9 @@ def finalize(target: BridgeTarget, withdrawal_hash: bytes, key: str = DEFAULT_KE
                 done = portal.finalize_withdrawal(proof.withdrawal)
                 break
             except L1Rejected as exc:
-                if "AlreadyFinalized" in str(exc):
+                if exc.error == "AlreadyFinalized":
                     raise BridgeError(f"{name} is already finalized") from None
-                if "NotMatured" not in str(exc):
+                if exc.error != "NotMatured":
                     raise
         if not wait:
             proven = f"proven (L1 tx {prove_tx}); " if prove_tx else "proven; "

@@ -141,3 +141,81 @@ def test_the_bridge_table_has_production_defaults_and_checks_its_windows() -> No
     ]:
         with pytest.raises(ManifestError, match=message):
             parse_manifest(base + "[bridge]\n" + bad)
+
+
+# ---- every mistake: one line naming the key (and the closest known one) ----
+
+A = '[app]\nname = "a"\n'
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        # unknown keys and tables, with the closest known name
+        ('[app]\nname = "a"\nchainid = 5\n', "app.chainid: unknown key; did you mean chain_id?"),
+        (A + "clas = 'T'\n", "app.clas: unknown key; did you mean class?"),
+        (
+            A + "[genesis]\ndev_account = true\n",
+            "genesis.dev_account: unknown key; did you mean dev_accounts?",
+        ),
+        (
+            A + "[sequencer]\nblock_interval = 5\n",
+            "sequencer.block_interval: unknown key; did you mean block_interval_ms?",
+        ),
+        (
+            A + "[bridge]\nconfirmation = 3\n",
+            "bridge.confirmation: unknown key; did you mean confirmations?",
+        ),
+        (
+            A + "[sequencer]\ncolour = 1\n",
+            "sequencer.colour: unknown key (known: block_interval_ms, base_fee, gas_limit, "
+            "database)",
+        ),
+        (A + "[genesys]\nowner = 0\n", "[genesys]: unknown table; did you mean [genesis]?"),
+        (A + "[rcp]\ngas_cap = 1\n", "[rcp]: unknown table; did you mean [rpc]?"),
+        (
+            A + "[zzz]\n",
+            "[zzz]: unknown table (known: [app], [genesis], [sequencer], [bridge], "
+            "[node], [rpc], [bus], [da], [l1], [log], [verifier])",
+        ),
+        ("chain_id = 5\n" + A, "chain_id: a key outside every table; did you mean app.chain_id?"),
+        ("zzz = 5\n" + A, "zzz: a key outside every table"),
+        (A + "[genesis.extra]\nx = 1\n", "genesis.extra: unknown key"),
+        # wrong types
+        (
+            A + '[genesis]\ndev_accounts = "no"\n',
+            "genesis.dev_accounts: expected true or false, got 'no'",
+        ),
+        (
+            '[app]\nname = "a"\nchain_id = "5"\n',
+            "app.chain_id: expected an integer in 1..9007199254740991, got '5'",
+        ),
+        ("[app]\nname = 5\n", "app.name: expected 1-32 chars of [a-z0-9-], got 5"),
+        (A + "vm = 1\n", "app.vm: expected 'native' or 'evm', got 1"),
+        (A + "code = 5\n", "app.code: expected a file name, got 5"),
+        (A + "class = 1\n", "app.class: expected a class name, got 1"),
+        (A + "init = 3\n", "[app.init] must be a table"),
+        (
+            A + "[genesis]\ndev_balance = true\n",
+            "genesis.dev_balance: expected an amount, got a boolean",
+        ),
+        (
+            A + "[sequencer]\ngas_limit = 1.5\n",
+            "sequencer.gas_limit: expected an integer in 100000..4611686018427387904, got 1.5",
+        ),
+        (A + "[sequencer]\ndatabase = 5\n", "sequencer.database: expected a SQLAlchemy URL, got 5"),
+        (A + "rpc = 3\n", "app.rpc: unknown key"),
+        ("rpc = 3\n" + A, "[rpc] must be a table"),
+        ("genesis = 3\n" + A, "[genesis] must be a table"),
+    ],
+)
+def test_every_manifest_mistake_is_one_line_naming_the_key(text: str, message: str) -> None:
+    with pytest.raises(ManifestError) as caught:
+        parse_manifest(text)
+    assert str(caught.value).startswith(message) and "\n" not in str(caught.value)
+
+
+def test_the_settings_tables_are_kept_for_the_processes() -> None:
+    manifest = parse_manifest(A + '[rpc]\ngas_cap = 1\n[log]\nformat = "json"\n')
+    assert manifest.settings == {"rpc": {"gas_cap": 1}, "log": {"format": "json"}}
+    assert parse_manifest(A).settings == {}
