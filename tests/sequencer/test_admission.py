@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import secrets
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -13,18 +14,26 @@ import pytest
 from eth_account import Account
 
 from rollup.errors import (
+    FeeCapTooLow,
+    GasLimitExceeded,
+    InitcodeTooLarge,
     InsufficientFunds,
+    IntrinsicGasTooLow,
     NonceTooHigh,
     NonceTooLow,
+    OversizedData,
     RollupError,
+    TipAboveFeeCap,
     TxDropped,
     TxPoolFull,
+    TxRejected,
+    UnsupportedTransaction,
 )
 from rollup.genesis import DEV_ADDRESSES, DEV_KEYS
 from rollup.manifest import parse_manifest
-from rollup.transactions import decode_transaction
+from rollup.transactions import MAX_INITCODE_SIZE, MAX_TX_SIZE, decode_transaction
 from rollup.types import Address, Receipt, Transaction
-from sequencer.admission import check_account
+from sequencer.admission import check_account, check_static, decode_chunk, decode_many
 from sequencer.node import Sequencer, SequencerConfig
 from vm.state import get_account
 
@@ -114,6 +123,51 @@ def test_check_account_counts_what_the_pool_already_owes() -> None:
         check_account(tx, state_nonce=1, balance=3 * TRANSFER, owed=3 * TRANSFER)
     with pytest.raises(NonceTooLow, match="tx: 3 state: 4"):
         check_account(tx, state_nonce=4, balance=10 * TRANSFER, owed=0)
+
+
+# ---- the static checks alone: the transaction and the chain's parameters ----
+
+BASE_FEE, GAS_LIMIT = GWEI, 30_000_000
+
+
+@pytest.mark.parametrize(
+    ("change", "error", "words"),
+    [
+        ({"raw": bytes(MAX_TX_SIZE + 1)}, OversizedData, "oversized data"),
+        ({"to": None}, UnsupportedTransaction, "contract creation is not supported"),
+        ({"max_priority_fee": 3 * GWEI}, TipAboveFeeCap, "higher than max fee per gas"),
+        ({"gas": GAS_LIMIT + 1}, GasLimitExceeded, "exceeds block gas limit"),
+        ({"gas": 20_999}, IntrinsicGasTooLow, "gas 20999, minimum needed 21000"),
+        ({"max_fee": GWEI - 1, "max_priority_fee": 0}, FeeCapTooLow, "baseFee: 1000000000"),
+    ],
+)
+def test_check_static_refuses_in_geths_words(
+    change: dict[str, Any], error: type[TxRejected], words: str
+) -> None:
+    tx = _tx(DEV_KEYS[1], 7, nonce=0)
+    check_static(tx, BASE_FEE, GAS_LIMIT, allow_create=False)
+    with pytest.raises(error, match=words):
+        check_static(replace(tx, **change), BASE_FEE, GAS_LIMIT, allow_create=False)
+
+
+def test_check_static_bounds_initcode_where_creation_is_allowed() -> None:
+    tx = replace(_tx(DEV_KEYS[1], 7, nonce=0), to=None, gas=GAS_LIMIT)
+    check_static(replace(tx, data=b"\x01" * 100), BASE_FEE, GAS_LIMIT, allow_create=True)
+    with pytest.raises(InitcodeTooLarge, match="max initcode size exceeded"):
+        big = replace(tx, data=b"\x01" * (MAX_INITCODE_SIZE + 1))
+        check_static(big, BASE_FEE, GAS_LIMIT, allow_create=True)
+
+
+def test_decoding_answers_each_raw_transaction_in_order() -> None:
+    good = [_tx(DEV_KEYS[1], 7, nonce=n).raw for n in range(200)]
+    raws = good[:100] + [b"\x02\xc0", good[0][:-3]] + good[100:]
+    with ThreadPoolExecutor(2) as pool:
+        for executor in (None, pool):
+            answers = decode_many(raws, 7, executor, chunk=16)
+            assert [a.nonce for a in answers if isinstance(a, Transaction)] == list(range(200))
+            assert [i for i, a in enumerate(answers) if isinstance(a, TxRejected)] == [100, 101]
+    wrong_chain = decode_chunk([good[0]], 8)[0]
+    assert isinstance(wrong_chain, TxRejected) and "chain" in str(wrong_chain).lower()
 
 
 # ---- against a sequencer ----
