@@ -193,8 +193,8 @@ class Soak:
         read private fields on purpose, to explain the RSS curve)."""
         node = self.node
         return {
-            "blocks_cached": len(node._blocks),
-            "cached_txs": sum(len(s.block.transactions) for s in node._blocks.values()),
+            "blocks_cached": node.cached()[0],
+            "cached_txs": node.cached()[1],
             "history_entries": node.state._entries,
             "tx_index": node.checkpoints.held_transactions,
             "state_keys": len(node.state._values),

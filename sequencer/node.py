@@ -267,6 +267,10 @@ class Sequencer:
         self._cache_block(stored)
         self.checkpoints.record(stored)
 
+    def cached(self) -> tuple[int, int]:
+        """(blocks, transactions) held in the block cache (the soak benchmark reads them)."""
+        return len(self._blocks), self._cached_txs
+
     def _cache_block(self, stored: StoredBlock) -> None:
         number = stored.block.header.number
         self._blocks[number] = stored
