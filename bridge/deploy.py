@@ -33,7 +33,7 @@ __all__ = [
     "register_chains",
 ]
 
-log = logging.getLogger("bridge.deploy")
+log = logging.getLogger(__name__)
 
 PRODUCTION_WITHDRAWAL_DELAY = 7 * 24 * 3600
 PRODUCTION_ESCAPE_WINDOW = 14 * 24 * 3600

@@ -83,7 +83,7 @@ __all__ = [
     "channel_id_for",
 ]
 
-log = logging.getLogger("da.poster")
+log = logging.getLogger(__name__)
 
 
 class ForeignBatch(DAError):

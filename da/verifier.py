@@ -88,7 +88,7 @@ from vm.stf import InvalidBlockTransaction, L1Origin, execute_block
 
 __all__ = ["Replayer", "Verifier", "VerifierStatus", "check_inbound"]
 
-log = logging.getLogger("da.verifier")
+log = logging.getLogger(__name__)
 
 
 class Replayer:

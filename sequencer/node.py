@@ -49,7 +49,7 @@ from vm.stf import SealedBlock
 
 __all__ = ["Sequencer", "SequencerConfig", "TxStatus"]
 
-log = logging.getLogger("sequencer")
+log = logging.getLogger(__name__)
 
 Waiter = Callable[["Receipt | RollupError"], None]
 

@@ -21,7 +21,6 @@ from __future__ import annotations
 import argparse
 import importlib
 import json
-import logging
 import re
 import sys
 from collections.abc import Callable, Sequence
@@ -60,6 +59,7 @@ from services.devnet import (
     wait_detached,
 )
 from services.keys import load_key
+from services.logs import configure_logging
 from vm.evm.artifact import Artifact
 from vm.native.abi_json import app_abi
 from vm.native.loader import load_app_class
@@ -180,9 +180,7 @@ def cmd_up(args: argparse.Namespace) -> int:
 
 def _configure_logging(verbose: bool) -> None:
     """Only the commands that run processes log; the others just print their result."""
-    level = logging.INFO if verbose else logging.WARNING
-    logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s")
-    logging.getLogger("httpx").setLevel(logging.WARNING)  # it logs every request at INFO
+    configure_logging("info" if verbose else "warning")
 
 
 def _default_app_dirs() -> list[Path]:

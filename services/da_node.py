@@ -10,8 +10,8 @@ round trips release the GIL.
 
     DATA/da/                 the local backend's store (objects + index), read by verifiers
     DATA/da-poster.sqlite    the poster's record of its commitments and finalized head
-Settings come from flags, or the environment the devnet sets (ROLLUP_L1_RPC, ROLLUP_INBOX,
-ROLLUP_INBOX_BLOCK, ROLLUP_DA, ROLLUP_DA_MODE, ROLLUP_BATCHER_KEY_FILE). The batcher's key
+Its settings are the [da] section of the one settings model (services/settings.py: flags,
+the environment the devnet sets, rollup.toml) and the L1's URL, [l1] rpc. The batcher's key
 is named by its key file (--batcher-key-file: mode 0600, services/keys.py), never given
 itself on a command line or in the environment, where other processes could read it; only
 its address is logged.
@@ -19,108 +19,73 @@ its address is logged.
 
 from __future__ import annotations
 
-import argparse
 import logging
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from bridge.inbox import BatchInbox
 from bridge.l1 import L1Client
 from da.backend import DABackend
-from da.ethereum import MODES, EthereumDA
+from da.ethereum import EthereumDA
 from da.local import LocalDA
 from da.poster import Backlog, Poster, PosterConfig, PosterStore
-from rollup.errors import RollupError
+from rollup.errors import ConfigError, RollupError
 from rollup.types import Block
 from sequencer.node import Sequencer
 from services.keys import address_of, load_key
 
-__all__ = ["DASettings", "DAService", "add_da_arguments", "da_settings", "open_backend"]
+if TYPE_CHECKING:
+    from services.settings import DABackendName, DAMode, Settings
 
-log = logging.getLogger("da.node")
+__all__ = ["DASettings", "DAService", "da_settings", "open_backend"]
 
-BACKENDS = ("local", "ethereum")
-_DEFAULT = PosterConfig()
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True, slots=True)
 class DASettings:
-    backend: str  # "local" | "ethereum"
+    backend: DABackendName
     l1_rpc: str
     inbox: bytes
     batcher_key_file: Path
     data_dir: Path
-    mode: str = "calldata"  # ethereum: "calldata" | "blobs"
+    mode: DAMode = "calldata"
     inbox_from_l1_block: int = 0
     poster: PosterConfig = field(default_factory=PosterConfig)
 
 
-def add_da_arguments(parser: argparse.ArgumentParser) -> None:
-    env = os.environ.get
-    group = parser.add_argument_group("data availability (the DA poster)")
-    group.add_argument("--da", choices=BACKENDS, default=env("ROLLUP_DA") or None,
-                       help="post blocks to this DA backend and commit them on the L1 inbox "
-                            "(default: $ROLLUP_DA, else no poster)")  # fmt: skip
-    group.add_argument("--da-mode", choices=MODES, default=env("ROLLUP_DA_MODE") or "calldata",
-                       help="ethereum backend: calldata or EIP-4844 blobs")  # fmt: skip
-    group.add_argument("--l1-rpc", default=env("ROLLUP_L1_RPC") or None)
-    group.add_argument("--inbox", default=env("ROLLUP_INBOX") or None,
-                       help="address of the L1 BatchInbox contract")  # fmt: skip
-    group.add_argument("--batcher-key-file", type=Path,
-                       default=env("ROLLUP_BATCHER_KEY_FILE") or None,
-                       help="the batcher's key file (mode 0600), the account that commits "
-                            "batches on the inbox")  # fmt: skip
-    group.add_argument("--inbox-from-block", type=int,
-                       default=int(env("ROLLUP_INBOX_BLOCK") or 0),
-                       help="L1 block the inbox was deployed in")  # fmt: skip
-    group.add_argument("--da-max-delay", type=float, default=_DEFAULT.max_delay_s,
-                       help="seconds an unposted block may wait (default %(default)s)")  # fmt: skip
-    group.add_argument("--da-max-backlog-blocks", type=int,
-                       default=_DEFAULT.max_backlog_blocks,
-                       help="refuse transactions past this many unposted blocks")  # fmt: skip
-    group.add_argument("--da-max-backlog-txs", type=int, default=_DEFAULT.max_backlog_txs,
-                       help="refuse transactions past this many unposted transactions")  # fmt: skip
-    group.add_argument("--da-retry-max", type=float, default=_DEFAULT.retry_max_s,
-                       help="longest back-off between failed posts, seconds")  # fmt: skip
-
-
-def da_settings(args: argparse.Namespace, data_dir: Path) -> DASettings | None:
-    """The poster's settings from `add_da_arguments`' options; None without --da."""
-    if args.da is None:
+def da_settings(settings: Settings, data_dir: Path) -> DASettings | None:
+    """The poster's settings ([da] and [l1] rpc of the settings model); None without --da."""
+    da = settings.da
+    if da.backend is None:
         return None
     if os.environ.get("ROLLUP_BATCHER_KEY"):
-        raise RollupError("$ROLLUP_BATCHER_KEY is not read: keep the batcher's key in a file "
+        raise ConfigError("$ROLLUP_BATCHER_KEY is not read: keep the batcher's key in a file "
                           "of mode 0600 and name it with --batcher-key-file")  # fmt: skip
-    key_file = args.batcher_key_file
-    missing = [name for name, value in (("--l1-rpc", args.l1_rpc), ("--inbox", args.inbox),
+    l1_rpc, inbox, key_file = settings.l1.rpc, da.inbox, da.batcher_key_file
+    missing = [name for name, value in (("--l1-rpc", l1_rpc), ("--inbox", inbox),
                                         ("--batcher-key-file", key_file)) if not value]  # fmt: skip
     if missing:
-        raise RollupError(f"--da {args.da} needs {', '.join(missing)}")
+        raise ConfigError(f"--da {da.backend} needs {', '.join(missing)}")
+    assert l1_rpc and inbox and key_file  # (for mypy: checked just above)
     load_key(key_file)  # refuse a missing, malformed or readable-by-others file at start
-    config = PosterConfig(max_delay_s=args.da_max_delay,
-                          max_backlog_blocks=args.da_max_backlog_blocks,
-                          max_backlog_txs=args.da_max_backlog_txs,
-                          retry_max_s=args.da_retry_max)  # fmt: skip
-    return DASettings(args.da, args.l1_rpc, _address(args.inbox), key_file, data_dir,
-                      args.da_mode, args.inbox_from_block, config)  # fmt: skip
+    config = PosterConfig(max_delay_s=da.max_delay, max_backlog_blocks=da.max_backlog_blocks,
+                          max_backlog_txs=da.max_backlog_txs,
+                          retry_max_s=da.retry_max)  # fmt: skip
+    return DASettings(da.backend, l1_rpc, inbox, key_file, data_dir, da.mode,
+                      da.inbox_from_block, config)  # fmt: skip
 
 
-def _address(text: str) -> bytes:
-    raw = bytes.fromhex(text.removeprefix("0x"))
-    if len(raw) != 20:
-        raise RollupError(f"{text} is not an address")
-    return raw
-
-
-def open_backend(name: str, chain_id: int, l1: L1Client, data_dir: Path,
-                 mode: str = "calldata") -> DABackend:  # fmt: skip
+def open_backend(name: DABackendName, chain_id: int, l1: L1Client, data_dir: Path,
+                 mode: DAMode = "calldata") -> DABackend:  # fmt: skip
     """The DA backend `name`: `local` in DATA/da, `ethereum` through `l1`."""
     if name == "local":
         return LocalDA(data_dir / "da")
     if name == "ethereum":
         return EthereumDA(l1, chain_id, mode)
-    raise RollupError(f"unknown DA backend {name!r}, one of {BACKENDS}")
+    raise ConfigError(f"unknown DA backend {name!r}, one of local, ethereum")
 
 
 class _NodeBlocks:

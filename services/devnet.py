@@ -67,6 +67,7 @@ from services.bus.nats_server import NatsServerError
 from services.bus.transport import BusConfigError
 from services.keys import load_key
 from services.l1setup import BatcherSpec, L1Setup, prepare_l1
+from services.logs import configure_logging
 
 __all__ = [
     "AppRecord",
@@ -93,7 +94,7 @@ __all__ = [
     "wait_detached",
 ]
 
-log = logging.getLogger("devnet")
+log = logging.getLogger(__name__)
 
 NODE_START_TIMEOUT = 60.0
 STOP_TIMEOUT = 10.0
@@ -879,10 +880,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     add_da_options(run)
     add_bus_option(run)
     args = parser.parse_args(argv)
-    logging.basicConfig(
-        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
-    logging.getLogger("httpx").setLevel(logging.WARNING)  # it logs every request at INFO
+    configure_logging("info")  # text, or JSON with ROLLUP_LOG_FORMAT=json (services/logs.py)
     try:
         devnet = Devnet(load_app_specs(args.app_dirs), args.data_dir, args.l1_rpc, args.port_base,
                         da=args.da, da_mode=args.da_mode, verify=args.verify,

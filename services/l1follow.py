@@ -21,29 +21,31 @@ The node's owner thread calls `origin()` and `deposits()` on every wake-up: they
 lock and never touch the network. An unreachable L1 is logged once per outage and retried with
 a back-off; meanwhile the node keeps building blocks on its last origin. `on_change` runs on
 the follower's thread when the origin moves or deposits arrive (the node wakes its block
-producer with it). Settings come from flags, or the environment the devnet sets
-(ROLLUP_L1_RPC, ROLLUP_PORTAL, ROLLUP_PORTAL_BLOCK).
+producer with it). Its settings are the [l1] section of the one settings model
+(services/settings.py: flags, the environment the devnet sets, rollup.toml).
 """
 
 from __future__ import annotations
 
-import argparse
 import logging
-import os
 import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from bridge.l1 import L1Client
 from bridge.portal import DepositReader, PortalDeposits
 from rollup.deposits import Deposit
-from rollup.errors import RollupError
+from rollup.errors import ConfigError, RollupError
 from rollup.types import Hash32
 from vm.stf import L1Origin
 
-__all__ = ["L1FollowSettings", "L1Follower", "add_l1_arguments", "l1_settings", "open_follower"]
+if TYPE_CHECKING:
+    from services.settings import L1Section
 
-log = logging.getLogger("l1.follow")
+__all__ = ["L1FollowSettings", "L1Follower", "l1_settings", "open_follower"]
+
+log = logging.getLogger(__name__)
 
 POLL_S = 0.25
 MAX_BACKOFF_S = 5.0
@@ -59,33 +61,14 @@ class L1FollowSettings:
     poll_s: float = POLL_S
 
 
-def add_l1_arguments(parser: argparse.ArgumentParser) -> None:
-    """--portal and --portal-from-block; the L1 is --l1-rpc (services/da_node.py's option)."""
-    env = os.environ.get
-    group = parser.add_argument_group("the L1 bridge (deposits)")
-    group.add_argument("--portal", default=env("ROLLUP_PORTAL") or None,
-                       help="address of the L1 Portal: follow its deposits for this chain "
-                            "(default: $ROLLUP_PORTAL, else no deposits)")  # fmt: skip
-    group.add_argument("--portal-from-block", type=int,
-                       default=int(env("ROLLUP_PORTAL_BLOCK") or 0),
-                       help="L1 block the Portal was deployed in (deposits are read from "
-                            "there; default $ROLLUP_PORTAL_BLOCK, else 0)")  # fmt: skip
-    group.add_argument("--l1-poll", type=float, default=POLL_S,
-                       help="seconds between polls of the L1 (default %(default)s)")  # fmt: skip
-
-
-def l1_settings(args: argparse.Namespace) -> L1FollowSettings | None:
-    """The follower's settings from `add_l1_arguments`' options; None without --portal."""
-    if args.portal is None:
+def l1_settings(l1: L1Section) -> L1FollowSettings | None:
+    """The follower's settings ([l1] of the settings model, which checked the address and the
+    bounds); None without --portal."""
+    if l1.portal is None:
         return None
-    if not args.l1_rpc:
-        raise RollupError("--portal needs --l1-rpc (the L1 to follow)")
-    raw = bytes.fromhex(args.portal.removeprefix("0x"))
-    if len(raw) != 20:
-        raise RollupError(f"--portal {args.portal} is not an address")
-    if args.portal_from_block < 0 or not args.l1_poll > 0:
-        raise RollupError("--portal-from-block must be >= 0 and --l1-poll > 0")
-    return L1FollowSettings(args.l1_rpc, raw, args.portal_from_block, args.l1_poll)
+    if not l1.rpc:
+        raise ConfigError("--portal needs --l1-rpc (the L1 to follow)")
+    return L1FollowSettings(l1.rpc, l1.portal, l1.portal_from_block or 0, l1.poll)
 
 
 def open_follower(settings: L1FollowSettings, chain_id: int, confirmations: int,

@@ -37,7 +37,7 @@ from services.keys import address_of, load_key, load_or_create_key
 
 __all__ = ["BatcherSpec", "L1Setup", "prepare_l1"]
 
-log = logging.getLogger("devnet.l1")
+log = logging.getLogger(__name__)
 
 FUNDING = 100 * 10**18
 LOW_BALANCE = 10 * 10**18

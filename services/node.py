@@ -1,7 +1,12 @@
-"""The sequencer process of one app: `python -m services.node --app-dir DIR --port N`.
+"""The sequencer process of one app: `python -m services.node --app-dir DIR --data-dir DIR
+--port N [...]`.
 
 It opens the app's chain (creating genesis on first start), serves JSON-RPC on 127.0.0.1,
-produces blocks continuously, and on SIGTERM finishes the writes in flight and exits.
+produces blocks continuously, and on SIGTERM finishes the writes in flight and exits. Its
+settings (the node's, JSON-RPC's, the bus's, the L1 follower's, the DA poster's, the logs')
+come from flags, then ROLLUP_* variables, then the app's rollup.toml (services/settings.py
+has the table); a setting it cannot use, an unwritable --data-dir or a bad address is one
+line on stderr and exit code 2.
 """
 
 from __future__ import annotations
@@ -13,37 +18,31 @@ import gc
 import logging
 import signal
 import sys
+import tempfile
 from collections.abc import Callable
 from pathlib import Path
 
 import uvicorn
 
-from rollup.errors import RollupError
-from sequencer.node import Sequencer, SequencerConfig
+from rollup.errors import ConfigError, RollupError
+from sequencer.config import SequencerConfig
+from sequencer.node import Sequencer
 from services.apps import load_app
-from services.bus.settings import BusSettings, add_bus_arguments, bus_settings
-from services.da_node import DAService, DASettings, add_da_arguments, da_settings
-from services.l1follow import (
-    L1Follower,
-    L1FollowSettings,
-    add_l1_arguments,
-    l1_settings,
-    open_follower,
-)
+from services.bus.settings import BusSettings, bus_settings
+from services.da_node import DAService, DASettings, da_settings
+from services.l1follow import L1Follower, L1FollowSettings, l1_settings, open_follower
+from services.logs import configure_logging
 from services.producer import BlockProducer
-from services.rpc.server import (
-    RpcAccess,
-    RpcLimits,
-    RpcServer,
-    add_rpc_arguments,
-    create_app,
-    rpc_settings,
-)
+from services.rpc.server import RpcAccess, RpcLimits, RpcServer, create_app, rpc_settings
+from services.settings import add_arguments, load_settings, require
 from vm.bridge import next_deposit_nonce
 
-__all__ = ["main", "open_node", "serve"]
+__all__ = ["main", "open_node", "serve", "writable_dir", "NODE_SETTINGS"]
 
-log = logging.getLogger("node")
+log = logging.getLogger(__name__)
+
+# The settings this process reads (services/settings.py).
+NODE_SETTINGS = ("app_dir", "node", "rpc", "bus", "l1", "da", "log")
 
 
 def open_node(app_dir: Path, data_dir: Path, db_url: str | None = None,
@@ -68,8 +67,9 @@ async def serve(node: Sequencer, host: str, port: int, limits: RpcLimits | None 
     gate = poster.backlog.check if poster is not None else None
     app = create_app(RpcServer(node, producer, limits, admission_gate=gate, access=access))
     limits = limits or RpcLimits()
+    # log_config=None: uvicorn's loggers go through ours (services/logs.py), not its own.
     config = uvicorn.Config(app, host=host, port=port, log_level="warning", access_log=False,
-                            loop="asyncio", lifespan="off",
+                            log_config=None, loop="asyncio", lifespan="off",
                             limit_concurrency=limits.max_connections)  # fmt: skip
     server = uvicorn.Server(config)
     # Our handlers stop the server and then drain the writer; uvicorn's would re-raise the
@@ -128,27 +128,38 @@ def tune_gc() -> None:
     gc.set_threshold(50_000, 50, 1_000)
 
 
+def writable_dir(path: Path, flag: str = "--data-dir") -> Path:
+    """`path`, created if need be, once a file could be made in it; else one ConfigError."""
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryFile(dir=path):
+            pass
+    except OSError as exc:
+        raise ConfigError(f"{flag} {path}: cannot write there ({exc.strerror or exc})") from None
+    return path
+
+
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m services.node", description=__doc__)
-    parser.add_argument("--app-dir", type=Path, required=True)
-    parser.add_argument("--data-dir", type=Path, required=True)
-    parser.add_argument("--host", default="127.0.0.1")
-    parser.add_argument("--port", type=int, required=True)
-    parser.add_argument("--db-url", default=None)
-    add_bus_arguments(parser)
-    add_da_arguments(parser)
-    add_l1_arguments(parser)
-    add_rpc_arguments(parser)
+    parser = argparse.ArgumentParser(
+        prog="python -m services.node",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    add_arguments(parser, NODE_SETTINGS)
     # Test only: a sequencer that leaves deposits out, to show that verifiers catch it.
     parser.add_argument("--fault-ignore-deposits", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
     try:
-        da = da_settings(args, args.data_dir)
-        bus = bus_settings(args, args.data_dir)
-        l1 = l1_settings(args)
+        settings = load_settings(args)
+        require(settings, "app_dir", "node.data_dir", "node.port")
+        configure_logging(settings.log.level, settings.log.format)
+        assert settings.app_dir and settings.node.data_dir and settings.node.port is not None
+        data_dir = writable_dir(settings.node.data_dir)
+        da = da_settings(settings, data_dir)
+        bus = bus_settings(settings.bus, data_dir)
+        l1 = l1_settings(settings.l1)
         config = SequencerConfig(fault_ignore_deposits=args.fault_ignore_deposits)
-        node = open_node(args.app_dir, args.data_dir, args.db_url, config)
+        node = open_node(settings.app_dir, data_dir, settings.node.db_url, config)
     except (RollupError, OSError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
@@ -159,8 +170,9 @@ def main(argv: list[str] | None = None) -> int:
     except ImportError:  # pragma: no cover - uvloop is a dependency; this keeps it optional
         pass
     tune_gc()
-    limits, access = rpc_settings(args)
-    asyncio.run(serve(node, args.host, args.port, limits, bus=bus, da=da, access=access, l1=l1))
+    limits, access = rpc_settings(settings.rpc, settings.node.host)
+    asyncio.run(serve(node, settings.node.host, settings.node.port, limits, bus=bus, da=da,
+                      access=access, l1=l1))  # fmt: skip
     return 0
 
 

@@ -23,7 +23,7 @@ from vm.stf import SealedBlock
 
 __all__ = ["BlockProducer"]
 
-log = logging.getLogger("producer")
+log = logging.getLogger(__name__)
 
 
 def now_ms() -> int:

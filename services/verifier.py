@@ -24,7 +24,8 @@ sequencer does, for either VM. With --port it serves, on 127.0.0.1:
     GET /metrics   Prometheus text
     GET /health    200 once it runs
 --once verifies what the L1 holds now, prints the result and exits 0 (in sync) or 1
-(diverged, or it could not finish).
+(diverged, or it could not finish). Its settings come from flags, then ROLLUP_* variables, then
+the app's rollup.toml (services/settings.py); one it cannot use is one line and exit code 2.
 """
 
 from __future__ import annotations
@@ -60,12 +61,14 @@ from rollup.errors import RollupError
 from rollup.manifest import parse_manifest
 from sequencer.node import Sequencer
 from services.apps import load_app
+from services.logs import configure_logging
 from services.node import tune_gc
+from services.settings import add_arguments, load_settings, require
 
 __all__ = ["build_replayer", "LocalStores", "L1Chain", "devnet_neighbours", "open_verifier",
-           "metrics_text", "status_app", "main"]  # fmt: skip
+           "metrics_text", "status_app", "main", "VERIFIER_SETTINGS"]  # fmt: skip
 
-log = logging.getLogger("verifier")
+log = logging.getLogger(__name__)
 
 
 def build_replayer(app_dir: Path) -> tuple[str, Replayer]:
@@ -231,8 +234,10 @@ def serve(verifier: Verifier, app: str, port: int, poll_s: float = 0.5) -> None:
     worker = threading.Thread(target=verifier.run, args=(stop, poll_s), name="verifier",
                               daemon=True)  # fmt: skip
     worker.start()
+    # log_config=None: uvicorn's loggers go through ours (services/logs.py), not its own.
     config = uvicorn.Config(status_app(verifier, app), host="127.0.0.1", port=port,
-                            log_level="warning", access_log=False, lifespan="off")  # fmt: skip
+                            log_level="warning", access_log=False, log_config=None,
+                            lifespan="off")  # fmt: skip
     try:
         uvicorn.Server(config).run()
     finally:
@@ -241,51 +246,41 @@ def serve(verifier: Verifier, app: str, port: int, poll_s: float = 0.5) -> None:
         verifier.close()
 
 
+# The settings this process reads (services/settings.py).
+VERIFIER_SETTINGS = ("app_dir", "l1.rpc", "da.inbox", "l1.portal", "l1.portal_from_block",
+                     "verifier", "log")  # fmt: skip
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="python -m services.verifier", description=__doc__,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )  # fmt: skip
-    parser.add_argument("--app-dir", type=Path, required=True)
-    parser.add_argument("--l1-rpc", required=True)
-    parser.add_argument("--inbox", required=True, help="address of the L1 BatchInbox")
-    parser.add_argument("--portal", help="address of the L1 Portal (the app's deposits)")
-    parser.add_argument("--da-dir", type=Path, action="append", default=[],
-                        help="the app's local DA store (read-only); again for each source "
-                        "app's store")  # fmt: skip
-    parser.add_argument("--from-l1-block", type=int, default=0)
-    parser.add_argument("--portal-from-block", type=int,
-                        help="read deposits from here (default: --from-l1-block)")  # fmt: skip
-    parser.add_argument("--port", type=int, help="serve /status and /metrics here")
+    add_arguments(parser, VERIFIER_SETTINGS)
     parser.add_argument("--once", action="store_true", help="verify what is posted, then exit")
-    parser.add_argument("--timeout", type=float, default=600.0, help="--once: give up after")
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.INFO,
-                        format="%(asctime)s %(name)s %(levelname)s %(message)s")  # fmt: skip
     try:
-        name, verifier = open_verifier(args.app_dir, args.l1_rpc, _address(args.inbox),
-                                       args.da_dir, args.from_l1_block,
-                                       _address(args.portal) if args.portal else None,
-                                       args.portal_from_block)  # fmt: skip
+        settings = load_settings(args)
+        require(settings, "app_dir", "l1.rpc", "da.inbox")
+        configure_logging(settings.log.level, settings.log.format)
+        assert settings.app_dir and settings.l1.rpc and settings.da.inbox
+        options = settings.verifier
+        name, verifier = open_verifier(settings.app_dir, settings.l1.rpc, settings.da.inbox,
+                                       options.da_dirs, options.from_l1_block,
+                                       settings.l1.portal,
+                                       settings.l1.portal_from_block)  # fmt: skip
     except (RollupError, OSError, ValueError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     tune_gc()  # as the node does: the genesis state out of the collector's sight
-    if args.once or args.port is None:
+    if args.once or options.port is None:
         try:
-            return run_once(verifier, args.timeout, args.json)
+            return run_once(verifier, options.timeout, args.json)
         finally:
             verifier.close()
-    serve(verifier, name, args.port)
+    serve(verifier, name, options.port)
     return 0
-
-
-def _address(text: str) -> bytes:
-    raw = bytes.fromhex(text.removeprefix("0x"))
-    if len(raw) != 20:
-        raise ValueError(f"{text} is not an address")
-    return raw
 
 
 if __name__ == "__main__":

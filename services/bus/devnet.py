@@ -38,7 +38,7 @@ from services.keys import address_of, load_or_create_key
 
 __all__ = ["BusRecord", "DevnetBus", "add_bus_option", "bus_arguments"]
 
-log = logging.getLogger("devnet.bus")
+log = logging.getLogger(__name__)
 
 
 class BusRecord(TypedDict):

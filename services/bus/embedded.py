@@ -30,7 +30,7 @@ from services.bus.wire import MAX_FRAME
 
 __all__ = ["EmbeddedTransport", "MAX_SOCKET_PATH", "private_directory"]
 
-log = logging.getLogger("bus.embedded")
+log = logging.getLogger(__name__)
 
 MAX_SOCKET_PATH = 107  # sun_path is 108 bytes with the terminating NUL on Linux
 MAX_QUEUED = 10_000

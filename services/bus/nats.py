@@ -56,7 +56,7 @@ from services.bus.wire import MAX_FRAME
 
 __all__ = ["NatsTransport", "STREAM", "provision", "redact"]
 
-log = logging.getLogger("bus.nats")
+log = logging.getLogger(__name__)
 
 ACK_WAIT = 5.0  # seconds before JetStream redelivers an unacknowledged frame
 PUBLISH_TIMEOUT = 2.0

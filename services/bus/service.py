@@ -61,7 +61,7 @@ from vm.bus import inbound_progress
 
 __all__ = ["BusService"]
 
-log = logging.getLogger("bus")
+log = logging.getLogger(__name__)
 
 TICK = 0.05
 FRAME_BUDGET = MAX_FRAME - 64 * 1024  # room for the frame's own header

@@ -1,5 +1,7 @@
 """A node's bus settings: where the bus is, who this node is on it, and whom it believes.
 
+From the [bus] section of the one settings model (services/settings.py):
+
     --bus URL                unix:///DIR or nats://HOST:PORT (none: no cross-app messages)
     --sequencers FILE        the chains whose messages this node accepts, with their sequencer
                              addresses (services/bus/trust.py); without it, none
@@ -12,7 +14,6 @@ The node signs as its sequencer with DATA_DIR/sequencer.key (services/keys.py: r
 
 from __future__ import annotations
 
-import argparse
 import logging
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -28,10 +29,11 @@ if TYPE_CHECKING:
 
     from sequencer.node import Sequencer
     from services.bus.service import BusService
+    from services.settings import BusSection
 
-__all__ = ["BusSettings", "add_bus_arguments", "bus_settings", "SEQUENCER_KEY"]
+__all__ = ["BusSettings", "bus_settings", "SEQUENCER_KEY"]
 
-log = logging.getLogger("bus")
+log = logging.getLogger(__name__)
 
 SEQUENCER_KEY = "sequencer.key"
 
@@ -50,31 +52,19 @@ class BusSettings:
         return BusService(node, transport, self.key, self.trust, wake)
 
 
-def add_bus_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--bus", default=None,
-                        help="message bus URL: unix:///DIR or nats://HOST:PORT "
-                             "(default: none, no cross-app messages)")  # fmt: skip
-    parser.add_argument("--sequencers", type=Path, default=None, metavar="FILE",
-                        help='JSON {"<chain_id>": "0x<sequencer address>"}: the chains whose '
-                             "messages this node accepts (default: none)")  # fmt: skip
-    parser.add_argument("--bus-credentials", type=Path, default=None, metavar="FILE",
-                        help='NATS user of this chain: JSON {"user": ..., "password": ...}, '
-                             "mode 0600")  # fmt: skip
-
-
-def bus_settings(args: argparse.Namespace, data_dir: Path) -> BusSettings | None:
-    """None without --bus; raises BusConfigError or KeyFileError (RollupErrors)."""
-    if not args.bus:
-        if args.sequencers or args.bus_credentials:
+def bus_settings(bus: BusSection, data_dir: Path) -> BusSettings | None:
+    """None without --bus; raises BusConfigError or KeyFileError (ConfigErrors)."""
+    if not bus.url:
+        if bus.sequencers or bus.credentials:
             raise BusConfigError("--sequencers and --bus-credentials need --bus")
         return None
     key = load_or_create_key(data_dir / SEQUENCER_KEY)
     log.info("sequencer key %s: address %s", data_dir / SEQUENCER_KEY, address_of(key))
     trust: SequencerTrust
-    if args.sequencers is None:
+    if bus.sequencers is None:
         log.warning("no --sequencers: this node accepts no cross-app messages")
         trust = StaticTrust({})
     else:
-        trust = TrustFile(args.sequencers)
-    credentials = load_credentials(args.bus_credentials) if args.bus_credentials else None
-    return BusSettings(args.bus, key, trust, credentials)
+        trust = TrustFile(bus.sequencers)
+    credentials = load_credentials(bus.credentials) if bus.credentials else None
+    return BusSettings(bus.url, key, trust, credentials)

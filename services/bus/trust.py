@@ -38,7 +38,7 @@ __all__ = [
     "write_sequencers",
 ]
 
-log = logging.getLogger("bus.trust")
+log = logging.getLogger(__name__)
 
 RELOAD_EVERY = 1.0  # seconds between looks at the file
 HEADER_CACHE = 4096  # verified (chain, block hash) pairs kept

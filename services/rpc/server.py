@@ -9,14 +9,13 @@ it returns is a soft confirmation; a transaction with a future nonce is answered
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import contextlib
 import functools
 import logging
 from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import orjson
 from starlette.applications import Starlette
@@ -50,16 +49,18 @@ from services.rpc.methods import METHODS
 from services.rpc.params import anything, log_filter
 from services.rpc.registry import Method, method
 
+if TYPE_CHECKING:
+    from services.settings import RpcSection
+
 __all__ = [
     "RpcLimits",
     "RpcAccess",
     "RpcServer",
     "create_app",
-    "add_rpc_arguments",
     "rpc_settings",
 ]
 
-log = logging.getLogger("rpc")
+log = logging.getLogger(__name__)
 
 _JSON = {"content-type": "application/json"}
 
@@ -102,32 +103,13 @@ class RpcAccess:
     hosts: tuple[str, ...] = ("localhost", "127.0.0.1", "[::1]")
 
 
-def add_rpc_arguments(parser: argparse.ArgumentParser) -> None:
-    """The node's JSON-RPC flags: who may call it from a browser, and its gas cap."""
-    parser.add_argument("--cors-origins", default="*", metavar="ORIGINS",
-                        help="comma-separated origins whose pages may read answers "
-                             "(default: *, any)")  # fmt: skip
-    parser.add_argument("--trusted-origins", default="", metavar="ORIGINS",
-                        help="comma-separated origins allowed to call private methods "
-                             "(default: none)")  # fmt: skip
-    parser.add_argument("--rpc-hosts", default="localhost,127.0.0.1,[::1]", metavar="HOSTS",
-                        help="comma-separated Host headers accepted, * for any "
-                             "(default: loopback names; guards against DNS rebinding)")  # fmt: skip
-    parser.add_argument("--rpc-gas-cap", type=int, default=DEFAULT_GAS_CAP, metavar="GAS",
-                        help=f"most gas one eth_call/eth_estimateGas run may use "
-                             f"(default: {DEFAULT_GAS_CAP})")  # fmt: skip
-
-
-def _names(value: str) -> tuple[str, ...]:
-    return tuple(part.strip() for part in value.split(",") if part.strip())
-
-
-def rpc_settings(args: argparse.Namespace) -> tuple[RpcLimits, RpcAccess]:
-    hosts = _names(args.rpc_hosts)
-    if args.host not in ("127.0.0.1", "localhost", "::1", "0.0.0.0") and "*" not in hosts:
-        hosts += (args.host,)  # the address the node was told to bind is its own name too
-    limits = RpcLimits(gas_cap=max(args.rpc_gas_cap, 21_000))
-    return limits, RpcAccess(_names(args.cors_origins), _names(args.trusted_origins), hosts)
+def rpc_settings(rpc: RpcSection, host: str) -> tuple[RpcLimits, RpcAccess]:
+    """The limits and access of [rpc] (services/settings.py) for a node bound to `host`."""
+    hosts = rpc.hosts
+    if host not in ("127.0.0.1", "localhost", "::1", "0.0.0.0") and "*" not in hosts:
+        hosts += (host,)  # the address the node was told to bind is its own name too
+    limits = RpcLimits(gas_cap=max(rpc.gas_cap, 21_000))
+    return limits, RpcAccess(rpc.cors_origins, rpc.trusted_origins, hosts)
 
 
 def error_object(error: BaseException) -> dict[str, Any]:

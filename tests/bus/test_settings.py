@@ -14,16 +14,17 @@ import pytest
 from services.bus.embedded import private_directory
 from services.bus.nats import redact
 from services.bus.nats_auth import chain_permissions, load_credentials, load_or_create_credentials
-from services.bus.settings import SEQUENCER_KEY, add_bus_arguments, bus_settings
+from services.bus.settings import SEQUENCER_KEY, bus_settings
 from services.bus.transport import BusConfigError, open_transport
 from services.bus.trust import TrustFile, write_sequencers
 from services.keys import load_key
+from services.settings import BusSection, add_arguments, load_settings
 
 
-def parse(*argv: str) -> argparse.Namespace:
+def parse(*argv: str) -> BusSection:
     parser = argparse.ArgumentParser()
-    add_bus_arguments(parser)
-    return parser.parse_args(list(argv))
+    add_arguments(parser, ["bus"])
+    return load_settings(parser.parse_args(list(argv))).bus
 
 
 def test_no_bus_no_settings(tmp_path: Path) -> None:

@@ -266,7 +266,7 @@ def test_the_origin_never_moves_back(l1: FakeL1, caplog: pytest.LogCaptureFixtur
     settle(f)
     origin = f.origin()
     l1.reorg(4, new_blocks=1)  # deeper than the confirmations, and a shorter chain
-    with caplog.at_level(logging.ERROR, "l1.follow"):
+    with caplog.at_level(logging.ERROR, "services.l1follow"):
         settle(f)
     assert f.origin() == origin
     assert "deeper than 1 confirmations" in caplog.text
@@ -358,7 +358,7 @@ def test_an_outage_keeps_the_last_origin_and_is_logged_once(
 ) -> None:
     woken = threading.Event()
     f = follower(l1, confirmations=1, poll_s=0.01, on_change=woken.set)
-    caplog.set_level(logging.INFO, "l1.follow")
+    caplog.set_level(logging.INFO, "services.l1follow")
     f.start()
     try:
         wait(lambda: f.origin().number == l1.head - 1)
