@@ -9,6 +9,7 @@ carries, and the bus service re-sends from here whatever the destination has not
 also after a restart of either side; with each message it reads the source block, whose stored
 header and messages give the proof again. Rows below an acknowledgement are deleted, and only
 acknowledgements the destination signed (services/bus/service.py) ever reach `acknowledge`.
+The tables live in the chain store's database and its revisions (sequencer/migrations/).
 """
 
 from __future__ import annotations
@@ -28,10 +29,10 @@ from sqlalchemy import (
     func,
     select,
 )
-from sqlalchemy.dialects import postgresql, sqlite
 
 from rollup.messages import encode_message
 from rollup.types import Block
+from storage.engine import upsert
 
 __all__ = ["Outbox", "outbox_metadata", "write_outbox_rows"]
 
@@ -59,10 +60,14 @@ def write_outbox_rows(conn: Connection, block: Block) -> None:
         return
     number = block.header.number
     rows = [
-        {"dst_chain": m.dst_chain, "nonce": m.channel_nonce, "block": number,
-         "message": encode_message(m)}
+        {
+            "dst_chain": m.dst_chain,
+            "nonce": m.channel_nonce,
+            "block": number,
+            "message": encode_message(m),
+        }
         for m in block.outbound
-    ]  # fmt: skip
+    ]
     conn.execute(outbox_table.insert(), rows)
 
 
@@ -71,7 +76,6 @@ class Outbox:
 
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
-        self._dialect = postgresql if engine.dialect.name == "postgresql" else sqlite
 
     def channels(self) -> dict[int, tuple[int, int]]:
         """dst_chain -> (lowest, highest) nonce still in the outbox."""
@@ -102,16 +106,14 @@ class Outbox:
         """Record each destination's progress and forget what it has executed."""
         if not acks:
             return
-        stmt = self._dialect.insert(acks_table)
-        upsert = stmt.on_conflict_do_update(
-            index_elements=["dst_chain"], set_={"next_nonce": stmt.excluded.next_nonce}
-        )
+        record = upsert(self.engine, acks_table, ["dst_chain"], ["next_nonce"])
         with self.engine.begin() as conn:
-            conn.execute(upsert, [{"dst_chain": d, "next_nonce": n} for d, n in acks])
+            conn.execute(record, [{"dst_chain": d, "next_nonce": n} for d, n in acks])
             for dst_chain, next_nonce in acks:
                 conn.execute(
                     delete(outbox_table).where(
-                        and_(outbox_table.c.dst_chain == dst_chain,
-                             outbox_table.c.nonce < next_nonce)
+                        and_(
+                            outbox_table.c.dst_chain == dst_chain, outbox_table.c.nonce < next_nonce
+                        )
                     )
-                )  # fmt: skip
+                )

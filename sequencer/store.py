@@ -1,5 +1,9 @@
 """Durable storage of one app chain (SQLAlchemy 2.x; SQLite WAL by default, PostgreSQL by URL).
 
+The schema is versioned: `Store(url)` upgrades an older database in place and refuses a newer
+one (storage/migrate.py; the revisions are in sequencer/migrations/). A change to the tables
+here or in sequencer/outbox.py is a new revision there.
+
 Write path, designed so storage does not cap throughput:
 - a block is ONE row (header, body, receipts and its state diff as blobs) written in one
   transaction: an append on an integer key, no secondary index but the block hash;
@@ -13,23 +17,24 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
 
 from sqlalchemy import (
     BigInteger,
     Column,
-    Engine,
+    Connection,
+    Index,
     Integer,
     LargeBinary,
     MetaData,
+    Row,
     String,
     Table,
-    create_engine,
     delete,
-    event,
     func,
     select,
 )
-from sqlalchemy.dialects import postgresql, sqlite
 
 from rollup import rlp
 from rollup.blocks import (
@@ -41,12 +46,12 @@ from rollup.blocks import (
     encode_header,
 )
 from rollup.types import Block, BlockHeader, Hash32
-from sequencer.outbox import outbox_metadata, write_outbox_rows
+from sequencer.outbox import write_outbox_rows
+from storage.engine import insert_ignore, make_engine, upsert
+from storage.migrate import Schema, SchemaError, has_tables, upgrade
 from vm.stf import SealedBlock
 
-__all__ = ["Store", "StoredBlock", "SCHEMA_VERSION", "encode_changes", "decode_changes"]
-
-SCHEMA_VERSION = 2  # 2: headers name their L1 origin hash; bodies carry deposits, withdrawals
+__all__ = ["Store", "StoredBlock", "SCHEMA", "metadata", "encode_changes", "decode_changes"]
 
 metadata = MetaData()
 blocks_table = Table(
@@ -80,6 +85,7 @@ withdrawals_table = Table(  # hash -> where: rollup_getWithdrawalProof finds the
     Column("hash", LargeBinary(32), primary_key=True),
     Column("nonce", BigInteger, nullable=False),
     Column("block", BigInteger, nullable=False),
+    Index("withdrawals_by_block", "block", "nonce"),  # withdrawals_upto: one seek
     sqlite_with_rowid=False,
 )
 meta_table = Table(
@@ -88,6 +94,26 @@ meta_table = Table(
     Column("key", String(64), primary_key=True),
     Column("value", BigInteger, nullable=False),
 )
+
+
+def _legacy(conn: Connection) -> bool:
+    """A store from before migrations carries `meta.schema`: 2 is revision 0001. One created
+    by such a node killed before that row (some tables, nothing in them) is not: revision 0001
+    runs on it and creates what is missing."""
+    if not has_tables(conn, "meta"):
+        return False
+    query = select(meta_table.c.value).where(meta_table.c.key == "schema")
+    version = conn.execute(query).scalar()
+    if version not in (None, 2):
+        raise SchemaError(
+            f"the chain database has schema {version}, older than the oldest this "
+            "framework upgrades (schema 2, revision 0001): start a new database "
+            "or open it with the framework version that wrote it"
+        )
+    return version == 2
+
+
+SCHEMA = Schema("chain", Path(__file__).parent / "migrations", _legacy)
 
 
 def encode_changes(changes: dict[bytes, tuple[bytes | None, bytes | None]]) -> bytes:
@@ -116,43 +142,20 @@ class StoredBlock:
     changes: dict[bytes, tuple[bytes | None, bytes | None]]
 
 
-def _sqlite_pragmas(dbapi_connection: object, _record: object) -> None:
-    cursor = dbapi_connection.cursor()  # type: ignore[attr-defined]
-    cursor.execute("PRAGMA journal_mode=WAL")
-    # NORMAL in WAL mode survives a killed process (SIGKILL); FULL also survives power loss.
-    cursor.execute("PRAGMA synchronous=NORMAL")
-    cursor.execute("PRAGMA busy_timeout=5000")
-    cursor.close()
-
-
-def make_engine(url: str) -> Engine:
-    if url.startswith("sqlite"):
-        engine = create_engine(url, pool_size=8, max_overflow=8)
-        event.listen(engine, "connect", _sqlite_pragmas)
-        return engine
-    return create_engine(url, pool_size=8, max_overflow=8, pool_pre_ping=True)
-
-
 class Store:
     def __init__(self, url: str) -> None:
         self.url = url
         self.engine = make_engine(url)
-        metadata.create_all(self.engine)
-        outbox_metadata.create_all(self.engine)  # cross-app messages (sequencer/outbox.py)
-        self._dialect = self.engine.dialect.name
-        with self.engine.begin() as conn:
-            version = conn.execute(
-                select(meta_table.c.value).where(meta_table.c.key == "schema")
-            ).scalar()
-            if version is None:
-                conn.execute(meta_table.insert().values(key="schema", value=SCHEMA_VERSION))
-            elif version != SCHEMA_VERSION:
-                raise RuntimeError(f"database schema {version}, this node needs {SCHEMA_VERSION}")
+        try:
+            upgrade(self.engine, SCHEMA)  # metadata's tables and sequencer/outbox.py's
+        except BaseException:
+            self.engine.dispose()
+            raise
 
     def close(self) -> None:
         self.engine.dispose()
 
-    # ---- writes: the caller owns nothing; each call is one transaction ----
+    # ---- writes: each call is one unit of work, one transaction (a block, a chunk) ----
 
     def write_block(self, sealed: SealedBlock) -> None:
         block = sealed.block
@@ -168,8 +171,10 @@ class Store:
             conn.execute(blocks_table.insert(), row)
             write_outbox_rows(conn, block)
             if block.withdrawals:
-                rows = [{"hash": w.hash, "nonce": w.nonce, "block": block.header.number}
-                        for w in block.withdrawals]  # fmt: skip
+                rows = [
+                    {"hash": w.hash, "nonce": w.nonce, "block": block.header.number}
+                    for w in block.withdrawals
+                ]
                 conn.execute(withdrawals_table.insert(), rows)
 
     def checkpoint_chunk(
@@ -183,26 +188,17 @@ class Store:
         deletes = [k for k, v in values if v is None]
         with self.engine.begin() as conn:
             if upserts:
-                conn.execute(self._upsert(state_table, ["key"], ["value"]), upserts)
+                conn.execute(upsert(self.engine, state_table, ["key"], ["value"]), upserts)
             if deletes:
                 conn.execute(delete(state_table).where(state_table.c.key.in_(deletes)))
             if tx_rows:
                 rows = [{"hash": h, "block": b, "position": p} for h, b, p in tx_rows]
-                conn.execute(self._insert_ignore(tx_index_table, ["hash"]), rows)
+                conn.execute(insert_ignore(self.engine, tx_index_table, ["hash"]), rows)
             if upto_block is not None:
-                conn.execute(self._upsert(meta_table, ["key"], ["value"]),
-                             [{"key": "checkpoint", "value": upto_block}])  # fmt: skip
-
-    def _upsert(self, table: Table, keys: list[str], values: list[str]):
-        dialect = postgresql if self._dialect == "postgresql" else sqlite
-        stmt = dialect.insert(table)
-        return stmt.on_conflict_do_update(
-            index_elements=keys, set_={v: stmt.excluded[v] for v in values}
-        )
-
-    def _insert_ignore(self, table: Table, keys: list[str]):
-        dialect = postgresql if self._dialect == "postgresql" else sqlite
-        return dialect.insert(table).on_conflict_do_nothing(index_elements=keys)
+                conn.execute(
+                    upsert(self.engine, meta_table, ["key"], ["value"]),
+                    [{"key": "checkpoint", "value": upto_block}],
+                )
 
     # ---- reads ----
 
@@ -225,16 +221,23 @@ class Store:
                 select(state_table.c.value).where(state_table.c.key == key)
             ).scalar()
 
-    def _row_to_block(self, row: object) -> StoredBlock:
-        header: BlockHeader = decode_header(row.header)  # type: ignore[attr-defined]
-        body = decode_block_body(row.body, header.chain_id)  # type: ignore[attr-defined]
-        receipts, inbound_receipts, deposit_receipts = decode_block_receipts(
-            row.receipts  # type: ignore[attr-defined]
+    def _row_to_block(self, row: Row[Any]) -> StoredBlock:
+        header: BlockHeader = decode_header(row.header)
+        body = decode_block_body(row.body, header.chain_id)
+        receipts, inbound_receipts, deposit_receipts = decode_block_receipts(row.receipts)
+        block = Block(
+            header,
+            Hash32(row.hash),
+            body.transactions,
+            receipts,
+            body.inbound,
+            inbound_receipts,
+            body.outbound,
+            body.deposits,
+            deposit_receipts,
+            body.withdrawals,
         )
-        block = Block(header, Hash32(row.hash), body.transactions, receipts,  # type: ignore[attr-defined]
-                      body.inbound, inbound_receipts, body.outbound, body.deposits,
-                      deposit_receipts, body.withdrawals)  # fmt: skip
-        return StoredBlock(block, decode_changes(row.changes))  # type: ignore[attr-defined]
+        return StoredBlock(block, decode_changes(row.changes))
 
     def get_block(self, number: int) -> StoredBlock | None:
         with self.engine.connect() as conn:
@@ -285,9 +288,16 @@ class Store:
 
     def withdrawals_upto(self, block: int) -> int:
         """How many withdrawals blocks up to `block` started (the tree's size after it)."""
+        table = withdrawals_table
+        # nonces grow with blocks: the largest at or below `block` is the last entry of the
+        # (block, nonce) index there, one seek (a max() would read every entry below it)
+        query = (
+            select(table.c.nonce)
+            .where(table.c.block <= block)
+            .order_by(table.c.block.desc(), table.c.nonce.desc())
+            .limit(1)
+        )
         with self.engine.connect() as conn:
-            table = withdrawals_table
-            query = select(func.max(table.c.nonce)).where(table.c.block <= block)
             top = conn.execute(query).scalar()
         return 0 if top is None else int(top) + 1
 
