@@ -4,6 +4,7 @@
                               byte fans out into 256 directories
     PATH/tmp/                 files being written; emptied at open
     PATH/index.sqlite         submissions(seq, id, size, submitted_ms), in submission order
+                              (SQLAlchemy; versioned by da/migrations/local/)
 
 `submit` writes the object first (tmp file, fsync, rename into place, fsync the directory)
 and then its index row (SQLite, synchronous=FULL), so after a crash an object may lack a row
@@ -17,29 +18,47 @@ lost object raises `CorruptData`, an unknown id `DataNotFound`.
 from __future__ import annotations
 
 import os
-import sqlite3
 import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from sqlalchemy import Column, Connection, Engine, LargeBinary, MetaData, Table, func, select, text
+
 from da.backend import DARef
 from da.errors import CorruptData, DataNotFound
 from rollup.crypto import keccak
+from storage.engine import Int64, insert_ignore, make_engine, sqlite_url
+from storage.migrate import Schema, SchemaError, has_tables, upgrade
 
-__all__ = ["LocalDA", "LocalEntry"]
+__all__ = ["LocalDA", "LocalEntry", "INDEX_SCHEMA", "index_metadata"]
 
 NAME = "local"
-SCHEMA_VERSION = 1
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS submissions (
-    seq INTEGER PRIMARY KEY AUTOINCREMENT,
-    id BLOB NOT NULL UNIQUE,
-    size INTEGER NOT NULL,
-    submitted_ms INTEGER NOT NULL
+
+index_metadata = MetaData()
+submissions_table = Table(
+    "submissions",
+    index_metadata,
+    Column("seq", Int64, primary_key=True, autoincrement=True),
+    Column("id", LargeBinary, nullable=False, unique=True),
+    Column("size", Int64, nullable=False),
+    Column("submitted_ms", Int64, nullable=False),
+    sqlite_autoincrement=True,  # a seq is never used twice
 )
-"""
+
+
+def _legacy(conn: Connection) -> bool:
+    """An index from before migrations has the table and `PRAGMA user_version` 1."""
+    if not has_tables(conn, "submissions"):
+        return False
+    version = conn.execute(text("PRAGMA user_version")).scalar()
+    if version not in (0, 1):
+        raise SchemaError(f"the DA index has schema {version}, which no framework version wrote")
+    return True
+
+
+INDEX_SCHEMA = Schema("DA index", Path(__file__).parent / "migrations" / "local", _legacy)
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,9 +84,13 @@ def _fsync_dir(path: Path) -> None:
 class LocalDA:
     name = NAME
 
-    def __init__(self, path: str | Path, max_blob_size: int = 1 << 20,
-                 clock: Callable[[], int] = _wall_clock_ms,
-                 readonly: bool = False) -> None:  # fmt: skip
+    def __init__(
+        self,
+        path: str | Path,
+        max_blob_size: int = 1 << 20,
+        clock: Callable[[], int] = _wall_clock_ms,
+        readonly: bool = False,
+    ) -> None:
         self.path = Path(path)
         self.max_blob_size = max_blob_size
         self.readonly = readonly
@@ -75,28 +98,24 @@ class LocalDA:
         self._objects = self.path / "objects"
         self._tmp = self.path / "tmp"
         self._lock = threading.Lock()
+        self._engine: Engine | None = None
         if readonly:  # another process owns the store: no index, no clean-up, no writes
-            self._conn: sqlite3.Connection | None = None
             return
         for directory in (self.path, self._objects, self._tmp):
             directory.mkdir(parents=True, exist_ok=True)
         for leftover in self._tmp.iterdir():  # half-written objects of a crashed submit
             leftover.unlink()
-        db = sqlite3.connect(self.path / "index.sqlite", check_same_thread=False,
-                             isolation_level=None)  # fmt: skip
-        self._conn = db
-        db.execute("PRAGMA journal_mode=WAL")
-        db.execute("PRAGMA synchronous=FULL")
-        version = db.execute("PRAGMA user_version").fetchone()[0]
-        if version not in (0, SCHEMA_VERSION):
-            raise RuntimeError(f"DA index schema {version}, this node needs {SCHEMA_VERSION}")
-        db.execute(_SCHEMA)
-        db.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
+        engine = make_engine(sqlite_url(self.path / "index.sqlite"), synchronous="FULL")
+        try:
+            upgrade(engine, INDEX_SCHEMA)
+        except BaseException:
+            engine.dispose()
+            raise
+        self._engine = engine
 
     def close(self) -> None:
-        with self._lock:
-            if self._conn is not None:
-                self._conn.close()
+        if self._engine is not None:
+            self._engine.dispose()
 
     def __enter__(self) -> LocalDA:
         return self
@@ -110,14 +129,13 @@ class LocalDA:
         if len(data) > self.max_blob_size:
             raise ValueError(f"{len(data)} bytes exceed the blob limit of {self.max_blob_size}")
         blob_id = keccak(data)
-        db = self._index()
+        index = self._index()
+        row = {"id": blob_id, "size": len(data), "submitted_ms": self._clock()}
         with self._lock:
             if not self._intact(blob_id):
                 self._write_object(blob_id, data)
-            db.execute(
-                "INSERT OR IGNORE INTO submissions (id, size, submitted_ms) VALUES (?, ?, ?)",
-                (blob_id, len(data), self._clock()),
-            )
+            with index.begin() as conn:
+                conn.execute(insert_ignore(index, submissions_table, ["id"]), row)
         return DARef(NAME, blob_id)
 
     def get(self, ref: DARef) -> bytes:
@@ -136,21 +154,16 @@ class LocalDA:
 
     def entries(self, after: int = 0, limit: int = 1_000) -> list[LocalEntry]:
         """Submissions with seq > `after`, oldest first."""
-        db = self._index()
-        with self._lock:
-            rows = db.execute(
-                "SELECT seq, id, size, submitted_ms FROM submissions WHERE seq > ? "
-                "ORDER BY seq LIMIT ?",
-                (after, limit),
-            ).fetchall()
-        return [LocalEntry(seq, DARef(NAME, bytes(i)), size, ms) for seq, i, size, ms in rows]
+        table = submissions_table
+        query = select(table).where(table.c.seq > after).order_by(table.c.seq).limit(limit)
+        with self._index().connect() as conn:
+            rows = conn.execute(query).all()
+        return [LocalEntry(r.seq, DARef(NAME, bytes(r.id)), r.size, r.submitted_ms) for r in rows]
 
     def head(self) -> int:
         """The seq of the newest submission, 0 when empty."""
-        db = self._index()
-        with self._lock:
-            row = db.execute("SELECT MAX(seq) FROM submissions").fetchone()
-        return int(row[0] or 0)
+        with self._index().connect() as conn:
+            return int(conn.execute(select(func.max(submissions_table.c.seq))).scalar() or 0)
 
     def seq_of(self, ref: DARef) -> int | None:
         return self._seq_of(self._check_ref(ref))
@@ -162,18 +175,18 @@ class LocalDA:
             raise ValueError(f"{ref} is not a reference of the local backend")
         return ref.id
 
-    def _index(self) -> sqlite3.Connection:
-        if self._conn is None:
+    def _index(self) -> Engine:
+        if self._engine is None:
             raise RuntimeError(f"the DA store in {self.path} is open read-only")
-        return self._conn
+        return self._engine
 
     def _seq_of(self, blob_id: bytes) -> int | None:
-        if self._conn is None:
+        if self._engine is None:
             return None
-        with self._lock:
-            query = "SELECT seq FROM submissions WHERE id = ?"
-            row = self._conn.execute(query, (blob_id,)).fetchone()
-        return None if row is None else int(row[0])
+        query = select(submissions_table.c.seq).where(submissions_table.c.id == blob_id)
+        with self._engine.connect() as conn:
+            seq = conn.execute(query).scalar()
+        return None if seq is None else int(seq)
 
     def _intact(self, blob_id: bytes) -> bool:
         try:

@@ -15,7 +15,7 @@ derived from the range, so a retry produces the same bytes).
 
 Heads: safe = the last block of the newest commitment the L1 included; finalized = the last
 block of the newest commitment in an L1 block at or below the L1's `finalized` block. Both
-are recorded in the poster's SQLite file (PosterStore) with every commitment, so a restart
+are recorded in the poster's database (PosterStore) with every commitment, so a restart
 knows them at once; the L1 stays the authority, within what this chain built. The poster
 reads the inbox's position at start, before each batch, and every `finality_poll_s`:
     next_block == safe + 1            in step
@@ -46,14 +46,26 @@ blocks or `max_backlog_txs` transactions.
 from __future__ import annotations
 
 import logging
-import sqlite3
 import threading
 import time
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol
+
+from sqlalchemy import (
+    Column,
+    LargeBinary,
+    MetaData,
+    Select,
+    Table,
+    Text,
+    delete,
+    func,
+    select,
+    update,
+)
 
 from da.backend import DABackend, DARef
 from da.batch import encode_blocks
@@ -71,12 +83,16 @@ from rollup.crypto import keccak
 from rollup.errors import Busy, RollupError
 from rollup.outputs import output_root
 from rollup.types import Block
+from storage.engine import Int64, make_engine, sqlite_url, upsert
+from storage.migrate import Schema, has_tables, upgrade
 
 __all__ = [
     "ForeignBatch",
     "PosterConfig",
     "BlockSource",
     "PosterStore",
+    "POSTER_SCHEMA",
+    "poster_metadata",
     "Poster",
     "PosterStatus",
     "Backlog",
@@ -122,103 +138,145 @@ def channel_id_for(chain_id: int, first: int, last: int) -> bytes:
 
 # ---- what was posted, on disk ----
 
-_SCHEMA = (
-    """CREATE TABLE IF NOT EXISTS batches (
-        idx INTEGER PRIMARY KEY, first_block INTEGER NOT NULL, last_block INTEGER NOT NULL,
-        data_hash BLOB NOT NULL, output_root BLOB NOT NULL, da_ref BLOB NOT NULL,
-        l1_block INTEGER NOT NULL, l1_tx BLOB NOT NULL,
-        txs INTEGER, bytes INTEGER, posted_ms INTEGER)""",
-    "CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value INTEGER NOT NULL)",
+poster_metadata = MetaData()
+batches_table = Table(
+    "batches",
+    poster_metadata,
+    Column("idx", Int64, primary_key=True, autoincrement=False),
+    Column("first_block", Int64, nullable=False),
+    Column("last_block", Int64, nullable=False),
+    Column("data_hash", LargeBinary, nullable=False),
+    Column("output_root", LargeBinary, nullable=False),
+    Column("da_ref", LargeBinary, nullable=False),
+    Column("l1_block", Int64, nullable=False),
+    Column("l1_tx", LargeBinary, nullable=False),
+    Column("txs", Int64),
+    Column("bytes", Int64),
+    Column("posted_ms", Int64),
+)
+poster_meta_table = Table(
+    "meta",
+    poster_metadata,
+    Column("key", Text, primary_key=True),
+    Column("value", Int64, nullable=False),
+)
+# the first eight columns are a Commitment's fields after its chain id, in order
+_commitment = select(*list(batches_table.c)[:8])
+POSTER_SCHEMA = Schema(
+    "DA poster",
+    Path(__file__).parent / "migrations" / "poster",
+    lambda conn: has_tables(conn, "batches"),
 )
 
 
 class PosterStore:
     """The poster's record: every commitment it knows of, and the finalized head.
 
+    A database of its own (a path: SQLite with synchronous=FULL; or a URL), versioned like
+    the chain's (da/migrations/poster/). Each method is one transaction, from any thread.
     `bytes` and `txs` are the DA bytes submitted and the transactions carried (NULL for
     commitments learned from the L1 after a crash)."""
 
-    def __init__(self, path: Path) -> None:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        self._db = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute("PRAGMA synchronous=FULL")
-        for statement in _SCHEMA:
-            self._db.execute(statement)
-        self._lock = threading.Lock()
+    def __init__(self, where: Path | str) -> None:
+        if isinstance(where, Path):
+            where.parent.mkdir(parents=True, exist_ok=True)
+            where = sqlite_url(where)
+        self.engine = make_engine(where, synchronous="FULL")
+        try:
+            upgrade(self.engine, POSTER_SCHEMA)
+        except BaseException:
+            self.engine.dispose()
+            raise
 
     def close(self) -> None:
-        with self._lock:
-            self._db.close()
+        self.engine.dispose()
 
     def add(self, c: CommitmentRecord, txs: int | None = None, size: int | None = None) -> None:
-        with self._lock:
-            self._db.execute(
-                "INSERT OR REPLACE INTO batches VALUES (?,?,?,?,?,?,?,?,?,?,?)",
-                (c.index, c.first_block, c.last_block, c.data_hash, c.output_root, c.da_ref,
-                 c.l1_block, c.l1_tx, txs, size, time.time_ns() // 1_000_000),
-            )  # fmt: skip
+        row = {
+            "idx": c.index,
+            "first_block": c.first_block,
+            "last_block": c.last_block,
+            "data_hash": bytes(c.data_hash),
+            "output_root": bytes(c.output_root),
+            "da_ref": bytes(c.da_ref),
+            "l1_block": c.l1_block,
+            "l1_tx": bytes(c.l1_tx),
+            "txs": txs,
+            "bytes": size,
+            "posted_ms": time.time_ns() // 1_000_000,
+        }
+        columns = [name for name in row if name != "idx"]
+        with self.engine.begin() as conn:
+            conn.execute(upsert(self.engine, batches_table, ["idx"], columns), row)
 
     def last(self) -> Commitment | None:
-        rows = self._query("SELECT * FROM batches ORDER BY idx DESC LIMIT 1", ())
+        rows = self._query(_commitment.order_by(batches_table.c.idx.desc()).limit(1))
         return rows[0] if rows else None
 
     def all(self) -> list[Commitment]:
-        return self._query("SELECT * FROM batches ORDER BY idx", ())
+        return self._query(_commitment.order_by(batches_table.c.idx))
 
     def covering(self, block: int) -> Commitment | None:
         """The oldest commitment whose range reaches `block`: the first output root that
         proves what happened in it (a withdrawal's finalization clock starts there)."""
-        rows = self._query("SELECT * FROM batches WHERE last_block >= ? ORDER BY idx LIMIT 1",
-                           (block,))  # fmt: skip
+        query = _commitment.where(batches_table.c.last_block >= block)
+        rows = self._query(query.order_by(batches_table.c.idx).limit(1))
         return rows[0] if rows else None
 
     def after_l1(self, l1_block: int) -> list[Commitment]:
         """The commitments recorded in L1 blocks after `l1_block`, oldest first."""
-        return self._query("SELECT * FROM batches WHERE l1_block > ? ORDER BY idx", (l1_block,))
+        query = _commitment.where(batches_table.c.l1_block > l1_block)
+        return self._query(query.order_by(batches_table.c.idx))
 
     def moved(self, index: int, l1_block: int, l1_tx: bytes) -> None:
         """Commitment `index` is now in L1 block `l1_block`, by transaction `l1_tx`."""
-        with self._lock:
-            self._db.execute("UPDATE batches SET l1_block = ?, l1_tx = ? WHERE idx = ?",
-                             (l1_block, l1_tx, index))  # fmt: skip
+        change = (
+            update(batches_table)
+            .where(batches_table.c.idx == index)
+            .values(l1_block=l1_block, l1_tx=bytes(l1_tx))
+        )
+        with self.engine.begin() as conn:
+            conn.execute(change)
 
     def drop_from_block(self, first_block: int) -> int:
         """Forget commitments from `first_block` on (the L1 no longer has them)."""
-        with self._lock:
-            return self._db.execute(
-                "DELETE FROM batches WHERE last_block >= ?", (first_block,)
-            ).rowcount
+        forget = delete(batches_table).where(batches_table.c.last_block >= first_block)
+        with self.engine.begin() as conn:
+            return int(conn.execute(forget).rowcount)
 
     def finalized_upto(self, l1_block: int) -> int:
         """The last block of the newest commitment included at or below `l1_block`."""
-        with self._lock:
-            row = self._db.execute(
-                "SELECT MAX(last_block) FROM batches WHERE l1_block <= ?", (l1_block,)
-            ).fetchone()
-        return int(row[0] or 0)
+        table = batches_table
+        query = select(func.max(table.c.last_block)).where(table.c.l1_block <= l1_block)
+        with self.engine.connect() as conn:
+            return int(conn.execute(query).scalar() or 0)
 
     def totals(self) -> tuple[int, int]:
         """(transactions, DA bytes) of the batches this poster submitted itself."""
-        with self._lock:
-            row = self._db.execute(
-                "SELECT SUM(txs), SUM(bytes) FROM batches WHERE bytes IS NOT NULL"
-            ).fetchone()
-        return int(row[0] or 0), int(row[1] or 0)
+        table = batches_table
+        query = select(func.sum(table.c.txs), func.sum(table.c.bytes)).where(
+            table.c.bytes.is_not(None)
+        )
+        with self.engine.connect() as conn:
+            txs, size = conn.execute(query).one()
+        return int(txs or 0), int(size or 0)
 
     def get_meta(self, key: str) -> int | None:
-        with self._lock:
-            row = self._db.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
-        return None if row is None else int(row[0])
+        query = select(poster_meta_table.c.value).where(poster_meta_table.c.key == key)
+        with self.engine.connect() as conn:
+            value = conn.execute(query).scalar()
+        return None if value is None else int(value)
 
     def set_meta(self, key: str, value: int) -> None:
-        with self._lock:
-            self._db.execute("INSERT OR REPLACE INTO meta VALUES (?, ?)", (key, value))
+        with self.engine.begin() as conn:
+            conn.execute(
+                upsert(self.engine, poster_meta_table, ["key"], ["value"]),
+                {"key": key, "value": value},
+            )
 
-    def _query(self, sql: str, args: tuple[object, ...]) -> list[Commitment]:
-        with self._lock:
-            rows = self._db.execute(sql, args).fetchall()
-        return [Commitment(0, r[0], r[1], r[2], r[3], r[4], r[5], r[6], r[7]) for r in rows]
+    def _query(self, query: Select[Any]) -> list[Commitment]:
+        with self.engine.connect() as conn:
+            return [Commitment(0, *row) for row in conn.execute(query)]
 
 
 # ---- the poster ----

@@ -1,17 +1,20 @@
-"""The embedded DA backend: content addressing, durability across reopen, tamper detection."""
+"""The embedded DA backend: content addressing, durability across reopen, tamper detection, an
+index written before migrations."""
 
 from __future__ import annotations
 
 import itertools
 import os
+import sqlite3
 from pathlib import Path
 
 import pytest
 
 from da.backend import DABackend, DARef
 from da.errors import CodecError, CorruptData, DataNotFound
-from da.local import LocalDA
+from da.local import INDEX_SCHEMA, LocalDA, index_metadata
 from rollup.crypto import keccak
+from storage.migrate import SchemaError, drift, head_of, revision_of
 
 
 def _clock() -> itertools.count[int]:
@@ -105,3 +108,43 @@ def test_refs_encode_and_decode() -> None:
             DARef.decode(bad)
     with pytest.raises(ValueError):
         DARef("", b"")
+
+
+def test_an_index_from_before_migrations_keeps_its_order(tmp_path: Path) -> None:
+    with LocalDA(tmp_path) as da:
+        refs = [da.submit(b"first"), da.submit(b"second")]
+    index = tmp_path / "index.sqlite"
+    with sqlite3.connect(index) as db:  # back to what LocalDA wrote before migrations
+        db.execute("DROP TABLE alembic_version")
+        db.execute("DROP TABLE submissions")
+        db.execute(
+            "CREATE TABLE submissions (seq INTEGER PRIMARY KEY AUTOINCREMENT, id BLOB NOT "
+            "NULL UNIQUE, size INTEGER NOT NULL, submitted_ms INTEGER NOT NULL)"
+        )
+        db.executemany(
+            "INSERT INTO submissions (id, size, submitted_ms) VALUES (?, ?, 1)",
+            [(r.id, 6) for r in refs],
+        )
+        db.execute("PRAGMA user_version=1")
+    with LocalDA(tmp_path) as da:
+        assert da._engine is not None
+        with da._engine.connect() as conn:
+            assert revision_of(conn) == head_of(INDEX_SCHEMA)
+            # the old DDL's primary key lacked NOT NULL: a rowid, never NULL
+            nullable = [(d[0][0], d[0][2], d[0][3]) for d in drift(conn, index_metadata)]
+            assert nullable == [("modify_nullable", "submissions", "seq")]
+        assert [e.ref for e in da.entries()] == refs
+        third = da.submit(b"third")
+        assert da.seq_of(third) == 3 and da.get(refs[0]) == b"first"
+    with sqlite3.connect(index) as db:
+        db.execute("DROP TABLE alembic_version")
+        db.execute("PRAGMA user_version=7")
+    with pytest.raises(SchemaError, match="DA index has schema 7"):
+        LocalDA(tmp_path)
+
+
+def test_a_fresh_index_has_the_declared_tables(tmp_path: Path) -> None:
+    with LocalDA(tmp_path) as da:
+        assert da._engine is not None
+        with da._engine.connect() as conn:
+            assert drift(conn, index_metadata) == []

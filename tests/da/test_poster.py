@@ -1,10 +1,12 @@
 """The poster against fakes at its ports (a LocalChain, LocalDA, an in-memory inbox): order,
 retries, restarts without gaps or duplicates, heads, the back-pressure gate, and batches it
-did not build: never adopted, reported, and replaced after the inbox owner's revert."""
+did not build: never adopted, reported, and replaced after the inbox owner's revert; its
+record written before migrations opens with its commitments."""
 
 from __future__ import annotations
 
 import logging
+import sqlite3
 import threading
 import time
 from pathlib import Path
@@ -13,12 +15,22 @@ from typing import Any
 import pytest
 
 from da.backend import DARef
-from da.commitment import decode_refs
+from da.commitment import Commitment, decode_refs
 from da.errors import TemporaryDAError
 from da.local import LocalDA
-from da.poster import Backlog, ForeignBatch, Poster, PosterConfig, PosterStore, channel_id_for
+from da.poster import (
+    POSTER_SCHEMA,
+    Backlog,
+    ForeignBatch,
+    Poster,
+    PosterConfig,
+    PosterStore,
+    channel_id_for,
+    poster_metadata,
+)
 from rollup.errors import LimitExceeded
 from rollup.outputs import output_root
+from storage.migrate import drift, head_of, revision_of
 
 FAST = PosterConfig(max_delay_s=0.0, poll_s=0.01, retry_initial_s=0.01, retry_max_s=0.05,
                     finality_poll_s=0.0)  # fmt: skip
@@ -397,3 +409,51 @@ def test_batches_never_exceed_the_inbox_bound(
     grow(chain, 5)
     _drain(poster)
     assert [(c.first_block, c.last_block) for c in inbox.items] == [(1, 2), (3, 4), (5, 5)]
+
+
+# What PosterStore created before migrations (raw sqlite3).
+POSTER_BEFORE_MIGRATIONS = """
+CREATE TABLE IF NOT EXISTS batches (
+    idx INTEGER PRIMARY KEY, first_block INTEGER NOT NULL, last_block INTEGER NOT NULL,
+    data_hash BLOB NOT NULL, output_root BLOB NOT NULL, da_ref BLOB NOT NULL,
+    l1_block INTEGER NOT NULL, l1_tx BLOB NOT NULL,
+    txs INTEGER, bytes INTEGER, posted_ms INTEGER);
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value INTEGER NOT NULL);
+"""
+
+
+def test_a_record_from_before_migrations_opens_with_its_commitments(tmp_path: Path) -> None:
+    path = tmp_path / "da-poster.sqlite"
+    with sqlite3.connect(path) as db:
+        db.executescript(POSTER_BEFORE_MIGRATIONS)
+        db.execute(
+            "INSERT INTO batches VALUES (0, 1, 4, x'aa', x'bb', x'cc', 12, x'dd', 9, 300, 1)"
+        )
+        db.execute("INSERT INTO meta VALUES ('finalized', 4)")
+    store = PosterStore(path)
+    try:
+        with store.engine.connect() as conn:
+            assert revision_of(conn) == head_of(POSTER_SCHEMA)
+            # the old DDL's primary keys lacked NOT NULL: a rowid and a key always given
+            nullable = [(d[0][0], d[0][2], d[0][3]) for d in drift(conn, poster_metadata)]
+            assert nullable == [
+                ("modify_nullable", "batches", "idx"),
+                ("modify_nullable", "meta", "key"),
+            ]
+        assert store.all() == [Commitment(0, 0, 1, 4, b"\xaa", b"\xbb", b"\xcc", 12, b"\xdd")]
+        assert store.get_meta("finalized") == 4 and store.totals() == (9, 300)
+        store.add(Commitment(0, 0, 1, 4, b"\xaa", b"\xbb", b"\xcc", 13, b"\xee"))  # replaces
+        store.add(Commitment(0, 1, 5, 6, b"\x01", b"\x02", b"\x03", 14, b"\x04"), 2, 50)
+        assert [(c.index, c.l1_block) for c in store.all()] == [(0, 13), (1, 14)]
+        assert store.covering(5) == store.last() and store.finalized_upto(13) == 4
+    finally:
+        store.close()
+
+
+def test_a_fresh_record_has_the_declared_tables(tmp_path: Path) -> None:
+    store = PosterStore(f"sqlite:///{tmp_path / 'poster.sqlite'}")  # a URL works as a path does
+    try:
+        with store.engine.connect() as conn:
+            assert drift(conn, poster_metadata) == []
+    finally:
+        store.close()
