@@ -15,9 +15,17 @@ from pathlib import Path
 import pytest
 
 from rollup.errors import ConfigError
+from rollup.manifest import SETTINGS_TABLES
 from services.logs import configure_logging
 from services.node import NODE_SETTINGS, writable_dir
-from services.settings import OPTIONS, Settings, add_arguments, load_settings, require
+from services.settings import (
+    OPTIONS,
+    SECTIONS,
+    Settings,
+    add_arguments,
+    load_settings,
+    require,
+)
 from services.verifier import VERIFIER_SETTINGS
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -211,6 +219,10 @@ def test_each_process_has_its_own_flags() -> None:
     flags = {a.option_strings[0] for a in verifier._actions if a.option_strings}
     assert {"--l1-rpc", "--inbox", "--portal", "--da-dir", "--port", "--log-format"} <= flags
     assert "--da" not in flags and "--batcher-key-file" not in flags
+
+
+def test_rollup_toml_takes_the_settings_tables() -> None:
+    assert set(SECTIONS) == set(SETTINGS_TABLES)
 
 
 def test_the_docstring_table_names_every_setting() -> None:
