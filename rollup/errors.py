@@ -66,6 +66,9 @@ comparing message text: a case it must tell apart is a class.
     ├── ProcessError                          stop                   a process we start failed
     │   └── NodeStartError, AnvilError, NatsServerError, DevnetError, BenchError
     ├── ForwardedError                        input   (its own)      services/rpc/isolation.py
+    ├── RpcUnavailable (retry), RpcCallError (input)                 services/rpcclient.py
+    ├── WaitTimeout                           retry                  services/waiting.py
+    ├── SchemaError                           stop                   storage/migrate.py
     ├── UsageError (input), Failure (stop)                           services/cli.py
     ├── VerifyError (stop)                                           services/da_cli.py
     ├── BridgeError (stop), AppRpcError                              services/bridge_cli.py
