@@ -17,17 +17,10 @@ import asyncio
 import json
 import os
 import shutil
-import signal
-import socket
-import subprocess
-import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from types import TracebackType
-from typing import IO, Self
 
 from rollup.errors import ProcessError
-from services.anvil import free_port
 from services.bus.embedded import private_directory
 from services.bus.nats_auth import (
     ADMIN_USER,
@@ -37,6 +30,7 @@ from services.bus.nats_auth import (
     load_or_create_credentials,
 )
 from services.bus.wire import MAX_FRAME
+from services.process import ManagedProcess, accepts_tcp, free_port
 
 __all__ = ["NatsServerProcess", "NatsServerError", "find_nats_server"]
 
@@ -57,29 +51,28 @@ def find_nats_server() -> Path:
     return Path(found)
 
 
-class NatsServerProcess:
+class NatsServerProcess(ManagedProcess):
+    """The server as a `ManagedProcess` (services/process.py): ready once its log says so and
+    it accepts connections; `start()` writes its configuration first and creates the stream
+    and consumers after."""
+
     def __init__(self, store_dir: Path, port: int | None = None, log_path: Path | None = None,
                  chains: Sequence[int] = (),
                  credentials_dir: Path | None = None) -> None:  # fmt: skip
         self.store_dir = Path(store_dir)
         self.port = port or free_port()
-        self.log_path = log_path or self.store_dir / "nats-server.log"
         self.chains = list(chains)
         self.credentials_dir = Path(credentials_dir or self.store_dir / "credentials")
         self.config_path = self.store_dir / "nats-server.conf"
-        self._proc: subprocess.Popen[bytes] | None = None
-        self._log: IO[bytes] | None = None
+        ready = accepts_tcp(self.port)
+        super().__init__("nats-server", [], log_path or self.store_dir / "nats-server.log",
+                         ready=lambda: "Server is ready" in self.log_tail(50) and ready(),
+                         error=NatsServerError, start_timeout=START_TIMEOUT,
+                         stop_timeout=STOP_TIMEOUT)  # fmt: skip
 
     @property
     def url(self) -> str:
         return f"nats://127.0.0.1:{self.port}"
-
-    @property
-    def pid(self) -> int | None:
-        return None if self._proc is None else self._proc.pid
-
-    def running(self) -> bool:
-        return self._proc is not None and self._proc.poll() is None
 
     def credentials_path(self, chain_id: int | None) -> Path:
         """The credentials file of chain `chain_id`'s user, or of the admin (None)."""
@@ -90,21 +83,13 @@ class NatsServerProcess:
         user = ADMIN_USER if chain_id is None else chain_user(chain_id)
         return load_or_create_credentials(self.credentials_path(chain_id), user)
 
-    def start(self, timeout: float = START_TIMEOUT) -> None:
+    def start(self, timeout: float | None = None,
+              interrupted: Callable[[], bool] | None = None) -> None:  # fmt: skip
         private_directory(self.store_dir)
         private_directory(self.credentials_dir)
         self._write_config()
-        self._log = open(self.log_path, "ab")  # noqa: SIM115 - kept open for the child's life
-        cmd = [str(find_nats_server()), "-c", str(self.config_path)]
-        self._proc = subprocess.Popen(
-            cmd, stdin=subprocess.DEVNULL, stdout=self._log, stderr=subprocess.STDOUT,
-            start_new_session=True,  # a Ctrl-C meant for the caller does not reach it
-        )  # fmt: skip
-        try:
-            self._wait_ready(timeout)
-        except NatsServerError:
-            self.stop()  # never leave a server behind that the caller does not know of
-            raise
+        self.command = [str(find_nats_server()), "-c", str(self.config_path)]
+        super().start(timeout, interrupted)  # stops the server if it does not become ready
         self._provision()
 
     def _write_config(self) -> None:
@@ -140,63 +125,3 @@ class NatsServerProcess:
         except Exception as exc:  # noqa: BLE001 - any failure leaves the server unusable
             self.stop()
             raise NatsServerError(f"cannot create the bus stream and consumers: {exc}") from exc
-
-    def _wait_ready(self, timeout: float) -> None:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self._proc is not None and self._proc.poll() is not None:
-                raise NatsServerError(
-                    f"nats-server exited with {self._proc.returncode}:\n{self.log_tail()}"
-                )
-            if "Server is ready" in self.log_tail(50) and _accepts(self.port):
-                return
-            time.sleep(0.05)
-        raise NatsServerError(f"nats-server did not start within {timeout} s:\n{self.log_tail()}")
-
-    def log_tail(self, lines: int = 30) -> str:
-        try:
-            return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
-        except OSError:
-            return "(no log)"
-
-    def kill(self) -> None:
-        """SIGKILL: the crash the fault tests inflict."""
-        if self._proc is not None:
-            self._proc.send_signal(signal.SIGKILL)
-            self._proc.wait()
-            self._close()
-
-    def stop(self, timeout: float = STOP_TIMEOUT) -> None:
-        if self._proc is None:
-            return
-        if self._proc.poll() is None:
-            self._proc.send_signal(signal.SIGTERM)
-            try:
-                self._proc.wait(timeout)
-            except subprocess.TimeoutExpired:
-                self._proc.kill()
-                self._proc.wait()
-        self._close()
-
-    def _close(self) -> None:
-        self._proc = None
-        if self._log is not None:
-            self._log.close()
-            self._log = None
-
-    def __enter__(self) -> Self:
-        if self._proc is None:
-            self.start()
-        return self
-
-    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
-                 tb: TracebackType | None) -> None:  # fmt: skip
-        self.stop()
-
-
-def _accepts(port: int) -> bool:
-    try:
-        with socket.create_connection(("127.0.0.1", port), timeout=0.5):
-            return True
-    except OSError:
-        return False

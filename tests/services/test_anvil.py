@@ -2,31 +2,16 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
-import httpx
 import pytest
 
-from services.anvil import ANVIL_ENV, AnvilError, AnvilProcess, find_anvil, free_port
+from services.anvil import ANVIL_ENV, AnvilError, AnvilProcess, find_anvil
+from services.process import free_port, pid_alive
+from services.rpcclient import rpc_call as rpc
 
 FIRST_DEV_ACCOUNT = "0xf39Fd6e51aad88F6F4ce6aB8827279cffFb92266"
 TEN_THOUSAND_ETH = 10_000 * 10**18
-
-
-def rpc(url: str, method: str, *params: object) -> object:
-    request = {"jsonrpc": "2.0", "id": 1, "method": method, "params": list(params)}
-    response = httpx.post(url, json=request, timeout=5.0, trust_env=False)
-    response.raise_for_status()
-    return response.json()["result"]
-
-
-def pid_exists(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    return True
 
 
 @pytest.mark.e2e
@@ -41,10 +26,10 @@ def test_anvil_starts_on_loopback_with_dev_accounts_and_stops(tmp_path: Path) ->
         assert isinstance(balance, str)
         assert int(balance, 16) == TEN_THOUSAND_ETH
         pid = anvil.pid
-        assert pid_exists(pid)
+        assert pid_alive(pid)
     finally:
         anvil.stop()
-    assert not pid_exists(pid)
+    assert not pid_alive(pid)
     assert not anvil.running()
     anvil.stop()  # a second stop is harmless
 
@@ -54,7 +39,7 @@ def test_context_manager_starts_and_stops(tmp_path: Path) -> None:
     with AnvilProcess(log_dir=tmp_path) as anvil:
         pid = anvil.pid
         assert rpc(anvil.rpc_url, "eth_chainId") == hex(31337)
-    assert not pid_exists(pid)
+    assert not pid_alive(pid)
 
 
 def test_rpc_url_before_start_is_an_error() -> None:
