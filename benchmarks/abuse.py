@@ -34,7 +34,6 @@ import multiprocessing.process
 import os
 import secrets
 import socket
-import sys
 import time
 from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, field
@@ -42,25 +41,18 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-import httpx
 import orjson
 from coincurve import PrivateKey
 
-from benchmarks.common import (
-    BenchError,
-    Connection,
-    NodeUnderTest,
-    connect,
-    environment,
-    percentile,
-    rpc,
-    sign_transfer,
-)
+from benchmarks.common import BenchError, environment, log, nonces, percentile, rpc
 from benchmarks.evm import render_evm_app
-from rollup import rlp
-from rollup.crypto import keccak
+from benchmarks.http import Connection, connect, request_body
+from benchmarks.signing import GWEI, sign_raw, sign_transfer
+from benchmarks.targets import NodeUnderTest
+from rollup.crypto import key_address
 from rollup.genesis import DEV_ADDRESSES
 from rollup.manifest import app_address
+from services.rpcclient import RpcClient
 from vm.native.abi import selector
 
 __all__ = ["AbuseConfig", "run_abuse", "format_abuse", "ATTACKS"]
@@ -71,7 +63,6 @@ PROBE_EVERY = 0.01
 # init code returning the runtime 0x5b600056 (JUMPDEST PUSH1 0 JUMP): a loop without end
 LOOP_INIT = bytes.fromhex("635b6000566000526004601cf3")
 DEPLOYER = 2
-GWEI = 10**9
 
 
 @dataclass(frozen=True)
@@ -81,10 +72,6 @@ class AbuseConfig:
     attackers: int = 8
     attacks: tuple[str, ...] = ()  # empty: all of ATTACKS
     flood_accounts: int = 300  # pool_flood: fresh accounts, 64 future-nonce transactions each
-
-
-def log(message: str) -> None:
-    print(message, file=sys.stderr, flush=True)
 
 
 @dataclass
@@ -115,10 +102,6 @@ class Phase:
         }
 
 
-def _body(method: str, *params: Any) -> bytes:
-    return orjson.dumps({"jsonrpc": "2.0", "id": 1, "method": method, "params": list(params)})
-
-
 def _kind(reply: bytes) -> str:
     """How an attack request was answered: "result", or the error's first words."""
     try:
@@ -143,13 +126,12 @@ class Chain:
         self.nonce = self.pending_nonce()
 
     def pending_nonce(self) -> int:
-        sender = "0x" + DEV_ADDRESSES[STREAM_SENDER].hex()
-        return int(rpc(self.url, "eth_getTransactionCount", sender, "pending"), 16)
+        return nonces(self.url, [DEV_ADDRESSES[STREAM_SENDER]])[0]
 
     def next_transfer(self) -> bytes:
         tx = sign_transfer(STREAM_SENDER, self.chain_id, self.nonce, secrets.token_bytes(20), 1)
         self.nonce += 1
-        return _body("eth_sendRawTransaction", tx.raw_hex)
+        return request_body("eth_sendRawTransaction", tx.raw_hex)
 
 
 async def _stream(chain: Chain, rate: float, stop: asyncio.Event, phase: Phase) -> None:
@@ -174,7 +156,7 @@ async def _stream(chain: Chain, rate: float, stop: asyncio.Event, phase: Phase) 
 
 async def _probe(url: str, stop: asyncio.Event, phase: Phase) -> None:
     conn = await connect(url)
-    body = _body("eth_blockNumber")
+    body = request_body("eth_blockNumber")
     try:
         while not stop.is_set():
             started = time.perf_counter()
@@ -222,17 +204,17 @@ def _spin(n: int) -> dict[str, str]:
 
 
 async def estimate_heavy(t: Targets, stop: asyncio.Event, phase: Phase, n: int) -> None:
-    body = _body("eth_estimateGas", _spin(10**9))
+    body = request_body("eth_estimateGas", _spin(10**9))
     await _hammer(t.native.url, lambda: body, stop, phase, n)
 
 
 async def call_loop_evm(t: Targets, stop: asyncio.Event, phase: Phase, n: int) -> None:
-    body = _body("eth_call", {"to": t.loop, "gas": hex(10**9)}, "latest")
+    body = request_body("eth_call", {"to": t.loop, "gas": hex(10**9)}, "latest")
     await _hammer(t.evm.url, lambda: body, stop, phase, n)
 
 
 async def proof_slots(t: Targets, stop: asyncio.Event, phase: Phase, n: int) -> None:
-    body = _body("rollup_getProof", "0x" + app_address("spinner").hex(),
+    body = request_body("rollup_getProof", "0x" + app_address("spinner").hex(),
                  [hex(i) for i in range(100_000)])  # fmt: skip
     await _hammer(t.native.url, lambda: body, stop, phase, n)
 
@@ -241,7 +223,7 @@ async def logs_range(t: Targets, stop: asyncio.Event, phase: Phase, n: int) -> N
     head = int(rpc(t.native.url, "eth_blockNumber"), 16)
     flt = {"fromBlock": hex(max(0, head - 9_999)), "toBlock": hex(head),
            "topics": [None, "0x" + "ee" * 32]}  # fmt: skip
-    body = _body("eth_getLogs", flt)
+    body = request_body("eth_getLogs", flt)
     await _hammer(t.native.url, lambda: body, stop, phase, n)
 
 
@@ -251,7 +233,7 @@ async def filters(t: Targets, stop: asyncio.Event, phase: Phase, n: int) -> None
     try:
         while not stop.is_set() and len(ids) < 10_000:
             phase.attack_requests += 1
-            answer = orjson.loads(await conn.post(_body("eth_newPendingTransactionFilter")))
+            answer = orjson.loads(await conn.post(request_body("eth_newPendingTransactionFilter")))
             phase.answered("result" if "result" in answer else "refused")
             if "result" not in answer:
                 break
@@ -261,7 +243,9 @@ async def filters(t: Targets, stop: asyncio.Event, phase: Phase, n: int) -> None
                 if stop.is_set():
                     break
                 phase.attack_requests += 1
-                phase.answered(_kind(await conn.post(_body("eth_getFilterChanges", filter_id))))
+                phase.answered(
+                    _kind(await conn.post(request_body("eth_getFilterChanges", filter_id)))
+                )
     finally:
         await conn.close()
 
@@ -293,9 +277,7 @@ def _silent_subscriber(url: str) -> socket.socket:
     while b"\r\n\r\n" not in response:
         response += sock.recv(1)
     for params in (["newPendingTransactions", True], ["newHeads"]):
-        request = orjson.dumps({"jsonrpc": "2.0", "id": 1, "method": "eth_subscribe",
-                                "params": params})  # fmt: skip
-        sock.sendall(_ws_frame(request))
+        sock.sendall(_ws_frame(request_body("eth_subscribe", *params)))
     return sock
 
 
@@ -308,7 +290,7 @@ def _ws_frame(payload: bytes) -> bytes:
 
 
 async def http_flood(t: Targets, stop: asyncio.Event, phase: Phase, n: int) -> None:
-    body = _body("eth_blockNumber")
+    body = request_body("eth_blockNumber")
     await _hammer(t.native.url, lambda: body, stop, phase, n)
 
 
@@ -343,8 +325,7 @@ ON_EVM = {"call_loop_evm"}
 
 
 def _deploy_loop(chain: Chain) -> str:
-    nonce = int(rpc(chain.url, "eth_getTransactionCount", "0x" + DEV_ADDRESSES[DEPLOYER].hex(),
-                    "pending"), 16)  # fmt: skip
+    (nonce,) = nonces(chain.url, [DEV_ADDRESSES[DEPLOYER]])
     tx = sign_transfer(DEPLOYER, chain.chain_id, nonce, b"", 0, data=LOOP_INIT, gas=100_000)
     tx_hash = rpc(chain.url, "eth_sendRawTransaction", tx.raw_hex)
     receipt = rpc(chain.url, "eth_getTransactionReceipt", tx_hash)
@@ -358,29 +339,21 @@ def _flood_bodies(chain: Chain, accounts: int) -> list[bytes]:
     transactions for each (nonces 1..64: none executable)."""
     keys = [PrivateKey(secrets.token_bytes(32)) for _ in range(accounts)]
     one_tx = 21_000 * 2 * GWEI + 1  # max fee of one transfer of 1 wei, and that wei
-    nonce = int(rpc(chain.url, "eth_getTransactionCount", "0x" + DEV_ADDRESSES[3].hex(),
-                    "pending"), 16)  # fmt: skip
-    funding = [sign_transfer(3, chain.chain_id, nonce + i, _address(k), one_tx).raw_hex
+    (nonce,) = nonces(chain.url, [DEV_ADDRESSES[3]])
+    funding = [sign_transfer(3, chain.chain_id, nonce + i, key_address(k.secret), one_tx).raw_hex
                for i, k in enumerate(keys)]  # fmt: skip
-    for start in range(0, len(funding), 500):
-        batch = [{"jsonrpc": "2.0", "id": i, "method": "eth_sendRawTransaction", "params": [raw]}
-                 for i, raw in enumerate(funding[start : start + 500])]  # fmt: skip
-        httpx.post(chain.url, json=batch, timeout=60, trust_env=False)
-    return [_body("eth_sendRawTransaction", _sign_with(key, chain.chain_id, n))
+    with RpcClient(chain.url, timeout=60.0) as client:
+        for start in range(0, len(funding), 500):
+            client.batch(
+                [("eth_sendRawTransaction", [raw]) for raw in funding[start : start + 500]]
+            )
+    return [request_body("eth_sendRawTransaction", _sign_with(key, chain.chain_id, n))
             for n in range(1, 65) for key in keys]  # fmt: skip
 
 
-def _address(key: PrivateKey) -> bytes:
-    return keccak(key.public_key.format(compressed=False)[1:])[12:]
-
-
 def _sign_with(key: PrivateKey, chain_id: int, nonce: int) -> str:
-    enc = rlp.encode_int
-    fields: list[rlp.RLPItem] = [enc(chain_id), enc(nonce), enc(GWEI), enc(2 * GWEI),
-                                 enc(21_000), secrets.token_bytes(20), enc(1), b"", []]  # fmt: skip
-    signature = key.sign_recoverable(keccak(b"\x02" + rlp.encode(fields)), hasher=None)
-    r, s = int.from_bytes(signature[:32], "big"), int.from_bytes(signature[32:64], "big")
-    raw = b"\x02" + rlp.encode([*fields, enc(signature[64]), enc(r), enc(s)])
+    """A transfer of 1 wei to a random address (tip 1 gwei, fee cap 2 gwei), as raw hex."""
+    raw = sign_raw(key, chain_id, nonce, secrets.token_bytes(20), 1, tip=GWEI, max_fee=2 * GWEI)
     return "0x" + raw.hex()
 
 

@@ -1,6 +1,6 @@
 """`rollup bench bridge`: the L1 bridge on a devnet, next to OP Stack's published gas figures.
 
-The devnet is started as `rollup up --detach` starts one (services/devnet.py): Anvil with
+The devnet is started as `rollup up --detach` starts one (services/devnet/): Anvil with
 automine and a block a second, one native token app with its DA poster (local backend) and
 its L1 follower on the devnet's Portal, with the template's devnet windows (2 confirmations,
 5 s withdrawal delay). Every step runs the `rollup bridge` workflows (services/bridge_cli.py).
@@ -31,8 +31,6 @@ from __future__ import annotations
 
 import secrets
 import shutil
-import subprocess
-import sys
 import tempfile
 import time
 from collections.abc import Sequence
@@ -44,7 +42,9 @@ import httpx
 from eth_account import Account
 from web3 import Web3
 
-from benchmarks.common import BenchError, environment, percentile, render_token_app, sign_transfer
+from benchmarks.common import BenchError, environment, log, nonces, percentile, rpc
+from benchmarks.signing import sign_transfer
+from benchmarks.targets import render_token_app
 from bridge.l1 import L1Client
 from bridge.portal import DEFAULT_DEPOSIT_GAS, Portal
 from bridge.solc import compile_sources
@@ -55,6 +55,7 @@ from services.anvil import AnvilError
 from services.bridge_cli import BridgeTarget, bridge_status, deposit, finalize, open_target
 from services.bridge_cli import withdraw as start_withdrawal
 from services.devnet import DevnetError, spawn_detached, stop_recorded, wait_detached
+from services.rpcclient import RpcClient
 
 __all__ = ["BridgeBenchConfig", "run_bridge", "format_bridge"]
 
@@ -114,10 +115,6 @@ class BridgeBenchConfig:
     senders: int = 8
 
 
-def log(message: str) -> None:
-    print(message, file=sys.stderr, flush=True)
-
-
 def run_bridge(config: BridgeBenchConfig) -> dict[str, Any]:
     if config.probes < 2 or config.burst < 1:
         raise BenchError("need --probes >= 2 and --burst >= 1")
@@ -134,22 +131,13 @@ def run_bridge(config: BridgeBenchConfig) -> dict[str, Any]:
             return _measure(open_target(data_dir, APP), config)
         finally:
             stop_recorded(data_dir)
-            _reap(proc)
+            proc.stop()  # reaps the supervisor stop_recorded stopped (by PID)
     except BenchError:
         raise
     except (RollupError, DevnetError, AnvilError, httpx.HTTPError) as exc:
         raise BenchError(" ".join(str(exc).split())) from None
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
-
-
-def _reap(proc: subprocess.Popen[bytes]) -> None:
-    """Wait for the supervisor `stop_recorded` stopped (by PID), so it is not left a zombie."""
-    try:
-        proc.wait(timeout=30.0)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        proc.wait()
 
 
 def _measure(target: BridgeTarget, config: BridgeBenchConfig) -> dict[str, Any]:
@@ -237,45 +225,26 @@ def _gas(w3: Web3, tx_hash: str) -> dict[str, Any]:
 # ---- the burst ----
 
 
-class Anvil:
-    """The devnet's Anvil, driven directly: pausing its mining, raw batches."""
-
-    def __init__(self, url: str) -> None:
-        self.url = url
-        self.http = httpx.Client(trust_env=False, timeout=60.0)
-
-    def call(self, method: str, *params: Any) -> Any:
-        body = {"jsonrpc": "2.0", "id": 1, "method": method, "params": list(params)}
-        answer = self.http.post(self.url, json=body).json()
-        if "error" in answer:
-            raise BenchError(f"{method} on Anvil: {answer['error']}")
-        return answer.get("result")
-
-    def send_raw(self, raws: Sequence[str], chunk: int = 500) -> None:
-        for start in range(0, len(raws), chunk):
-            part = raws[start : start + chunk]
-            body = [{"jsonrpc": "2.0", "id": i, "method": "eth_sendRawTransaction",
-                     "params": [raw]} for i, raw in enumerate(part)]  # fmt: skip
-            errors = [a["error"] for a in self.http.post(self.url, json=body).json()
-                      if "error" in a]  # fmt: skip
-            if errors:
-                raise BenchError(f"{len(errors)} burst deposits refused, e.g. {errors[0]}")
-
-    def close(self) -> None:
-        self.http.close()
+def _send_raw(anvil: RpcClient, raws: Sequence[str], chunk: int = 500) -> None:
+    """Send signed transactions to Anvil in batches; any refusal fails the run."""
+    for start in range(0, len(raws), chunk):
+        calls = [("eth_sendRawTransaction", [raw]) for raw in raws[start : start + chunk]]
+        errors = [a["error"] for a in anvil.batch(calls) if "error" in a]
+        if errors:
+            raise BenchError(f"{len(errors)} burst deposits refused, e.g. {errors[0]}")
 
 
 def _burst(target: BridgeTarget, config: BridgeBenchConfig) -> dict[str, Any]:
     senders = list(range(FIRST_BURST_SENDER, FIRST_BURST_SENDER + config.senders))
-    anvil = Anvil(target.l1_rpc)
+    anvil = RpcClient(target.l1_rpc, timeout=60.0)  # the devnet's L1, driven directly
     portal = Portal(L1Client(target.l1_rpc), target.portal)
     try:
-        raws, last_nonces = _sign_burst(anvil, target, senders, config.burst)
+        raws, last_nonces = _sign_burst(target, senders, config.burst)
         first_l1 = int(anvil.call("eth_blockNumber"), 16) + 1
         anvil.call("evm_setAutomine", False)
         anvil.call("evm_setIntervalMining", 0)
         try:
-            anvil.send_raw(raws)
+            _send_raw(anvil, raws)
             l1_blocks = _mine_all(anvil, senders, last_nonces)
             last_l1 = int(anvil.call("eth_blockNumber"), 16)
             burst = portal.deposits(target.chain_id, first_l1, last_l1)
@@ -300,27 +269,27 @@ def _burst(target: BridgeTarget, config: BridgeBenchConfig) -> dict[str, Any]:
             "deposits_per_s": round(rate, 1)}  # fmt: skip
 
 
-def _sign_burst(anvil: Anvil, target: BridgeTarget, senders: list[int],
+def _sign_burst(target: BridgeTarget, senders: list[int],
                 n: int) -> tuple[list[str], dict[int, int]]:  # fmt: skip
     """n depositETH transactions, round-robin over the senders, each to a new address; and the
     last nonce of each sender."""
-    nonces = {s: int(anvil.call("eth_getTransactionCount", "0x" + DEV_ADDRESSES[s].hex(),
-                                "pending"), 16) for s in senders}  # fmt: skip
+    pending = nonces(target.l1_rpc, [DEV_ADDRESSES[s] for s in senders])
+    next_nonce = dict(zip(senders, pending, strict=True))
     raws, last = [], {}
     for i in range(n):
         sender = senders[i % len(senders)]
         args = [target.chain_id, Web3.to_checksum_address(secrets.token_bytes(20)),
                 DEFAULT_DEPOSIT_GAS, b""]  # fmt: skip
         data = DEPOSIT_ETH + Web3().codec.encode(["uint64", "address", "uint64", "bytes"], args)
-        signed = sign_transfer(sender, L1_CHAIN_ID, nonces[sender], target.portal, 10**9, data,
+        signed = sign_transfer(sender, L1_CHAIN_ID, next_nonce[sender], target.portal, 10**9, data,
                                DEPOSIT_L1_GAS)  # fmt: skip
         raws.append(signed.raw_hex)
-        last[sender] = nonces[sender]
-        nonces[sender] += 1
+        last[sender] = next_nonce[sender]
+        next_nonce[sender] += 1
     return raws, last
 
 
-def _mine_all(anvil: Anvil, senders: list[int], last: dict[int, int]) -> int:
+def _mine_all(anvil: RpcClient, senders: list[int], last: dict[int, int]) -> int:
     """Mine until every sender's last transaction is in; the blocks it took."""
     blocks = 0
     while any(int(anvil.call("eth_getTransactionCount", "0x" + DEV_ADDRESSES[s].hex(),
@@ -333,22 +302,16 @@ def _mine_all(anvil: Anvil, senders: list[int], last: dict[int, int]) -> int:
 
 
 def _l2_block(target: BridgeTarget, tx_hash: str) -> int:
-    answer = httpx.post(target.rpc_url, json={"jsonrpc": "2.0", "id": 1,
-                                              "method": "eth_getTransactionByHash",
-                                              "params": [tx_hash]},
-                        timeout=10.0, trust_env=False).json()  # fmt: skip
-    tx = answer.get("result") or {}
+    tx = rpc(target.rpc_url, "eth_getTransactionByHash", tx_hash) or {}
     return int(tx["blockNumber"], 16) if tx.get("blockNumber") else -1
 
 
 def _wait_credited(target: BridgeTarget, tx_hash: str, started: float,
                    timeout: float = 300.0) -> int:  # fmt: skip
     """The app-chain block of `tx_hash` (the burst's last deposit) once it has one."""
-    with httpx.Client(trust_env=False, timeout=10.0) as http:
-        body = {"jsonrpc": "2.0", "id": 1, "method": "eth_getTransactionByHash",
-                "params": [tx_hash]}  # fmt: skip
+    with RpcClient(target.rpc_url) as node:
         while time.monotonic() - started < timeout:
-            tx = http.post(target.rpc_url, json=body).json().get("result") or {}
+            tx = rpc(node, "eth_getTransactionByHash", tx_hash) or {}
             if tx.get("blockNumber"):
                 return int(tx["blockNumber"], 16)
             time.sleep(0.005)

@@ -24,26 +24,24 @@ from __future__ import annotations
 
 import shutil
 import statistics
-import sys
 import tempfile
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import httpx
-from coincurve import PrivateKey
-
-from benchmarks.common import BenchError, environment, percentile
-from rollup import rlp
-from rollup.crypto import keccak, key_address
-from rollup.genesis import DEV_ADDRESSES, DEV_KEYS
+from benchmarks.common import BenchError, environment, log, percentile, rpc
+from benchmarks.signing import sign_transfer
+from rollup.crypto import key_address
+from rollup.genesis import DEV_ADDRESSES
 from rollup.manifest import Manifest, parse_manifest
 from services.bus.embedded import private_directory
 from services.bus.nats_server import NatsServerProcess
 from services.bus.trust import write_sequencers
 from services.keys import load_or_create_key
 from services.launch import NodeProcess
+from services.rpcclient import RpcClient, RpcUnavailable
 from vm.native.abi import decode_args, encode_values, selector
 
 __all__ = ["BusConfig", "BusPair", "run_bus", "format_bus", "APPS"]
@@ -51,12 +49,7 @@ __all__ = ["BusConfig", "BusPair", "run_bus", "format_bus", "APPS"]
 APPS = Path(__file__).resolve().parent / "apps"
 TRANSPORTS = ("embedded", "nats")
 MAX_FEE = 2 * 10**9
-_KEYS = [PrivateKey(bytes.fromhex(key[2:])) for key in DEV_KEYS]
 POLL = 0.0005
-
-
-def log(message: str) -> None:
-    print(message, file=sys.stderr, flush=True)
 
 
 @dataclass(frozen=True)
@@ -84,16 +77,9 @@ def render_app(src: Path, dest: Path, block_interval_ms: int | None) -> Path:
 
 
 def sign_call(manifest: Manifest, sender: int, nonce: int, data: bytes, gas: int) -> str:
-    """A signed type-2 call to the app of `manifest`, as raw hex."""
-    enc = rlp.encode_int
-    fields: list[rlp.RLPItem] = [
-        enc(manifest.chain_id), enc(nonce), b"", enc(MAX_FEE), enc(gas), manifest.address, b"",
-        data, [],
-    ]  # fmt: skip
-    sig = _KEYS[sender].sign_recoverable(keccak(b"\x02" + rlp.encode(fields)), hasher=None)
-    raw = b"\x02" + rlp.encode([*fields, enc(sig[64]), enc(int.from_bytes(sig[:32], "big")),
-                                enc(int.from_bytes(sig[32:64], "big"))])  # fmt: skip
-    return "0x" + raw.hex()
+    """A signed type-2 call to the app of `manifest` (no tip, fee cap MAX_FEE), as raw hex."""
+    return sign_transfer(sender, manifest.chain_id, nonce, manifest.address, 0, data, gas,
+                         tip=0, max_fee=MAX_FEE).raw_hex  # fmt: skip
 
 
 class BusPair:
@@ -127,7 +113,7 @@ class BusPair:
                              extra_args=self._bus_args(self.pinger.chain_id))  # fmt: skip
         self.b = NodeProcess(ponger_dir, data[self.ponger.chain_id], bus=bus,
                              extra_args=self._bus_args(self.ponger.chain_id))  # fmt: skip
-        self.http = httpx.Client(timeout=30.0, trust_env=False)
+        self._clients = {node.url: RpcClient(node.url, 30.0) for node in (self.a, self.b)}
 
     def _bus_args(self, chain_id: int) -> list[str]:
         args = ["--sequencers", str(self.sequencers)]
@@ -151,7 +137,8 @@ class BusPair:
             process.stop()
         if self.nats is not None:
             self.nats.stop()
-        self.http.close()
+        for client in self._clients.values():
+            client.close()
 
     def __enter__(self) -> BusPair:
         self.start()
@@ -162,17 +149,15 @@ class BusPair:
 
     # ---- JSON-RPC ----
 
-    def post(self, node: NodeProcess, body: Any) -> Any:
-        response = self.http.post(node.url, json=body)
-        response.raise_for_status()
-        return response.json()
-
     def rpc(self, node: NodeProcess, method: str, *params: Any) -> Any:
-        reply = self.post(node, {"jsonrpc": "2.0", "id": 1, "method": method,
-                                 "params": list(params)})  # fmt: skip
-        if "error" in reply:
-            raise BenchError(f"{method}: {reply['error']}")
-        return reply["result"]
+        return rpc(self._clients[node.url], method, *params)
+
+    def batch(self, node: NodeProcess, calls: Sequence[tuple[str, Sequence[Any]]]) -> list[Any]:
+        """The answer objects of a batch of calls (each a result or an error), in call order."""
+        try:
+            return self._clients[node.url].batch(calls)
+        except RpcUnavailable as exc:
+            raise BenchError(str(exc)) from None
 
     def view(self, node: NodeProcess, manifest: Manifest, signature: str,
              returns: list[str], *args: Any, types: list[str] | None = None) -> Any:  # fmt: skip
@@ -186,6 +171,12 @@ class BusPair:
               args: list[int]) -> list[int]:  # fmt: skip
         """`signature(uint256) -> uint256` for many arguments, in JSON-RPC batches. Calls the
         node sheds (-32005, "try again later") are asked again."""
+        to = "0x" + manifest.address.hex()
+
+        def eth_call(arg: int) -> tuple[str, list[Any]]:
+            data = selector(signature) + encode_values(["uint256"], [arg])
+            return "eth_call", [{"to": to, "data": "0x" + data.hex()}, "latest"]
+
         results: dict[int, int] = {}
         deadline = time.monotonic() + 30.0
         todo = list(range(len(args)))
@@ -193,20 +184,13 @@ class BusPair:
             shed: list[int] = []
             for start in range(0, len(todo), 500):
                 chunk = todo[start : start + 500]
-                body = [
-                    {"jsonrpc": "2.0", "id": i, "method": "eth_call", "params": [
-                        {"to": "0x" + manifest.address.hex(),
-                         "data": "0x" + (selector(signature)
-                                         + encode_values(["uint256"], [args[i]])).hex()},
-                        "latest"]}
-                    for i in chunk
-                ]  # fmt: skip
-                for reply in self.post(node, body):
+                calls = [eth_call(args[i]) for i in chunk]
+                for i, reply in zip(chunk, self.batch(node, calls), strict=True):
                     error = reply.get("error")
                     if error is None:
-                        results[reply["id"]] = int(reply["result"], 16)
+                        results[i] = int(reply["result"], 16)
                     elif error.get("code") == -32005 and time.monotonic() < deadline:
-                        shed.append(reply["id"])
+                        shed.append(i)
                     else:
                         raise BenchError(f"{signature}: {error}")
             todo = sorted(shed)
@@ -216,7 +200,7 @@ class BusPair:
 
     def stats(self) -> tuple[int, int, int]:
         """The pinger's (sent, callbacks, failures)."""
-        return tuple(self.view(self.a, self.pinger, "stats()", ["uint256"] * 3))  # type: ignore[return-value]
+        return tuple(self.view(self.a, self.pinger, "stats()", ["uint256"] * 3))
 
     def executed(self) -> int:
         return int(self.view(self.b, self.ponger, "total()", ["uint256"]))
@@ -235,9 +219,7 @@ class BusPair:
         return sign_call(self.pinger, sender, nonce, data, 200_000 + 60_000 * n)
 
     def send_batch(self, raws: list[str]) -> None:
-        body = [{"jsonrpc": "2.0", "id": i, "method": "eth_sendRawTransaction", "params": [r]}
-                for i, r in enumerate(raws)]  # fmt: skip
-        replies = self.post(self.a, body)
+        replies = self.batch(self.a, [("eth_sendRawTransaction", [r]) for r in raws])
         errors = [r["error"] for r in replies if "error" in r]
         if errors:
             raise BenchError(f"sends failed: {errors[:3]}")

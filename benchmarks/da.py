@@ -37,23 +37,25 @@ from typing import Any
 
 import brotli
 
-from benchmarks.common import (
-    AnvilUnderTest,
-    BenchError,
+from benchmarks.common import BenchError, environment, log, nonces, rpc
+from benchmarks.evm import sign_token_transfer
+from benchmarks.http import connect, wait_receipts
+from benchmarks.signing import (
+    SENDERS,
     SignedTx,
     Stream,
-    Target,
-    connect,
-    environment,
-    nonces,
-    render_token_app,
-    rpc,
     sender_addresses,
     sign_transfer,
     split_senders,
-    wait_receipts,
 )
-from benchmarks.transfers import plan_counts, raise_on_errors, send_streams
+from benchmarks.targets import AnvilUnderTest, render_token_app
+from benchmarks.transfers import (
+    RECEIPT_TIMEOUT,
+    plan_counts,
+    raise_on_errors,
+    send_streams,
+    send_until_received,
+)
 from rollup.genesis import DEV_KEYS
 from rollup.manifest import app_address
 from services.l1setup import BatcherSpec, prepare_l1
@@ -61,10 +63,7 @@ from services.launch import NodeProcess
 
 __all__ = ["DAConfig", "run_da", "format_da"]
 
-SENDERS = tuple(range(len(DEV_KEYS)))
 AMOUNTS = (1, 2, 5, 10, 20, 50, 100, 250, 500, 1000)
-TRANSFER = bytes.fromhex("a9059cbb")
-TOKEN_GAS = 100_000
 APP, CHAIN_ID = "bench", 901_001
 TARGET_BYTES, TARGET_SPEEDUP = 90.0, 2.0
 
@@ -76,16 +75,11 @@ class DAConfig:
     concurrency: int = 4
 
 
-def log(message: str) -> None:
-    print(message, file=sys.stderr, flush=True)
-
-
 def _sign(kind: str, sender: int, nonce: int, rng: random.Random) -> SignedTx:
     to, amount = rng.randbytes(20), rng.choice(AMOUNTS)
     if kind == "native":
         return sign_transfer(sender, CHAIN_ID, nonce, to, amount * 10**15)
-    data = TRANSFER + bytes(12) + to + (amount * 10**15).to_bytes(32, "big")
-    return sign_transfer(sender, CHAIN_ID, nonce, app_address(APP), 0, data, TOKEN_GAS)
+    return sign_token_transfer(sender, CHAIN_ID, nonce, app_address(APP), to, amount * 10**15)
 
 
 async def _phase(url: str, kind: str, config: DAConfig, seed: int) -> tuple[list[SignedTx], float]:
@@ -99,14 +93,10 @@ async def _phase(url: str, kind: str, config: DAConfig, seed: int) -> tuple[list
     streams = [Stream.build(signed, group, config.batch) for group in groups]
     conns = [await connect(url) for _ in streams]
     try:
-        started = time.perf_counter()
-        replies = await send_streams(conns, streams, None)
-        last = [tx.hash_hex for stream in streams for tx in stream.last_per_sender()]
-        await wait_receipts(conns[0], last, 120.0)
-        elapsed = time.perf_counter() - started
-        raise_on_errors_of(url, replies)
+        elapsed, replies = await send_until_received(conns, streams)
+        raise_on_errors("node", replies)
         txs = [tx for stream in streams for tx in stream.txs]
-        receipts = await wait_receipts(conns[0], [tx.hash_hex for tx in txs], 120.0)
+        receipts = await wait_receipts(conns[0], [tx.hash_hex for tx in txs], RECEIPT_TIMEOUT)
     finally:
         for conn in conns:
             await conn.close()
@@ -116,21 +106,15 @@ async def _phase(url: str, kind: str, config: DAConfig, seed: int) -> tuple[list
     return txs, elapsed
 
 
-def raise_on_errors_of(url: str, replies: list[list[Any]]) -> None:
-    raise_on_errors(Target("node", url, CHAIN_ID, None), replies)
-
-
 async def _fund_token_holders(url: str) -> None:
     """Dev account 0 (which holds the supply) gives every other dev account tokens."""
     nonce = nonces(url, sender_addresses([0]))[0]
-    txs = []
-    for i, holder in enumerate(sender_addresses(SENDERS[1:])):
-        data = TRANSFER + bytes(12) + holder + (10**24 // 20).to_bytes(32, "big")
-        txs.append(sign_transfer(0, CHAIN_ID, nonce + i, app_address(APP), 0, data, TOKEN_GAS))
+    txs = [sign_token_transfer(0, CHAIN_ID, nonce + i, app_address(APP), holder, 10**24 // 20)
+           for i, holder in enumerate(sender_addresses(SENDERS[1:]))]  # fmt: skip
     conn = await connect(url)
     try:
         stream = Stream.build({0: txs}, [0], len(txs))
-        raise_on_errors_of(url, await send_streams([conn], [stream], None))
+        raise_on_errors("node", await send_streams([conn], [stream], None))
     finally:
         await conn.close()
 
@@ -148,8 +132,10 @@ def _wait_posted(url: str, timeout: float = 120.0) -> int:
 def _posted_bytes(store: Path, first: int, last: int) -> tuple[int, int, int]:
     """(DA bytes, transactions, batches) of the poster's batches within blocks first..last."""
     with sqlite3.connect(f"file:{store}?mode=ro", uri=True) as db:
-        query = ("SELECT SUM(bytes), SUM(txs), COUNT(*) FROM batches "
-                 "WHERE first_block >= ? AND last_block <= ?")
+        query = (
+            "SELECT SUM(bytes), SUM(txs), COUNT(*) FROM batches "
+            "WHERE first_block >= ? AND last_block <= ?"
+        )
         row = db.execute(query, (first, last)).fetchone()
     return int(row[0] or 0), int(row[1] or 0), int(row[2] or 0)
 

@@ -26,44 +26,43 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import orjson
-
-from benchmarks.common import (
-    AnvilUnderTest,
-    BenchError,
+from benchmarks.common import BenchError, log, nonces, rpc
+from benchmarks.http import (
     Connection,
-    NodeUnderTest,
     Nudge,
-    SignedTx,
-    Stream,
-    Target,
-    batch_body,
+    batch_replies,
+    batch_request_body,
     check_send_replies,
     connect,
-    nonces,
-    rpc,
+    wait_receipts,
+)
+from benchmarks.signing import (
+    SENDERS,
+    SignedTx,
+    batch_body,
     sender_addresses,
     sign_transfer,
     split_senders,
 )
+from benchmarks.targets import AnvilUnderTest, NodeUnderTest, Target
 from benchmarks.transfers import (
     RECEIPT_TIMEOUT,
-    SENDERS,
-    WARMUP_PER_SENDER,
     TransfersConfig,
     Workload,
+    check_config,
     format_throughput,
-    log,
+    log_rate,
     plan_counts,
+    signing_plan,
     throughput_result,
     timed_send,
-    wait_receipts,
+    warmup_and_streams,
 )
 from rollup.crypto import keccak
 from rollup.genesis import DEV_ADDRESSES
 from rollup.manifest import Manifest
 from services.apps import load_app
-from services.cli import render_template, write_files
+from services.scaffold import scaffold
 from vm.evm.artifact import Artifact, constructor_calldata
 
 __all__ = [
@@ -114,8 +113,7 @@ class Token:
 def render_evm_app(app_dir: Path, name: str = "bench-evm", chain_id: int = 901_002) -> Path:
     """The `evm` template rendered into `app_dir` and compiled (build/), so the node starts
     without running solc."""
-    files = render_template("evm", {"name": name, "chain_id": str(chain_id)})
-    write_files(app_dir, files)
+    scaffold(app_dir, "evm", name, chain_id)
     Token.of(app_dir)
     return app_dir
 
@@ -144,21 +142,11 @@ async def call_many(conn: Connection, to: bytes, datas: list[bytes]) -> list[byt
     target = "0x" + to.hex()
     for i in range(0, len(datas), CALL_BATCH):
         part = datas[i : i + CALL_BATCH]
-        body = orjson.dumps(
-            [
-                {
-                    "jsonrpc": "2.0",
-                    "id": j,
-                    "method": "eth_call",
-                    "params": [{"to": target, "data": "0x" + d.hex()}, "latest"],
-                }
-                for j, d in enumerate(part)
-            ]
-        )
-        replies = sorted(orjson.loads(await conn.post(body)), key=lambda r: r["id"])
-        if len(replies) != len(part) or any("error" in r for r in replies):
-            bad = next((r for r in replies if "error" in r), replies[:1])
-            raise BenchError(f"eth_call failed: {str(bad)[:300]}")
+        calls = ([{"to": target, "data": "0x" + d.hex()}, "latest"] for d in part)
+        replies = batch_replies(await conn.post(batch_request_body("eth_call", calls)), len(part))
+        errors = [r for r in replies if "error" in r]
+        if errors:
+            raise BenchError(f"eth_call failed: {str(errors[0])[:300]}")
         out += [bytes.fromhex(r["result"][2:]) for r in replies]
     return out
 
@@ -302,21 +290,15 @@ async def measure_target(
             await deploy_token(target, conns[0], token)
         await fund_senders(target, conns[0], token)
         before = await balances(conns[0], token.address, sender_addresses(SENDERS))
-        first = nonces(target.url, sender_addresses(SENDERS))
+        plan = signing_plan(target.url, counts)
         started = time.perf_counter()
-        warm = WARMUP_PER_SENDER
-        plan = {s: (first[s], warm + counts.get(s, 0)) for s in SENDERS}
         signed = sign_token_transfers(target.chain_id, token.address, plan)
-        warm_part = {s: txs[:warm] for s, txs in signed.txs.items()}
-        main_part = {s: txs[warm:] for s, txs in signed.txs.items()}
-        streams = [Stream.build(main_part, group, work.batch) for group in groups]
+        warm_part, streams = warmup_and_streams(signed.txs, groups, work.batch)
         log(
             f"[{target.name}] signed and serialized {len(signed.moves)} token transfers in "
             f"{time.perf_counter() - started:.1f} s"
         )
-        nudge = Nudge() if target.nudge else None
-        elapsed, nudges = await timed_send(target, conns, warm_part, streams, work.batch, nudge,
-                                           profile)  # fmt: skip
+        elapsed, nudges = await timed_send(target, conns, warm_part, streams, work.batch, profile)
         measured = [tx for stream in streams for tx in stream.txs]
         every = [tx.hash_hex for txs in signed.txs.values() for tx in txs]
         receipts = await wait_receipts(conns[0], every, RECEIPT_TIMEOUT)
@@ -351,10 +333,8 @@ async def measure_node(
         target = node.target()
         token = Token.of(node.process.app_dir)
         log(f"[node] pid {target.pid} at {target.url} (chain {target.chain_id}, evm)")
-        try:
+        with node.log_tail_on_failure():
             return await measure_target(target, token, work, client, profile), token
-        except BenchError as exc:
-            raise BenchError(f"{exc}\nnode log tail:\n{node.log_tail()}") from None
 
 
 async def measure_anvil(work: Workload, token: Token, client: str = "raw") -> dict[str, Any]:
@@ -364,27 +344,13 @@ async def measure_anvil(work: Workload, token: Token, client: str = "raw") -> di
         return await measure_target(target, token, work, client, deploy=True)
 
 
-def _check(work: Workload, what: str) -> None:
-    if work.n < 1 or not 1 <= work.batch <= 2_000 or not 1 <= work.concurrency <= len(SENDERS):
-        raise BenchError(
-            f"{what}: need n >= 1, 1 <= batch <= 2000 (the node's batch limit) and "
-            f"1 <= concurrency <= {len(SENDERS)} (one dev account at least per connection)"
-        )
-
-
 async def run_evm(config: EvmConfig) -> dict[str, Any]:
-    _check(config.ours, "evm")
-    if config.peer:
-        _check(config.theirs, "peer")
+    check_config(config, "evm")
     ours, token = await measure_node(config.ours, config.client, config.profile)
-    log(f"[node] {ours['n']} transfers in {ours['elapsed_s']:.2f} s: {ours['tx_per_s']:.0f} tx/s")
-    peer = None
-    if config.peer:
-        peer = await measure_anvil(config.theirs, token, config.client)
-        log(
-            f"[anvil] {peer['n']} transfers in {peer['elapsed_s']:.2f} s: "
-            f"{peer['tx_per_s']:.0f} tx/s ({peer['nudges']} evm_mine nudges)"
-        )
+    log_rate(ours)
+    peer = await measure_anvil(config.theirs, token, config.client) if config.peer else None
+    if peer is not None:
+        log_rate(peer)
     workload = "ERC-20 transfer(fresh recipient, random amount), pre-signed, JSON-RPC batches"
     return throughput_result("evm", ours, peer, config.batch, config.concurrency, config.client,
                              config.profile, workload=workload)  # fmt: skip

@@ -31,7 +31,6 @@ from __future__ import annotations
 import gc
 import multiprocessing
 import shutil
-import sys
 import tempfile
 import time
 from collections import deque
@@ -41,8 +40,9 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
-from benchmarks.common import BenchError, environment
+from benchmarks.common import BenchError, environment, log
 from benchmarks.evm import FUND, Token, balance_of_data, render_evm_app, sign_token_transfer
+from benchmarks.signing import SENDERS
 from rollup.crypto import keccak
 from rollup.errors import RollupError
 from rollup.genesis import DEV_ADDRESSES
@@ -55,7 +55,6 @@ from vm.stf import env_of
 
 __all__ = ["SoakConfig", "format_soak", "run_soak", "rss_mb"]
 
-SENDERS = tuple(range(len(DEV_ADDRESSES)))
 AMOUNT = 1
 
 
@@ -70,10 +69,6 @@ class SoakConfig:
     max_seconds: float = 3_600.0
     warmup: int = 200_000  # transfers before the slope is measured
     sequencer: SequencerConfig = SequencerConfig()
-
-
-def log(message: str) -> None:
-    print(message, file=sys.stderr, flush=True)
 
 
 def rss_mb() -> float:

@@ -19,7 +19,6 @@ from __future__ import annotations
 import asyncio
 import random
 import statistics
-import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -27,26 +26,26 @@ from typing import Any
 
 import orjson
 
-from benchmarks.common import (
-    AnvilUnderTest,
-    BenchError,
+from benchmarks.common import BenchError, environment, log, nonces, percentile
+from benchmarks.http import (
     Connection,
-    NodeUnderTest,
     Nudge,
-    SignedTx,
-    Target,
-    batch_body,
     check_send_replies,
     connect,
-    environment,
-    nonces,
-    percentile,
+    request_body,
+    wait_receipts,
+)
+from benchmarks.signing import (
+    SENDERS,
+    SignedTx,
+    batch_body,
+    interleave,
     sender_addresses,
     sign_transfers,
     split_senders,
-    wait_receipts,
 )
-from benchmarks.transfers import SENDERS, Workload, measure_target
+from benchmarks.targets import AnvilUnderTest, NodeUnderTest, Target
+from benchmarks.transfers import Workload, measure_target
 
 __all__ = ["LatencyConfig", "run_latency", "measure_latency", "format_latency"]
 
@@ -70,10 +69,6 @@ class LatencyConfig:
     peer_peak: Workload = Workload(10_000, 250, 2)
     client: str = "raw"
     profile: Path | None = None
-
-
-def log(message: str) -> None:
-    print(message, file=sys.stderr, flush=True)
 
 
 async def _load(
@@ -103,9 +98,7 @@ async def _load(
 
 async def _probe(conn: Connection, tx: SignedTx, nudge: Nudge | None) -> tuple[float, float]:
     """(send seconds, send-to-receipt seconds) of one probe."""
-    body = orjson.dumps(
-        {"jsonrpc": "2.0", "id": 1, "method": "eth_sendRawTransaction", "params": [tx.raw_hex]}
-    )
+    body = request_body("eth_sendRawTransaction", tx.raw_hex)
     t0 = time.perf_counter()
     reply = orjson.loads(await conn.post(body))
     t_sent = time.perf_counter()
@@ -130,7 +123,7 @@ async def measure_latency(
     plan[PROBE_SENDER] = (first[PROBE_SENDER], max_probes)
     started = time.perf_counter()
     signed = sign_transfers(target.chain_id, plan)
-    streams = [_interleave([signed[s] for s in group]) for group in groups]
+    streams = [interleave([signed[s] for s in group]) for group in groups]
     probes = signed[PROBE_SENDER]
     log(
         f"[{target.name}] signed {sum(len(v) for v in signed.values())} transfers in "
@@ -201,13 +194,6 @@ async def measure_latency(
     }
 
 
-def _interleave(lists: list[list[SignedTx]]) -> list[SignedTx]:
-    out: list[SignedTx] = []
-    for i in range(max(len(x) for x in lists)):
-        out += [x[i] for x in lists if i < len(x)]
-    return out
-
-
 async def _one_target(
     target: Target,
     config: LatencyConfig,
@@ -236,10 +222,8 @@ async def run_latency(config: LatencyConfig) -> dict[str, Any]:
     with NodeUnderTest() as node:
         target = node.target()
         log(f"[node] pid {target.pid} at {target.url} (chain {target.chain_id})")
-        try:
+        with node.log_tail_on_failure():
             ours = await _one_target(target, config, config.rate, peak_work, config.profile)
-        except BenchError as exc:
-            raise BenchError(f"{exc}\nnode log tail:\n{node.log_tail()}") from None
     peer = None
     if config.peer:
         with AnvilUnderTest() as anvil:

@@ -17,21 +17,20 @@ import asyncio
 import shutil
 import tempfile
 import time
-from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import orjson
-from coincurve import PrivateKey
-
-from benchmarks.common import BenchError, connect, environment, rpc
-from rollup import rlp
+from benchmarks.common import BenchError, environment, rpc
+from benchmarks.http import check_send_replies, connect, wait_receipts
+from benchmarks.signing import SENDERS, SignedTx, Stream, batch_body, sign_transfer, split_senders
+from benchmarks.transfers import RECEIPT_TIMEOUT
 from rollup.crypto import keccak
-from rollup.genesis import DEV_ADDRESSES, DEV_KEYS
+from rollup.genesis import DEV_ADDRESSES
 from rollup.manifest import parse_manifest
 from rollup.types import Address, BlockEnv
 from services.launch import NodeProcess
+from services.scaffold import TEMPLATE_DIR, scaffold
 from vm.interface import Message
 from vm.native import AppRuntime
 from vm.native.abi import encode_values, selector
@@ -41,12 +40,10 @@ from vm.state import DictReader, State
 
 __all__ = ["OrderbookConfig", "run_orderbook", "format_orderbook", "metering_overhead"]
 
-_TEMPLATES = Path(__file__).resolve().parent.parent / "rollup" / "templates"
 CHAIN_ID = 901_777
 ORDER_GAS = 2_500_000  # above the 64-fill ceiling of the app (~1.9M)
 MAX_FEE = 2 * 10**9
 FILL_TOPIC = keccak(b"Fill(uint256,uint256,uint256,uint256,address,address)")
-_KEYS = [PrivateKey(bytes.fromhex(key[2:])) for key in DEV_KEYS]
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,35 +55,13 @@ class OrderbookConfig:
 
 
 def render_app(app_dir: Path, template: str = "orderbook") -> Path:
-    app_dir.mkdir(parents=True, exist_ok=True)
-    source = _TEMPLATES / template
-    manifest = (source / "rollup.toml.tmpl").read_text()
-    manifest = manifest.replace("{{name}}", "bench-" + template).replace(
-        "{{chain_id}}", str(CHAIN_ID)
-    )
-    (app_dir / "rollup.toml").write_text(manifest)
-    shutil.copyfile(source / "app.py", app_dir / "app.py")
-    return app_dir
+    return scaffold(app_dir, template, "bench-" + template, CHAIN_ID)
 
 
-def sign_call(
-    sender: int, nonce: int, to: bytes, data: bytes, gas: int = ORDER_GAS
-) -> tuple[str, str]:
-    """(raw hex, hash hex) of a type-2 call, signed outside any timed section."""
-    enc = rlp.encode_int
-    fields: list[rlp.RLPItem] = [
-        enc(CHAIN_ID), enc(nonce), b"", enc(MAX_FEE), enc(gas), to, b"", data, [],
-    ]  # fmt: skip
-    sig = _KEYS[sender].sign_recoverable(keccak(b"\x02" + rlp.encode(fields)), hasher=None)
-    raw = b"\x02" + rlp.encode(
-        [
-            *fields,
-            enc(sig[64]),
-            enc(int.from_bytes(sig[:32], "big")),
-            enc(int.from_bytes(sig[32:64], "big")),
-        ]
-    )
-    return "0x" + raw.hex(), "0x" + keccak(raw).hex()
+def sign_call(sender: int, nonce: int, to: bytes, data: bytes, gas: int = ORDER_GAS) -> SignedTx:
+    """A type-2 call of dev account `sender` (no tip, fee cap MAX_FEE), signed outside any
+    timed section."""
+    return sign_transfer(sender, CHAIN_ID, nonce, to, 0, data, gas, tip=0, max_fee=MAX_FEE)
 
 
 def order_calldata(sender: int, index: int) -> bytes:
@@ -101,68 +76,33 @@ def order_calldata(sender: int, index: int) -> bytes:
 def deposits(app: bytes) -> list[tuple[int, bytes]]:
     amount = encode_values(["uint256"], [10**30])
     return [(s, selector(f"deposit_{asset}(uint256)") + amount)
-            for s in range(len(DEV_KEYS)) for asset in ("base", "quote")]  # fmt: skip
+            for s in SENDERS for asset in ("base", "quote")]  # fmt: skip
 
 
-async def _send_all(url: str, bodies: list[list[tuple[bytes, list[str]]]]) -> None:
-    async def one_stream(stream: list[tuple[bytes, list[str]]]) -> None:
+async def _send_all(url: str, streams: list[Stream]) -> None:
+    """Each stream over a connection of its own, a batch as soon as the previous one is
+    answered; any send not answered with its hash fails the run."""
+
+    async def one_stream(stream: Stream) -> None:
         conn = await connect(url)
         try:
-            for body, hashes in stream:
-                reply = await conn.post(body)
-                errors = check_send_replies_hashes(reply, hashes)
+            for txs, body, first, _tails in stream.chunks():
+                errors = check_send_replies(await conn.post(body), txs, first)
                 if errors:
                     raise BenchError("; ".join(errors[:5]))
         finally:
             await conn.close()
 
-    await asyncio.gather(*(one_stream(s) for s in bodies))
+    await asyncio.gather(*(one_stream(s) for s in streams))
 
 
-def check_send_replies_hashes(reply: bytes, hashes: list[str]) -> list[str]:
-    replies = orjson.loads(reply)
-    if not isinstance(replies, list):
-        return [f"batch failed: {str(replies)[:300]}"]
-    by_id = {r.get("id"): r for r in replies}
-    return [
-        f"order {i}: {by_id.get(i, {}).get('error', 'no answer')}"
-        for i, h in enumerate(hashes)
-        if by_id.get(i, {}).get("result") != h
-    ]
-
-
-def _bodies(signed: dict[int, list[tuple[str, str]]], groups: list[list[int]],
-            batch: int) -> list[list[tuple[bytes, list[str]]]]:  # fmt: skip
-    streams = []
-    for senders in groups:
-        txs = [tx for row in zip(*(signed[s] for s in senders), strict=True) for tx in row]
-        stream = []
-        for i in range(0, len(txs), batch):
-            part = txs[i : i + batch]
-            body = orjson.dumps([
-                {"jsonrpc": "2.0", "id": j, "method": "eth_sendRawTransaction", "params": [raw]}
-                for j, (raw, _h) in enumerate(part)
-            ])  # fmt: skip
-            stream.append((body, [h for _raw, h in part]))
-        streams.append(stream)
-    return streams
-
-
-async def _receipts(url: str, hashes: Sequence[str]) -> list[dict[str, Any]]:
+async def _receipts(url: str, hashes: list[str]) -> list[dict[str, Any]]:
     conn = await connect(url)
     try:
-        out: list[dict[str, Any]] = []
-        for i in range(0, len(hashes), 1_000):
-            part = hashes[i : i + 1_000]
-            body = orjson.dumps([
-                {"jsonrpc": "2.0", "id": j, "method": "eth_getTransactionReceipt", "params": [h]}
-                for j, h in enumerate(part)
-            ])  # fmt: skip
-            replies = {r["id"]: r for r in orjson.loads(await conn.post(body))}
-            out.extend(replies[j].get("result") for j in range(len(part)))
-        return out
+        receipts = await wait_receipts(conn, hashes, RECEIPT_TIMEOUT)
     finally:
         await conn.close()
+    return [receipts[h] for h in hashes]
 
 
 async def _measure(config: OrderbookConfig) -> dict[str, Any]:
@@ -175,30 +115,25 @@ async def _measure(config: OrderbookConfig) -> dict[str, Any]:
         setup = [
             sign_call(s, i % 2, app, data, 200_000) for i, (s, data) in enumerate(deposits(app))
         ]
-        body = orjson.dumps([{"jsonrpc": "2.0", "id": j, "method": "eth_sendRawTransaction",
-                              "params": [raw]} for j, (raw, _) in enumerate(setup)])  # fmt: skip
-        errors = check_send_replies_hashes(await _post_once(node.url, body), [h for _, h in setup])
+        errors = check_send_replies(await _post_once(node.url, batch_body(setup)), setup, 0)
         if errors:
             raise BenchError("; ".join(errors[:5]))
-        per_sender = config.n // len(DEV_KEYS)
+        per_sender = config.n // len(SENDERS)
         signed = {
             s: [sign_call(s, 2 + i, app, order_calldata(s, i)) for i in range(per_sender)]
-            for s in range(len(DEV_KEYS))
+            for s in SENDERS
         }
-        groups = [
-            list(range(len(DEV_KEYS)))[g :: config.concurrency] for g in range(config.concurrency)
-        ]
-        streams = _bodies(signed, groups, config.batch)
-        hashes = [h for s in range(len(DEV_KEYS)) for _raw, h in signed[s]]
+        groups = split_senders(SENDERS, config.concurrency)
+        streams = [Stream.build(signed, group, config.batch) for group in groups]
+        hashes = [tx.hash_hex for s in SENDERS for tx in signed[s]]
         head_before = int(rpc(node.url, "eth_blockNumber"), 16)
         start = time.perf_counter()
         await _send_all(node.url, streams)
         receipts = await _receipts(node.url, hashes)
         elapsed = time.perf_counter() - start
-        missing = sum(r is None for r in receipts)
-        failed = sum(1 for r in receipts if r is not None and r["status"] != "0x1")
-        if missing or failed:
-            raise BenchError(f"{missing} orders without receipt, {failed} failed")
+        failed = sum(1 for r in receipts if r["status"] != "0x1")
+        if failed:
+            raise BenchError(f"{failed} of {len(receipts)} orders failed")
         fills = sum(
             1 for r in receipts for log in r["logs"] if log["topics"][0] == "0x" + FILL_TOPIC.hex()
         )
@@ -227,7 +162,7 @@ async def _post_once(url: str, body: bytes) -> bytes:
 
 
 def _execute_all(template: str, metered: bool, calls: list[tuple[int, bytes]]) -> float:
-    source = (_TEMPLATES / template / "app.py").read_text()
+    source = (TEMPLATE_DIR / template / "app.py").read_text()
     address = Address(b"\xab" * 20)
     runtime = AppRuntime(load_app_class(source, metered=metered), address, source)
     env = BlockEnv(1, 1, Address(b"\xcc" * 20), 0, 10**12, CHAIN_ID)

@@ -18,34 +18,25 @@ it gets its own, smaller N and its own batch size and concurrency (`--peer-n`, `
 from __future__ import annotations
 
 import asyncio
-import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from benchmarks.common import (
-    AnvilUnderTest,
-    BenchError,
-    Connection,
-    NodeUnderTest,
-    Nudge,
+from benchmarks.common import BenchError, environment, log, nonces
+from benchmarks.http import Connection, Nudge, check_send_replies, connect, wait_receipts
+from benchmarks.signing import (
+    SENDERS,
+    SignedTx,
     Stream,
-    Target,
-    check_send_replies,
-    connect,
-    environment,
-    nonces,
     sender_addresses,
     sign_transfers,
     split_senders,
-    wait_receipts,
 )
-from rollup.genesis import DEV_KEYS
+from benchmarks.targets import AnvilUnderTest, NodeUnderTest, Target
 
 __all__ = ["TransfersConfig", "Workload", "run_transfers", "measure_target", "format_transfers"]
 
-SENDERS = tuple(range(len(DEV_KEYS)))
 WARMUP_PER_SENDER = 20
 RECEIPT_TIMEOUT = 120.0
 
@@ -78,10 +69,6 @@ class TransfersConfig:
         return Workload(self.peer_n or self.n, self.peer_batch, self.peer_concurrency)
 
 
-def log(message: str) -> None:
-    print(message, file=sys.stderr, flush=True)
-
-
 def plan_counts(n: int, groups: list[list[int]]) -> dict[int, int]:
     """How many transfers each sender makes: N split evenly over the groups, then over each
     group's senders, so every connection carries the same load."""
@@ -91,6 +78,24 @@ def plan_counts(n: int, groups: list[list[int]]) -> dict[int, int]:
         for k, sender in enumerate(group):
             counts[sender] = share // len(group) + (1 if k < share % len(group) else 0)
     return counts
+
+
+def signing_plan(url: str, counts: dict[int, int]) -> dict[int, tuple[int, int]]:
+    """{sender: (its next nonce, how many to sign)}: WARMUP_PER_SENDER warm-up transactions,
+    then its share of the measured ones."""
+    first = nonces(url, sender_addresses(SENDERS))
+    return {s: (first[s], WARMUP_PER_SENDER + counts.get(s, 0)) for s in SENDERS}
+
+
+def warmup_and_streams(
+    signed: dict[int, list[SignedTx]], groups: list[list[int]], batch: int
+) -> tuple[dict[int, list[SignedTx]], list[Stream]]:
+    """Each sender's first WARMUP_PER_SENDER transactions (sent before the clock starts), and
+    the rest as one stream per group of senders."""
+    warm = WARMUP_PER_SENDER
+    measured = {s: txs[warm:] for s, txs in signed.items()}
+    streams = [Stream.build(measured, group, batch) for group in groups]
+    return {s: txs[:warm] for s, txs in signed.items()}, streams
 
 
 async def send_streams(
@@ -109,14 +114,27 @@ async def send_streams(
     return list(await asyncio.gather(*(one(c, s) for c, s in zip(conns, streams))))
 
 
-def raise_on_errors(target: Target, stream_replies: list[list[Any]]) -> None:
+async def send_until_received(
+    conns: list[Connection], streams: list[Stream], nudge: Nudge | None = None
+) -> tuple[float, list[list[Any]]]:
+    """The timed part: send the streams until every sender's last transaction has a receipt;
+    (seconds, the raw replies to check off the clock)."""
+    t0 = time.perf_counter()
+    replies = await send_streams(conns, streams, nudge)
+    last = [tx.hash_hex for stream in streams for tx in stream.last_per_sender()]
+    await wait_receipts(conns[0], last, RECEIPT_TIMEOUT, nudge=nudge)
+    return time.perf_counter() - t0, replies
+
+
+def raise_on_errors(name: str, stream_replies: list[list[Any]]) -> None:
+    """BenchError listing the sends of `name` (a target) that were not answered with their hash."""
     errors: list[str] = []
     for replies in stream_replies:
         for txs, body, first in replies:
             errors += check_send_replies(body, txs, first)
     if errors:
         shown = "\n  ".join(errors[:10])
-        raise BenchError(f"[{target.name}] {len(errors)} sends failed:\n  {shown}")
+        raise BenchError(f"[{name}] {len(errors)} sends failed:\n  {shown}")
 
 
 async def measure_target(
@@ -124,24 +142,17 @@ async def measure_target(
 ) -> dict[str, Any]:
     """Run the workload against one target; raise BenchError on any rejected or lost tx."""
     groups = split_senders(SENDERS, work.concurrency)
-    counts = plan_counts(work.n, groups)
-    warm = WARMUP_PER_SENDER
-    first = nonces(target.url, sender_addresses(SENDERS))
+    plan = signing_plan(target.url, plan_counts(work.n, groups))
     started = time.perf_counter()
-    plan = {s: (first[s], warm + counts.get(s, 0)) for s in SENDERS}
     signed = sign_transfers(target.chain_id, plan)
-    warm_part = {s: txs[:warm] for s, txs in signed.items()}
-    main_part = {s: txs[warm:] for s, txs in signed.items()}
-    streams = [Stream.build(main_part, group, work.batch) for group in groups]
+    warm_part, streams = warmup_and_streams(signed, groups, work.batch)
     log(
         f"[{target.name}] signed and serialized {sum(len(v) for v in signed.values())} "
         f"transfers in {time.perf_counter() - started:.1f} s"
     )
-    nudge = Nudge() if target.nudge else None
     conns = [await connect(target.url, client) for _ in streams]
     try:
-        elapsed, nudges = await timed_send(target, conns, warm_part, streams, work.batch, nudge,
-                                           profile)  # fmt: skip
+        elapsed, nudges = await timed_send(target, conns, warm_part, streams, work.batch, profile)
         all_txs = [tx for stream in streams for tx in stream.txs]
         receipts = await wait_receipts(conns[0], [tx.hash_hex for tx in all_txs], RECEIPT_TIMEOUT)
         failed = [h for h, r in receipts.items() if r.get("status") != "0x1"]
@@ -166,14 +177,15 @@ async def measure_target(
 
 
 async def timed_send(
-    target: Target, conns: list[Any], warm_part: dict[Any, list[Any]], streams: list[Stream],
-    batch: int, nudge: Nudge | None, profile: Path | None,
+    target: Target, conns: list[Connection], warm_part: dict[int, list[SignedTx]],
+    streams: list[Stream], batch: int, profile: Path | None,
 ) -> tuple[float, int]:  # fmt: skip
     """Send the warm-up, then the measured streams until each sender's last transaction has a
     receipt (py-spy attached to the target if asked); (seconds, evm_mine nudges meanwhile).
     Raises BenchError if the target rejected anything."""
+    nudge = Nudge() if target.nudge else None
     warm_stream = Stream.build(warm_part, SENDERS, batch)
-    raise_on_errors(target, await send_streams(conns[:1], [warm_stream], nudge))
+    raise_on_errors(target.name, await send_streams(conns[:1], [warm_stream], nudge))
     warm_nudges = nudge.count if nudge else 0
     profiler = None
     if profile is not None and target.pid is not None:
@@ -183,15 +195,11 @@ async def timed_send(
         profiler.__enter__()
         await asyncio.sleep(1.0)  # let py-spy attach before the clock starts
     try:
-        t0 = time.perf_counter()
-        replies = await send_streams(conns, streams, nudge)
-        last = [tx.hash_hex for stream in streams for tx in stream.last_per_sender()]
-        await wait_receipts(conns[0], last, RECEIPT_TIMEOUT, nudge=nudge)
-        elapsed = time.perf_counter() - t0
+        elapsed, replies = await send_until_received(conns, streams, nudge)
     finally:
         if profiler is not None:
             profiler.__exit__(None, None, None)
-    raise_on_errors(target, replies)
+    raise_on_errors(target.name, replies)
     return elapsed, (nudge.count - warm_nudges) if nudge else 0
 
 
@@ -201,10 +209,8 @@ async def measure_node(
     with NodeUnderTest() as node:
         target = node.target()
         log(f"[node] pid {target.pid} at {target.url} (chain {target.chain_id})")
-        try:
+        with node.log_tail_on_failure():
             return await measure_target(target, work, client, profile)
-        except BenchError as exc:
-            raise BenchError(f"{exc}\nnode log tail:\n{node.log_tail()}") from None
 
 
 async def measure_anvil(work: Workload, client: str = "raw") -> dict[str, Any]:
@@ -214,28 +220,33 @@ async def measure_anvil(work: Workload, client: str = "raw") -> dict[str, Any]:
         return await measure_target(target, work, client)
 
 
-def _check(work: Workload, what: str) -> None:
-    if work.n < 1 or not 1 <= work.batch <= 2_000 or not 1 <= work.concurrency <= len(SENDERS):
-        raise BenchError(
-            f"{what}: need n >= 1, 1 <= batch <= 2000 (the node's batch limit) and "
-            f"1 <= concurrency <= {len(SENDERS)} (one dev account at least per connection)"
-        )
+def check_config(config: TransfersConfig, what: str) -> None:
+    """BenchError unless our workload (and the peer's, if it runs) fits the node's limits."""
+    for work, name in [(config.ours, what)] + ([(config.theirs, "peer")] if config.peer else []):
+        if work.n < 1 or not 1 <= work.batch <= 2_000 or not 1 <= work.concurrency <= len(SENDERS):
+            raise BenchError(
+                f"{name}: need n >= 1, 1 <= batch <= 2000 (the node's batch limit) and "
+                f"1 <= concurrency <= {len(SENDERS)} (one dev account at least per connection)"
+            )
+
+
+def log_rate(row: dict[str, Any]) -> None:
+    """The progress line of one target's measured run."""
+    nudges = f" ({row['nudges']} evm_mine nudges)" if row["target"] == "anvil" else ""
+    log(f"[{row['target']}] {row['n']} transfers in {row['elapsed_s']:.2f} s: "
+        f"{row['tx_per_s']:.0f} tx/s{nudges}")  # fmt: skip
 
 
 async def run_transfers(config: TransfersConfig) -> dict[str, Any]:
-    _check(config.ours, "transfers")
-    if config.peer:
-        _check(config.theirs, "peer")
+    check_config(config, "transfers")
     ours = await measure_node(config.ours, config.client, config.profile)
-    log(f"[node] {ours['n']} transfers in {ours['elapsed_s']:.2f} s: {ours['tx_per_s']:.0f} tx/s")
+    log_rate(ours)
     peer = await measure_anvil(config.theirs, config.client) if config.peer else None
     if peer is not None:
-        log(
-            f"[anvil] {peer['n']} transfers in {peer['elapsed_s']:.2f} s: "
-            f"{peer['tx_per_s']:.0f} tx/s ({peer['nudges']} evm_mine nudges)"
-        )
-    return throughput_result("transfers", ours, peer, config.batch, config.concurrency,
-                             config.client, config.profile)
+        log_rate(peer)
+    return throughput_result(
+        "transfers", ours, peer, config.batch, config.concurrency, config.client, config.profile
+    )
 
 
 def throughput_result(

@@ -116,8 +116,8 @@ def test_evm_soak_json_curve_and_final_state_checked(
 
 
 def test_evm_checks_catch_a_wrong_transfer_log() -> None:
-    from benchmarks.common import Target
     from benchmarks.evm import TRANSFER_TOPIC, Signed, check_receipts
+    from benchmarks.targets import Target
 
     token, sender, to, amount = b"\x11" * 20, 3, b"\x07" * 20, 5
     signed = Signed({}, {"0xaa": (sender, to, amount)})
