@@ -62,9 +62,11 @@ from rollup.crypto import keccak
 from rollup.errors import ManifestError
 from rollup.genesis import DEFAULT_DEV_BALANCE, DEV_ADDRESSES
 from rollup.transactions import contract_address
-from rollup.types import Address
+from rollup.types import MAX_CHAIN_ID, Address
 
 __all__ = [
+    "APP_NAME",
+    "MAX_CHAIN_ID",
     "BridgeSettings",
     "Manifest",
     "VMKind",
@@ -78,10 +80,9 @@ __all__ = [
     "fee_vault",
 ]
 
-_NAME = re.compile(r"^[a-z0-9][a-z0-9-]{0,31}$")
+APP_NAME = re.compile(r"^[a-z0-9][a-z0-9-]{0,31}$")  # 1-32 of [a-z0-9-], no leading -
 _HEX_ADDRESS = re.compile(r"^0x[0-9a-fA-F]{40}$")
 _UNITS = {"wei": 1, "gwei": 10**9, "ether": 10**18, "eth": 10**18}
-MAX_CHAIN_ID = 2**53 - 1
 
 VMKind = Literal["native", "evm"]
 _VMS: tuple[VMKind, ...] = ("native", "evm")
@@ -289,7 +290,7 @@ def parse_manifest(text: str) -> Manifest:
     settings = _check_top_level(data)
     app = _table(data, "app")
     name = app.get("name")
-    if not isinstance(name, str) or not _NAME.match(name):
+    if not isinstance(name, str) or not APP_NAME.match(name):
         raise ManifestError(f"app.name: expected 1-32 chars of [a-z0-9-], got {name!r}")
     vm = _vm(app.get("vm", "native"))
     code = app.get("code", "app.py" if vm == "native" else "")

@@ -35,7 +35,7 @@ from rollup import rlp
 from rollup.crypto import keccak
 from rollup.errors import MalformedMessage
 from rollup.rlp import decode_int, encode_int
-from rollup.types import ZERO_HASH, Address, Hash32
+from rollup.types import MAX_CHAIN_ID, ZERO_HASH, Address, Hash32
 
 __all__ = [
     "CALL",
@@ -60,7 +60,6 @@ MESSAGE_VERSION = 1
 MAX_DATA = 128 * 1024
 MAX_CALL_GAS = 30_000_000
 MAX_MESSAGE = MAX_DATA + 1024
-MAX_CHAIN_ID = 2**53 - 1  # as rollup.manifest: MetaMask's limit
 _U64 = 2**64
 
 # The bus's system address on every chain: the sender of callbacks, and the escrow that holds

@@ -19,6 +19,7 @@ __all__ = [
     "Hash32",
     "ZERO_ADDRESS",
     "ZERO_HASH",
+    "MAX_CHAIN_ID",
     "LEGACY_TX",
     "ACCESS_LIST_TX",
     "DYNAMIC_FEE_TX",
@@ -36,6 +37,7 @@ Hash32 = NewType("Hash32", bytes)
 
 ZERO_ADDRESS = Address(b"\x00" * 20)
 ZERO_HASH = Hash32(b"\x00" * 32)
+MAX_CHAIN_ID = 2**53 - 1  # the largest chain id MetaMask takes (a JavaScript safe integer)
 
 LEGACY_TX = 0
 ACCESS_LIST_TX = 1

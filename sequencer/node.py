@@ -86,8 +86,15 @@ class Sequencer:
         # name the output root that covers them (sequencer/withdrawals.py)
         self.posted: PostedOutputs | None = None
         self.coinbase = fee_vault(manifest.name)
-        self.builder = BlockBuilder(manifest, self.config, self.state, self.mempool, self.inbox,
-                                    self.coinbase, lambda tx, error: self._notify(tx.hash, error))
+        self.builder = BlockBuilder(
+            manifest,
+            self.config,
+            self.state,
+            self.mempool,
+            self.inbox,
+            self.coinbase,
+            lambda tx, error: self._notify(tx.hash, error),
+        )
         # Newest blocks the DA poster has posted / seen finalized on L1 (services/da_node.py
         # sets them); None without a poster, and the `safe`/`finalized` tags answer `latest`.
         self.safe_head: int | None = None
@@ -276,8 +283,10 @@ class Sequencer:
         self._blocks[number] = stored
         self._hash_to_number[stored.block.hash] = number
         self._cached_txs += len(stored.block.transactions)
-        while len(self._blocks) > 1 and (len(self._blocks) > self.config.block_cache
-                                         or self._cached_txs > self.config.block_cache_txs):
+        while len(self._blocks) > 1 and (
+            len(self._blocks) > self.config.block_cache
+            or self._cached_txs > self.config.block_cache_txs
+        ):
             _, old = self._blocks.popitem(last=False)
             self._hash_to_number.pop(old.block.hash, None)
             self._cached_txs -= len(old.block.transactions)

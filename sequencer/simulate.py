@@ -55,7 +55,6 @@ ESTIMATE_MAX_RUNS = 40  # a binary search over [intrinsic, 50M] needs ~26
 ACCESS_LIST_MAX_RUNS = 8
 
 
-
 @dataclass(frozen=True, slots=True)
 class AccountOverride:
     """One account of geth's state override set; None leaves that part as it is. `state`

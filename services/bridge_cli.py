@@ -61,7 +61,13 @@ from web3.exceptions import Web3Exception
 
 from bridge.inbox import BatchInbox
 from bridge.l1 import L1Client, L1Error, L1Rejected
-from bridge.portal import DEFAULT_DEPOSIT_GAS, OutputRootProof, Portal, TokenClaim
+from bridge.portal import (
+    DEFAULT_DEPOSIT_GAS,
+    FinalizedWithdrawal,
+    OutputRootProof,
+    Portal,
+    TokenClaim,
+)
 from da.commitment import CommitmentRecord, InboxReader, RevertRecord
 from da.verifier import Replayer
 from rollup.crypto import keccak
@@ -73,7 +79,9 @@ from rollup.outputs import output_root
 from rollup.types import Address
 from rollup.withdrawals import DEPTH, Withdrawal, verify_tree_proof
 from services.devnet import AppRecord, DevnetState, is_running, read_state
+from services.rpcclient import RpcCallError, RpcClient, RpcUnavailable
 from services.verifier import open_verifier
+from services.waiting import wait_until
 from vm.bridge import WITHDRAWAL_INITIATED_TOPIC, initiate_withdrawal_calldata
 from vm.commitment import StateTree
 from vm.contracts.bridged_token import balance_slot
@@ -180,29 +188,17 @@ def _bridge_record(data_dir: Path) -> tuple[bytes, bytes, int] | None:
 # ---- the app's node ------------------------------------------------------------------------
 
 
-class AppRpc:
-    """JSON-RPC to one app's node, keeping the error a call returns (`AppRpcError`)."""
-
-    def __init__(self, url: str, timeout: float = 10.0) -> None:
-        self.url = url
-        self._http = httpx.Client(trust_env=False, timeout=timeout)
+class AppRpc(RpcClient):
+    """JSON-RPC to one app's node (services/rpcclient.py), its errors the bridge's: no answer
+    is a `BridgeError`, an error answer an `AppRpcError` with its code."""
 
     def call(self, method: str, *params: Any) -> Any:
-        body = {"jsonrpc": "2.0", "id": 1, "method": method, "params": list(params)}
         try:
-            answer = self._http.post(self.url, json=body).json()
-        except (httpx.HTTPError, ValueError) as exc:
-            raise BridgeError(f"the app's node at {self.url} does not answer {method}: "
-                              f"{exc}") from None  # fmt: skip
-        if not isinstance(answer, dict):
-            raise BridgeError(f"{method} on {self.url}: not a JSON-RPC answer")
-        if "error" in answer:
-            error = answer["error"] if isinstance(answer["error"], dict) else {}
-            raise AppRpcError(method, int(error.get("code", 0)), str(error.get("message", "")))
-        return answer.get("result")
-
-    def close(self) -> None:
-        self._http.close()
+            return super().call(method, *params)
+        except RpcUnavailable as exc:
+            raise BridgeError(f"the app's node does not answer {method}: {exc}") from None
+        except RpcCallError as exc:
+            raise AppRpcError(method, exc.code, exc.reason) from None
 
     def send(self, key: str, to: bytes, value: int, data: bytes, chain_id: int) -> bytes:
         """Sign an EIP-1559 transaction with `key` (gas estimated by the node) and send it;
@@ -226,23 +222,12 @@ class AppRpc:
         return _raw(self.call("eth_sendRawTransaction", _hex(raw)))
 
     def wait_receipt(self, tx_hash: bytes, timeout: float) -> dict[str, Any]:
-        found: dict[str, Any] = {}
+        def mined() -> dict[str, Any] | None:
+            receipt = self.call("eth_getTransactionReceipt", _hex(tx_hash))
+            return receipt if receipt and receipt.get("blockNumber") else None
 
-        def mined() -> bool:
-            found.update(self.call("eth_getTransactionReceipt", _hex(tx_hash)) or {})
-            return bool(found.get("blockNumber"))
-
-        wait_until(mined, timeout, f"the receipt of 0x{tx_hash.hex()} on the app chain")
-        return found
-
-
-def wait_until(condition: Callable[[], bool], timeout: float, what: str,
-               poll: float = POLL_S) -> None:  # fmt: skip
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            raise BridgeError(f"timed out after {timeout:g} s waiting for {what}")
-        time.sleep(poll)
+        return wait_until(mined, timeout, f"the receipt of 0x{tx_hash.hex()} on the app chain",
+                          interval=POLL_S, error=BridgeError)  # fmt: skip
 
 
 # ---- deposit -------------------------------------------------------------------------------
@@ -265,14 +250,14 @@ def deposit(target: BridgeTarget, amount: int, to: bytes | None = None,
     receipt_at = time.monotonic()
     app = AppRpc(target.rpc_url)
     try:
-        tx: dict[str, Any] = {}
 
-        def included() -> bool:
-            tx.update(app.call("eth_getTransactionByHash", _hex(sent.deposit.hash)) or {})
-            return bool(tx.get("blockNumber"))
+        def included() -> dict[str, Any] | None:
+            found = app.call("eth_getTransactionByHash", _hex(sent.deposit.hash))
+            return found if found and found.get("blockNumber") else None
 
-        wait_until(included, timeout, f"deposit {sent.deposit.nonce} (0x"
-                   f"{sent.deposit.hash.hex()}) on chain {target.chain_id}")  # fmt: skip
+        tx = wait_until(included, timeout, f"deposit {sent.deposit.nonce} (0x"
+                        f"{sent.deposit.hash.hex()}) on chain {target.chain_id}",
+                        interval=POLL_S, error=BridgeError)  # fmt: skip
         seconds = time.monotonic() - receipt_at
         receipt = app.wait_receipt(sent.deposit.hash, timeout)
     finally:
@@ -426,13 +411,12 @@ def finalize(target: BridgeTarget, withdrawal_hash: bytes, key: str = DEFAULT_KE
     prove_tx, batch_index = _prove(portal, inbox, proof)
     matures_at = inbox.output(target.chain_id, batch_index)[1] + \
         portal.chain(target.chain_id).withdrawal_delay  # fmt: skip
-    deadline = started + timeout
-    while True:
+
+    def matured() -> FinalizedWithdrawal | None:
         now = max(_l1_time(l1) + 1, int(time.time()))
         if now >= matures_at:
             try:
-                done = portal.finalize_withdrawal(proof.withdrawal)
-                break
+                return portal.finalize_withdrawal(proof.withdrawal)
             except L1Rejected as exc:
                 if exc.error == "AlreadyFinalized":
                     raise BridgeError(f"{name} is already finalized") from None
@@ -442,10 +426,11 @@ def finalize(target: BridgeTarget, withdrawal_hash: bytes, key: str = DEFAULT_KE
             proven = f"proven (L1 tx {prove_tx}); " if prove_tx else "proven; "
             raise BridgeError(f"{name} is {proven}it matures at L1 time {matures_at}, in "
                               f"{max(matures_at - now, 0)} s: run finalize again then")  # fmt: skip
-        if time.monotonic() > deadline:
-            raise BridgeError(f"timed out after {timeout:g} s waiting for {name} to mature "
-                              f"(L1 time {matures_at})")  # fmt: skip
-        time.sleep(min(L1_POLL_S, max(matures_at - now, 0.1)))
+        return None
+
+    left = max(timeout - (time.monotonic() - started), 0.0)
+    done = wait_until(matured, left, f"{name} to mature (L1 time {matures_at})",
+                      interval=L1_POLL_S, error=BridgeError)  # fmt: skip
     if not done.success:
         raise BridgeError(f"{name} is finalized (L1 tx 0x{done.l1_tx.hex()}) but its call to "
                           f"0x{proof.withdrawal.target.hex()} failed; it cannot be "
@@ -475,7 +460,7 @@ def _wait_proof(target: BridgeTarget, withdrawal_hash: bytes, wait: bool,
     try:
         wait_until(covered, timeout, f"an output root covering withdrawal "
                    f"0x{withdrawal_hash.hex()} (is the app's DA poster running?)",
-                   poll=0.1)  # fmt: skip
+                   interval=0.1, error=BridgeError)  # fmt: skip
     finally:
         app.close()
     return parse_withdrawal_proof(answer, withdrawal_hash)

@@ -21,25 +21,21 @@ from __future__ import annotations
 import argparse
 import importlib
 import json
-import re
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-import httpx
-
-import rollup.templates
 from bridge.deploy import deploy_bridge
 from bridge.l1 import L1Client, L1Error
 from bridge.solc import SolcError
 from rollup.errors import Action, RollupError
-from rollup.manifest import MAX_CHAIN_ID, default_chain_id, parse_manifest
-from rollup.templates import TEMPLATES
+from rollup.manifest import APP_NAME, MAX_CHAIN_ID, default_chain_id, parse_manifest
 from services.anvil import AnvilError
 from services.apps import load_app
 from services.bridge_cli import add_bridge_parser, status_bridge
 from services.bus.devnet import add_bus_option, bus_arguments
+from services.cliargs import OneLineParser
 from services.da_cli import add_verify_parser, app_da_status
 from services.devnet import (
     NODE_START_TIMEOUT,
@@ -52,7 +48,6 @@ from services.devnet import (
     is_running,
     load_app_specs,
     read_state,
-    rpc_call,
     serve,
     spawn_detached,
     stop_recorded,
@@ -60,15 +55,15 @@ from services.devnet import (
 )
 from services.keys import load_key
 from services.logs import configure_logging
+from services.rpcclient import RpcCallError, RpcUnavailable, rpc_call
+from services.scaffold import MANIFEST, TEMPLATES, render, write_files
+from services.settings import writable_dir
 from vm.evm.artifact import Artifact
 from vm.native.abi_json import app_abi
 from vm.native.loader import load_app_class
 
 __all__ = ["main"]
 
-_NAME = re.compile(r"^[a-z0-9][a-z0-9-]{0,31}$")  # as app.name in rollup/manifest.py
-_TEMPLATE_DIR = Path(rollup.templates.__file__).parent
-_SKIP = {"__pycache__", ".pytest_cache", "build"}
 DEFAULT_DATA_DIR = Path(".rollup")
 DEFAULT_APP_DIR = Path("examples/token")
 DETACH_TIMEOUT = 20.0 + NODE_START_TIMEOUT + 30.0  # Anvil, the nodes (in parallel), slack
@@ -89,7 +84,7 @@ class Failure(RollupError):
 
 def cmd_new(args: argparse.Namespace) -> int:
     name: str = args.name
-    if not _NAME.match(name):
+    if not APP_NAME.match(name):
         raise UsageError(
             f"invalid app name {name!r}: use 1-32 chars of [a-z0-9-], not starting with '-'"
         )
@@ -99,7 +94,7 @@ def cmd_new(args: argparse.Namespace) -> int:
     target: Path = (args.dir or Path(".")) / name
     if target.exists() and (not target.is_dir() or any(target.iterdir())):
         raise UsageError(f"{target} already exists and is not empty; refusing to overwrite it")
-    files = render_template(args.template, {"name": name, "chain_id": str(chain_id)})
+    files = render(args.template, name, chain_id)
     _check_manifest(files)
     write_files(target, files)
     print(
@@ -112,36 +107,12 @@ def cmd_new(args: argparse.Namespace) -> int:
     return 0
 
 
-def render_template(template: str, values: dict[str, str]) -> dict[Path, str]:
-    """The files of `template` by relative path; `.tmpl` files filled in, suffix dropped."""
-    root = _TEMPLATE_DIR / template
-    files: dict[Path, str] = {}
-    for path in sorted(root.rglob("*")):
-        relative = path.relative_to(root)
-        if path.is_dir() or _SKIP.intersection(relative.parts) or path.suffix == ".pyc":
-            continue
-        text = path.read_text(encoding="utf-8")
-        if path.suffix == ".tmpl":
-            relative = relative.with_suffix("")
-            for key, value in values.items():
-                text = text.replace("{{" + key + "}}", value)
-        files[relative] = text
-    return files
-
-
 def _check_manifest(files: dict[Path, str]) -> None:
     """A template must render into a manifest that parses; catch it before writing anything."""
     try:
-        parse_manifest(files[Path("rollup.toml")])
+        parse_manifest(files[MANIFEST])
     except (KeyError, RollupError) as exc:
         raise Failure(f"the template does not render a valid rollup.toml: {exc}") from None
-
-
-def write_files(target: Path, files: dict[Path, str]) -> None:
-    for relative, text in files.items():
-        path = target / relative
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(text, encoding="utf-8")
 
 
 # ---- rollup up / down / status --------------------------------------------------------------
@@ -150,7 +121,8 @@ def write_files(target: Path, files: dict[Path, str]) -> None:
 def cmd_up(args: argparse.Namespace) -> int:
     app_dirs: list[Path] = args.app_dirs or _default_app_dirs()
     specs = load_app_specs(app_dirs)
-    data_dir: Path = args.data_dir.resolve()
+    check_l1_key_file(args.l1_rpc, args.da, args.l1_key_file)  # before anything starts
+    data_dir = writable_dir(args.data_dir.resolve())
     _configure_logging(args.verbose)
     state = read_state(data_dir)
     if state is not None and is_running(state):
@@ -158,7 +130,6 @@ def cmd_up(args: argparse.Namespace) -> int:
             f"a devnet is already running from {data_dir}; stop it with "
             f"`rollup down --data-dir {args.data_dir}`"
         )
-    check_l1_key_file(args.l1_rpc, args.da, args.l1_key_file)  # before anything starts
     if args.detach:
         da_options = da_arguments(args.da, args.da_mode, args.verify, args.l1_key_file)
         da_options += bus_arguments(args.bus)
@@ -166,7 +137,7 @@ def cmd_up(args: argparse.Namespace) -> int:
         state = wait_detached(proc, data_dir, DETACH_TIMEOUT)
         _print_up(
             state,
-            f"Detached (supervisor pid {proc.pid}). Stop it with: "
+            f"Detached (supervisor pid {state['supervisor_pid']}). Stop it with: "
             f"rollup down --data-dir {args.data_dir}",
         )
         return 0
@@ -268,8 +239,8 @@ def status_report(state: DevnetState) -> dict[str, Any]:
 
 def _head(rpc_url: str) -> int | None:
     try:
-        result = rpc_call(rpc_url, "eth_blockNumber")
-    except (httpx.HTTPError, ValueError):
+        result = rpc_call(rpc_url, "eth_blockNumber", timeout=2.0)
+    except (RpcUnavailable, RpcCallError):
         return None
     return int(result, 16) if isinstance(result, str) else None
 
@@ -337,7 +308,7 @@ def cmd_bench(argv: Sequence[str]) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="rollup", description="App rollups: create and run.")
+    parser = OneLineParser(prog="rollup", description="App rollups: create and run.")
     parser.add_argument("-v", "--verbose", action="store_true", help="log what happens")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 

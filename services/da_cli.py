@@ -25,7 +25,8 @@ from typing import Any
 import httpx
 
 from rollup.errors import RollupError
-from services.devnet import AppRecord, DevnetState, read_state, rpc_call
+from services.devnet import AppRecord, DevnetState, read_state
+from services.rpcclient import RpcCallError, RpcUnavailable, rpc_call
 from services.verifier import open_verifier, run_once, serve
 
 __all__ = ["add_verify_parser", "cmd_verify", "app_da_status"]
@@ -141,8 +142,8 @@ def app_da_status(record: AppRecord) -> dict[str, Any]:
 
 def _tag(rpc_url: str, tag: str) -> int | None:
     try:
-        block = rpc_call(rpc_url, "eth_getBlockByNumber", [tag, False])
-    except (httpx.HTTPError, ValueError):
+        block = rpc_call(rpc_url, "eth_getBlockByNumber", tag, False, timeout=2.0)
+    except (RpcUnavailable, RpcCallError):
         return None
     if not isinstance(block, dict) or not isinstance(block.get("number"), str):
         return None

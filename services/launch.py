@@ -33,10 +33,12 @@ class NodeProcess(ManagedProcess):
                  bus: str | None = None, extra_args: Sequence[str] = (),
                  env: Mapping[str, str] | None = None, *, chain_id: int | None = None,
                  name: str = "node", command: Sequence[str] = NODE_COMMAND,
-                 start_timeout: float = START_TIMEOUT) -> None:  # fmt: skip
+                 start_timeout: float = START_TIMEOUT,
+                 error: type[ProcessError] = NodeStartError) -> None:  # fmt: skip
         """`extra_args` go to `services.node` as they are (the DA poster's, say); `env` is
         added to the child's environment; with `chain_id` it is ready only once it answers
-        that chain id; `command` replaces `python -m services.node` (a test's own)."""
+        that chain id; `command` replaces `python -m services.node` (a test's own); `error`
+        is the class of its failures (the devnet's own, say)."""
         self.app_dir, self.data_dir = Path(app_dir), Path(data_dir)
         self.port = port or free_port()
         self.db_url, self.bus = db_url, bus  # bus: the message bus URL (`--bus`), if any
@@ -47,7 +49,7 @@ class NodeProcess(ManagedProcess):
         if bus:
             args += ["--bus", bus]
         super().__init__(name, [*args, *extra_args], log_path or self.data_dir / "node.log",
-                         ready=answers_rpc(self.url, chain_id), env=env, error=NodeStartError,
+                         ready=answers_rpc(self.url, chain_id), env=env, error=error,
                          start_timeout=start_timeout, stop_timeout=STOP_TIMEOUT)  # fmt: skip
 
     @property

@@ -18,26 +18,26 @@ import gc
 import logging
 import signal
 import sys
-import tempfile
 from collections.abc import Callable
 from pathlib import Path
 
 import uvicorn
 
-from rollup.errors import ConfigError, RollupError
+from rollup.errors import RollupError
 from sequencer.config import SequencerConfig
 from sequencer.node import Sequencer
 from services.apps import load_app
 from services.bus.settings import BusSettings, bus_settings
+from services.cliargs import OneLineParser
 from services.da_node import DAService, DASettings, da_settings
 from services.l1follow import L1Follower, L1FollowSettings, l1_settings, open_follower
 from services.logs import configure_logging
 from services.producer import BlockProducer
 from services.rpc.server import RpcAccess, RpcLimits, RpcServer, create_app, rpc_settings
-from services.settings import add_arguments, load_settings, require
+from services.settings import add_arguments, load_settings, require, writable_dir
 from vm.bridge import next_deposit_nonce
 
-__all__ = ["main", "open_node", "serve", "writable_dir", "NODE_SETTINGS"]
+__all__ = ["main", "open_node", "serve", "NODE_SETTINGS"]
 
 log = logging.getLogger(__name__)
 
@@ -128,19 +128,8 @@ def tune_gc() -> None:
     gc.set_threshold(50_000, 50, 1_000)
 
 
-def writable_dir(path: Path, flag: str = "--data-dir") -> Path:
-    """`path`, created if need be, once a file could be made in it; else one ConfigError."""
-    try:
-        path.mkdir(parents=True, exist_ok=True)
-        with tempfile.TemporaryFile(dir=path):
-            pass
-    except OSError as exc:
-        raise ConfigError(f"{flag} {path}: cannot write there ({exc.strerror or exc})") from None
-    return path
-
-
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(
+    parser = OneLineParser(
         prog="python -m services.node",
         description=__doc__,
         formatter_class=argparse.RawDescriptionHelpFormatter,

@@ -7,8 +7,9 @@ One type, `ManagedProcess`, starts and stops each of them the same way:
   the project runs with unless one is chosen, and what the caller adds;
 - ready once its probe says so: `answers_rpc` (eth_chainId, optionally a given chain id),
   `answers_http` (a 200 to GET), `accepts_tcp`; all on loopback, ignoring proxy settings.
-  If it exits first, or is not ready in time, its error class (a `ProcessError`) says so with
-  the tail of its log, and a process that is not ready in time is stopped;
+  If it exits first, or is not ready in time, its error class (a `ProcessError`) says so in
+  one line, with its log's path and last line (a node's own one-line reason), and the
+  process is stopped;
 - stopped by SIGTERM, then SIGKILL after `stop_timeout`; `kill()` is the crash the recovery
   tests inflict; `stop_all` stops several at once.
 
@@ -131,7 +132,7 @@ class ManagedProcess:
             code = self.exited()
             if code is not None:
                 raise self.error(f"{self.name} exited with code {code} before it was ready; "
-                                 f"{self._tail_text()}")  # fmt: skip
+                                 f"{self._log_ending()}")  # fmt: skip
             if interrupted is not None and interrupted():
                 raise self.error(f"interrupted while starting {self.name}")
             return probe()
@@ -139,9 +140,9 @@ class ManagedProcess:
         try:
             wait_until(ready, timeout, f"{self.name} to be ready", interval=POLL)
         except WaitTimeout:
-            tail = self._tail_text()
+            ending = self._log_ending()
             self.stop()
-            raise self.error(f"{self.name} was not ready within {timeout:g} s; {tail}") from None
+            raise self.error(f"{self.name} was not ready within {timeout:g} s; {ending}") from None
         except BaseException:
             self.stop()  # never leave behind a process the caller does not know is running
             raise
@@ -177,18 +178,18 @@ class ManagedProcess:
         self._close_log()
 
     def release(self) -> None:
-        """Forget the process without stopping it (a detached devnet outlives its caller),
-        closing our handle on its log."""
+        """Leave the process running on its own (a detached devnet outlives its caller):
+        close our handle on its log."""
         self._close_log()
-        self._proc = None
 
     def _close_log(self) -> None:
         if self._log is not None:
             self._log.close()
             self._log = None
 
-    def _tail_text(self) -> str:
-        return f"log tail ({self.log_path}):\n{self.log_tail()}"
+    def _log_ending(self) -> str:
+        lines = [line.strip() for line in self.log_tail(lines=50).splitlines() if line.strip()]
+        return f"its log ({self.log_path}) ends: {lines[-1] if lines else '(nothing)'}"
 
     def __enter__(self) -> Self:
         if not self.running():

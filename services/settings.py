@@ -55,6 +55,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import tempfile
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -72,6 +73,7 @@ from services.logs import LogFormat, LogLevel
 from services.rpc.server import DEFAULT_GAS_CAP, RpcAccess
 
 __all__ = [
+    "writable_dir",
     "Settings",
     "NodeSection",
     "RpcSection",
@@ -446,3 +448,14 @@ def require(settings: Settings, *paths: str) -> None:
             also = [f"${option.env}" if option.env else "", _toml_name(option.toml)]
             hint = " or ".join(a for a in also if a)
             raise ConfigError(f"{option.flag} is required" + (f" (or {hint})" if hint else ""))
+
+
+def writable_dir(path: Path, flag: str = "--data-dir") -> Path:
+    """`path`, created if need be, once a file could be made in it; else one ConfigError."""
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryFile(dir=path):
+            pass
+    except OSError as exc:
+        raise ConfigError(f"{flag} {path}: cannot write there ({exc.strerror or exc})") from None
+    return path

@@ -61,6 +61,7 @@ from rollup.errors import RollupError
 from rollup.manifest import parse_manifest
 from sequencer.node import Sequencer
 from services.apps import load_app
+from services.cliargs import OneLineParser
 from services.logs import configure_logging
 from services.node import tune_gc
 from services.settings import add_arguments, load_settings, require
@@ -252,7 +253,7 @@ VERIFIER_SETTINGS = ("app_dir", "l1.rpc", "da.inbox", "l1.portal", "l1.portal_fr
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(
+    parser = OneLineParser(
         prog="python -m services.verifier", description=__doc__,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )  # fmt: skip

@@ -28,7 +28,7 @@ class WaitTimeout(RollupError):
     action = Action.RETRY
 
 
-def wait_until(predicate: Callable[[], T], timeout: float, what: str, *,
+def wait_until(predicate: Callable[[], T | None], timeout: float, what: str, *,
                interval: float = INTERVAL,
                error: Callable[[str], Exception] = WaitTimeout) -> T:  # fmt: skip
     """The first truthy value of `predicate()`, polled every `interval` s for `timeout` s."""

@@ -7,10 +7,11 @@ Tests marked `slow` are skipped unless selected with `-m slow` (or any -m expres
 from __future__ import annotations
 
 import os
-import shutil
 from pathlib import Path
 
 import pytest
+
+from services.scaffold import scaffold
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
@@ -21,29 +22,31 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         if item.get_closest_marker("slow") is not None:
             item.add_marker(skip)
 
-TEMPLATES = Path(__file__).resolve().parent.parent / "rollup" / "templates"
-
 
 def render_template(
     dest: Path, template: str = "token", name: str = "tok", chain_id: int = 901001
 ) -> Path:
-    """Write an app folder like `rollup new` does (kept here so tests do not need the CLI)."""
-    root = TEMPLATES / template
-    for path in root.rglob("*"):
-        relative = path.relative_to(root)
-        if not path.is_file() or path.suffix == ".pyc" or {"__pycache__", "build"} & set(
-            relative.parts
-        ):
-            continue
-        target = dest / relative
-        target.parent.mkdir(parents=True, exist_ok=True)
-        if path.suffix == ".tmpl":
-            text = path.read_text().replace("{{name}}", name).replace("{{chain_id}}", str(chain_id))
-            target.with_suffix("").write_text(text)
-        else:
-            shutil.copyfile(path, target)
-    dest.mkdir(parents=True, exist_ok=True)
-    return dest
+    """An app folder as `rollup new` writes it (services/scaffold.py), with the tests' names."""
+    return scaffold(dest, template, name, chain_id)
+
+
+TOKEN_CHAIN, BOOK_CHAIN = 901001, 902002
+
+
+def render_book(dest: Path, name: str = "book", chain_id: int = BOOK_CHAIN,
+                trading: bool = True) -> Path:  # fmt: skip
+    """The orderbook template as app `name`, whose base asset is the token app of chain
+    901001 unless `trading` is false."""
+    edits = {"token_chain = 0": f"token_chain = {TOKEN_CHAIN}"} if trading else None
+    return scaffold(dest, "orderbook", name, chain_id, edits)
+
+
+def render_pair(root: Path, trading: bool = True) -> tuple[Path, Path]:
+    """The token template as app `token` (chain 901001) and the orderbook template as `book`
+    (902002), whose base asset is that token unless `trading` is false: two apps that message
+    each other over the bus. Their directories, in root/token and root/book."""
+    token = scaffold(root / "token", "token", "token", TOKEN_CHAIN)
+    return token, render_book(root / "book", trading=trading)
 
 
 @pytest.fixture

@@ -11,30 +11,15 @@ import pytest
 from rollup.messages import remote_address
 from sequencer.harness import LocalChain
 from sequencer.network import LocalNetwork
+from tests.conftest import BOOK_CHAIN, TOKEN_CHAIN, render_pair
 from vm.native.abi import decode_args
 
-TEMPLATES = Path(__file__).resolve().parents[2] / "rollup" / "templates"
-TOKEN_CHAIN, BOOK_CHAIN = 901001, 902002
 BASE = 0
-
-
-def render(dest: Path, template: str, name: str, chain_id: int, init: str = "") -> Path:
-    dest.mkdir(parents=True)
-    (dest / "app.py").write_text((TEMPLATES / template / "app.py").read_text())
-    manifest = (TEMPLATES / template / "rollup.toml.tmpl").read_text()
-    manifest = manifest.replace("{{name}}", name).replace("{{chain_id}}", str(chain_id))
-    if init:
-        manifest = manifest.replace("token_chain = 0", init)
-    (dest / "rollup.toml").write_text(manifest)
-    return dest
 
 
 @pytest.fixture
 def pair(tmp_path: Path) -> Iterator[LocalNetwork]:
-    token = render(tmp_path / "token", "token", "token", TOKEN_CHAIN)
-    book = render(tmp_path / "book", "orderbook", "book", BOOK_CHAIN,
-                  init=f"token_chain = {TOKEN_CHAIN}")  # fmt: skip
-    with LocalNetwork.from_dirs(token, book) as net:
+    with LocalNetwork.from_dirs(*render_pair(tmp_path)) as net:
         yield net
 
 
@@ -78,9 +63,7 @@ def test_deposit_is_credited_and_confirmed_by_callback(pair: LocalNetwork) -> No
 
 
 def test_refused_deposit_comes_back_to_the_owner(tmp_path: Path) -> None:
-    token_dir = render(tmp_path / "token", "token", "token", TOKEN_CHAIN)
-    book_dir = render(tmp_path / "book", "orderbook", "book", BOOK_CHAIN)  # no token app
-    with LocalNetwork.from_dirs(token_dir, book_dir) as net:
+    with LocalNetwork.from_dirs(*render_pair(tmp_path, trading=False)) as net:  # no token app
         token, book = net.chains
         alice = token.accounts[0]
         supply = token.call("balanceOf", alice)

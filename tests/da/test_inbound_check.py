@@ -30,22 +30,9 @@ from rollup.types import Block, BlockEnv
 from sequencer.harness import LocalChain
 from sequencer.network import LocalNetwork
 from services.verifier import build_replayer
+from tests.conftest import BOOK_CHAIN, TOKEN_CHAIN, render_pair
 from vm.state import DictReader, State
 from vm.stf import execute_block
-
-TEMPLATES = Path(__file__).resolve().parents[2] / "rollup" / "templates"
-TOKEN_CHAIN, BOOK_CHAIN = 901001, 902002
-
-
-def render(dest: Path, template: str, name: str, chain_id: int, init: str = "") -> Path:
-    dest.mkdir(parents=True)
-    (dest / "app.py").write_text((TEMPLATES / template / "app.py").read_text())
-    manifest = (TEMPLATES / template / "rollup.toml.tmpl").read_text()
-    manifest = manifest.replace("{{name}}", name).replace("{{chain_id}}", str(chain_id))
-    if init:
-        manifest = manifest.replace("token_chain = 0", init)
-    (dest / "rollup.toml").write_text(manifest)
-    return dest
 
 
 class Pair:
@@ -53,9 +40,7 @@ class Pair:
     DA store; `post` commits a chain's blocks, `verifier` re-derives a chain from them."""
 
     def __init__(self, tmp: Path, memory_inbox: type) -> None:
-        self.dirs = {TOKEN_CHAIN: render(tmp / "token", "token", "token", TOKEN_CHAIN),
-                     BOOK_CHAIN: render(tmp / "book", "orderbook", "book", BOOK_CHAIN,
-                                        f"token_chain = {TOKEN_CHAIN}")}  # fmt: skip
+        self.dirs = dict(zip((TOKEN_CHAIN, BOOK_CHAIN), render_pair(tmp), strict=True))
         self.net = LocalNetwork.from_dirs(self.dirs[TOKEN_CHAIN], self.dirs[BOOK_CHAIN])
         self.token, self.book = self.net.chains
         self.inbox = memory_inbox()

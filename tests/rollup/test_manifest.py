@@ -119,7 +119,7 @@ def test_dev_accounts_must_be_a_boolean() -> None:
 def test_every_shipped_manifest_names_its_owner() -> None:
     root = Path(__file__).resolve().parents[2]
     paths = [*root.glob("examples/*/rollup.toml"), *root.glob("benchmarks/apps/*/rollup.toml"),
-             *root.glob("rollup/templates/*/rollup.toml.tmpl")]  # fmt: skip
+             *root.glob("services/templates/*/rollup.toml.tmpl")]  # fmt: skip
     assert len(paths) >= 9
     for path in paths:
         text = path.read_text().replace("{{name}}", "x").replace("{{chain_id}}", "7")

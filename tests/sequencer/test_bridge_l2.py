@@ -4,7 +4,6 @@ tree in the header, and a verifier's replay agreeing block for block."""
 
 from __future__ import annotations
 
-import shutil
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
@@ -27,6 +26,7 @@ from rollup.types import Address, Hash32
 from rollup.withdrawals import tree_proof, verify_tree_proof
 from sequencer.harness import LocalChain
 from sequencer.withdrawals import withdrawal_proof
+from services.scaffold import scaffold
 from vm.bridge import initiate_withdrawal_calldata, next_deposit_nonce, withdrawal_count
 from vm.commitment import StateTree
 from vm.interface import Message
@@ -34,7 +34,6 @@ from vm.native.abi import decode_args, encode_values, selector
 from vm.state import DictReader, State, get_balance
 from vm.stf import L1Origin, apply_block, env_of
 
-TEMPLATE = Path(__file__).resolve().parents[2] / "rollup" / "templates" / "token"
 L1_TOKEN = Address(b"\x7a" * 20)
 ALICE, BOB = DEV_ADDRESSES[1], DEV_ADDRESSES[2]
 L1_USER = Address(b"\x42" * 20)  # someone with nothing on the app chain yet
@@ -72,12 +71,7 @@ class FakeL1:
 
 @pytest.fixture
 def chain(tmp_path: Path) -> Iterator[tuple[LocalChain, FakeL1]]:
-    app = tmp_path / "token"
-    app.mkdir()
-    shutil.copy(TEMPLATE / "app.py", app / "app.py")
-    manifest = (TEMPLATE / "rollup.toml.tmpl").read_text()
-    (app / "rollup.toml").write_text(manifest.replace("{{name}}", "tok")
-                                     .replace("{{chain_id}}", "904001"))  # fmt: skip
+    app = scaffold(tmp_path / "token", "token", "tok", 904001)
     with LocalChain.from_dir(app) as local:
         l1 = FakeL1(local.node.chain_id)
         local.node.l1 = l1

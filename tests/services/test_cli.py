@@ -14,11 +14,12 @@ import pytest
 from eth_utils import event_abi_to_log_topic, function_abi_to_4byte_selector, keccak
 
 from rollup.manifest import default_chain_id, parse_manifest
-from services.cli import main, render_template
+from services.cli import main
+from services.scaffold import render
 from vm.native.abi_json import abi_param
 
 REPO = Path(__file__).resolve().parents[2]
-TEMPLATE = REPO / "rollup" / "templates" / "token"
+TEMPLATE = REPO / "services" / "templates" / "token"
 EXAMPLE = REPO / "examples" / "token"
 APP_TEST_TIMEOUT = 120.0
 
@@ -101,8 +102,7 @@ EXAMPLE_EDITS = {
     ("example", "template"), [("token", "token"), ("erc20", "evm"), ("orderbook", "orderbook")]
 )
 def test_each_example_is_its_template_rendered(example: str, template: str) -> None:
-    values = {"name": example, "chain_id": str(default_chain_id(example))}
-    files = render_template(template, values)
+    files = render(template, example, default_chain_id(example))
     for old, new in EXAMPLE_EDITS.get(example, []):
         files[Path("rollup.toml")] = files[Path("rollup.toml")].replace(old, new)
     for relative, text in files.items():

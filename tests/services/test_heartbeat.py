@@ -4,7 +4,6 @@ roots keep coming and nobody can open the bridge's escape hatch of a live chain.
 from __future__ import annotations
 
 import asyncio
-import shutil
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -13,18 +12,12 @@ import pytest
 from sequencer.node import Sequencer
 from services.node import open_node
 from services.producer import BlockProducer
-
-TEMPLATE = Path(__file__).resolve().parents[2] / "rollup" / "templates" / "counter"
+from services.scaffold import scaffold
 
 
 @pytest.fixture
 def node(tmp_path: Path) -> Iterator[Sequencer]:
-    app = tmp_path / "app"
-    app.mkdir()
-    shutil.copy(TEMPLATE / "app.py", app / "app.py")
-    manifest = (TEMPLATE / "rollup.toml.tmpl").read_text()
-    (app / "rollup.toml").write_text(manifest.replace("{{name}}", "beat")
-                                     .replace("{{chain_id}}", "905001"))  # fmt: skip
+    app = scaffold(tmp_path / "app", "counter", "beat", 905001)
     sequencer = open_node(app, tmp_path / "data")
     try:
         yield sequencer

@@ -7,9 +7,7 @@ loop of each `asyncio.run`; no processes, no sockets.
 from __future__ import annotations
 
 import asyncio
-import shutil
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import orjson
@@ -22,9 +20,9 @@ from sequencer.node import Sequencer
 from services.node import open_node
 from services.producer import BlockProducer
 from services.rpc.server import RpcLimits, RpcServer
+from services.scaffold import scaffold
 from vm.state import get_account
 
-TEMPLATE = Path(__file__).resolve().parents[2] / "rollup" / "templates" / "token"
 CHAIN_ID = 901001
 GWEI = 10**9
 RUN_TIMEOUT = 20.0
@@ -32,11 +30,7 @@ RUN_TIMEOUT = 20.0
 
 @pytest.fixture(scope="module")
 def node(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Sequencer]:
-    app_dir = tmp_path_factory.mktemp("app")
-    shutil.copy(TEMPLATE / "app.py", app_dir / "app.py")
-    manifest = (TEMPLATE / "rollup.toml.tmpl").read_text()
-    manifest = manifest.replace("{{name}}", "tok").replace("{{chain_id}}", str(CHAIN_ID))
-    (app_dir / "rollup.toml").write_text(manifest)
+    app_dir = scaffold(tmp_path_factory.mktemp("app"), "token", "tok", CHAIN_ID)
     sequencer = open_node(app_dir, tmp_path_factory.mktemp("data"))
     try:
         yield sequencer

@@ -4,10 +4,11 @@ node's AppBus system contract implements."""
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[3]
+CONTRACTS = REPO / "services" / "templates" / "evm" / "contracts"
 
 
 def test_the_template_interface_is_the_system_contracts() -> None:
-    shipped = REPO / "rollup" / "templates" / "evm" / "contracts" / "IAppBus.sol"
+    shipped = CONTRACTS / "IAppBus.sol"
     assert shipped.read_text() == (REPO / "vm" / "contracts" / "IAppBus.sol").read_text()
 
 
@@ -16,7 +17,7 @@ def test_the_template_l2_to_l1_interface_matches_the_system_contract() -> None:
     initiateWithdrawal and on the WithdrawalInitiated event the node reads."""
     from bridge.solc import compile_files
 
-    interface = compile_files([REPO / "rollup" / "templates" / "evm" / "contracts" / "IL2ToL1.sol"])
+    interface = compile_files([CONTRACTS / "IL2ToL1.sol"])
     system = compile_files([REPO / "vm" / "contracts" / "L2ToL1.sol"])
 
     def entries(abi: list[dict[str, object]]) -> list[object]:

@@ -11,10 +11,9 @@ from pathlib import Path
 
 import pytest
 
-from rollup.templates import TEMPLATES
+from services.scaffold import TEMPLATE_DIR, TEMPLATES
 
 REPO = Path(__file__).resolve().parents[3]
-TEMPLATE_DIR = REPO / "rollup" / "templates"
 TIMEOUT = 120.0
 
 
