@@ -42,6 +42,7 @@ from services.bus.trust import write_sequencers
 from services.keys import load_or_create_key
 from services.launch import NodeProcess
 from services.rpcclient import RpcClient, RpcUnavailable
+from services.waiting import wait_until
 from vm.native.abi import decode_args, encode_values, selector
 
 __all__ = ["BusConfig", "BusPair", "run_bus", "format_bus", "APPS"]
@@ -225,11 +226,7 @@ class BusPair:
             raise BenchError(f"sends failed: {errors[:3]}")
 
     def wait(self, done: Any, timeout: float, what: str) -> None:
-        deadline = time.monotonic() + timeout
-        while not done():
-            if time.monotonic() > deadline:
-                raise BenchError(f"timed out waiting for {what}")
-            time.sleep(0.01)
+        wait_until(done, timeout, what, interval=0.01, error=BenchError)
 
 
 def measure_latency(pair: BusPair, probes: int, first_k: int) -> dict[str, Any]:

@@ -30,7 +30,6 @@ import sqlite3
 import subprocess
 import sys
 import tempfile
-import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -60,6 +59,7 @@ from rollup.genesis import DEV_KEYS
 from rollup.manifest import app_address
 from services.l1setup import BatcherSpec, prepare_l1
 from services.launch import NodeProcess
+from services.waiting import wait_until
 
 __all__ = ["DAConfig", "run_da", "format_da"]
 
@@ -120,13 +120,14 @@ async def _fund_token_holders(url: str) -> None:
 
 
 def _wait_posted(url: str, timeout: float = 120.0) -> int:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
+    """The head, once the DA poster has posted it (the `safe` block)."""
+
+    def posted() -> int | None:
         latest = int(rpc(url, "eth_blockNumber"), 16)
-        if int(rpc(url, "eth_getBlockByNumber", "safe", False)["number"], 16) == latest:
-            return latest
-        time.sleep(0.1)
-    raise BenchError("the DA poster did not catch up within 120 s")
+        safe = int(rpc(url, "eth_getBlockByNumber", "safe", False)["number"], 16)
+        return latest if safe == latest else None
+
+    return wait_until(posted, timeout, "the DA poster to catch up", interval=0.1, error=BenchError)
 
 
 def _posted_bytes(store: Path, first: int, last: int) -> tuple[int, int, int]:

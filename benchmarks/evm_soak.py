@@ -28,6 +28,7 @@ how far it got (`completed: false`).
 
 from __future__ import annotations
 
+import contextlib
 import gc
 import multiprocessing
 import shutil
@@ -49,6 +50,7 @@ from rollup.genesis import DEV_ADDRESSES
 from rollup.types import Address
 from sequencer.admission import decode_many
 from sequencer.node import Sequencer, SequencerConfig
+from services.waiting import WaitTimeout, wait_until
 from vm.interface import Message
 from vm.state import get_account
 from vm.stf import env_of
@@ -140,9 +142,8 @@ class Soak:
         # Sequencer.close shuts the writer down even while a chunked checkpoint still has
         # chunks to queue (they then fail with "cannot schedule new futures after shutdown"):
         # let a running checkpoint finish first.
-        deadline = time.monotonic() + 60
-        while self.node.checkpoints.running and time.monotonic() < deadline:
-            time.sleep(0.05)
+        with contextlib.suppress(WaitTimeout):
+            wait_until(lambda: not self.node.checkpoints.running, 60, "the checkpoint")
         self.node.close()
         shutil.rmtree(self.tmp, ignore_errors=True)
 
