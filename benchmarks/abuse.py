@@ -180,8 +180,9 @@ class Targets:
     flood: list[bytes] = field(default_factory=list)  # pre-signed pool flood bodies
 
 
-async def _hammer(url: str, bodies: Callable[[], bytes], stop: asyncio.Event, phase: Phase,
-                  connections: int) -> None:  # fmt: skip
+async def _hammer(
+    url: str, bodies: Callable[[], bytes], stop: asyncio.Event, phase: Phase, connections: int
+) -> None:
     async def one() -> None:
         conn: Connection = await connect(url)
         try:
@@ -214,15 +215,19 @@ async def call_loop_evm(t: Targets, stop: asyncio.Event, phase: Phase, n: int) -
 
 
 async def proof_slots(t: Targets, stop: asyncio.Event, phase: Phase, n: int) -> None:
-    body = request_body("rollup_getProof", "0x" + app_address("spinner").hex(),
-                 [hex(i) for i in range(100_000)])  # fmt: skip
+    body = request_body(
+        "rollup_getProof", "0x" + app_address("spinner").hex(), [hex(i) for i in range(100_000)]
+    )
     await _hammer(t.native.url, lambda: body, stop, phase, n)
 
 
 async def logs_range(t: Targets, stop: asyncio.Event, phase: Phase, n: int) -> None:
     head = int(rpc(t.native.url, "eth_blockNumber"), 16)
-    flt = {"fromBlock": hex(max(0, head - 9_999)), "toBlock": hex(head),
-           "topics": [None, "0x" + "ee" * 32]}  # fmt: skip
+    flt = {
+        "fromBlock": hex(max(0, head - 9_999)),
+        "toBlock": hex(head),
+        "topics": [None, "0x" + "ee" * 32],
+    }
     body = request_body("eth_getLogs", flt)
     await _hammer(t.native.url, lambda: body, stop, phase, n)
 
@@ -270,9 +275,13 @@ def _silent_subscriber(url: str) -> socket.socket:
     sock = socket.create_connection((host, port))
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
     key = base64.b64encode(os.urandom(16)).decode()
-    sock.sendall((f"GET / HTTP/1.1\r\nHost: {host}:{port}\r\nUpgrade: websocket\r\n"
-                  f"Connection: Upgrade\r\nSec-WebSocket-Key: {key}\r\n"
-                  "Sec-WebSocket-Version: 13\r\n\r\n").encode())  # fmt: skip
+    sock.sendall(
+        (
+            f"GET / HTTP/1.1\r\nHost: {host}:{port}\r\nUpgrade: websocket\r\n"
+            f"Connection: Upgrade\r\nSec-WebSocket-Key: {key}\r\n"
+            "Sec-WebSocket-Version: 13\r\n\r\n"
+        ).encode()
+    )
     response = b""
     while b"\r\n\r\n" not in response:
         response += sock.recv(1)
@@ -340,15 +349,20 @@ def _flood_bodies(chain: Chain, accounts: int) -> list[bytes]:
     keys = [PrivateKey(secrets.token_bytes(32)) for _ in range(accounts)]
     one_tx = 21_000 * 2 * GWEI + 1  # max fee of one transfer of 1 wei, and that wei
     (nonce,) = nonces(chain.url, [DEV_ADDRESSES[3]])
-    funding = [sign_transfer(3, chain.chain_id, nonce + i, key_address(k.secret), one_tx).raw_hex
-               for i, k in enumerate(keys)]  # fmt: skip
+    funding = [
+        sign_transfer(3, chain.chain_id, nonce + i, key_address(k.secret), one_tx).raw_hex
+        for i, k in enumerate(keys)
+    ]
     with RpcClient(chain.url, timeout=60.0) as client:
         for start in range(0, len(funding), 500):
             client.batch(
                 [("eth_sendRawTransaction", [raw]) for raw in funding[start : start + 500]]
             )
-    return [request_body("eth_sendRawTransaction", _sign_with(key, chain.chain_id, n))
-            for n in range(1, 65) for key in keys]  # fmt: skip
+    return [
+        request_body("eth_sendRawTransaction", _sign_with(key, chain.chain_id, n))
+        for n in range(1, 65)
+        for key in keys
+    ]
 
 
 def _sign_with(key: PrivateKey, chain_id: int, nonce: int) -> str:
@@ -377,8 +391,10 @@ async def _phase(targets: Targets, attack: str | None, config: AbuseConfig) -> P
     try:
         if attacker is not None:
             await asyncio.sleep(ATTACK_HEAD_START)
-        tasks = [asyncio.create_task(_stream(chain, config.rate, stop, phase)),
-                 asyncio.create_task(_probe(chain.url, stop, phase))]  # fmt: skip
+        tasks = [
+            asyncio.create_task(_stream(chain, config.rate, stop, phase)),
+            asyncio.create_task(_probe(chain.url, stop, phase)),
+        ]
         await asyncio.sleep(config.seconds)
         stop.set()
         done, pending = await asyncio.wait(tasks, timeout=30)
@@ -399,8 +415,9 @@ ATTACK_HEAD_START = 0.5  # seconds the attack runs before measuring starts
 def _start_attacker(targets: Targets, attack: str, config: AbuseConfig) -> _Attacker:
     context = multiprocessing.get_context("fork")  # the child runs a fresh event loop only
     parent, child = context.Pipe()
-    process = context.Process(target=_attacker_main, daemon=True,
-                              args=(targets, attack, config, child))  # fmt: skip
+    process = context.Process(
+        target=_attacker_main, daemon=True, args=(targets, attack, config, child)
+    )
     process.start()
     child.close()
     return _Attacker(process, parent)
@@ -445,8 +462,10 @@ async def run_abuse(config: AbuseConfig) -> dict[str, Any]:
     unknown = [a for a in attacks if a not in ATTACKS]
     if unknown:
         raise BenchError(f"unknown attack(s) {unknown}; known: {', '.join(ATTACKS)}")
-    with NodeUnderTest(render=_render_spinner) as native_node, \
-            NodeUnderTest(render=render_evm_app) as evm_node:  # fmt: skip
+    with (
+        NodeUnderTest(render=_render_spinner) as native_node,
+        NodeUnderTest(render=render_evm_app) as evm_node,
+    ):
         native = Chain(native_node.target().url)
         evm = Chain(evm_node.target().url)
         targets = Targets(native, evm, _deploy_loop(evm))
@@ -474,13 +493,21 @@ async def run_abuse(config: AbuseConfig) -> dict[str, Any]:
 
 
 def format_abuse(result: dict[str, Any]) -> str:
-    rows = [("phase", "stream p50 ms", "stream p99 ms", "probe p99 ms", "transfers",
-             "attack requests")]  # fmt: skip
+    rows = [
+        ("phase", "stream p50 ms", "stream p99 ms", "probe p99 ms", "transfers", "attack requests")
+    ]
     phases = {**result["baseline"], **result["attacks"]}
     for name, r in phases.items():
-        rows.append((name, str(r["p50_ms_under_attack"]), str(r["p99_ms_under_attack"]),
-                     str(r["probe_p99_ms"]), str(r["transfers"]),
-                     str(r["attack_requests"])))  # fmt: skip
+        rows.append(
+            (
+                name,
+                str(r["p50_ms_under_attack"]),
+                str(r["p99_ms_under_attack"]),
+                str(r["probe_p99_ms"]),
+                str(r["transfers"]),
+                str(r["attack_requests"]),
+            )
+        )
     widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
     lines = ["  ".join(cell.ljust(w) for cell, w in zip(row, widths)) for row in rows]
     answers = [f"  {name}: {r['attack_answers']}" for name, r in result["attacks"].items()]

@@ -69,9 +69,13 @@ CONFIRMATIONS = 2  # the token template's [bridge] confirmations
 ETHER = 10**18
 TARGET_P50_S, TARGET_RATE = 2.0, 1_000.0
 OP_GAS = {  # execution gas, ethereum-optimism/optimism contracts-bedrock .gas-snapshot @9ae0a566
-    "depositETH": 75_085, "depositETH_warm": 36_396, "depositERC20": 112_955,
-    "depositERC20_warm": None, "proveWithdrawal": 169_229, "finalizeWithdrawal": None,
-}  # fmt: skip
+    "depositETH": 75_085,
+    "depositETH_warm": 36_396,
+    "depositERC20": 112_955,
+    "depositERC20_warm": None,
+    "proveWithdrawal": 169_229,
+    "finalizeWithdrawal": None,
+}
 DEPOSIT_ETH = keccak(b"depositETH(uint64,address,uint64,bytes)")[:4]
 BENCH_TOKEN = """
 // SPDX-License-Identifier: MIT
@@ -158,7 +162,9 @@ def _measure(target: BridgeTarget, config: BridgeBenchConfig) -> dict[str, Any]:
     ordered = sorted(latencies)
     return {
         "benchmark": "bridge",
-        "probes": config.probes, "burst": config.burst, "senders": config.senders,
+        "probes": config.probes,
+        "burst": config.burst,
+        "senders": config.senders,
         "deposit_p50_s": round(percentile(ordered, 50), 3),
         "deposit_p90_s": round(percentile(ordered, 90), 3),
         "deposit_max_s": round(ordered[-1], 3),
@@ -166,10 +172,11 @@ def _measure(target: BridgeTarget, config: BridgeBenchConfig) -> dict[str, Any]:
         "withdraw_to_final_s": withdrawal["seconds"],
         "withdrawal_delay_s": status["withdrawal_delay"],
         "confirmations": status["manifest"]["confirmations"],
-        "l1_gas": gas, "burst_detail": burst,
+        "l1_gas": gas,
+        "burst_detail": burst,
         "targets": {"deposit_p50_s": TARGET_P50_S, "deposits_per_s": TARGET_RATE},
         "environment": environment(),
-    }  # fmt: skip
+    }
 
 
 def _probe_deposits(target: BridgeTarget, probes: int) -> tuple[list[float], list[str]]:
@@ -179,8 +186,10 @@ def _probe_deposits(target: BridgeTarget, probes: int) -> tuple[list[float], lis
         result = deposit(target, 10**15 + i, secrets.token_bytes(20), key=PROBE_KEY)
         seconds.append(float(result["seconds"]))
         txs.append(result["l1_tx"])
-    log(f"[deposits] {probes} probes: p50 {percentile(sorted(seconds), 50):.2f} s, max "
-        f"{max(seconds):.2f} s from the L1 receipt to the app chain")  # fmt: skip
+    log(
+        f"[deposits] {probes} probes: p50 {percentile(sorted(seconds), 50):.2f} s, max "
+        f"{max(seconds):.2f} s from the L1 receipt to the app chain"
+    )
     return seconds, txs
 
 
@@ -192,8 +201,10 @@ def _erc20_deposits(target: BridgeTarget) -> list[str]:
     token = l1.send(None, compiled.bytecode + args).contract_address
     if token is None:
         raise BenchError("the ERC-20 was not deployed")
-    txs = [deposit(target, 1_000 + i, secrets.token_bytes(20), token, key=PROBE_KEY)["l1_tx"]
-           for i in range(2)]  # fmt: skip
+    txs = [
+        deposit(target, 1_000 + i, secrets.token_bytes(20), token, key=PROBE_KEY)["l1_tx"]
+        for i in range(2)
+    ]
     log("[deposits] an ERC-20 deposited twice")
     return txs
 
@@ -261,16 +272,24 @@ def _burst(target: BridgeTarget, config: BridgeBenchConfig) -> dict[str, Any]:
     finally:
         anvil.close()
     rate = config.burst / seconds
-    log(f"[burst] {config.burst} deposits in {l1_blocks} L1 blocks, credited in {seconds:.3f} s "
+    log(
+        f"[burst] {config.burst} deposits in {l1_blocks} L1 blocks, credited in {seconds:.3f} s "
         f"after their confirmation ({rate:.0f}/s) in {blocks - first_block + 1} app-chain "
-        "blocks")  # fmt: skip
-    return {"n": config.burst, "senders": config.senders, "l1_blocks": l1_blocks,
-            "l2_blocks": blocks - first_block + 1, "seconds": round(seconds, 3),
-            "deposits_per_s": round(rate, 1)}  # fmt: skip
+        "blocks"
+    )
+    return {
+        "n": config.burst,
+        "senders": config.senders,
+        "l1_blocks": l1_blocks,
+        "l2_blocks": blocks - first_block + 1,
+        "seconds": round(seconds, 3),
+        "deposits_per_s": round(rate, 1),
+    }
 
 
-def _sign_burst(target: BridgeTarget, senders: list[int],
-                n: int) -> tuple[list[str], dict[int, int]]:  # fmt: skip
+def _sign_burst(
+    target: BridgeTarget, senders: list[int], n: int
+) -> tuple[list[str], dict[int, int]]:
     """n depositETH transactions, round-robin over the senders, each to a new address; and the
     last nonce of each sender."""
     pending = nonces(target.l1_rpc, [DEV_ADDRESSES[s] for s in senders])
@@ -278,11 +297,16 @@ def _sign_burst(target: BridgeTarget, senders: list[int],
     raws, last = [], {}
     for i in range(n):
         sender = senders[i % len(senders)]
-        args = [target.chain_id, Web3.to_checksum_address(secrets.token_bytes(20)),
-                DEFAULT_DEPOSIT_GAS, b""]  # fmt: skip
+        args = [
+            target.chain_id,
+            Web3.to_checksum_address(secrets.token_bytes(20)),
+            DEFAULT_DEPOSIT_GAS,
+            b"",
+        ]
         data = DEPOSIT_ETH + Web3().codec.encode(["uint64", "address", "uint64", "bytes"], args)
-        signed = sign_transfer(sender, L1_CHAIN_ID, next_nonce[sender], target.portal, 10**9, data,
-                               DEPOSIT_L1_GAS)  # fmt: skip
+        signed = sign_transfer(
+            sender, L1_CHAIN_ID, next_nonce[sender], target.portal, 10**9, data, DEPOSIT_L1_GAS
+        )
         raws.append(signed.raw_hex)
         last[sender] = next_nonce[sender]
         next_nonce[sender] += 1
@@ -292,8 +316,11 @@ def _sign_burst(target: BridgeTarget, senders: list[int],
 def _mine_all(anvil: RpcClient, senders: list[int], last: dict[int, int]) -> int:
     """Mine until every sender's last transaction is in; the blocks it took."""
     blocks = 0
-    while any(int(anvil.call("eth_getTransactionCount", "0x" + DEV_ADDRESSES[s].hex(),
-                             "latest"), 16) <= last[s] for s in senders):  # fmt: skip
+    while any(
+        int(anvil.call("eth_getTransactionCount", "0x" + DEV_ADDRESSES[s].hex(), "latest"), 16)
+        <= last[s]
+        for s in senders
+    ):
         anvil.call("anvil_mine", "0x1")
         blocks += 1
         if blocks > 10_000:
@@ -306,8 +333,9 @@ def _l2_block(target: BridgeTarget, tx_hash: str) -> int:
     return int(tx["blockNumber"], 16) if tx.get("blockNumber") else -1
 
 
-def _wait_credited(target: BridgeTarget, tx_hash: str, started: float,
-                   timeout: float = 300.0) -> int:  # fmt: skip
+def _wait_credited(
+    target: BridgeTarget, tx_hash: str, started: float, timeout: float = 300.0
+) -> int:
     """The app-chain block of `tx_hash` (the burst's last deposit) once it has one."""
     with RpcClient(target.rpc_url) as node:
         while time.monotonic() - started < timeout:

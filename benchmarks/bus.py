@@ -79,8 +79,9 @@ def render_app(src: Path, dest: Path, block_interval_ms: int | None) -> Path:
 
 def sign_call(manifest: Manifest, sender: int, nonce: int, data: bytes, gas: int) -> str:
     """A signed type-2 call to the app of `manifest` (no tip, fee cap MAX_FEE), as raw hex."""
-    return sign_transfer(sender, manifest.chain_id, nonce, manifest.address, 0, data, gas,
-                         tip=0, max_fee=MAX_FEE).raw_hex  # fmt: skip
+    return sign_transfer(
+        sender, manifest.chain_id, nonce, manifest.address, 0, data, gas, tip=0, max_fee=MAX_FEE
+    ).raw_hex
 
 
 class BusPair:
@@ -102,18 +103,30 @@ class BusPair:
         self.bus_dir = self.root / "bus"
         private_directory(self.bus_dir)
         self.sequencers = self.bus_dir / "sequencers.json"
-        data = {self.pinger.chain_id: self.root / "pinger",
-                self.ponger.chain_id: self.root / "ponger"}  # fmt: skip
+        data = {
+            self.pinger.chain_id: self.root / "pinger",
+            self.ponger.chain_id: self.root / "ponger",
+        }
         keys = {c: load_or_create_key(d / "sequencer.key") for c, d in data.items()}
         write_sequencers(self.sequencers, {c: key_address(k) for c, k in keys.items()})
-        self.nats = (NatsServerProcess(self.root / "nats", chains=list(data),
-                                       credentials_dir=self.bus_dir)
-                     if transport == "nats" else None)  # fmt: skip
+        self.nats = (
+            NatsServerProcess(self.root / "nats", chains=list(data), credentials_dir=self.bus_dir)
+            if transport == "nats"
+            else None
+        )
         bus = self.nats.url if self.nats else f"unix://{self.bus_dir}"
-        self.a = NodeProcess(pinger_dir, data[self.pinger.chain_id], bus=bus,
-                             extra_args=self._bus_args(self.pinger.chain_id))  # fmt: skip
-        self.b = NodeProcess(ponger_dir, data[self.ponger.chain_id], bus=bus,
-                             extra_args=self._bus_args(self.ponger.chain_id))  # fmt: skip
+        self.a = NodeProcess(
+            pinger_dir,
+            data[self.pinger.chain_id],
+            bus=bus,
+            extra_args=self._bus_args(self.pinger.chain_id),
+        )
+        self.b = NodeProcess(
+            ponger_dir,
+            data[self.ponger.chain_id],
+            bus=bus,
+            extra_args=self._bus_args(self.ponger.chain_id),
+        )
         self._clients = {node.url: RpcClient(node.url, 30.0) for node in (self.a, self.b)}
 
     def _bus_args(self, chain_id: int) -> list[str]:
@@ -160,16 +173,24 @@ class BusPair:
         except RpcUnavailable as exc:
             raise BenchError(str(exc)) from None
 
-    def view(self, node: NodeProcess, manifest: Manifest, signature: str,
-             returns: list[str], *args: Any, types: list[str] | None = None) -> Any:  # fmt: skip
+    def view(
+        self,
+        node: NodeProcess,
+        manifest: Manifest,
+        signature: str,
+        returns: list[str],
+        *args: Any,
+        types: list[str] | None = None,
+    ) -> Any:
         data = selector(signature) + encode_values(types or [], list(args))
         call = {"to": "0x" + manifest.address.hex(), "data": "0x" + data.hex()}
         out = bytes.fromhex(self.rpc(node, "eth_call", call, "latest")[2:])
         values = decode_args(returns, out)
         return values[0] if len(values) == 1 else values
 
-    def views(self, node: NodeProcess, manifest: Manifest, signature: str,
-              args: list[int]) -> list[int]:  # fmt: skip
+    def views(
+        self, node: NodeProcess, manifest: Manifest, signature: str, args: list[int]
+    ) -> list[int]:
         """`signature(uint256) -> uint256` for many arguments, in JSON-RPC batches. Calls the
         node sheds (-32005, "try again later") are asked again."""
         to = "0x" + manifest.address.hex()
@@ -210,8 +231,9 @@ class BusPair:
         address = "0x" + DEV_ADDRESSES[sender].hex()
         return int(self.rpc(self.a, "eth_getTransactionCount", address, "latest"), 16)
 
-    def ping_tx(self, nonce: int, first: int, n: int, callback: bool = True,
-                sender: int = 0) -> str:  # fmt: skip
+    def ping_tx(
+        self, nonce: int, first: int, n: int, callback: bool = True, sender: int = 0
+    ) -> str:
         name = "ping" if callback else "ping_nocb"
         data = selector(f"{name}(uint64,address,uint256,uint256)") + encode_values(
             ["uint64", "address", "uint256", "uint256"],
@@ -253,12 +275,15 @@ def measure_latency(pair: BusPair, probes: int, first_k: int) -> dict[str, Any]:
     }
 
 
-def measure_throughput(pair: BusPair, config: BusConfig, first_k: int,
-                       callback: bool) -> dict[str, Any]:  # fmt: skip
+def measure_throughput(
+    pair: BusPair, config: BusConfig, first_k: int, callback: bool
+) -> dict[str, Any]:
     per_tx, total = config.per_tx, config.messages
     nonce = pair.nonce()
-    raws = [pair.ping_tx(nonce + i, first_k + i * per_tx, per_tx, callback)
-            for i in range(total // per_tx)]  # fmt: skip
+    raws = [
+        pair.ping_tx(nonce + i, first_k + i * per_tx, per_tx, callback)
+        for i in range(total // per_tx)
+    ]
     count = len(raws) * per_tx
     sent0, callbacks0, _ = pair.stats()
     executed0 = pair.executed()
@@ -318,7 +343,7 @@ def run_bus(config: BusConfig) -> dict[str, Any]:
             "per_tx": config.per_tx,
             "batch": config.batch,
             "block_interval_ms": config.block_interval_ms,
-        },  # fmt: skip
+        },
         "transports": results,
         "targets": {"embedded": {"p50_ms": 10, "p99_ms": 50, "msgs_per_s": 5_000}},
         "environment": environment(),
@@ -326,11 +351,20 @@ def run_bus(config: BusConfig) -> dict[str, Any]:
 
 
 def format_bus(result: dict[str, Any]) -> str:
-    rows = [("transport", "p50 ms", "p99 ms", "max ms", "msgs/s (call+callback)",
-             "msgs/s (one way)")]  # fmt: skip
+    rows = [
+        ("transport", "p50 ms", "p99 ms", "max ms", "msgs/s (call+callback)", "msgs/s (one way)")
+    ]
     for name, r in result["transports"].items():
-        rows.append((name, f"{r['p50_ms']}", f"{r['p99_ms']}", f"{r['max_ms']}",
-                     f"{r['msgs_per_s']:,}", f"{r['oneway_msgs_per_s']:,}"))  # fmt: skip
+        rows.append(
+            (
+                name,
+                f"{r['p50_ms']}",
+                f"{r['p99_ms']}",
+                f"{r['max_ms']}",
+                f"{r['msgs_per_s']:,}",
+                f"{r['oneway_msgs_per_s']:,}",
+            )
+        )
     widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
     lines = ["  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)) for row in rows]
     config = result["config"]

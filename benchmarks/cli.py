@@ -138,13 +138,18 @@ def _soak_options(p: argparse.ArgumentParser) -> None:
 
 
 def _bus_options(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--transport", action="append", choices=("embedded", "nats"),
-                   help="transport to measure (repeatable; default: both)")  # fmt: skip
+    p.add_argument(
+        "--transport",
+        action="append",
+        choices=("embedded", "nats"),
+        help="transport to measure (repeatable; default: both)",
+    )
     p.add_argument("--probes", type=int, default=300, help="latency probes (300)")
     p.add_argument("--messages", type=int, default=20_000, help="calls per throughput run")
     p.add_argument("--per-tx", type=int, default=250, help="calls per transaction (250)")
-    p.add_argument("--block-interval-ms", type=int, default=2,
-                   help="minimum block interval of both apps (2)")  # fmt: skip
+    p.add_argument(
+        "--block-interval-ms", type=int, default=2, help="minimum block interval of both apps (2)"
+    )
 
 
 def _da_options(p: argparse.ArgumentParser) -> None:
@@ -157,8 +162,12 @@ def _abuse_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--seconds", type=float, default=5.0, help="seconds per phase (5)")
     p.add_argument("--rate", type=float, default=100.0, help="stream transfers/s (100)")
     p.add_argument("--attackers", type=int, default=8, help="attacking connections (8)")
-    p.add_argument("--attack", action="append", default=None,
-                   help="run only this attack (repeatable; default: all)")  # fmt: skip
+    p.add_argument(
+        "--attack",
+        action="append",
+        default=None,
+        help="run only this attack (repeatable; default: all)",
+    )
     p.add_argument(
         "--flood-accounts",
         type=int,
@@ -169,8 +178,12 @@ def _abuse_options(p: argparse.ArgumentParser) -> None:
 
 def _bridge_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--probes", type=int, default=20, help="deposits timed one by one (20)")
-    p.add_argument("--burst", type=int, default=2_000,
-                   help="deposits sent at once for the absorption rate (2000)")  # fmt: skip
+    p.add_argument(
+        "--burst",
+        type=int,
+        default=2_000,
+        help="deposits sent at once for the absorption rate (2000)",
+    )
     p.add_argument("--senders", type=int, default=8, help="L1 accounts of the burst (8)")
 
 

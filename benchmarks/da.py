@@ -88,8 +88,9 @@ async def _phase(url: str, kind: str, config: DAConfig, seed: int) -> tuple[list
     groups = split_senders(SENDERS, config.concurrency)
     counts = plan_counts(config.n, groups)
     first = nonces(url, sender_addresses(SENDERS))
-    signed = {s: [_sign(kind, s, first[s] + i, rng) for i in range(counts.get(s, 0))]
-              for s in SENDERS}  # fmt: skip
+    signed = {
+        s: [_sign(kind, s, first[s] + i, rng) for i in range(counts.get(s, 0))] for s in SENDERS
+    }
     streams = [Stream.build(signed, group, config.batch) for group in groups]
     conns = [await connect(url) for _ in streams]
     try:
@@ -109,8 +110,10 @@ async def _phase(url: str, kind: str, config: DAConfig, seed: int) -> tuple[list
 async def _fund_token_holders(url: str) -> None:
     """Dev account 0 (which holds the supply) gives every other dev account tokens."""
     nonce = nonces(url, sender_addresses([0]))[0]
-    txs = [sign_token_transfer(0, CHAIN_ID, nonce + i, app_address(APP), holder, 10**24 // 20)
-           for i, holder in enumerate(sender_addresses(SENDERS[1:]))]  # fmt: skip
+    txs = [
+        sign_token_transfer(0, CHAIN_ID, nonce + i, app_address(APP), holder, 10**24 // 20)
+        for i, holder in enumerate(sender_addresses(SENDERS[1:]))
+    ]
     conn = await connect(url)
     try:
         stream = Stream.build({0: txs}, [0], len(txs))
@@ -147,8 +150,9 @@ def _peers(txs: list[SignedTx]) -> tuple[float, float]:
     return len(joined) / len(raws), len(brotli.compress(joined, quality=9)) / len(raws)
 
 
-async def _sequence(url: str, data_dir: Path, kind: str, config: DAConfig,
-                    start: int) -> dict[str, Any]:  # fmt: skip
+async def _sequence(
+    url: str, data_dir: Path, kind: str, config: DAConfig, start: int
+) -> dict[str, Any]:
     """One workload through the node, then its DA bytes once the poster has posted it."""
     txs, elapsed = await _phase(url, kind, config, len(kind))
     end = _wait_posted(url)
@@ -156,21 +160,44 @@ async def _sequence(url: str, data_dir: Path, kind: str, config: DAConfig,
     if carried != len(txs):
         raise BenchError(f"{kind}: the poster's batches carry {carried} of {len(txs)}")
     raw, raw_brotli = _peers(txs)
-    log(f"[{kind}] {len(txs)} transfers in {elapsed:.2f} s ({len(txs) / elapsed:.0f} tx/s); "
-        f"{size / len(txs):.1f} DA bytes each in {batches} batches")  # fmt: skip
-    return {"n": len(txs), "seconds": round(elapsed, 3), "tx_per_s": round(len(txs) / elapsed, 1),
-            "first_block": start, "last_block": end, "batches": batches, "da_bytes": size,
-            "bytes_per_transfer": round(size / len(txs), 2),
-            "raw_bytes_per_transfer": round(raw, 2),
-            "raw_brotli_bytes_per_transfer": round(raw_brotli, 2)}  # fmt: skip
+    log(
+        f"[{kind}] {len(txs)} transfers in {elapsed:.2f} s ({len(txs) / elapsed:.0f} tx/s); "
+        f"{size / len(txs):.1f} DA bytes each in {batches} batches"
+    )
+    return {
+        "n": len(txs),
+        "seconds": round(elapsed, 3),
+        "tx_per_s": round(len(txs) / elapsed, 1),
+        "first_block": start,
+        "last_block": end,
+        "batches": batches,
+        "da_bytes": size,
+        "bytes_per_transfer": round(size / len(txs), 2),
+        "raw_bytes_per_transfer": round(raw, 2),
+        "raw_brotli_bytes_per_transfer": round(raw_brotli, 2),
+    }
 
 
 def _verify(app_dir: Path, data_dir: Path, l1_rpc: str, inbox: bytes, block: int) -> dict[str, Any]:
     """Run the verifier process as an operator does (`--once`); its time is what it spent
     deriving and re-executing batches (start-up and the L1 log scan are not counted)."""
-    command = [sys.executable, "-m", "services.verifier", "--app-dir", str(app_dir),
-               "--l1-rpc", l1_rpc, "--inbox", "0x" + inbox.hex(), "--from-l1-block",
-               str(block), "--da-dir", str(data_dir / "da"), "--once", "--json"]  # fmt: skip
+    command = [
+        sys.executable,
+        "-m",
+        "services.verifier",
+        "--app-dir",
+        str(app_dir),
+        "--l1-rpc",
+        l1_rpc,
+        "--inbox",
+        "0x" + inbox.hex(),
+        "--from-l1-block",
+        str(block),
+        "--da-dir",
+        str(data_dir / "da"),
+        "--once",
+        "--json",
+    ]
     env = dict(os.environ, ETH_HASH_BACKEND=os.environ.get("ETH_HASH_BACKEND", "pysha3"))
     done = subprocess.run(command, capture_output=True, text=True, timeout=900, env=env)
     try:
@@ -178,12 +205,20 @@ def _verify(app_dir: Path, data_dir: Path, l1_rpc: str, inbox: bytes, block: int
     except (IndexError, ValueError):
         raise BenchError(f"the verifier failed:\n{done.stderr[-2000:]}") from None
     if status["status"] != "in_sync" or status["waiting"]:
-        raise BenchError(f"the verifier did not re-derive the chain: {status['message']} "
-                         f"{status['waiting'] or ''}")  # fmt: skip
+        raise BenchError(
+            f"the verifier did not re-derive the chain: {status['message']} "
+            f"{status['waiting'] or ''}"
+        )
     seconds = status["seconds_replaying"]
-    return {"txs": status["txs"], "blocks": status["blocks"], "batches": status["batches"],
-            "seconds": seconds, "tx_per_s": round(status["txs"] / seconds, 1),
-            "head": status["block"], "head_hash": status["head_hash"]}  # fmt: skip
+    return {
+        "txs": status["txs"],
+        "blocks": status["blocks"],
+        "batches": status["batches"],
+        "seconds": seconds,
+        "tx_per_s": round(status["txs"] / seconds, 1),
+        "head": status["block"],
+        "head_hash": status["head_hash"],
+    }
 
 
 def run_da(config: DAConfig) -> dict[str, Any]:
@@ -197,11 +232,23 @@ def run_da(config: DAConfig) -> dict[str, Any]:
     try:
         with AnvilUnderTest() as anvil:
             l1_rpc = anvil.target().url
-            setup = prepare_l1(l1_rpc, [BatcherSpec(APP, CHAIN_ID, tmp / "batcher.key")],
-                               tmp / "l1", fund_owner_from=DEV_KEYS[0])  # fmt: skip
+            setup = prepare_l1(
+                l1_rpc,
+                [BatcherSpec(APP, CHAIN_ID, tmp / "batcher.key")],
+                tmp / "l1",
+                fund_owner_from=DEV_KEYS[0],
+            )
             app_dir = render_token_app(tmp / "app", APP, CHAIN_ID)
-            args = ["--da", "local", "--l1-rpc", l1_rpc, "--inbox", "0x" + setup.inbox.hex(),
-                    "--inbox-from-block", str(setup.from_block)]  # fmt: skip
+            args = [
+                "--da",
+                "local",
+                "--l1-rpc",
+                l1_rpc,
+                "--inbox",
+                "0x" + setup.inbox.hex(),
+                "--inbox-from-block",
+                str(setup.from_block),
+            ]
             key_file = {"ROLLUP_BATCHER_KEY_FILE": str(setup.batchers[APP])}
             node = NodeProcess(app_dir, tmp / "data", extra_args=args, env=key_file)
             with node:
@@ -209,12 +256,14 @@ def run_da(config: DAConfig) -> dict[str, Any]:
                 asyncio.run(_fund_token_holders(node.url))
                 start = _wait_posted(node.url) + 1
                 for kind in ("native", "erc20"):
-                    phases[kind] = asyncio.run(_sequence(node.url, tmp / "data", kind, config,
-                                                         start))  # fmt: skip
+                    phases[kind] = asyncio.run(
+                        _sequence(node.url, tmp / "data", kind, config, start)
+                    )
                     start = phases[kind]["last_block"] + 1
                     log(f"[verifier] re-deriving the chain up to the {kind} workload")
-                    runs.append(_verify(app_dir, tmp / "data", l1_rpc, setup.inbox,
-                                        setup.from_block))  # fmt: skip
+                    runs.append(
+                        _verify(app_dir, tmp / "data", l1_rpc, setup.inbox, setup.from_block)
+                    )
                 head = rpc(node.url, "eth_getBlockByNumber", "latest", False)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
@@ -225,39 +274,51 @@ def run_da(config: DAConfig) -> dict[str, Any]:
 
 def _result(config: DAConfig, phases: dict[str, Any], runs: list[dict[str, Any]]) -> dict[str, Any]:
     native_run, all_run = runs
-    verify = {"native": native_run["txs"] / native_run["seconds"],
-              "erc20": (all_run["txs"] - native_run["txs"])
-              / max(all_run["seconds"] - native_run["seconds"], 1e-9)}  # fmt: skip
+    verify = {
+        "native": native_run["txs"] / native_run["seconds"],
+        "erc20": (all_run["txs"] - native_run["txs"])
+        / max(all_run["seconds"] - native_run["seconds"], 1e-9),
+    }
     for kind, phase in phases.items():
         phase["verify_tx_per_s"] = round(verify[kind], 1)
         phase["verify_speedup"] = round(verify[kind] / phase["tx_per_s"], 2)
     sequencing = sum(p["n"] for p in phases.values()) / sum(p["seconds"] for p in phases.values())
     return {
         "benchmark": "da",
-        "n": config.n, "batch": config.batch, "concurrency": config.concurrency,
+        "n": config.n,
+        "batch": config.batch,
+        "concurrency": config.concurrency,
         "bytes_per_native_transfer": phases["native"]["bytes_per_transfer"],
         "bytes_per_erc20_transfer": phases["erc20"]["bytes_per_transfer"],
         "sequencing_tx_per_s": round(sequencing, 1),
         "verify_tx_per_s": all_run["tx_per_s"],
         "verify_speedup": round(all_run["tx_per_s"] / sequencing, 2),
         "targets": {"bytes_per_transfer": TARGET_BYTES, "verify_speedup": TARGET_SPEEDUP},
-        "phases": phases, "verifier": all_run, "environment": environment(),
-    }  # fmt: skip
+        "phases": phases,
+        "verifier": all_run,
+        "environment": environment(),
+    }
 
 
 def format_da(result: dict[str, Any]) -> str:
-    head = (f"{'workload':<10}{'txs':>8}{'tx/s':>9}{'verify/s':>10}{'ratio':>7}{'batches':>9}"
-            f"{'DA B/tx':>9}{'raw B/tx':>10}{'raw+brotli':>12}")  # fmt: skip
+    head = (
+        f"{'workload':<10}{'txs':>8}{'tx/s':>9}{'verify/s':>10}{'ratio':>7}{'batches':>9}"
+        f"{'DA B/tx':>9}{'raw B/tx':>10}{'raw+brotli':>12}"
+    )
     lines = ["da (poster on the local backend, commitments on Anvil)", head, "-" * len(head)]
     for kind, p in result["phases"].items():
-        lines.append(f"{kind:<10}{p['n']:>8}{p['tx_per_s']:>9.0f}{p['verify_tx_per_s']:>10.0f}"
-                     f"{p['verify_speedup']:>6.2f}x{p['batches']:>9}"
-                     f"{p['bytes_per_transfer']:>9.1f}{p['raw_bytes_per_transfer']:>10.1f}"
-                     f"{p['raw_brotli_bytes_per_transfer']:>12.1f}")  # fmt: skip
+        lines.append(
+            f"{kind:<10}{p['n']:>8}{p['tx_per_s']:>9.0f}{p['verify_tx_per_s']:>10.0f}"
+            f"{p['verify_speedup']:>6.2f}x{p['batches']:>9}"
+            f"{p['bytes_per_transfer']:>9.1f}{p['raw_bytes_per_transfer']:>10.1f}"
+            f"{p['raw_brotli_bytes_per_transfer']:>12.1f}"
+        )
     v = result["verifier"]
-    lines.append(f"verifier: {v['txs']} txs in {v['blocks']} blocks, {v['batches']} batches, "
-                 f"{v['seconds']:.2f} s: {v['tx_per_s']:.0f} tx/s = "
-                 f"{result['verify_speedup']:.2f}x the sequencing rate "
-                 f"({result['sequencing_tx_per_s']:.0f} tx/s)")  # fmt: skip
+    lines.append(
+        f"verifier: {v['txs']} txs in {v['blocks']} blocks, {v['batches']} batches, "
+        f"{v['seconds']:.2f} s: {v['tx_per_s']:.0f} tx/s = "
+        f"{result['verify_speedup']:.2f}x the sequencing rate "
+        f"({result['sequencing_tx_per_s']:.0f} tx/s)"
+    )
     lines.append(f"targets: <= {TARGET_BYTES:g} B a transfer, verify >= {TARGET_SPEEDUP:g}x")
     return "\n".join(lines)

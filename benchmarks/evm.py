@@ -278,9 +278,13 @@ async def check_balances(
 
 
 async def measure_target(
-    target: Target, token: Token, work: Workload, client: str = "raw",
-    profile: Path | None = None, deploy: bool = False,
-) -> dict[str, Any]:  # fmt: skip
+    target: Target,
+    token: Token,
+    work: Workload,
+    client: str = "raw",
+    profile: Path | None = None,
+    deploy: bool = False,
+) -> dict[str, Any]:
     """Set up, run and check the workload against one target; BenchError on any failure."""
     groups = split_senders(SENDERS, work.concurrency)
     counts = plan_counts(work.n, groups)
@@ -352,10 +356,19 @@ async def run_evm(config: EvmConfig) -> dict[str, Any]:
     if peer is not None:
         log_rate(peer)
     workload = "ERC-20 transfer(fresh recipient, random amount), pre-signed, JSON-RPC batches"
-    return throughput_result("evm", ours, peer, config.batch, config.concurrency, config.client,
-                             config.profile, workload=workload)  # fmt: skip
+    return throughput_result(
+        "evm",
+        ours,
+        peer,
+        config.batch,
+        config.concurrency,
+        config.client,
+        config.profile,
+        workload=workload,
+    )
 
 
 def format_evm(result: dict[str, Any]) -> str:
-    return format_throughput(result, f"evm: ERC-20 transfers (client {result['client']})",
-                             with_gas=True)  # fmt: skip
+    return format_throughput(
+        result, f"evm: ERC-20 transfers (client {result['client']})", with_gas=True
+    )

@@ -87,8 +87,9 @@ def recipient_set(count: int) -> list[bytes]:
     return [keccak(b"soak-recipient" + i.to_bytes(4, "big"))[12:] for i in range(count)]
 
 
-def sign_chunk(chain_id: int, token: bytes, start: int, count: int, first: list[int],
-               recipients: list[bytes]) -> list[bytes]:  # fmt: skip
+def sign_chunk(
+    chain_id: int, token: bytes, start: int, count: int, first: list[int], recipients: list[bytes]
+) -> list[bytes]:
     """Transfers number `start`..`start + count` of the soak (worker process): transfer k is
     sent by dev account k % 10 at nonce first[sender] + k // 10, to recipients[k % len]."""
     senders = len(first)
@@ -101,8 +102,9 @@ def sign_chunk(chain_id: int, token: bytes, start: int, count: int, first: list[
     return out
 
 
-def signed_chunks(config: SoakConfig, chain_id: int, token: bytes, first: list[int],
-                  recipients: list[bytes]) -> Generator[list[bytes], None, None]:  # fmt: skip
+def signed_chunks(
+    config: SoakConfig, chain_id: int, token: bytes, first: list[int], recipients: list[bytes]
+) -> Generator[list[bytes], None, None]:
     """The soak's raw transactions, chunk by chunk, signed ahead by worker processes."""
     context = multiprocessing.get_context("spawn")  # no fork of a process with threads
     with ProcessPoolExecutor(config.workers, mp_context=context) as pool:
@@ -174,8 +176,9 @@ class Soak:
         node = self.node
         head = node.committed
         sender = Address(DEV_ADDRESSES[0])
-        msg = Message(sender, Address(self.token.address), 0, balance_of_data(holder), 10**7,
-                      sender, 0)  # fmt: skip
+        msg = Message(
+            sender, Address(self.token.address), 0, balance_of_data(holder), 10**7, sender, 0
+        )
         result = node.vm.call(node.state_at(head.number), env_of(head), msg)
         if not result.success:
             raise BenchError(f"balanceOf(0x{holder.hex()}) reverted")
@@ -252,8 +255,10 @@ def _run(soak: Soak, config: SoakConfig) -> dict[str, Any]:
     first = [soak.nonce(DEV_ADDRESSES[s]) for s in SENDERS]
     before = {s: soak.balance_of(DEV_ADDRESSES[s]) for s in SENDERS}
     tune_gc()  # as the node process does after start-up
-    log(f"[soak] {config.transfers} transfers, blocks of {config.block_txs}, "
-        f"{config.recipients} recipients; RSS {rss_mb():.0f} MiB")  # fmt: skip
+    log(
+        f"[soak] {config.transfers} transfers, blocks of {config.block_txs}, "
+        f"{config.recipients} recipients; RSS {rss_mb():.0f} MiB"
+    )
     started = time.perf_counter()
     samples = [_sample(soak, 0, started)]
     done, next_sample, completed = 0, config.sample_every, True
@@ -265,9 +270,11 @@ def _run(soak: Soak, config: SoakConfig) -> dict[str, Any]:
                 samples.append(_sample(soak, done, started))
                 next_sample += config.sample_every
                 s = samples[-1]
-                log(f"[soak] {done:>8} transfers {s['seconds']:>8.1f} s "
+                log(
+                    f"[soak] {done:>8} transfers {s['seconds']:>8.1f} s "
                     f"RSS {s['rss_mb']:>7.1f} MiB  blocks cached {s['blocks_cached']}, "
-                    f"history {s['history_entries']}, tx index {s['tx_index']}")  # fmt: skip
+                    f"history {s['history_entries']}, tx index {s['tx_index']}"
+                )
         del chunk
         if time.perf_counter() - started > config.max_seconds and done < config.transfers:
             completed = False
@@ -312,16 +319,18 @@ def _run(soak: Soak, config: SoakConfig) -> dict[str, Any]:
     }
 
 
-def _check_final(soak: Soak, done: int, first: list[int], before: dict[int, int],
-                 recipients: list[bytes]) -> None:  # fmt: skip
+def _check_final(
+    soak: Soak, done: int, first: list[int], before: dict[int, int], recipients: list[bytes]
+) -> None:
     """Nonces and token balances are what `done` transfers (k = 0..done-1) imply."""
     senders = len(SENDERS)
     received = [0] * len(recipients)
     for s in SENDERS:
         sent = len(range(s, done, senders))
         if soak.nonce(DEV_ADDRESSES[s]) != first[s] + sent:
-            raise BenchError(f"sender {s} has nonce {soak.nonce(DEV_ADDRESSES[s])}, "
-                             f"expected {first[s] + sent}")  # fmt: skip
+            raise BenchError(
+                f"sender {s} has nonce {soak.nonce(DEV_ADDRESSES[s])}, expected {first[s] + sent}"
+            )
         if soak.balance_of(DEV_ADDRESSES[s]) != before[s] - sent * AMOUNT:
             raise BenchError(f"sender {s} holds the wrong token balance")
     for k in range(min(done, len(recipients))):

@@ -75,8 +75,11 @@ def order_calldata(sender: int, index: int) -> bytes:
 
 def deposits(app: bytes) -> list[tuple[int, bytes]]:
     amount = encode_values(["uint256"], [10**30])
-    return [(s, selector(f"deposit_{asset}(uint256)") + amount)
-            for s in SENDERS for asset in ("base", "quote")]  # fmt: skip
+    return [
+        (s, selector(f"deposit_{asset}(uint256)") + amount)
+        for s in SENDERS
+        for asset in ("base", "quote")
+    ]
 
 
 async def _send_all(url: str, streams: list[Stream]) -> None:
@@ -170,8 +173,9 @@ def _execute_all(template: str, metered: bool, calls: list[tuple[int, bytes]]) -
     install_app(state, address, source, DEV_ADDRESSES[0])
     runtime.run_init(state, env, DEV_ADDRESSES[0], {})
     state.commit()
-    messages = [Message(DEV_ADDRESSES[s], address, 0, data, 10**8, DEV_ADDRESSES[s], 0)
-                for s, data in calls]  # fmt: skip
+    messages = [
+        Message(DEV_ADDRESSES[s], address, 0, data, 10**8, DEV_ADDRESSES[s], 0) for s, data in calls
+    ]
     start = time.perf_counter()
     for msg in messages:
         if not runtime.execute(state, env, msg).success:
@@ -218,12 +222,14 @@ def run_orderbook(config: OrderbookConfig) -> dict[str, Any]:
 
 
 def format_orderbook(result: dict[str, Any]) -> str:
-    return "\n".join([
-        f"orders:            {result['orders']} in {result['seconds']} s",
-        f"orders/s:          {result['orders_per_s']}",
-        f"fills:             {result['fills']} ({result['fills_per_s']}/s)",
-        f"blocks:            {result['blocks']}",
-        f"gas per order:     {result['mean_gas_per_order']}",
-        f"metering overhead: {result['metering_overhead'] * 100:.1f}% on orders, "
-        f"{result['metering_overhead_token_transfer'] * 100:.1f}% on token transfers",
-    ])  # fmt: skip
+    return "\n".join(
+        [
+            f"orders:            {result['orders']} in {result['seconds']} s",
+            f"orders/s:          {result['orders_per_s']}",
+            f"fills:             {result['fills']} ({result['fills_per_s']}/s)",
+            f"blocks:            {result['blocks']}",
+            f"gas per order:     {result['mean_gas_per_order']}",
+            f"metering overhead: {result['metering_overhead'] * 100:.1f}% on orders, "
+            f"{result['metering_overhead_token_transfer'] * 100:.1f}% on token transfers",
+        ]
+    )

@@ -58,28 +58,53 @@ class SignedTx:
     nonce: int
 
 
-def sign_raw(key: PrivateKey, chain_id: int, nonce: int, to: bytes, value: int,
-             data: bytes = b"", gas: int = TRANSFER_GAS, *, tip: int = TIP,
-             max_fee: int = MAX_FEE) -> bytes:  # fmt: skip
+def sign_raw(
+    key: PrivateKey,
+    chain_id: int,
+    nonce: int,
+    to: bytes,
+    value: int,
+    data: bytes = b"",
+    gas: int = TRANSFER_GAS,
+    *,
+    tip: int = TIP,
+    max_fee: int = MAX_FEE,
+) -> bytes:
     """One EIP-1559 transaction signed by `key`, as raw bytes (coincurve signs with low s, as
     Ethereum needs); `to` empty creates a contract."""
     enc = rlp.encode_int
     fields: list[rlp.RLPItem] = [
-        enc(chain_id), enc(nonce), enc(tip), enc(max_fee), enc(gas), to, enc(value), data, [],
-    ]  # fmt: skip
+        enc(chain_id),
+        enc(nonce),
+        enc(tip),
+        enc(max_fee),
+        enc(gas),
+        to,
+        enc(value),
+        data,
+        [],
+    ]
     signature = key.sign_recoverable(keccak(b"\x02" + rlp.encode(fields)), hasher=None)
     r = int.from_bytes(signature[:32], "big")
     s = int.from_bytes(signature[32:64], "big")
     return b"\x02" + rlp.encode([*fields, enc(signature[64]), enc(r), enc(s)])
 
 
-def sign_transfer(sender: int, chain_id: int, nonce: int, to: bytes, value: int,
-                  data: bytes = b"", gas: int = TRANSFER_GAS, *, tip: int = TIP,
-                  max_fee: int = MAX_FEE) -> SignedTx:  # fmt: skip
+def sign_transfer(
+    sender: int,
+    chain_id: int,
+    nonce: int,
+    to: bytes,
+    value: int,
+    data: bytes = b"",
+    gas: int = TRANSFER_GAS,
+    *,
+    tip: int = TIP,
+    max_fee: int = MAX_FEE,
+) -> SignedTx:
     """One EIP-1559 transaction of dev account `sender` (a value transfer unless `data` is
     given), signed."""
-    raw = sign_raw(_KEYS[sender], chain_id, nonce, to, value, data, gas, tip=tip,
-                   max_fee=max_fee)  # fmt: skip
+    raw = sign_raw(_KEYS[sender], chain_id, nonce, to, value, data, gas, tip=tip, max_fee=max_fee)
     return SignedTx("0x" + raw.hex(), "0x" + keccak(raw).hex(), sender, nonce)
 
 

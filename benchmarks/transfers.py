@@ -177,9 +177,13 @@ async def measure_target(
 
 
 async def timed_send(
-    target: Target, conns: list[Connection], warm_part: dict[int, list[SignedTx]],
-    streams: list[Stream], batch: int, profile: Path | None,
-) -> tuple[float, int]:  # fmt: skip
+    target: Target,
+    conns: list[Connection],
+    warm_part: dict[int, list[SignedTx]],
+    streams: list[Stream],
+    batch: int,
+    profile: Path | None,
+) -> tuple[float, int]:
     """Send the warm-up, then the measured streams until each sender's last transaction has a
     receipt (py-spy attached to the target if asked); (seconds, evm_mine nudges meanwhile).
     Raises BenchError if the target rejected anything."""
@@ -233,8 +237,10 @@ def check_config(config: TransfersConfig, what: str) -> None:
 def log_rate(row: dict[str, Any]) -> None:
     """The progress line of one target's measured run."""
     nudges = f" ({row['nudges']} evm_mine nudges)" if row["target"] == "anvil" else ""
-    log(f"[{row['target']}] {row['n']} transfers in {row['elapsed_s']:.2f} s: "
-        f"{row['tx_per_s']:.0f} tx/s{nudges}")  # fmt: skip
+    log(
+        f"[{row['target']}] {row['n']} transfers in {row['elapsed_s']:.2f} s: "
+        f"{row['tx_per_s']:.0f} tx/s{nudges}"
+    )
 
 
 async def run_transfers(config: TransfersConfig) -> dict[str, Any]:
@@ -250,9 +256,15 @@ async def run_transfers(config: TransfersConfig) -> dict[str, Any]:
 
 
 def throughput_result(
-    name: str, ours: dict[str, Any], peer: dict[str, Any] | None, batch: int, concurrency: int,
-    client: str, profile: Path | None, **extra: Any,
-) -> dict[str, Any]:  # fmt: skip
+    name: str,
+    ours: dict[str, Any],
+    peer: dict[str, Any] | None,
+    batch: int,
+    concurrency: int,
+    client: str,
+    profile: Path | None,
+    **extra: Any,
+) -> dict[str, Any]:
     """The JSON of a throughput benchmark run against Anvil (transfers, evm)."""
     result: dict[str, Any] = {
         "benchmark": name,

@@ -118,10 +118,12 @@ class ContractClient:
         self.address = address
         self.name = contract
         self.abi = load_abi(contract)
-        self.contract = l1.w3.eth.contract(address=Web3.to_checksum_address(address),
-                                           abi=self.abi)  # fmt: skip
-        self._outputs = {i["name"]: [_abi_type(o) for o in i["outputs"]]
-                         for i in self.abi if i["type"] == "function"}  # fmt: skip
+        self.contract = l1.w3.eth.contract(address=Web3.to_checksum_address(address), abi=self.abi)
+        self._outputs = {
+            i["name"]: [_abi_type(o) for o in i["outputs"]]
+            for i in self.abi
+            if i["type"] == "function"
+        }
 
     def encode(self, fn: str, *args: Any) -> bytes:
         return bytes.fromhex(self.contract.encode_abi(fn, args=list(args))[2:])
@@ -145,8 +147,11 @@ class ContractClient:
     def _rejected(self, fn: str, exc: L1Rejected) -> L1Rejected:
         if exc.data:
             known = _errors_of(self.name).get(exc.data[:4])
-            return L1Rejected(f"{fn}: {describe_revert(self.name, exc.data)}", exc.data,
-                              known[0] if known else None)  # fmt: skip
+            return L1Rejected(
+                f"{fn}: {describe_revert(self.name, exc.data)}",
+                exc.data,
+                known[0] if known else None,
+            )
         return exc
 
 

@@ -59,17 +59,25 @@ class Deployment:
     l1_chain_id: int
 
     def as_json(self) -> dict[str, Any]:
-        return {"inbox": "0x" + self.inbox.hex(), "portal": "0x" + self.portal.hex(),
-                "from_block": self.from_block, "owner": "0x" + self.owner.hex(),
-                "l1_chain_id": self.l1_chain_id}  # fmt: skip
+        return {
+            "inbox": "0x" + self.inbox.hex(),
+            "portal": "0x" + self.portal.hex(),
+            "from_block": self.from_block,
+            "owner": "0x" + self.owner.hex(),
+            "l1_chain_id": self.l1_chain_id,
+        }
 
 
 def deploy_bridge(l1: L1Client, chains: Sequence[ChainTerms] = ()) -> Deployment:
     """Deploy a new inbox and Portal owned by `l1`'s key, and register `chains`."""
     inbox, block = deploy_inbox(l1)
     portal, _ = deploy_portal(l1, inbox.address)
-    log.info("deployed the BatchInbox at 0x%s and the Portal at 0x%s, owned by 0x%s",
-             inbox.address.hex(), portal.address.hex(), l1.address.hex())  # fmt: skip
+    log.info(
+        "deployed the BatchInbox at 0x%s and the Portal at 0x%s, owned by 0x%s",
+        inbox.address.hex(),
+        portal.address.hex(),
+        l1.address.hex(),
+    )
     register_chains(portal, chains)
     return Deployment(inbox.address, portal.address, block, l1.address, l1.chain_id)
 
@@ -81,8 +89,10 @@ def register_chains(portal: Portal, chains: Sequence[ChainTerms]) -> list[int]:
     for terms in chains:
         held = portal.chain(terms.chain_id)
         if held.registered:
-            if (held.withdrawal_delay, held.escape_window) != (terms.withdrawal_delay,
-                                                               terms.escape_window):  # fmt: skip
+            if (held.withdrawal_delay, held.escape_window) != (
+                terms.withdrawal_delay,
+                terms.escape_window,
+            ):
                 raise L1Error(
                     f"chain {terms.chain_id} is registered on the Portal 0x{portal.address.hex()}"
                     f" with withdrawal delay {held.withdrawal_delay} s and escape window "
@@ -91,7 +101,11 @@ def register_chains(portal: Portal, chains: Sequence[ChainTerms]) -> list[int]:
                 )
             continue
         portal.register_chain(terms.chain_id, terms.withdrawal_delay, terms.escape_window)
-        log.info("registered chain %d on the Portal (withdrawal delay %d s, escape window %d s)",
-                 terms.chain_id, terms.withdrawal_delay, terms.escape_window)  # fmt: skip
+        log.info(
+            "registered chain %d on the Portal (withdrawal delay %d s, escape window %d s)",
+            terms.chain_id,
+            terms.withdrawal_delay,
+            terms.escape_window,
+        )
         done.append(terms.chain_id)
     return done

@@ -127,8 +127,7 @@ class BatchInbox:
         receipt = self._send("revertBatches", chain_id, from_index)
         found = [self._decode(log) for log in receipt.logs if _topic(log) == REVERTED_TOPIC]
         if len(found) != 1 or not isinstance(found[0], InboxRevert):
-            raise L1Rejected(f"revertBatches 0x{receipt.tx_hash.hex()} emitted "
-                             f"{len(found)} events")  # fmt: skip
+            raise L1Rejected(f"revertBatches 0x{receipt.tx_hash.hex()} emitted {len(found)} events")
         return found[0]
 
     # ---- InboxWriter ----
@@ -136,10 +135,18 @@ class BatchInbox:
     def next_block(self, chain_id: int) -> int:
         return int(self._call("nextBlock", chain_id))
 
-    def commit(self, chain_id: int, first_block: int, last_block: int, data_hash: bytes,
-               output_root: bytes, da_ref: bytes) -> InboxCommitment:  # fmt: skip
-        receipt = self._send("commit", chain_id, first_block, last_block, data_hash,
-                             output_root, da_ref)  # fmt: skip
+    def commit(
+        self,
+        chain_id: int,
+        first_block: int,
+        last_block: int,
+        data_hash: bytes,
+        output_root: bytes,
+        da_ref: bytes,
+    ) -> InboxCommitment:
+        receipt = self._send(
+            "commit", chain_id, first_block, last_block, data_hash, output_root, da_ref
+        )
         found = [self._decode(log) for log in receipt.logs if _topic(log) == COMMITTED_TOPIC]
         if len(found) != 1 or not isinstance(found[0], InboxCommitment):
             raise L1Rejected(f"commit 0x{receipt.tx_hash.hex()} emitted {len(found)} events")
@@ -147,8 +154,9 @@ class BatchInbox:
 
     # ---- InboxReader ----
 
-    def commitments(self, chain_id: int, from_l1_block: int,
-                    to_l1_block: int | None = None) -> list[InboxCommitment]:  # fmt: skip
+    def commitments(
+        self, chain_id: int, from_l1_block: int, to_l1_block: int | None = None
+    ) -> list[InboxCommitment]:
         """The chain's commitments included in the L1 range, oldest first, less those a
         `BatchesReverted` later in the range removed. Read from the inbox's deployment on,
         that is the chain's valid set; a reader that consumed earlier ranges learns of
@@ -161,14 +169,16 @@ class BatchInbox:
                 valid.append(event)
         return valid
 
-    def reverts(self, chain_id: int, from_l1_block: int,
-                to_l1_block: int | None = None) -> list[InboxRevert]:  # fmt: skip
+    def reverts(
+        self, chain_id: int, from_l1_block: int, to_l1_block: int | None = None
+    ) -> list[InboxRevert]:
         """The owner's `BatchesReverted` of the chain in the L1 range, oldest first."""
         events = self.events(chain_id, from_l1_block, to_l1_block)
         return [e for e in events if isinstance(e, InboxRevert)]
 
-    def events(self, chain_id: int, from_l1_block: int,
-               to_l1_block: int | None = None) -> list[InboxEvent]:  # fmt: skip
+    def events(
+        self, chain_id: int, from_l1_block: int, to_l1_block: int | None = None
+    ) -> list[InboxEvent]:
         """Commitments and reverts of the chain in the L1 range, in L1 log order."""
         end = self.l1.block_number() if to_l1_block is None else to_l1_block
         topics = [None, chain_id.to_bytes(32, "big")]  # any event of this chain
@@ -200,16 +210,27 @@ class BatchInbox:
             position = int(log.get("logIndex") or 0)
             if topic == REVERTED_TOPIC:
                 args = self._reverted.process_log(log)["args"]
-                return InboxRevert(int(args["chainId"]), int(args["fromIndex"]),
-                                   int(args["nextBlock"]), l1_block, l1_tx, position)  # fmt: skip
+                return InboxRevert(
+                    int(args["chainId"]),
+                    int(args["fromIndex"]),
+                    int(args["nextBlock"]),
+                    l1_block,
+                    l1_tx,
+                    position,
+                )
             args = self._committed.process_log(log)["args"]
             return InboxCommitment(
-                chain_id=int(args["chainId"]), index=int(args["index"]),
-                first_block=int(args["firstBlock"]), last_block=int(args["lastBlock"]),
-                data_hash=bytes(args["dataHash"]), output_root=bytes(args["outputRoot"]),
-                da_ref=bytes(args["daRef"]), l1_block=l1_block, l1_tx=l1_tx,
+                chain_id=int(args["chainId"]),
+                index=int(args["index"]),
+                first_block=int(args["firstBlock"]),
+                last_block=int(args["lastBlock"]),
+                data_hash=bytes(args["dataHash"]),
+                output_root=bytes(args["outputRoot"]),
+                da_ref=bytes(args["daRef"]),
+                l1_block=l1_block,
+                l1_tx=l1_tx,
                 l1_log_index=position,
-            )  # fmt: skip
+            )
         except (Web3Exception, KeyError, TypeError, ValueError) as exc:
             raise L1Rejected(f"malformed {name} log ({where}): {exc}") from None
 

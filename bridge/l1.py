@@ -87,11 +87,17 @@ def _mapped_errors(what: str) -> Iterator[None]:
 
 
 class L1Client:
-    def __init__(self, rpc_url: str, key: str | None = None, timeout: float = 10.0,
-                 receipt_timeout: float = 60.0) -> None:  # fmt: skip
+    def __init__(
+        self,
+        rpc_url: str,
+        key: str | None = None,
+        timeout: float = 10.0,
+        receipt_timeout: float = 60.0,
+    ) -> None:
         self.rpc_url = rpc_url
-        provider = Web3.HTTPProvider(rpc_url, request_kwargs={"timeout": timeout},
-                                     exception_retry_configuration=None)  # fmt: skip
+        provider = Web3.HTTPProvider(
+            rpc_url, request_kwargs={"timeout": timeout}, exception_retry_configuration=None
+        )
         self.w3 = Web3(provider)
         self.account: LocalAccount | None = Account.from_key(key) if key else None
         self.receipt_timeout = receipt_timeout
@@ -131,12 +137,15 @@ class L1Client:
         with _mapped_errors("eth_getBalance"):
             return int(self.w3.eth.get_balance(_address(address)))
 
-    def logs(self, address: bytes, topics: Sequence[bytes | None], from_block: int,
-             to_block: int) -> list[Any]:  # fmt: skip
+    def logs(
+        self, address: bytes, topics: Sequence[bytes | None], from_block: int, to_block: int
+    ) -> list[Any]:
         query: Any = {
-            "address": _address(address), "fromBlock": from_block, "toBlock": to_block,
+            "address": _address(address),
+            "fromBlock": from_block,
+            "toBlock": to_block,
             "topics": ["0x" + t.hex() if t is not None else None for t in topics],
-        }  # fmt: skip
+        }
         with _mapped_errors("eth_getLogs"):
             return list(self.w3.eth.get_logs(query))
 
@@ -171,8 +180,9 @@ class L1Client:
 
     # ---- writes ----
 
-    def send(self, to: bytes | None, data: bytes = b"", blobs: Sequence[bytes] = (),
-             value: int = 0) -> L1Receipt:  # fmt: skip
+    def send(
+        self, to: bytes | None, data: bytes = b"", blobs: Sequence[bytes] = (), value: int = 0
+    ) -> L1Receipt:
         """Sign and send a transaction and wait until it is included; `L1Rejected` if it
         reverts (found by estimating its gas first, so a revert costs nothing)."""
         raw = self._signed(to, data, list(blobs), value)
@@ -192,9 +202,14 @@ class L1Client:
             base = int(self.w3.eth.get_block("latest")["baseFeePerGas"])
             tip = int(self.w3.eth.max_priority_fee)
             nonce = self.w3.eth.get_transaction_count(sender, "pending")
-            tx: dict[str, Any] = dict(call, chainId=self.chain_id, gas=gas + gas // 5,
-                                      nonce=nonce, maxPriorityFeePerGas=tip,
-                                      maxFeePerGas=2 * base + tip)  # fmt: skip
+            tx: dict[str, Any] = dict(
+                call,
+                chainId=self.chain_id,
+                gas=gas + gas // 5,
+                nonce=nonce,
+                maxPriorityFeePerGas=tip,
+                maxFeePerGas=2 * base + tip,
+            )
             if blobs:
                 tx["maxFeePerBlobGas"] = max(2 * int(self.w3.eth.blob_base_fee), 1)
         if not blobs:
@@ -203,8 +218,13 @@ class L1Client:
         tx.update(type=3, blobVersionedHashes=[kzg.versioned_hash(c) for c in commitments])
         body = rlp.decode(bytes(self.account.sign_transaction(tx).raw_transaction)[1:])
         proofs: list[rlp.RLPItem] = [p for blob in blobs for p in kzg.cell_proofs(blob)]
-        sidecar: list[rlp.RLPItem] = [body, BLOB_TX_WRAPPER_VERSION, list(blobs),
-                                      list(commitments), proofs]  # fmt: skip
+        sidecar: list[rlp.RLPItem] = [
+            body,
+            BLOB_TX_WRAPPER_VERSION,
+            list(blobs),
+            list(commitments),
+            proofs,
+        ]
         return b"\x03" + rlp.encode(sidecar)
 
     def _wait(self, tx_hash: bytes) -> L1Receipt:
@@ -218,14 +238,19 @@ class L1Client:
             if receipt is not None and receipt.get("blockNumber") is not None:
                 break
             if time.monotonic() > deadline:
-                raise L1Unavailable(f"0x{tx_hash.hex()} was not included within "
-                                    f"{self.receipt_timeout:g} s")  # fmt: skip
+                raise L1Unavailable(
+                    f"0x{tx_hash.hex()} was not included within {self.receipt_timeout:g} s"
+                )
             time.sleep(0.05)
         if receipt["status"] != 1:
             raise L1Rejected(f"transaction 0x{tx_hash.hex()} reverted")
         created = receipt.get("contractAddress")
-        return L1Receipt(tx_hash, int(receipt["blockNumber"]), tuple(receipt["logs"]),
-                         bytes.fromhex(created[2:]) if created else None)  # fmt: skip
+        return L1Receipt(
+            tx_hash,
+            int(receipt["blockNumber"]),
+            tuple(receipt["logs"]),
+            bytes.fromhex(created[2:]) if created else None,
+        )
 
 
 def _address(raw: bytes) -> Any:

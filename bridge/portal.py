@@ -101,8 +101,9 @@ class DepositReader(Protocol):
     """The deposits of one app chain as the L1 has them: what the node's L1 follower reads.
     Raises ConnectionError (or a subclass) while the L1 cannot be reached."""
 
-    def deposits(self, chain_id: int, from_l1_block: int,
-                 to_l1_block: int | None = None) -> list[Deposit]:  # fmt: skip
+    def deposits(
+        self, chain_id: int, from_l1_block: int, to_l1_block: int | None = None
+    ) -> list[Deposit]:
         """The chain's deposits in L1 blocks of the range (inclusive), in L1 log order."""
         ...
 
@@ -123,8 +124,9 @@ class PortalDeposits:
         self.address = address
         self._event = ContractClient(l1, address, "Portal").contract.events.TransactionDeposited()
 
-    def deposits(self, chain_id: int, from_l1_block: int,
-                 to_l1_block: int | None = None) -> list[Deposit]:  # fmt: skip
+    def deposits(
+        self, chain_id: int, from_l1_block: int, to_l1_block: int | None = None
+    ) -> list[Deposit]:
         end = self.l1.block_number() if to_l1_block is None else to_l1_block
         topics = [DEPOSITED_TOPIC, chain_id.to_bytes(32, "big")]
         logs: list[Any] = []
@@ -152,10 +154,14 @@ class PortalDeposits:
                 raise ValueError("not from the Portal")
             args = self._event.process_log(log)["args"]
             return deposit_from_event(
-                int(args["chainId"]), int(args["nonce"]), bytes.fromhex(args["from"][2:]),
-                bytes(args["opaqueData"]), bytes(log["blockHash"]), int(log["logIndex"]),
+                int(args["chainId"]),
+                int(args["nonce"]),
+                bytes.fromhex(args["from"][2:]),
+                bytes(args["opaqueData"]),
+                bytes(log["blockHash"]),
+                int(log["logIndex"]),
                 int(log["blockNumber"]),
-            )  # fmt: skip
+            )
         except (Web3Exception, MalformedMessage, KeyError, TypeError, ValueError) as exc:
             raise L1Rejected(f"malformed TransactionDeposited log ({where}): {exc}") from None
 
@@ -174,12 +180,18 @@ class Portal:
 
     # ---- deposits ----
 
-    def deposit_eth(self, chain_id: int, to: bytes, value: int,
-                    gas_limit: int = DEFAULT_DEPOSIT_GAS,
-                    data: bytes = b"") -> SentDeposit:  # fmt: skip
+    def deposit_eth(
+        self,
+        chain_id: int,
+        to: bytes,
+        value: int,
+        gas_limit: int = DEFAULT_DEPOSIT_GAS,
+        data: bytes = b"",
+    ) -> SentDeposit:
         """Mint `value` to this key's account on the chain and call `to` with it there."""
-        receipt = self._client.send("depositETH", chain_id, _address(to), gas_limit, data,
-                                    value=value)  # fmt: skip
+        receipt = self._client.send(
+            "depositETH", chain_id, _address(to), gas_limit, data, value=value
+        )
         return self._sent(receipt.tx_hash, receipt.logs)
 
     def approve_token(self, l1_token: bytes, amount: int) -> None:
@@ -189,12 +201,19 @@ class Portal:
         )
         self.l1.send(l1_token, call)
 
-    def deposit_erc20(self, chain_id: int, l1_token: bytes, to: bytes, amount: int,
-                      gas_limit: int = DEFAULT_DEPOSIT_GAS,
-                      data: bytes = b"") -> SentDeposit:  # fmt: skip
+    def deposit_erc20(
+        self,
+        chain_id: int,
+        l1_token: bytes,
+        to: bytes,
+        amount: int,
+        gas_limit: int = DEFAULT_DEPOSIT_GAS,
+        data: bytes = b"",
+    ) -> SentDeposit:
         """Escrow `amount` of `l1_token` (approved first) and credit what arrived to `to`."""
-        receipt = self._client.send("depositERC20", chain_id, _address(l1_token), _address(to),
-                                    amount, gas_limit, data)  # fmt: skip
+        receipt = self._client.send(
+            "depositERC20", chain_id, _address(l1_token), _address(to), amount, gas_limit, data
+        )
         return self._sent(receipt.tx_hash, receipt.logs)
 
     def _sent(self, tx_hash: bytes, logs: Sequence[Any]) -> SentDeposit:
@@ -205,11 +224,18 @@ class Portal:
 
     # ---- withdrawals ----
 
-    def prove_withdrawal(self, w: Withdrawal, batch_index: int, proof: OutputRootProof,
-                         count: int, siblings: Sequence[bytes]) -> bytes:  # fmt: skip
+    def prove_withdrawal(
+        self,
+        w: Withdrawal,
+        batch_index: int,
+        proof: OutputRootProof,
+        count: int,
+        siblings: Sequence[bytes],
+    ) -> bytes:
         """Prove `w` against batch `batch_index`'s output; the L1 transaction hash."""
-        receipt = self._client.send("proveWithdrawal", _withdrawal(w), batch_index,
-                                    proof.as_abi(), count, list(siblings))  # fmt: skip
+        receipt = self._client.send(
+            "proveWithdrawal", _withdrawal(w), batch_index, proof.as_abi(), count, list(siblings)
+        )
         return receipt.tx_hash
 
     def finalize_calldata(self, w: Withdrawal) -> bytes:
@@ -221,27 +247,49 @@ class Portal:
         event = self._client.contract.events.WithdrawalFinalized()
         for log in receipt.logs:
             if _topic(log) == _WITHDRAWAL_FINALIZED_TOPIC:
-                return FinalizedWithdrawal(receipt.tx_hash, bool(event.process_log(log)["args"]
-                                                                 ["success"]))  # fmt: skip
+                return FinalizedWithdrawal(
+                    receipt.tx_hash, bool(event.process_log(log)["args"]["success"])
+                )
         raise L1Rejected(f"finalizeWithdrawal 0x{receipt.tx_hash.hex()} emitted no event")
 
     # ---- exits ----
 
-    def escape(self, chain_id: int, proof: OutputRootProof, account: bytes,
-               account_value: bytes = b"", account_siblings: Sequence[bytes] = (),
-               tokens: Sequence[TokenClaim] = ()) -> bytes:  # fmt: skip
+    def escape(
+        self,
+        chain_id: int,
+        proof: OutputRootProof,
+        account: bytes,
+        account_value: bytes = b"",
+        account_siblings: Sequence[bytes] = (),
+        tokens: Sequence[TokenClaim] = (),
+    ) -> bytes:
         """Pay `account` its ETH (when `account_value` is given) and the claimed tokens as the
         chain's exit root has them; the L1 transaction hash."""
         claims = [(_address(t.l1_token), t.value, list(t.siblings)) for t in tokens]
-        receipt = self._client.send("escape", chain_id, proof.as_abi(), _address(account),
-                                    account_value, list(account_siblings), claims)  # fmt: skip
+        receipt = self._client.send(
+            "escape",
+            chain_id,
+            proof.as_abi(),
+            _address(account),
+            account_value,
+            list(account_siblings),
+            claims,
+        )
         return receipt.tx_hash
 
-    def settle(self, src: int, dst: int, batch_index: int, proof: OutputRootProof,
-               value: bytes, siblings: Sequence[bytes]) -> bytes:  # fmt: skip
+    def settle(
+        self,
+        src: int,
+        dst: int,
+        batch_index: int,
+        proof: OutputRootProof,
+        value: bytes,
+        siblings: Sequence[bytes],
+    ) -> bytes:
         """Move the growth of `src`'s bus counter for `dst` from src's balance to dst's."""
-        receipt = self._client.send("settle", src, dst, batch_index, proof.as_abi(), value,
-                                    list(siblings))  # fmt: skip
+        receipt = self._client.send(
+            "settle", src, dst, batch_index, proof.as_abi(), value, list(siblings)
+        )
         return receipt.tx_hash
 
     # ---- views ----
@@ -290,8 +338,9 @@ class Portal:
 
     # ---- DepositReader ----
 
-    def deposits(self, chain_id: int, from_l1_block: int,
-                 to_l1_block: int | None = None) -> list[Deposit]:  # fmt: skip
+    def deposits(
+        self, chain_id: int, from_l1_block: int, to_l1_block: int | None = None
+    ) -> list[Deposit]:
         return self.reader.deposits(chain_id, from_l1_block, to_l1_block)
 
     def l1_block_number(self, tag: str = "latest") -> int:
@@ -305,8 +354,17 @@ _WITHDRAWAL_FINALIZED_TOPIC = keccak(b"WithdrawalFinalized(bytes32,bool)")
 
 
 def _withdrawal(w: Withdrawal) -> tuple[Any, ...]:
-    return (w.chain_id, w.nonce, _address(w.sender), _address(w.target), w.value,
-            _address(w.l1_token), w.token_amount, w.gas_limit, w.data)  # fmt: skip
+    return (
+        w.chain_id,
+        w.nonce,
+        _address(w.sender),
+        _address(w.target),
+        w.value,
+        _address(w.l1_token),
+        w.token_amount,
+        w.gas_limit,
+        w.data,
+    )
 
 
 def _address(raw: bytes) -> str:
@@ -333,8 +391,9 @@ def deploy_portal(l1: L1Client, inbox: bytes) -> tuple[Portal, int]:
     try:
         receipt = l1.send(None, compiled.bytecode + args)
     except L1Rejected as exc:
-        raise L1Rejected(f"the Portal deployment failed (is this key the inbox owner?): {exc}",
-                         exc.data) from None  # fmt: skip
+        raise L1Rejected(
+            f"the Portal deployment failed (is this key the inbox owner?): {exc}", exc.data
+        ) from None
     if receipt.contract_address is None:
         raise L1Rejected("the Portal deployment created no contract")
     return Portal(l1, receipt.contract_address), receipt.block_number

@@ -102,8 +102,13 @@ def _run_cached(request: dict[str, Any], base: Path | None) -> dict[str, Any]:
     # (nodejs/node#6456); a file receives all of it.
     with tempfile.TemporaryFile("w+", encoding="utf-8") as answer:
         done = subprocess.run(
-            command, input=text, stdout=answer, stderr=subprocess.PIPE, text=True, timeout=300,
-        )  # fmt: skip
+            command,
+            input=text,
+            stdout=answer,
+            stderr=subprocess.PIPE,
+            text=True,
+            timeout=300,
+        )
         answer.seek(0)
         stdout = answer.read()
     if "{" not in stdout:

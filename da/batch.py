@@ -148,14 +148,25 @@ class BatchBlock:
     def of(cls, block: Block) -> BatchBlock:
         h = block.header
         raws = tuple(tx.raw for tx in block.transactions)
-        return cls(h.timestamp_ms, h.timestamp, h.l1_origin, h.coinbase, h.gas_limit, h.base_fee,
-                   raws, tuple(block.inbound), tuple(block.outbound), h.l1_origin_hash,
-                   tuple(d.hash for d in block.deposits))  # fmt: skip
+        return cls(
+            h.timestamp_ms,
+            h.timestamp,
+            h.l1_origin,
+            h.coinbase,
+            h.gas_limit,
+            h.base_fee,
+            raws,
+            tuple(block.inbound),
+            tuple(block.outbound),
+            h.l1_origin_hash,
+            tuple(d.hash for d in block.deposits),
+        )
 
     def env(self, number: int, chain_id: int) -> BlockEnv:
         """The execution environment of this block, for re-execution."""
-        return BlockEnv(number, self.timestamp, self.coinbase, self.base_fee, self.gas_limit,
-                        chain_id)  # fmt: skip
+        return BlockEnv(
+            number, self.timestamp, self.coinbase, self.base_fee, self.gas_limit, chain_id
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -241,8 +252,20 @@ def _fields_of(tx: Transaction, chain_id: int, index: int) -> _Tx:
     access_list = b""
     if kind in (KIND_ACCESS_LIST, KIND_DYNAMIC_FEE):
         access_list = rlp.encode([[a, list(keys)] for a, keys in tx.access_list])
-    fields = _Tx(kind, parity, tx.nonce, tx.gas, tx.max_fee, tx.max_priority_fee, tx.to or b"",
-                 tx.value, tx.data, access_list, tx.r, tx.s)  # fmt: skip
+    fields = _Tx(
+        kind,
+        parity,
+        tx.nonce,
+        tx.gas,
+        tx.max_fee,
+        tx.max_priority_fee,
+        tx.to or b"",
+        tx.value,
+        tx.data,
+        access_list,
+        tx.r,
+        tx.s,
+    )
     if _build(fields, chain_id) != tx.raw:
         raise BatchError(f"transaction {index} is not in canonical form")
     return fields
@@ -272,16 +295,20 @@ def _parts(tx: _Tx, chain_id: int) -> tuple[bytes, bytes]:
         v = chain_id * 2 + 35 + tx.parity if protected else 27 + tx.parity
         tail = _rlp_int(v) + r_s
         unsigned = body + (_rlp_int(chain_id) + b"\x80\x80" if protected else b"")
-        return (rlp.list_header(len(body) + len(tail)) + body + tail,
-                rlp.list_header(len(unsigned)) + unsigned)  # fmt: skip
+        return (
+            rlp.list_header(len(body) + len(tail)) + body + tail,
+            rlp.list_header(len(unsigned)) + unsigned,
+        )
     fees = _rlp_int(tx.fee_cap)
     if tx.kind == KIND_DYNAMIC_FEE:
         fees = _rlp_int(tx.tip) + fees
     body = _rlp_int(chain_id) + _rlp_int(tx.nonce) + fees + common + tx.access_list
     tail = (b"\x01" if tx.parity else b"\x80") + r_s
     prefix = b"\x02" if tx.kind == KIND_DYNAMIC_FEE else b"\x01"
-    return (prefix + rlp.list_header(len(body) + len(tail)) + body + tail,
-            prefix + rlp.list_header(len(body)) + body)  # fmt: skip
+    return (
+        prefix + rlp.list_header(len(body) + len(tail)) + body + tail,
+        prefix + rlp.list_header(len(body)) + body,
+    )
 
 
 def _put_txs(out: bytearray, txs: Sequence[_Tx]) -> None:
@@ -358,8 +385,20 @@ def _read_txs(reader: Reader, count: int, chain_id: int) -> list[PostedTx]:
     for i in range(count):
         r = int.from_bytes(signatures[64 * i : 64 * i + 32], "big")
         s = int.from_bytes(signatures[64 * i + 32 : 64 * i + 64], "big")
-        tx = _Tx(kinds[i], parities[i], nonces[i], gases[i], fee_caps[i], tips[i], tos[i],
-                 values[i], datas[i], access_lists[i], r, s)  # fmt: skip
+        tx = _Tx(
+            kinds[i],
+            parities[i],
+            nonces[i],
+            gases[i],
+            fee_caps[i],
+            tips[i],
+            tos[i],
+            values[i],
+            datas[i],
+            access_lists[i],
+            r,
+            s,
+        )
         raw, unsigned = _parts(tx, chain_id)
         if len(raw) > MAX_TX_SIZE:
             raise BatchError(f"transaction {i}: {len(raw)} bytes exceed {MAX_TX_SIZE}")
@@ -380,8 +419,9 @@ class PostedTx:
     def y_parity(self) -> int:
         return self.fields.parity
 
-    def transaction(self, chain_id: int, sender: Address,
-                    tx_hash: bytes | None = None) -> Transaction:  # fmt: skip
+    def transaction(
+        self, chain_id: int, sender: Address, tx_hash: bytes | None = None
+    ) -> Transaction:
         """The transaction as `rollup.transactions.decode_transaction` would decode it
         (`tx_hash`: keccak(raw), when the caller computed it already)."""
         f = self.fields
@@ -394,16 +434,35 @@ class PostedTx:
             tx_type, tx_chain, v = f.kind, chain_id, f.parity
             tip = f.tip if f.kind == KIND_DYNAMIC_FEE else f.fee_cap
         access = _access_tuple(f.access_list) if f.access_list else ()
-        return Transaction(tx_type, tx_chain, f.nonce, tip, f.fee_cap, f.gas,
-                           Address(f.to) if f.to else None, f.value, f.data, access, v, f.r, f.s,
-                           sender, Hash32(tx_hash or keccak(self.raw)), self.raw)  # fmt: skip
+        return Transaction(
+            tx_type,
+            tx_chain,
+            f.nonce,
+            tip,
+            f.fee_cap,
+            f.gas,
+            Address(f.to) if f.to else None,
+            f.value,
+            f.data,
+            access,
+            v,
+            f.r,
+            f.s,
+            sender,
+            Hash32(tx_hash or keccak(self.raw)),
+            self.raw,
+        )
 
 
 def _access_tuple(encoded: bytes) -> AccessList:
     items = rlp.as_list(rlp.decode(encoded))
-    return tuple((rlp.as_bytes(rlp.as_list(entry)[0]),
-                  tuple(rlp.as_bytes(k) for k in rlp.as_list(rlp.as_list(entry)[1])))
-                 for entry in items)  # fmt: skip
+    return tuple(
+        (
+            rlp.as_bytes(rlp.as_list(entry)[0]),
+            tuple(rlp.as_bytes(k) for k in rlp.as_list(rlp.as_list(entry)[1])),
+        )
+        for entry in items
+    )
 
 
 # ---- blocks ----
@@ -412,27 +471,39 @@ def _access_tuple(encoded: bytes) -> AccessList:
 def _envs(blocks: Sequence[BatchBlock]) -> tuple[list[tuple[Address, int, int]], list[int]]:
     """The distinct (coinbase, gas limit, base fee) in first-use order, and each block's index."""
     table: dict[tuple[Address, int, int], int] = {}
-    indexes = [table.setdefault((b.coinbase, b.gas_limit, b.base_fee), len(table))
-               for b in blocks]  # fmt: skip
+    indexes = [table.setdefault((b.coinbase, b.gas_limit, b.base_fee), len(table)) for b in blocks]
     return list(table), indexes
 
 
-def _check_block(block: BatchBlock, prev: BatchBlock | None, number: int,
-                 chain_id: int) -> None:  # fmt: skip
+def _check_block(block: BatchBlock, prev: BatchBlock | None, number: int, chain_id: int) -> None:
     if len(block.coinbase) != 20:
         raise BatchError(f"block {number}: coinbase is not 20 bytes")
-    if not all(0 <= v < _U64 for v in (block.timestamp_ms, block.timestamp, block.l1_origin,
-                                        block.gas_limit, block.base_fee)):  # fmt: skip
+    if not all(
+        0 <= v < _U64
+        for v in (
+            block.timestamp_ms,
+            block.timestamp,
+            block.l1_origin,
+            block.gas_limit,
+            block.base_fee,
+        )
+    ):
         raise BatchError(f"block {number}: a field is out of the uint64 range")
-    if prev is not None and (block.timestamp_ms < prev.timestamp_ms
-                             or block.l1_origin < prev.l1_origin):  # fmt: skip
+    if prev is not None and (
+        block.timestamp_ms < prev.timestamp_ms or block.l1_origin < prev.l1_origin
+    ):
         raise BatchError(f"block {number}: timestamp_ms or l1_origin decreases")
     if len(block.l1_origin_hash) != 32 or any(len(h) != 32 for h in block.deposits):
         raise BatchError(f"block {number}: an L1 origin or deposit hash is not 32 bytes")
-    if (prev is not None and block.l1_origin == prev.l1_origin
-            and block.l1_origin_hash != prev.l1_origin_hash):  # fmt: skip
-        raise BatchError(f"block {number}: L1 origin {block.l1_origin} with another hash than "
-                         "in the block before")  # fmt: skip
+    if (
+        prev is not None
+        and block.l1_origin == prev.l1_origin
+        and block.l1_origin_hash != prev.l1_origin_hash
+    ):
+        raise BatchError(
+            f"block {number}: L1 origin {block.l1_origin} with another hash than "
+            "in the block before"
+        )
     for index, message in enumerate(block.outbound):
         _check_source(message, chain_id, number, index)
 
@@ -441,8 +512,10 @@ def _check_source(message: CrossMessage, chain_id: int, number: int, index: int)
     """An outbound message must say where it is: this chain, this block, this position."""
     where = (message.src_chain, message.src_block, message.src_index)
     if where != (chain_id, number, index):
-        raise BatchError(f"outbound message {index} of block {number} claims chain, block and "
-                         f"index {where}, not its place {(chain_id, number, index)}")  # fmt: skip
+        raise BatchError(
+            f"outbound message {index} of block {number} claims chain, block and "
+            f"index {where}, not its place {(chain_id, number, index)}"
+        )
 
 
 def _check_batch(batch: Batch) -> None:
@@ -455,8 +528,7 @@ def _check_batch(batch: Batch) -> None:
         if len(getattr(batch, name)) != 32:
             raise BatchError(f"{name} is not 32 bytes")
     for i, block in enumerate(blocks):
-        _check_block(block, blocks[i - 1] if i else None, batch.first_number + i,
-                     batch.chain_id)  # fmt: skip
+        _check_block(block, blocks[i - 1] if i else None, batch.first_number + i, batch.chain_id)
     if batch.tx_count() > MAX_BATCH_TXS:
         raise BatchError(f"a batch holds at most {MAX_BATCH_TXS} transactions")
     for way in ("deposits", "inbound", "outbound"):
@@ -558,8 +630,14 @@ def _read_blocks(reader: Reader, count: int) -> tuple[list[BatchBlock], list[lis
     env_count = reader.uvarint("env count")
     if not 1 <= env_count <= count:
         raise BatchError(f"env count {env_count} outside 1..{count}")
-    envs = [(Address(reader.take(20, "coinbase")), reader.uvarint("gas limit"),
-             reader.uvarint("base fee")) for _ in range(env_count)]  # fmt: skip
+    envs = [
+        (
+            Address(reader.take(20, "coinbase")),
+            reader.uvarint("gas limit"),
+            reader.uvarint("base fee"),
+        )
+        for _ in range(env_count)
+    ]
     env_indexes = [reader.uvarint("env index") for _ in range(count)]
     if len(set(envs)) != env_count or list(dict.fromkeys(env_indexes)) != list(range(env_count)):
         raise BatchError("envs are not distinct and in first-use order")
@@ -570,22 +648,37 @@ def _read_blocks(reader: Reader, count: int) -> tuple[list[BatchBlock], list[lis
     origins = _running(reader, count, "l1 origin")
     tx_counts, deposit_counts, inbound_counts, outbound_counts = (
         [reader.uvarint(f"{name} count") for _ in range(count)]
-        for name in ("tx", "deposit", "inbound", "outbound"))  # fmt: skip
+        for name in ("tx", "deposit", "inbound", "outbound")
+    )
     totals = [sum(tx_counts), sum(deposit_counts), sum(inbound_counts), sum(outbound_counts)]
     if max(totals) > MAX_BATCH_TXS:
-        raise BatchError(f"a batch holds at most {MAX_BATCH_TXS} transactions, deposits, inbound "
-                         f"and outbound messages each, not {totals}")  # fmt: skip
+        raise BatchError(
+            f"a batch holds at most {MAX_BATCH_TXS} transactions, deposits, inbound "
+            f"and outbound messages each, not {totals}"
+        )
     hashes: list[Hash32] = []
     for i, origin in enumerate(origins):
         new = i == 0 or origin != origins[i - 1]
         hashes.append(Hash32(reader.take(32, "l1 origin hash")) if new else hashes[-1])
     blocks = []
-    for ms, t, origin, index, origin_hash, deposits in zip(times_ms, times, origins, env_indexes,
-                                                            hashes, deposit_counts):  # fmt: skip
+    for ms, t, origin, index, origin_hash, deposits in zip(
+        times_ms, times, origins, env_indexes, hashes, deposit_counts
+    ):
         held = tuple(Hash32(reader.take(32, "deposit hash")) for _ in range(deposits))
         coinbase, gas_limit, base_fee = envs[index]
-        blocks.append(BatchBlock(ms, t, origin, coinbase, gas_limit, base_fee, (),
-                                 l1_origin_hash=origin_hash, deposits=held))  # fmt: skip
+        blocks.append(
+            BatchBlock(
+                ms,
+                t,
+                origin,
+                coinbase,
+                gas_limit,
+                base_fee,
+                (),
+                l1_origin_hash=origin_hash,
+                deposits=held,
+            )
+        )
     return blocks, [tx_counts, inbound_counts, outbound_counts]
 
 
@@ -623,9 +716,12 @@ def decode_batch_for_replay(data: bytes) -> tuple[Batch, list[PostedTx]]:
         sent = tuple(next(outbound) for _ in range(k))
         for index, message in enumerate(sent):
             _check_source(message, chain_id, first_number + i, index)
-        blocks[i] = replace(blocks[i], transactions=raws,
-                            inbound=tuple(next(inbound) for _ in range(m)),
-                            outbound=sent)  # fmt: skip
+        blocks[i] = replace(
+            blocks[i],
+            transactions=raws,
+            inbound=tuple(next(inbound) for _ in range(m)),
+            outbound=sent,
+        )
         cursor += n
     batch = Batch(chain_id, first_number, parent_hash, tuple(blocks), state_root, block_hash)
     return batch, posted

@@ -113,13 +113,21 @@ class InboxWriter(Protocol):
         """The first block of the next commitment the inbox will accept for `chain_id`."""
         ...
 
-    def commit(self, chain_id: int, first_block: int, last_block: int, data_hash: bytes,
-               output_root: bytes, da_ref: bytes) -> CommitmentRecord:  # fmt: skip
+    def commit(
+        self,
+        chain_id: int,
+        first_block: int,
+        last_block: int,
+        data_hash: bytes,
+        output_root: bytes,
+        da_ref: bytes,
+    ) -> CommitmentRecord:
         """Record a batch; returns once the L1 included it."""
         ...
 
-    def commitments(self, chain_id: int, from_l1_block: int,
-                    to_l1_block: int | None = None) -> Sequence[CommitmentRecord]:  # fmt: skip
+    def commitments(
+        self, chain_id: int, from_l1_block: int, to_l1_block: int | None = None
+    ) -> Sequence[CommitmentRecord]:
         """The commitments of `chain_id` included in L1 blocks of the range, oldest first,
         less those a revert later in the range removed."""
         ...
@@ -137,13 +145,13 @@ class InboxReader(Protocol):
     reverts of the range, oldest first, so a reader that consumed earlier ranges can tell
     which of the commitments it applied are gone: those with index >= from_index."""
 
-    def commitments(self, chain_id: int, from_l1_block: int,
-                    to_l1_block: int | None = None) -> Sequence[CommitmentRecord]:  # fmt: skip
-        ...
+    def commitments(
+        self, chain_id: int, from_l1_block: int, to_l1_block: int | None = None
+    ) -> Sequence[CommitmentRecord]: ...
 
-    def reverts(self, chain_id: int, from_l1_block: int,
-                to_l1_block: int | None = None) -> Sequence[RevertRecord]:  # fmt: skip
-        ...
+    def reverts(
+        self, chain_id: int, from_l1_block: int, to_l1_block: int | None = None
+    ) -> Sequence[RevertRecord]: ...
 
     def l1_block_number(self, tag: str = "latest") -> int: ...
 

@@ -95,13 +95,19 @@ def fetch_channel(c: CommitmentRecord, backends: Mapping[str, DABackend]) -> byt
     except CodecError as exc:
         raise Divergence(c.first_block, f"{where}: frames do not decode: {exc}") from None
     if keccak(channel) != c.data_hash:
-        raise Divergence(c.first_block, f"{where}: the data does not match the committed "
-                         f"data hash 0x{c.data_hash.hex()}")  # fmt: skip
+        raise Divergence(
+            c.first_block,
+            f"{where}: the data does not match the committed data hash 0x{c.data_hash.hex()}",
+        )
     return channel
 
 
-def derive_batch(c: CommitmentRecord, backends: Mapping[str, DABackend], chain_id: int,
-                 max_channel_bytes: int = MAX_CHANNEL_BYTES) -> DerivedBatch:  # fmt: skip
+def derive_batch(
+    c: CommitmentRecord,
+    backends: Mapping[str, DABackend],
+    chain_id: int,
+    max_channel_bytes: int = MAX_CHANNEL_BYTES,
+) -> DerivedBatch:
     """The batch of commitment `c`, decoded and checked against what `c` says it holds."""
     channel = fetch_channel(c, backends)
     where = describe(c)
@@ -112,16 +118,21 @@ def derive_batch(c: CommitmentRecord, backends: Mapping[str, DABackend], chain_i
     claimed = (chain_id, c.first_block, c.last_block)
     if (batch.chain_id, batch.first_number, batch.last_number) != claimed:
         held = f"{batch.first_number}-{batch.last_number} of chain {batch.chain_id}"
-        raise Divergence(c.first_block, f"{where}: the data holds blocks {held}, not the "
-                         f"committed ones of chain {chain_id} (a misplaced or reordered "
-                         "batch)")  # fmt: skip
+        raise Divergence(
+            c.first_block,
+            f"{where}: the data holds blocks {held}, not the "
+            f"committed ones of chain {chain_id} (a misplaced or reordered "
+            "batch)",
+        )
     return DerivedBatch(c, batch, posted, len(channel))
 
 
 def _recover_chunk(posted: Sequence[PostedTx]) -> list[tuple[bytes | None, bytes]]:
     """(sender or None, transaction hash) of each: both hashes off the executing thread."""
-    return [(recover_address(keccak(p.unsigned), p.y_parity, p.fields.r, p.fields.s),
-             keccak(p.raw)) for p in posted]  # fmt: skip
+    return [
+        (recover_address(keccak(p.unsigned), p.y_parity, p.fields.r, p.fields.s), keccak(p.raw))
+        for p in posted
+    ]
 
 
 class SenderRecovery:
@@ -162,8 +173,11 @@ class SenderRecovery:
             for j in range(len(block.transactions)):
                 sender, tx_hash = self._sender(cursor)
                 if sender is None:
-                    raise Divergence(number, f"transaction {j} of block {number} "
-                                     f"(0x{tx_hash.hex()}) has an invalid signature")  # fmt: skip
+                    raise Divergence(
+                        number,
+                        f"transaction {j} of block {number} "
+                        f"(0x{tx_hash.hex()}) has an invalid signature",
+                    )
                 txs.append(posted[cursor].transaction(batch.chain_id, Address(sender), tx_hash))
                 cursor += 1
             yield number, txs
@@ -222,9 +236,15 @@ class SourceOutbox:
     order asks for one) starts that source over.
     """
 
-    def __init__(self, chain_id: int, inbox: InboxReader, backends: Mapping[str, DABackend],
-                 from_l1_block: int = 0, max_bytes: int = MAX_SOURCE_BYTES,
-                 max_commitments: int = MAX_SOURCE_COMMITMENTS) -> None:  # fmt: skip
+    def __init__(
+        self,
+        chain_id: int,
+        inbox: InboxReader,
+        backends: Mapping[str, DABackend],
+        from_l1_block: int = 0,
+        max_bytes: int = MAX_SOURCE_BYTES,
+        max_commitments: int = MAX_SOURCE_COMMITMENTS,
+    ) -> None:
         self.chain_id, self.inbox, self.backends = chain_id, inbox, backends
         self.from_l1_block = from_l1_block
         self.max_bytes, self.max_commitments = max_bytes, max_commitments
@@ -267,8 +287,9 @@ class SourceOutbox:
             return
         source.consumed = block
         source.commitments = [c for c in source.commitments if c.last_block >= block]
-        for key in [k for k, d in self._cache.items()
-                    if d.chain_id == chain_id and d.last_block < block]:  # fmt: skip
+        for key in [
+            k for k, d in self._cache.items() if d.chain_id == chain_id and d.last_block < block
+        ]:
             self._drop(key)
 
     def _source(self, chain_id: int, block: int) -> _Source:
@@ -304,8 +325,9 @@ class SourceOutbox:
             for revert in self.inbox.reverts(chain_id, start, end):
                 self._revert(chain_id, source, revert)
             # valid within the range: a revert in it has removed what came before it there
-            found = [c for c in self.inbox.commitments(chain_id, start, end)
-                     if c.chain_id == chain_id]  # fmt: skip
+            found = [
+                c for c in self.inbox.commitments(chain_id, start, end) if c.chain_id == chain_id
+            ]
             source.scanned = end
             if found:
                 newest = max(c.last_block for c in found)
@@ -328,8 +350,10 @@ class SourceOutbox:
             source.newest = revert.next_block - 1 if revert.next_block > 1 else None
 
     def _full(self, source: _Source, block: int) -> bool:
-        return (len(source.commitments) >= self.max_commitments
-                and self._covering(source, block) is not None)  # fmt: skip
+        return (
+            len(source.commitments) >= self.max_commitments
+            and self._covering(source, block) is not None
+        )
 
     def _derive(self, chain_id: int, c: CommitmentRecord, block: int) -> _Derived:
         key = (chain_id, c.index, c.l1_block, bytes(c.l1_tx))
@@ -367,7 +391,11 @@ class SourceOutbox:
 
 def _not_posted(chain_id: int, block: int, newest: int | None) -> str:
     if newest is None:
-        return (f"source chain {chain_id} has not posted block {block} yet: it has no batch on "
-                "this inbox (no batcher, or not posting)")  # fmt: skip
-    return (f"source chain {chain_id} has not posted block {block} yet (its newest posted block "
-            f"is {newest})")  # fmt: skip
+        return (
+            f"source chain {chain_id} has not posted block {block} yet: it has no batch on "
+            "this inbox (no batcher, or not posting)"
+        )
+    return (
+        f"source chain {chain_id} has not posted block {block} yet (its newest posted block "
+        f"is {newest})"
+    )

@@ -40,8 +40,9 @@ class _Sent(Protocol):
 
 
 class L1DataTransport(Protocol):
-    def send(self, to: bytes | None, data: bytes = b"", blobs: Sequence[bytes] = (),
-             value: int = 0) -> _Sent: ...  # fmt: skip
+    def send(
+        self, to: bytes | None, data: bytes = b"", blobs: Sequence[bytes] = (), value: int = 0
+    ) -> _Sent: ...
 
     def transaction_input(self, tx_hash: bytes) -> bytes | None: ...
 
@@ -56,8 +57,9 @@ def inbox_address(chain_id: int) -> bytes:
 class EthereumDA:
     name = NAME
 
-    def __init__(self, transport: L1DataTransport, chain_id: int, mode: str = "calldata",
-                 max_blobs: int = 6) -> None:  # fmt: skip
+    def __init__(
+        self, transport: L1DataTransport, chain_id: int, mode: str = "calldata", max_blobs: int = 6
+    ) -> None:
         if mode not in MODES:
             raise ValueError(f"unknown ethereum DA mode {mode!r}, one of {MODES}")
         if not 1 <= max_blobs <= 6:

@@ -72,8 +72,9 @@ class L1Blocks(Protocol):
 class DepositReader(L1Blocks, Protocol):
     """The Portal's deposits (bridge/portal.py's port, of the same shape)."""
 
-    def deposits(self, chain_id: int, from_l1_block: int,
-                 to_l1_block: int | None = None) -> Sequence[Deposit]:  # fmt: skip
+    def deposits(
+        self, chain_id: int, from_l1_block: int, to_l1_block: int | None = None
+    ) -> Sequence[Deposit]:
         """The chain's deposits in L1 blocks of the range (inclusive), in L1 log order, each
         with its `l1_block`."""
         ...
@@ -116,14 +117,18 @@ class DepositFeed:
         expected = next_nonce if self._next_loaded is None else self._next_loaded
         for deposit in found:
             if deposit.nonce != expected:
-                raise L1NotReady(f"the L1's deposits of chain {self.chain_id} skip from nonce "
-                                 f"{expected} to {deposit.nonce} (L1 block {deposit.l1_block}): "
-                                 "are deposits read from before the Portal's first one "
-                                 "(--portal-from-block)?")  # fmt: skip
+                raise L1NotReady(
+                    f"the L1's deposits of chain {self.chain_id} skip from nonce "
+                    f"{expected} to {deposit.nonce} (L1 block {deposit.l1_block}): "
+                    "are deposits read from before the Portal's first one "
+                    "(--portal-from-block)?"
+                )
             if not self.loaded_to < deposit.l1_block <= to_l1_block:
-                raise L1NotReady(f"the L1 returned deposit nonce {deposit.nonce} of L1 block "
-                                 f"{deposit.l1_block} for blocks {self.loaded_to + 1}-"
-                                 f"{to_l1_block}")  # fmt: skip
+                raise L1NotReady(
+                    f"the L1 returned deposit nonce {deposit.nonce} of L1 block "
+                    f"{deposit.l1_block} for blocks {self.loaded_to + 1}-"
+                    f"{to_l1_block}"
+                )
             expected += 1
         for deposit in found:
             self._held[deposit.nonce] = deposit
@@ -181,8 +186,9 @@ class L1Anchors:
         known = self._hashes.get(number)
         if known is not None:
             if known != block_hash:
-                raise L1NotReady(f"L1 block {number} changed its hash while it was read "
-                                 "(a reorg): reading again")  # fmt: skip
+                raise L1NotReady(
+                    f"L1 block {number} changed its hash while it was read (a reorg): reading again"
+                )
             return
         self._hashes[number] = block_hash
         bisect.insort(self._sorted, number)
@@ -249,9 +255,15 @@ def deposit_name(d: Deposit) -> str:
     return f"deposit 0x{d.source_hash.hex()} (nonce {d.nonce}, L1 block {d.l1_block})"
 
 
-def batch_inputs(batch: Batch, c: CommitmentRecord, head: BlockHeader, next_nonce: int,
-                 l1: L1Inputs | None, feed: DepositFeed | None,
-                 anchors: L1Anchors | None = None) -> list[BlockInputs]:  # fmt: skip
+def batch_inputs(
+    batch: Batch,
+    c: CommitmentRecord,
+    head: BlockHeader,
+    next_nonce: int,
+    l1: L1Inputs | None,
+    feed: DepositFeed | None,
+    anchors: L1Anchors | None = None,
+) -> list[BlockInputs]:
     """Each block's L1 inputs, checked, before any block is executed (`head`: the block
     before the batch; `next_nonce`: the chain's next deposit there). Reads the L1 (the
     origins' hashes, anchored in `anchors`; the deposits up to C, or to the window's deadline)
@@ -273,12 +285,13 @@ def batch_inputs(batch: Batch, c: CommitmentRecord, head: BlockHeader, next_nonc
     with_deposits = [b for b in batch.blocks if b.deposits]
     if feed is not None and l1 is not None:  # up to C when deposits are taken (C anchors it;
         # a deposit past its block's origin is then named as such), else to the window's
-        feed.load(c.l1_block if with_deposits else c.l1_block - l1.sequencing_window,
-                  next_nonce)  # fmt: skip
+        feed.load(c.l1_block if with_deposits else c.l1_block - l1.sequencing_window, next_nonce)
     elif with_deposits:
         number = batch.first_number + batch.blocks.index(with_deposits[0])
-        raise L1NotReady(f"block {number} executes L1 deposits, but this verifier was given "
-                         "no Portal to read them from (--portal)")  # fmt: skip
+        raise L1NotReady(
+            f"block {number} executes L1 deposits, but this verifier was given "
+            "no Portal to read them from (--portal)"
+        )
     out = []
     for offset, block in enumerate(batch.blocks):
         number = batch.first_number + offset
@@ -305,33 +318,48 @@ def _origin_hashes(batch: Batch, c: CommitmentRecord, l1: L1Blocks) -> dict[int,
             continue
         found = l1.l1_block_hash(origin)
         if found is None:
-            raise L1NotReady(f"L1 block {origin}, the L1 origin of block "
-                             f"{batch.first_number + offset}, is not on the L1 (yet)")  # fmt: skip
+            raise L1NotReady(
+                f"L1 block {origin}, the L1 origin of block "
+                f"{batch.first_number + offset}, is not on the L1 (yet)"
+            )
         out[origin] = found
     return out
 
 
-def _check_origin(number: int, block: BatchBlock, last: tuple[int, bytes], c: CommitmentRecord,
-                  canonical: dict[int, bytes] | None) -> None:  # fmt: skip
+def _check_origin(
+    number: int,
+    block: BatchBlock,
+    last: tuple[int, bytes],
+    c: CommitmentRecord,
+    canonical: dict[int, bytes] | None,
+) -> None:
     origin, origin_hash = block.l1_origin, block.l1_origin_hash
     if origin < last[0]:
-        raise Divergence(number, f"its L1 origin {origin} is below the block before's "
-                         f"({last[0]})")  # fmt: skip
+        raise Divergence(number, f"its L1 origin {origin} is below the block before's ({last[0]})")
     if origin == last[0] and origin_hash != last[1]:
-        raise Divergence(number, f"it names L1 block {origin} as 0x{origin_hash.hex()}, the "
-                         f"block before as 0x{last[1].hex()}")  # fmt: skip
+        raise Divergence(
+            number,
+            f"it names L1 block {origin} as 0x{origin_hash.hex()}, the "
+            f"block before as 0x{last[1].hex()}",
+        )
     if _followless(block):
         return
     if origin > c.l1_block:
-        raise Divergence(number, f"its L1 origin {origin} is after L1 block {c.l1_block}, "
-                         f"which committed {describe(c)}")  # fmt: skip
+        raise Divergence(
+            number,
+            f"its L1 origin {origin} is after L1 block {c.l1_block}, which committed {describe(c)}",
+        )
     if canonical is not None and canonical[origin] != origin_hash:
-        raise Divergence(number, f"its L1 origin, block {origin} 0x{origin_hash.hex()}, is "
-                         f"not the L1's block {origin} (0x{canonical[origin].hex()})")  # fmt: skip
+        raise Divergence(
+            number,
+            f"its L1 origin, block {origin} 0x{origin_hash.hex()}, is "
+            f"not the L1's block {origin} (0x{canonical[origin].hex()})",
+        )
 
 
-def _deposits(number: int, block: BatchBlock, next_nonce: int,
-              feed: DepositFeed | None) -> tuple[Deposit, ...]:  # fmt: skip
+def _deposits(
+    number: int, block: BatchBlock, next_nonce: int, feed: DepositFeed | None
+) -> tuple[Deposit, ...]:
     out: list[Deposit] = []
     if not block.deposits or feed is None:
         return ()
@@ -341,14 +369,16 @@ def _deposits(number: int, block: BatchBlock, next_nonce: int,
         if expected is None or expected.hash != posted:
             raise Divergence(number, _misplaced(block, index, nonce, expected, feed))
         if expected.l1_block > block.l1_origin:
-            raise Divergence(number, f"{deposit_name(expected)} is after the block's L1 origin "
-                             f"{block.l1_origin}")  # fmt: skip
+            raise Divergence(
+                number, f"{deposit_name(expected)} is after the block's L1 origin {block.l1_origin}"
+            )
         out.append(expected)
     return tuple(out)
 
 
-def _misplaced(block: BatchBlock, index: int, nonce: int, expected: Deposit | None,
-               feed: DepositFeed) -> str:  # fmt: skip
+def _misplaced(
+    block: BatchBlock, index: int, nonce: int, expected: Deposit | None, feed: DepositFeed
+) -> str:
     """Why the block's deposit `index` (hash posted) is not the L1's deposit `nonce`."""
     posted = block.deposits[index]
     found = feed.find(posted)
@@ -356,18 +386,25 @@ def _misplaced(block: BatchBlock, index: int, nonce: int, expected: Deposit | No
         return f"{deposit_name(found)} is executed again (a duplicate)"
     if found is not None and expected is not None:
         if expected.hash in block.deposits[index + 1 :]:
-            return (f"{deposit_name(found)} comes before {deposit_name(expected)} (the deposits "
-                    "are reordered)")  # fmt: skip
+            return (
+                f"{deposit_name(found)} comes before {deposit_name(expected)} (the deposits "
+                "are reordered)"
+            )
         return f"{deposit_name(expected)} is skipped: the block executes nonce {found.nonce}"
     if expected is None:
-        return (f"it executes deposit nonce {nonce} (transaction 0x{posted.hex()}), which the L1 "
-                f"does not have at or below the block's L1 origin {block.l1_origin}")  # fmt: skip
-    return (f"its deposit nonce {nonce} is transaction 0x{posted.hex()}, not the L1's "
-            f"{deposit_name(expected)}, transaction 0x{expected.hash.hex()} (altered)")  # fmt: skip
+        return (
+            f"it executes deposit nonce {nonce} (transaction 0x{posted.hex()}), which the L1 "
+            f"does not have at or below the block's L1 origin {block.l1_origin}"
+        )
+    return (
+        f"its deposit nonce {nonce} is transaction 0x{posted.hex()}, not the L1's "
+        f"{deposit_name(expected)}, transaction 0x{expected.hash.hex()} (altered)"
+    )
 
 
-def overdue(c: CommitmentRecord, last_number: int, next_nonce: int, l1: L1Inputs,
-            feed: DepositFeed | None) -> None:  # fmt: skip
+def overdue(
+    c: CommitmentRecord, last_number: int, next_nonce: int, l1: L1Inputs, feed: DepositFeed | None
+) -> None:
     """The window (bridge/README.md): a deposit from L1 block D must be in a batch committed by
     L1 block D + W. After batch `c` (committed at C, the chain's next deposit `next_nonce`),
     a deposit not executed from a block D <= C - W is overdue: `Divergence` at the batch's
@@ -377,5 +414,8 @@ def overdue(c: CommitmentRecord, last_number: int, next_nonce: int, l1: L1Inputs
     window = l1.sequencing_window
     late = feed.first(next_nonce, c.l1_block - window)
     if late is not None:
-        raise Divergence(last_number, f"{deposit_name(late)} due at L1 block "
-                         f"{late.l1_block + window}; {describe(c)} leaves it out")  # fmt: skip
+        raise Divergence(
+            last_number,
+            f"{deposit_name(late)} due at L1 block "
+            f"{late.l1_block + window}; {describe(c)} leaves it out",
+        )

@@ -55,9 +55,16 @@ class Row:
 
 def _sign_1559(key: PrivateKey, nonce: int, gas: int, to: bytes, value: int, data: bytes) -> bytes:
     fields: list[rlp.RLPItem] = [
-        encode_int(CHAIN_ID), encode_int(nonce), b"", encode_int(2 * GWEI), encode_int(gas), to,
-        encode_int(value), data, [],
-    ]  # fmt: skip
+        encode_int(CHAIN_ID),
+        encode_int(nonce),
+        b"",
+        encode_int(2 * GWEI),
+        encode_int(gas),
+        to,
+        encode_int(value),
+        data,
+        [],
+    ]
     signature = key.sign_recoverable(keccak(b"\x02" + rlp.encode(fields)), hasher=None)
     r, s, parity = signature[:32], signature[32:64], signature[64]
     sig_items: list[rlp.RLPItem] = [encode_int(parity), r.lstrip(b"\0"), s.lstrip(b"\0")]
@@ -92,13 +99,26 @@ def as_batch(raws: Sequence[bytes], per_block: int = 100) -> Batch:
     coinbase = Address(keccak(b"app-rollup:fee-vault:measure")[12:])
     origins = [20_000_000 + i // 120 for i in range(-(-len(raws) // per_block))]  # one a 12 s
     blocks = tuple(
-        BatchBlock(1_700_000_000_000 + 100 * i, 1_700_000_000 + i // 10, origins[i],
-                   coinbase, 30_000_000, GWEI, tuple(raws[at : at + per_block]),
-                   l1_origin_hash=Hash32(keccak(origins[i].to_bytes(8, "big"))))
+        BatchBlock(
+            1_700_000_000_000 + 100 * i,
+            1_700_000_000 + i // 10,
+            origins[i],
+            coinbase,
+            30_000_000,
+            GWEI,
+            tuple(raws[at : at + per_block]),
+            l1_origin_hash=Hash32(keccak(origins[i].to_bytes(8, "big"))),
+        )
         for i, at in enumerate(range(0, len(raws), per_block))
-    )  # fmt: skip
-    return Batch(CHAIN_ID, 1, Hash32(keccak(b"parent")), blocks, Hash32(keccak(b"state")),
-                 Hash32(keccak(b"head")))  # fmt: skip
+    )
+    return Batch(
+        CHAIN_ID,
+        1,
+        Hash32(keccak(b"parent")),
+        blocks,
+        Hash32(keccak(b"state")),
+        Hash32(keccak(b"head")),
+    )
 
 
 def _row(kind: str, encoding: str, data: bytes, compressor: Compressor | None, n: int) -> Row:
@@ -124,8 +144,9 @@ def measure(
     return rows
 
 
-def bytes_per_tx(kind: str, count: int = 5_000, compressor: Compressor | None = None,
-                 per_block: int = 100) -> float:  # fmt: skip
+def bytes_per_tx(
+    kind: str, count: int = 5_000, compressor: Compressor | None = None, per_block: int = 100
+) -> float:
     """DA bytes a transaction of `kind` costs in a compressed column-wise batch."""
     data = encode_batch(as_batch(workload(kind, count), per_block))
     return len((compressor or Compressor()).compress(data)) / count

@@ -292,10 +292,17 @@ class PosterStatus:
 
 
 class Poster:
-    def __init__(self, chain_id: int, source: BlockSource, backend: DABackend,
-                 inbox: InboxWriter, store: PosterStore, config: PosterConfig | None = None,
-                 on_heads: Callable[[int, int], None] | None = None,
-                 inbox_from_l1_block: int = 0) -> None:  # fmt: skip
+    def __init__(
+        self,
+        chain_id: int,
+        source: BlockSource,
+        backend: DABackend,
+        inbox: InboxWriter,
+        store: PosterStore,
+        config: PosterConfig | None = None,
+        on_heads: Callable[[int, int], None] | None = None,
+        inbox_from_l1_block: int = 0,
+    ) -> None:
         """`on_heads(safe, finalized)` is called from the poster's thread when either moves;
         `inbox_from_l1_block`: where to look for commitments (the inbox's deployment)."""
         self.chain_id = chain_id
@@ -336,9 +343,13 @@ class Poster:
             except Exception as exc:  # noqa: BLE001 - the poster must outlive any failure
                 self.status.error = f"{type(exc).__name__}: {exc}"
                 expected = isinstance(exc, (ConnectionError, RollupError))  # DA/L1 trouble
-                log.log(logging.WARNING if expected else logging.ERROR,
-                        "DA poster cycle failed (retry in %.1f s): %s", delay, self.status.error,
-                        exc_info=not expected)  # fmt: skip
+                log.log(
+                    logging.WARNING if expected else logging.ERROR,
+                    "DA poster cycle failed (retry in %.1f s): %s",
+                    delay,
+                    self.status.error,
+                    exc_info=not expected,
+                )
                 self._stop.wait(delay)
                 delay = min(delay * 2, self.config.retry_max_s)
                 continue
@@ -369,9 +380,11 @@ class Poster:
 
     def _check_behind(self, committed: int) -> None:
         if self.status.safe > committed:
-            raise RuntimeError(f"the L1 inbox holds blocks up to {self.status.safe} but this "
-                               f"node's chain ends at {committed}: its database lost blocks it "
-                               "had posted")  # fmt: skip
+            raise RuntimeError(
+                f"the L1 inbox holds blocks up to {self.status.safe} but this "
+                f"node's chain ends at {committed}: its database lost blocks it "
+                "had posted"
+            )
 
     # -- one batch
 
@@ -388,12 +401,19 @@ class Poster:
         last = blocks[-1].header.number
         # the blocks' decoded transactions are encoded directly: no second decode of each
         channel = self.config.compressor.compress(encode_blocks(self.chain_id, blocks))
-        frames = encode_frames(channel_id_for(self.chain_id, first, last), channel,
-                               self.backend.max_blob_size - 1)  # fmt: skip
+        frames = encode_frames(
+            channel_id_for(self.chain_id, first, last), channel, self.backend.max_blob_size - 1
+        )
         payloads = [encode_payload([frame]) for frame in frames]
         refs = [self._submit(payload) for payload in payloads]
-        record = self.inbox.commit(self.chain_id, first, last, keccak(channel),
-                                   output_root(blocks[-1].header), encode_refs(refs))  # fmt: skip
+        record = self.inbox.commit(
+            self.chain_id,
+            first,
+            last,
+            keccak(channel),
+            output_root(blocks[-1].header),
+            encode_refs(refs),
+        )
         txs = sum(len(b.transactions) for b in blocks)
         self.store.add(record, txs, sum(map(len, payloads)))
         self._submitted.clear()
@@ -403,9 +423,16 @@ class Poster:
         self.status.last_post_ms = time.time_ns() // 1_000_000
         self.status.safe = last
         self._publish()
-        log.info("posted blocks %d-%d (%d txs, %d bytes in %d payloads) as batch %d at L1 "
-                 "block %d", first, last, txs, len(channel), len(payloads), record.index,
-                 record.l1_block)  # fmt: skip
+        log.info(
+            "posted blocks %d-%d (%d txs, %d bytes in %d payloads) as batch %d at L1 block %d",
+            first,
+            last,
+            txs,
+            len(channel),
+            len(payloads),
+            record.index,
+            record.l1_block,
+        )
 
     def _read(self, first: int, committed: int) -> list[Block]:
         """Blocks from `first`, at most max_batch_blocks of them, cut at max_batch_txs."""
@@ -437,13 +464,20 @@ class Poster:
         if first > local_next:
             self._synced = False  # until the L1's position is one this chain has
             self._adopt(local_next, first, committed)
-            log.info("resumed from the L1 inbox: blocks %d-%d were committed before a restart",
-                     local_next, first - 1)  # fmt: skip
+            log.info(
+                "resumed from the L1 inbox: blocks %d-%d were committed before a restart",
+                local_next,
+                first - 1,
+            )
         elif first < local_next:
             dropped = self.store.drop_from_block(first)
-            log.warning("the L1 inbox expects block %d but %d commitment(s) from there were "
-                        "recorded (reverted by the inbox owner, or lost by the L1); posting "
-                        "them again", first, dropped)  # fmt: skip
+            log.warning(
+                "the L1 inbox expects block %d but %d commitment(s) from there were "
+                "recorded (reverted by the inbox owner, or lost by the L1); posting "
+                "them again",
+                first,
+                dropped,
+            )
         if first != local_next or not self._synced:
             self._synced = True
             self.status.safe = first - 1
@@ -456,37 +490,49 @@ class Poster:
         this chain's own; ForeignBatch (and nothing recorded) if one is not."""
         last = self.store.last()
         since = last.l1_block if last else self.inbox_from_l1_block
-        found = [r for r in self.inbox.commitments(self.chain_id, since)
-                 if r.first_block >= local_next]  # fmt: skip
+        found = [
+            r for r in self.inbox.commitments(self.chain_id, since) if r.first_block >= local_next
+        ]
         expected = local_next
         for record in found:
             self._check_ours(record, expected, first, committed)
             expected = record.last_block + 1
         if expected != first:
-            raise RollupError(f"the L1 inbox expects block {first} next, but its commitments "
-                              f"since L1 block {since} end at block {expected - 1}")  # fmt: skip
+            raise RollupError(
+                f"the L1 inbox expects block {first} next, but its commitments "
+                f"since L1 block {since} end at block {expected - 1}"
+            )
         for record in found:
             self.store.add(record)
 
-    def _check_ours(self, record: CommitmentRecord, expected: int, first: int,
-                    committed: int) -> None:  # fmt: skip
-        what = (f"batch {record.index} (blocks {record.first_block}-{record.last_block}, L1 "
-                f"tx 0x{record.l1_tx.hex()})")  # fmt: skip
-        fix = (f"not adopting it; the inbox owner can remove it with revertBatches("
-               f"{self.chain_id}, {record.index})")  # fmt: skip
+    def _check_ours(
+        self, record: CommitmentRecord, expected: int, first: int, committed: int
+    ) -> None:
+        what = (
+            f"batch {record.index} (blocks {record.first_block}-{record.last_block}, L1 "
+            f"tx 0x{record.l1_tx.hex()})"
+        )
+        fix = (
+            f"not adopting it; the inbox owner can remove it with revertBatches("
+            f"{self.chain_id}, {record.index})"
+        )
         if record.first_block != expected:
             raise RollupError(f"the L1 inbox's {what} does not follow block {expected - 1}")
         if record.last_block > committed:
-            raise ForeignBatch(f"the L1 inbox holds blocks up to {first - 1} but this node's "
-                               f"chain ends at {committed}: {what} is not this chain's (its "
-                               "database lost them, or another key committed them); "
-                               f"{fix}")  # fmt: skip
+            raise ForeignBatch(
+                f"the L1 inbox holds blocks up to {first - 1} but this node's "
+                f"chain ends at {committed}: {what} is not this chain's (its "
+                "database lost them, or another key committed them); "
+                f"{fix}"
+            )
         ours = output_root(self.source.block(record.last_block).header)
         if record.output_root != ours:
-            raise ForeignBatch(f"the L1 inbox's {what} claims output root "
-                               f"0x{record.output_root.hex()}, but this chain's block "
-                               f"{record.last_block} has 0x{ours.hex()}: a batch this chain did "
-                               f"not build; {fix}")  # fmt: skip
+            raise ForeignBatch(
+                f"the L1 inbox's {what} claims output root "
+                f"0x{record.output_root.hex()}, but this chain's block "
+                f"{record.last_block} has 0x{ours.hex()}: a batch this chain did "
+                f"not build; {fix}"
+            )
 
     def _follow_commitments(self) -> None:
         """Compare the records not final on the L1 with the L1's commitments (module docstring:
@@ -501,14 +547,23 @@ class Poster:
             if found is None or _where(found) == _where(record):
                 continue  # unchanged, or gone: the inbox's position says so (`_sync`)
             if _content(found) == _content(record):
-                log.info("an L1 reorg moved batch %d (blocks %d-%d) from L1 block %d to %d",
-                         record.index, record.first_block, record.last_block, record.l1_block,
-                         found.l1_block)  # fmt: skip
+                log.info(
+                    "an L1 reorg moved batch %d (blocks %d-%d) from L1 block %d to %d",
+                    record.index,
+                    record.first_block,
+                    record.last_block,
+                    record.l1_block,
+                    found.l1_block,
+                )
                 self.store.moved(record.index, found.l1_block, bytes(found.l1_tx))
                 continue
-            log.warning("after an L1 reorg, batch %d of the inbox is not the one this poster "
-                        "recorded (blocks %d-%d): forgetting the records from there",
-                        record.index, record.first_block, record.last_block)  # fmt: skip
+            log.warning(
+                "after an L1 reorg, batch %d of the inbox is not the one this poster "
+                "recorded (blocks %d-%d): forgetting the records from there",
+                record.index,
+                record.first_block,
+                record.last_block,
+            )
             self.store.drop_from_block(record.first_block)
             self.status.safe = record.first_block - 1
             self.status.finalized = min(self.status.finalized, self.status.safe)
@@ -521,8 +576,9 @@ class Poster:
         if now < self._next_finality:
             return
         self._next_finality = now + self.config.finality_poll_s
-        finalized = min(self.store.finalized_upto(self.inbox.l1_block_number("finalized")),
-                        self.status.safe)  # fmt: skip
+        finalized = min(
+            self.store.finalized_upto(self.inbox.l1_block_number("finalized")), self.status.safe
+        )
         if finalized != self.status.finalized:
             self.status.finalized = finalized
             self.store.set_meta("finalized", finalized)
@@ -559,8 +615,9 @@ class Backlog:
     block's transactions once (a deque of unposted blocks, trimmed as the safe head
     advances), so a check is O(1) amortized."""
 
-    def __init__(self, chain: ChainView, safe_head: Callable[[], int], max_blocks: int,
-                 max_txs: int) -> None:  # fmt: skip
+    def __init__(
+        self, chain: ChainView, safe_head: Callable[[], int], max_blocks: int, max_txs: int
+    ) -> None:
         self.chain, self.safe_head = chain, safe_head
         self.max_blocks, self.max_txs = max_blocks, max_txs
         self._counted = chain.committed_number()

@@ -94,8 +94,14 @@ log = logging.getLogger(__name__)
 class Replayer:
     """A chain re-executed in memory with the one state-transition function."""
 
-    def __init__(self, chain_id: int, genesis: BlockHeader, state: dict[bytes, bytes],
-                 tree: StateTree, vm: ExecutionVM) -> None:  # fmt: skip
+    def __init__(
+        self,
+        chain_id: int,
+        genesis: BlockHeader,
+        state: dict[bytes, bytes],
+        tree: StateTree,
+        vm: ExecutionVM,
+    ) -> None:
         if tree.root != genesis.state_root:
             raise ValueError("the genesis state does not match the genesis state root")
         self.chain_id, self.head, self.world = chain_id, genesis, state
@@ -106,15 +112,21 @@ class Replayer:
         """The nonce of the next L1 deposit the chain executes."""
         return next_deposit_nonce(DictReader(self.world))
 
-    def execute(self, number: int, posted: BatchBlock, txs: list[Transaction],
-                deposits: Sequence[Deposit] = ()) -> BlockHeader:  # fmt: skip
+    def execute(
+        self,
+        number: int,
+        posted: BatchBlock,
+        txs: list[Transaction],
+        deposits: Sequence[Deposit] = (),
+    ) -> BlockHeader:
         """Build block `number` on the head as the sequencer's builder does (deposits, inbound
         messages, transactions, then seal); `Divergence` if one could not have been included."""
         env = posted.env(number, self.chain_id)
         state = State(DictReader(self.world))
         try:
-            executed = execute_block(state, env, self.vm, posted.inbound, txs, strict=True,
-                                     deposits=deposits)  # fmt: skip
+            executed = execute_block(
+                state, env, self.vm, posted.inbound, txs, strict=True, deposits=deposits
+            )
         except InvalidDeposits as exc:
             raise Divergence(number, f"deposits cannot be executed: {exc}") from None
         except InvalidInbound as exc:
@@ -122,11 +134,19 @@ class Replayer:
         except InvalidBlockTransaction as exc:
             raise Divergence(number, str(exc)) from None
         if not _same_messages(executed.outbound, posted.outbound):
-            log.error("block %d sent %s, the batch posts %s", number,
-                      _ids(executed.outbound), _ids(posted.outbound))  # fmt: skip
+            log.error(
+                "block %d sent %s, the batch posts %s",
+                number,
+                _ids(executed.outbound),
+                _ids(posted.outbound),
+            )
             raise Divergence(number, "posted outbound messages differ from execution")
-        sealed = executed.seal(self.head, posted.timestamp_ms, self.tree,
-                               L1Origin(posted.l1_origin, posted.l1_origin_hash))  # fmt: skip
+        sealed = executed.seal(
+            self.head,
+            posted.timestamp_ms,
+            self.tree,
+            L1Origin(posted.l1_origin, posted.l1_origin_hash),
+        )
         world = self.world
         for key, (_before, after) in sealed.changes.items():
             if after is None:
@@ -151,13 +171,14 @@ def check_inbound(number: int, message: CrossMessage, sent: Mapping[int, CrossMe
     posted = sent.get(message.src_index)
     if posted is not None and encode_message(posted) == encode_message(message):
         return
-    what = (f"inbound message 0x{message.id.hex()} from chain {message.src_chain} block "
-            f"{message.src_block} index {message.src_index}")  # fmt: skip
+    what = (
+        f"inbound message 0x{message.id.hex()} from chain {message.src_chain} block "
+        f"{message.src_block} index {message.src_index}"
+    )
     data = f"chain {message.src_chain}'s DA data"
     elsewhere = [i for i, m in sorted(sent.items()) if m.id == message.id]
     if elsewhere:
-        raise Divergence(number, f"{what} differs from {data} (it has it at index "
-                         f"{elsewhere[0]})")  # fmt: skip
+        raise Divergence(number, f"{what} differs from {data} (it has it at index {elsewhere[0]})")
     raise Divergence(number, f"{what} is not in {data}")
 
 
@@ -190,24 +211,40 @@ class VerifierStatus:
 
     def as_dict(self) -> dict[str, object]:
         return {
-            "chain_id": self.chain_id, "status": self.state, "block": self.block,
-            "verified": self.verified, "head_hash": self.head_hash,
+            "chain_id": self.chain_id,
+            "status": self.state,
+            "block": self.block,
+            "verified": self.verified,
+            "head_hash": self.head_hash,
             "state_root": self.state_root,
-            "message": self.message, "reason": self.reason, "waiting": self.waiting,
-            "batches": self.batches, "blocks": self.blocks, "txs": self.txs,
+            "message": self.message,
+            "reason": self.reason,
+            "waiting": self.waiting,
+            "batches": self.batches,
+            "blocks": self.blocks,
+            "txs": self.txs,
             "messages_checked": self.messages_checked,
-            "finalized": self.finalized, "l1_block": self.l1_block, "rewinds": self.rewinds,
+            "finalized": self.finalized,
+            "l1_block": self.l1_block,
+            "rewinds": self.rewinds,
             "l1_reorgs": self.l1_reorgs,
-            "seconds_replaying": round(self.seconds_replaying, 3), "updated_ms": self.updated_ms,
-        }  # fmt: skip
+            "seconds_replaying": round(self.seconds_replaying, 3),
+            "updated_ms": self.updated_ms,
+        }
 
 
 class Verifier:
-    def __init__(self, replayer: Replayer, inbox: InboxReader,
-                 backends: Mapping[str, DABackend], from_l1_block: int = 0,
-                 recovery_threads: int = 2, sources: SourceOutbox | None = None,
-                 rebuild: Callable[[], Replayer] | None = None,
-                 l1: L1Inputs | None = None) -> None:  # fmt: skip
+    def __init__(
+        self,
+        replayer: Replayer,
+        inbox: InboxReader,
+        backends: Mapping[str, DABackend],
+        from_l1_block: int = 0,
+        recovery_threads: int = 2,
+        sources: SourceOutbox | None = None,
+        rebuild: Callable[[], Replayer] | None = None,
+        l1: L1Inputs | None = None,
+    ) -> None:
         """`rebuild` makes a fresh replayer at genesis: when the inbox's owner reverts batches
         this verifier applied, or the batch it diverged at, or an L1 reorg removes what it
         relied on, it starts over with it. `l1`: the L1's blocks and the Portal's deposits
@@ -225,16 +262,23 @@ class Verifier:
         # the source chains commit to the same inbox, from the same L1 block on
         self.sources = sources or SourceOutbox(self.chain_id, inbox, backends, from_l1_block)
         head = replayer.head
-        self._status = VerifierStatus(self.chain_id, block=head.number, verified=head.number,
-                                      head_hash="0x" + replayer.head_hash.hex(),
-                                      state_root="0x" + head.state_root.hex())  # fmt: skip
+        self._status = VerifierStatus(
+            self.chain_id,
+            block=head.number,
+            verified=head.number,
+            head_hash="0x" + replayer.head_hash.hex(),
+            state_root="0x" + head.state_root.hex(),
+        )
         self._lock = threading.Lock()
         self._scanned = from_l1_block - 1  # L1 blocks whose commitments are queued or done
         self._queue: deque[CommitmentRecord] = deque()
         self._next_index = 0
         self._verified: deque[tuple[int, int]] = deque()  # (L1 block, last block), unfinalized
-        self._pool = ThreadPoolExecutor(recovery_threads, thread_name_prefix="recover") \
-            if recovery_threads > 0 else None  # fmt: skip
+        self._pool = (
+            ThreadPoolExecutor(recovery_threads, thread_name_prefix="recover")
+            if recovery_threads > 0
+            else None
+        )
 
     def status(self) -> VerifierStatus:
         with self._lock:
@@ -308,8 +352,11 @@ class Verifier:
             if self._undo(revert):
                 self._scan()  # started over: read the L1 again from the beginning
                 return
-        found = [c for c in self.inbox.commitments(self.chain_id, self._scanned + 1, latest)
-                 if c.chain_id == self.chain_id and not self._applied(c)]  # fmt: skip
+        found = [
+            c
+            for c in self.inbox.commitments(self.chain_id, self._scanned + 1, latest)
+            if c.chain_id == self.chain_id and not self._applied(c)
+        ]
         if self.l1 is not None:
             anchors = {c.l1_block: self._hash_of(c.l1_block) for c in found}
             if self._hash_of(latest) != tip:
@@ -345,11 +392,16 @@ class Verifier:
             self._status.l1_reorgs += 1
         diverged = self._status.state == "diverged"
         if fork is None or relied > fork or diverged:
-            self._start_over(f"an L1 reorg replaced L1 blocks after {fork} (this verifier "
-                             f"relied on L1 blocks up to {relied})")  # fmt: skip
+            self._start_over(
+                f"an L1 reorg replaced L1 blocks after {fork} (this verifier "
+                f"relied on L1 blocks up to {relied})"
+            )
             return
-        log.warning("an L1 reorg replaced L1 blocks after %d, which nothing verified relied "
-                    "on: reading the L1 again from there", fork)  # fmt: skip
+        log.warning(
+            "an L1 reorg replaced L1 blocks after %d, which nothing verified relied "
+            "on: reading the L1 again from there",
+            fork,
+        )
         self._queue.clear()
         # from the newest verified commitment's block on (it may hold later ones too)
         self._scanned = max(self._applied_l1 - 1, self._from_l1 - 1)
@@ -363,11 +415,16 @@ class Verifier:
         diverged = self._status.state == "diverged"
         if revert.from_index < self._next_index + (1 if diverged else 0):
             if self._rebuild is None:
-                raise Divergence(revert.next_block, f"the inbox owner reverted batches from "
-                                 f"{revert.from_index} on; this verifier cannot undo")  # fmt: skip
-            self._start_over(f"the inbox owner reverted batches from {revert.from_index} on "
-                             f"(chain resumes at block {revert.next_block}, L1 block "
-                             f"{revert.l1_block})")  # fmt: skip
+                raise Divergence(
+                    revert.next_block,
+                    f"the inbox owner reverted batches from "
+                    f"{revert.from_index} on; this verifier cannot undo",
+                )
+            self._start_over(
+                f"the inbox owner reverted batches from {revert.from_index} on "
+                f"(chain resumes at block {revert.next_block}, L1 block "
+                f"{revert.l1_block})"
+            )
             return True
         self._queue = deque(c for c in self._queue if c.index < revert.from_index)
         return False
@@ -407,8 +464,11 @@ class Verifier:
         replayer = self.replayer
         expected = replayer.head.number + 1
         if c.index != self._next_index:
-            raise Divergence(expected, f"{describe(c)} comes where batch {self._next_index} was "
-                             "expected (a batch is missing or out of order)")  # fmt: skip
+            raise Divergence(
+                expected,
+                f"{describe(c)} comes where batch {self._next_index} was "
+                "expected (a batch is missing or out of order)",
+            )
         if c.first_block != expected:
             if c.first_block > expected:
                 what = f"a gap: blocks {expected}-{c.first_block - 1} were never posted"
@@ -419,11 +479,20 @@ class Verifier:
         self._diverged_l1 = c.l1_block  # until it is verified: what a divergence relied on
         derived = derive_batch(c, self.backends, self.chain_id)
         if derived.batch.parent_hash != replayer.head_hash:
-            raise Divergence(expected, f"{describe(c)}: its parent hash is not the hash of "
-                             f"block {replayer.head.number}")  # fmt: skip
+            raise Divergence(
+                expected,
+                f"{describe(c)}: its parent hash is not the hash of block {replayer.head.number}",
+            )
         checked = self._check_inbound(derived)
-        inputs = batch_inputs(derived.batch, c, replayer.head, replayer.next_deposit(), self.l1,
-                              self._feed, self._anchors)  # fmt: skip
+        inputs = batch_inputs(
+            derived.batch,
+            c,
+            replayer.head,
+            replayer.next_deposit(),
+            self.l1,
+            self._feed,
+            self._anchors,
+        )
         self._replay(derived, inputs)
         self._check_claims(derived)
         next_deposit = replayer.next_deposit()
@@ -458,9 +527,13 @@ class Verifier:
                 try:
                     sent = self.sources.sent(message.src_chain, message.src_block)
                 except SourceNotPosted as exc:
-                    raise SourceNotPosted(exc.chain_id, exc.block, f"{exc.reason}; inbound "
-                                          f"message 0x{message.id.hex()} of block {number} "
-                                          "comes from it") from None  # fmt: skip
+                    raise SourceNotPosted(
+                        exc.chain_id,
+                        exc.block,
+                        f"{exc.reason}; inbound "
+                        f"message 0x{message.id.hex()} of block {number} "
+                        "comes from it",
+                    ) from None
                 check_inbound(number, message, sent)
                 checked[message.src_chain] = checked.get(message.src_chain, 0) + 1
         return checked
@@ -468,8 +541,9 @@ class Verifier:
     def _replay(self, derived: DerivedBatch, inputs: Sequence[BlockInputs]) -> None:
         recovery = SenderRecovery(derived, self._pool)
         try:
-            for (number, txs), posted, taken in zip(recovery.blocks(), derived.batch.blocks,
-                                                    inputs, strict=True):  # fmt: skip
+            for (number, txs), posted, taken in zip(
+                recovery.blocks(), derived.batch.blocks, inputs, strict=True
+            ):
                 if taken.fault is not None:
                     raise taken.fault
                 self.replayer.execute(number, posted, txs, taken.deposits)
@@ -480,17 +554,26 @@ class Verifier:
         head, batch, c = self.replayer.head, derived.batch, derived.commitment
         where = describe(c)
         if head.state_root != batch.state_root:
-            raise Divergence(head.number, f"{where}: re-executed state root "
-                             f"0x{head.state_root.hex()}, the batch claims "
-                             f"0x{batch.state_root.hex()}")  # fmt: skip
+            raise Divergence(
+                head.number,
+                f"{where}: re-executed state root "
+                f"0x{head.state_root.hex()}, the batch claims "
+                f"0x{batch.state_root.hex()}",
+            )
         if self.replayer.head_hash != batch.block_hash:
-            raise Divergence(head.number, f"{where}: re-executed block hash "
-                             f"0x{self.replayer.head_hash.hex()}, the batch claims "
-                             f"0x{batch.block_hash.hex()} (a header field differs)")  # fmt: skip
+            raise Divergence(
+                head.number,
+                f"{where}: re-executed block hash "
+                f"0x{self.replayer.head_hash.hex()}, the batch claims "
+                f"0x{batch.block_hash.hex()} (a header field differs)",
+            )
         computed = output_root(head)
         if computed != c.output_root:
-            raise Divergence(head.number, f"{where}: output root 0x{computed.hex()}, the L1 "
-                             f"commitment says 0x{c.output_root.hex()}")  # fmt: skip
+            raise Divergence(
+                head.number,
+                f"{where}: output root 0x{computed.hex()}, the L1 "
+                f"commitment says 0x{c.output_root.hex()}",
+            )
 
     def _follow_finality(self) -> None:
         if not self._verified and not len(self._anchors):

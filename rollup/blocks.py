@@ -88,12 +88,24 @@ _BRIDGE_MARKER = b"\x02"
 
 def _header_items(h: BlockHeader) -> list[rlp.RLPItem]:
     return [
-        encode_int(h.chain_id), encode_int(h.number), h.parent_hash, encode_int(h.timestamp),
-        encode_int(h.timestamp_ms), h.coinbase, h.state_root, h.transactions_root,
-        h.receipts_root, h.messages_root, h.withdrawals_root, h.logs_bloom,
-        encode_int(h.gas_limit), encode_int(h.gas_used), encode_int(h.base_fee),
-        encode_int(h.l1_origin), h.l1_origin_hash,
-    ]  # fmt: skip
+        encode_int(h.chain_id),
+        encode_int(h.number),
+        h.parent_hash,
+        encode_int(h.timestamp),
+        encode_int(h.timestamp_ms),
+        h.coinbase,
+        h.state_root,
+        h.transactions_root,
+        h.receipts_root,
+        h.messages_root,
+        h.withdrawals_root,
+        h.logs_bloom,
+        encode_int(h.gas_limit),
+        encode_int(h.gas_used),
+        encode_int(h.base_fee),
+        encode_int(h.l1_origin),
+        h.l1_origin_hash,
+    ]
 
 
 def encode_header(header: BlockHeader) -> bytes:
@@ -142,9 +154,13 @@ def decode_body(data: bytes) -> tuple[Transaction, ...]:
 def _receipt_items(r: Receipt) -> list[rlp.RLPItem]:
     logs: list[rlp.RLPItem] = [[log.address, list(log.topics), log.data] for log in r.logs]
     return [
-        encode_int(r.status), encode_int(r.gas_used), encode_int(r.effective_gas_price), logs,
-        r.contract_address or b"", r.return_data,
-    ]  # fmt: skip
+        encode_int(r.status),
+        encode_int(r.gas_used),
+        encode_int(r.effective_gas_price),
+        logs,
+        r.contract_address or b"",
+        r.return_data,
+    ]
 
 
 def encode_receipt(receipt: Receipt) -> bytes:
@@ -260,18 +276,24 @@ def header_signer(chain_id: int, hash_: bytes, signature: bytes) -> bytes | None
 def encode_block_body(block: Block) -> bytes:
     txs: list[rlp.RLPItem] = [[tx.raw, tx.sender] for tx in block.transactions]
     if block.deposits or block.withdrawals:
-        return _BRIDGE_MARKER + rlp.encode([
-            txs, [encode_message(m) for m in block.inbound],
-            [encode_message(m) for m in block.outbound],
-            [encode_deposit(d) for d in block.deposits],
-            [_withdrawal_items(w) for w in block.withdrawals],
-        ])  # fmt: skip
+        return _BRIDGE_MARKER + rlp.encode(
+            [
+                txs,
+                [encode_message(m) for m in block.inbound],
+                [encode_message(m) for m in block.outbound],
+                [encode_deposit(d) for d in block.deposits],
+                [_withdrawal_items(w) for w in block.withdrawals],
+            ]
+        )
     if not (block.inbound or block.outbound):
         return encode_body(block.transactions)
     return _MESSAGES_MARKER + rlp.encode(
-        [txs, [encode_message(m) for m in block.inbound],
-         [encode_message(m) for m in block.outbound]]
-    )  # fmt: skip
+        [
+            txs,
+            [encode_message(m) for m in block.inbound],
+            [encode_message(m) for m in block.outbound],
+        ]
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -304,17 +326,33 @@ def decode_block_body(data: bytes, chain_id: int) -> BlockBody:
 
 
 def _withdrawal_items(w: Withdrawal) -> list[rlp.RLPItem]:
-    return [encode_int(w.nonce), w.sender, w.target, encode_int(w.value), w.l1_token,
-            encode_int(w.token_amount), encode_int(w.gas_limit), w.data]  # fmt: skip
+    return [
+        encode_int(w.nonce),
+        w.sender,
+        w.target,
+        encode_int(w.value),
+        w.l1_token,
+        encode_int(w.token_amount),
+        encode_int(w.gas_limit),
+        w.data,
+    ]
 
 
 def _decode_withdrawal(item: rlp.RLPItem, chain_id: int) -> Withdrawal:
     nonce, sender, target, value, token, amount, gas, data = (
         rlp.as_bytes(x) for x in rlp.as_list(item, 8)
     )
-    return Withdrawal(chain_id, decode_int(nonce), Address(sender), Address(target),
-                      decode_int(value), Address(token), decode_int(amount), decode_int(gas),
-                      data)  # fmt: skip
+    return Withdrawal(
+        chain_id,
+        decode_int(nonce),
+        Address(sender),
+        Address(target),
+        decode_int(value),
+        Address(token),
+        decode_int(amount),
+        decode_int(gas),
+        data,
+    )
 
 
 def encode_block_receipts(block: Block) -> bytes:

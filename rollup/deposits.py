@@ -102,9 +102,14 @@ def bridged_token_address(l1_token: bytes) -> Address:
 
 
 def deposit_from_event(
-    chain_id: int, nonce: int, sender: bytes, opaque: bytes, l1_block_hash: bytes,
-    log_index: int, l1_block: int = 0,
-) -> Deposit:  # fmt: skip
+    chain_id: int,
+    nonce: int,
+    sender: bytes,
+    opaque: bytes,
+    l1_block_hash: bytes,
+    log_index: int,
+    l1_block: int = 0,
+) -> Deposit:
     """The deposit an L1 TransactionDeposited event determines; MalformedMessage if the event
     breaks a rule the Portal enforces (it cannot come from the Portal)."""
     if len(opaque) < _OPAQUE_HEAD:
@@ -118,9 +123,21 @@ def deposit_from_event(
     l1_token = Address(opaque[92:112])
     token_amount = int.from_bytes(opaque[112:144], "big")
     decimals, symbol, data = opaque[144], opaque[145:177], opaque[177:]
-    deposit = Deposit(deposit_source_hash(chain_id, l1_block_hash, log_index), nonce,
-                      Address(sender), to, mint, value, gas, l1_token, token_amount, decimals,
-                      symbol, data, l1_block)  # fmt: skip
+    deposit = Deposit(
+        deposit_source_hash(chain_id, l1_block_hash, log_index),
+        nonce,
+        Address(sender),
+        to,
+        mint,
+        value,
+        gas,
+        l1_token,
+        token_amount,
+        decimals,
+        symbol,
+        data,
+        l1_block,
+    )
     _check(deposit)
     return deposit
 
@@ -141,11 +158,22 @@ def _check(d: Deposit) -> None:
 
 
 def _rlp(d: Deposit) -> bytes:
-    return rlp.encode([
-        d.source_hash, encode_int(d.nonce), d.sender, d.to, encode_int(d.mint),
-        encode_int(d.value), encode_int(d.gas), d.l1_token, encode_int(d.token_amount),
-        encode_int(d.decimals), d.symbol, d.data,
-    ])  # fmt: skip
+    return rlp.encode(
+        [
+            d.source_hash,
+            encode_int(d.nonce),
+            d.sender,
+            d.to,
+            encode_int(d.mint),
+            encode_int(d.value),
+            encode_int(d.gas),
+            d.l1_token,
+            encode_int(d.token_amount),
+            encode_int(d.decimals),
+            d.symbol,
+            d.data,
+        ]
+    )
 
 
 def encode_deposit(d: Deposit) -> bytes:
@@ -162,9 +190,20 @@ def decode_deposit(raw: bytes) -> Deposit:
         source, nonce, sender, to, mint, value, gas, token, amount, decimals, symbol, data = items
         if len(source) != 32 or len(sender) != 20 or len(to) != 20 or len(token) != 20:
             raise MalformedMessage("deposit field of the wrong length")
-        deposit = Deposit(Hash32(source), decode_int(nonce), Address(sender), Address(to),
-                          decode_int(mint), decode_int(value), decode_int(gas), Address(token),
-                          decode_int(amount), decode_int(decimals), symbol, data)  # fmt: skip
+        deposit = Deposit(
+            Hash32(source),
+            decode_int(nonce),
+            Address(sender),
+            Address(to),
+            decode_int(mint),
+            decode_int(value),
+            decode_int(gas),
+            Address(token),
+            decode_int(amount),
+            decode_int(decimals),
+            symbol,
+            data,
+        )
     except rlp.RLPError as exc:
         raise MalformedMessage(f"deposit is not valid RLP: {exc}") from None
     _check(deposit)

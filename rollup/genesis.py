@@ -54,7 +54,7 @@ DEV_ACCOUNTS: tuple[tuple[str, str], ...] = (
         "0xa0Ee7A142d267C1f36714E4a8F75612F20a79720",
         "2a871d0798f97d79848a013d4936a73bf4cc922c825d33c1cf7073dff6d409c6",
     ),
-)  # fmt: skip
+)
 
 DEV_ADDRESSES: tuple[Address, ...] = tuple(Address(bytes.fromhex(a[2:])) for a, _ in DEV_ACCOUNTS)
 DEV_KEYS: tuple[str, ...] = tuple("0x" + key for _, key in DEV_ACCOUNTS)

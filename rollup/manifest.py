@@ -254,8 +254,10 @@ def parse_address(value: object, where: str) -> Address:
         raise ManifestError(f"{where}: expected a 0x-prefixed 20-byte hex address, got {value!r}")
     raw = Address(bytes.fromhex(value[2:]))
     if value[2:] != value[2:].lower() and value != _checksummed(raw):
-        raise ManifestError(f"{where}: {value} has a wrong EIP-55 checksum (a typo?); "
-                            f"write it as {_checksummed(raw)} or in lower case")  # fmt: skip
+        raise ManifestError(
+            f"{where}: {value} has a wrong EIP-55 checksum (a typo?); "
+            f"write it as {_checksummed(raw)} or in lower case"
+        )
     return raw
 
 
@@ -265,20 +267,28 @@ def _owner(genesis: dict[str, Any], dev_accounts: bool) -> Address:
     is_index = isinstance(value, int) and not isinstance(value, bool)
     if dev_accounts and isinstance(value, int) and is_index:
         if not 0 <= value < len(DEV_ADDRESSES):
-            raise ManifestError(f"genesis.owner: expected an address or a dev account index "
-                                f"0..{len(DEV_ADDRESSES) - 1}, got {value!r}")  # fmt: skip
+            raise ManifestError(
+                f"genesis.owner: expected an address or a dev account index "
+                f"0..{len(DEV_ADDRESSES) - 1}, got {value!r}"
+            )
         return DEV_ADDRESSES[value]
     if value is None:
-        raise ManifestError("genesis.owner: required when dev_accounts = false "
-                            "(the address that may upgrade the app)")  # fmt: skip
+        raise ManifestError(
+            "genesis.owner: required when dev_accounts = false "
+            "(the address that may upgrade the app)"
+        )
     if is_index:
-        raise ManifestError(f"genesis.owner: dev account index {value} needs dev_accounts = "
-                            "true; name the owner's address")  # fmt: skip
+        raise ManifestError(
+            f"genesis.owner: dev account index {value} needs dev_accounts = "
+            "true; name the owner's address"
+        )
     owner = parse_address(value, "genesis.owner")
     if not dev_accounts and owner in DEV_ADDRESSES:
-        raise ManifestError(f"genesis.owner: {value} is Anvil dev account "
-                            f"{DEV_ADDRESSES.index(owner)}, whose key is public; with "
-                            "dev_accounts = false name an address whose key you keep")  # fmt: skip
+        raise ManifestError(
+            f"genesis.owner: {value} is Anvil dev account "
+            f"{DEV_ADDRESSES.index(owner)}, whose key is public; with "
+            "dev_accounts = false name an address whose key you keep"
+        )
     return owner
 
 
@@ -354,8 +364,10 @@ def _bridge(table: dict[str, Any]) -> BridgeSettings:
         ),
     )
     if settings.sequencing_window <= settings.confirmations:
-        raise ManifestError("bridge.sequencing_window must be more than bridge.confirmations "
-                            "(a deposit must be credited before it is due)")  # fmt: skip
+        raise ManifestError(
+            "bridge.sequencing_window must be more than bridge.confirmations "
+            "(a deposit must be credited before it is due)"
+        )
     if settings.escape_window <= settings.withdrawal_delay:
         raise ManifestError("bridge.escape_window must be more than bridge.withdrawal_delay")
     return settings

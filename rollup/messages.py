@@ -140,9 +140,13 @@ class CrossMessage:
 def _encode_payload(m: CrossMessage) -> bytes:
     if m.kind == CALL:
         return (
-            b"\x00" + m.value.to_bytes(32, "big") + m.gas.to_bytes(8, "big")
-            + m.expiry.to_bytes(8, "big") + (b"\x01" if m.reply else b"\x00") + m.data
-        )  # fmt: skip
+            b"\x00"
+            + m.value.to_bytes(32, "big")
+            + m.gas.to_bytes(8, "big")
+            + m.expiry.to_bytes(8, "big")
+            + (b"\x01" if m.reply else b"\x00")
+            + m.data
+        )
     return b"\x01" + m.ref_id + (b"\x01" if m.success else b"\x00") + m.data
 
 
@@ -165,11 +169,16 @@ def encode_message(m: CrossMessage) -> bytes:
     if not encoded:  # encoded once: the block, its root, the outbox and the bus all need it
         encoded = rlp.encode(
             [
-                encode_int(m.src_chain), encode_int(m.src_block), encode_int(m.src_index),
-                encode_int(m.channel_nonce), encode_int(m.dst_chain), m.sender, m.target,
+                encode_int(m.src_chain),
+                encode_int(m.src_block),
+                encode_int(m.src_index),
+                encode_int(m.channel_nonce),
+                encode_int(m.dst_chain),
+                m.sender,
+                m.target,
                 m.payload,
             ]
-        )  # fmt: skip
+        )
         object.__setattr__(m, "_encoded", encoded)
     return encoded
 
@@ -181,8 +190,7 @@ def decode_message(data: bytes) -> CrossMessage:
     try:
         items = [rlp.as_bytes(x) for x in rlp.as_list(rlp.decode(data), 8)]
         src_chain, src_block, src_index, nonce, dst_chain = (
-            _uint(items[i], name, limit)
-            for i, (name, limit) in enumerate(_HEADER_FIELDS)
+            _uint(items[i], name, limit) for i, (name, limit) in enumerate(_HEADER_FIELDS)
         )
         sender, target = _address(items[5], "sender"), _address(items[6], "target")
         kind, value, gas, expiry, reply, data, ref_id, success = _decode_payload(items[7])
@@ -190,8 +198,23 @@ def decode_message(data: bytes) -> CrossMessage:
         raise MalformedMessage(f"message is not valid RLP: {exc}") from None
     if src_chain == dst_chain:
         raise MalformedMessage("message source and destination chain are the same")
-    return CrossMessage(src_chain, src_block, src_index, nonce, dst_chain, sender, target,
-                        kind, value, gas, expiry, reply, data, ref_id, success)  # fmt: skip
+    return CrossMessage(
+        src_chain,
+        src_block,
+        src_index,
+        nonce,
+        dst_chain,
+        sender,
+        target,
+        kind,
+        value,
+        gas,
+        expiry,
+        reply,
+        data,
+        ref_id,
+        success,
+    )
 
 
 _HEADER_FIELDS = (
@@ -246,21 +269,57 @@ def _decode_payload(p: bytes) -> _Payload:
         gas = int.from_bytes(p[33:41], "big")
         if gas > MAX_CALL_GAS:
             raise MalformedMessage(f"message gas {gas} is out of range")
-        return (CALL, int.from_bytes(p[1:33], "big"), gas, int.from_bytes(p[41:49], "big"),
-                _flag(p[49], "reply"), _data(p[_CALL_HEAD:]), ZERO_HASH, False)  # fmt: skip
+        return (
+            CALL,
+            int.from_bytes(p[1:33], "big"),
+            gas,
+            int.from_bytes(p[41:49], "big"),
+            _flag(p[49], "reply"),
+            _data(p[_CALL_HEAD:]),
+            ZERO_HASH,
+            False,
+        )
     if kind == b"\x01":
         if len(p) < _RESULT_HEAD:
             raise MalformedMessage(f"result payload of {len(p)} bytes is shorter than its header")
-        return (RESULT, 0, 0, 0, False, _data(p[_RESULT_HEAD:]), Hash32(p[1:33]),
-                _flag(p[33], "success"))  # fmt: skip
+        return (
+            RESULT,
+            0,
+            0,
+            0,
+            False,
+            _data(p[_RESULT_HEAD:]),
+            Hash32(p[1:33]),
+            _flag(p[33], "success"),
+        )
     raise MalformedMessage(f"unknown message kind {kind.hex() or '(empty)'}")
 
 
-def call_from_payload(src_chain: int, src_block: int, channel_nonce: int, dst_chain: int,
-                      sender: Address, target: Address, payload: bytes) -> CrossMessage:
+def call_from_payload(
+    src_chain: int,
+    src_block: int,
+    channel_nonce: int,
+    dst_chain: int,
+    sender: Address,
+    target: Address,
+    payload: bytes,
+) -> CrossMessage:
     """A call rebuilt from its packed payload (an EVM system contract's log carries it)."""
     kind, value, gas, expiry, reply, data, _, _ = _decode_payload(payload)
     if kind != CALL:
         raise MalformedMessage("expected a call payload")
-    return CrossMessage(src_chain, src_block, 0, channel_nonce, dst_chain, sender, target, CALL,
-                        value, gas, expiry, reply, data)  # fmt: skip
+    return CrossMessage(
+        src_chain,
+        src_block,
+        0,
+        channel_nonce,
+        dst_chain,
+        sender,
+        target,
+        CALL,
+        value,
+        gas,
+        expiry,
+        reply,
+        data,
+    )

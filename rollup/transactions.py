@@ -205,21 +205,44 @@ def decode_unsigned(raw: bytes, sender: Address) -> Transaction:
         chain, _parity = _legacy_chain(v)
         gas_price = _int(fields[1], "GasPrice")
         return Transaction(
-            LEGACY_TX, chain, _int(fields[0], "Nonce"), gas_price, gas_price,
-            _int(fields[2], "Gas"), _to(fields[3]), _int(fields[4], "Value"),
-            _bytes(fields[5], "Data"), (), v, _int(fields[7], "R"), _int(fields[8], "S"),
-            sender, Hash32(keccak(raw)), raw,
-        )  # fmt: skip
+            LEGACY_TX,
+            chain,
+            _int(fields[0], "Nonce"),
+            gas_price,
+            gas_price,
+            _int(fields[2], "Gas"),
+            _to(fields[3]),
+            _int(fields[4], "Value"),
+            _bytes(fields[5], "Data"),
+            (),
+            v,
+            _int(fields[7], "R"),
+            _int(fields[8], "S"),
+            sender,
+            Hash32(keccak(raw)),
+            raw,
+        )
     base = 4 if tx_type == DYNAMIC_FEE_TX else 3
     tip = _int(fields[2], "fee")
     fee_cap = _int(fields[3], "fee") if tx_type == DYNAMIC_FEE_TX else tip
     return Transaction(
-        tx_type, _int(fields[0], "ChainID"), _int(fields[1], "Nonce"), tip, fee_cap,
-        _int(fields[base], "Gas"), _to(fields[base + 1]), _int(fields[base + 2], "Value"),
-        _bytes(fields[base + 3], "Data"), _access_list(fields[base + 4]),
-        _int(fields[base + 5], "V"), _int(fields[base + 6], "R"), _int(fields[base + 7], "S"),
-        sender, Hash32(keccak(raw)), raw,
-    )  # fmt: skip
+        tx_type,
+        _int(fields[0], "ChainID"),
+        _int(fields[1], "Nonce"),
+        tip,
+        fee_cap,
+        _int(fields[base], "Gas"),
+        _to(fields[base + 1]),
+        _int(fields[base + 2], "Value"),
+        _bytes(fields[base + 3], "Data"),
+        _access_list(fields[base + 4]),
+        _int(fields[base + 5], "V"),
+        _int(fields[base + 6], "R"),
+        _int(fields[base + 7], "S"),
+        sender,
+        Hash32(keccak(raw)),
+        raw,
+    )
 
 
 def intrinsic_gas(tx: Transaction) -> int:

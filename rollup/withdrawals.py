@@ -79,11 +79,29 @@ class Withdrawal:
 
 def withdrawal_hash(w: Withdrawal) -> Hash32:
     encoded = abi_encode(
-        ["uint64", "uint64", "address", "address", "uint256", "address", "uint256", "uint64",
-         "bytes"],
-        [w.chain_id, w.nonce, w.sender, w.target, w.value, w.l1_token, w.token_amount,
-         w.gas_limit, w.data],
-    )  # fmt: skip
+        [
+            "uint64",
+            "uint64",
+            "address",
+            "address",
+            "uint256",
+            "address",
+            "uint256",
+            "uint64",
+            "bytes",
+        ],
+        [
+            w.chain_id,
+            w.nonce,
+            w.sender,
+            w.target,
+            w.value,
+            w.l1_token,
+            w.token_amount,
+            w.gas_limit,
+            w.data,
+        ],
+    )
     return Hash32(keccak(encoded))
 
 

@@ -35,9 +35,15 @@ OnDrop = Callable[[Transaction, TxRejected], None]
 
 class BlockBuilder:
     def __init__(
-        self, manifest: Manifest, config: SequencerConfig, state: ChainState, mempool: Mempool,
-        inbox: Inbox, coinbase: Address, on_drop: OnDrop,
-    ) -> None:  # fmt: skip
+        self,
+        manifest: Manifest,
+        config: SequencerConfig,
+        state: ChainState,
+        mempool: Mempool,
+        inbox: Inbox,
+        coinbase: Address,
+        on_drop: OnDrop,
+    ) -> None:
         self.manifest, self.config = manifest, config
         self.state, self.mempool, self.inbox = state, mempool, inbox
         self.coinbase, self.on_drop = coinbase, on_drop
@@ -48,13 +54,20 @@ class BlockBuilder:
         return inbound_progress(self.state, src_chain)
 
     def has_work(self, parent: BlockHeader) -> bool:
-        return (self.mempool.ready_count > 0 or self.inbox.ready(self.inbound_progress)
-                or bool(self._due_deposits(self._next_origin(parent), 1)))  # fmt: skip
+        return (
+            self.mempool.ready_count > 0
+            or self.inbox.ready(self.inbound_progress)
+            or bool(self._due_deposits(self._next_origin(parent), 1))
+        )
 
     def build(
-        self, parent: BlockHeader, vm: ExecutionVM, tree: StateTree, now_ms: int,
+        self,
+        parent: BlockHeader,
+        vm: ExecutionVM,
+        tree: StateTree,
+        now_ms: int,
         empty_ok: bool = False,
-    ) -> SealedBlock | None:  # fmt: skip
+    ) -> SealedBlock | None:
         """Execute the next block on `parent` (the newest built block); None when there was
         nothing to put in it, unless `empty_ok` (a heartbeat)."""
         inbound = self.inbox.take(self.inbound_progress, self.config.max_block_messages)
@@ -71,8 +84,9 @@ class BlockBuilder:
             gas_limit=self.manifest.gas_limit,
             chain_id=self.manifest.chain_id,
         )
-        executed = execute_block(State(self.state), env, vm, inbound, txs, strict=False,
-                                 deposits=deposits)  # fmt: skip
+        executed = execute_block(
+            State(self.state), env, vm, inbound, txs, strict=False, deposits=deposits
+        )
         for tx, exc in executed.dropped:
             self._drop(tx, exc)
         if executed.leftover:

@@ -75,9 +75,12 @@ class Checkpoints:
         return done
 
     def _write_chunk(
-        self, items: Iterator[tuple[bytes, bytes | None]], rows: Iterator[tuple[bytes, TxLocation]],
-        upto: int, done: Future[None],
-    ) -> None:  # fmt: skip
+        self,
+        items: Iterator[tuple[bytes, bytes | None]],
+        rows: Iterator[tuple[bytes, TxLocation]],
+        upto: int,
+        done: Future[None],
+    ) -> None:
         size = self.config.checkpoint_chunk
         try:
             part = list(itertools.islice(items, size))

@@ -74,14 +74,26 @@ class LocalChain:
         spec = self._spec(name)
         return selector(spec.signature) + encode_values(spec.arg_types, args)
 
-    def sign(self, sender: Address, to: Address | None, data: bytes = b"", value: int = 0,
-             gas: int = 1_000_000) -> bytes:  # fmt: skip
+    def sign(
+        self,
+        sender: Address,
+        to: Address | None,
+        data: bytes = b"",
+        value: int = 0,
+        gas: int = 1_000_000,
+    ) -> bytes:
         nonce = self.node.mempool.next_nonce(sender, self.balance_nonce(sender)[0])
         tx = {
-            "type": 2, "chainId": self.node.chain_id, "nonce": nonce, "to": to, "value": value,
-            "gas": gas, "maxFeePerGas": 2 * self.node.manifest.base_fee, "maxPriorityFeePerGas": 0,
+            "type": 2,
+            "chainId": self.node.chain_id,
+            "nonce": nonce,
+            "to": to,
+            "value": value,
+            "gas": gas,
+            "maxFeePerGas": 2 * self.node.manifest.base_fee,
+            "maxPriorityFeePerGas": 0,
             "data": data,
-        }  # fmt: skip
+        }
         return bytes(Account.sign_transaction(tx, self._keys[sender]).raw_transaction)
 
     def send_raw(self, raw: bytes) -> Receipt:
@@ -104,8 +116,15 @@ class LocalChain:
         spec = self._spec(name)
         head = self.node.committed
         state = self.node.state_at(head.number)
-        msg = Message(sender or self.accounts[0], self.app.address, 0, self.calldata(name, *args),
-                      10**9, sender or self.accounts[0], 0)  # fmt: skip
+        msg = Message(
+            sender or self.accounts[0],
+            self.app.address,
+            0,
+            self.calldata(name, *args),
+            10**9,
+            sender or self.accounts[0],
+            0,
+        )
         result = self.app.execute(state, env_of(head), msg)
         if not result.success:
             raise ExecutionReverted(None, result.output)

@@ -31,8 +31,12 @@ MAX_BYTES = 128 * 1024 * 1024
 
 
 class Inbox:
-    def __init__(self, max_ahead: int = MAX_AHEAD, max_messages: int = MAX_MESSAGES,
-                 max_bytes: int = MAX_BYTES) -> None:  # fmt: skip
+    def __init__(
+        self,
+        max_ahead: int = MAX_AHEAD,
+        max_messages: int = MAX_MESSAGES,
+        max_bytes: int = MAX_BYTES,
+    ) -> None:
         self._pending: dict[int, dict[int, CrossMessage]] = {}
         self.max_ahead = max_ahead  # how far past the progress a message may arrive
         self.max_messages, self.max_bytes = max_messages, max_bytes
@@ -104,8 +108,11 @@ class Inbox:
         batch_count, batch_bytes = self.max_messages // 64, self.max_bytes // 64
         freed_count, freed_bytes = 0, 0
         for (src, nonce), freed in zip(victims, sizes, strict=True):
-            if (freed_count >= need_count and freed_bytes >= need_bytes
-                    and (freed_count >= batch_count or freed_bytes >= batch_bytes)):  # fmt: skip
+            if (
+                freed_count >= need_count
+                and freed_bytes >= need_bytes
+                and (freed_count >= batch_count or freed_bytes >= batch_bytes)
+            ):
                 break
             held = self._pending[src]
             del held[nonce]

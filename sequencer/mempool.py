@@ -86,10 +86,17 @@ _HeapEntry = tuple[int, int, int, _Slot]  # (class, price, push order, slot): ol
 
 
 class Mempool:
-    def __init__(self, max_size: int = 200_000, max_queued_per_sender: int = 64,
-                 max_queued: int = 20_000, account_slots: int = 16, lifetime: float = 900.0,
-                 base_fee: int = 0, clock: Callable[[], float] = time.monotonic,
-                 on_discard: Discard | None = None) -> None:  # fmt: skip
+    def __init__(
+        self,
+        max_size: int = 200_000,
+        max_queued_per_sender: int = 64,
+        max_queued: int = 20_000,
+        account_slots: int = 16,
+        lifetime: float = 900.0,
+        base_fee: int = 0,
+        clock: Callable[[], float] = time.monotonic,
+        on_discard: Discard | None = None,
+    ) -> None:
         self._ready: deque[_Slot] = deque()  # executable, in arrival order
         self._senders: dict[Address, _Sender] = {}
         # senders with queued transactions, by their last progress (oldest first)

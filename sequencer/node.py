@@ -64,8 +64,13 @@ class TxStatus:
 
 
 class Sequencer:
-    def __init__(self, manifest: Manifest, app_code: str | Artifact | None, db_url: str,
-                 config: SequencerConfig | None = None) -> None:  # fmt: skip
+    def __init__(
+        self,
+        manifest: Manifest,
+        app_code: str | Artifact | None,
+        db_url: str,
+        config: SequencerConfig | None = None,
+    ) -> None:
         """`app_code`: a native app's source, or an EVM app's compiled contract."""
         self.manifest = manifest
         self.config = config or SequencerConfig()
@@ -76,11 +81,15 @@ class Sequencer:
         self.store = Store(db_url)
         self.state = ChainState(self.store.get_state, self.config.history_entries)
         self.mempool = Mempool(
-            max_size=self.config.max_pool, max_queued_per_sender=self.config.pool_account_queue,
-            max_queued=self.config.pool_global_queue, account_slots=self.config.pool_account_slots,
-            lifetime=self.config.pool_lifetime, base_fee=manifest.base_fee, clock=time.monotonic,
+            max_size=self.config.max_pool,
+            max_queued_per_sender=self.config.pool_account_queue,
+            max_queued=self.config.pool_global_queue,
+            account_slots=self.config.pool_account_slots,
+            lifetime=self.config.pool_lifetime,
+            base_fee=manifest.base_fee,
+            clock=time.monotonic,
             on_discard=lambda tx, error: self._notify(tx.hash, error),
-        )  # fmt: skip
+        )
         self.inbox = Inbox()  # cross-app messages received, not yet in a block
         # the DA poster's record of posted batches (services/da_node.py): withdrawal proofs
         # name the output root that covers them (sequencer/withdrawals.py)
@@ -147,8 +156,10 @@ class Sequencer:
         if self.evm:
             self.vm = EvmVM(self.chain_id, self.manifest.gas_limit, self._all_items())
         if self.tree.root != head.block.header.state_root:
-            raise InvalidBlock(f"stored state does not match the state root of block "
-                               f"{head.block.header.number}: the database is damaged")  # fmt: skip
+            raise InvalidBlock(
+                f"stored state does not match the state root of block "
+                f"{head.block.header.number}: the database is damaged"
+            )
         self.head: BlockHeader = head.block.header  # newest built
         self.committed: BlockHeader = head.block.header  # newest durable and visible
         log.info("opened chain %d at block %d", self.chain_id, self.head.number)

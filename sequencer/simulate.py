@@ -119,8 +119,14 @@ def revert_error(output: bytes) -> ExecutionReverted:
 def _env(node: Sequencer, number: int) -> BlockEnv:
     block = node.block(number) if number != node.committed.number else None
     header = block.header if block is not None else node.committed
-    return BlockEnv(header.number, header.timestamp, header.coinbase, header.base_fee,
-                    header.gas_limit, header.chain_id)  # fmt: skip
+    return BlockEnv(
+        header.number,
+        header.timestamp,
+        header.coinbase,
+        header.base_fee,
+        header.gas_limit,
+        header.chain_id,
+    )
 
 
 def _state(node: Sequencer, number: int, overrides: Overrides | None) -> State:
@@ -153,15 +159,27 @@ def _message(request: CallRequest, gas: int) -> tuple[Message, int]:
     to = Address(request.to) if request.to is not None else None
     intrinsic = message_intrinsic_gas(request.data, to is None, request.access_list)
     price = request.gas_price or request.max_fee or 0
-    msg = Message(sender, to, request.value, request.data, max(gas - intrinsic, 0), sender,
-                  price, request.access_list)  # fmt: skip
+    msg = Message(
+        sender,
+        to,
+        request.value,
+        request.data,
+        max(gas - intrinsic, 0),
+        sender,
+        price,
+        request.access_list,
+    )
     return msg, intrinsic
 
 
 def _run(
-    node: Sequencer, request: CallRequest, number: int, gas: int, overrides: Overrides | None,
+    node: Sequencer,
+    request: CallRequest,
+    number: int,
+    gas: int,
+    overrides: Overrides | None,
     budget: Budget | None,
-) -> tuple[ExecResult, int]:  # fmt: skip
+) -> tuple[ExecResult, int]:
     """Run the call with `gas` in all; (result, gas used in all). Raises only for bad input,
     or NeedsIsolation when `budget` cannot cover it."""
     if request.to is None and not node.evm:
@@ -204,9 +222,13 @@ def _gas(node: Sequencer, request: CallRequest, gas_cap: int) -> int:
 
 
 def call(
-    node: Sequencer, request: CallRequest, number: int, overrides: Overrides | None,
-    gas_cap: int, budget: Budget | None = None,
-) -> bytes:  # fmt: skip
+    node: Sequencer,
+    request: CallRequest,
+    number: int,
+    overrides: Overrides | None,
+    gas_cap: int,
+    budget: Budget | None = None,
+) -> bytes:
     """eth_call: the return data, or ExecutionReverted / CallFailed."""
     gas = _gas(node, request, gas_cap)
     result, used = _run(node, request, number, gas, overrides, budget)
@@ -216,9 +238,13 @@ def call(
 
 
 def estimate_gas(
-    node: Sequencer, request: CallRequest, number: int, overrides: Overrides | None,
-    gas_cap: int, budget: Budget | None = None,
-) -> int:  # fmt: skip
+    node: Sequencer,
+    request: CallRequest,
+    number: int,
+    overrides: Overrides | None,
+    gas_cap: int,
+    budget: Budget | None = None,
+) -> int:
     """The least gas with which the call succeeds, by binary search as geth does."""
     cap = _gas(node, request, gas_cap)
     result, used = _run(node, request, number, cap, overrides, budget)
@@ -248,17 +274,19 @@ class AccessListResult:
 
 
 def create_access_list(
-    node: Sequencer, request: CallRequest, number: int, gas_cap: int,
+    node: Sequencer,
+    request: CallRequest,
+    number: int,
+    gas_cap: int,
     budget: Budget | None = None,
-) -> AccessListResult:  # fmt: skip
+) -> AccessListResult:
     """geth's answer: what the call touches, less sender, recipient and precompiles, found
     again with the list in place until it stops changing (warm slots can change paths)."""
     gas = _gas(node, request, gas_cap)
     listed = request.access_list
     for _ in range(ACCESS_LIST_MAX_RUNS):
         result, used = _run(node, replace(request, access_list=listed), number, gas, None, budget)
-        found = _without_implicit(result.accessed, request, result.contract_address,
-                                  node.coinbase)  # fmt: skip
+        found = _without_implicit(result.accessed, request, result.contract_address, node.coinbase)
         if found == listed:
             break
         listed = found

@@ -51,23 +51,34 @@ def withdrawal_proof(node: Sequencer, withdrawal_hash: bytes) -> WithdrawalProof
         raise StateUnavailable("this node posts no batches: no output root names withdrawals")
     batch = posted.covering(block)
     if batch is None or batch.last_block > node.committed.number:
-        raise StateUnavailable(f"withdrawal 0x{withdrawal_hash.hex()} of block {block} is not "
-                               "covered by a posted output root yet")  # fmt: skip
+        raise StateUnavailable(
+            f"withdrawal 0x{withdrawal_hash.hex()} of block {block} is not "
+            "covered by a posted output root yet"
+        )
     output_block = node.block(batch.last_block)
     if output_block is None:
         raise StateUnavailable(f"block {batch.last_block} is not available on this node")
     header = output_block.header
     if output_root(header) != batch.output_root:
-        raise InternalError(f"batch {batch.index}'s output root is not block "
-                            f"{header.number}'s")  # fmt: skip
+        raise InternalError(f"batch {batch.index}'s output root is not block {header.number}'s")
     count = node.store.withdrawals_upto(batch.last_block)
     hashes = [_hash_of(node, n) for n in range(count)]
     siblings = tree_proof(hashes, nonce)
     if not verify_tree_proof(header.withdrawals_root, count, withdrawal_hash, nonce, siblings):
         raise InternalError("the withdrawals tree does not prove its own leaf")
-    return WithdrawalProof(withdrawal, block, batch.index, header.number, batch.output_root,
-                           header.state_root, header.withdrawals_root, output_block.hash, count,
-                           tuple(siblings), batch.l1_block)  # fmt: skip
+    return WithdrawalProof(
+        withdrawal,
+        block,
+        batch.index,
+        header.number,
+        batch.output_root,
+        header.state_root,
+        header.withdrawals_root,
+        output_block.hash,
+        count,
+        tuple(siblings),
+        batch.l1_block,
+    )
 
 
 def _hash_of(node: Sequencer, nonce: int) -> bytes:

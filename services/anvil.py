@@ -96,10 +96,15 @@ class AnvilProcess:
         args += list(extra_args)
         self.log_path = self._new_log_path()
         url = f"http://127.0.0.1:{self._port}"
-        self._process = ManagedProcess(f"anvil on {url}", args, self.log_path,
-                                       ready=answers_rpc(url, chain_id),
-                                       error=AnvilError, start_timeout=START_TIMEOUT,
-                                       stop_timeout=STOP_TIMEOUT)  # fmt: skip
+        self._process = ManagedProcess(
+            f"anvil on {url}",
+            args,
+            self.log_path,
+            ready=answers_rpc(url, chain_id),
+            error=AnvilError,
+            start_timeout=START_TIMEOUT,
+            stop_timeout=STOP_TIMEOUT,
+        )
         try:
             self._process.start()
         except BaseException:

@@ -1,9 +1,9 @@
 """Read an app directory: its manifest and its code, compiling an EVM app's Solidity first.
 
-    app_dir/rollup.toml            the manifest (rollup/manifest.py)
-    app_dir/app.py                 native: the app's module
-    app_dir/contracts/*.sol        evm: the sources (every file in the directory of app.code)
-    app_dir/build/CLASS.json       evm: the compiled contract, rebuilt when the sources change
+app_dir/rollup.toml            the manifest (rollup/manifest.py)
+app_dir/app.py                 native: the app's module
+app_dir/contracts/*.sol        evm: the sources (every file in the directory of app.code)
+app_dir/build/CLASS.json       evm: the compiled contract, rebuilt when the sources change
 """
 
 from __future__ import annotations

@@ -163,9 +163,18 @@ def open_target(data_dir: Path, app: str) -> BridgeTarget:
     if bridge is None:
         raise BridgeError(f"the devnet of {data_dir} has no L1 bridge (it runs with --da none)")
     portal, inbox, from_block = bridge
-    return BridgeTarget(record["name"], record["chain_id"], record["vm"], record["rpc_url"],
-                        Path(record["app_dir"]), Path(record["data_dir"]),
-                        state["l1"]["rpc_url"], portal, inbox, from_block)  # fmt: skip
+    return BridgeTarget(
+        record["name"],
+        record["chain_id"],
+        record["vm"],
+        record["rpc_url"],
+        Path(record["app_dir"]),
+        Path(record["data_dir"]),
+        state["l1"]["rpc_url"],
+        portal,
+        inbox,
+        from_block,
+    )
 
 
 def find_app(state: DevnetState, app: str) -> AppRecord | None:
@@ -208,16 +217,22 @@ class AppRpc(RpcClient):
         try:
             gas = int(self.call("eth_estimateGas", call), 16)
         except AppRpcError as exc:
-            raise BridgeError(f"the transaction would fail on chain {chain_id}: "
-                              f"{exc.reason}") from None  # fmt: skip
+            raise BridgeError(
+                f"the transaction would fail on chain {chain_id}: {exc.reason}"
+            ) from None
         base = int(self.call("eth_getBlockByNumber", "latest", False)["baseFeePerGas"], 16)
         tip = int(self.call("eth_maxPriorityFeePerGas"), 16)
-        tx = {"type": 2, "chainId": chain_id, "to": to_checksum_address(to), "value": value,
-              "data": data,
-              "gas": gas + gas // 5 + 10_000, "maxPriorityFeePerGas": tip,
-              "maxFeePerGas": 2 * base + tip,
-              "nonce": int(self.call("eth_getTransactionCount", sender, "pending"),
-                           16)}  # fmt: skip
+        tx = {
+            "type": 2,
+            "chainId": chain_id,
+            "to": to_checksum_address(to),
+            "value": value,
+            "data": data,
+            "gas": gas + gas // 5 + 10_000,
+            "maxPriorityFeePerGas": tip,
+            "maxFeePerGas": 2 * base + tip,
+            "nonce": int(self.call("eth_getTransactionCount", sender, "pending"), 16),
+        }
         raw = bytes(Account.from_key(key).sign_transaction(tx).raw_transaction)
         return _raw(self.call("eth_sendRawTransaction", _hex(raw)))
 
@@ -226,17 +241,28 @@ class AppRpc(RpcClient):
             receipt = self.call("eth_getTransactionReceipt", _hex(tx_hash))
             return receipt if receipt and receipt.get("blockNumber") else None
 
-        return wait_until(mined, timeout, f"the receipt of 0x{tx_hash.hex()} on the app chain",
-                          interval=POLL_S, error=BridgeError)  # fmt: skip
+        return wait_until(
+            mined,
+            timeout,
+            f"the receipt of 0x{tx_hash.hex()} on the app chain",
+            interval=POLL_S,
+            error=BridgeError,
+        )
 
 
 # ---- deposit -------------------------------------------------------------------------------
 
 
-def deposit(target: BridgeTarget, amount: int, to: bytes | None = None,
-            token: bytes | None = None, data: bytes = b"", gas: int | None = None,
-            key: str = DEFAULT_KEY,
-            timeout: float = DEFAULT_TIMEOUT) -> dict[str, Any]:  # fmt: skip
+def deposit(
+    target: BridgeTarget,
+    amount: int,
+    to: bytes | None = None,
+    token: bytes | None = None,
+    data: bytes = b"",
+    gas: int | None = None,
+    key: str = DEFAULT_KEY,
+    timeout: float = DEFAULT_TIMEOUT,
+) -> dict[str, Any]:
     """Deposit on the L1 and wait until the app chain includes the deposit transaction."""
     l1 = L1Client(target.l1_rpc, key)
     portal = Portal(l1, target.portal)
@@ -255,18 +281,25 @@ def deposit(target: BridgeTarget, amount: int, to: bytes | None = None,
             found = app.call("eth_getTransactionByHash", _hex(sent.deposit.hash))
             return found if found and found.get("blockNumber") else None
 
-        tx = wait_until(included, timeout, f"deposit {sent.deposit.nonce} (0x"
-                        f"{sent.deposit.hash.hex()}) on chain {target.chain_id}",
-                        interval=POLL_S, error=BridgeError)  # fmt: skip
+        tx = wait_until(
+            included,
+            timeout,
+            f"deposit {sent.deposit.nonce} (0x"
+            f"{sent.deposit.hash.hex()}) on chain {target.chain_id}",
+            interval=POLL_S,
+            error=BridgeError,
+        )
         seconds = time.monotonic() - receipt_at
         receipt = app.wait_receipt(sent.deposit.hash, timeout)
     finally:
         app.close()
     block = int(tx["blockNumber"], 16)
     if receipt.get("status") != "0x1":
-        raise BridgeError(f"deposit 0x{sent.deposit.hash.hex()} is in block {block} of chain "
-                          f"{target.chain_id} (what it minted stands) but its call to "
-                          f"0x{sent.deposit.to.hex()} reverted")  # fmt: skip
+        raise BridgeError(
+            f"deposit 0x{sent.deposit.hash.hex()} is in block {block} of chain "
+            f"{target.chain_id} (what it minted stands) but its call to "
+            f"0x{sent.deposit.to.hex()} reverted"
+        )
     return {
         "l1_tx": _hex(sent.l1_tx),
         "deposit_id": _hex(sent.deposit.source_hash),
@@ -279,9 +312,14 @@ def deposit(target: BridgeTarget, amount: int, to: bytes | None = None,
 # ---- withdraw ------------------------------------------------------------------------------
 
 
-def withdraw(target: BridgeTarget, amount: int, to: bytes | None = None,
-             token: bytes | None = None, key: str = DEFAULT_KEY,
-             timeout: float = DEFAULT_TIMEOUT) -> dict[str, Any]:  # fmt: skip
+def withdraw(
+    target: BridgeTarget,
+    amount: int,
+    to: bytes | None = None,
+    token: bytes | None = None,
+    key: str = DEFAULT_KEY,
+    timeout: float = DEFAULT_TIMEOUT,
+) -> dict[str, Any]:
     """Start a withdrawal of ETH (or of a bridged token) on the app chain to `to` on the L1."""
     sender = _raw(Account.from_key(key).address)
     recipient = to if to is not None else sender
@@ -296,8 +334,10 @@ def withdraw(target: BridgeTarget, amount: int, to: bytes | None = None,
         tx_hash = app.send(key, call_to, value, data, target.chain_id)
         receipt = app.wait_receipt(tx_hash, timeout)
         if receipt.get("status") != "0x1":
-            raise BridgeError(f"the withdrawal transaction 0x{tx_hash.hex()} reverted in block "
-                              f"{int(receipt['blockNumber'], 16)}")  # fmt: skip
+            raise BridgeError(
+                f"the withdrawal transaction 0x{tx_hash.hex()} reverted in block "
+                f"{int(receipt['blockNumber'], 16)}"
+            )
         block = int(receipt["blockNumber"], 16)
         mine = [fields for log in receipt["logs"] if (fields := _withdrawal_fields(log))]
         if not mine:
@@ -306,8 +346,12 @@ def withdraw(target: BridgeTarget, amount: int, to: bytes | None = None,
         receipts = app.call("eth_getBlockReceipts", hex(block)) or []
     finally:
         app.close()
-    in_block = [(r["transactionHash"], fields) for r in receipts for log in r["logs"]
-                if (fields := _withdrawal_fields(log))]  # fmt: skip
+    in_block = [
+        (r["transactionHash"], fields)
+        for r in receipts
+        for log in r["logs"]
+        if (fields := _withdrawal_fields(log))
+    ]
     candidates = [w for w in listed if _listed_fields(w) == mine[0]]
     identical = [h for h, fields in in_block if fields == mine[0]]
     index = withdrawal_index(len(candidates), identical, _hex(tx_hash))
@@ -321,8 +365,9 @@ def withdrawal_index(candidates: int, identical: Sequence[str], tx_hash: str) ->
     (started by inbound cross-app calls) run after the deposits and before the transactions,
     so a transaction's position is shifted by their number."""
     if tx_hash not in identical or candidates < len(identical):
-        raise BridgeError(f"the chain's withdrawals of the block do not match transaction "
-                          f"{tx_hash}'s log")  # fmt: skip
+        raise BridgeError(
+            f"the chain's withdrawals of the block do not match transaction {tx_hash}'s log"
+        )
     return candidates - len(identical) + identical.index(tx_hash)
 
 
@@ -340,13 +385,27 @@ def _withdrawal_fields(log: dict[str, Any]) -> Fields | None:
     value, token, amount, gas_limit, data = abi_decode(
         ["uint256", "address", "uint256", "uint64", "bytes"], _raw(log["data"])
     )
-    return ("0x" + topics[1][-40:], "0x" + topics[2][-40:], int(value), token.lower(),
-            int(amount), int(gas_limit), _hex(data))  # fmt: skip
+    return (
+        "0x" + topics[1][-40:],
+        "0x" + topics[2][-40:],
+        int(value),
+        token.lower(),
+        int(amount),
+        int(gas_limit),
+        _hex(data),
+    )
 
 
 def _listed_fields(w: dict[str, Any]) -> Fields:
-    return (w["sender"].lower(), w["target"].lower(), int(w["value"], 16), w["l1Token"].lower(),
-            int(w["tokenAmount"], 16), int(w["gasLimit"], 16), w["data"].lower())  # fmt: skip
+    return (
+        w["sender"].lower(),
+        w["target"].lower(),
+        int(w["value"], 16),
+        w["l1Token"].lower(),
+        int(w["tokenAmount"], 16),
+        int(w["gasLimit"], 16),
+        w["data"].lower(),
+    )
 
 
 # ---- finalize ------------------------------------------------------------------------------
@@ -369,23 +428,35 @@ def parse_withdrawal_proof(answer: dict[str, Any], expected: bytes) -> ProvenWit
     trusted: a wrong answer is a `BridgeError`, not an L1 revert."""
     try:
         w = answer["withdrawal"]
-        withdrawal = Withdrawal(int(w["chainId"], 16), int(w["nonce"], 16),
-                                Address(_raw(w["sender"])), Address(_raw(w["target"])),
-                                int(w["value"], 16), Address(_raw(w["l1Token"])),
-                                int(w["tokenAmount"], 16), int(w["gasLimit"], 16),
-                                _raw(w["data"]))  # fmt: skip
+        withdrawal = Withdrawal(
+            int(w["chainId"], 16),
+            int(w["nonce"], 16),
+            Address(_raw(w["sender"])),
+            Address(_raw(w["target"])),
+            int(w["value"], 16),
+            Address(_raw(w["l1Token"])),
+            int(w["tokenAmount"], 16),
+            int(w["gasLimit"], 16),
+            _raw(w["data"]),
+        )
         p = answer["outputRootProof"]
-        output = OutputRootProof(_raw(p["stateRoot"]), _raw(p["withdrawalsRoot"]),
-                                 _raw(p["blockHash"]))  # fmt: skip
-        proven = ProvenWithdrawal(withdrawal, int(answer["batchIndex"], 16), output,
-                                  int(answer["count"], 16),
-                                  tuple(_raw(s) for s in answer["siblings"]))  # fmt: skip
+        output = OutputRootProof(
+            _raw(p["stateRoot"]), _raw(p["withdrawalsRoot"]), _raw(p["blockHash"])
+        )
+        proven = ProvenWithdrawal(
+            withdrawal,
+            int(answer["batchIndex"], 16),
+            output,
+            int(answer["count"], 16),
+            tuple(_raw(s) for s in answer["siblings"]),
+        )
         claimed_root = _raw(answer["outputRoot"])
     except (KeyError, TypeError, ValueError) as exc:
         raise BridgeError(f"the node's withdrawal proof does not decode: {exc}") from None
     if withdrawal.hash != expected:
-        raise BridgeError(f"the node's withdrawal hashes to 0x{withdrawal.hash.hex()}, not "
-                          f"0x{expected.hex()}")  # fmt: skip
+        raise BridgeError(
+            f"the node's withdrawal hashes to 0x{withdrawal.hash.hex()}, not 0x{expected.hex()}"
+        )
     if output.root != claimed_root:
         raise BridgeError("the node's output root proof does not hash to its output root")
     if len(proven.siblings) != DEPTH or not verify_tree_proof(
@@ -395,8 +466,13 @@ def parse_withdrawal_proof(answer: dict[str, Any], expected: bytes) -> ProvenWit
     return proven
 
 
-def finalize(target: BridgeTarget, withdrawal_hash: bytes, key: str = DEFAULT_KEY,
-             wait: bool = True, timeout: float = DEFAULT_TIMEOUT) -> dict[str, Any]:  # fmt: skip
+def finalize(
+    target: BridgeTarget,
+    withdrawal_hash: bytes,
+    key: str = DEFAULT_KEY,
+    wait: bool = True,
+    timeout: float = DEFAULT_TIMEOUT,
+) -> dict[str, Any]:
     """Prove (unless proven) and finalize a withdrawal on the L1; see the module docstring."""
     started = time.monotonic()
     l1 = L1Client(target.l1_rpc, key)
@@ -406,11 +482,12 @@ def finalize(target: BridgeTarget, withdrawal_hash: bytes, key: str = DEFAULT_KE
         raise BridgeError(f"{name} is already finalized")
     proof = _wait_proof(target, withdrawal_hash, wait, timeout)
     if proof.withdrawal.chain_id != target.chain_id:
-        raise BridgeError(f"{name} is of chain {proof.withdrawal.chain_id}, not "
-                          f"{target.chain_id}")  # fmt: skip
+        raise BridgeError(f"{name} is of chain {proof.withdrawal.chain_id}, not {target.chain_id}")
     prove_tx, batch_index = _prove(portal, inbox, proof)
-    matures_at = inbox.output(target.chain_id, batch_index)[1] + \
-        portal.chain(target.chain_id).withdrawal_delay  # fmt: skip
+    matures_at = (
+        inbox.output(target.chain_id, batch_index)[1]
+        + portal.chain(target.chain_id).withdrawal_delay
+    )
 
     def matured() -> FinalizedWithdrawal | None:
         now = max(_l1_time(l1) + 1, int(time.time()))
@@ -424,17 +501,26 @@ def finalize(target: BridgeTarget, withdrawal_hash: bytes, key: str = DEFAULT_KE
                     raise
         if not wait:
             proven = f"proven (L1 tx {prove_tx}); " if prove_tx else "proven; "
-            raise BridgeError(f"{name} is {proven}it matures at L1 time {matures_at}, in "
-                              f"{max(matures_at - now, 0)} s: run finalize again then")  # fmt: skip
+            raise BridgeError(
+                f"{name} is {proven}it matures at L1 time {matures_at}, in "
+                f"{max(matures_at - now, 0)} s: run finalize again then"
+            )
         return None
 
     left = max(timeout - (time.monotonic() - started), 0.0)
-    done = wait_until(matured, left, f"{name} to mature (L1 time {matures_at})",
-                      interval=L1_POLL_S, error=BridgeError)  # fmt: skip
+    done = wait_until(
+        matured,
+        left,
+        f"{name} to mature (L1 time {matures_at})",
+        interval=L1_POLL_S,
+        error=BridgeError,
+    )
     if not done.success:
-        raise BridgeError(f"{name} is finalized (L1 tx 0x{done.l1_tx.hex()}) but its call to "
-                          f"0x{proof.withdrawal.target.hex()} failed; it cannot be "
-                          "replayed")  # fmt: skip
+        raise BridgeError(
+            f"{name} is finalized (L1 tx 0x{done.l1_tx.hex()}) but its call to "
+            f"0x{proof.withdrawal.target.hex()} failed; it cannot be "
+            "replayed"
+        )
     return {
         "prove_tx": prove_tx,
         "finalize_tx": _hex(done.l1_tx),
@@ -442,8 +528,9 @@ def finalize(target: BridgeTarget, withdrawal_hash: bytes, key: str = DEFAULT_KE
     }
 
 
-def _wait_proof(target: BridgeTarget, withdrawal_hash: bytes, wait: bool,
-                timeout: float) -> ProvenWithdrawal:  # fmt: skip
+def _wait_proof(
+    target: BridgeTarget, withdrawal_hash: bytes, wait: bool, timeout: float
+) -> ProvenWithdrawal:
     """The node's proof once a posted output root covers the withdrawal."""
     app = AppRpc(target.rpc_url)
     answer: dict[str, Any] = {}
@@ -458,9 +545,14 @@ def _wait_proof(target: BridgeTarget, withdrawal_hash: bytes, wait: bool,
         return True
 
     try:
-        wait_until(covered, timeout, f"an output root covering withdrawal "
-                   f"0x{withdrawal_hash.hex()} (is the app's DA poster running?)",
-                   interval=0.1, error=BridgeError)  # fmt: skip
+        wait_until(
+            covered,
+            timeout,
+            f"an output root covering withdrawal "
+            f"0x{withdrawal_hash.hex()} (is the app's DA poster running?)",
+            interval=0.1,
+            error=BridgeError,
+        )
     finally:
         app.close()
     return parse_withdrawal_proof(answer, withdrawal_hash)
@@ -477,8 +569,10 @@ def _prove(portal: Portal, inbox: BatchInbox, proof: ProvenWithdrawal) -> tuple[
             return None, index
     standing = inbox.output(w.chain_id, proof.batch_index)[0]
     if standing != proof.output.root:
-        raise BridgeError(f"batch {proof.batch_index} of chain {w.chain_id} on the L1 does not "
-                          "have the output root the node names")  # fmt: skip
+        raise BridgeError(
+            f"batch {proof.batch_index} of chain {w.chain_id} on the L1 does not "
+            "have the output root the node names"
+        )
     tx = portal.prove_withdrawal(w, proof.batch_index, proof.output, proof.count, proof.siblings)
     return _hex(tx), proof.batch_index
 
@@ -505,25 +599,40 @@ def bridge_status(target: BridgeTarget) -> dict[str, Any]:
     last_commit = inbox.last_commit_time(target.chain_id) if batches else None
     exit_mode = portal.exit_mode(target.chain_id)
     return {
-        "app": target.name, "chain_id": target.chain_id,
-        "l1": {"rpc_url": target.l1_rpc, "chain_id": l1.chain_id,
-               "head": l1.block_number(), "time": _l1_time(l1)},
-        "portal": _hex(target.portal), "inbox": _hex(target.inbox),
+        "app": target.name,
+        "chain_id": target.chain_id,
+        "l1": {
+            "rpc_url": target.l1_rpc,
+            "chain_id": l1.chain_id,
+            "head": l1.block_number(),
+            "time": _l1_time(l1),
+        },
+        "portal": _hex(target.portal),
+        "inbox": _hex(target.inbox),
         "registered": terms.registered,
-        "l1_origin": origin, "l2_head": int(head["number"], 16),
-        "deposits": {"sent": terms.deposit_count, "included": included,
-                     "pending": terms.deposit_count - included},
-        "withdrawal_delay": terms.withdrawal_delay, "escape_window": terms.escape_window,
-        "manifest": {"confirmations": manifest.confirmations,
-                     "sequencing_window": manifest.sequencing_window,
-                     "withdrawal_delay": manifest.withdrawal_delay,
-                     "escape_window": manifest.escape_window},
+        "l1_origin": origin,
+        "l2_head": int(head["number"], 16),
+        "deposits": {
+            "sent": terms.deposit_count,
+            "included": included,
+            "pending": terms.deposit_count - included,
+        },
+        "withdrawal_delay": terms.withdrawal_delay,
+        "escape_window": terms.escape_window,
+        "manifest": {
+            "confirmations": manifest.confirmations,
+            "sequencing_window": manifest.sequencing_window,
+            "withdrawal_delay": manifest.withdrawal_delay,
+            "escape_window": manifest.escape_window,
+        },
         "eth_balance": portal.eth_balance(target.chain_id),
-        "batches": batches, "last_commit_time": last_commit,
+        "batches": batches,
+        "last_commit_time": last_commit,
         "escape_opens_after": None if last_commit is None else last_commit + terms.escape_window,
-        "exit_mode": None if exit_mode is None else {"batch": exit_mode[1],
-                                                      "root": _hex(exit_mode[0])},
-    }  # fmt: skip
+        "exit_mode": None
+        if exit_mode is None
+        else {"batch": exit_mode[1], "root": _hex(exit_mode[0])},
+    }
 
 
 def _included_deposits(portal: Portal, app: AppRpc, target: BridgeTarget, sent: int) -> int:
@@ -573,16 +682,26 @@ def status_bridge(state: DevnetState, record: AppRecord) -> dict[str, Any] | Non
         )
         if registered.registered:
             delay, window = registered.withdrawal_delay, registered.escape_window
-    return {"portal": _hex(portal), "inbox": _hex(inbox), "withdrawal_delay": delay,
-            "escape_window": window, "confirmations": terms.confirmations,
-            "sequencing_window": terms.sequencing_window}  # fmt: skip
+    return {
+        "portal": _hex(portal),
+        "inbox": _hex(inbox),
+        "withdrawal_delay": delay,
+        "escape_window": window,
+        "confirmations": terms.confirmations,
+        "sequencing_window": terms.sequencing_window,
+    }
 
 
 # ---- escape --------------------------------------------------------------------------------
 
 
-def escape(target: BridgeTarget, tokens: Sequence[bytes] = (), account: bytes | None = None,
-           key: str = DEFAULT_KEY, timeout: float = DEFAULT_TIMEOUT) -> dict[str, Any]:  # fmt: skip
+def escape(
+    target: BridgeTarget,
+    tokens: Sequence[bytes] = (),
+    account: bytes | None = None,
+    key: str = DEFAULT_KEY,
+    timeout: float = DEFAULT_TIMEOUT,
+) -> dict[str, Any]:
     """Exit `account` (default: the key's) with its ETH and bridged tokens as the chain's
     last output root has them; see the module docstring."""
     started = time.monotonic()
@@ -598,8 +717,10 @@ def escape(target: BridgeTarget, tokens: Sequence[bytes] = (), account: bytes | 
     head = replayer.head
     expected = inbox.output(chain, batch)[0]
     if output_root(head) != expected:
-        raise BridgeError(f"the chain re-derived to block {head.number}, whose output root is "
-                          f"not batch {batch}'s on the L1")  # fmt: skip
+        raise BridgeError(
+            f"the chain re-derived to block {head.number}, whose output root is "
+            f"not batch {batch}'s on the L1"
+        )
     tree = StateTree(replayer.world.items())
     if tree.root != head.state_root:
         raise BridgeError("the re-derived state does not hash to its block's state root")
@@ -618,8 +739,10 @@ def escape(target: BridgeTarget, tokens: Sequence[bytes] = (), account: bytes | 
             claims.append(TokenClaim(token, proof.value, proof.siblings))
             paid[_hex(token)] = int.from_bytes(proof.value, "big")
     if not paid:
-        raise BridgeError(f"account 0x{who.hex()} holds nothing to claim on chain {chain} as of "
-                          f"block {head.number} (batch {batch})")  # fmt: skip
+        raise BridgeError(
+            f"account 0x{who.hex()} holds nothing to claim on chain {chain} as of "
+            f"block {head.number} (batch {batch})"
+        )
     output = OutputRootProof(head.state_root, head.withdrawals_root, replayer.head_hash)
     tx = portal.escape(chain, output, who, value, siblings, claims)
     return {
@@ -644,15 +767,18 @@ def _exit_batch(portal: Portal, inbox: BatchInbox, l1: L1Client, chain: int) -> 
         return held[1]
     count = inbox.batch_count(chain)
     if count == 0:
-        raise BridgeError(f"chain {chain} never committed a batch: there is no output root to "
-                          "escape with")  # fmt: skip
+        raise BridgeError(
+            f"chain {chain} never committed a batch: there is no output root to escape with"
+        )
     last = inbox.last_commit_time(chain)
     opens_after = last + portal.chain(chain).escape_window
     now = max(_l1_time(l1) + 1, int(time.time()))
     if now <= opens_after:
-        raise BridgeError(f"the escape hatch of chain {chain} is not open: its last output root "
-                          f"was committed at L1 time {last}, and anyone may exit after L1 time "
-                          f"{opens_after} (in {opens_after - now + 1} s)")  # fmt: skip
+        raise BridgeError(
+            f"the escape hatch of chain {chain} is not open: its last output root "
+            f"was committed at L1 time {last}, and anyone may exit after L1 time "
+            f"{opens_after} (in {opens_after - now + 1} s)"
+        )
     return count - 1
 
 
@@ -661,9 +787,14 @@ def rederive(target: BridgeTarget, batch: int, timeout: float) -> Replayer:
     block of batch `batch`: the verifier `rollup verify` runs (services/verifier.py, with the
     Portal's deposits), reading the chain's commitments only up to that batch."""
     store = (target.data_dir / "da").resolve()
-    _name, verifier = open_verifier(target.app_dir, target.l1_rpc, target.inbox,
-                                    [store] if store.is_dir() else [], target.from_block,
-                                    target.portal)  # fmt: skip
+    _name, verifier = open_verifier(
+        target.app_dir,
+        target.l1_rpc,
+        target.inbox,
+        [store] if store.is_dir() else [],
+        target.from_block,
+        target.portal,
+    )
     # the verifier reads this chain's commitments through its inbox port: cut it at `batch`
     verifier.inbox = InboxUpTo(verifier.inbox, target.chain_id, batch)
     try:
@@ -684,15 +815,17 @@ class InboxUpTo:
     def __init__(self, inbox: InboxReader, chain_id: int, last: int) -> None:
         self.inbox, self.chain_id, self.last = inbox, chain_id, last
 
-    def commitments(self, chain_id: int, from_l1_block: int,
-                    to_l1_block: int | None = None) -> Sequence[CommitmentRecord]:  # fmt: skip
+    def commitments(
+        self, chain_id: int, from_l1_block: int, to_l1_block: int | None = None
+    ) -> Sequence[CommitmentRecord]:
         found = self.inbox.commitments(chain_id, from_l1_block, to_l1_block)
         if chain_id != self.chain_id:
             return found
         return [c for c in found if c.index <= self.last]
 
-    def reverts(self, chain_id: int, from_l1_block: int,
-                to_l1_block: int | None = None) -> Sequence[RevertRecord]:  # fmt: skip
+    def reverts(
+        self, chain_id: int, from_l1_block: int, to_l1_block: int | None = None
+    ) -> Sequence[RevertRecord]:
         return self.inbox.reverts(chain_id, from_l1_block, to_l1_block)
 
     def l1_block_number(self, tag: str = "latest") -> int:
@@ -702,20 +835,23 @@ class InboxUpTo:
 # ---- the command line ----------------------------------------------------------------------
 
 
-def add_bridge_parser(sub: Any, data_dir_option: Callable[[argparse.ArgumentParser], None]
-                      ) -> None:  # fmt: skip
+def add_bridge_parser(sub: Any, data_dir_option: Callable[[argparse.ArgumentParser], None]) -> None:
     bridge = sub.add_parser("bridge", help="deposit, withdraw, finalize, escape: the L1 bridge")
     commands = bridge.add_subparsers(dest="bridge_command", required=True, metavar="COMMAND")
-    key_help = ("the private key that signs, on the L1 and the app chain (default: dev account "
-                "0, whose key is public: a devnet's convenience only)")  # fmt: skip
+    key_help = (
+        "the private key that signs, on the L1 and the app chain (default: dev account "
+        "0, whose key is public: a devnet's convenience only)"
+    )
 
-    def command(name: str, help_text: str, handler: Callable[[argparse.Namespace], Any]
-                ) -> argparse.ArgumentParser:  # fmt: skip
+    def command(
+        name: str, help_text: str, handler: Callable[[argparse.Namespace], Any]
+    ) -> argparse.ArgumentParser:
         parser: argparse.ArgumentParser = commands.add_parser(name, help=help_text)
         parser.add_argument("app", metavar="APP", help="an app of the devnet: name or directory")
         if name != "status":
-            parser.add_argument("--key", type=_key, default=DEFAULT_KEY, metavar="HEX",
-                                help=key_help)  # fmt: skip
+            parser.add_argument(
+                "--key", type=_key, default=DEFAULT_KEY, metavar="HEX", help=key_help
+            )
             parser.add_argument(
                 "--timeout",
                 type=float,
@@ -728,37 +864,63 @@ def add_bridge_parser(sub: Any, data_dir_option: Callable[[argparse.ArgumentPars
         parser.set_defaults(handler=lambda args: _run(args, handler))
         return parser
 
-    dep = command("deposit", "deposit ETH or an ERC-20 from the L1 and wait until credited",
-                  _cmd_deposit)  # fmt: skip
+    dep = command(
+        "deposit", "deposit ETH or an ERC-20 from the L1 and wait until credited", _cmd_deposit
+    )
     dep.add_argument("--amount", type=_amount, required=True, metavar="WEI")
-    dep.add_argument("--to", type=_address, metavar="ADDR",
-                     help="the app-chain recipient, or the contract a forced call calls "
-                     "(default: the key's address)")  # fmt: skip
+    dep.add_argument(
+        "--to",
+        type=_address,
+        metavar="ADDR",
+        help="the app-chain recipient, or the contract a forced call calls "
+        "(default: the key's address)",
+    )
     dep.add_argument("--token", type=_address, metavar="L1_TOKEN", help="an L1 ERC-20")
-    dep.add_argument("--data", type=_data, default=b"", metavar="HEX",
-                     help="calldata: a forced call from the L1 sender to --to")  # fmt: skip
-    dep.add_argument("--gas", type=_amount, metavar="N",
-                     help=f"the call's L2 gas (default {DEFAULT_DEPOSIT_GAS})")  # fmt: skip
+    dep.add_argument(
+        "--data",
+        type=_data,
+        default=b"",
+        metavar="HEX",
+        help="calldata: a forced call from the L1 sender to --to",
+    )
+    dep.add_argument(
+        "--gas",
+        type=_amount,
+        metavar="N",
+        help=f"the call's L2 gas (default {DEFAULT_DEPOSIT_GAS})",
+    )
 
     out = command("withdraw", "start a withdrawal to the L1 on the app chain", _cmd_withdraw)
     out.add_argument("--amount", type=_amount, required=True, metavar="WEI")
-    out.add_argument("--to", type=_address, metavar="L1_ADDR",
-                     help="the L1 recipient (default: the key's address)")  # fmt: skip
-    out.add_argument("--token", type=_address, metavar="L1_TOKEN",
-                     help="withdraw this L1 token's bridged token instead of ETH")  # fmt: skip
+    out.add_argument(
+        "--to",
+        type=_address,
+        metavar="L1_ADDR",
+        help="the L1 recipient (default: the key's address)",
+    )
+    out.add_argument(
+        "--token",
+        type=_address,
+        metavar="L1_TOKEN",
+        help="withdraw this L1 token's bridged token instead of ETH",
+    )
 
-    fin = command("finalize", "prove a withdrawal on the L1 and finalize it after the delay",
-                  _cmd_finalize)  # fmt: skip
+    fin = command(
+        "finalize", "prove a withdrawal on the L1 and finalize it after the delay", _cmd_finalize
+    )
     fin.add_argument("withdrawal_hash", type=_hash, metavar="WITHDRAWAL_HASH")
-    fin.add_argument("--no-wait", action="store_true",
-                     help="do not wait for an output root or the delay: prove what can be "
-                     "proven now, else exit 1 saying when to come back")  # fmt: skip
+    fin.add_argument(
+        "--no-wait",
+        action="store_true",
+        help="do not wait for an output root or the delay: prove what can be "
+        "proven now, else exit 1 saying when to come back",
+    )
 
-    command("status", "the bridge of an app: addresses, L1 origin, deposits, windows",
-            _cmd_status)  # fmt: skip
+    command("status", "the bridge of an app: addresses, L1 origin, deposits, windows", _cmd_status)
 
-    esc = command("escape", "exit with a state proof once the chain stopped committing",
-                  _cmd_escape)  # fmt: skip
+    esc = command(
+        "escape", "exit with a state proof once the chain stopped committing", _cmd_escape
+    )
     esc.add_argument(
         "--token",
         type=_address,
@@ -767,9 +929,13 @@ def add_bridge_parser(sub: Any, data_dir_option: Callable[[argparse.ArgumentPars
         metavar="L1_TOKEN",
         help="also claim this bridged token (repeatable)",
     )
-    esc.add_argument("--account", type=_address, metavar="ADDR",
-                     help="the app-chain account to pay out (default: the key's address); "
-                     "anyone may exit any account, always to that account")  # fmt: skip
+    esc.add_argument(
+        "--account",
+        type=_address,
+        metavar="ADDR",
+        help="the app-chain account to pay out (default: the key's address); "
+        "anyone may exit any account, always to that account",
+    )
 
 
 def _run(args: argparse.Namespace, handler: Callable[[argparse.Namespace], Any]) -> int:
@@ -789,26 +955,51 @@ def _one_line() -> Iterator[None]:
     """What the L1 or a node raised, as a `BridgeError` of one line."""
     try:
         yield
-    except (RollupError, httpx.HTTPError, requests.RequestException, Web3Exception,
-            ConnectionError, OSError) as exc:  # fmt: skip
+    except (
+        RollupError,
+        httpx.HTTPError,
+        requests.RequestException,
+        Web3Exception,
+        ConnectionError,
+        OSError,
+    ) as exc:
         raise BridgeError(" ".join(str(exc).split()) or type(exc).__name__) from None
 
 
 def _cmd_deposit(args: argparse.Namespace) -> dict[str, Any]:
     if args.data and args.token is not None:
         raise BridgeError("--data goes with an ETH deposit (a forced call), not with --token")
-    return deposit(open_target(args.data_dir, args.app), args.amount, args.to, args.token,
-                   args.data, args.gas, args.key, args.timeout)  # fmt: skip
+    return deposit(
+        open_target(args.data_dir, args.app),
+        args.amount,
+        args.to,
+        args.token,
+        args.data,
+        args.gas,
+        args.key,
+        args.timeout,
+    )
 
 
 def _cmd_withdraw(args: argparse.Namespace) -> dict[str, Any]:
-    return withdraw(open_target(args.data_dir, args.app), args.amount, args.to, args.token,
-                    args.key, args.timeout)  # fmt: skip
+    return withdraw(
+        open_target(args.data_dir, args.app),
+        args.amount,
+        args.to,
+        args.token,
+        args.key,
+        args.timeout,
+    )
 
 
 def _cmd_finalize(args: argparse.Namespace) -> dict[str, Any]:
-    return finalize(open_target(args.data_dir, args.app), args.withdrawal_hash, args.key,
-                    not args.no_wait, args.timeout)  # fmt: skip
+    return finalize(
+        open_target(args.data_dir, args.app),
+        args.withdrawal_hash,
+        args.key,
+        not args.no_wait,
+        args.timeout,
+    )
 
 
 def _cmd_status(args: argparse.Namespace) -> dict[str, Any]:
@@ -816,8 +1007,9 @@ def _cmd_status(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def _cmd_escape(args: argparse.Namespace) -> dict[str, Any]:
-    return escape(open_target(args.data_dir, args.app), args.token, args.account, args.key,
-                  args.timeout)  # fmt: skip
+    return escape(
+        open_target(args.data_dir, args.app), args.token, args.account, args.key, args.timeout
+    )
 
 
 # ---- argument types ----

@@ -141,9 +141,17 @@ def cmd_up(args: argparse.Namespace) -> int:
             f"rollup down --data-dir {args.data_dir}",
         )
         return 0
-    devnet = Devnet(specs, data_dir, args.l1_rpc, args.port_base, da=args.da,
-                    da_mode=args.da_mode, verify=args.verify, bus=args.bus,
-                    l1_key_file=args.l1_key_file)  # fmt: skip
+    devnet = Devnet(
+        specs,
+        data_dir,
+        args.l1_rpc,
+        args.port_base,
+        da=args.da,
+        da_mode=args.da_mode,
+        verify=args.verify,
+        bus=args.bus,
+        l1_key_file=args.l1_key_file,
+    )
     serve(devnet, on_ready=lambda s: _print_up(s, "Press Ctrl-C to stop."))
     print("Stopped.")
     return 0
@@ -201,10 +209,18 @@ def cmd_status(args: argparse.Namespace) -> int:
         return 0
     headers = ["NAME", "CHAIN ID", "VM", "HEAD", "SAFE", "FINAL", "RPC URL", "APP ADDRESS"]
     rows = [
-        [a["name"], str(a["chain_id"]), a["vm"], _head_text(a["head"]), _head_text(a["safe"]),
-         _head_text(a["finalized"]), a["rpc_url"], a["address"]]
+        [
+            a["name"],
+            str(a["chain_id"]),
+            a["vm"],
+            _head_text(a["head"]),
+            _head_text(a["safe"]),
+            _head_text(a["finalized"]),
+            a["rpc_url"],
+            a["address"],
+        ]
         for a in report["apps"]
-    ]  # fmt: skip
+    ]
     print(format_table(headers, rows))
     print(f"\nL1 RPC: {report['l1_rpc']}")
     bridge = next((a["bridge"] for a in report["apps"] if a["bridge"]), None)
@@ -233,8 +249,12 @@ def status_report(state: DevnetState) -> dict[str, Any]:
         }
         for a in state["apps"]
     ]
-    return {"apps": apps, "l1_rpc": state["l1"]["rpc_url"], "da": state.get("da"),
-            "bus": state.get("bus")}  # fmt: skip
+    return {
+        "apps": apps,
+        "l1_rpc": state["l1"]["rpc_url"],
+        "da": state.get("da"),
+        "bus": state.get("bus"),
+    }
 
 
 def _head(rpc_url: str) -> int | None:
@@ -355,8 +375,13 @@ def build_parser() -> argparse.ArgumentParser:
     l1_commands = l1.add_subparsers(dest="l1_command", required=True, metavar="COMMAND")
     deploy = l1_commands.add_parser("deploy", help="deploy a BatchInbox and a Portal on an L1")
     deploy.add_argument("--l1-rpc", required=True, metavar="URL", help="the L1's JSON-RPC URL")
-    deploy.add_argument("--key-file", required=True, type=Path, metavar="FILE",
-                        help="the owner's key file: it deploys and owns both")  # fmt: skip
+    deploy.add_argument(
+        "--key-file",
+        required=True,
+        type=Path,
+        metavar="FILE",
+        help="the owner's key file: it deploys and owns both",
+    )
     deploy.add_argument("--json", action="store_true", help="print one JSON object")
     deploy.set_defaults(handler=cmd_l1_deploy)
 

@@ -42,15 +42,24 @@ def add_verify_parser(sub: Any, data_dir_option: Any) -> None:
     data_dir_option(verify)
     verify.add_argument("--l1-rpc", metavar="URL", help="default: the devnet's L1")
     verify.add_argument("--inbox", metavar="ADDR", help="default: the devnet's BatchInbox")
-    verify.add_argument("--portal", metavar="ADDR",
-                        help="default: the devnet's Portal (without one, blocks with deposits "
-                        "wait)")  # fmt: skip
-    verify.add_argument("--da-dir", type=Path, action="append",
-                        help="a local DA store: the app's, then its source apps' (default: "
-                        "the devnet's stores)")  # fmt: skip
+    verify.add_argument(
+        "--portal",
+        metavar="ADDR",
+        help="default: the devnet's Portal (without one, blocks with deposits wait)",
+    )
+    verify.add_argument(
+        "--da-dir",
+        type=Path,
+        action="append",
+        help="a local DA store: the app's, then its source apps' (default: the devnet's stores)",
+    )
     verify.add_argument("--from-l1-block", type=int, default=None)
-    verify.add_argument("--portal-from-block", type=int, default=None,
-                        help="read deposits from here (default: --from-l1-block)")  # fmt: skip
+    verify.add_argument(
+        "--portal-from-block",
+        type=int,
+        default=None,
+        help="read deposits from here (default: --from-l1-block)",
+    )
     verify.add_argument("--follow", action="store_true", help="keep verifying new batches")
     verify.add_argument("--port", type=int, help="with --follow: serve /status and /metrics")
     verify.add_argument("--json", action="store_true", help="print the status as JSON")
@@ -63,8 +72,9 @@ def cmd_verify(args: argparse.Namespace) -> int:
     record = _find_app(state, args.app)
     app_dir = Path(record["app_dir"]) if record else Path(args.app)
     if not (app_dir / "rollup.toml").is_file():
-        raise VerifyError(f"{args.app} is neither an app directory nor an app of the devnet "
-                          f"in {args.data_dir}")  # fmt: skip
+        raise VerifyError(
+            f"{args.app} is neither an app directory nor an app of the devnet in {args.data_dir}"
+        )
     da = state.get("da") if state else None
     l1_rpc = args.l1_rpc or (state["l1"]["rpc_url"] if state else None)
     inbox = args.inbox or (da["inbox"] if da else None)
@@ -72,11 +82,18 @@ def cmd_verify(args: argparse.Namespace) -> int:
         raise VerifyError("no devnet with DA is recorded here: pass --l1-rpc and --inbox")
     portal = args.portal or (da.get("portal") if da else None)
     da_dirs = args.da_dir or ([Path(record["data_dir"]) / "da"] if record else [])
-    from_block = args.from_l1_block if args.from_l1_block is not None else (
-        da["from_block"] if da else 0)  # fmt: skip
-    name, verifier = open_verifier(app_dir, l1_rpc, _address(inbox), da_dirs, from_block,
-                                   _address(portal) if portal else None,
-                                   args.portal_from_block)  # fmt: skip
+    from_block = (
+        args.from_l1_block if args.from_l1_block is not None else (da["from_block"] if da else 0)
+    )
+    name, verifier = open_verifier(
+        app_dir,
+        l1_rpc,
+        _address(inbox),
+        da_dirs,
+        from_block,
+        _address(portal) if portal else None,
+        args.portal_from_block,
+    )
     if not args.follow:
         try:
             return run_once(verifier, args.timeout, args.json)
@@ -106,8 +123,11 @@ def _follow(verifier: Any, as_json: bool) -> int:
     try:
         while worker.is_alive():
             status = verifier.status()
-            shown = json.dumps(status.as_dict()) if as_json else status.message + (
-                f" (waiting: {status.waiting})" if status.waiting else "")  # fmt: skip
+            shown = (
+                json.dumps(status.as_dict())
+                if as_json
+                else status.message + (f" (waiting: {status.waiting})" if status.waiting else "")
+            )
             if shown != last:
                 print(shown, flush=True)
                 last = shown

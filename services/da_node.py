@@ -62,24 +62,38 @@ def da_settings(settings: Settings, data_dir: Path) -> DASettings | None:
     if da.backend is None:
         return None
     if os.environ.get("ROLLUP_BATCHER_KEY"):
-        raise ConfigError("$ROLLUP_BATCHER_KEY is not read: keep the batcher's key in a file "
-                          "of mode 0600 and name it with --batcher-key-file")  # fmt: skip
+        raise ConfigError(
+            "$ROLLUP_BATCHER_KEY is not read: keep the batcher's key in a file "
+            "of mode 0600 and name it with --batcher-key-file"
+        )
     l1_rpc, inbox, key_file = settings.l1.rpc, da.inbox, da.batcher_key_file
-    missing = [name for name, value in (("--l1-rpc", l1_rpc), ("--inbox", inbox),
-                                        ("--batcher-key-file", key_file)) if not value]  # fmt: skip
+    missing = [
+        name
+        for name, value in (
+            ("--l1-rpc", l1_rpc),
+            ("--inbox", inbox),
+            ("--batcher-key-file", key_file),
+        )
+        if not value
+    ]
     if missing:
         raise ConfigError(f"--da {da.backend} needs {', '.join(missing)}")
     assert l1_rpc and inbox and key_file  # (for mypy: checked just above)
     load_key(key_file)  # refuse a missing, malformed or readable-by-others file at start
-    config = PosterConfig(max_delay_s=da.max_delay, max_backlog_blocks=da.max_backlog_blocks,
-                          max_backlog_txs=da.max_backlog_txs,
-                          retry_max_s=da.retry_max)  # fmt: skip
-    return DASettings(da.backend, l1_rpc, inbox, key_file, data_dir, da.mode,
-                      da.inbox_from_block, config)  # fmt: skip
+    config = PosterConfig(
+        max_delay_s=da.max_delay,
+        max_backlog_blocks=da.max_backlog_blocks,
+        max_backlog_txs=da.max_backlog_txs,
+        retry_max_s=da.retry_max,
+    )
+    return DASettings(
+        da.backend, l1_rpc, inbox, key_file, data_dir, da.mode, da.inbox_from_block, config
+    )
 
 
-def open_backend(name: DABackendName, chain_id: int, l1: L1Client, data_dir: Path,
-                 mode: DAMode = "calldata") -> DABackend:  # fmt: skip
+def open_backend(
+    name: DABackendName, chain_id: int, l1: L1Client, data_dir: Path, mode: DAMode = "calldata"
+) -> DABackend:
     """The DA backend `name`: `local` in DATA/da, `ethereum` through `l1`."""
     if name == "local":
         return LocalDA(data_dir / "da")
@@ -126,18 +140,29 @@ class DAService:
         self.node, self.settings = node, settings
         key = load_key(settings.batcher_key_file)
         self.l1 = L1Client(settings.l1_rpc, "0x" + key.hex())
-        log.info("DA poster: batcher 0x%s, inbox 0x%s", address_of(key)[2:],
-                 settings.inbox.hex())  # fmt: skip
-        self.backend = open_backend(settings.backend, node.chain_id, self.l1, settings.data_dir,
-                                    settings.mode)  # fmt: skip
+        log.info("DA poster: batcher 0x%s, inbox 0x%s", address_of(key)[2:], settings.inbox.hex())
+        self.backend = open_backend(
+            settings.backend, node.chain_id, self.l1, settings.data_dir, settings.mode
+        )
         self.store = PosterStore(settings.data_dir / "da-poster.sqlite")
         node.posted = self.store  # withdrawal proofs name the output root that covers them
         config = settings.poster
-        self.poster = Poster(node.chain_id, _NodeBlocks(node), self.backend,
-                             BatchInbox(self.l1, settings.inbox), self.store, config,
-                             self._publish, settings.inbox_from_l1_block)  # fmt: skip
-        self.backlog = Backlog(_NodeChain(node), lambda: self.poster.status.safe,
-                               config.max_backlog_blocks, config.max_backlog_txs)  # fmt: skip
+        self.poster = Poster(
+            node.chain_id,
+            _NodeBlocks(node),
+            self.backend,
+            BatchInbox(self.l1, settings.inbox),
+            self.store,
+            config,
+            self._publish,
+            settings.inbox_from_l1_block,
+        )
+        self.backlog = Backlog(
+            _NodeChain(node),
+            lambda: self.poster.status.safe,
+            config.max_backlog_blocks,
+            config.max_backlog_txs,
+        )
 
     def _publish(self, safe: int, finalized: int) -> None:
         self.node.safe_head, self.node.finalized_head = safe, finalized

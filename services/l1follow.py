@@ -71,22 +71,40 @@ def l1_settings(l1: L1Section) -> L1FollowSettings | None:
     return L1FollowSettings(l1.rpc, l1.portal, l1.portal_from_block or 0, l1.poll)
 
 
-def open_follower(settings: L1FollowSettings, chain_id: int, confirmations: int,
-                  start_nonce: int,
-                  on_change: Callable[[], None] | None = None) -> L1Follower:  # fmt: skip
+def open_follower(
+    settings: L1FollowSettings,
+    chain_id: int,
+    confirmations: int,
+    start_nonce: int,
+    on_change: Callable[[], None] | None = None,
+) -> L1Follower:
     """A follower of the Portal over JSON-RPC (not started)."""
     reader = PortalDeposits(L1Client(settings.l1_rpc, timeout=L1_TIMEOUT_S), settings.portal)
-    return L1Follower(reader, chain_id, confirmations, settings.from_block, start_nonce,
-                      settings.poll_s, on_change)  # fmt: skip
+    return L1Follower(
+        reader,
+        chain_id,
+        confirmations,
+        settings.from_block,
+        start_nonce,
+        settings.poll_s,
+        on_change,
+    )
 
 
 class L1Follower:
     """`L1View` of one app chain over a `DepositReader`; `start()` its thread, `stop()` it."""
 
-    def __init__(self, reader: DepositReader, chain_id: int, confirmations: int,
-                 from_block: int = 0, start_nonce: int = 0, poll_s: float = POLL_S,
-                 on_change: Callable[[], None] | None = None,
-                 keep: int | None = None) -> None:  # fmt: skip
+    def __init__(
+        self,
+        reader: DepositReader,
+        chain_id: int,
+        confirmations: int,
+        from_block: int = 0,
+        start_nonce: int = 0,
+        poll_s: float = POLL_S,
+        on_change: Callable[[], None] | None = None,
+        keep: int | None = None,
+    ) -> None:
         self.reader = reader
         self.chain_id = chain_id
         self.confirmations = confirmations
@@ -180,12 +198,18 @@ class L1Follower:
         self._failure = reason
         if isinstance(exc, ConnectionError):
             if previous is None:
-                log.warning("L1 unreachable (blocks keep L1 origin %d; retrying): %s",
-                            self._origin.number, exc)  # fmt: skip
+                log.warning(
+                    "L1 unreachable (blocks keep L1 origin %d; retrying): %s",
+                    self._origin.number,
+                    exc,
+                )
         elif reason != previous:
-            log.error("cannot follow the L1 (blocks keep L1 origin %d; retrying): %s",
-                      self._origin.number, reason,
-                      exc_info=not isinstance(exc, RollupError))  # fmt: skip
+            log.error(
+                "cannot follow the L1 (blocks keep L1 origin %d; retrying): %s",
+                self._origin.number,
+                reason,
+                exc_info=not isinstance(exc, RollupError),
+            )
 
     # ---- one round (the follower's thread; public for tests) ----
 
@@ -232,9 +256,12 @@ class L1Follower:
                 fork = number
                 break
         else:
-            log.error("L1 reorg deeper than the %d block hashes kept: reading on from L1 "
-                      "block %d; deposits in older blocks are taken as final", len(self._hashes),
-                      fork + 1)  # fmt: skip
+            log.error(
+                "L1 reorg deeper than the %d block hashes kept: reading on from L1 "
+                "block %d; deposits in older blocks are taken as final",
+                len(self._hashes),
+                fork + 1,
+            )
         self._rewind(fork)
         return True
 
@@ -249,15 +276,28 @@ class L1Follower:
             self._tip = fork
             self._confirmed = min(self._confirmed, fork)
             origin = self._origin
-        log.warning("L1 reorg: back to L1 block %d (the fork point), %d deposit(s) dropped",
-                    fork, len(dropped))  # fmt: skip
+        log.warning(
+            "L1 reorg: back to L1 block %d (the fork point), %d deposit(s) dropped",
+            fork,
+            len(dropped),
+        )
         if origin.number > fork:
-            log.error("L1 reorg deeper than %d confirmations: L1 origin %d (0x%s) is no longer "
-                      "canonical; blocks name newer origins once the L1 has them",
-                      self.confirmations, origin.number, origin.hash.hex())  # fmt: skip
+            log.error(
+                "L1 reorg deeper than %d confirmations: L1 origin %d (0x%s) is no longer "
+                "canonical; blocks name newer origins once the L1 has them",
+                self.confirmations,
+                origin.number,
+                origin.hash.hex(),
+            )
 
-    def _advance(self, end: int, hashes: dict[int, bytes], found: Sequence[Deposit],
-                 confirmed: int, origin_hash: bytes | None) -> bool:  # fmt: skip
+    def _advance(
+        self,
+        end: int,
+        hashes: dict[int, bytes],
+        found: Sequence[Deposit],
+        confirmed: int,
+        origin_hash: bytes | None,
+    ) -> bool:
         """Take one round's reading. True if the origin moved or deposits arrived."""
         with self._lock:
             self._forget_executed()

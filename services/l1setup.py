@@ -63,9 +63,13 @@ class L1Setup:
     portal: bytes
 
 
-def prepare_l1(rpc_url: str, apps: Sequence[BatcherSpec], state_dir: Path,
-               owner_key_file: Path | None = None,
-               fund_owner_from: str | None = None) -> L1Setup:  # fmt: skip
+def prepare_l1(
+    rpc_url: str,
+    apps: Sequence[BatcherSpec],
+    state_dir: Path,
+    owner_key_file: Path | None = None,
+    fund_owner_from: str | None = None,
+) -> L1Setup:
     """Make sure the inbox exists and every app has its funded, registered batcher.
 
     `owner_key_file`: the owner's key; None: `state_dir/owner.key`, made at random if new (a
@@ -87,10 +91,12 @@ def prepare_l1(rpc_url: str, apps: Sequence[BatcherSpec], state_dir: Path,
         if inbox.batcher(app.chain_id) != batcher:
             inbox.set_batcher(app.chain_id, batcher)
             log.info("batcher of %s (chain %d): 0x%s", app.name, app.chain_id, batcher.hex())
-    register_chains(portal, [ChainTerms(a.chain_id, a.withdrawal_delay, a.escape_window)
-                             for a in apps])  # fmt: skip
-    return L1Setup(inbox.address, block, owner.address, {a.name: a.key_file for a in apps},
-                   portal.address)  # fmt: skip
+    register_chains(
+        portal, [ChainTerms(a.chain_id, a.withdrawal_delay, a.escape_window) for a in apps]
+    )
+    return L1Setup(
+        inbox.address, block, owner.address, {a.name: a.key_file for a in apps}, portal.address
+    )
 
 
 def _top_up(funder: L1Client, to: bytes, amount: int, low: int | None = None) -> None:
@@ -111,23 +117,29 @@ def _existing(record: Path, owner: L1Client) -> tuple[BatchInbox, int] | None:
         return None
     inbox = BatchInbox(owner, address)
     if inbox.owner() != owner.address:  # another key owns it (an older devnet): start anew
-        log.warning("the inbox 0x%s is owned by 0x%s, not by this devnet's owner 0x%s; "
-                    "deploying a new one", address.hex(), inbox.owner().hex(),
-                    owner.address.hex())  # fmt: skip
+        log.warning(
+            "the inbox 0x%s is owned by 0x%s, not by this devnet's owner 0x%s; deploying a new one",
+            address.hex(),
+            inbox.owner().hex(),
+            owner.address.hex(),
+        )
         return None
     try:
         inbox.last_commit_time(0)
     except L1Rejected:  # an inbox from before the bridge: it keeps no output roots
-        log.warning("the inbox 0x%s keeps no output roots (an older build); deploying a new "
-                    "one", address.hex())  # fmt: skip
+        log.warning(
+            "the inbox 0x%s keeps no output roots (an older build); deploying a new one",
+            address.hex(),
+        )
         return None
     return inbox, block
 
 
 def _deploy(record: Path, owner: L1Client) -> tuple[BatchInbox, int]:
     inbox, block = deploy_inbox(owner)
-    log.info("deployed the BatchInbox at 0x%s, owned by 0x%s", inbox.address.hex(),
-             owner.address.hex())  # fmt: skip
+    log.info(
+        "deployed the BatchInbox at 0x%s, owned by 0x%s", inbox.address.hex(), owner.address.hex()
+    )
     body = {"address": "0x" + inbox.address.hex(), "block": block, "l1_chain_id": owner.chain_id}
     _write(record, body)
     return inbox, block
@@ -147,8 +159,9 @@ def _existing_portal(record: Path, owner: L1Client, inbox: BatchInbox) -> Portal
 
 def _deploy_portal(record: Path, owner: L1Client, inbox: BatchInbox) -> Portal:
     portal, _block = deploy_portal(owner, inbox.address)
-    log.info("deployed the Portal at 0x%s over the inbox 0x%s", portal.address.hex(),
-             inbox.address.hex())  # fmt: skip
+    log.info(
+        "deployed the Portal at 0x%s over the inbox 0x%s", portal.address.hex(), inbox.address.hex()
+    )
     body = json.loads(record.read_text(encoding="utf-8"))
     _write(record, dict(body, portal="0x" + portal.address.hex()))
     return portal

@@ -42,8 +42,12 @@ class JsonFormatter(logging.Formatter):
 
     def format(self, record: logging.LogRecord) -> str:
         stamp = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(record.created))
-        out = {"time": f"{stamp}.{int(record.msecs):03d}Z", "level": record.levelname,
-               "logger": record.name, "message": record.getMessage()}  # fmt: skip
+        out = {
+            "time": f"{stamp}.{int(record.msecs):03d}Z",
+            "level": record.levelname,
+            "logger": record.name,
+            "message": record.getMessage(),
+        }
         if record.exc_info:
             out["exception"] = self.formatException(record.exc_info)
         if record.stack_info:
@@ -51,9 +55,13 @@ class JsonFormatter(logging.Formatter):
         return json.dumps(out, ensure_ascii=False)
 
 
-def configure_logging(level: LogLevel | None = None, fmt: LogFormat | None = None,
-                      stream: TextIO | None = None, environ: Mapping[str, str] | None = None,
-                      force: bool = False) -> None:  # fmt: skip
+def configure_logging(
+    level: LogLevel | None = None,
+    fmt: LogFormat | None = None,
+    stream: TextIO | None = None,
+    environ: Mapping[str, str] | None = None,
+    force: bool = False,
+) -> None:
     """Send every logger's records at `level` or above to `stream` (stderr) in `fmt`. A None
     is read from ROLLUP_LOG_LEVEL / ROLLUP_LOG_FORMAT, else info / text. Calling it again
     replaces the handler it installed. As `logging.basicConfig`, it leaves a root logger that

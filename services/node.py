@@ -45,18 +45,25 @@ log = logging.getLogger(__name__)
 NODE_SETTINGS = ("app_dir", "node", "rpc", "bus", "l1", "da", "log")
 
 
-def open_node(app_dir: Path, data_dir: Path, db_url: str | None = None,
-              config: SequencerConfig | None = None) -> Sequencer:  # fmt: skip
+def open_node(
+    app_dir: Path, data_dir: Path, db_url: str | None = None, config: SequencerConfig | None = None
+) -> Sequencer:
     bundle = load_app(app_dir)
     data_dir.mkdir(parents=True, exist_ok=True)
     url = db_url or bundle.manifest.database or f"sqlite:///{data_dir / 'chain.db'}"
     return Sequencer(bundle.manifest, bundle.code, url, config)
 
 
-async def serve(node: Sequencer, host: str, port: int, limits: RpcLimits | None = None,
-                bus: BusSettings | None = None, da: DASettings | None = None,
-                access: RpcAccess | None = None,
-                l1: L1FollowSettings | None = None) -> None:  # fmt: skip
+async def serve(
+    node: Sequencer,
+    host: str,
+    port: int,
+    limits: RpcLimits | None = None,
+    bus: BusSettings | None = None,
+    da: DASettings | None = None,
+    access: RpcAccess | None = None,
+    l1: L1FollowSettings | None = None,
+) -> None:
     """`bus`: the bus settings (services/bus/settings.py), or None for no bus;
     `da`: the DA poster's settings (services/da_node.py), or None for no poster;
     `l1`: the L1 follower's (services/l1follow.py), or None for no deposits."""
@@ -68,9 +75,17 @@ async def serve(node: Sequencer, host: str, port: int, limits: RpcLimits | None 
     app = create_app(RpcServer(node, producer, limits, admission_gate=gate, access=access))
     limits = limits or RpcLimits()
     # log_config=None: uvicorn's loggers go through ours (services/logs.py), not its own.
-    config = uvicorn.Config(app, host=host, port=port, log_level="warning", access_log=False,
-                            log_config=None, loop="asyncio", lifespan="off",
-                            limit_concurrency=limits.max_connections)  # fmt: skip
+    config = uvicorn.Config(
+        app,
+        host=host,
+        port=port,
+        log_level="warning",
+        access_log=False,
+        log_config=None,
+        loop="asyncio",
+        lifespan="off",
+        limit_concurrency=limits.max_connections,
+    )
     server = uvicorn.Server(config)
     # Our handlers stop the server and then drain the writer; uvicorn's would re-raise the
     # signal after shutdown and kill the process before the in-flight writes finish.
@@ -102,20 +117,26 @@ async def serve(node: Sequencer, host: str, port: int, limits: RpcLimits | None 
         node.close()
 
 
-def _follow_l1(node: Sequencer, settings: L1FollowSettings | None,
-               wake: Callable[[], None]) -> L1Follower | None:  # fmt: skip
+def _follow_l1(
+    node: Sequencer, settings: L1FollowSettings | None, wake: Callable[[], None]
+) -> L1Follower | None:
     """Start following the Portal's deposits for this chain (with the manifest's
     confirmations), from the first deposit the chain has not executed; deposits that become
     due wake the block producer, so a block holding only deposits is built at once."""
     if settings is None:
         return None
     confirmations = node.manifest.bridge.confirmations
-    follower = open_follower(settings, node.chain_id, confirmations,
-                             next_deposit_nonce(node.state), wake)  # fmt: skip
+    follower = open_follower(
+        settings, node.chain_id, confirmations, next_deposit_nonce(node.state), wake
+    )
     node.l1 = follower
     follower.start()
-    log.info("following the L1 Portal 0x%s from L1 block %d (%d confirmations)",
-             settings.portal.hex(), settings.from_block, confirmations)  # fmt: skip
+    log.info(
+        "following the L1 Portal 0x%s from L1 block %d (%d confirmations)",
+        settings.portal.hex(),
+        settings.from_block,
+        confirmations,
+    )
     return follower
 
 
@@ -160,8 +181,18 @@ def main(argv: list[str] | None = None) -> int:
         pass
     tune_gc()
     limits, access = rpc_settings(settings.rpc, settings.node.host)
-    asyncio.run(serve(node, settings.node.host, settings.node.port, limits, bus=bus, da=da,
-                      access=access, l1=l1))  # fmt: skip
+    asyncio.run(
+        serve(
+            node,
+            settings.node.host,
+            settings.node.port,
+            limits,
+            bus=bus,
+            da=da,
+            access=access,
+            l1=l1,
+        )
+    )
     return 0
 
 

@@ -70,11 +70,18 @@ class ManagedProcess:
     context manager it starts the process unless it runs, and stops it on exit.
     """
 
-    def __init__(self, name: str, command: Sequence[str], log_path: Path, *,
-                 ready: Probe | None = None, env: Mapping[str, str] | None = None,
-                 error: type[ProcessError] = ProcessError,
-                 start_timeout: float = START_TIMEOUT,
-                 stop_timeout: float = STOP_TIMEOUT) -> None:  # fmt: skip
+    def __init__(
+        self,
+        name: str,
+        command: Sequence[str],
+        log_path: Path,
+        *,
+        ready: Probe | None = None,
+        env: Mapping[str, str] | None = None,
+        error: type[ProcessError] = ProcessError,
+        start_timeout: float = START_TIMEOUT,
+        stop_timeout: float = STOP_TIMEOUT,
+    ) -> None:
         """`name` says which process in messages ("node token"); `ready` is its probe (none:
         ready once started); `env` is added to ours; `error` is the class of its failures."""
         self.name, self.command, self.log_path = name, list(command), Path(log_path)
@@ -95,8 +102,9 @@ class ManagedProcess:
         """The exit code of a process that was started and has exited; None otherwise."""
         return None if self._proc is None else self._proc.poll()
 
-    def start(self, timeout: float | None = None,
-              interrupted: Callable[[], bool] | None = None) -> None:  # fmt: skip
+    def start(
+        self, timeout: float | None = None, interrupted: Callable[[], bool] | None = None
+    ) -> None:
         """Spawn the process and wait until it is ready (see `wait_ready`)."""
         self.spawn()
         self.wait_ready(timeout, interrupted)
@@ -118,8 +126,9 @@ class ManagedProcess:
         )
         self.started_at = time.monotonic()
 
-    def wait_ready(self, timeout: float | None = None,
-                   interrupted: Callable[[], bool] | None = None) -> None:  # fmt: skip
+    def wait_ready(
+        self, timeout: float | None = None, interrupted: Callable[[], bool] | None = None
+    ) -> None:
         """Return once the probe answers; raise `error` if the process exits first, if
         `interrupted()` turns true, or after `timeout` s (default: `start_timeout`), and
         then stop the process."""
@@ -131,8 +140,9 @@ class ManagedProcess:
         def ready() -> bool:
             code = self.exited()
             if code is not None:
-                raise self.error(f"{self.name} exited with code {code} before it was ready; "
-                                 f"{self._log_ending()}")  # fmt: skip
+                raise self.error(
+                    f"{self.name} exited with code {code} before it was ready; {self._log_ending()}"
+                )
             if interrupted is not None and interrupted():
                 raise self.error(f"interrupted while starting {self.name}")
             return probe()
@@ -196,8 +206,12 @@ class ManagedProcess:
             self.start()
         return self
 
-    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
-                 tb: TracebackType | None) -> None:  # fmt: skip
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
         self.stop()
 
 
@@ -334,8 +348,9 @@ def terminate_pids(pids: Sequence[int], timeout: float = STOP_TIMEOUT) -> None:
     for pid in pids:
         _signal(pid, signal.SIGTERM)
     with contextlib.suppress(WaitTimeout):
-        wait_until(lambda: not any(pid_alive(p) for p in pids), timeout, "the PIDs to exit",
-                   interval=POLL)  # fmt: skip
+        wait_until(
+            lambda: not any(pid_alive(p) for p in pids), timeout, "the PIDs to exit", interval=POLL
+        )
     for pid in pids:
         if pid_alive(pid):
             log.warning("pid %d ignored SIGTERM for %.0f s; sending SIGKILL", pid, timeout)

@@ -31,8 +31,13 @@ def now_ms() -> int:
 
 
 class BlockProducer:
-    def __init__(self, node: Sequencer, interval_ms: int, max_in_flight: int = 2,
-                 heartbeat_s: float | None = None) -> None:  # fmt: skip
+    def __init__(
+        self,
+        node: Sequencer,
+        interval_ms: int,
+        max_in_flight: int = 2,
+        heartbeat_s: float | None = None,
+    ) -> None:
         self.node = node
         self.interval = interval_ms / 1000
         self.heartbeat = heartbeat_s

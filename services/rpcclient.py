@@ -67,8 +67,9 @@ class RpcClient:
 
     def batch(self, calls: Sequence[tuple[str, Sequence[Any]]]) -> list[dict[str, Any]]:
         """The answer objects of a batch of calls (each a result or an error), in call order."""
-        answers = self.post([request(method, params, i) for i, (method, params) in
-                             enumerate(calls)])  # fmt: skip
+        answers = self.post(
+            [request(method, params, i) for i, (method, params) in enumerate(calls)]
+        )
         if not isinstance(answers, list) or len(answers) != len(calls):
             raise RpcUnavailable(f"{self.url}: not an answer to a batch of {len(calls)}")
         by_id = {a.get("id"): a for a in answers if isinstance(a, dict)}
@@ -87,8 +88,9 @@ class RpcClient:
         try:
             return json.loads(response.content)
         except ValueError:
-            raise RpcUnavailable(f"{self.url} answered HTTP {response.status_code} without "
-                                 "JSON") from None  # fmt: skip
+            raise RpcUnavailable(
+                f"{self.url} answered HTTP {response.status_code} without JSON"
+            ) from None
 
     def close(self) -> None:
         self._http.close()
@@ -96,8 +98,12 @@ class RpcClient:
     def __enter__(self) -> Self:
         return self
 
-    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
-                 tb: TracebackType | None) -> None:  # fmt: skip
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
         self.close()
 
 

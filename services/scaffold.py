@@ -33,8 +33,10 @@ def render(template: str, name: str, chain_id: int | None = None) -> dict[Path, 
     root = TEMPLATE_DIR / template
     if template not in TEMPLATES or not root.is_dir():
         raise ConfigError(f"no template {template!r}: one of {', '.join(TEMPLATES)}")
-    values = {"name": name, "chain_id": str(default_chain_id(name) if chain_id is None
-                                            else chain_id)}  # fmt: skip
+    values = {
+        "name": name,
+        "chain_id": str(default_chain_id(name) if chain_id is None else chain_id),
+    }
     files: dict[Path, str] = {}
     for path in sorted(root.rglob("*")):
         relative = path.relative_to(root)
@@ -56,8 +58,13 @@ def write_files(target: Path, files: Mapping[Path, str]) -> None:
         path.write_text(text, encoding="utf-8")
 
 
-def scaffold(dest: Path, template: str, name: str, chain_id: int | None = None,
-             manifest_edits: Mapping[str, str] | None = None) -> Path:  # fmt: skip
+def scaffold(
+    dest: Path,
+    template: str,
+    name: str,
+    chain_id: int | None = None,
+    manifest_edits: Mapping[str, str] | None = None,
+) -> Path:
     """Render `template` into `dest` (made if need be), replacing each `manifest_edits` key
     in the rendered rollup.toml by its value; `dest`."""
     files = render(template, name, chain_id)

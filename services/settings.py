@@ -130,12 +130,20 @@ Names = Annotated[tuple[str, ...], BeforeValidator(_names)]
 Paths = Annotated[tuple[Path, ...], BeforeValidator(_paths)]
 
 
-def _setting(default: Any, help: str, *, flag: str | None = None, env: str | None = None,
-             toml: str | None = None, **limits: Any) -> Any:  # fmt: skip
+def _setting(
+    default: Any,
+    help: str,
+    *,
+    flag: str | None = None,
+    env: str | None = None,
+    toml: str | None = None,
+    **limits: Any,
+) -> Any:
     """A field with its help and, where they differ from the rule, its names: flag
     --SECTION-FIELD, variable ROLLUP_SECTION_FIELD, rollup.toml [SECTION] FIELD."""
-    names: dict[str, Any] = {k: v for k, v in (("flag", flag), ("env", env), ("toml", toml))
-                             if v is not None}  # fmt: skip
+    names: dict[str, Any] = {
+        k: v for k, v in (("flag", flag), ("env", env), ("toml", toml)) if v is not None
+    }
     return Field(default, description=help, json_schema_extra=names, **limits)
 
 
@@ -146,82 +154,132 @@ class _Section(BaseModel):
 class NodeSection(_Section):
     host: str = _setting("127.0.0.1", "address to serve JSON-RPC on", flag="--host")
     port: int | None = _setting(None, "JSON-RPC port (required)", flag="--port", ge=0, le=65_535)
-    data_dir: Path | None = _setting(None, "the chain's database, keys and DA store (required)",
-                                     flag="--data-dir", env="ROLLUP_DATA_DIR")  # fmt: skip
-    db_url: str | None = _setting(None, "SQLAlchemy URL of the chain's database (default: "
-                                  "SQLite in the data dir)", flag="--db-url",
-                                  env="ROLLUP_DB_URL", toml="sequencer.database")  # fmt: skip
+    data_dir: Path | None = _setting(
+        None,
+        "the chain's database, keys and DA store (required)",
+        flag="--data-dir",
+        env="ROLLUP_DATA_DIR",
+    )
+    db_url: str | None = _setting(
+        None,
+        "SQLAlchemy URL of the chain's database (default: SQLite in the data dir)",
+        flag="--db-url",
+        env="ROLLUP_DB_URL",
+        toml="sequencer.database",
+    )
 
 
 class RpcSection(_Section):
-    cors_origins: Names = _setting(_ACCESS.cors_origins, "comma-separated origins whose pages "
-                                   "may read answers (default: *, any)",
-                                   flag="--cors-origins")  # fmt: skip
-    trusted_origins: Names = _setting(_ACCESS.trusted_origins, "comma-separated origins "
-                                      "allowed to call private methods (default: none)",
-                                      flag="--trusted-origins")  # fmt: skip
-    hosts: Names = _setting(_ACCESS.hosts, "comma-separated Host headers accepted, * for any "
-                            "(default: loopback names; guards against DNS rebinding)",
-                            flag="--rpc-hosts")  # fmt: skip
-    gas_cap: int = _setting(DEFAULT_GAS_CAP, "most gas one eth_call/eth_estimateGas run may use",
-                            ge=0)  # fmt: skip
+    cors_origins: Names = _setting(
+        _ACCESS.cors_origins,
+        "comma-separated origins whose pages may read answers (default: *, any)",
+        flag="--cors-origins",
+    )
+    trusted_origins: Names = _setting(
+        _ACCESS.trusted_origins,
+        "comma-separated origins allowed to call private methods (default: none)",
+        flag="--trusted-origins",
+    )
+    hosts: Names = _setting(
+        _ACCESS.hosts,
+        "comma-separated Host headers accepted, * for any "
+        "(default: loopback names; guards against DNS rebinding)",
+        flag="--rpc-hosts",
+    )
+    gas_cap: int = _setting(
+        DEFAULT_GAS_CAP, "most gas one eth_call/eth_estimateGas run may use", ge=0
+    )
 
 
 class BusSection(_Section):
-    url: str | None = _setting(None, "message bus URL: unix:///DIR or nats://HOST:PORT "
-                               "(default: none, no cross-app messages)", flag="--bus")  # fmt: skip
-    sequencers: Path | None = _setting(None, 'JSON {"<chain_id>": "0x<sequencer address>"}: '
-                                       "the chains whose messages this node accepts "
-                                       "(default: none)", flag="--sequencers")  # fmt: skip
-    credentials: Path | None = _setting(None, 'NATS user of this chain: JSON {"user": ..., '
-                                        '"password": ...}, mode 0600')  # fmt: skip
+    url: str | None = _setting(
+        None,
+        "message bus URL: unix:///DIR or nats://HOST:PORT (default: none, no cross-app messages)",
+        flag="--bus",
+    )
+    sequencers: Path | None = _setting(
+        None,
+        'JSON {"<chain_id>": "0x<sequencer address>"}: '
+        "the chains whose messages this node accepts "
+        "(default: none)",
+        flag="--sequencers",
+    )
+    credentials: Path | None = _setting(
+        None, 'NATS user of this chain: JSON {"user": ..., "password": ...}, mode 0600'
+    )
 
 
 class L1Section(_Section):
     rpc: str | None = _setting(None, "JSON-RPC URL of the L1")
-    portal: Address | None = _setting(None, "address of the L1 Portal: follow its deposits for "
-                                      "this chain (default: no deposits)",
-                                      flag="--portal", env="ROLLUP_PORTAL")  # fmt: skip
-    portal_from_block: int | None = _setting(None, "L1 block the Portal was deployed in: "
-                                             "deposits are read from there (node default 0, "
-                                             "verifier default --from-l1-block)",
-                                             flag="--portal-from-block",
-                                             env="ROLLUP_PORTAL_BLOCK", ge=0)  # fmt: skip
+    portal: Address | None = _setting(
+        None,
+        "address of the L1 Portal: follow its deposits for this chain (default: no deposits)",
+        flag="--portal",
+        env="ROLLUP_PORTAL",
+    )
+    portal_from_block: int | None = _setting(
+        None,
+        "L1 block the Portal was deployed in: "
+        "deposits are read from there (node default 0, "
+        "verifier default --from-l1-block)",
+        flag="--portal-from-block",
+        env="ROLLUP_PORTAL_BLOCK",
+        ge=0,
+    )
     poll: float = _setting(POLL_S, "seconds between polls of the L1", gt=0)
 
 
 class DASection(_Section):
-    backend: DABackendName | None = _setting(None, "post blocks to this DA backend and commit "
-                                             "them on the L1 inbox (default: no poster)",
-                                             flag="--da", env="ROLLUP_DA")  # fmt: skip
+    backend: DABackendName | None = _setting(
+        None,
+        "post blocks to this DA backend and commit them on the L1 inbox (default: no poster)",
+        flag="--da",
+        env="ROLLUP_DA",
+    )
     mode: DAMode = _setting("calldata", "ethereum backend: calldata or EIP-4844 blobs")
-    inbox: Address | None = _setting(None, "address of the L1 BatchInbox contract",
-                                     flag="--inbox", env="ROLLUP_INBOX")  # fmt: skip
-    inbox_from_block: int = _setting(0, "L1 block the inbox was deployed in",
-                                     flag="--inbox-from-block", env="ROLLUP_INBOX_BLOCK",
-                                     ge=0)  # fmt: skip
-    batcher_key_file: Path | None = _setting(None, "the batcher's key file (mode 0600), the "
-                                             "account that commits batches on the inbox",
-                                             flag="--batcher-key-file",
-                                             env="ROLLUP_BATCHER_KEY_FILE")  # fmt: skip
+    inbox: Address | None = _setting(
+        None, "address of the L1 BatchInbox contract", flag="--inbox", env="ROLLUP_INBOX"
+    )
+    inbox_from_block: int = _setting(
+        0,
+        "L1 block the inbox was deployed in",
+        flag="--inbox-from-block",
+        env="ROLLUP_INBOX_BLOCK",
+        ge=0,
+    )
+    batcher_key_file: Path | None = _setting(
+        None,
+        "the batcher's key file (mode 0600), the account that commits batches on the inbox",
+        flag="--batcher-key-file",
+        env="ROLLUP_BATCHER_KEY_FILE",
+    )
     max_delay: float = _setting(_POSTER.max_delay_s, "seconds an unposted block may wait", gt=0)
-    max_backlog_blocks: int = _setting(_POSTER.max_backlog_blocks, "refuse transactions past "
-                                       "this many unposted blocks", ge=0)  # fmt: skip
-    max_backlog_txs: int = _setting(_POSTER.max_backlog_txs, "refuse transactions past this "
-                                    "many unposted transactions", ge=0)  # fmt: skip
-    retry_max: float = _setting(_POSTER.retry_max_s, "longest back-off between failed posts, "
-                                "seconds", gt=0)  # fmt: skip
+    max_backlog_blocks: int = _setting(
+        _POSTER.max_backlog_blocks, "refuse transactions past this many unposted blocks", ge=0
+    )
+    max_backlog_txs: int = _setting(
+        _POSTER.max_backlog_txs, "refuse transactions past this many unposted transactions", ge=0
+    )
+    retry_max: float = _setting(
+        _POSTER.retry_max_s, "longest back-off between failed posts, seconds", gt=0
+    )
 
 
 class VerifierSection(_Section):
-    port: int | None = _setting(None, "serve /status and /metrics on this port",
-                                flag="--port", ge=0, le=65_535)  # fmt: skip
-    from_l1_block: int = _setting(0, "read the inbox from this L1 block", flag="--from-l1-block",
-                                  ge=0)  # fmt: skip
-    da_dirs: Paths = _setting((), "the app's local DA store (read-only); again for each source "
-                              "app's store", flag="--da-dir")  # fmt: skip
-    timeout: float = _setting(600.0, "--once: give up after this many seconds", flag="--timeout",
-                              gt=0)  # fmt: skip
+    port: int | None = _setting(
+        None, "serve /status and /metrics on this port", flag="--port", ge=0, le=65_535
+    )
+    from_l1_block: int = _setting(
+        0, "read the inbox from this L1 block", flag="--from-l1-block", ge=0
+    )
+    da_dirs: Paths = _setting(
+        (),
+        "the app's local DA store (read-only); again for each source app's store",
+        flag="--da-dir",
+    )
+    timeout: float = _setting(
+        600.0, "--once: give up after this many seconds", flag="--timeout", gt=0
+    )
 
 
 class LogSection(_Section):
@@ -234,8 +292,9 @@ class Settings(BaseSettings):
 
     model_config = SettingsConfigDict(extra="forbid", frozen=True)
 
-    app_dir: Path | None = _setting(None, "the app's directory (rollup.toml, its code)",
-                                    flag="--app-dir", env="")  # fmt: skip
+    app_dir: Path | None = _setting(
+        None, "the app's directory (rollup.toml, its code)", flag="--app-dir", env=""
+    )
     node: NodeSection = NodeSection()
     rpc: RpcSection = RpcSection()
     bus: BusSection = BusSection()
@@ -246,18 +305,26 @@ class Settings(BaseSettings):
 
     @classmethod
     def settings_customise_sources(
-        cls, settings_cls: type[BaseSettings], init_settings: PydanticBaseSettingsSource,
-        env_settings: PydanticBaseSettingsSource, dotenv_settings: PydanticBaseSettingsSource,
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
         file_secret_settings: PydanticBaseSettingsSource,
-    ) -> tuple[PydanticBaseSettingsSource, ...]:  # fmt: skip
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
         """Flags (the keyword arguments), then the environment, then rollup.toml."""
         return init_settings, Environment(settings_cls), RollupToml(settings_cls)
 
 
 SECTIONS: dict[str, type[_Section]] = {
-    "node": NodeSection, "rpc": RpcSection, "bus": BusSection, "l1": L1Section,
-    "da": DASection, "verifier": VerifierSection, "log": LogSection,
-}  # fmt: skip
+    "node": NodeSection,
+    "rpc": RpcSection,
+    "bus": BusSection,
+    "l1": L1Section,
+    "da": DASection,
+    "verifier": VerifierSection,
+    "log": LogSection,
+}
 
 
 # ---- the names of each setting ----
@@ -277,10 +344,14 @@ def _option(path: str, info: FieldInfo) -> Option:
     extra = info.json_schema_extra if isinstance(info.json_schema_extra, dict) else {}
     dashed, upper = path.replace(".", "-").replace("_", "-"), path.replace(".", "_").upper()
     section = path.partition(".")[0] if "." in path else ""
-    return Option(path, str(extra.get("flag", f"--{dashed}")),
-                  str(extra.get("env", f"ROLLUP_{upper}")),
-                  str(extra.get("toml", path if section else "")), info.description or "",
-                  path == "verifier.da_dirs")  # fmt: skip
+    return Option(
+        path,
+        str(extra.get("flag", f"--{dashed}")),
+        str(extra.get("env", f"ROLLUP_{upper}")),
+        str(extra.get("toml", path if section else "")),
+        info.description or "",
+        path == "verifier.da_dirs",
+    )
 
 
 def _options() -> Iterator[Option]:
@@ -345,8 +416,9 @@ def toml_settings(text: str, app_dir: Path) -> dict[str, Any]:
     manifest = parse_manifest(text)
     found: dict[str, Any] = {}
     for name, table in manifest.settings.items():
-        keys = {o.toml.partition(".")[2]: o for o in OPTIONS.values()
-                if o.toml.startswith(name + ".")}  # fmt: skip
+        keys = {
+            o.toml.partition(".")[2]: o for o in OPTIONS.values() if o.toml.startswith(name + ".")
+        }
         for key in table:
             if key not in keys:
                 raise ConfigError(f"rollup.toml: {unknown_key(name, key, keys)}")
@@ -380,15 +452,20 @@ def _absolute(value: Any, base: Path) -> Any:
 def add_arguments(parser: argparse.ArgumentParser, paths: Iterable[str]) -> None:
     """The flags of `paths` (settings, or whole sections): absent flags leave the value to the
     environment, rollup.toml and the defaults."""
-    chosen = [o for o in OPTIONS.values()
-              if any(o.path == p or o.path.startswith(p + ".") for p in paths)]  # fmt: skip
+    chosen = [
+        o for o in OPTIONS.values() if any(o.path == p or o.path.startswith(p + ".") for p in paths)
+    ]
     for option in chosen:
         sources = [f"${option.env}" if option.env else "", _toml_name(option.toml)]
         where = "; ".join(s for s in sources if s)
-        parser.add_argument(option.flag, dest=option.path, default=argparse.SUPPRESS,
-                            action="append" if option.many else "store",
-                            metavar=option.path.rpartition(".")[2].upper(),
-                            help=f"{option.help}" + (f" [{where}]" if where else ""))  # fmt: skip
+        parser.add_argument(
+            option.flag,
+            dest=option.path,
+            default=argparse.SUPPRESS,
+            action="append" if option.many else "store",
+            metavar=option.path.rpartition(".")[2].upper(),
+            help=f"{option.help}" + (f" [{where}]" if where else ""),
+        )
 
 
 def _toml_name(toml: str) -> str:

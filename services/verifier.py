@@ -66,8 +66,17 @@ from services.logs import configure_logging
 from services.node import tune_gc
 from services.settings import add_arguments, load_settings, require
 
-__all__ = ["build_replayer", "LocalStores", "L1Chain", "devnet_neighbours", "open_verifier",
-           "metrics_text", "status_app", "main", "VERIFIER_SETTINGS"]  # fmt: skip
+__all__ = [
+    "build_replayer",
+    "LocalStores",
+    "L1Chain",
+    "devnet_neighbours",
+    "open_verifier",
+    "metrics_text",
+    "status_app",
+    "main",
+    "VERIFIER_SETTINGS",
+]
 
 log = logging.getLogger(__name__)
 
@@ -140,9 +149,15 @@ def devnet_neighbours(store: Path) -> list[Path]:
     return sorted(d for d in apps.glob("*/da") if d.is_dir() and d != store)
 
 
-def open_verifier(app_dir: Path, l1_rpc: str, inbox: bytes, da_dirs: Sequence[Path],
-                  from_l1_block: int = 0, portal: bytes | None = None,
-                  portal_from_block: int | None = None) -> tuple[str, Verifier]:  # fmt: skip
+def open_verifier(
+    app_dir: Path,
+    l1_rpc: str,
+    inbox: bytes,
+    da_dirs: Sequence[Path],
+    from_l1_block: int = 0,
+    portal: bytes | None = None,
+    portal_from_block: int | None = None,
+) -> tuple[str, Verifier]:
     """(app name, its verifier) reading the L1 at `l1_rpc` (its inbox, its block hashes and,
     given `portal`, the app's deposits) and the local stores `da_dirs` (the app's own first,
     then those of the apps it receives messages from; the first one's devnet neighbours are
@@ -152,16 +167,16 @@ def open_verifier(app_dir: Path, l1_rpc: str, inbox: bytes, da_dirs: Sequence[Pa
     l1 = L1Client(l1_rpc)
     deposits = PortalDeposits(l1, portal) if portal is not None else None
     blocks: L1Blocks = deposits if deposits is not None else L1Chain(l1)
-    inputs = L1Inputs(blocks, deposits, manifest.bridge.sequencing_window,
-                      portal_from_block)  # fmt: skip
+    inputs = L1Inputs(blocks, deposits, manifest.bridge.sequencing_window, portal_from_block)
     backends: dict[str, DABackend] = {"ethereum": EthereumDA(l1, replayer.chain_id)}
     if da_dirs:
         stores = [Path(d).resolve() for d in da_dirs]
         unique = list(dict.fromkeys([*stores, *devnet_neighbours(stores[0])]))
         backends["local"] = LocalStores([LocalDA(d, readonly=True) for d in unique])
     rebuild = lambda: build_replayer(app_dir)[1]  # noqa: E731 - the owner's revert: start over
-    return name, Verifier(replayer, BatchInbox(l1, inbox), backends, from_l1_block,
-                          rebuild=rebuild, l1=inputs)  # fmt: skip
+    return name, Verifier(
+        replayer, BatchInbox(l1, inbox), backends, from_l1_block, rebuild=rebuild, l1=inputs
+    )
 
 
 # ---- status ----
@@ -170,51 +185,88 @@ def open_verifier(app_dir: Path, l1_rpc: str, inbox: bytes, da_dirs: Sequence[Pa
 def metrics_text(status: VerifierStatus, app: str) -> str:
     labels = f'{{app="{app}",chain_id="{status.chain_id}"}}'
     rows = [
-        ("verified_block", "gauge", "Newest block re-derived from DA and checked.",
-         status.verified),
-        ("finalized_block", "gauge", "Newest verified block whose L1 commitment is final.",
-         status.finalized),
-        ("diverged", "gauge", "1 once the posted chain diverged.",
-         int(status.state != "in_sync")),
-        ("diverged_block", "gauge", "Block of the divergence (0 while in sync).",
-         status.block if status.state == "diverged" else 0),
-        ("waiting", "gauge", "1 while the L1 or DA cannot answer.",
-         int(status.waiting is not None)),
+        (
+            "verified_block",
+            "gauge",
+            "Newest block re-derived from DA and checked.",
+            status.verified,
+        ),
+        (
+            "finalized_block",
+            "gauge",
+            "Newest verified block whose L1 commitment is final.",
+            status.finalized,
+        ),
+        ("diverged", "gauge", "1 once the posted chain diverged.", int(status.state != "in_sync")),
+        (
+            "diverged_block",
+            "gauge",
+            "Block of the divergence (0 while in sync).",
+            status.block if status.state == "diverged" else 0,
+        ),
+        (
+            "waiting",
+            "gauge",
+            "1 while the L1 or DA cannot answer.",
+            int(status.waiting is not None),
+        ),
         ("batches_total", "counter", "Batches verified.", status.batches),
         ("blocks_total", "counter", "Blocks verified.", status.blocks),
         ("transactions_total", "counter", "Transactions re-executed.", status.txs),
-        ("messages_checked_total", "counter",
-         "Inbound messages found in their source chain's DA data.", status.messages_checked),
-        ("l1_reorgs_total", "counter", "L1 reorgs under what it had read, followed.",
-         status.l1_reorgs),
-        ("rewinds_total", "counter", "Times it re-derived from genesis (a revert, a reorg).",
-         status.rewinds),
-        ("replay_seconds_total", "counter", "Time spent deriving and re-executing.",
-         round(status.seconds_replaying, 3)),
-    ]  # fmt: skip
+        (
+            "messages_checked_total",
+            "counter",
+            "Inbound messages found in their source chain's DA data.",
+            status.messages_checked,
+        ),
+        (
+            "l1_reorgs_total",
+            "counter",
+            "L1 reorgs under what it had read, followed.",
+            status.l1_reorgs,
+        ),
+        (
+            "rewinds_total",
+            "counter",
+            "Times it re-derived from genesis (a revert, a reorg).",
+            status.rewinds,
+        ),
+        (
+            "replay_seconds_total",
+            "counter",
+            "Time spent deriving and re-executing.",
+            round(status.seconds_replaying, 3),
+        ),
+    ]
     out = []
     for name, kind, help_text, value in rows:
         metric = f"rollup_verifier_{name}"
-        out += [f"# HELP {metric} {help_text}", f"# TYPE {metric} {kind}",
-                f"{metric}{labels} {value}"]  # fmt: skip
+        out += [
+            f"# HELP {metric} {help_text}",
+            f"# TYPE {metric} {kind}",
+            f"{metric}{labels} {value}",
+        ]
     return "\n".join(out) + "\n"
 
 
-def status_app(verifier: Verifier, app: str,
-               extra: Mapping[str, object] | None = None) -> Starlette:  # fmt: skip
+def status_app(
+    verifier: Verifier, app: str, extra: Mapping[str, object] | None = None
+) -> Starlette:
     async def status(_request: Request) -> Response:
         body = dict(verifier.status().as_dict(), app=app, **(extra or {}))
         return Response(orjson.dumps(body), media_type="application/json")
 
     async def metrics(_request: Request) -> Response:
-        return PlainTextResponse(metrics_text(verifier.status(), app),
-                                 media_type="text/plain; version=0.0.4")  # fmt: skip
+        return PlainTextResponse(
+            metrics_text(verifier.status(), app), media_type="text/plain; version=0.0.4"
+        )
 
     async def health(_request: Request) -> Response:
         return PlainTextResponse("ok")
 
-    return Starlette(routes=[Route("/status", status), Route("/metrics", metrics),
-                             Route("/health", health)])  # fmt: skip
+    return Starlette(
+        routes=[Route("/status", status), Route("/metrics", metrics), Route("/health", health)]
+    )
 
 
 # ---- running ----
@@ -232,13 +284,20 @@ def run_once(verifier: Verifier, timeout: float, as_json: bool) -> int:
 def serve(verifier: Verifier, app: str, port: int, poll_s: float = 0.5) -> None:
     """Verify in a thread and serve the status until SIGINT/SIGTERM."""
     stop = threading.Event()
-    worker = threading.Thread(target=verifier.run, args=(stop, poll_s), name="verifier",
-                              daemon=True)  # fmt: skip
+    worker = threading.Thread(
+        target=verifier.run, args=(stop, poll_s), name="verifier", daemon=True
+    )
     worker.start()
     # log_config=None: uvicorn's loggers go through ours (services/logs.py), not its own.
-    config = uvicorn.Config(status_app(verifier, app), host="127.0.0.1", port=port,
-                            log_level="warning", access_log=False, log_config=None,
-                            lifespan="off")  # fmt: skip
+    config = uvicorn.Config(
+        status_app(verifier, app),
+        host="127.0.0.1",
+        port=port,
+        log_level="warning",
+        access_log=False,
+        log_config=None,
+        lifespan="off",
+    )
     try:
         uvicorn.Server(config).run()
     finally:
@@ -248,15 +307,23 @@ def serve(verifier: Verifier, app: str, port: int, poll_s: float = 0.5) -> None:
 
 
 # The settings this process reads (services/settings.py).
-VERIFIER_SETTINGS = ("app_dir", "l1.rpc", "da.inbox", "l1.portal", "l1.portal_from_block",
-                     "verifier", "log")  # fmt: skip
+VERIFIER_SETTINGS = (
+    "app_dir",
+    "l1.rpc",
+    "da.inbox",
+    "l1.portal",
+    "l1.portal_from_block",
+    "verifier",
+    "log",
+)
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = OneLineParser(
-        prog="python -m services.verifier", description=__doc__,
+        prog="python -m services.verifier",
+        description=__doc__,
         formatter_class=argparse.RawDescriptionHelpFormatter,
-    )  # fmt: skip
+    )
     add_arguments(parser, VERIFIER_SETTINGS)
     parser.add_argument("--once", action="store_true", help="verify what is posted, then exit")
     parser.add_argument("--json", action="store_true")
@@ -267,10 +334,15 @@ def main(argv: list[str] | None = None) -> int:
         configure_logging(settings.log.level, settings.log.format)
         assert settings.app_dir and settings.l1.rpc and settings.da.inbox
         options = settings.verifier
-        name, verifier = open_verifier(settings.app_dir, settings.l1.rpc, settings.da.inbox,
-                                       options.da_dirs, options.from_l1_block,
-                                       settings.l1.portal,
-                                       settings.l1.portal_from_block)  # fmt: skip
+        name, verifier = open_verifier(
+            settings.app_dir,
+            settings.l1.rpc,
+            settings.da.inbox,
+            options.da_dirs,
+            options.from_l1_block,
+            settings.l1.portal,
+            settings.l1.portal_from_block,
+        )
     except (RollupError, OSError, ValueError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

@@ -28,9 +28,14 @@ class WaitTimeout(RollupError):
     action = Action.RETRY
 
 
-def wait_until(predicate: Callable[[], T | None], timeout: float, what: str, *,
-               interval: float = INTERVAL,
-               error: Callable[[str], Exception] = WaitTimeout) -> T:  # fmt: skip
+def wait_until(
+    predicate: Callable[[], T | None],
+    timeout: float,
+    what: str,
+    *,
+    interval: float = INTERVAL,
+    error: Callable[[str], Exception] = WaitTimeout,
+) -> T:
     """The first truthy value of `predicate()`, polled every `interval` s for `timeout` s."""
     deadline = time.monotonic() + timeout
     while True:

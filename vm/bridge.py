@@ -102,16 +102,22 @@ class WithdrawError(ExecutionError):
 
 
 def start_withdrawal(
-    state: State, sender: Address, target: Address, value: int, gas_limit: int, data: bytes,
-) -> WithdrawalRequest:  # fmt: skip
+    state: State,
+    sender: Address,
+    target: Address,
+    value: int,
+    gas_limit: int,
+    data: bytes,
+) -> WithdrawalRequest:
     """Move `value` of `sender`'s balance to L2_TO_L1_ADDRESS (burned once the execution
     succeeds) and return the request: the native VM's `initiateWithdrawal` and the SDK's
     `withdraw`. The EVM's L2ToL1 contract checks the same bounds."""
     if target == ZERO_ADDRESS or len(target) != 20:
         raise WithdrawError("the L1 target must be a non-zero address")
     if gas_limit > MAX_WITHDRAWAL_GAS or len(data) > MAX_DATA:
-        raise WithdrawError(f"gas limit at most {MAX_WITHDRAWAL_GAS}, data at most {MAX_DATA} "
-                            "bytes")  # fmt: skip
+        raise WithdrawError(
+            f"gas limit at most {MAX_WITHDRAWAL_GAS}, data at most {MAX_DATA} bytes"
+        )
     if value < 0 or get_balance(state, sender) < value:
         raise WithdrawError("insufficient balance for the withdrawal")
     if value:
@@ -127,8 +133,15 @@ def bridge_mint_calldata(to: bytes, amount: int) -> bytes:
 def initiate_withdrawal_calldata(target: bytes, gas_limit: int, data: bytes) -> bytes:
     """L2ToL1's `initiateWithdrawal(address,uint64,bytes)`, ABI-encoded (what the CLI sends)."""
     padded = data + bytes(-len(data) % 32)
-    return (_INITIATE + bytes(12) + target + gas_limit.to_bytes(32, "big")
-            + (96).to_bytes(32, "big") + len(data).to_bytes(32, "big") + padded)  # fmt: skip
+    return (
+        _INITIATE
+        + bytes(12)
+        + target
+        + gas_limit.to_bytes(32, "big")
+        + (96).to_bytes(32, "big")
+        + len(data).to_bytes(32, "big")
+        + padded
+    )
 
 
 # ---- deposits --------------------------------------------------------------------------------
@@ -139,9 +152,12 @@ def next_deposit_nonce(state: State | StateReader) -> int:
 
 
 def apply_deposits(
-    state: State, env: BlockEnv, vm: ExecutionVM, deposits: Sequence[Deposit],
+    state: State,
+    env: BlockEnv,
+    vm: ExecutionVM,
+    deposits: Sequence[Deposit],
     first_gas: int = 0,
-) -> list[Receipt]:  # fmt: skip
+) -> list[Receipt]:
     """Execute a block's deposits in order; InvalidDeposits, before any change, if they are
     not the next ones. `first_gas`: cumulative gas before them (0: they come first)."""
     expected = next_deposit_nonce(state)
@@ -173,9 +189,15 @@ def _apply_deposit(
     intrinsic = message_intrinsic_gas(d.data, False)
     result = _deposit_call(state, env, vm, d, intrinsic)
     gas_used = min(d.gas, intrinsic + result.gas_used)
-    return Receipt(1 if result.success else 0, gas_used, cumulative + gas_used, 0,
-                   tuple(logs) + (result.logs if result.success else ()), None,
-                   result.output)  # fmt: skip
+    return Receipt(
+        1 if result.success else 0,
+        gas_used,
+        cumulative + gas_used,
+        0,
+        tuple(logs) + (result.logs if result.success else ()),
+        None,
+        result.output,
+    )
 
 
 def bridged_token_storage(
@@ -183,8 +205,11 @@ def bridged_token_storage(
 ) -> dict[bytes, bytes | None]:
     """The storage a new bridged token starts with (slots 3-5: its L1 token, decimals,
     symbol), as state keys and values: a VM installing one writes exactly these."""
-    values = {TOKEN_SLOT_L1_TOKEN: l1_token, TOKEN_SLOT_DECIMALS: bytes([decimals]),
-              TOKEN_SLOT_SYMBOL: symbol}  # fmt: skip
+    values = {
+        TOKEN_SLOT_L1_TOKEN: l1_token,
+        TOKEN_SLOT_DECIMALS: bytes([decimals]),
+        TOKEN_SLOT_SYMBOL: symbol,
+    }
     return {
         _storage_key(token, slot.to_bytes(32, "big")): value.lstrip(b"\x00") or None
         for slot, value in values.items()
@@ -198,8 +223,15 @@ def _mint_token(state: State, env: BlockEnv, vm: ExecutionVM, d: Deposit) -> lis
             state, token, bridged_token_storage(token, d.l1_token, d.decimals, d.symbol)
         )
         state.commit()
-    msg = Message(BRIDGE_ADDRESS, token, 0, bridge_mint_calldata(d.to, d.token_amount),
-                  SYSTEM_GAS, BRIDGE_ADDRESS, 0)  # fmt: skip
+    msg = Message(
+        BRIDGE_ADDRESS,
+        token,
+        0,
+        bridge_mint_calldata(d.to, d.token_amount),
+        SYSTEM_GAS,
+        BRIDGE_ADDRESS,
+        0,
+    )
     result = vm.execute(state, env, msg)
     if not result.success:  # our own code with a bounded amount: cannot happen but by a bug
         raise AssertionError(f"minting the bridged token failed: 0x{result.output.hex()}")
@@ -255,8 +287,17 @@ def record_withdrawals(state: State, env: BlockEnv, result: ExecResult) -> list[
     tree = _branch(state)
     out: list[Withdrawal] = []
     for r in requests:
-        w = Withdrawal(env.chain_id, tree.count, r.sender, r.target, r.value, r.l1_token,
-                       r.token_amount, r.gas_limit, r.data)  # fmt: skip
+        w = Withdrawal(
+            env.chain_id,
+            tree.count,
+            r.sender,
+            r.target,
+            r.value,
+            r.l1_token,
+            r.token_amount,
+            r.gas_limit,
+            r.data,
+        )
         state.set(_RECORD + w.nonce.to_bytes(8, "big"), _encode_record(w))
         tree = append_leaf(tree, w.hash)
         out.append(w)
@@ -270,8 +311,10 @@ def record_withdrawals(state: State, env: BlockEnv, result: ExecResult) -> list[
 
 def withdrawal_log(r: WithdrawalRequest) -> Log:
     """The WithdrawalInitiated log of L2ToL1 (vm/contracts/L2ToL1.sol) for `r`."""
-    data = abi_encode(["uint256", "address", "uint256", "uint64", "bytes"],
-                      [r.value, r.l1_token, r.token_amount, r.gas_limit, r.data])  # fmt: skip
+    data = abi_encode(
+        ["uint256", "address", "uint256", "uint64", "bytes"],
+        [r.value, r.l1_token, r.token_amount, r.gas_limit, r.data],
+    )
     topics = (WITHDRAWAL_INITIATED_TOPIC, bytes(12) + r.sender, bytes(12) + r.target)
     return Log(L2_TO_L1_ADDRESS, tuple(Hash32(t) for t in topics), data)
 
@@ -313,8 +356,17 @@ def bridged_token_origin(state: State | StateReader, token: bytes) -> Address | 
 
 
 def _encode_record(w: Withdrawal) -> bytes:
-    return rlp.encode([w.sender, w.target, encode_int(w.value), w.l1_token,
-                       encode_int(w.token_amount), encode_int(w.gas_limit), w.data])  # fmt: skip
+    return rlp.encode(
+        [
+            w.sender,
+            w.target,
+            encode_int(w.value),
+            w.l1_token,
+            encode_int(w.token_amount),
+            encode_int(w.gas_limit),
+            w.data,
+        ]
+    )
 
 
 def withdrawal_at(state: State | StateReader, chain_id: int, nonce: int) -> Withdrawal | None:
@@ -324,8 +376,17 @@ def withdrawal_at(state: State | StateReader, chain_id: int, nonce: int) -> With
     sender, target, value, token, amount, gas, data = (
         rlp.as_bytes(x) for x in rlp.as_list(rlp.decode(raw), 7)
     )
-    return Withdrawal(chain_id, nonce, Address(sender), Address(target), decode_int(value),
-                      Address(token), decode_int(amount), decode_int(gas), data)  # fmt: skip
+    return Withdrawal(
+        chain_id,
+        nonce,
+        Address(sender),
+        Address(target),
+        decode_int(value),
+        Address(token),
+        decode_int(amount),
+        decode_int(gas),
+        data,
+    )
 
 
 def withdrawals_between(

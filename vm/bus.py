@@ -165,20 +165,39 @@ def send_call(
         add_balance(state, BUS_ADDRESS, value)
     reply = bool(callback) or value > 0
     message = CrossMessage(
-        src_chain=env.chain_id, src_block=env.number, src_index=0,
-        channel_nonce=_take_nonce(state, dst_chain), dst_chain=dst_chain, sender=sender,
-        target=Address(bytes(target)), kind=CALL, value=value, gas=gas,
-        expiry=env.timestamp + ttl, reply=reply, data=bytes(data),
-    )  # fmt: skip
+        src_chain=env.chain_id,
+        src_block=env.number,
+        src_index=0,
+        channel_nonce=_take_nonce(state, dst_chain),
+        dst_chain=dst_chain,
+        sender=sender,
+        target=Address(bytes(target)),
+        kind=CALL,
+        value=value,
+        gas=gas,
+        expiry=env.timestamp + ttl,
+        reply=reply,
+        data=bytes(data),
+    )
     if reply:
-        record = _Pending(callback, callback_gas if callback else 0, value, sender, dst_chain,
-                          message.target)  # fmt: skip
+        record = _Pending(
+            callback, callback_gas if callback else 0, value, sender, dst_chain, message.target
+        )
         _set_pending(state, message.id, record)
     return message
 
 
-def _check_send(env: BlockEnv, dst_chain: int, target: bytes, data: bytes, value: int,
-                gas: int, ttl: int, callback: bytes, callback_gas: int) -> None:  # fmt: skip
+def _check_send(
+    env: BlockEnv,
+    dst_chain: int,
+    target: bytes,
+    data: bytes,
+    value: int,
+    gas: int,
+    ttl: int,
+    callback: bytes,
+    callback_gas: int,
+) -> None:
     if not 1 <= dst_chain <= MAX_CHAIN_ID:
         raise SendError(f"destination chain {dst_chain} is out of range")
     if dst_chain == env.chain_id:
@@ -201,9 +220,13 @@ def _check_send(env: BlockEnv, dst_chain: int, target: bytes, data: bytes, value
 
 def _set_pending(state: State, call_id: bytes, p: _Pending) -> None:
     record = (
-        (p.callback or bytes(4)) + p.callback_gas.to_bytes(8, "big") + p.value.to_bytes(32, "big")
-        + p.sender + p.dst_chain.to_bytes(8, "big") + p.target
-    )  # fmt: skip
+        (p.callback or bytes(4))
+        + p.callback_gas.to_bytes(8, "big")
+        + p.value.to_bytes(32, "big")
+        + p.sender
+        + p.dst_chain.to_bytes(8, "big")
+        + p.target
+    )
     state.set(_PENDING + call_id, record)
 
 
@@ -229,11 +252,18 @@ def _emit_result(
     # Return data beyond the message limit is cut: the call's effects stand either way, so it
     # must not turn into a failure (which would refund value the call already received).
     return CrossMessage(
-        src_chain=env.chain_id, src_block=env.number, src_index=0,
-        channel_nonce=_take_nonce(state, call.src_chain), dst_chain=call.src_chain,
-        sender=call.target, target=call.sender, kind=RESULT, data=data[:MAX_DATA],
-        ref_id=call.id, success=success,
-    )  # fmt: skip
+        src_chain=env.chain_id,
+        src_block=env.number,
+        src_index=0,
+        channel_nonce=_take_nonce(state, call.src_chain),
+        dst_chain=call.src_chain,
+        sender=call.target,
+        target=call.sender,
+        kind=RESULT,
+        data=data[:MAX_DATA],
+        ref_id=call.id,
+        success=success,
+    )
 
 
 # The AppBus contract's event (vm/contracts/AppBus.sol).
@@ -260,14 +290,31 @@ def _from_log(state: State, env: BlockEnv, log: Log) -> CrossMessage:
     nonce, target, callback, callback_gas, payload = abi_decode(_EVENT_DATA, log.data)
     dst_chain = int.from_bytes(log.topics[2], "big")
     sender = Address(log.topics[3][12:])
-    message = call_from_payload(env.chain_id, env.number, nonce, dst_chain, sender,
-                                Address(bytes.fromhex(target[2:])), payload)  # fmt: skip
+    message = call_from_payload(
+        env.chain_id,
+        env.number,
+        nonce,
+        dst_chain,
+        sender,
+        Address(bytes.fromhex(target[2:])),
+        payload,
+    )
     if message.id != log.topics[1]:
         raise RuntimeError("the AppBus contract and the node disagree on a message id")
     if message.reply:
         selector = b"" if callback == bytes(4) else bytes(callback)
-        _set_pending(state, message.id, _Pending(selector, callback_gas if selector else 0,
-                     message.value, sender, dst_chain, message.target))  # fmt: skip
+        _set_pending(
+            state,
+            message.id,
+            _Pending(
+                selector,
+                callback_gas if selector else 0,
+                message.value,
+                sender,
+                dst_chain,
+                message.target,
+            ),
+        )
     return message
 
 
@@ -319,8 +366,17 @@ def apply_inbound(
         )
         cumulative += result.gas_used
         logs = result.logs if result.success else ()
-        receipts.append(Receipt(1 if result.success else 0, result.gas_used, cumulative, 0, logs,
-                                None, result.output))  # fmt: skip
+        receipts.append(
+            Receipt(
+                1 if result.success else 0,
+                result.gas_used,
+                cumulative,
+                0,
+                logs,
+                None,
+                result.output,
+            )
+        )
     return receipts
 
 
@@ -377,9 +433,13 @@ def callback_calldata(selector: bytes, call_id: bytes, success: bool, data: byte
     """selector ++ abi.encode(bytes32 id, bool success, bytes data)."""
     padded = data + b"\x00" * (-len(data) % 32)
     return (
-        selector + call_id + (1 if success else 0).to_bytes(32, "big")
-        + (96).to_bytes(32, "big") + len(data).to_bytes(32, "big") + padded
-    )  # fmt: skip
+        selector
+        + call_id
+        + (1 if success else 0).to_bytes(32, "big")
+        + (96).to_bytes(32, "big")
+        + len(data).to_bytes(32, "big")
+        + padded
+    )
 
 
 def error_data(signature: str, word: bytes) -> bytes:

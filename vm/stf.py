@@ -126,8 +126,9 @@ def apply_transaction(
         state.commit()
         return Receipt(1, intrinsic, block_gas_used + intrinsic, price, ())
     set_account(state, tx.sender, nonce + 1, balance - tx.gas * price)
-    msg = Message(tx.sender, tx.to, tx.value, tx.data, tx.gas - intrinsic, tx.sender, price,
-                  tx.access_list)  # fmt: skip
+    msg = Message(
+        tx.sender, tx.to, tx.value, tx.data, tx.gas - intrinsic, tx.sender, price, tx.access_list
+    )
     result = vm.execute(state, env, msg)
     if result.success:
         record_withdrawals(state, env, result)
@@ -207,9 +208,18 @@ def seal_block(
         l1_origin_hash=origin.hash,
     )
     withdrawals = tuple(withdrawals_between(state, env.chain_id, first, count))
-    block = Block(header, block_hash(header), tuple(transactions), tuple(receipts),
-                  tuple(inbound), tuple(inbound_receipts), tuple(outbound), tuple(deposits),
-                  tuple(deposit_receipts), withdrawals)  # fmt: skip
+    block = Block(
+        header,
+        block_hash(header),
+        tuple(transactions),
+        tuple(receipts),
+        tuple(inbound),
+        tuple(inbound_receipts),
+        tuple(outbound),
+        tuple(deposits),
+        tuple(deposit_receipts),
+        withdrawals,
+    )
     return SealedBlock(block, changes)
 
 
@@ -242,14 +252,28 @@ class ExecutedBlock:
     first_withdrawal: int = 0  # the withdrawal count before the block
 
     def seal(
-        self, parent: BlockHeader, timestamp_ms: int, tree: StateTree,
+        self,
+        parent: BlockHeader,
+        timestamp_ms: int,
+        tree: StateTree,
         origin: L1Origin = L1Origin(),
-    ) -> SealedBlock:  # fmt: skip
+    ) -> SealedBlock:
         return seal_block(
-            self.state, parent, self.env, timestamp_ms, self.transactions, self.receipts, tree,
-            origin, self.inbound, self.inbound_receipts, self.outbound, self.deposits,
-            self.deposit_receipts, self.first_withdrawal,
-        )  # fmt: skip
+            self.state,
+            parent,
+            self.env,
+            timestamp_ms,
+            self.transactions,
+            self.receipts,
+            tree,
+            origin,
+            self.inbound,
+            self.inbound_receipts,
+            self.outbound,
+            self.deposits,
+            self.deposit_receipts,
+            self.first_withdrawal,
+        )
 
 
 class InvalidBlockTransaction(InvalidTransaction):
@@ -263,9 +287,14 @@ class InvalidBlockTransaction(InvalidTransaction):
 
 
 def execute_block(
-    state: State, env: BlockEnv, vm: ExecutionVM, inbound: Sequence[CrossMessage],
-    transactions: Sequence[Transaction], strict: bool, deposits: Sequence[Deposit] = (),
-) -> ExecutedBlock:  # fmt: skip
+    state: State,
+    env: BlockEnv,
+    vm: ExecutionVM,
+    inbound: Sequence[CrossMessage],
+    transactions: Sequence[Transaction],
+    strict: bool,
+    deposits: Sequence[Deposit] = (),
+) -> ExecutedBlock:
     """Run a block's body: its deposits, its inbound messages, then its transactions.
 
     The sequencer builds with `strict=False`: a transaction that cannot be included is dropped
@@ -279,8 +308,20 @@ def execute_block(
     deposit_receipts = apply_deposits(state, env, vm, deposits)
     outbound: list[CrossMessage] = []
     inbound_receipts = apply_inbound(state, env, vm, inbound, outbound)
-    done = ExecutedBlock(state, env, inbound, inbound_receipts, [], [], outbound, [], [],
-                         deposits, deposit_receipts, first_withdrawal)  # fmt: skip
+    done = ExecutedBlock(
+        state,
+        env,
+        inbound,
+        inbound_receipts,
+        [],
+        [],
+        outbound,
+        [],
+        [],
+        deposits,
+        deposit_receipts,
+        first_withdrawal,
+    )
     gas = 0
     for index, tx in enumerate(transactions):
         try:
@@ -311,8 +352,15 @@ def apply_block(
     if header.number != parent.number + 1 or header.parent_hash != block_hash(parent):
         raise InvalidBlock(f"block {header.number} does not extend block {parent.number}")
     try:
-        executed = execute_block(state, env_of(header), vm, block.inbound, block.transactions,
-                                 strict=True, deposits=block.deposits)  # fmt: skip
+        executed = execute_block(
+            state,
+            env_of(header),
+            vm,
+            block.inbound,
+            block.transactions,
+            strict=True,
+            deposits=block.deposits,
+        )
     except (InvalidDeposits, InvalidInbound, InvalidTransaction) as exc:
         raise InvalidBlock(f"block {header.number}: {exc}") from None
     origin = L1Origin(header.l1_origin, header.l1_origin_hash)
@@ -326,7 +374,14 @@ def apply_block(
 
 
 def _compare(claimed: BlockHeader, computed: BlockHeader) -> None:
-    for name in ("state_root", "transactions_root", "receipts_root", "messages_root",
-                 "withdrawals_root", "logs_bloom", "gas_used"):  # fmt: skip
+    for name in (
+        "state_root",
+        "transactions_root",
+        "receipts_root",
+        "messages_root",
+        "withdrawals_root",
+        "logs_bloom",
+        "gas_used",
+    ):
         if getattr(claimed, name) != getattr(computed, name):
             raise InvalidBlock(f"block {claimed.number}: {name} mismatch")

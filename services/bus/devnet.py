@@ -50,8 +50,12 @@ class BusRecord(TypedDict):
 
 
 def add_bus_option(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--bus", default="embedded", metavar="embedded|nats|nats://HOST:PORT",
-                        help="the cross-app message bus (default: embedded)")  # fmt: skip
+    parser.add_argument(
+        "--bus",
+        default="embedded",
+        metavar="embedded|nats|nats://HOST:PORT",
+        help="the cross-app message bus (default: embedded)",
+    )
 
 
 def bus_arguments(bus: str) -> list[str]:
@@ -78,14 +82,15 @@ class DevnetBus:
                 transport.socket_path(chain_id)  # a path too long fails here, not in a node
             self.url = f"unix://{transport.directory}"
         elif self.choice == "nats":
-            self.server = NatsServerProcess(self.data_dir / "nats",
-                                            log_path=self.logs_dir / "nats-server.log",
-                                            chains=list(chains),
-                                            credentials_dir=self.bus_dir)  # fmt: skip
+            self.server = NatsServerProcess(
+                self.data_dir / "nats",
+                log_path=self.logs_dir / "nats-server.log",
+                chains=list(chains),
+                credentials_dir=self.bus_dir,
+            )
             self.server.start()
             self.url = self.server.url
-            log.info("nats-server (pid %s) at %s, with a user per chain", self.server.pid,
-                     self.url)  # fmt: skip
+            log.info("nats-server (pid %s) at %s, with a user per chain", self.server.pid, self.url)
         else:
             self.url = self.choice
         return self.url
@@ -114,8 +119,9 @@ class DevnetBus:
         server = self.server
         if server is None or server.running():
             return False
-        log.warning("nats-server exited; restarting it on port %d (log: %s)",
-                    server.port, server.log_path)  # fmt: skip
+        log.warning(
+            "nats-server exited; restarting it on port %d (log: %s)", server.port, server.log_path
+        )
         server.stop()
         try:
             server.start()

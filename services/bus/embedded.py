@@ -115,13 +115,18 @@ def private_directory(directory: Path) -> None:
     directory.mkdir(mode=0o700, parents=True, exist_ok=True)
     info = directory.stat()
     if info.st_uid != os.getuid():
-        raise BusConfigError(f"bus directory {directory} belongs to user id {info.st_uid}, "
-                             f"not to this process's ({os.getuid()})")  # fmt: skip
+        raise BusConfigError(
+            f"bus directory {directory} belongs to user id {info.st_uid}, "
+            f"not to this process's ({os.getuid()})"
+        )
     mode = stat.S_IMODE(info.st_mode)
     if mode & 0o077:
         os.chmod(directory, 0o700)
-        log.warning("bus directory %s was mode %04o: other users could reach the sockets; "
-                    "made it 0700", directory, mode)  # fmt: skip
+        log.warning(
+            "bus directory %s was mode %04o: other users could reach the sockets; made it 0700",
+            directory,
+            mode,
+        )
 
 
 def _peer_uid(writer: asyncio.StreamWriter) -> int | None:

@@ -75,23 +75,29 @@ def redact(url: str) -> str:
 
 def stream_config() -> StreamConfig:
     return StreamConfig(
-        name=STREAM, subjects=[STREAM_SUBJECTS], retention=RetentionPolicy.WORK_QUEUE,
-        storage=StorageType.FILE, duplicate_window=120.0, max_msg_size=MAX_FRAME,
-    )  # fmt: skip
+        name=STREAM,
+        subjects=[STREAM_SUBJECTS],
+        retention=RetentionPolicy.WORK_QUEUE,
+        storage=StorageType.FILE,
+        duplicate_window=120.0,
+        max_msg_size=MAX_FRAME,
+    )
 
 
 def consumer_config(chain_id: int) -> ConsumerConfig:
     return ConsumerConfig(
-        durable_name=consumer_name(chain_id), deliver_subject=deliver_subject(chain_id),
-        filter_subject=consumer_filter(chain_id), ack_wait=ACK_WAIT, max_ack_pending=-1,
-    )  # fmt: skip
+        durable_name=consumer_name(chain_id),
+        deliver_subject=deliver_subject(chain_id),
+        filter_subject=consumer_filter(chain_id),
+        ack_wait=ACK_WAIT,
+        max_ack_pending=-1,
+    )
 
 
 async def provision(url: str, credentials: NatsCredentials | None, chains: Iterable[int]) -> None:
     """As the admin: create the stream and each chain's consumer, or fix ones whose filter or
     delivery subject is not ours (left by an older version)."""
-    nc = await nats.connect(url, connect_timeout=5, max_reconnect_attempts=0,
-                            **_auth(credentials))  # fmt: skip
+    nc = await nats.connect(url, connect_timeout=5, max_reconnect_attempts=0, **_auth(credentials))
     try:
         js = nc.jetstream(timeout=5.0)
         try:
@@ -105,8 +111,9 @@ async def provision(url: str, credentials: NatsCredentials | None, chains: Itera
             except NotFoundError:
                 info = None
             if info is not None and (info.config.filter_subject, info.config.deliver_subject) != (
-                wanted.filter_subject, wanted.deliver_subject
-            ):  # fmt: skip
+                wanted.filter_subject,
+                wanted.deliver_subject,
+            ):
                 await js.delete_consumer(STREAM, consumer_name(chain_id))
                 info = None
             if info is None:
@@ -144,12 +151,17 @@ class NatsTransport:
         while True:
             try:
                 self._nc = await nats.connect(
-                    self.url, name=f"rollup-bus-{self._chain_id}", connect_timeout=2,
-                    reconnect_time_wait=RECONNECT_WAIT, max_reconnect_attempts=-1,
-                    reconnected_cb=self._reconnected, error_cb=self._error,
+                    self.url,
+                    name=f"rollup-bus-{self._chain_id}",
+                    connect_timeout=2,
+                    reconnect_time_wait=RECONNECT_WAIT,
+                    max_reconnect_attempts=-1,
+                    reconnected_cb=self._reconnected,
+                    error_cb=self._error,
                     disconnected_cb=self._disconnected,
-                    inbox_prefix=inbox_prefix(self._chain_id), **_auth(self.credentials),
-                )  # fmt: skip
+                    inbox_prefix=inbox_prefix(self._chain_id),
+                    **_auth(self.credentials),
+                )
                 await self._subscribe(self._nc)
                 break
             except Exception as exc:  # noqa: BLE001 - any failure: try again
@@ -160,8 +172,12 @@ class NatsTransport:
                     self._nc = None
                 await asyncio.sleep(RECONNECT_WAIT)
         self._ready.set()
-        log.info("bus on NATS %s as chain %d (user %s)", redact(self.url), self._chain_id,
-                 self.credentials.user if self.credentials else "from the URL or none")  # fmt: skip
+        log.info(
+            "bus on NATS %s as chain %d (user %s)",
+            redact(self.url),
+            self._chain_id,
+            self.credentials.user if self.credentials else "from the URL or none",
+        )
         await self._reconnected()
 
     async def _subscribe(self, nc: Client) -> None:
@@ -177,14 +193,22 @@ class NatsTransport:
         with contextlib.suppress(NotFoundError):  # (missing: js.subscribe creates it)
             info = await js.consumer_info(STREAM, consumer_name(chain))
             if info.config.filter_subject != consumer_filter(chain):
-                log.error("consumer %s filters %s, not %s: this chain will receive nothing; "
-                          "delete it, or let the admin provision it again", consumer_name(chain),
-                          info.config.filter_subject, consumer_filter(chain))  # fmt: skip
+                log.error(
+                    "consumer %s filters %s, not %s: this chain will receive nothing; "
+                    "delete it, or let the admin provision it again",
+                    consumer_name(chain),
+                    info.config.filter_subject,
+                    consumer_filter(chain),
+                )
         await nc.subscribe(ctl_filter(chain), cb=self._on_control)
         await js.subscribe(
-            consumer_filter(chain), durable=consumer_name(chain), stream=STREAM,
-            cb=self._on_message, manual_ack=True, config=consumer_config(chain),
-        )  # fmt: skip
+            consumer_filter(chain),
+            durable=consumer_name(chain),
+            stream=STREAM,
+            cb=self._on_message,
+            manual_ack=True,
+            config=consumer_config(chain),
+        )
         self._js = js
 
     async def _reconnected(self) -> None:
@@ -231,9 +255,12 @@ class NatsTransport:
             msg_id = _dedupe_id(self._chain_id, dst_chain, frame)
             try:
                 assert self._js is not None
-                await self._js.publish(msg_subject(dst_chain, self._chain_id), frame,
-                                       timeout=PUBLISH_TIMEOUT,
-                                       headers={"Nats-Msg-Id": msg_id})  # fmt: skip
+                await self._js.publish(
+                    msg_subject(dst_chain, self._chain_id),
+                    frame,
+                    timeout=PUBLISH_TIMEOUT,
+                    headers={"Nats-Msg-Id": msg_id},
+                )
             except Exception as exc:  # noqa: BLE001 - lost: the outbox re-sends it
                 log.debug("publish to chain %d failed: %s", dst_chain, exc)
 

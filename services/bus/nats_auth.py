@@ -129,10 +129,16 @@ def load_credentials(path: Path) -> NatsCredentials:
     except ValueError:
         raise BusConfigError(f"bus credentials {path} are not JSON") from None
     if mode & (stat.S_IRWXG | stat.S_IRWXO):
-        raise BusConfigError(f"bus credentials {path} are accessible by other users (mode "
-                             f"{stat.S_IMODE(mode):04o}); run `chmod 600 {path}`")  # fmt: skip
-    if not (isinstance(raw, dict) and isinstance(raw.get("user"), str)
-            and isinstance(raw.get("password"), str) and raw["user"]):  # fmt: skip
+        raise BusConfigError(
+            f"bus credentials {path} are accessible by other users (mode "
+            f"{stat.S_IMODE(mode):04o}); run `chmod 600 {path}`"
+        )
+    if not (
+        isinstance(raw, dict)
+        and isinstance(raw.get("user"), str)
+        and isinstance(raw.get("password"), str)
+        and raw["user"]
+    ):
         raise BusConfigError(f'bus credentials {path}: expected {{"user": ..., "password": ...}}')
     return NatsCredentials(raw["user"], raw["password"])
 

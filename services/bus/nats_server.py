@@ -56,19 +56,29 @@ class NatsServerProcess(ManagedProcess):
     it accepts connections; `start()` writes its configuration first and creates the stream
     and consumers after."""
 
-    def __init__(self, store_dir: Path, port: int | None = None, log_path: Path | None = None,
-                 chains: Sequence[int] = (),
-                 credentials_dir: Path | None = None) -> None:  # fmt: skip
+    def __init__(
+        self,
+        store_dir: Path,
+        port: int | None = None,
+        log_path: Path | None = None,
+        chains: Sequence[int] = (),
+        credentials_dir: Path | None = None,
+    ) -> None:
         self.store_dir = Path(store_dir)
         self.port = port or free_port()
         self.chains = list(chains)
         self.credentials_dir = Path(credentials_dir or self.store_dir / "credentials")
         self.config_path = self.store_dir / "nats-server.conf"
         ready = accepts_tcp(self.port)
-        super().__init__("nats-server", [], log_path or self.store_dir / "nats-server.log",
-                         ready=lambda: "Server is ready" in self.log_tail(50) and ready(),
-                         error=NatsServerError, start_timeout=START_TIMEOUT,
-                         stop_timeout=STOP_TIMEOUT)  # fmt: skip
+        super().__init__(
+            "nats-server",
+            [],
+            log_path or self.store_dir / "nats-server.log",
+            ready=lambda: "Server is ready" in self.log_tail(50) and ready(),
+            error=NatsServerError,
+            start_timeout=START_TIMEOUT,
+            stop_timeout=STOP_TIMEOUT,
+        )
 
     @property
     def url(self) -> str:
@@ -83,8 +93,9 @@ class NatsServerProcess(ManagedProcess):
         user = ADMIN_USER if chain_id is None else chain_user(chain_id)
         return load_or_create_credentials(self.credentials_path(chain_id), user)
 
-    def start(self, timeout: float | None = None,
-              interrupted: Callable[[], bool] | None = None) -> None:  # fmt: skip
+    def start(
+        self, timeout: float | None = None, interrupted: Callable[[], bool] | None = None
+    ) -> None:
         private_directory(self.store_dir)
         private_directory(self.credentials_dir)
         self._write_config()
@@ -98,10 +109,16 @@ class NatsServerProcess(ManagedProcess):
         for chain_id in self.chains:
             creds = self.credentials(chain_id)
             permissions = chain_permissions(chain_id)
-            users.append({"user": creds.user, "password": creds.password, "permissions": {
-                "publish": {"allow": permissions["publish"]},
-                "subscribe": {"allow": permissions["subscribe"]},
-            }})  # fmt: skip
+            users.append(
+                {
+                    "user": creds.user,
+                    "password": creds.password,
+                    "permissions": {
+                        "publish": {"allow": permissions["publish"]},
+                        "subscribe": {"allow": permissions["subscribe"]},
+                    },
+                }
+            )
         config = {
             "listen": f"127.0.0.1:{self.port}",
             "server_name": f"rollup-bus-{self.port}",

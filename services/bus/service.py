@@ -81,10 +81,17 @@ class _Channel:
 
 
 class BusService:
-    def __init__(self, node: Sequencer, transport: BusTransport, key: bytes,
-                 trust: SequencerTrust, wake: Callable[[], None] = lambda: None,
-                 resend_after: float = 0.5, resend_window: int = 2_000,
-                 save_every: float = 1.0) -> None:  # fmt: skip
+    def __init__(
+        self,
+        node: Sequencer,
+        transport: BusTransport,
+        key: bytes,
+        trust: SequencerTrust,
+        wake: Callable[[], None] = lambda: None,
+        resend_after: float = 0.5,
+        resend_window: int = 2_000,
+        save_every: float = 1.0,
+    ) -> None:
         """`key`: this chain's sequencer key (signs what we send); `trust`: the other chains'
         sequencer addresses (what we accept)."""
         self.node, self.transport, self.wake = node, transport, wake
@@ -122,16 +129,23 @@ class BusService:
         for dst in self.channels:
             self._ask(dst)
         self._task = asyncio.get_running_loop().create_task(self._maintain(), name="bus")
-        log.info("bus up for chain %d, sequencer 0x%s; %d channel(s) with unacknowledged "
-                 "messages", self.chain_id, self.address.hex(),
-                 sum(c.acked < c.sent for c in self.channels.values()))  # fmt: skip
+        log.info(
+            "bus up for chain %d, sequencer 0x%s; %d channel(s) with unacknowledged messages",
+            self.chain_id,
+            self.address.hex(),
+            sum(c.acked < c.sent for c in self.channels.values()),
+        )
 
     def _check_own_address(self) -> None:
         listed = self.auth.trust.address(self.chain_id)
         if listed is not None and listed != self.address:
-            log.error("the sequencers file lists 0x%s for chain %d but this node signs as 0x%s:"
-                      " other chains will refuse its messages", listed.hex(), self.chain_id,
-                      self.address.hex())  # fmt: skip
+            log.error(
+                "the sequencers file lists 0x%s for chain %d but this node signs as 0x%s:"
+                " other chains will refuse its messages",
+                listed.hex(),
+                self.chain_id,
+                self.address.hex(),
+            )
 
     async def stop(self) -> None:
         if self._on_commit in self.node.on_commit:
@@ -196,8 +210,9 @@ class BusService:
         size = count = 0
         for part in parts:
             part_size = frame_size(part)
-            if frame and (size + part_size > FRAME_BUDGET
-                          or count + len(part.messages) > MAX_FRAME_MESSAGES):  # fmt: skip
+            if frame and (
+                size + part_size > FRAME_BUDGET or count + len(part.messages) > MAX_FRAME_MESSAGES
+            ):
                 self.transport.send(dst, messages_frame(self.chain_id, dst, frame), True)
                 frame, size, count = [], 0, 0
             frame.append(part)
@@ -230,8 +245,12 @@ class BusService:
         if parts:
             count = sum(len(p.messages) for p in parts)
             self.resent += count
-            log.info("re-sending %d message(s) to chain %d from nonce %d",
-                     count, dst, parts[0].messages[0].channel_nonce)  # fmt: skip
+            log.info(
+                "re-sending %d message(s) to chain %d from nonce %d",
+                count,
+                dst,
+                parts[0].messages[0].channel_nonce,
+            )
             self._send_parts(dst, parts)
 
     def _reproved(self, dst: int, from_nonce: int) -> list[BlockMessages]:
@@ -243,12 +262,14 @@ class BusService:
         for number in numbers:
             stored = self.node.store.get_block(number)
             if stored is None:
-                log.error("block %d of the outbox is not in the store; re-sending stops there",
-                          number)  # fmt: skip
+                log.error(
+                    "block %d of the outbox is not in the store; re-sending stops there", number
+                )
                 break
             block = stored.block
-            mine = [m for m in block.outbound
-                    if m.dst_chain == dst and m.channel_nonce >= from_nonce]  # fmt: skip
+            mine = [
+                m for m in block.outbound if m.dst_chain == dst and m.channel_nonce >= from_nonce
+            ]
             if mine:  # (the last block's may go past the window: they come along)
                 signature = sign_digest(self.key, header_digest(self.chain_id, block.hash))
                 parts += _prove(block, {dst: mine}, signature)[dst]
@@ -266,8 +287,9 @@ class BusService:
                 await self._save_acks()
             if now - self._summary[0] >= SUMMARY_EVERY:
                 if self.rejected > self._summary[1]:
-                    log.warning("rejected %d bus frame(s) in all: %s", self.rejected,
-                                dict(self.rejections))  # fmt: skip
+                    log.warning(
+                        "rejected %d bus frame(s) in all: %s", self.rejected, dict(self.rejections)
+                    )
                 self._summary = (now, self.rejected)
 
     async def _save_acks(self) -> None:
@@ -342,8 +364,9 @@ class BusService:
         return frame.chain, messages[-1].channel_nonce
 
 
-def _prove(block: Block, by_dst: dict[int, list[CrossMessage]],
-           signature: bytes) -> dict[int, list[BlockMessages]]:  # fmt: skip
+def _prove(
+    block: Block, by_dst: dict[int, list[CrossMessage]], signature: bytes
+) -> dict[int, list[BlockMessages]]:
     """Each destination's messages of `block` with the signed header and their multiproofs, in
     parts small enough for a frame."""
     leaves = message_leaves(block.outbound, block.inbound, block.inbound_receipts)
@@ -357,7 +380,7 @@ def _prove(block: Block, by_dst: dict[int, list[CrossMessage]],
                 tuple(chunk),
                 tuple(merkle_multiproof(levels, [m.src_index for m in chunk])),
                 block.hash,
-            )  # fmt: skip
+            )
             for chunk in _chunks(messages)
         ]
         for dst, messages in by_dst.items()

@@ -127,8 +127,12 @@ class TrustFile:
         if table != self.addresses:
             self.addresses = table
             self.generation += 1
-            log.info("trusting the sequencers of %d chain(s) from %s: %s", len(table), self.path,
-                     ", ".join(f"{c}=0x{a.hex()}" for c, a in sorted(table.items())))  # fmt: skip
+            log.info(
+                "trusting the sequencers of %d chain(s) from %s: %s",
+                len(table),
+                self.path,
+                ", ".join(f"{c}=0x{a.hex()}" for c, a in sorted(table.items())),
+            )
 
     def _reload(self) -> None:
         try:
@@ -151,9 +155,10 @@ class FrameAuthenticator:
         """Raise FrameRejected unless `frame.chain` is trusted and signed the frame."""
         address = self.trust.address(frame.chain)
         if address is None:
-            raise FrameRejected("unknown-chain",
-                                f"bus frame from chain {frame.chain}, which is not among the "
-                                f"trusted sequencers")  # fmt: skip
+            raise FrameRejected(
+                "unknown-chain",
+                f"bus frame from chain {frame.chain}, which is not among the trusted sequencers",
+            )
         if self.trust.generation != self._generation:
             self._generation = self.trust.generation
             self._verified.clear()
@@ -163,8 +168,9 @@ class FrameAuthenticator:
             return
         digest = control_digest(frame.kind, frame.chain, frame.dst, frame.next_nonce)
         if recover_signer(digest, frame.signature) != address:
-            raise FrameRejected("signature", f"bus frame from chain {frame.chain} is not signed "
-                                             f"by its sequencer")  # fmt: skip
+            raise FrameRejected(
+                "signature", f"bus frame from chain {frame.chain} is not signed by its sequencer"
+            )
 
     def _check_header(self, chain: int, hash_: bytes, signature: bytes, address: bytes) -> None:
         key = (chain, hash_)
@@ -172,8 +178,10 @@ class FrameAuthenticator:
             self._verified.move_to_end(key)
             return
         if header_signer(chain, hash_, signature) != address:
-            raise FrameRejected("signature", f"bus frame block 0x{hash_.hex()} of chain {chain} "
-                                             f"is not signed by its sequencer")  # fmt: skip
+            raise FrameRejected(
+                "signature",
+                f"bus frame block 0x{hash_.hex()} of chain {chain} is not signed by its sequencer",
+            )
         self._verified[key] = None
         if len(self._verified) > self.cache_size:
             self._verified.popitem(last=False)

@@ -119,9 +119,12 @@ def _frame(kind: int, body: rlp.RLPItem) -> bytes:
 
 def _block_item(block: BlockMessages) -> rlp.RLPItem:
     return [
-        encode_header(block.header), block.signature, encode_int(block.leaf_count),
-        [encode_message(m) for m in block.messages], list(block.proof),
-    ]  # fmt: skip
+        encode_header(block.header),
+        block.signature,
+        encode_int(block.leaf_count),
+        [encode_message(m) for m in block.messages],
+        list(block.proof),
+    ]
 
 
 def messages_frame(src_chain: int, dst_chain: int, blocks: Sequence[BlockMessages]) -> bytes:
@@ -131,13 +134,23 @@ def messages_frame(src_chain: int, dst_chain: int, blocks: Sequence[BlockMessage
 
 def frame_size(block: BlockMessages) -> int:
     """About how many bytes `block` adds to a MESSAGES frame (for chunking)."""
-    return (MAX_HEADER + SIGNATURE_SIZE + 16 + 33 * len(block.proof)
-            + sum(len(encode_message(m)) + 4 for m in block.messages))  # fmt: skip
+    return (
+        MAX_HEADER
+        + SIGNATURE_SIZE
+        + 16
+        + 33 * len(block.proof)
+        + sum(len(encode_message(m)) + 4 for m in block.messages)
+    )
 
 
 def control_digest(kind: int, src_chain: int, dst_chain: int, next_nonce: int = 0) -> bytes:
-    return keccak(CONTROL_DOMAIN + bytes((kind,)) + src_chain.to_bytes(8, "big")
-                  + dst_chain.to_bytes(8, "big") + next_nonce.to_bytes(8, "big"))  # fmt: skip
+    return keccak(
+        CONTROL_DOMAIN
+        + bytes((kind,))
+        + src_chain.to_bytes(8, "big")
+        + dst_chain.to_bytes(8, "big")
+        + next_nonce.to_bytes(8, "big")
+    )
 
 
 def hello_frame(key: bytes, src_chain: int, dst_chain: int) -> bytes:
@@ -147,8 +160,9 @@ def hello_frame(key: bytes, src_chain: int, dst_chain: int) -> bytes:
 
 def progress_frame(key: bytes, src_chain: int, dst_chain: int, next_nonce: int) -> bytes:
     signature = sign_digest(key, control_digest(PROGRESS, src_chain, dst_chain, next_nonce))
-    return _frame(PROGRESS, [encode_int(src_chain), encode_int(dst_chain),
-                             encode_int(next_nonce), signature])  # fmt: skip
+    return _frame(
+        PROGRESS, [encode_int(src_chain), encode_int(dst_chain), encode_int(next_nonce), signature]
+    )
 
 
 # ---- decoding ----------------------------------------------------------------------------------
@@ -173,8 +187,9 @@ def decode_frame(data: bytes) -> Frame:
             src, dst, signature = _fields(body, 3)
             return Frame(HELLO, *_ends(src, dst), signature=_signature(signature))
         src, dst, nonce, signature = _fields(body, 4)
-        return Frame(PROGRESS, *_ends(src, dst), next_nonce=_nonce(nonce),
-                     signature=_signature(signature))  # fmt: skip
+        return Frame(
+            PROGRESS, *_ends(src, dst), next_nonce=_nonce(nonce), signature=_signature(signature)
+        )
     except FrameRejected:
         raise
     except MalformedMessage as exc:  # a message inside that does not decode
@@ -227,8 +242,9 @@ def _messages(body: list[rlp.RLPItem]) -> Frame:
     return Frame(MESSAGES, src, dst, tuple(blocks))
 
 
-def _block(src: int, dst: int, item: rlp.RLPItem, previous: BlockMessages | None,
-           room: int) -> BlockMessages:  # fmt: skip
+def _block(
+    src: int, dst: int, item: rlp.RLPItem, previous: BlockMessages | None, room: int
+) -> BlockMessages:
     header_raw, signature, count_raw, messages_raw, proof_raw = rlp.as_list(item, 5)
     header, hash_ = _header(src, rlp.as_bytes(header_raw), previous)
     encoded = rlp.as_list(messages_raw)
@@ -248,10 +264,14 @@ def _block(src: int, dst: int, item: rlp.RLPItem, previous: BlockMessages | None
     leaves = [(m.src_index, outbound_leaf(m)) for m in messages]
     root = multiproof_root(leaf_count, leaves, list(proof)) if leaf_count <= MAX_LEAVES else None
     if root != header.messages_root:
-        raise FrameRejected("proof", f"bus frame messages are not under the messages root of "
-                                     f"block {header.number} of chain {src}")  # fmt: skip
-    return BlockMessages(header, _signature(rlp.as_bytes(signature)), leaf_count, messages,
-                         proof, hash_)  # fmt: skip
+        raise FrameRejected(
+            "proof",
+            f"bus frame messages are not under the messages root of "
+            f"block {header.number} of chain {src}",
+        )
+    return BlockMessages(
+        header, _signature(rlp.as_bytes(signature)), leaf_count, messages, proof, hash_
+    )
 
 
 def _header(src: int, raw: bytes, previous: BlockMessages | None) -> tuple[BlockHeader, Hash32]:
@@ -264,8 +284,9 @@ def _header(src: int, raw: bytes, previous: BlockMessages | None) -> tuple[Block
     if encode_header(header) != raw:
         raise FrameRejected("header", "bus frame header is not canonical")
     if header.chain_id != src:
-        raise FrameRejected("header", f"bus frame from chain {src} has a header of chain "
-                                      f"{header.chain_id}")  # fmt: skip
+        raise FrameRejected(
+            "header", f"bus frame from chain {src} has a header of chain {header.chain_id}"
+        )
     if previous is not None and header.number <= previous.header.number:
         raise FrameRejected("header", "bus frame blocks are not in ascending order")
     return header, block_hash(header)
@@ -273,11 +294,17 @@ def _header(src: int, raw: bytes, previous: BlockMessages | None) -> tuple[Block
 
 def _check_message(m: CrossMessage, src: int, dst: int, number: int, expected: int | None) -> None:
     if m.src_chain != src or m.dst_chain != dst:
-        raise FrameRejected("channel", f"bus frame of channel {src}->{dst} carries a message "
-                                       f"of channel {m.src_chain}->{m.dst_chain}")  # fmt: skip
+        raise FrameRejected(
+            "channel",
+            f"bus frame of channel {src}->{dst} carries a message "
+            f"of channel {m.src_chain}->{m.dst_chain}",
+        )
     if m.src_block != number:
-        raise FrameRejected("block", f"bus frame message of block {m.src_block} is filed "
-                                     f"under block {number}")  # fmt: skip
+        raise FrameRejected(
+            "block", f"bus frame message of block {m.src_block} is filed under block {number}"
+        )
     if expected is not None and m.channel_nonce != expected:
-        raise FrameRejected("nonces", f"bus frame message {m.channel_nonce} breaks the nonce "
-                                      f"sequence (expected {expected})")  # fmt: skip
+        raise FrameRejected(
+            "nonces",
+            f"bus frame message {m.channel_nonce} breaks the nonce sequence (expected {expected})",
+        )

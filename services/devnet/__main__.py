@@ -33,9 +33,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     configure_logging("info")  # text, or JSON with ROLLUP_LOG_FORMAT=json (services/logs.py)
     try:
-        devnet = Devnet(load_app_specs(args.app_dirs), args.data_dir, args.l1_rpc, args.port_base,
-                        da=args.da, da_mode=args.da_mode, verify=args.verify,
-                        bus=args.bus, l1_key_file=args.l1_key_file)  # fmt: skip
+        devnet = Devnet(
+            load_app_specs(args.app_dirs),
+            args.data_dir,
+            args.l1_rpc,
+            args.port_base,
+            da=args.da,
+            da_mode=args.da_mode,
+            verify=args.verify,
+            bus=args.bus,
+            l1_key_file=args.l1_key_file,
+        )
         serve(devnet)
     except ProcessError as exc:
         log.error("%s", exc)

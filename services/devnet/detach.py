@@ -32,9 +32,13 @@ def spawn_detached(
     if port_base is not None:
         args += ["--port-base", str(port_base)]
     args += [*options, *(str(Path(d).resolve()) for d in app_dirs)]
-    process = ManagedProcess("the devnet", args, data_dir / "logs" / "devnet.log",
-                             ready=lambda: _recorded(process, data_dir),
-                             error=DevnetError)  # fmt: skip
+    process = ManagedProcess(
+        "the devnet",
+        args,
+        data_dir / "logs" / "devnet.log",
+        ready=lambda: _recorded(process, data_dir),
+        error=DevnetError,
+    )
     process.spawn()
     return process
 

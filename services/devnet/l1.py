@@ -51,8 +51,9 @@ class DevnetL1:
             try:
                 rpc_call(self.rpc_url, "eth_chainId", timeout=5.0)
             except (RpcUnavailable, RpcCallError) as exc:
-                raise DevnetError(f"the L1 at {self.rpc_url} does not answer eth_chainId: "
-                                  f"{exc}") from None  # fmt: skip
+                raise DevnetError(
+                    f"the L1 at {self.rpc_url} does not answer eth_chainId: {exc}"
+                ) from None
             return self.rpc_url
         self.anvil = AnvilProcess(log_dir=self.logs_dir)
         self._start_anvil()
@@ -89,8 +90,9 @@ class DevnetL1:
 
     def _start_anvil(self, port: int | None = None) -> None:
         assert self.anvil is not None
-        self.anvil.start(port=port, state_dir=self.state_dir, block_time=ANVIL_BLOCK_TIME,
-                         extra_args=ANVIL_ARGS)  # fmt: skip
+        self.anvil.start(
+            port=port, state_dir=self.state_dir, block_time=ANVIL_BLOCK_TIME, extra_args=ANVIL_ARGS
+        )
 
 
 class DevnetDA:
@@ -106,25 +108,36 @@ class DevnetDA:
         if self.backend == "none":
             return
         assert l1.rpc_url is not None
-        batchers = [BatcherSpec(spec.name, spec.chain_id, data_dir / "batcher.key")
-                    for spec, data_dir in apps]  # fmt: skip
+        batchers = [
+            BatcherSpec(spec.name, spec.chain_id, data_dir / "batcher.key")
+            for spec, data_dir in apps
+        ]
         funder = DEV_KEYS[0] if l1.anvil is not None else None
         try:
-            self.setup = prepare_l1(l1.rpc_url, batchers, l1.state_dir, self.l1_key_file,
-                                    funder)  # fmt: skip
+            self.setup = prepare_l1(l1.rpc_url, batchers, l1.state_dir, self.l1_key_file, funder)
         except (RollupError, OSError, subprocess.SubprocessError) as exc:
-            raise DevnetError(f"cannot set up the DA inbox on the L1 at {l1.rpc_url}: "
-                              f"{exc}") from None  # fmt: skip
-        log.info("DA: %s backend, inbox 0x%s on the L1, owned by 0x%s", self.backend,
-                 self.setup.inbox.hex(), self.setup.owner.hex())  # fmt: skip
+            raise DevnetError(
+                f"cannot set up the DA inbox on the L1 at {l1.rpc_url}: {exc}"
+            ) from None
+        log.info(
+            "DA: %s backend, inbox 0x%s on the L1, owned by 0x%s",
+            self.backend,
+            self.setup.inbox.hex(),
+            self.setup.owner.hex(),
+        )
 
     def record(self) -> DARecord | None:
         setup = self.setup
         if setup is None:
             return None
-        return {"backend": self.backend, "mode": self.mode, "inbox": "0x" + setup.inbox.hex(),
-                "from_block": setup.from_block, "owner": "0x" + setup.owner.hex(),
-                "portal": "0x" + setup.portal.hex()}  # fmt: skip
+        return {
+            "backend": self.backend,
+            "mode": self.mode,
+            "inbox": "0x" + setup.inbox.hex(),
+            "from_block": setup.from_block,
+            "owner": "0x" + setup.owner.hex(),
+            "portal": "0x" + setup.portal.hex(),
+        }
 
     def node_env(self, name: str) -> dict[str, str]:
         """The node's DA poster and L1 follower settings (services/da_node.py, l1follow.py):
@@ -132,19 +145,34 @@ class DevnetDA:
         setup = self.setup
         if setup is None:
             return {}
-        return {"ROLLUP_DA": self.backend, "ROLLUP_DA_MODE": self.mode,
-                "ROLLUP_INBOX": "0x" + setup.inbox.hex(),
-                "ROLLUP_INBOX_BLOCK": str(setup.from_block),
-                "ROLLUP_BATCHER_KEY_FILE": str(setup.batchers[name]),
-                "ROLLUP_PORTAL": "0x" + setup.portal.hex(),
-                "ROLLUP_PORTAL_BLOCK": str(setup.from_block)}  # fmt: skip
+        return {
+            "ROLLUP_DA": self.backend,
+            "ROLLUP_DA_MODE": self.mode,
+            "ROLLUP_INBOX": "0x" + setup.inbox.hex(),
+            "ROLLUP_INBOX_BLOCK": str(setup.from_block),
+            "ROLLUP_BATCHER_KEY_FILE": str(setup.batchers[name]),
+            "ROLLUP_PORTAL": "0x" + setup.portal.hex(),
+            "ROLLUP_PORTAL_BLOCK": str(setup.from_block),
+        }
 
-    def verifier_command(self, l1_rpc: str, app_dir: Path, data_dir: Path,
-                         port: int) -> list[str]:  # fmt: skip
+    def verifier_command(self, l1_rpc: str, app_dir: Path, data_dir: Path, port: int) -> list[str]:
         """`python -m services.verifier ...` for the app in `app_dir` (its node's data dir)."""
         setup = self.setup
         assert setup is not None
-        return [*VERIFIER_COMMAND, "--app-dir", str(app_dir), "--l1-rpc", l1_rpc,
-                "--inbox", "0x" + setup.inbox.hex(), "--portal", "0x" + setup.portal.hex(),
-                "--from-l1-block", str(setup.from_block), "--da-dir", str(data_dir / "da"),
-                "--port", str(port)]  # fmt: skip
+        return [
+            *VERIFIER_COMMAND,
+            "--app-dir",
+            str(app_dir),
+            "--l1-rpc",
+            l1_rpc,
+            "--inbox",
+            "0x" + setup.inbox.hex(),
+            "--portal",
+            "0x" + setup.portal.hex(),
+            "--from-l1-block",
+            str(setup.from_block),
+            "--da-dir",
+            str(data_dir / "da"),
+            "--port",
+            str(port),
+        ]

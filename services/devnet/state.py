@@ -135,8 +135,11 @@ def stop_recorded(data_dir: Path, timeout: float = STOP_TIMEOUT) -> DevnetState 
 def _leftover_pids(state: DevnetState) -> list[int]:
     pids = [a["pid"] for a in state["apps"] if cmdline_mentions(a["pid"], a["data_dir"])]
     verifiers = [a.get("verifier") for a in state["apps"]]
-    pids += [v["pid"] for v, a in zip(verifiers, state["apps"], strict=True)
-             if v and cmdline_mentions(v["pid"], a["data_dir"])]  # fmt: skip
+    pids += [
+        v["pid"]
+        for v, a in zip(verifiers, state["apps"], strict=True)
+        if v and cmdline_mentions(v["pid"], a["data_dir"])
+    ]
     l1_pid = state["l1"]["pid"]
     if l1_pid is not None and cmdline_mentions(l1_pid, "anvil"):
         pids.append(l1_pid)

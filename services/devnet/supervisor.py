@@ -191,23 +191,36 @@ class Devnet:
     def _node(self, spec: AppSpec, port: int) -> _Watched:
         bus = self._bus.node_arguments(spec.chain_id) if self._bus.url else []
         env = {"ROLLUP_L1_RPC": self.l1_rpc or "", **self._da.node_env(spec.name)}
-        process = NodeProcess(spec.app_dir, self._app_data(spec), port, extra_args=bus,
-                              log_path=self.logs_dir / f"{spec.name}.log", env=env,
-                              chain_id=spec.chain_id, name=f"node {spec.name}",
-                              command=self._node_command, error=DevnetError,
-                              start_timeout=self._start_timeout)  # fmt: skip
+        process = NodeProcess(
+            spec.app_dir,
+            self._app_data(spec),
+            port,
+            extra_args=bus,
+            log_path=self.logs_dir / f"{spec.name}.log",
+            env=env,
+            chain_id=spec.chain_id,
+            name=f"node {spec.name}",
+            command=self._node_command,
+            error=DevnetError,
+            start_timeout=self._start_timeout,
+        )
         return _Watched(spec, process, port)
 
     def _verifier(self, spec: AppSpec) -> _Watched:
         port = free_port()
         url = f"http://127.0.0.1:{port}"
-        command = self._da.verifier_command(self.l1_rpc or "", spec.app_dir,
-                                            self._app_data(spec), port)  # fmt: skip
-        process = ManagedProcess(f"verifier {spec.name}", command,
-                                 self.logs_dir / f"{spec.name}-verifier.log",
-                                 ready=answers_http(f"{url}/health"), error=DevnetError,
-                                 env={"ROLLUP_L1_RPC": self.l1_rpc or ""},
-                                 start_timeout=self._start_timeout)  # fmt: skip
+        command = self._da.verifier_command(
+            self.l1_rpc or "", spec.app_dir, self._app_data(spec), port
+        )
+        process = ManagedProcess(
+            f"verifier {spec.name}",
+            command,
+            self.logs_dir / f"{spec.name}-verifier.log",
+            ready=answers_http(f"{url}/health"),
+            error=DevnetError,
+            env={"ROLLUP_L1_RPC": self.l1_rpc or ""},
+            start_timeout=self._start_timeout,
+        )
         return _Watched(spec, process, port)
 
     def _start_all(self, group: list[_Watched]) -> None:
@@ -230,9 +243,13 @@ class Devnet:
         now = time.monotonic()
         if watched.restart_at is None:
             watched.restart_at = now + self._restart_delay(watched, now)
-            log.warning("%s exited with code %s; restarting in %.0f s (log: %s)",
-                        watched.process.name, code, watched.restart_at - now,
-                        watched.process.log_path)  # fmt: skip
+            log.warning(
+                "%s exited with code %s; restarting in %.0f s (log: %s)",
+                watched.process.name,
+                code,
+                watched.restart_at - now,
+                watched.process.log_path,
+            )
         if now < watched.restart_at:
             return False
         watched.restarts += 1
@@ -260,13 +277,15 @@ class Devnet:
             "data_dir": str(self._app_data(spec)),
             "log": str(node.process.log_path),
             "restarts": node.restarts,
-            "verifier": None if verifier is None else {
+            "verifier": None
+            if verifier is None
+            else {
                 "pid": verifier.process.pid or 0,
                 "port": verifier.port,
                 "status_url": f"{verifier.url}/status",
                 "log": str(verifier.process.log_path),
             },
-        }  # fmt: skip
+        }
 
     # -- the state file
 

@@ -32,11 +32,17 @@ __all__ = ["METHODS", "withdrawal_json", "block_withdrawals", "withdrawal_proof_
 
 def withdrawal_json(w: Withdrawal) -> dict[str, Any]:
     return {
-        "chainId": quantity(w.chain_id), "nonce": quantity(w.nonce),
-        "sender": data(w.sender), "target": data(w.target), "value": quantity(w.value),
-        "l1Token": data(w.l1_token), "tokenAmount": quantity(w.token_amount),
-        "gasLimit": quantity(w.gas_limit), "data": data(w.data), "hash": data(w.hash),
-    }  # fmt: skip
+        "chainId": quantity(w.chain_id),
+        "nonce": quantity(w.nonce),
+        "sender": data(w.sender),
+        "target": data(w.target),
+        "value": quantity(w.value),
+        "l1Token": data(w.l1_token),
+        "tokenAmount": quantity(w.token_amount),
+        "gasLimit": quantity(w.gas_limit),
+        "data": data(w.data),
+        "hash": data(w.hash),
+    }
 
 
 def block_withdrawals(node: Sequencer, tag: BlockTag) -> list[dict[str, Any]] | None:
@@ -62,7 +68,7 @@ def withdrawal_proof_json(node: Sequencer, withdrawal_hash: bytes) -> dict[str, 
         },
         "count": quantity(proof.count),
         "siblings": [data(s) for s in proof.siblings],
-    }  # fmt: skip
+    }
 
 
 METHODS: dict[str, Method] = {

@@ -188,25 +188,39 @@ def get_storage_at(node: Sequencer, address: bytes, slot: bytes, tag: BlockTag =
 
 
 def eth_call(
-    node: Sequencer, request: CallRequest, tag: BlockTag = "latest",
-    overrides: Overrides | None = None, *, gas_cap: int, budget: Budget | None = None,
-) -> str:  # fmt: skip
+    node: Sequencer,
+    request: CallRequest,
+    tag: BlockTag = "latest",
+    overrides: Overrides | None = None,
+    *,
+    gas_cap: int,
+    budget: Budget | None = None,
+) -> str:
     number = resolve_block(node, tag)
     return data(simulate.call(node, request, number, overrides, gas_cap, budget))
 
 
 def estimate_gas(
-    node: Sequencer, request: CallRequest, tag: BlockTag = "latest",
-    overrides: Overrides | None = None, *, gas_cap: int, budget: Budget | None = None,
-) -> str:  # fmt: skip
+    node: Sequencer,
+    request: CallRequest,
+    tag: BlockTag = "latest",
+    overrides: Overrides | None = None,
+    *,
+    gas_cap: int,
+    budget: Budget | None = None,
+) -> str:
     number = resolve_block(node, tag)
     return quantity(simulate.estimate_gas(node, request, number, overrides, gas_cap, budget))
 
 
 def create_access_list(
-    node: Sequencer, request: CallRequest, tag: BlockTag = "latest", *, gas_cap: int,
+    node: Sequencer,
+    request: CallRequest,
+    tag: BlockTag = "latest",
+    *,
+    gas_cap: int,
     budget: Budget | None = None,
-) -> dict[str, Any]:  # fmt: skip
+) -> dict[str, Any]:
     number = resolve_block(node, tag)
     found = simulate.create_access_list(node, request, number, gas_cap, budget)
     answer: dict[str, Any] = {

@@ -72,10 +72,15 @@ class FilterRegistry:
     host over HTTP, the connection over WebSocket), which bounds what one client may install."""
 
     def __init__(
-        self, node: Sequencer, timeout: float = 300.0, max_filters: int = 10_000,
-        max_per_client: int = 1_000, max_items: int = 10_000, max_log_backlog: int = 1_024,
+        self,
+        node: Sequencer,
+        timeout: float = 300.0,
+        max_filters: int = 10_000,
+        max_per_client: int = 1_000,
+        max_items: int = 10_000,
+        max_log_backlog: int = 1_024,
         clock: Callable[[], float] = time.monotonic,
-    ) -> None:  # fmt: skip
+    ) -> None:
         self.node, self.timeout, self.clock = node, timeout, clock
         self.max_filters, self.max_per_client = max_filters, max_per_client
         self.max_items, self.max_log_backlog = max_items, max_log_backlog
@@ -104,8 +109,9 @@ class FilterRegistry:
         if flt.kind == PENDING:
             return self._pending_since(flt)
         head = self.node.committed.number
-        first = max(flt.cursor, head + 1 - (self.max_items if flt.kind == BLOCKS
-                                            else self.max_log_backlog))  # fmt: skip
+        first = max(
+            flt.cursor, head + 1 - (self.max_items if flt.kind == BLOCKS else self.max_log_backlog)
+        )
         flt.cursor = head + 1
         if flt.kind == BLOCKS:
             return [data(block_hash(h)) for h in self.node.headers(first, head + 1)]
@@ -183,8 +189,11 @@ def _in_range(criteria: LogFilter, number: int) -> bool:
 def _notification(sub_id: str, result_json: str) -> str:
     return (
         '{"jsonrpc":"2.0","method":"eth_subscription","params":{"subscription":"'
-        + sub_id + '","result":' + result_json + "}}"
-    )  # fmt: skip
+        + sub_id
+        + '","result":'
+        + result_json
+        + "}}"
+    )
 
 
 def _json(value: Any) -> str:
@@ -247,8 +256,9 @@ def _rendered_logs(block: Block) -> list[tuple[Any, str]]:
             out.append((log, _json(log_json(log, block, tx_index, index))))
             index += 1
     first = len(block_entries(block))
-    for position, (message, receipt) in enumerate(zip(block.inbound, block.inbound_receipts,
-                                                      strict=True)):  # fmt: skip
+    for position, (message, receipt) in enumerate(
+        zip(block.inbound, block.inbound_receipts, strict=True)
+    ):
         for log in receipt.logs:
             out.append((log, _json(log_json(log, block, first + position, index, message.id))))
             index += 1
@@ -260,8 +270,9 @@ class Subscriptions:
 
     KINDS = ("newHeads", "logs", "newPendingTransactions")
 
-    def __init__(self, hub: SubscriptionHub, max_queue: int = 10_000,
-                 max_subscriptions: int = 100) -> None:  # fmt: skip
+    def __init__(
+        self, hub: SubscriptionHub, max_queue: int = 10_000, max_subscriptions: int = 100
+    ) -> None:
         self.hub = hub
         self.max_subscriptions = max_subscriptions
         self.queue: asyncio.Queue[str | None] = asyncio.Queue(max_queue)

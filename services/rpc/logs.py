@@ -88,8 +88,9 @@ def block_logs(block: Block, flt: LogFilter) -> list[dict[str, Any]]:
                 out.append(log_json(log, block, tx_index, log_index))
             log_index += 1
     first = len(block_entries(block))
-    for position, (message, receipt) in enumerate(zip(block.inbound, block.inbound_receipts,
-                                                      strict=True)):  # fmt: skip
+    for position, (message, receipt) in enumerate(
+        zip(block.inbound, block.inbound_receipts, strict=True)
+    ):
         for log in receipt.logs:
             if log_matches(log, flt):
                 out.append(log_json(log, block, first + position, log_index, message.id))

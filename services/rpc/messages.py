@@ -26,23 +26,35 @@ __all__ = ["METHODS", "message_json"]
 
 def message_json(m: CrossMessage) -> dict[str, Any]:
     out: dict[str, Any] = {
-        "id": data(m.id), "kind": "call" if m.is_call else "result",
-        "srcChain": quantity(m.src_chain), "srcBlock": quantity(m.src_block),
-        "srcIndex": quantity(m.src_index), "nonce": quantity(m.channel_nonce),
-        "dstChain": quantity(m.dst_chain), "sender": data(m.sender), "target": data(m.target),
+        "id": data(m.id),
+        "kind": "call" if m.is_call else "result",
+        "srcChain": quantity(m.src_chain),
+        "srcBlock": quantity(m.src_block),
+        "srcIndex": quantity(m.src_index),
+        "nonce": quantity(m.channel_nonce),
+        "dstChain": quantity(m.dst_chain),
+        "sender": data(m.sender),
+        "target": data(m.target),
         "data": data(m.data),
-    }  # fmt: skip
+    }
     if m.is_call:
-        out |= {"value": quantity(m.value), "gas": quantity(m.gas),
-                "expiry": quantity(m.expiry), "reply": m.reply}  # fmt: skip
+        out |= {
+            "value": quantity(m.value),
+            "gas": quantity(m.gas),
+            "expiry": quantity(m.expiry),
+            "reply": m.reply,
+        }
     else:
         out |= {"refId": data(m.ref_id), "success": m.success}
     return out
 
 
 def _log_json(log: Log) -> dict[str, Any]:
-    return {"address": data(log.address), "topics": [data(t) for t in log.topics],
-            "data": data(log.data)}  # fmt: skip
+    return {
+        "address": data(log.address),
+        "topics": [data(t) for t in log.topics],
+        "data": data(log.data),
+    }
 
 
 def _receipt_json(receipt: Receipt) -> dict[str, Any]:
@@ -58,8 +70,10 @@ def get_block_messages(node: Sequencer, tag: BlockTag) -> dict[str, Any] | None:
     block = node.block(resolve_block(node, tag))
     if block is None:
         return None
-    inbound = [message_json(m) | {"receipt": _receipt_json(r)}
-               for m, r in zip(block.inbound, block.inbound_receipts, strict=True)]  # fmt: skip
+    inbound = [
+        message_json(m) | {"receipt": _receipt_json(r)}
+        for m, r in zip(block.inbound, block.inbound_receipts, strict=True)
+    ]
     return {
         "blockNumber": quantity(block.header.number),
         "blockHash": data(block.hash),

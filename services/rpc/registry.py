@@ -37,9 +37,11 @@ class Method:
 
 
 def method(
-    handler: Callable[..., Any], *parsers: Parser, required: int | None = None,
+    handler: Callable[..., Any],
+    *parsers: Parser,
+    required: int | None = None,
     runs: Runs = "loop",
-) -> Method:  # fmt: skip
+) -> Method:
     """A method whose parameters are all required unless `required` says how many are."""
     return Method(handler, parsers, len(parsers) if required is None else required, runs)
 

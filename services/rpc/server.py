@@ -136,9 +136,14 @@ def _response(
 
 
 class RpcServer:
-    def __init__(self, node: Sequencer, producer: BlockProducer, limits: RpcLimits | None = None,
-                 admission_gate: Callable[[], None] | None = None,
-                 access: RpcAccess | None = None):  # fmt: skip
+    def __init__(
+        self,
+        node: Sequencer,
+        producer: BlockProducer,
+        limits: RpcLimits | None = None,
+        admission_gate: Callable[[], None] | None = None,
+        access: RpcAccess | None = None,
+    ):
         """`admission_gate` raises to refuse new transactions (the DA backlog's back-pressure)."""
         self.node, self.producer = node, producer
         self.limits = limits or RpcLimits()
@@ -150,11 +155,17 @@ class RpcServer:
         self._scans = asyncio.Semaphore(1)  # "thread" methods: one block scan at a time
         self._filter_methods = _filter_methods(self.filters)
         default_inline = 3_000_000 if node.evm else 300_000
-        self.inline_gas = self.limits.inline_gas if self.limits.inline_gas is not None \
-            else default_inline  # fmt: skip
+        self.inline_gas = (
+            self.limits.inline_gas if self.limits.inline_gas is not None else default_inline
+        )
 
-    async def handle_body(self, body: bytes, session: Subscriptions | None = None,
-                          origin: str | None = None, client: str = "") -> bytes | None:  # fmt: skip
+    async def handle_body(
+        self,
+        body: bytes,
+        session: Subscriptions | None = None,
+        origin: str | None = None,
+        client: str = "",
+    ) -> bytes | None:
         """One HTTP body in, one HTTP body out (None when every request was a notification).
         `origin`: the request's Origin header, if any (private methods check it); `client`:
         who sent it (the remote host, or a WebSocket connection), for per-client bounds."""
@@ -175,9 +186,12 @@ class RpcServer:
         return orjson.dumps(responses[0]) if responses else None
 
     async def handle_batch(
-        self, requests: list[Any], session: Subscriptions | None = None,
-        origin: str | None = None, client: str = "",
-    ) -> list[dict[str, Any]]:  # fmt: skip
+        self,
+        requests: list[Any],
+        session: Subscriptions | None = None,
+        origin: str | None = None,
+        client: str = "",
+    ) -> list[dict[str, Any]]:
         decoded = await self._decode_sends(requests)
         call = _Call(self, session, origin, client, Budget(self.inline_gas))
         waits: list[tuple[int, asyncio.Future[Any]]] = []
@@ -251,8 +265,11 @@ class RpcServer:
             if response is None:
                 continue  # a notification
             error = task.exception()
-            responses[index] = _response(response["id"], error=error) if error is not None \
-                else _response(response["id"], task.result())  # fmt: skip
+            responses[index] = (
+                _response(response["id"], error=error)
+                if error is not None
+                else _response(response["id"], task.result())
+            )
 
     async def _decode_sends(self, requests: list[Any]) -> dict[int, Any]:
         """Decode and recover every eth_sendRawTransaction of the batch, in parallel threads."""
@@ -322,8 +339,14 @@ class _Grouped(Exception):  # noqa: N818 - carries work out of the synchronous d
 class _Call:
     """Dispatch of one request of a body: which handler, with what, and where it runs."""
 
-    def __init__(self, server: RpcServer, session: Subscriptions | None, origin: str | None,
-                 client: str, budget: Budget) -> None:  # fmt: skip
+    def __init__(
+        self,
+        server: RpcServer,
+        session: Subscriptions | None,
+        origin: str | None,
+        client: str,
+        budget: Budget,
+    ) -> None:
         self.server, self.session, self.origin, self.budget = server, session, origin, budget
         self.client = client
 
@@ -358,8 +381,9 @@ class _Call:
         if spec.runs == "budget":
             before = self.budget.remaining
             try:
-                return spec.handler(*target, *args, gas_cap=server.limits.gas_cap,
-                                    budget=self.budget)  # fmt: skip
+                return spec.handler(
+                    *target, *args, gas_cap=server.limits.gas_cap, budget=self.budget
+                )
             except NeedsIsolation:
                 if self.budget.remaining == before:  # the batch's budget ran out before it
                     raise _Grouped(work) from None
@@ -391,9 +415,10 @@ class _Call:
 def _arguments(spec: Method, params: list[Any]) -> list[Any]:
     if not spec.required <= len(params) <= len(spec.parsers):
         raise InvalidParams(
-            f"missing value for required argument {len(params)}" if len(params) < spec.required
+            f"missing value for required argument {len(params)}"
+            if len(params) < spec.required
             else f"too many arguments, want at most {len(spec.parsers)}"
-        )  # fmt: skip
+        )
     return [parse(value) for parse, value in zip(spec.parsers, params, strict=False)]
 
 
@@ -446,8 +471,9 @@ def create_app(server: RpcServer) -> Starlette:
                 body = orjson.dumps(_response(None, error=InvalidRequest("request body too large")))
                 return Response(body, headers=_JSON)
             client = request.client.host if request.client is not None else ""
-            out = await server.handle_body(received, origin=request.headers.get("origin"),
-                                           client=client)  # fmt: skip
+            out = await server.handle_body(
+                received, origin=request.headers.get("origin"), client=client
+            )
         return Response(out or b"", headers=_JSON)
 
     async def websocket_endpoint(socket: WebSocket) -> None:
@@ -493,7 +519,7 @@ def create_app(server: RpcServer) -> Starlette:
                 allow_methods=["POST", "GET"],
                 allow_headers=["*"],
             ),
-        ],  # fmt: skip
+        ],
     )
 
 

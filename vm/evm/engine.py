@@ -114,9 +114,16 @@ class Engine:
                 evm.revert(checkpoint)
 
     def run(
-        self, caller: bytes, to: bytes | None, value: int, data: bytes, gas: int, gas_price: int,
-        access_list: AccessList = (), trace: bool = False,
-    ) -> Run:  # fmt: skip
+        self,
+        caller: bytes,
+        to: bytes | None,
+        value: int,
+        data: bytes,
+        gas: int,
+        gas_price: int,
+        access_list: AccessList = (),
+        trace: bool = False,
+    ) -> Run:
         """Run one message on a cold journal and leave the engine as it was.
 
         `trace`: record revm's EIP-3155 steps, which its tracer prints to Python's sys.stdout.

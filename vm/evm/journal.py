@@ -74,9 +74,13 @@ def parse_touched(journal: str) -> dict[Address, Touched]:
         created = "Created" in status
         code = _runtime_code(journal[head.end() : storage_at]) if created else b""
         touched[Address(bytes.fromhex(address))] = Touched(
-            int(nonce), int(balance), created, "SelfDestructed" in status, code,
+            int(nonce),
+            int(balance),
+            created,
+            "SelfDestructed" in status,
+            code,
             _slots(storage) if storage else {},
-        )  # fmt: skip
+        )
         at = status_end + 3  # `, ` and the next account, or `}` closing the map
         if not journal.startswith(", ", at):
             return touched

@@ -265,8 +265,14 @@ class EvmVM:
         gas = msg.gas + intrinsic
         for _ in range(_MAX_RUNS):
             run = self._engine.run(
-                msg.sender, msg.to, msg.value, msg.data, gas, self._price(msg, gas),
-                msg.access_list, trace,
+                msg.sender,
+                msg.to,
+                msg.value,
+                msg.data,
+                gas,
+                self._price(msg, gas),
+                msg.access_list,
+                trace,
             )
             stale = self._stale(state, run, expected)
             if not stale:

@@ -29,11 +29,16 @@ _ENDS_OK = {0x00, 0xF3, 0xFF}  # STOP, RETURN, SELFDESTRUCT
 _REVERT = 0xFD
 _CODE_DEPOSIT = 200  # gas per byte of deployed code
 _ERROR_SELECTOR = bytes.fromhex("08c379a0")  # Error(string)
-_HALTS = {"OutOfGas": "out of gas", "OpcodeNotFound": "invalid opcode",
-          "InvalidFEOpcode": "invalid opcode", "StackUnderflow": "stack underflow",
-          "StackOverflow": "stack overflow", "InvalidJump": "invalid jump destination",
-          "CallTooDeep": "max call depth exceeded",
-          "StateChangeDuringStaticCall": "write protection"}  # fmt: skip
+_HALTS = {
+    "OutOfGas": "out of gas",
+    "OpcodeNotFound": "invalid opcode",
+    "InvalidFEOpcode": "invalid opcode",
+    "StackUnderflow": "stack underflow",
+    "StackOverflow": "stack overflow",
+    "InvalidJump": "invalid jump destination",
+    "CallTooDeep": "max call depth exceeded",
+    "StateChangeDuringStaticCall": "write protection",
+}
 
 
 @dataclass(frozen=True, slots=True)
@@ -86,9 +91,7 @@ def parse_steps(text: str) -> list[Step]:
     return steps
 
 
-def trace_in_block(
-    state: State, block: Block, index: int, vm: EvmVM
-) -> TraceResult:
+def trace_in_block(state: State, block: Block, index: int, vm: EvmVM) -> TraceResult:
     """Replay `block`'s transactions before `index` on `state` (its parent's), then trace it."""
     env = env_of(block.header)
     begin_block(state, env, vm)
@@ -103,8 +106,9 @@ def trace_in_block(
     price = tx.effective_gas_price(env.base_fee)
     set_account(state, tx.sender, nonce + 1, balance - tx.gas * price)  # as the STF does
     intrinsic = intrinsic_gas(tx)
-    msg = Message(tx.sender, tx.to, tx.value, tx.data, tx.gas - intrinsic, tx.sender, price,
-                  tx.access_list)  # fmt: skip
+    msg = Message(
+        tx.sender, tx.to, tx.value, tx.data, tx.gas - intrinsic, tx.sender, price, tx.access_list
+    )
     result, text = vm.trace(state, env, msg)
     return TraceResult(tx, result, receipt.gas_used, parse_steps(text), state)
 
@@ -115,9 +119,13 @@ def struct_logs(trace: TraceResult, limit: int = 0) -> dict[str, Any]:
     logs = []
     for step in steps:
         entry: dict[str, Any] = {
-            "pc": step.pc, "op": step.name, "gas": step.gas, "gasCost": step.cost,
-            "depth": step.depth, "stack": [hex(v) for v in step.stack],
-        }  # fmt: skip
+            "pc": step.pc,
+            "op": step.name,
+            "gas": step.gas,
+            "gasCost": step.cost,
+            "depth": step.depth,
+            "stack": [hex(v) for v in step.stack],
+        }
         if step.error:
             entry["error"] = step.error
         logs.append(entry)
@@ -148,9 +156,12 @@ def _hex(value: bytes | None) -> str | None:
 
 def _frame_json(frame: _Frame, used: int, output: bytes, error: str | None) -> dict[str, Any]:
     out: dict[str, Any] = {
-        "type": frame.kind, "from": _hex(frame.sender), "to": _hex(frame.to),
-        "gas": hex(frame.gas), "gasUsed": hex(used),
-    }  # fmt: skip
+        "type": frame.kind,
+        "from": _hex(frame.sender),
+        "to": _hex(frame.to),
+        "gas": hex(frame.gas),
+        "gasUsed": hex(used),
+    }
     if frame.value is not None:
         out["value"] = hex(frame.value)
     if output:
@@ -176,8 +187,9 @@ def call_tree(trace: TraceResult) -> dict[str, Any]:
     """geth's callTracer shape; nested frames carry no `input` (see the module docstring)."""
     tx, result = trace.tx, trace.result
     to = tx.to if tx.to is not None else (result.contract_address if result else None)
-    root = _Frame("CREATE" if tx.to is None else "CALL", tx.sender, to, tx.value,
-                  tx.gas - intrinsic_gas(tx))  # fmt: skip
+    root = _Frame(
+        "CREATE" if tx.to is None else "CALL", tx.sender, to, tx.value, tx.gas - intrinsic_gas(tx)
+    )
     stack: list[_Frame] = [root]
     pending: _Frame | None = None
     call_step = trace.steps[0] if trace.steps else None
@@ -220,10 +232,15 @@ def _close(stack: list[_Frame], resumed: Step, state: State) -> None:
         used += _CODE_DEPOSIT * len(get_code(state, frame.to))  # charged after the last step
     error = None
     if not ok:
-        error = "execution reverted" if last is not None and last.op == _REVERT else (
-            _HALTS.get(last.error or "", "execution failed") if last is not None
-            else "execution failed"
-        )  # fmt: skip
+        error = (
+            "execution reverted"
+            if last is not None and last.op == _REVERT
+            else (
+                _HALTS.get(last.error or "", "execution failed")
+                if last is not None
+                else "execution failed"
+            )
+        )
     stack[-1].calls.append(_frame_json(frame, max(used, 0), b"", error))
 
 

@@ -1069,8 +1069,10 @@ def _iterable(value: Any) -> bool:
 
 def _no_set(a: Any, b: Any) -> None:
     if type(a) in _VIEWS or type(b) in _VIEWS:
-        raise TypeError("set operations on dict views make sets, whose order differs between "
-                        "processes; use a dict or a list")  # fmt: skip
+        raise TypeError(
+            "set operations on dict views make sets, whose order differs between "
+            "processes; use a dict or a list"
+        )
 
 
 # ---- the method table --------------------------------------------------------------------------
@@ -1262,21 +1264,52 @@ def _fromkeys(meter: GasMeter, obj: Any, args: tuple[Any, ...], kwargs: dict[str
 
 def _text_methods(kind: type) -> dict[str, _Method]:
     prices = {
-        "count": _search, "find": _search, "rfind": _search, "index": _search,
-        "rindex": _search, "partition": _search, "rpartition": _search,
-        "startswith": _affix, "endswith": _affix, "removeprefix": _copy_self,
-        "removesuffix": _copy_self, "split": _split, "rsplit": _split,
-        "splitlines": _splitlines, "replace": _replace, "strip": _strip, "lstrip": _strip,
-        "rstrip": _strip, "ljust": _pad, "rjust": _pad, "center": _pad, "zfill": _pad,
-        "expandtabs": _expandtabs, "lower": _recase, "upper": _recase, "swapcase": _recase,
-        "title": _recase, "capitalize": _recase, "isalnum": _scan_self, "isalpha": _scan_self,
-        "isascii": _scan_self, "isdigit": _scan_self, "islower": _scan_self,
-        "isupper": _scan_self, "isspace": _scan_self, "istitle": _scan_self,
-    }  # fmt: skip
+        "count": _search,
+        "find": _search,
+        "rfind": _search,
+        "index": _search,
+        "rindex": _search,
+        "partition": _search,
+        "rpartition": _search,
+        "startswith": _affix,
+        "endswith": _affix,
+        "removeprefix": _copy_self,
+        "removesuffix": _copy_self,
+        "split": _split,
+        "rsplit": _split,
+        "splitlines": _splitlines,
+        "replace": _replace,
+        "strip": _strip,
+        "lstrip": _strip,
+        "rstrip": _strip,
+        "ljust": _pad,
+        "rjust": _pad,
+        "center": _pad,
+        "zfill": _pad,
+        "expandtabs": _expandtabs,
+        "lower": _recase,
+        "upper": _recase,
+        "swapcase": _recase,
+        "title": _recase,
+        "capitalize": _recase,
+        "isalnum": _scan_self,
+        "isalpha": _scan_self,
+        "isascii": _scan_self,
+        "isdigit": _scan_self,
+        "islower": _scan_self,
+        "isupper": _scan_self,
+        "isspace": _scan_self,
+        "istitle": _scan_self,
+    }
     if kind is str:
-        prices |= {"encode": _codec, "casefold": _recase, "isdecimal": _scan_self,
-                   "isnumeric": _scan_self, "isidentifier": _scan_self,
-                   "isprintable": _scan_self}  # fmt: skip
+        prices |= {
+            "encode": _codec,
+            "casefold": _recase,
+            "isdecimal": _scan_self,
+            "isnumeric": _scan_self,
+            "isidentifier": _scan_self,
+            "isprintable": _scan_self,
+        }
     else:
         prices |= {"decode": _codec, "hex": _hex}
     table = {name: _priced(name, price) for name, price in prices.items()}
@@ -1285,9 +1318,16 @@ def _text_methods(kind: type) -> dict[str, _Method]:
 
 
 def _list_methods(kind: type) -> dict[str, _Method]:
-    prices = {"append": _free, "insert": _insert, "pop": _pop, "remove": _compare_all,
-              "count": _compare_all, "reverse": _scan_self, "copy": _copy_self,
-              "clear": _free}  # fmt: skip
+    prices = {
+        "append": _free,
+        "insert": _insert,
+        "pop": _pop,
+        "remove": _compare_all,
+        "count": _compare_all,
+        "reverse": _scan_self,
+        "copy": _copy_self,
+        "clear": _free,
+    }
     table = {name: _priced(name, price) for name, price in prices.items()}
     return table | {"index": _index, "extend": _extend, "sort": _sort}
 
@@ -1297,11 +1337,22 @@ _INT_METHODS: dict[str, _Method] = {
     "bit_count": _priced("bit_count", _free),
     "to_bytes": _priced("to_bytes", _to_bytes),
 }
-_BYTEARRAY_METHODS = _text_methods(bytearray) | {
-    name: _priced(name, price)
-    for name, price in {"append": _free, "insert": _insert, "pop": _pop, "remove": _insert,
-                        "reverse": _scan_self, "copy": _copy_self, "clear": _free}.items()
-} | {"extend": _extend}  # fmt: skip
+_BYTEARRAY_METHODS = (
+    _text_methods(bytearray)
+    | {
+        name: _priced(name, price)
+        for name, price in {
+            "append": _free,
+            "insert": _insert,
+            "pop": _pop,
+            "remove": _insert,
+            "reverse": _scan_self,
+            "copy": _copy_self,
+            "clear": _free,
+        }.items()
+    }
+    | {"extend": _extend}
+)
 _METHODS: dict[type, dict[str, _Method]] = {
     int: _INT_METHODS,
     bool: _INT_METHODS,
@@ -1323,7 +1374,7 @@ _METHODS: dict[type, dict[str, _Method]] = {
         "step": _DATA,
         "index": _priced("index", _range_search),
         "count": _priced("count", _range_search),
-    },  # fmt: skip
+    },
     **{view: {"isdisjoint": _priced("isdisjoint", _disjoint)} for view in _VIEWS},
 }
 # Builtin value types: on these, only the names above exist for apps.

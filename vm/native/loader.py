@@ -172,8 +172,15 @@ def _pick_class(
 # ---- nothing module code leaves may change, or be a module ------------------------------------
 
 _FROZEN = (type(None), bool, int, str, bytes, range, type(Ellipsis), type(NotImplemented))
-_DEFINITIONS = (type, BuiltinType, types.BuiltinFunctionType, types.GenericAlias,
-                types.UnionType, sdk.Value, sdk.Map)  # fmt: skip
+_DEFINITIONS = (
+    type,
+    BuiltinType,
+    types.BuiltinFunctionType,
+    types.GenericAlias,
+    types.UnionType,
+    sdk.Value,
+    sdk.Map,
+)
 
 
 def _problem(value: Any, module_name: str, seen: set[int]) -> str | None:
@@ -217,8 +224,9 @@ def _app_classes(namespace: dict[str, Any], module_name: str) -> Iterator[type]:
             continue
         seen.add(cls)
         yield cls
-        todo += [v for v in vars(cls).values()
-                 if isinstance(v, type) and v.__module__ == module_name]  # fmt: skip
+        todo += [
+            v for v in vars(cls).values() if isinstance(v, type) and v.__module__ == module_name
+        ]
 
 
 def _check_frozen(namespace: dict[str, Any], module_name: str, filename: str) -> None:
@@ -345,8 +353,13 @@ class _Estimate:
         for expr in [*arguments.defaults, *arguments.kw_defaults]:
             if expr is not None:
                 self.value(expr, env)
-        for arg in [*arguments.posonlyargs, *arguments.args, *arguments.kwonlyargs,
-                    arguments.vararg, arguments.kwarg]:  # fmt: skip
+        for arg in [
+            *arguments.posonlyargs,
+            *arguments.args,
+            *arguments.kwonlyargs,
+            arguments.vararg,
+            arguments.kwarg,
+        ]:
             if arg is not None and arg.annotation is not None:
                 self.annotation(arg.annotation, env)
         if node.returns is not None:
@@ -356,8 +369,11 @@ class _Estimate:
     def decorators(self, decorators: list[ast.expr], env: dict[str, Any]) -> None:
         """SDK decorators (@method, @view...) and `property` run no app code; others might."""
         for expr in decorators:
-            if not (isinstance(expr, ast.Name) and expr.id not in env
-                    and (expr.id in self.sdk_names or expr.id in self.table)):  # fmt: skip
+            if not (
+                isinstance(expr, ast.Name)
+                and expr.id not in env
+                and (expr.id in self.sdk_names or expr.id in self.table)
+            ):
                 raise _Unknown()
 
     def annotation(self, node: ast.expr, env: dict[str, Any]) -> None:
@@ -423,9 +439,8 @@ class _Estimate:
 
 
 _ESTIMATED_HOOKS = frozenset(
-    {"charge", "add", "sub", "mul", "floordiv", "mod", "pow", "lshift", "bitor", "bitand",
-     "bitxor"}
-)  # fmt: skip
+    {"charge", "add", "sub", "mul", "floordiv", "mod", "pow", "lshift", "bitor", "bitand", "bitxor"}
+)
 
 
 def _is_meter_call(node: ast.expr, name: str) -> bool:

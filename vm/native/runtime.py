@@ -102,8 +102,9 @@ class AppRuntime:
         try:
             output = self._dispatch(state, ctx, msg)
             meter.charge(output_gas(len(output)))
-            result = ExecResult(True, meter.used, output, tuple(ctx.logs),
-                                messages=tuple(ctx.messages))  # fmt: skip
+            result = ExecResult(
+                True, meter.used, output, tuple(ctx.logs), messages=tuple(ctx.messages)
+            )
         except OutOfGas:
             result = ExecResult(False, msg.gas, b"")
         except Halt as exc:  # a bound crossed: fails like out of gas, with the reason as data

@@ -93,17 +93,39 @@ METER_NAME = "__meter__"
 GUARD_NAME = "__guard__"
 # What `from vm.native import ...` may name: the SDK, not the runtime behind it.
 SDK_NAMES = frozenset(sdk.__all__ + types.__all__) - {
-    "Msg", "CallContext", "MethodSpec", "abi_type_of",
-}  # fmt: skip
+    "Msg",
+    "CallContext",
+    "MethodSpec",
+    "abi_type_of",
+}
 # Attributes of the SDK's objects that apps read: App, Msg, BlockEnv, Revert/Panic, exceptions.
 SDK_ATTRIBUTES = frozenset(
     {
-        "msg", "block", "address", "emit", "send", "init", "withdraw", "withdraw_token",
-        "sender", "value", "data", "origin",
-        "number", "timestamp", "coinbase", "base_fee", "gas_limit", "chain_id", "prev_randao",
-        "reason", "code", "args", "values",
+        "msg",
+        "block",
+        "address",
+        "emit",
+        "send",
+        "init",
+        "withdraw",
+        "withdraw_token",
+        "sender",
+        "value",
+        "data",
+        "origin",
+        "number",
+        "timestamp",
+        "coinbase",
+        "base_fee",
+        "gas_limit",
+        "chain_id",
+        "prev_randao",
+        "reason",
+        "code",
+        "args",
+        "values",
     }
-)  # fmt: skip
+)
 # Never allowed, whatever the app defines: these lead to the interpreter on some object.
 ESCAPE_ATTRIBUTES = frozenset(
     {"mro", "sys", "modules", "os", "builtins", "globals", "locals", "obj", "subclasses"}
@@ -112,14 +134,27 @@ FRAME_PREFIXES = ("gi_", "f_", "tb_", "cr_", "ag_", "co_", "func_", "im_")
 APP_RECURSION = 1_000  # interpreter recursion levels app code gets above its entry
 _FUTURE_NAMES = frozenset({"annotations"})
 _HOOKED_OPS: dict[type[ast.operator], str] = {
-    ast.Add: "add", ast.Sub: "sub", ast.Mult: "mul", ast.FloorDiv: "floordiv", ast.Mod: "mod",
-    ast.Pow: "pow", ast.LShift: "lshift", ast.BitOr: "bitor", ast.BitAnd: "bitand",
+    ast.Add: "add",
+    ast.Sub: "sub",
+    ast.Mult: "mul",
+    ast.FloorDiv: "floordiv",
+    ast.Mod: "mod",
+    ast.Pow: "pow",
+    ast.LShift: "lshift",
+    ast.BitOr: "bitor",
+    ast.BitAnd: "bitand",
     ast.BitXor: "bitxor",
-}  # fmt: skip
+}
 _COMPARE_HOOKS: dict[type[ast.cmpop], str] = {
-    ast.Eq: "eq", ast.NotEq: "ne", ast.Lt: "lt", ast.LtE: "le", ast.Gt: "gt", ast.GtE: "ge",
-    ast.In: "contains", ast.NotIn: "not_contains",
-}  # fmt: skip
+    ast.Eq: "eq",
+    ast.NotEq: "ne",
+    ast.Lt: "lt",
+    ast.LtE: "le",
+    ast.Gt: "gt",
+    ast.GtE: "ge",
+    ast.In: "contains",
+    ast.NotIn: "not_contains",
+}
 
 
 @dataclass(frozen=True, slots=True)
@@ -221,16 +256,28 @@ def _map_assignments(node: ast.ClassDef, map_names: set[str]) -> list[str]:
     for stmt in node.body:
         if isinstance(stmt, ast.Assign) and len(stmt.targets) == 1:
             call, target = stmt.value, stmt.targets[0]
-            if (isinstance(call, ast.Call) and isinstance(call.func, ast.Name)
-                    and call.func.id in map_names and isinstance(target, ast.Name)):  # fmt: skip
+            if (
+                isinstance(call, ast.Call)
+                and isinstance(call.func, ast.Name)
+                and call.func.id in map_names
+                and isinstance(target, ast.Name)
+            ):
                 found.append(target.id)
     return found
 
 
 _ANNOTATION_NODES = (
-    ast.Name, ast.Attribute, ast.Subscript, ast.Tuple, ast.List, ast.Call, ast.BinOp, ast.Load,
-    ast.BitOr, ast.Constant,
-)  # fmt: skip
+    ast.Name,
+    ast.Attribute,
+    ast.Subscript,
+    ast.Tuple,
+    ast.List,
+    ast.Call,
+    ast.BinOp,
+    ast.Load,
+    ast.BitOr,
+    ast.Constant,
+)
 
 
 class _Checker(ast.NodeVisitor):
@@ -249,15 +296,21 @@ class _Checker(ast.NodeVisitor):
 
     def visit_Import(self, node: ast.Import) -> None:
         for alias in node.names:
-            self._flag(node, "import", f"import of {alias.name!r} is not allowed "
-                       "(write: from vm.native import ...)")  # fmt: skip
+            self._flag(
+                node,
+                "import",
+                f"import of {alias.name!r} is not allowed (write: from vm.native import ...)",
+            )
 
     def visit_ImportFrom(self, node: ast.ImportFrom) -> None:
         module = node.module or ""
         allowed = {"vm.native": SDK_NAMES, "__future__": _FUTURE_NAMES}.get(module)
         if node.level or allowed is None:
-            self._flag(node, "import", f"import from {module or '.'!r} is not allowed "
-                       "(allowed: vm.native, __future__)")  # fmt: skip
+            self._flag(
+                node,
+                "import",
+                f"import from {module or '.'!r} is not allowed (allowed: vm.native, __future__)",
+            )
             return
         for alias in node.names:
             if alias.name not in allowed:
@@ -289,8 +342,12 @@ class _Checker(ast.NodeVisitor):
         elif attr in ESCAPE_ATTRIBUTES:
             self._flag(node, "escape", f"attribute {attr!r} leads out of the sandbox")
         elif attr not in self.attributes:
-            self._flag(node, "attribute", f"attribute {attr!r} is not in the allowlist (methods "
-                       "of builtin values, the SDK's API, names this app defines)")  # fmt: skip
+            self._flag(
+                node,
+                "attribute",
+                f"attribute {attr!r} is not in the allowlist (methods "
+                "of builtin values, the SDK's API, names this app defines)",
+            )
         self.generic_visit(node)
 
     # definitions
@@ -309,8 +366,11 @@ class _Checker(ast.NodeVisitor):
             if not isinstance(item, _ANNOTATION_NODES) or (
                 isinstance(item, ast.BinOp) and not isinstance(item.op, ast.BitOr)
             ):
-                self._flag(item, "annotation", "annotations are names, subscripts, 'X | Y' "
-                           "and calls like indexed(address)")  # fmt: skip
+                self._flag(
+                    item,
+                    "annotation",
+                    "annotations are names, subscripts, 'X | Y' and calls like indexed(address)",
+                )
                 return
             if isinstance(item, ast.Call) and item.keywords:
                 self._flag(item, "annotation", "annotation calls take no keywords")
@@ -320,8 +380,13 @@ class _Checker(ast.NodeVisitor):
     def _function(self, node: ast.FunctionDef) -> None:
         self._check_def_name(node)
         arguments = node.args
-        every = [*arguments.posonlyargs, *arguments.args, *arguments.kwonlyargs,
-                 arguments.vararg, arguments.kwarg]  # fmt: skip
+        every = [
+            *arguments.posonlyargs,
+            *arguments.args,
+            *arguments.kwonlyargs,
+            arguments.vararg,
+            arguments.kwarg,
+        ]
         for arg in every:
             if arg is not None:
                 self._annotation(arg.annotation)
@@ -456,11 +521,18 @@ class _Checker(ast.NodeVisitor):
 
     def visit_Try(self, node: ast.Try) -> None:
         if node.finalbody and self.generators and self.generators[-1]:
-            self._flag(node, "generator", "finally in a generator would run when the collector "
-                       "finds it, in another call")  # fmt: skip
+            self._flag(
+                node,
+                "generator",
+                "finally in a generator would run when the collector finds it, in another call",
+            )
         for jump in _jumps_out(node.finalbody):
-            self._flag(jump, "finally", "return, break or continue in finally would drop the "
-                       "exception in flight (a halt of the meter among them)")  # fmt: skip
+            self._flag(
+                jump,
+                "finally",
+                "return, break or continue in finally would drop the "
+                "exception in flight (a halt of the meter among them)",
+            )
         self.generic_visit(node)
 
 
@@ -637,8 +709,12 @@ class _Instrumenter(ast.NodeTransformer):
         if generator:
             node.body = [*doc, _meter_stmt("start", [_constant(cost)], node), *body]
         else:
-            guarded = ast.Try(body=body or [ast.Pass()], handlers=[], orelse=[],
-                              finalbody=[_meter_stmt("leave", [], node)])  # fmt: skip
+            guarded = ast.Try(
+                body=body or [ast.Pass()],
+                handlers=[],
+                orelse=[],
+                finalbody=[_meter_stmt("leave", [], node)],
+            )
             enter = _meter_stmt("enter", [_constant(cost)], node)
             node.body = [*doc, enter, ast.copy_location(guarded, node)]
         return node
@@ -786,8 +862,10 @@ class _Instrumenter(ast.NodeTransformer):
 
     @staticmethod
     def _slice_args(node: ast.Slice) -> list[ast.expr]:
-        return [part if part is not None else _constant(None)
-                for part in (node.lower, node.upper, node.step)]  # fmt: skip
+        return [
+            part if part is not None else _constant(None)
+            for part in (node.lower, node.upper, node.step)
+        ]
 
     def visit_Subscript(self, node: ast.Subscript) -> ast.expr:
         node.value = self.visit(node.value)
@@ -836,8 +914,11 @@ class _Instrumenter(ast.NodeTransformer):
         if isinstance(func, ast.Attribute) and func.attr in ROUTED_NAMES:
             target = self.visit(func.value)
             self._call_args(node)
-            call = ast.Call(ast.Attribute(_name(METER_NAME), "method", ast.Load()),
-                            [target, _constant(func.attr), *node.args], node.keywords)  # fmt: skip
+            call = ast.Call(
+                ast.Attribute(_name(METER_NAME), "method", ast.Load()),
+                [target, _constant(func.attr), *node.args],
+                node.keywords,
+            )
             return ast.copy_location(call, node)
         node.func = self.visit(func)
         self._call_args(node)
@@ -943,27 +1024,77 @@ def instrument(tree: ast.Module, analysis: Analysis | None = None) -> ast.Module
 # ---- the builtins an app sees ------------------------------------------------------------------
 
 _PLAIN_BUILTINS = [
-    "abs", "bool", "chr", "enumerate", "isinstance", "issubclass", "iter", "len", "map",
-    "next", "ord", "property", "range", "reversed", "zip",
-    "Exception", "ValueError", "TypeError", "KeyError", "IndexError", "ZeroDivisionError",
-    "ArithmeticError", "AssertionError", "RuntimeError", "StopIteration", "LookupError",
-    "OverflowError", "NotImplementedError", "True", "False", "None", "NotImplemented",
-]  # fmt: skip
+    "abs",
+    "bool",
+    "chr",
+    "enumerate",
+    "isinstance",
+    "issubclass",
+    "iter",
+    "len",
+    "map",
+    "next",
+    "ord",
+    "property",
+    "range",
+    "reversed",
+    "zip",
+    "Exception",
+    "ValueError",
+    "TypeError",
+    "KeyError",
+    "IndexError",
+    "ZeroDivisionError",
+    "ArithmeticError",
+    "AssertionError",
+    "RuntimeError",
+    "StopIteration",
+    "LookupError",
+    "OverflowError",
+    "NotImplementedError",
+    "True",
+    "False",
+    "None",
+    "NotImplemented",
+]
 _METERED_BUILTINS = [
-    "int", "str", "bytes", "bytearray", "list", "tuple", "dict",
-    "sum", "min", "max", "sorted", "any", "all", "filter", "divmod", "pow",
-]  # fmt: skip
+    "int",
+    "str",
+    "bytes",
+    "bytearray",
+    "list",
+    "tuple",
+    "dict",
+    "sum",
+    "min",
+    "max",
+    "sorted",
+    "any",
+    "all",
+    "filter",
+    "divmod",
+    "pow",
+]
 APP_BUILTIN_NAMES = frozenset(_PLAIN_BUILTINS + _METERED_BUILTINS)
-_CLASS_METHODS = {int: ("from_bytes",), bytes: ("fromhex",), bytearray: ("fromhex",),
-                  dict: ("fromkeys",)}  # fmt: skip
+_CLASS_METHODS = {
+    int: ("from_bytes",),
+    bytes: ("fromhex",),
+    bytearray: ("fromhex",),
+    dict: ("fromkeys",),
+}
 
 
 class BuiltinType:
     """What app code sees as `int`, `str`, `bytes`, ...: the type in `isinstance`, in hints and
     in `list[uint256]`, with its calls priced by the meter. It cannot be subclassed."""
 
-    def __init__(self, base: type, build: Callable[..., Any], meter: Callable[[], GasMeter],
-                 abi: str | None = None) -> None:  # fmt: skip
+    def __init__(
+        self,
+        base: type,
+        build: Callable[..., Any],
+        meter: Callable[[], GasMeter],
+        abi: str | None = None,
+    ) -> None:
         # `_rollup_` names: app code can never read them (the real type would be unpriced)
         self._rollup_base, self._rollup_build, self._rollup_meter = base, build, meter
         if abi is not None:
@@ -993,8 +1124,10 @@ class BuiltinType:
     def __getattr__(self, name: str) -> Any:
         base = self._rollup_base
         if name.startswith("_") or name not in _CLASS_METHODS.get(base, ()):
-            raise AttributeError(f"{base.__name__}.{name} is not available to apps "
-                                 "(call methods on values: x.name(...))")  # fmt: skip
+            raise AttributeError(
+                f"{base.__name__}.{name} is not available to apps "
+                "(call methods on values: x.name(...))"
+            )
         meter = self._rollup_meter
 
         def method(*args: Any, **kwargs: Any) -> Any:
@@ -1022,12 +1155,19 @@ def app_builtins(namespace: dict[str, Any]) -> dict[str, Any]:
 
     def guard(obj: Any) -> Any:
         if isinstance(obj, type) or type(obj).__module__ != module_name:
-            raise TypeError(f"cannot set attributes of {type(obj).__name__} objects: apps set "
-                            "attributes only on objects of their own classes")  # fmt: skip
+            raise TypeError(
+                f"cannot set attributes of {type(obj).__name__} objects: apps set "
+                "attributes only on objects of their own classes"
+            )
         return obj
 
-    def guarded_import(name: str, globals: Any = None, locals: Any = None,
-                       fromlist: Sequence[str] = (), level: int = 0) -> Any:  # fmt: skip
+    def guarded_import(
+        name: str,
+        globals: Any = None,
+        locals: Any = None,
+        fromlist: Sequence[str] = (),
+        level: int = 0,
+    ) -> Any:
         if level or name not in ("vm.native", "__future__") or not fromlist:
             raise ImportError(f"import of {name!r} is not allowed")
         return builtins.__import__(name, globals, locals, fromlist, level)

@@ -635,8 +635,9 @@ def _calldata(method: str | bytes, args: tuple[Any, ...]) -> bytes:
             raise TypeError("send: raw calldata takes no further arguments")
         return bytes(method)
     if type(method) is not str or len(method) > _MAX_TYPES:
-        raise TypeError(f"send: the method is a signature of at most {_MAX_TYPES} characters "
-                        "or raw calldata")  # fmt: skip
+        raise TypeError(
+            f"send: the method is a signature of at most {_MAX_TYPES} characters or raw calldata"
+        )
     sel, types = _signature(method)
     if len(types) != len(args):
         raise TypeError(f"send: {method} takes {len(types)} arguments, got {len(args)}")
@@ -704,8 +705,10 @@ class App:
         cls.__methods__ = methods
         for spec in methods.values():
             if spec.mutability == "callback" and spec.arg_types != CALLBACK_ARGS:
-                raise TypeError(f"@callback {spec.name} must take (msg_id: bytes32, ok: bool, "
-                                f"data: bytes), not ({', '.join(spec.arg_types)})")  # fmt: skip
+                raise TypeError(
+                    f"@callback {spec.name} must take (msg_id: bytes32, ok: bool, "
+                    f"data: bytes), not ({', '.join(spec.arg_types)})"
+                )
 
     @property
     def msg(self) -> Msg:
@@ -746,8 +749,19 @@ class App:
         selector_ = _callback_selector(type(self), callback)
         ctx.meter.message(len(data))
         try:
-            message = send_call(ctx.state, ctx.block, ctx.address, chain, to, data, value, gas,
-                                ttl, selector_, callback_gas)  # fmt: skip
+            message = send_call(
+                ctx.state,
+                ctx.block,
+                ctx.address,
+                chain,
+                to,
+                data,
+                value,
+                gas,
+                ttl,
+                selector_,
+                callback_gas,
+            )
         except SendError as exc:
             revert(f"send: {exc}")
         ctx.messages.append(message)
@@ -762,8 +776,14 @@ class App:
         data = _fixed_bytes(data, len(data) if isinstance(data, bytes) else 0, "data")
         ctx.meter.message(len(data))  # priced like a cross-app send; refused in a view
         try:
-            request = start_withdrawal(ctx.state, ctx.address, _address_arg(to),
-                                       _int(value, "value"), _int(gas, "gas"), data)  # fmt: skip
+            request = start_withdrawal(
+                ctx.state,
+                ctx.address,
+                _address_arg(to),
+                _int(value, "value"),
+                _int(gas, "gas"),
+                data,
+            )
         except WithdrawError as exc:
             revert(f"withdraw: {exc}")
         ctx.logs.append(withdrawal_log(request))  # L2ToL1's, as on an EVM chain
@@ -776,8 +796,9 @@ class App:
         l1_token = bridged_token_origin(ctx.state, ctx.address)
         if l1_token is None:
             revert("withdraw_token: only a canonical bridged token may withdraw tokens")
-        request = WithdrawalRequest(_address_arg(holder), _address_arg(to), 0, l1_token,
-                                    _int(amount, "amount"), 0, b"")  # fmt: skip
+        request = WithdrawalRequest(
+            _address_arg(holder), _address_arg(to), 0, l1_token, _int(amount, "amount"), 0, b""
+        )
         ctx.logs.append(withdrawal_log(request))
 
     def init(self) -> None:

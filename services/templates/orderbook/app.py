@@ -216,8 +216,14 @@ class OrderBook(App):
             raise NoTokenApp()
         owner = self.msg.sender
         self._debit(owner, BASE, amount)
-        msg_id = self.send(self.token_chain, self.token_app, "transfer(address,uint256)", owner,
-                           amount, callback=self.on_withdrawn)  # fmt: skip
+        msg_id = self.send(
+            self.token_chain,
+            self.token_app,
+            "transfer(address,uint256)",
+            owner,
+            amount,
+            callback=self.on_withdrawn,
+        )
         self.pending_owner[msg_id] = owner
         self.pending_amount[msg_id] = amount
         return msg_id

@@ -43,8 +43,9 @@ def fills(chain: LocalChain, receipt: object) -> list[tuple[int, int, int, int, 
             log = entry["log"]
             maker_order = int.from_bytes(log.topics[1], "big")
             maker, taker = bytes(log.topics[2][12:]), bytes(log.topics[3][12:])
-            found.append((maker_order, word(log.data, 0), word(log.data, 1), word(log.data, 2),
-                          maker, taker))  # fmt: skip
+            found.append(
+                (maker_order, word(log.data, 0), word(log.data, 1), word(log.data, 2), maker, taker)
+            )
     return found
 
 
@@ -313,8 +314,13 @@ def test_the_book_after_a_sequence(chain: LocalChain) -> None:
     assert chain.call("book", BID, 100) == ([100, 99, 95, 91, 90, 80], [7, 1, 3, 5, 2, 7])
     # a sell sweeping three bid levels; the fourth is partly filled
     receipt = chain.transact(bob, "place_limit", ASK, 91, 13)
-    assert [(f[2], f[3]) for f in fills(chain, receipt)] == [(100, 1), (100, 6), (99, 1), (95, 3),
-                                                             (91, 2)]  # fmt: skip
+    assert [(f[2], f[3]) for f in fills(chain, receipt)] == [
+        (100, 1),
+        (100, 6),
+        (99, 1),
+        (95, 3),
+        (91, 2),
+    ]
     assert chain.call("book", BID, 100) == ([91, 90, 80], [3, 2, 7])
     assert chain.call("book", ASK, 2) == ([105, 110], [1, 1])
 
@@ -392,8 +398,12 @@ class Model:
         assert table[owner, asset] >= 0
 
     def balance(self, owner: bytes) -> tuple[int, int, int, int]:
-        return (self.free.get((owner, 0), 0), self.locked.get((owner, 0), 0),
-                self.free.get((owner, 1), 0), self.locked.get((owner, 1), 0))  # fmt: skip
+        return (
+            self.free.get((owner, 0), 0),
+            self.locked.get((owner, 0), 0),
+            self.free.get((owner, 1), 0),
+            self.locked.get((owner, 1), 0),
+        )
 
     def live(self, fifo: list[int]) -> int:
         return sum(self.orders[i][3] for i in fifo)

@@ -141,8 +141,9 @@ class Token(App):
         owner = self.msg.sender
         holder = remote_address(chain, app)  # the account the app controls here
         self._move(owner, holder, value)
-        msg_id = self.send(chain, app, "receive_tokens(address,uint256)", to, value,
-                       callback=self.on_sent)  # fmt: skip
+        msg_id = self.send(
+            chain, app, "receive_tokens(address,uint256)", to, value, callback=self.on_sent
+        )
         self.pending_owner[msg_id] = owner
         self.pending_value[msg_id] = value
         self.pending_holder[msg_id] = holder
