@@ -9,6 +9,7 @@ import logging
 import sqlite3
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -31,9 +32,15 @@ from da.poster import (
 from rollup.errors import LimitExceeded
 from rollup.outputs import output_root
 from storage.migrate import drift, head_of, revision_of
+from tests.support import wait_for
 
 FAST = PosterConfig(max_delay_s=0.0, poll_s=0.01, retry_initial_s=0.01, retry_max_s=0.05,
                     finality_poll_s=0.0)  # fmt: skip
+
+
+def _wait(condition: Callable[[], bool], what: str, timeout: float = 30.0) -> None:
+    """A poster thread's progress, polled at its own pace (FAST polls every 10 ms)."""
+    wait_for(condition, what, timeout, interval=0.01)
 
 
 class FlakyDA(LocalDA):
@@ -122,12 +129,9 @@ def test_a_down_backend_is_retried_and_nothing_is_lost_or_repeated(
     grow(chain, 3)
     poster.start()
     try:
-        deadline = time.monotonic() + 30
-        while poster.status.safe < 3 and time.monotonic() < deadline:
-            time.sleep(0.01)
+        _wait(lambda: poster.status.safe >= 3, "blocks 1-3 through the retries")
         grow(chain, 2)
-        while poster.status.safe < 5 and time.monotonic() < deadline:
-            time.sleep(0.01)
+        _wait(lambda: poster.status.safe >= 5, "blocks 4-5")
     finally:
         poster.stop()
     assert backend.failures == 0 and poster.status.error is None
@@ -142,13 +146,10 @@ def test_an_unreachable_l1_is_retried(tmp_path: Path, chain: Any, chain_source: 
     grow(chain, 2)
     poster.start()
     try:
-        deadline = time.monotonic() + 30
-        while poster.status.error is None and time.monotonic() < deadline:
-            time.sleep(0.01)
+        _wait(lambda: poster.status.error is not None, "the poster to report the L1")
         assert "unreachable" in (poster.status.error or "")
         inbox.down = False
-        while poster.status.safe < 2 and time.monotonic() < deadline:
-            time.sleep(0.01)
+        _wait(lambda: poster.status.safe >= 2, "blocks 1-2 once the L1 is back")
     finally:
         poster.stop()
     _assert_contiguous(inbox, 2)
@@ -273,9 +274,7 @@ def test_the_poster_thread_survives_anything(tmp_path: Path, chain: Any, chain_s
     grow(chain, 1)
     poster.start()
     try:
-        deadline = time.monotonic() + 10
-        while poster.status.error is None and time.monotonic() < deadline:
-            time.sleep(0.01)
+        _wait(lambda: poster.status.error is not None, "the poster to report the error", 10)
         assert poster.status.error == "RuntimeError: boom"
         assert poster._thread is not None and poster._thread.is_alive()
     finally:
@@ -315,13 +314,6 @@ def test_a_backlog_bigger_than_a_batch_is_posted_without_waiting(
 def _revert(inbox: Any, from_index: int) -> None:
     """The inbox owner's revertBatches(chain, from_index)."""
     del inbox.items[from_index:]
-
-
-def _wait(condition: Any, what: str, timeout: float = 30.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        assert time.monotonic() < deadline, f"timed out waiting for {what}"
-        time.sleep(0.01)
 
 
 def test_a_batch_ahead_of_the_chain_is_not_adopted_and_is_replaced_after_a_revert(

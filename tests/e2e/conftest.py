@@ -7,7 +7,6 @@ never absolute balances, and they never send concurrently.
 
 from __future__ import annotations
 
-import shutil
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -22,9 +21,8 @@ from web3 import HTTPProvider, Web3
 from rollup.genesis import DEV_KEYS
 from rollup.manifest import app_address
 from services.launch import NodeProcess
-
-REPO = Path(__file__).resolve().parents[2]
-TEMPLATE = REPO / "rollup" / "templates" / "token"
+from services.rpcclient import request
+from services.scaffold import scaffold
 
 APP_NAME = "tok"
 CHAIN_ID = 901001
@@ -150,17 +148,6 @@ ERC20_ABI: list[dict[str, Any]] = [
 ]
 
 
-def render_token_app(dest: Path, name: str = APP_NAME, chain_id: int = CHAIN_ID) -> Path:
-    """What `rollup new` does for the token template: copy the code, fill in the manifest."""
-    dest.mkdir(parents=True, exist_ok=True)
-    shutil.copy(TEMPLATE / "app.py", dest / "app.py")
-    manifest = (TEMPLATE / "rollup.toml.tmpl").read_text()
-    manifest = manifest.replace("{{name}}", name).replace("{{chain_id}}", str(chain_id))
-    assert "{{" not in manifest, "the template grew a placeholder this fixture does not fill"
-    (dest / "rollup.toml").write_text(manifest)
-    return dest
-
-
 # ---- collection ----------------------------------------------------------------------------
 
 
@@ -191,7 +178,7 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
 
 @pytest.fixture(scope="session")
 def app_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return render_token_app(tmp_path_factory.mktemp("app") / APP_NAME)
+    return scaffold(tmp_path_factory.mktemp("app") / APP_NAME, "token", APP_NAME, CHAIN_ID)
 
 
 @pytest.fixture(scope="session")
@@ -270,8 +257,7 @@ class Chain:
 
     def request(self, method: str, *params: Any, req_id: Any = 1) -> dict[str, Any]:
         """The whole response object of one call."""
-        body = {"jsonrpc": "2.0", "id": req_id, "method": method, "params": list(params)}
-        response = self.post(body)
+        response = self.post(request(method, params, req_id))
         assert response["id"] == req_id and response["jsonrpc"] == "2.0", response
         return response
 

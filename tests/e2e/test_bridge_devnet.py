@@ -26,16 +26,13 @@ import io
 import json
 import os
 import signal
-import subprocess
-import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import redirect_stderr, redirect_stdout
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
 from eth_account import Account
 from web3 import Web3
@@ -47,11 +44,14 @@ from rollup.crypto import keccak
 from rollup.deposits import bridged_token_address
 from rollup.genesis import DEV_ADDRESSES, DEV_KEYS
 from services.cli import main
+from services.process import pid_alive
+from services.rpcclient import RpcClient
 from tests.conftest import render_template
+from tests.e2e.devnet import REPO, detached_devnet, read_state, rollup
+from tests.support import rpc, wait_for
 
 pytestmark = pytest.mark.e2e
 
-REPO = Path(__file__).resolve().parents[2]
 TEST_TOKEN = REPO / "tests" / "bridge" / "contracts" / "TestToken.sol"
 NATIVE, EVM = "bnat", "bevm"
 CHAIN_IDS = {NATIVE: 905_301, EVM: 905_302}
@@ -78,15 +78,15 @@ class Answer:
 class Devnet:
     """The devnet of this module: its state, its L1 and its apps' JSON-RPC."""
 
-    def __init__(self, data_dir: Path) -> None:
-        self.data_dir = data_dir
-        self.state = json.loads((data_dir / "devnet.json").read_text())
+    def __init__(self, data_dir: Path, state: dict[str, Any]) -> None:
+        self.data_dir, self.state = data_dir, state
         self.apps = {a["name"]: a for a in self.state["apps"]}
         self.l1_rpc = self.state["l1"]["rpc_url"]
         self.w3 = Web3(Web3.HTTPProvider(self.l1_rpc))
         record = json.loads((data_dir / "l1" / "inbox.json").read_text())
         self.portal, self.inbox = record["portal"], record["address"]
-        self.http = httpx.Client(timeout=15.0, trust_env=False)
+        self.clients = {name: RpcClient(a["rpc_url"], timeout=15.0)
+                        for name, a in self.apps.items()}  # fmt: skip
 
     def bridge(self, *args: str) -> Answer:
         """`rollup bridge ARGS --data-dir DATA`, in process."""
@@ -100,22 +100,19 @@ class Devnet:
 
     def bridge_process(self, *args: str) -> Answer:
         """The same, as the `rollup` process a script runs."""
-        env = dict(os.environ, ETH_HASH_BACKEND=os.environ.get("ETH_HASH_BACKEND", "pysha3"))
-        done = subprocess.run([sys.executable, "-m", "services.cli", "bridge", *args,
-                               "--data-dir", str(self.data_dir)], cwd=REPO, env=env,
-                              capture_output=True, text=True, timeout=120)  # fmt: skip
+        done = rollup("bridge", *args, "--data-dir", str(self.data_dir), timeout=120)
         return Answer(done.returncode, done.stdout, done.stderr)
 
     def rpc(self, app: str, method: str, *params: Any) -> Any:
-        body = {"jsonrpc": "2.0", "id": 1, "method": method, "params": list(params)}
-        answer = self.http.post(self.apps[app]["rpc_url"], json=body).json()
-        assert "result" in answer, answer
-        return answer["result"]
+        """One call's result on `app`, over its keep-alive connection."""
+        return self.clients[app].call(method, *params)
 
     def l1(self, method: str, *params: Any) -> Any:
-        answer = self.w3.provider.make_request(method, list(params))  # type: ignore[arg-type]
-        assert "error" not in answer, answer
-        return answer.get("result")
+        return rpc(self.l1_rpc, method, *params)
+
+    def close(self) -> None:
+        for client in self.clients.values():
+            client.close()
 
     def balance(self, app: str, address: str) -> int:
         return int(self.rpc(app, "eth_getBalance", address, "latest"), 16)
@@ -133,34 +130,12 @@ class Devnet:
         return int(self.rpc(app, "eth_getBlockByNumber", "safe", False)["number"], 16)
 
 
-def wait_for(condition: Callable[[], bool], what: str, deadline: float = DEADLINE) -> None:
-    end = time.monotonic() + deadline
-    while not condition():
-        if time.monotonic() > end:
-            pytest.fail(f"timed out waiting for {what}")
-        time.sleep(0.05)
-
-
 def fresh() -> str:
     return "0x" + os.urandom(20).hex()
 
 
 def _raw(text: str) -> bytes:
     return bytes.fromhex(text.removeprefix("0x"))
-
-
-def _pids(state: dict[str, Any]) -> set[int]:
-    pids = {state["supervisor_pid"], *(a["pid"] for a in state["apps"])}
-    return pids | ({state["l1"]["pid"]} if state["l1"]["pid"] else set())
-
-
-def _gone(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return True
-    stat = Path(f"/proc/{pid}/stat")
-    return not stat.exists() or stat.read_text().rpartition(")")[2].split()[0] == "Z"
 
 
 # ---- fixtures: one devnet for the module ----
@@ -171,33 +146,15 @@ def devnet(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Devnet]:
     root = tmp_path_factory.mktemp("bridge-devnet")
     apps = [render_template(root / NATIVE, "token", NATIVE, CHAIN_IDS[NATIVE]),
             render_template(root / EVM, "evm", EVM, CHAIN_IDS[EVM])]  # fmt: skip
-    data_dir = root / "data"
-    env = dict(os.environ, ETH_HASH_BACKEND=os.environ.get("ETH_HASH_BACKEND", "pysha3"))
-    seen: set[int] = set()
-    net: Devnet | None = None
-    try:
-        up = subprocess.run([sys.executable, "-m", "services.cli", "up", "--detach",
-                             "--data-dir", str(data_dir), *map(str, apps)], cwd=REPO, env=env,
-                            capture_output=True, text=True, timeout=240)  # fmt: skip
-        assert up.returncode == 0, up.stdout + up.stderr
-        net = Devnet(data_dir)
-        seen |= _pids(net.state)
-        yield net
-    finally:
-        if (data_dir / "devnet.json").exists():
-            state = json.loads((data_dir / "devnet.json").read_text())
-            seen |= _pids(state)
-            for pid in (a["pid"] for a in state["apps"]):  # one may be stopped (SIGSTOP)
-                if not _gone(pid):
-                    os.kill(pid, signal.SIGCONT)
-        subprocess.run([sys.executable, "-m", "services.cli", "down", "--data-dir",
-                        str(data_dir)], cwd=REPO, env=env, capture_output=True,
-                       timeout=120)  # fmt: skip
-        for pid in seen:
-            if not _gone(pid):
-                os.kill(pid, signal.SIGKILL)
-        if net is not None:
-            net.http.close()
+    with detached_devnet(root / "data", *map(str, apps)) as up:
+        net = Devnet(up.data_dir, up.state)
+        try:
+            yield net
+        finally:
+            net.close()
+            for app in read_state(up.data_dir)["apps"]:  # one may be stopped (SIGSTOP)
+                if pid_alive(app["pid"]):
+                    os.kill(app["pid"], signal.SIGCONT)
 
 
 @pytest.fixture(scope="module")

@@ -18,13 +18,11 @@ import os
 import secrets
 import shutil
 import stat
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
-import httpx
 import nats
 import pytest
 from eth_account import Account
@@ -49,41 +47,17 @@ from services.bus.wire import (
 )
 from services.keys import load_key, load_or_create_key
 from services.launch import NodeProcess
+from tests.conftest import BOOK_CHAIN, TOKEN_CHAIN, render_pair
+from tests.support import rpc, wait_for
 from vm.native.abi import decode_args, encode_values, selector
 
 pytestmark = pytest.mark.e2e
 
-REPO = Path(__file__).resolve().parents[2]
-TEMPLATES = REPO / "rollup" / "templates"
-TOKEN_CHAIN, BOOK_CHAIN, NOBODY = 901001, 902002, 903003
+NOBODY = 903003
 DEADLINE = 20.0
 ALICE = Account.from_key(DEV_KEYS[0])
 ALICE_ADDRESS = bytes.fromhex(ALICE.address[2:])
 MILLION = 10**6 * 10**18
-
-
-def render(dest: Path, template: str, name: str, chain_id: int, init: str = "") -> Path:
-    dest.mkdir(parents=True)
-    (dest / "app.py").write_text((TEMPLATES / template / "app.py").read_text())
-    text = (TEMPLATES / template / "rollup.toml.tmpl").read_text()
-    text = text.replace("{{name}}", name).replace("{{chain_id}}", str(chain_id))
-    (dest / "rollup.toml").write_text(text.replace("token_chain = 0", init) if init else text)
-    return dest
-
-
-def rpc(url: str, method: str, *params: Any) -> Any:
-    body = {"jsonrpc": "2.0", "id": 1, "method": method, "params": list(params)}
-    reply = httpx.post(url, json=body, timeout=10.0, trust_env=False).json()
-    assert "result" in reply, reply
-    return reply["result"]
-
-
-def wait_for(done: Callable[[], bool], what: str, timeout: float = DEADLINE) -> None:
-    deadline = time.monotonic() + timeout
-    while not done():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(0.05)
 
 
 @dataclass
@@ -127,9 +101,7 @@ class Pair:
 
 def make_pair(root: Path, nats_server: NatsServerProcess | None = None) -> Pair:
     """The two nodes, not started yet."""
-    token_dir = render(root / "apps" / "token", "token", "token", TOKEN_CHAIN)
-    book_dir = render(root / "apps" / "book", "orderbook", "book", BOOK_CHAIN,
-                      f"token_chain = {TOKEN_CHAIN}")  # fmt: skip
+    token_dir, book_dir = render_pair(root / "apps")
     bus_dir = root / "bus"
     bus_dir.mkdir(mode=0o755)  # too open: the node must fix it
     data = {TOKEN_CHAIN: root / "token", BOOK_CHAIN: root / "book"}
@@ -247,11 +219,12 @@ def capture_honest_frame(pair: Pair) -> bytes:
     listener = Listener(pair.socket(NOBODY))
     try:
         pair.send_to(NOBODY, b"\x42" * 20, ALICE_ADDRESS, 10**18)
-        deadline = time.monotonic() + DEADLINE
-        while not any(f[1] == MESSAGES for f in listener.frames):
-            assert time.monotonic() < deadline, "no frame reached the attacker's socket"
-            listener.pump(0.05)
-        return next(f for f in listener.frames if f[1] == MESSAGES)
+
+        def honest_frame() -> bytes | None:
+            listener.pump(0.05)  # the listener's loop runs only while pumped
+            return next((f for f in listener.frames if f[1] == MESSAGES), None)
+
+        return wait_for(honest_frame, "a frame at the attacker's socket", DEADLINE, interval=0)
     finally:
         listener.close()
 
@@ -284,7 +257,7 @@ def test_forged_messages_are_rejected_and_the_honest_one_still_executes(pair: Pa
     asyncio.run(write_frames(pair.socket(BOOK_CHAIN), frames))
     for rule in ("signature", "proof", "destination"):
         logged = f"rejected a bus frame ({rule})"
-        wait_for(lambda line=logged: line in rejections(pair.book), logged)  # type: ignore[misc]
+        wait_for(lambda line=logged: line in rejections(pair.book), logged, DEADLINE)  # type: ignore[misc]
     log = rejections(pair.book)
     assert "is not signed by its sequencer" in log
     assert "are not under the messages root" in log
@@ -294,7 +267,8 @@ def test_forged_messages_are_rejected_and_the_honest_one_still_executes(pair: Pa
 
     # The honest deposit uses the nonce the forgeries claimed (0 on token -> book): it runs.
     pair.send_to(BOOK_CHAIN, pair.book_app.address, ALICE_ADDRESS, 5 * 10**18)
-    wait_for(lambda: pair.book_balance(ALICE_ADDRESS) == 5 * 10**18, "the honest deposit")
+    wait_for(lambda: pair.book_balance(ALICE_ADDRESS) == 5 * 10**18, "the honest deposit",
+             DEADLINE)  # fmt: skip
     assert pair.book_balance(attacker) == 0
 
 
@@ -314,15 +288,15 @@ def test_forged_progress_does_not_make_the_sender_drop_a_message(pair: Pair) -> 
     try:
         asyncio.run(write_frames(pair.socket(TOKEN_CHAIN), forged))
         wait_for(lambda: "rejected a bus frame (signature)" in rejections(pair.token),
-                 "the signature rejection")  # fmt: skip
+                 "the signature rejection", DEADLINE)  # fmt: skip
         wait_for(lambda: "rejected a bus frame (destination)" in rejections(pair.token),
-                 "the destination rejection")  # fmt: skip
+                 "the destination rejection", DEADLINE)  # fmt: skip
         listener.pump(1.5)  # past the token's once-a-second save of acknowledgements
     finally:
         listener.close()
     pair.book.start()
     wait_for(lambda: pair.book_balance(ALICE_ADDRESS) == 3 * 10**18,
-             "the deposit from the outbox")  # fmt: skip
+             "the deposit from the outbox", DEADLINE)  # fmt: skip
 
 
 # ---- (d) the socket directory ------------------------------------------------------------------
@@ -413,7 +387,8 @@ def test_nats_refuses_strangers_and_chains_sending_as_others(
     assert any(f'publish to "{ctl_subject(TOKEN_CHAIN, BOOK_CHAIN)}"' in e
                for e in found["errors"])  # fmt: skip
     wait_for(lambda: "rejected a bus frame (signature)" in rejections(pair.book),
-             "the book's rejection of the admin's forgery")  # fmt: skip
+             "the book's rejection of the admin's forgery", DEADLINE)  # fmt: skip
     assert pair.book_balance(attacker) == 0
     pair.send_to(BOOK_CHAIN, pair.book_app.address, ALICE_ADDRESS, 2 * 10**18)
-    wait_for(lambda: pair.book_balance(ALICE_ADDRESS) == 2 * 10**18, "the honest deposit")
+    wait_for(lambda: pair.book_balance(ALICE_ADDRESS) == 2 * 10**18, "the honest deposit",
+             DEADLINE)  # fmt: skip

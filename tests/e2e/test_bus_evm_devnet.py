@@ -6,14 +6,8 @@ refunded by the callback."""
 
 from __future__ import annotations
 
-import json
-import os
 import shutil
-import subprocess
-import sys
-import time
-from collections.abc import Callable, Iterator
-from pathlib import Path
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -24,10 +18,11 @@ from web3.logs import DISCARD
 from rollup.genesis import DEV_KEYS
 from rollup.messages import remote_address
 from services.apps import load_app
+from tests.e2e.devnet import REPO, detached_devnet
+from tests.support import wait_for
 
 pytestmark = pytest.mark.e2e
 
-REPO = Path(__file__).resolve().parents[2]
 EXAMPLES = REPO / "examples"
 DEADLINE = 30.0
 ALICE = Account.from_key(DEV_KEYS[0])  # holds the erc20 supply
@@ -41,25 +36,15 @@ BOOK_ABI = [
 ]  # fmt: skip
 
 
-def rollup(*args: str) -> subprocess.CompletedProcess[str]:
-    env = dict(os.environ, ETH_HASH_BACKEND=os.environ.get("ETH_HASH_BACKEND", "pysha3"))
-    return subprocess.run([sys.executable, "-m", "services.cli", *args], cwd=REPO, env=env,
-                          capture_output=True, text=True, timeout=180)  # fmt: skip
-
-
 @pytest.fixture(scope="module")
 def apps(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
     root = tmp_path_factory.mktemp("examples")
     for name in ("token", "erc20", "orderbook"):
         shutil.copytree(EXAMPLES / name, root / name, ignore=shutil.ignore_patterns("build"))
-    data_dir = root / "data"
-    try:
-        up = rollup("up", "--detach", "--da", "none", "--data-dir", str(data_dir),
-                    *(str(root / n) for n in ("token", "erc20", "orderbook")))  # fmt: skip
-        assert up.returncode == 0, up.stdout + up.stderr
-        state = json.loads((data_dir / "devnet.json").read_text())
+    with detached_devnet(root / "data", "--da", "none",
+                         *(str(root / n) for n in ("token", "erc20", "orderbook"))) as net:
         out: dict[str, Any] = {}
-        for app in state["apps"]:
+        for app in net.state["apps"]:
             w3 = Web3(Web3.HTTPProvider(app["rpc_url"]))
             out[app["name"]] = {"w3": w3, "address": Web3.to_checksum_address(app["address"]),
                                 "chain": app["chain_id"]}  # fmt: skip
@@ -70,9 +55,6 @@ def apps(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
         book = out["orderbook"]
         book["contract"] = book["w3"].eth.contract(address=book["address"], abi=BOOK_ABI)
         yield out
-    finally:
-        down = rollup("down", "--data-dir", str(data_dir))
-        assert down.returncode == 0, down.stdout + down.stderr
 
 
 def send(app: dict[str, Any], fn: Any, account: Any = ALICE) -> Any:
@@ -84,16 +66,6 @@ def send(app: dict[str, Any], fn: Any, account: Any = ALICE) -> Any:
     receipt = w3.eth.wait_for_transaction_receipt(tx_hash, timeout=30)
     assert receipt["status"] == 1
     return receipt
-
-
-def wait_for(probe: Callable[[], Any]) -> Any:
-    deadline = time.monotonic() + DEADLINE
-    while time.monotonic() < deadline:
-        value = probe()
-        if value:
-            return value
-        time.sleep(0.05)
-    raise AssertionError("timed out")
 
 
 def settled(erc20: dict[str, Any], msg_id: bytes) -> bool | None:
@@ -117,14 +89,15 @@ def test_evm_token_deposits_into_native_orderbook_and_back(apps: dict[str, Any])
     assert token.functions.balanceOf(holder).call() >= 500  # held for the orderbook
 
     balances = book["contract"].functions.balance_of
-    assert wait_for(lambda: balances(ALICE.address).call()[0] >= 500)
-    assert wait_for(lambda: settled(erc20, msg_id)) is True  # the EVM callback ran
+    assert wait_for(lambda: balances(ALICE.address).call()[0] >= 500, "the deposit", DEADLINE)
+    assert wait_for(lambda: settled(erc20, msg_id), "the EVM callback", DEADLINE) is True
     assert token.functions.pending(msg_id).call()[2] == 0  # cleared exactly once
 
     before = token.functions.balanceOf(ALICE.address).call()
     send(book, book["contract"].functions.withdraw_to_token(200))  # native -> EVM transfer
-    assert wait_for(lambda: token.functions.balanceOf(ALICE.address).call() == before + 200)
-    assert wait_for(lambda: balances(ALICE.address).call()[0] == 300)
+    assert wait_for(lambda: token.functions.balanceOf(ALICE.address).call() == before + 200,
+                    "the transfer back", DEADLINE)  # fmt: skip
+    assert wait_for(lambda: balances(ALICE.address).call()[0] == 300, "the debit", DEADLINE)
 
 
 def test_a_refused_send_is_refunded_by_the_callback(apps: dict[str, Any]) -> None:
@@ -138,5 +111,5 @@ def test_a_refused_send_is_refunded_by_the_callback(apps: dict[str, Any]) -> Non
     (debit,) = [e for e in token.events.Transfer().process_receipt(receipt, errors=DISCARD)
                 if e["args"]["from"] == ALICE.address]  # fmt: skip
     assert debit["args"]["value"] == 70  # taken at send time (the refund may be back already)
-    assert wait_for(lambda: settled(erc20, sent["args"]["id"]) is False)
+    assert wait_for(lambda: settled(erc20, sent["args"]["id"]) is False, "the refund", DEADLINE)
     assert token.functions.balanceOf(ALICE.address).call() == before

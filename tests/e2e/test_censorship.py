@@ -16,12 +16,10 @@ import json
 import os
 import subprocess
 import sys
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
 from eth_account import Account
 from web3 import Web3
@@ -35,21 +33,13 @@ from services.anvil import AnvilProcess
 from services.l1setup import BatcherSpec, L1Setup, prepare_l1
 from services.launch import NodeProcess
 from tests.conftest import render_template
+from tests.support import rpc, wait_for
 
 pytestmark = pytest.mark.e2e
 
 HONEST, CENSOR = 906_101, 906_102
 WINDOW = 4  # sequencing_window, L1 blocks (rendered into both apps' rollup.toml)
-DEADLINE = 60.0
 ALICE_KEY = DEV_KEYS[2]
-
-
-def wait_for(condition: Callable[[], bool], what: str, deadline: float = DEADLINE) -> None:
-    end = time.monotonic() + deadline
-    while not condition():
-        if time.monotonic() > end:
-            pytest.fail(f"timed out waiting for {what}")
-        time.sleep(0.1)
 
 
 class Chain:
@@ -74,10 +64,7 @@ class Chain:
         self.nonce = 0
 
     def rpc(self, method: str, *params: Any) -> Any:
-        body = {"jsonrpc": "2.0", "id": 1, "method": method, "params": list(params)}
-        answer = httpx.post(self.process.url, json=body, timeout=15.0, trust_env=False).json()
-        assert "result" in answer, answer
-        return answer["result"]
+        return rpc(self.process.url, method, *params)
 
     def block_number(self, tag: str = "latest") -> int:
         return int(self.rpc("eth_getBlockByNumber", tag, False)["number"], 16)
@@ -91,7 +78,7 @@ class Chain:
         })  # fmt: skip
         tx_hash = self.rpc("eth_sendRawTransaction", "0x" + bytes(signed.raw_transaction).hex())
         self.nonce += 1
-        wait_for(lambda: self.rpc("eth_getTransactionReceipt", tx_hash) is not None, "a block")
+        wait_for(lambda: self.rpc("eth_getTransactionReceipt", tx_hash), "a block")
 
     def posted(self) -> bool:
         return self.block_number("safe") == self.block_number("latest")
@@ -117,9 +104,7 @@ def anvil(tmp_path: Path) -> Iterator[AnvilProcess]:
 
 
 def mine(anvil: AnvilProcess, blocks: int) -> None:
-    w3 = Web3(Web3.HTTPProvider(anvil.rpc_url))
-    answer = w3.provider.make_request("anvil_mine", [hex(blocks)])  # type: ignore[arg-type]
-    assert "error" not in answer, answer
+    rpc(anvil.rpc_url, "anvil_mine", hex(blocks))
 
 
 def test_a_chain_that_ignores_deposits_is_reported_at_the_window(

@@ -10,11 +10,10 @@ import os
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
 from eth_account import Account
 from eth_utils import to_checksum_address
@@ -30,7 +29,9 @@ from services.anvil import AnvilProcess, free_port
 from services.keys import load_key
 from services.l1setup import BatcherSpec, L1Setup, prepare_l1
 from services.launch import NodeProcess
+from services.rpcclient import RpcClient, request
 from services.verifier import open_verifier
+from tests.support import RPC_TIMEOUT, rpc, wait_for
 
 pytestmark = pytest.mark.e2e
 
@@ -39,27 +40,13 @@ DEADLINE = 90.0
 CHAIN_ID = 901001  # the token_app fixture's
 
 
-def rpc(url: str, method: str, *params: Any) -> Any:
-    body = {"jsonrpc": "2.0", "id": 1, "method": method, "params": list(params)}
-    return httpx.post(url, json=body, timeout=30.0, trust_env=False).json()
-
-
-def result(url: str, method: str, *params: Any) -> Any:
-    answer = rpc(url, method, *params)
-    assert "result" in answer, answer
-    return answer["result"]
-
-
 def block_number(url: str, tag: str) -> int:
-    return int(result(url, "eth_getBlockByNumber", tag, False)["number"], 16)
+    return int(rpc(url, "eth_getBlockByNumber", tag, False)["number"], 16)
 
 
-def wait_for(condition: Callable[[], bool], what: str, timeout: float = DEADLINE) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            pytest.fail(f"timed out waiting for {what}")
-        time.sleep(0.1)
+def posted(url: str) -> bool:
+    """Every block of the node is in a committed batch."""
+    return block_number(url, "safe") == block_number(url, "latest")
 
 
 class Sender:
@@ -67,12 +54,14 @@ class Sender:
 
     def __init__(self, url: str) -> None:
         self.url, self.key = url, DEV_KEYS[1]
-        self.nonce = int(result(url, "eth_getTransactionCount",
-                                Account.from_key(self.key).address, "pending"), 16)  # fmt: skip
+        self.nonce = int(rpc(url, "eth_getTransactionCount",
+                             Account.from_key(self.key).address, "pending"), 16)  # fmt: skip
 
     def send(self, index: int) -> dict[str, Any]:
-        """One transfer in one call (so in a block of its own)."""
-        answer: dict[str, Any] = rpc(self.url, "eth_sendRawTransaction", self.sign(index))
+        """One transfer in one call (so in a block of its own): the answer, result or error."""
+        with RpcClient(self.url, RPC_TIMEOUT) as client:
+            answer: dict[str, Any] = client.post(request("eth_sendRawTransaction",
+                                                         [self.sign(index)]))  # fmt: skip
         if "result" in answer:
             self.nonce += 1
         return answer
@@ -80,10 +69,8 @@ class Sender:
     def send_batch(self, count: int) -> list[dict[str, Any]]:
         """`count` transfers in one JSON-RPC batch (so in one block)."""
         raws = [self.sign(i, self.nonce + i) for i in range(count)]
-        body = [{"jsonrpc": "2.0", "id": i, "method": "eth_sendRawTransaction", "params": [raw]}
-                for i, raw in enumerate(raws)]  # fmt: skip
-        answers: list[dict[str, Any]] = httpx.post(self.url, json=body, timeout=30.0,
-                                                   trust_env=False).json()  # fmt: skip
+        with RpcClient(self.url, RPC_TIMEOUT) as client:
+            answers = client.batch([("eth_sendRawTransaction", [raw]) for raw in raws])
         self.nonce += sum("result" in a for a in answers)
         return answers
 
@@ -152,9 +139,9 @@ def test_posting_through_an_l1_outage_and_re_deriving(
         for _ in range(3):  # three blocks of 12 transfers
             first = sender.send_batch(12)
             assert all("result" in a for a in first), first
-        wait_for(lambda: block_number(url, "safe") == block_number(url, "latest"), "posting")
+        wait_for(lambda: posted(url), "posting", DEADLINE)
         wait_for(lambda: block_number(url, "finalized") == block_number(url, "latest"),
-                 "L1 finality")  # fmt: skip
+                 "L1 finality", DEADLINE)  # fmt: skip
 
         # The L1 goes away: blocks pile up unposted until admission pushes back.
         port = l1.port
@@ -168,12 +155,11 @@ def test_posting_through_an_l1_outage_and_re_deriving(
         time.sleep(max(0.0, outage - (time.monotonic() - went_down)))
 
         l1.start(port=port, state_dir=tmp_path / "l1", block_time=1.0, extra_args=ANVIL_ARGS)
-        wait_for(lambda: block_number(url, "safe") == block_number(url, "latest"),
-                 "the poster to catch up")  # fmt: skip
+        wait_for(lambda: posted(url), "the poster to catch up", DEADLINE)
         assert "result" in sender.send(0)  # admission is open again
-        wait_for(lambda: block_number(url, "safe") == block_number(url, "latest"), "posting")
+        wait_for(lambda: posted(url), "posting", DEADLINE)
         head = block_number(url, "latest")
-        latest = result(url, "eth_getBlockByNumber", "latest", False)
+        latest = rpc(url, "eth_getBlockByNumber", "latest", False)
     finally:
         node.stop()
 
@@ -232,7 +218,7 @@ def test_an_l1_reorg_that_removes_a_commitment_is_followed(
         sender = Sender(url)
         for _ in range(2):
             assert all("result" in a for a in sender.send_batch(4))
-            wait_for(lambda: block_number(url, "safe") == block_number(url, "latest"), "posting")
+            wait_for(lambda: posted(url), "posting", DEADLINE)
         head = block_number(url, "latest")
         _name, verifier = open_verifier(token_app, anvil.rpc_url, setup.inbox, [],
                                         setup.from_block, setup.portal)  # fmt: skip
@@ -240,15 +226,15 @@ def test_an_l1_reorg_that_removes_a_commitment_is_followed(
             assert verifier.verify_until_idle().message == f"in sync at block {head}"
             last = inbox.commitments(CHAIN_ID, 0)[-1]
             assert last.l1_block == int(w3.eth.block_number)  # the DA transaction just before
-            answer = w3.provider.make_request("anvil_reorg", [2, []])  # type: ignore[arg-type]
-            assert "error" not in answer, answer
+            rpc(anvil.rpc_url, "anvil_reorg", 2, [])
             assert inbox.next_block(CHAIN_ID) == last.first_block  # the commitment is gone
-            wait_for(lambda: inbox.next_block(CHAIN_ID) == head + 1, "the poster to post again")
+            wait_for(lambda: inbox.next_block(CHAIN_ID) == head + 1, "the poster to post again",
+                     DEADLINE)  # fmt: skip
             again = inbox.commitments(CHAIN_ID, 0)[-1]
             assert (again.index, again.first_block, again.last_block) == (
                 last.index, last.first_block, last.last_block)  # fmt: skip
             assert again.l1_block > last.l1_block
-            wait_for(lambda: block_number(url, "safe") == head, "the safe head")
+            wait_for(lambda: block_number(url, "safe") == head, "the safe head", DEADLINE)
             status = verifier.verify_until_idle()
             assert status.message == f"in sync at block {head}" and status.waiting is None
             assert status.l1_reorgs >= 1 and status.rewinds >= 1

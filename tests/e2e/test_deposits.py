@@ -12,18 +12,16 @@ confirmed: the templates' manifests ask for 2 confirmations.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
-import signal
 import subprocess
-import sys
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
 from eth_account import Account
 from web3 import HTTPProvider, Web3
@@ -38,11 +36,13 @@ from rollup.genesis import DEV_ADDRESSES, DEV_KEYS
 from rollup.manifest import parse_manifest
 from services.anvil import AnvilProcess
 from services.launch import NodeProcess
+from services.rpcclient import RpcClient
 from tests.conftest import render_template
+from tests.e2e.devnet import REPO, detached_devnet
+from tests.support import rpc, wait_for
 
 pytestmark = pytest.mark.e2e
 
-REPO = Path(__file__).resolve().parents[2]
 TEST_TOKEN = REPO / "tests" / "bridge" / "contracts" / "TestToken.sol"
 NATIVE_CHAIN, EVM_CHAIN = 905_101, 905_102
 CONFIRMATIONS = 2  # the templates' [bridge] confirmations
@@ -69,9 +69,7 @@ class L1:
         return Portal(L1Client(self.anvil.rpc_url, key), self.portal_address)
 
     def rpc(self, method: str, *params: Any) -> Any:
-        answer = self.w3.provider.make_request(method, list(params))  # type: ignore[arg-type]
-        assert "error" not in answer, answer
-        return answer.get("result")
+        return rpc(self.anvil.rpc_url, method, *params)
 
     def mine(self, blocks: int = CONFIRMATIONS) -> None:
         self.rpc("anvil_mine", hex(blocks))
@@ -99,22 +97,20 @@ class L1:
 class App:
     """One app's node process and a JSON-RPC client for it."""
 
-    def __init__(self, app_dir: Path, data_dir: Path, l1: L1) -> None:
+    def __init__(self, app_dir: Path, data_dir: Path, l1: L1, *extra: str) -> None:
         self.manifest = parse_manifest((app_dir / "rollup.toml").read_text())
         self.chain_id = self.manifest.chain_id
         self.address = Web3.to_checksum_address(self.manifest.address)
-        self.process = NodeProcess(app_dir, data_dir, extra_args=l1.node_args())
-        self.http = httpx.Client(timeout=15.0, trust_env=False)
+        self.process = NodeProcess(app_dir, data_dir, extra_args=[*l1.node_args(), *extra])
+        self.client = RpcClient(self.process.url, timeout=15.0)
 
     @property
     def url(self) -> str:
         return self.process.url
 
     def rpc(self, method: str, *params: Any) -> Any:
-        body = {"jsonrpc": "2.0", "id": 1, "method": method, "params": list(params)}
-        answer = self.http.post(self.url, json=body).json()
-        assert "result" in answer, answer
-        return answer["result"]
+        """One call's result, over the app's keep-alive connection."""
+        return self.client.call(method, *params)
 
     def balance(self, address: bytes) -> int:
         return int(self.rpc("eth_getBalance", "0x" + address.hex(), "latest"), 16)
@@ -126,15 +122,12 @@ class App:
 
     def wait_included(self, deposit: Deposit) -> dict[str, Any]:
         """The deposit's transaction once it is in a block."""
-        found: dict[str, Any] = {}
+        def included() -> dict[str, Any] | None:
+            tx: dict[str, Any] | None = self.rpc("eth_getTransactionByHash",
+                                                 "0x" + deposit.hash.hex())  # fmt: skip
+            return tx if tx and tx["blockNumber"] else None
 
-        def included() -> bool:
-            tx = self.rpc("eth_getTransactionByHash", "0x" + deposit.hash.hex())
-            found.update(tx or {})
-            return bool(tx and tx["blockNumber"])
-
-        wait_for(included, f"deposit {deposit.nonce} on chain {self.chain_id}")
-        return found
+        return wait_for(included, f"deposit {deposit.nonce} on chain {self.chain_id}", DEADLINE)
 
     def deposits_in_chain(self) -> list[str]:
         """The hash of every deposit transaction in the chain, oldest first."""
@@ -144,14 +137,6 @@ class App:
             block = self.rpc("eth_getBlockByNumber", hex(number), True)
             hashes += [tx["hash"] for tx in block["transactions"] if tx["type"] == "0x7e"]
         return hashes
-
-
-def wait_for(condition: Callable[[], bool], what: str, deadline: float = DEADLINE) -> None:
-    end = time.monotonic() + deadline
-    while not condition():
-        if time.monotonic() > end:
-            pytest.fail(f"timed out waiting for {what}")
-        time.sleep(0.05)
 
 
 def fresh() -> bytes:
@@ -167,28 +152,29 @@ def l1() -> Iterator[L1]:
         yield L1(anvil)
 
 
-@pytest.fixture(scope="module")
-def native(l1: L1, tmp_path_factory: pytest.TempPathFactory) -> Iterator[App]:
-    root = tmp_path_factory.mktemp("native")
-    app = App(render_template(root / "app", "token", "dtok", NATIVE_CHAIN), root / "data", l1)
+@contextlib.contextmanager
+def running_app(root: Path, l1: L1, template: str, name: str, chain_id: int,
+                *extra: str) -> Iterator[App]:  # fmt: skip
+    """The template rendered as app `name` in root/app, its node running on root/data."""
+    app = App(render_template(root / "app", template, name, chain_id), root / "data", l1, *extra)
     app.process.start()
     try:
         yield app
     finally:
         app.process.stop()
-        app.http.close()
+        app.client.close()
+
+
+@pytest.fixture(scope="module")
+def native(l1: L1, tmp_path_factory: pytest.TempPathFactory) -> Iterator[App]:
+    with running_app(tmp_path_factory.mktemp("native"), l1, "token", "dtok", NATIVE_CHAIN) as app:
+        yield app
 
 
 @pytest.fixture(scope="module")
 def evm(l1: L1, tmp_path_factory: pytest.TempPathFactory) -> Iterator[App]:
-    root = tmp_path_factory.mktemp("evm")
-    app = App(render_template(root / "app", "evm", "devm", EVM_CHAIN), root / "data", l1)
-    app.process.start()
-    try:
+    with running_app(tmp_path_factory.mktemp("evm"), l1, "evm", "devm", EVM_CHAIN) as app:
         yield app
-    finally:
-        app.process.stop()
-        app.http.close()
 
 
 @pytest.fixture(params=["native", "evm"])
@@ -374,11 +360,8 @@ def test_a_deposit_mined_again_by_a_reorg_is_credited_once_under_its_new_id(
 def test_the_fault_switch_leaves_deposits_out(l1: L1, tmp_path: Path) -> None:
     """`--fault-ignore-deposits` (test only): a block built after the deposit was confirmed
     leaves it out: the censorship a verifier must report."""
-    app_dir = render_template(tmp_path / "app", "token", "ftok", NATIVE_CHAIN)
-    censor = App(app_dir, tmp_path / "data", l1)
-    censor.process.extra_args.append("--fault-ignore-deposits")
-    censor.process.start()
-    try:
+    with running_app(tmp_path, l1, "token", "ftok", NATIVE_CHAIN,
+                     "--fault-ignore-deposits") as censor:  # fmt: skip
         to = fresh()
         sent = l1.alice.deposit_eth(NATIVE_CHAIN, to, 4242)
         l1.mine()
@@ -389,54 +372,19 @@ def test_the_fault_switch_leaves_deposits_out(l1: L1, tmp_path: Path) -> None:
             "value": 1, "gas": 21_000, "maxFeePerGas": 2 * 10**9, "maxPriorityFeePerGas": 0,
         })  # fmt: skip
         tx_hash = censor.rpc("eth_sendRawTransaction", "0x" + bytes(signed.raw_transaction).hex())
-        wait_for(lambda: censor.rpc("eth_getTransactionReceipt", tx_hash) is not None, "a block")
+        wait_for(lambda: censor.rpc("eth_getTransactionReceipt", tx_hash), "a block", DEADLINE)
         assert censor.balance(to) == 0 and censor.deposits_in_chain() == []
         assert censor.rpc("eth_getTransactionByHash", "0x" + sent.deposit.hash.hex()) is None
-    finally:
-        censor.process.stop()
-        censor.http.close()
 
 
 # ---- the devnet: every node follows the devnet's Portal ----
 
 
-def rollup(*args: str, timeout: float = 240) -> subprocess.CompletedProcess[str]:
-    env = dict(os.environ, ETH_HASH_BACKEND=os.environ.get("ETH_HASH_BACKEND", "pysha3"))
-    return subprocess.run([sys.executable, "-m", "services.cli", *args], cwd=REPO, env=env,
-                          capture_output=True, text=True, timeout=timeout)  # fmt: skip
-
-
-def pids_of(state: dict[str, Any]) -> set[int]:
-    pids = {state["supervisor_pid"], *(a["pid"] for a in state["apps"])}
-    return pids | ({state["l1"]["pid"]} if state["l1"]["pid"] else set())
-
-
-def pid_gone(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return True
-    stat = Path(f"/proc/{pid}/stat")
-    return not stat.exists() or stat.read_text().rpartition(")")[2].split()[0] == "Z"
-
-
 @pytest.fixture
 def devnet(tmp_path: Path) -> Iterator[Path]:
-    data_dir = tmp_path / "data"
-    seen: set[int] = set()
-    try:
-        up = rollup("up", "--detach", "--data-dir", str(data_dir),
-                    str(REPO / "examples" / "token"), str(REPO / "examples" / "erc20"))  # fmt: skip
-        assert up.returncode == 0, up.stdout + up.stderr
-        seen |= pids_of(json.loads((data_dir / "devnet.json").read_text()))
-        yield data_dir
-    finally:
-        if (data_dir / "devnet.json").exists():
-            seen |= pids_of(json.loads((data_dir / "devnet.json").read_text()))
-        rollup("down", "--data-dir", str(data_dir))
-        for pid in seen:
-            if not pid_gone(pid):
-                os.kill(pid, signal.SIGKILL)
+    with detached_devnet(tmp_path / "data", str(REPO / "examples" / "token"),
+                         str(REPO / "examples" / "erc20")) as net:  # fmt: skip
+        yield net.data_dir
 
 
 def test_every_devnet_node_follows_the_devnets_portal(devnet: Path) -> None:
@@ -450,15 +398,12 @@ def test_every_devnet_node_follows_the_devnets_portal(devnet: Path) -> None:
             to = fresh()
             sent: SentDeposit = portal.deposit_eth(app["chain_id"], to, 10**15 + round_)
             receipt_at = time.monotonic()  # deposit_eth returns with the L1 receipt
-            url, body = app["rpc_url"], {"jsonrpc": "2.0", "id": 1, "method": "eth_getBalance",
-                                         "params": ["0x" + to.hex(), "latest"]}  # fmt: skip
 
-            def credited(url: str = url, body: dict[str, Any] = body,
+            def credited(url: str = app["rpc_url"], to: bytes = to,
                          amount: int = 10**15 + round_) -> bool:  # fmt: skip
-                answer = httpx.post(url, json=body, timeout=5.0, trust_env=False).json()
-                return int(answer["result"], 16) == amount
+                return int(rpc(url, "eth_getBalance", "0x" + to.hex(), "latest"), 16) == amount
 
-            wait_for(credited, f"the deposit on {app['name']}")
+            wait_for(credited, f"the deposit on {app['name']}", DEADLINE, interval=0.05)
             latencies.append((app["vm"], round(time.monotonic() - receipt_at, 2)))
             assert sent.deposit.l1_block > 0
     print("deposit latency, L1 receipt -> credited (s):", latencies)

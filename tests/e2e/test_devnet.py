@@ -9,14 +9,9 @@ from __future__ import annotations
 import json
 import os
 import signal
-import subprocess
-import sys
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
-import httpx
 import pytest
 from eth_account import Account
 from eth_utils import function_signature_to_4byte_selector, to_checksum_address
@@ -27,84 +22,21 @@ from rollup.genesis import DEV_ADDRESSES, DEV_KEYS
 from rollup.manifest import app_address, parse_manifest
 from services.anvil import AnvilProcess
 from services.keys import address_of, create_key
+from services.process import pid_alive
+from services.rpcclient import RpcUnavailable
+from tests.e2e.devnet import REPO, detached_devnet, read_state, recorded_pids, rollup
+from tests.support import rpc, wait_for
 
 pytestmark = pytest.mark.e2e
 
-REPO = Path(__file__).resolve().parents[2]
 EXAMPLE = REPO / "examples" / "token"
-CLI_TIMEOUT = 180.0  # `up --detach` waits for Anvil and the node; this only bounds a hang
-DEADLINE = 60.0  # how long to wait for an expected change before failing
-
-
-def rollup(*args: str) -> subprocess.CompletedProcess[str]:
-    env = dict(os.environ, ETH_HASH_BACKEND=os.environ.get("ETH_HASH_BACKEND", "pysha3"))
-    return subprocess.run(
-        [sys.executable, "-m", "services.cli", *args],
-        cwd=REPO,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=CLI_TIMEOUT,
-    )
-
-
-def rpc(url: str, method: str, *params: object) -> Any:
-    request = {"jsonrpc": "2.0", "id": 1, "method": method, "params": list(params)}
-    response = httpx.post(url, json=request, timeout=5.0, trust_env=False)
-    response.raise_for_status()
-    body = response.json()
-    assert "result" in body, body
-    return body["result"]
-
-
-def pid_gone(pid: int) -> bool:
-    """Exited: no such process, or a zombie its parent has not reaped yet."""
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return True
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return True
-    return stat.rpartition(")")[2].split()[0] == "Z"
-
-
-def wait_for(condition: Callable[[], bool], what: str) -> None:
-    deadline = time.monotonic() + DEADLINE
-    while not condition():
-        if time.monotonic() > deadline:
-            pytest.fail(f"timed out waiting for {what}")
-        time.sleep(0.1)
-
-
-def recorded_pids(state: dict[str, Any]) -> list[int]:
-    pids = [state["supervisor_pid"], *(app["pid"] for app in state["apps"])]
-    return pids + ([state["l1"]["pid"]] if state["l1"]["pid"] else [])
-
-
-def read_state(data_dir: Path) -> dict[str, Any]:
-    state: dict[str, Any] = json.loads((data_dir / "devnet.json").read_text())
-    return state
 
 
 @pytest.fixture
 def devnet(tmp_path: Path) -> Iterator[Path]:
     """A detached devnet of examples/token in tmp_path/data; stopped however the test ends."""
-    data_dir = tmp_path / "data"
-    seen: set[int] = set()
-    try:
-        up = rollup("up", "--detach", "--data-dir", str(data_dir), str(EXAMPLE))
-        assert up.returncode == 0, up.stdout + up.stderr
-        seen.update(recorded_pids(read_state(data_dir)))
-        yield data_dir
-    finally:
-        if (data_dir / "devnet.json").exists():
-            seen.update(recorded_pids(read_state(data_dir)))  # a restarted node has a new pid
-        rollup("down", "--data-dir", str(data_dir))
-        for pid in seen:
-            if not pid_gone(pid):
-                os.kill(pid, signal.SIGKILL)
+    with detached_devnet(tmp_path / "data", str(EXAMPLE)) as net:
+        yield net.data_dir
 
 
 def test_up_status_down(devnet: Path) -> None:
@@ -131,7 +63,7 @@ def test_up_status_down(devnet: Path) -> None:
     assert len(pids) == 3  # supervisor, anvil, the node
     down = rollup("down", "--data-dir", str(devnet))
     assert down.returncode == 0, down.stderr
-    assert all(pid_gone(pid) for pid in pids)
+    assert not any(pid_alive(pid) for pid in pids)
     assert not (devnet / "devnet.json").exists()
     assert rollup("status", "--data-dir", str(devnet)).returncode == 1
 
@@ -183,7 +115,7 @@ def balance_of(url: str, owner: bytes) -> int:
 def answers(url: str, chain_id: int) -> bool:
     try:
         return bool(rpc(url, "eth_chainId") == hex(chain_id))
-    except httpx.HTTPError:
+    except RpcUnavailable:
         return False
 
 
@@ -196,20 +128,11 @@ def test_an_external_l1_takes_the_operators_key_file_and_no_dev_key(tmp_path: Pa
         dev0 = L1Client(anvil.rpc_url)
         before = dev0.balance(DEV_ADDRESSES[0])
         l1 = ["--l1-rpc", anvil.rpc_url, "--l1-key-file", str(key_file)]
-        up = rollup("up", "--detach", "--data-dir", str(data_dir), *l1, str(EXAMPLE))
-        try:
-            assert up.returncode == 0, up.stdout + up.stderr
-            state = read_state(data_dir)
+        with detached_devnet(data_dir, *l1, str(EXAMPLE)) as net:
+            state = net.state
             assert state["l1"]["pid"] is None and state["da"]["owner"] == "0x" + operator.hex()
             inbox = BatchInbox(dev0, bytes.fromhex(state["da"]["inbox"][2:]))
             assert inbox.owner() == operator
             assert not (data_dir / "l1" / "owner.key").exists()
             assert (data_dir / "apps" / "token" / "batcher.key").exists()
             assert dev0.balance(DEV_ADDRESSES[0]) == before  # dev account 0 paid nothing
-        finally:
-            recorded = (data_dir / "devnet.json").exists()
-            pids = recorded_pids(read_state(data_dir)) if recorded else []
-            rollup("down", "--data-dir", str(data_dir))
-            for pid in pids:
-                if not pid_gone(pid):
-                    os.kill(pid, signal.SIGKILL)

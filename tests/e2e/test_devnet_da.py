@@ -7,11 +7,7 @@ from __future__ import annotations
 
 import json
 import os
-import signal
-import subprocess
-import sys
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -23,67 +19,21 @@ from eth_utils import to_checksum_address
 from bridge.l1 import L1Client
 from bridge.portal import Portal
 from rollup.genesis import DEV_KEYS
+from services.rpcclient import RpcClient
+from tests.e2e.devnet import REPO, detached_devnet, rollup
+from tests.support import rpc, wait_for
 
 pytestmark = pytest.mark.e2e
 
-REPO = Path(__file__).resolve().parents[2]
 APPS = [REPO / "examples" / "token", REPO / "examples" / "erc20"]
 DEADLINE = 90.0
 
 
-def rollup(*args: str) -> subprocess.CompletedProcess[str]:
-    env = dict(os.environ, ETH_HASH_BACKEND=os.environ.get("ETH_HASH_BACKEND", "pysha3"))
-    return subprocess.run([sys.executable, "-m", "services.cli", *args], cwd=REPO, env=env,
-                          capture_output=True, text=True, timeout=240)  # fmt: skip
-
-
-def rpc(url: str, method: str, *params: Any) -> Any:
-    body = {"jsonrpc": "2.0", "id": 1, "method": method, "params": list(params)}
-    answer = httpx.post(url, json=body, timeout=30.0, trust_env=False).json()
-    assert "result" in answer, answer
-    return answer["result"]
-
-
-def wait_for(condition: Callable[[], bool], what: str) -> None:
-    deadline = time.monotonic() + DEADLINE
-    while not condition():
-        if time.monotonic() > deadline:
-            pytest.fail(f"timed out waiting for {what}")
-        time.sleep(0.25)
-
-
-def pid_gone(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return True
-    stat = Path(f"/proc/{pid}/stat")
-    return not stat.exists() or stat.read_text().rpartition(")")[2].split()[0] == "Z"
-
-
-def all_pids(state: dict[str, Any]) -> set[int]:
-    pids = {state["supervisor_pid"], *(a["pid"] for a in state["apps"])}
-    pids |= {a["verifier"]["pid"] for a in state["apps"] if a["verifier"]}
-    return pids | ({state["l1"]["pid"]} if state["l1"]["pid"] else set())
-
-
 @pytest.fixture
 def devnet(tmp_path: Path) -> Iterator[Path]:
-    data_dir = tmp_path / "data"
-    seen: set[int] = set()
-    try:
-        up = rollup("up", "--detach", "--data-dir", str(data_dir), "--da", "ethereum",
-                    "--verify", *map(str, APPS))  # fmt: skip
-        assert up.returncode == 0, up.stdout + up.stderr
-        seen |= all_pids(json.loads((data_dir / "devnet.json").read_text()))
-        yield data_dir
-    finally:
-        if (data_dir / "devnet.json").exists():
-            seen |= all_pids(json.loads((data_dir / "devnet.json").read_text()))
-        rollup("down", "--data-dir", str(data_dir))
-        for pid in seen:
-            if not pid_gone(pid):
-                os.kill(pid, signal.SIGKILL)
+    with detached_devnet(tmp_path / "data", "--da", "ethereum", "--verify",
+                         *map(str, APPS)) as net:  # fmt: skip
+        yield net.data_dir
 
 
 def load(app: dict[str, Any], key: str, count: int) -> None:
@@ -91,7 +41,7 @@ def load(app: dict[str, Any], key: str, count: int) -> None:
     new random recipient."""
     url, chain_id = app["rpc_url"], app["chain_id"]
     nonce = int(rpc(url, "eth_getTransactionCount", Account.from_key(key).address, "pending"), 16)
-    body = []
+    calls = []
     for i in range(count):
         to = os.urandom(20)
         tx: dict[str, Any] = {"type": 2, "chainId": chain_id, "nonce": nonce + i, "value": 0,
@@ -102,9 +52,9 @@ def load(app: dict[str, Any], key: str, count: int) -> None:
         else:
             tx |= {"to": to_checksum_address(to), "gas": 21_000, "value": 10**12}
         raw = Account.sign_transaction(tx, key).raw_transaction
-        body.append({"jsonrpc": "2.0", "id": i, "method": "eth_sendRawTransaction",
-                     "params": ["0x" + bytes(raw).hex()]})  # fmt: skip
-    answers = httpx.post(url, json=body, timeout=60.0, trust_env=False).json()
+        calls.append(("eth_sendRawTransaction", ["0x" + bytes(raw).hex()]))
+    with RpcClient(url, timeout=60.0) as client:
+        answers = client.batch(calls)
     assert all("result" in a for a in answers), [a for a in answers if "result" not in a][:3]
 
 
@@ -123,14 +73,14 @@ def test_a_native_and_an_evm_app_are_posted_and_verified(devnet: Path) -> None:
                 tx = "0x" + deposit.hash.hex()
                 wait_for(lambda url=app["rpc_url"], tx=tx:
                          rpc(url, "eth_getTransactionByHash", tx) is not None,
-                         f"the deposit on {app['name']}")  # fmt: skip
+                         f"the deposit on {app['name']}", DEADLINE, interval=0.25)  # fmt: skip
 
     def verified() -> bool:
         report = json.loads(rollup("status", "--json", "--data-dir", str(devnet)).stdout)
         return all(a["verifier"]["status"] == "in_sync" and a["verifier"]["block"] == a["head"]
                    == a["safe"] and a["head"] >= 3 for a in report["apps"])  # fmt: skip
 
-    wait_for(verified, "both verifiers to re-derive their app")
+    wait_for(verified, "both verifiers to re-derive their app", DEADLINE, interval=0.25)
     report = json.loads(rollup("status", "--json", "--data-dir", str(devnet)).stdout)
     for app in report["apps"]:
         node_head = rpc(app["rpc_url"], "eth_getBlockByNumber", hex(app["head"]), False)

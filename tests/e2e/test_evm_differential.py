@@ -25,12 +25,10 @@ from __future__ import annotations
 
 import hashlib
 import shutil
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
 from eth_abi import decode, encode
 from eth_account import Account
@@ -43,6 +41,8 @@ from bridge.solc import CompiledContract, compile_files
 from rollup.genesis import DEV_KEYS
 from services.anvil import AnvilProcess
 from services.launch import NodeProcess
+from services.rpcclient import RpcClient
+from tests.support import wait_for
 
 pytestmark = pytest.mark.e2e
 
@@ -224,10 +224,9 @@ class Twins:
             nonces[sender.address] += 1
             raws.append("0x" + bytes(sender.sign_transaction(tx).raw_transaction).hex())
             self.touched |= {sender.address.lower(), to.lower()}
-        batch = [{"jsonrpc": "2.0", "id": i, "method": "eth_sendRawTransaction", "params": [raw]}
-                 for i, raw in enumerate(raws)]  # fmt: skip
-        answers = httpx.post(self.urls["ours"], json=batch, timeout=RECEIPT_TIMEOUT).json()
-        hashes = [answer["result"] for answer in sorted(answers, key=lambda a: a["id"])]
+        with RpcClient(self.urls["ours"], RECEIPT_TIMEOUT) as client:
+            answers = client.batch([("eth_sendRawTransaction", [raw]) for raw in raws])
+        hashes = [answer["result"] for answer in answers]
         for raw, tx_hash in zip(raws, hashes, strict=True):
             assert self.result("anvil", "eth_sendRawTransaction", raw) == tx_hash
             self._receipt("anvil", tx_hash)
@@ -239,13 +238,10 @@ class Twins:
         return ours
 
     def _receipt(self, side: str, tx_hash: str) -> dict[str, Any]:
-        deadline = time.monotonic() + RECEIPT_TIMEOUT
-        while True:
-            receipt = self.result(side, "eth_getTransactionReceipt", tx_hash)
-            if receipt is not None:
-                return dict(receipt)
-            assert time.monotonic() < deadline, f"{side}: no receipt for {tx_hash}"
-            time.sleep(0.01)
+        receipt = wait_for(lambda: self.result(side, "eth_getTransactionReceipt", tx_hash),
+                           f"{side}'s receipt for {tx_hash}", RECEIPT_TIMEOUT,
+                           interval=0.01)  # fmt: skip
+        return dict(receipt)
 
     def invoke(self, sender: LocalAccount, name: str, fn: str, *args: Any, value: int = 0,
                gas: int = GAS, **kwargs: Any) -> dict[str, Any]:  # fmt: skip

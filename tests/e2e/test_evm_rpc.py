@@ -7,7 +7,6 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
 from eth_account import Account
 from web3 import Web3
@@ -16,7 +15,9 @@ from bridge.solc import compile_files
 from rollup.genesis import DEV_KEYS
 from rollup.transactions import MAX_INITCODE_SIZE
 from services.launch import NodeProcess
+from services.rpcclient import RpcCallError
 from tests.conftest import render_template
+from tests.support import rpc, rpc_error
 
 pytestmark = pytest.mark.e2e
 
@@ -31,15 +32,12 @@ class Node:
         self.url = url
         self.w3 = Web3(Web3.HTTPProvider(url))
 
-    def rpc(self, method: str, *params: Any) -> dict[str, Any]:
-        body = {"jsonrpc": "2.0", "id": 1, "method": method, "params": list(params)}
-        answer: dict[str, Any] = httpx.post(self.url, json=body, timeout=30).json()
-        return answer
-
     def result(self, method: str, *params: Any) -> Any:
-        answer = self.rpc(method, *params)
-        assert "error" not in answer, answer
-        return answer["result"]
+        return rpc(self.url, method, *params)
+
+    def error(self, method: str, *params: Any) -> RpcCallError:
+        """The error the node must answer the call with."""
+        return rpc_error(self.url, method, *params)
 
 
 @pytest.fixture(scope="module")
@@ -98,25 +96,25 @@ def test_bad_overrides_are_invalid_params(node: Node, probe: Any) -> None:
     call = _call(probe, "sum")
     for overrides in ({OTHER: {"bogus": 1}}, {OTHER: {"state": {}, "stateDiff": {}}},
                       {"0x12": {}}, [1]):  # fmt: skip
-        assert node.rpc("eth_call", call, "latest", overrides)["error"]["code"] == -32602
+        assert node.error("eth_call", call, "latest", overrides).code == -32602
 
 
 @pytest.mark.parametrize("method", ["churn", "outer"])
 def test_estimate_is_the_least_gas_that_succeeds(node: Node, probe: Any, method: str) -> None:
     call = _call(probe, method, 40)
     estimate = int(node.result("eth_estimateGas", call), 16)
-    assert "result" in node.rpc("eth_call", {**call, "gas": hex(estimate)})
-    assert "error" in node.rpc("eth_call", {**call, "gas": hex(estimate - 1)})
+    node.result("eth_call", {**call, "gas": hex(estimate)})  # succeeds
+    node.error("eth_call", {**call, "gas": hex(estimate - 1)})
     tx_hash = _send(node, getattr(probe.functions, method)(40))
     receipt = node.w3.eth.wait_for_transaction_receipt(tx_hash)
     assert receipt["status"] == 1 and receipt["gasUsed"] < estimate  # the refund
 
 
 def test_estimate_of_a_revert_is_code_3_with_data(node: Node, probe: Any) -> None:
-    error = node.rpc("eth_estimateGas", _call(probe, "churn", 1001))["error"]
-    assert error["code"] == 3
+    error = node.error("eth_estimateGas", _call(probe, "churn", 1001))
+    assert error.code == 3
     selector = Web3.keccak(text="TooMany(uint256)")[:4].hex()
-    assert error["data"].startswith("0x" + selector.removeprefix("0x"))
+    assert error.data.startswith("0x" + selector.removeprefix("0x"))
 
 
 def test_eth_call_can_create_and_returns_the_runtime_code(node: Node, probe: Any) -> None:
@@ -143,9 +141,9 @@ def test_initcode_over_the_limit_is_refused(node: Node) -> None:
           "maxFeePerGas": 10**10, "maxPriorityFeePerGas": 10**9, "gas": 2_000_000,
           "to": b"", "value": 0, "data": b"\x00" * (MAX_INITCODE_SIZE + 1)}  # fmt: skip
     raw = OWNER.sign_transaction(tx).raw_transaction
-    error = node.rpc("eth_sendRawTransaction", "0x" + bytes(raw).hex())["error"]
-    assert error["code"] == -32000
-    assert error["message"].startswith("max initcode size exceeded")
+    error = node.error("eth_sendRawTransaction", "0x" + bytes(raw).hex())
+    assert error.code == -32000
+    assert error.reason.startswith("max initcode size exceeded")
 
 
 def test_an_evm_app_resumes_exactly_after_sigkill(tmp_path: Path) -> None:

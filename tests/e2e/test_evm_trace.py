@@ -7,7 +7,6 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
 from eth_account import Account
 from web3 import Web3
@@ -17,19 +16,13 @@ from rollup.genesis import DEV_KEYS
 from services.anvil import AnvilProcess
 from services.launch import NodeProcess
 from tests.conftest import render_template
+from tests.support import rpc, rpc_error
 
 pytestmark = pytest.mark.e2e
 
 CHAIN_ID = 4343
 SENDER = Account.from_key(DEV_KEYS[3])  # fresh on both chains
 CONTRACTS = Path(__file__).resolve().parent / "contracts"
-
-
-def rpc(url: str, method: str, *params: Any) -> Any:
-    body = {"jsonrpc": "2.0", "id": 1, "method": method, "params": list(params)}
-    answer = httpx.post(url, json=body, timeout=30).json()
-    assert "error" not in answer, answer
-    return answer["result"]
 
 
 def run_scenario(url: str, tracer: Any) -> tuple[str, dict[str, Any]]:
@@ -115,8 +108,6 @@ def test_tracing_a_native_app_or_an_unknown_tx_is_a_clear_error(
 ) -> None:
     app_dir = render_template(tmp_path / "tok", "token", "tok", 4344)
     with NodeProcess(app_dir, tmp_path / "data") as node:
-        body = {"jsonrpc": "2.0", "id": 1, "method": "debug_traceTransaction",
-                "params": ["0x" + "00" * 32]}  # fmt: skip
-        error = httpx.post(node.url, json=body, timeout=10).json()["error"]
-        assert error["message"] == "debug_traceTransaction traces EVM apps only"
+        error = rpc_error(node.url, "debug_traceTransaction", "0x" + "00" * 32)
+        assert error.reason == "debug_traceTransaction traces EVM apps only"
 

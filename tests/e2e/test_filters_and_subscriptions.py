@@ -8,7 +8,6 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
 import websockets
 from eth_account import Account
@@ -20,6 +19,7 @@ from rollup.manifest import parse_manifest
 from services.apps import load_app
 from services.launch import NodeProcess
 from tests.conftest import render_template
+from tests.support import rpc_error
 from vm.evm.artifact import Artifact
 
 pytestmark = pytest.mark.e2e
@@ -90,15 +90,11 @@ def test_pending_filter_sees_admitted_transactions(app: App) -> None:
 
 
 def test_unknown_filter_and_http_subscribe_are_clear_errors(app: App) -> None:
-    def call(method: str, params: list[Any]) -> dict[str, Any]:
-        body = {"jsonrpc": "2.0", "id": 1, "method": method, "params": params}
-        answer: dict[str, Any] = httpx.post(app.node.url, json=body, timeout=10).json()
-        return answer
-
-    assert call("eth_getFilterChanges", ["0x1234"])["error"]["message"] == "filter not found"
-    assert call("eth_getFilterLogs", [None])["error"]["code"] == -32602
-    error = call("eth_subscribe", ["newHeads"])["error"]
-    assert error == {"code": -32601, "message": "notifications not supported"}
+    url = app.node.url
+    assert rpc_error(url, "eth_getFilterChanges", "0x1234").reason == "filter not found"
+    assert rpc_error(url, "eth_getFilterLogs", None).code == -32602
+    error = rpc_error(url, "eth_subscribe", "newHeads")
+    assert (error.code, error.reason, error.data) == (-32601, "notifications not supported", None)
 
 
 async def _subscribe_and_transfer(app: App) -> dict[str, Any]:

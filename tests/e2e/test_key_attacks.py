@@ -6,20 +6,13 @@ no log, state file, status report, process environment or command line."""
 
 from __future__ import annotations
 
-import json
-import os
 import re
 import shutil
-import signal
 import stat
-import subprocess
-import sys
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
 from eth_abi import encode
 from eth_account import Account
@@ -30,13 +23,14 @@ from bridge.inbox import BatchInbox
 from bridge.l1 import L1Client, L1Rejected
 from rollup.genesis import DEV_KEYS
 from services.keys import load_key
+from services.rpcclient import RpcCallError
+from tests.e2e.devnet import REPO, detached_devnet, read_state, recorded_pids, rollup
+from tests.support import rpc, rpc_error, wait_for
 from vm.native.upgrades import UPGRADE_ADDRESS, UPGRADE_SELECTOR
 
 pytestmark = pytest.mark.e2e
 
-REPO = Path(__file__).resolve().parents[2]
 EXAMPLE = REPO / "examples" / "token"
-DEADLINE = 60.0
 MINT = """
 
     @method
@@ -44,46 +38,6 @@ MINT = """
         self.balances[to] += value
         return True
 """
-
-
-def rollup(*args: str) -> subprocess.CompletedProcess[str]:
-    env = dict(os.environ, ETH_HASH_BACKEND=os.environ.get("ETH_HASH_BACKEND", "pysha3"))
-    return subprocess.run([sys.executable, "-m", "services.cli", *args], cwd=REPO, env=env,
-                          capture_output=True, text=True, timeout=240)  # fmt: skip
-
-
-def rpc_answer(url: str, method: str, *params: Any) -> dict[str, Any]:
-    body = {"jsonrpc": "2.0", "id": 1, "method": method, "params": list(params)}
-    answer: dict[str, Any] = httpx.post(url, json=body, timeout=30.0, trust_env=False).json()
-    return answer
-
-
-def rpc(url: str, method: str, *params: Any) -> Any:
-    answer = rpc_answer(url, method, *params)
-    assert "result" in answer, answer
-    return answer["result"]
-
-
-def wait_for(condition: Callable[[], bool], what: str) -> None:
-    deadline = time.monotonic() + DEADLINE
-    while not condition():
-        if time.monotonic() > deadline:
-            pytest.fail(f"timed out waiting for {what}")
-        time.sleep(0.1)
-
-
-def pid_gone(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return True
-    status = Path(f"/proc/{pid}/stat")
-    return not status.exists() or status.read_text().rpartition(")")[2].split()[0] == "Z"
-
-
-def all_pids(state: dict[str, Any]) -> set[int]:
-    pids = {state["supervisor_pid"], *(a["pid"] for a in state["apps"])}
-    return pids | ({state["l1"]["pid"]} if state["l1"]["pid"] else set())
 
 
 OWNER = Account.create()  # the app's owner: a key no one published
@@ -104,25 +58,8 @@ def app_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="module")
 def devnet(app_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
-    data_dir = tmp_path_factory.mktemp("devnet") / "data"
-    seen: set[int] = set()
-    try:
-        up = rollup("up", "--detach", "--data-dir", str(data_dir), str(app_dir))
-        assert up.returncode == 0, up.stdout + up.stderr
-        seen |= all_pids(json.loads((data_dir / "devnet.json").read_text()))
-        yield data_dir
-    finally:
-        if (data_dir / "devnet.json").exists():
-            seen |= all_pids(json.loads((data_dir / "devnet.json").read_text()))
-        rollup("down", "--data-dir", str(data_dir))
-        for pid in seen:
-            if not pid_gone(pid):
-                os.kill(pid, signal.SIGKILL)
-
-
-def state_of(devnet: Path) -> dict[str, Any]:
-    state: dict[str, Any] = json.loads((devnet / "devnet.json").read_text())
-    return state
+    with detached_devnet(tmp_path_factory.mktemp("devnet") / "data", str(app_dir)) as net:
+        yield net.data_dir
 
 
 def send(url: str, chain_id: int, account: LocalAccount, to: bytes, data: bytes = b"",
@@ -134,8 +71,8 @@ def send(url: str, chain_id: int, account: LocalAccount, to: bytes, data: bytes 
           "data": data}  # fmt: skip
     raw = "0x" + bytes(account.sign_transaction(tx).raw_transaction).hex()
     tx_hash = rpc(url, "eth_sendRawTransaction", raw)
-    wait_for(lambda: rpc(url, "eth_getTransactionReceipt", tx_hash) is not None, "a receipt")
-    receipt: dict[str, Any] = rpc(url, "eth_getTransactionReceipt", tx_hash)
+    receipt: dict[str, Any] = wait_for(lambda: rpc(url, "eth_getTransactionReceipt", tx_hash),
+                                       "a receipt")  # fmt: skip
     return receipt
 
 
@@ -151,24 +88,23 @@ def upgrade_call(app: bytes, source: str, height: int) -> bytes:
     return UPGRADE_SELECTOR + encode(["address", "bytes", "uint64"], args)
 
 
-def revert_reason(answer: dict[str, Any]) -> str:
-    data = bytes.fromhex(answer["error"]["data"][2:])
-    assert data[:4] == function_signature_to_4byte_selector("Error(string)"), answer
+def revert_reason(error: RpcCallError) -> str:
+    data = bytes.fromhex(error.data[2:])
+    assert data[:4] == function_signature_to_4byte_selector("Error(string)"), error.data
     length = int.from_bytes(data[36:68], "big")
     return data[68 : 68 + length].decode()
 
 
-def call_mint(url: str, app: str, sender: str) -> dict[str, Any]:
+def mint_call(app: str, sender: str) -> dict[str, Any]:
     data = function_signature_to_4byte_selector("mint(address,uint256)")
     data += encode(["address", "uint256"], [sender, 10**30])
-    return rpc_answer(url, "eth_call", {"from": sender, "to": app, "data": "0x" + data.hex()},
-                      "latest")  # fmt: skip
+    return {"from": sender, "to": app, "data": "0x" + data.hex()}
 
 
 def test_no_dev_key_may_upgrade_an_app_its_manifest_gives_another_owner(
     devnet: Path, app_dir: Path
 ) -> None:
-    (app,) = state_of(devnet)["apps"]
+    (app,) = read_state(devnet)["apps"]
     url, chain_id, address = app["rpc_url"], app["chain_id"], app["address"]
     raw_address = bytes.fromhex(address[2:])
     code_before = rpc(url, "eth_getCode", address, "latest")
@@ -179,14 +115,14 @@ def test_no_dev_key_may_upgrade_an_app_its_manifest_gives_another_owner(
         attacker = Account.from_key(key)
         receipt = send(url, chain_id, attacker, UPGRADE_ADDRESS, data, gas=3_000_000)
         assert receipt["status"] == "0x0"
-    why = rpc_answer(url, "eth_call", {"from": Account.from_key(DEV_KEYS[0]).address,
-                                       "to": to_checksum_address(UPGRADE_ADDRESS),
-                                       "data": "0x" + data.hex(), "gas": hex(3_000_000)},
-                     "latest")  # fmt: skip
+    why = rpc_error(url, "eth_call", {"from": Account.from_key(DEV_KEYS[0]).address,
+                                      "to": to_checksum_address(UPGRADE_ADDRESS),
+                                      "data": "0x" + data.hex(), "gas": hex(3_000_000)},
+                    "latest")  # fmt: skip
     assert revert_reason(why) == "only the app's owner may upgrade it"
     advance_to(url, chain_id, height + 1)
     assert rpc(url, "eth_getCode", address, "latest") == code_before
-    assert "error" in call_mint(url, address, Account.from_key(DEV_KEYS[0]).address)
+    rpc_error(url, "eth_call", mint_call(address, Account.from_key(DEV_KEYS[0]).address), "latest")
 
     # the owner the manifest names can (so what failed above is ownership, nothing else)
     send(url, chain_id, Account.from_key(DEV_KEYS[9]), bytes.fromhex(OWNER.address[2:]),
@@ -197,11 +133,11 @@ def test_no_dev_key_may_upgrade_an_app_its_manifest_gives_another_owner(
     assert receipt["status"] == "0x1"
     advance_to(url, chain_id, height)
     assert rpc(url, "eth_getCode", address, "latest") != code_before
-    assert "result" in call_mint(url, address, OWNER.address)
+    rpc(url, "eth_call", mint_call(address, OWNER.address), "latest")  # no error: it exists
 
 
 def test_no_dev_key_may_commit_revert_or_register_batches(devnet: Path) -> None:
-    state = state_of(devnet)
+    state = read_state(devnet)
     (app,) = state["apps"]
     url, chain_id = app["rpc_url"], app["chain_id"]
     # the honest batcher posts: its key file works
@@ -227,7 +163,7 @@ def test_no_dev_key_may_commit_revert_or_register_batches(devnet: Path) -> None:
 
 
 def test_the_devnet_keys_are_random_private_files_that_no_output_shows(devnet: Path) -> None:
-    state = state_of(devnet)
+    state = read_state(devnet)
     (app,) = state["apps"]
     files = [devnet / "l1" / "owner.key", devnet / "apps" / app["name"] / "batcher.key"]
     for path in files:
@@ -247,7 +183,7 @@ def test_the_devnet_keys_are_random_private_files_that_no_output_shows(devnet: P
                "devnet.json": (devnet / "devnet.json").read_text()}  # fmt: skip
     for path in (devnet / "logs").iterdir():
         outputs[str(path)] = path.read_text(errors="replace")
-    for pid in all_pids(state):  # what other local users may read of a process
+    for pid in recorded_pids(state):  # what other local users may read of a process
         for what in ("environ", "cmdline"):
             outputs[f"/proc/{pid}/{what}"] = Path(f"/proc/{pid}/{what}").read_bytes().decode(
                 errors="replace")  # fmt: skip
@@ -260,7 +196,7 @@ def test_the_devnet_keys_are_random_private_files_that_no_output_shows(devnet: P
 def test_a_fake_batch_is_not_adopted_and_the_owner_replaces_it(devnet: Path) -> None:
     """Should the batcher key leak anyway: the poster keeps to its own chain, and the inbox
     owner's revert puts the honest batches back."""
-    state = state_of(devnet)
+    state = read_state(devnet)
     (app,) = state["apps"]
     url, chain_id = app["rpc_url"], app["chain_id"]
 

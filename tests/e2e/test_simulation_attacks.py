@@ -17,6 +17,8 @@ import pytest
 from eth_abi import encode
 
 from rollup.genesis import DEV_ADDRESSES
+from services.rpcclient import request
+from tests.support import rpc, rpc_error
 from vm.native.abi import selector
 from vm.native.upgrades import UPGRADE_ADDRESS
 
@@ -72,20 +74,14 @@ def test_a_simulated_upgrade_of_valid_code_is_answered_without_loading_it(
     gas = int(rpc(node.url, "eth_estimateGas", upgrade_call(token_address, source, head + 5)), 16)
     assert gas > 21_000
     stranger = dict(upgrade_call(token_address, source, head + 5), **{"from": "0x" + "11" * 20})
-    answer = post(node.url, "eth_call", [stranger, "latest"])
-    assert "only the app's owner" in answer["error"]["message"]
+    assert "only the app's owner" in rpc_error(node.url, "eth_call", stranger, "latest").reason
 
 
 def post(url: str, method: str, params: list[Any], origin: str | None = None) -> Any:
+    """A web page's "simple" cross-origin POST (text/plain, no preflight): the answer."""
     headers = {"content-type": "text/plain"}
     if origin is not None:
         headers["origin"] = origin
-    body = {"jsonrpc": "2.0", "id": 1, "method": method, "params": params}
     with httpx.Client(trust_env=False, timeout=30) as client:
-        return client.post(url, json=body, headers=headers).json()
+        return client.post(url, json=request(method, params), headers=headers).json()
 
-
-def rpc(url: str, method: str, *params: Any) -> Any:
-    answer = post(url, method, list(params))
-    assert "result" in answer, answer
-    return answer["result"]

@@ -15,7 +15,7 @@ import os
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -39,64 +39,26 @@ from rollup.types import Address, Block, BlockEnv
 from services.keys import load_key
 from services.l1setup import BatcherSpec, prepare_l1
 from services.verifier import build_replayer
+from tests.conftest import BOOK_CHAIN, TOKEN_CHAIN, render_book, render_pair
+from tests.e2e.devnet import detached_devnet, rollup
+from tests.support import rpc, wait_for
 from vm.native.abi import encode_values, selector
 from vm.state import DictReader, State
 from vm.stf import execute_block
 
 pytestmark = pytest.mark.e2e
 
-REPO = Path(__file__).resolve().parents[2]
-TEMPLATES = REPO / "rollup" / "templates"
-TOKEN_CHAIN, BOOK_CHAIN = 901001, 902002
 FORGED_CHAIN, EARLY_CHAIN = 903003, 903004
 DEADLINE = 90.0
-
-
-def rollup(*args: str) -> subprocess.CompletedProcess[str]:
-    env = dict(os.environ, ETH_HASH_BACKEND=os.environ.get("ETH_HASH_BACKEND", "pysha3"))
-    return subprocess.run([sys.executable, "-m", "services.cli", *args], cwd=REPO, env=env,
-                          capture_output=True, text=True, timeout=240)  # fmt: skip
-
-
-def render(dest: Path, template: str, name: str, chain_id: int, init: str = "") -> Path:
-    dest.mkdir(parents=True)
-    (dest / "app.py").write_text((TEMPLATES / template / "app.py").read_text())
-    text = (TEMPLATES / template / "rollup.toml.tmpl").read_text()
-    text = text.replace("{{name}}", name).replace("{{chain_id}}", str(chain_id))
-    (dest / "rollup.toml").write_text(text.replace("token_chain = 0", init) if init else text)
-    return dest
-
-
-def rpc(url: str, method: str, *params: Any) -> Any:
-    body = {"jsonrpc": "2.0", "id": 1, "method": method, "params": list(params)}
-    reply = httpx.post(url, json=body, timeout=30.0, trust_env=False).json()
-    assert "result" in reply, reply
-    return reply["result"]
-
-
-def wait_for(condition: Callable[[], bool], what: str) -> None:
-    deadline = time.monotonic() + DEADLINE
-    while not condition():
-        if time.monotonic() > deadline:
-            pytest.fail(f"timed out waiting for {what}")
-        time.sleep(0.25)
 
 
 @pytest.fixture
 def devnet(request: pytest.FixtureRequest,
            tmp_path: Path) -> Iterator[tuple[Path, dict[str, Any]]]:  # fmt: skip
-    token = render(tmp_path / "token", "token", "token", TOKEN_CHAIN)
-    book = render(tmp_path / "book", "orderbook", "book", BOOK_CHAIN,
-                  f"token_chain = {TOKEN_CHAIN}")  # fmt: skip
-    data_dir = tmp_path / "data"
-    try:
-        up = rollup("up", "--detach", "--da", request.param, "--verify", "--data-dir",
-                    str(data_dir), str(token), str(book))  # fmt: skip
-        assert up.returncode == 0, up.stdout + up.stderr
-        yield data_dir, json.loads((data_dir / "devnet.json").read_text())
-    finally:
-        down = rollup("down", "--data-dir", str(data_dir))
-        assert down.returncode == 0, down.stdout + down.stderr
+    token, book = render_pair(tmp_path)
+    with detached_devnet(tmp_path / "data", "--da", request.param, "--verify", str(token),
+                         str(book)) as net:  # fmt: skip
+        yield net.data_dir, net.state
 
 
 def deposit(token: dict[str, Any], book: dict[str, Any], amount: int) -> int:
@@ -177,7 +139,8 @@ def exchange_and_verify(data_dir: Path, token: dict[str, Any], book: dict[str, A
                 return False
         return True
 
-    wait_for(both_verified, "both verifiers to check the message their chain received")
+    wait_for(both_verified, "both verifiers to check the message their chain received",
+             DEADLINE, interval=0.25)  # fmt: skip
     verify = rollup("verify", "book", "--data-dir", str(data_dir), "--json")
     assert verify.returncode == 0, verify.stdout + verify.stderr
     checked = json.loads(verify.stdout)
@@ -207,10 +170,8 @@ def test_verifiers_check_messages_against_the_source_chain(
     # one mints from a token block that sent it nothing, one from a block not posted yet.
     l1_rpc, inbox = state["l1"]["rpc_url"], state["da"]["inbox"]
     from_block = state["da"]["from_block"]
-    forged_dir = render(tmp_path / "forged", "orderbook", "forged", FORGED_CHAIN,
-                        f"token_chain = {TOKEN_CHAIN}")  # fmt: skip
-    early_dir = render(tmp_path / "early", "orderbook", "early", EARLY_CHAIN,
-                       f"token_chain = {TOKEN_CHAIN}")  # fmt: skip
+    forged_dir = render_book(tmp_path / "forged", "forged", FORGED_CHAIN)
+    early_dir = render_book(tmp_path / "early", "early", EARLY_CHAIN)
     batchers = [
         BatcherSpec(name, chain_id, tmp_path / f"{name}-batcher.key")
         for name, chain_id in (("forged", FORGED_CHAIN), ("early", EARLY_CHAIN))

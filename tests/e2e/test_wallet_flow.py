@@ -8,17 +8,19 @@ SIGTERM and SIGKILL.
 
 from __future__ import annotations
 
+import contextlib
 import threading
-import time
 from typing import Any
 
-import httpx
 import pytest
 from eth_abi import decode as abi_decode
 from eth_account import Account
 from hexbytes import HexBytes
 from web3 import Web3
 from web3.exceptions import ContractCustomError, ContractLogicError, TransactionNotFound
+
+from services.rpcclient import RpcCallError, RpcClient, RpcUnavailable
+from services.waiting import WaitTimeout, wait_until
 
 pytestmark = pytest.mark.e2e
 
@@ -616,24 +618,18 @@ def _sender_thread(
     stop: threading.Event,
 ) -> None:
     """Send one transaction at a time until the node dies; record each acknowledged hash."""
-    with httpx.Client(timeout=10.0, trust_env=False) as http:
+    with RpcClient(url, timeout=10.0) as client:
         for raw in raws:
             if stop.is_set():
                 return
-            body = {
-                "jsonrpc": "2.0",
-                "id": 1,
-                "method": "eth_sendRawTransaction",
-                "params": [hexstr(raw)],
-            }
             try:
-                response = http.post(url, json=body).json()
-            except (httpx.HTTPError, ValueError):
+                answered = client.call("eth_sendRawTransaction", hexstr(raw))
+            except RpcUnavailable:
                 return  # the node is gone: this send was never acknowledged
-            if "result" not in response:
-                errors.append(response)
+            except RpcCallError as refused:
+                errors.append(refused)
                 return
-            acked.append((Web3.keccak(raw), HexBytes(response["result"])))
+            acked.append((Web3.keccak(raw), HexBytes(answered)))
 
 
 def test_sigkill_loses_no_acknowledged_transaction(start_node, connect, dev_accounts):
@@ -675,9 +671,9 @@ def test_sigkill_loses_no_acknowledged_transaction(start_node, connect, dev_acco
     ]
     for thread in threads:
         thread.start()
-    deadline = time.monotonic() + 20
-    while len(acked) < 40 and time.monotonic() < deadline and not errors:
-        time.sleep(0.005)
+    with contextlib.suppress(WaitTimeout):  # the assertions below tell what went wrong
+        wait_until(lambda: len(acked) >= 40 or errors, 20, "40 acknowledged sends",
+                   interval=0.005)  # fmt: skip
     node.kill()
     stop.set()
     for thread in threads:

@@ -41,8 +41,8 @@ from web3._utils.module_testing.utils import RequestMocker
 from web3.middleware import SignAndSendRawMiddlewareBuilder
 
 from rollup.genesis import DEV_KEYS
-from services.cli import render_template, write_files
 from services.launch import NodeProcess
+from services.scaffold import scaffold
 
 pytestmark = pytest.mark.e2e
 
@@ -198,8 +198,7 @@ def setup_chain_state(w3: Web3, keyfile: LocalAccount) -> SuiteChain:
 
 @pytest.fixture(scope="module")
 def evm_node(tmp_path_factory: pytest.TempPathFactory) -> Iterator[NodeProcess]:
-    app_dir = tmp_path_factory.mktemp("web3suite") / "app"
-    write_files(app_dir, render_template("evm", {"name": "web3suite", "chain_id": str(CHAIN_ID)}))
+    app_dir = scaffold(tmp_path_factory.mktemp("web3suite") / "app", "evm", "web3suite", CHAIN_ID)
     with NodeProcess(app_dir, tmp_path_factory.mktemp("data")) as node:
         yield node
 

@@ -7,7 +7,6 @@ import os
 import shutil
 import subprocess
 import tempfile
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -16,6 +15,7 @@ import pytest
 from rollup.types import Address
 from sequencer.harness import LocalChain
 from services.anvil import free_port
+from tests.support import wait_for
 from vm.state import get_account
 
 pytestmark = pytest.mark.e2e
@@ -68,12 +68,13 @@ def postgres_url() -> Iterator[str]:
         stderr=subprocess.DEVNULL,
     )
     try:
-        deadline = time.monotonic() + 30
-        while subprocess.run([str(bin_dir / "pg_isready"), "-h", "127.0.0.1", "-p", str(port)],
-                             capture_output=True).returncode != 0:  # fmt: skip
-            assert time.monotonic() < deadline, "PostgreSQL did not start"
+        ready = [str(bin_dir / "pg_isready"), "-h", "127.0.0.1", "-p", str(port)]
+
+        def accepting() -> bool:
             assert server.poll() is None, "PostgreSQL exited"
-            time.sleep(0.1)
+            return subprocess.run(ready, capture_output=True).returncode == 0
+
+        wait_for(accepting, "PostgreSQL to accept connections", 30)
         yield f"postgresql+psycopg://postgres@127.0.0.1:{port}/postgres"
     finally:
         server.terminate()

@@ -17,6 +17,7 @@ from rollup.crypto import keccak
 from rollup.deposits import Deposit, deposit_from_event
 from rollup.types import Address
 from services.l1follow import L1Follower
+from tests.support import wait_for
 from vm.stf import L1Origin
 
 CHAIN = 904_321
@@ -361,10 +362,10 @@ def test_an_outage_keeps_the_last_origin_and_is_logged_once(
     caplog.set_level(logging.INFO, "services.l1follow")
     f.start()
     try:
-        wait(lambda: f.origin().number == l1.head - 1)
+        wait(lambda: f.origin().number == l1.head - 1, "the first origin")
         origin = f.origin()
         l1.down = True
-        wait(lambda: not f.reachable)
+        wait(lambda: not f.reachable, "the outage to be seen")
         time.sleep(0.2)  # several failed rounds (with back-off)
         assert f.origin() == origin
         assert f.deposits(0, FAR, 10) == []
@@ -375,7 +376,8 @@ def test_an_outage_keeps_the_last_origin_and_is_logged_once(
         woken.clear()
         l1.down = False
         # the round publishes, then wakes the node, then logs the recovery: wait for all three
-        wait(lambda: f.deposits(0, FAR, 10) != [] and woken.is_set() and f.reachable)
+        wait(lambda: f.deposits(0, FAR, 10) != [] and woken.is_set() and f.reachable,
+             "the round after the outage")  # fmt: skip
         assert "L1 reachable again" in caplog.text
         assert f.origin().number == l1.head - 1 > origin.number
     finally:
@@ -390,18 +392,16 @@ def test_a_failing_round_does_not_end_the_thread(
     l1.deposit()
     f.start()
     try:
-        wait(lambda: not f.reachable)
+        wait(lambda: not f.reachable, "the failing round")
         assert f.deposits(0, FAR, 10) == []
         l1.logs_fail = None
-        wait(lambda: nonces(f.deposits(0, FAR, 10)) == [0])
+        wait(lambda: nonces(f.deposits(0, FAR, 10)) == [0], "the deposit")
         errors = [r for r in caplog.records if r.levelno == logging.ERROR]
         assert len(errors) == 1 and "a malformed answer" in errors[0].getMessage()
     finally:
         f.stop()
 
 
-def wait(condition: Callable[[], bool], timeout: float = 5.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        assert time.monotonic() < deadline, "timed out"
-        time.sleep(0.005)
+def wait(condition: Callable[[], bool], what: str, timeout: float = 5.0) -> None:
+    """The follower thread's progress, polled at its pace (it polls the fake L1 every 10 ms)."""
+    wait_for(condition, what, timeout, interval=0.005)
