@@ -33,8 +33,9 @@ def render_template(
 TOKEN_CHAIN, BOOK_CHAIN = 901001, 902002
 
 
-def render_book(dest: Path, name: str = "book", chain_id: int = BOOK_CHAIN,
-                trading: bool = True) -> Path:  # fmt: skip
+def render_book(
+    dest: Path, name: str = "book", chain_id: int = BOOK_CHAIN, trading: bool = True
+) -> Path:
     """The orderbook template as app `name`, whose base asset is the token app of chain
     901001 unless `trading` is false."""
     edits = {"token_chain = 0": f"token_chain = {TOKEN_CHAIN}"} if trading else None

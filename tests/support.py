@@ -29,8 +29,13 @@ WAIT_INTERVAL = 0.1
 RPC_TIMEOUT = 30.0  # a node busy with a test's load may be slow to answer; this bounds a hang
 
 
-def wait_for(condition: Callable[[], T | None], what: str, timeout: float = WAIT_TIMEOUT, *,
-             interval: float = WAIT_INTERVAL) -> T:  # fmt: skip
+def wait_for(
+    condition: Callable[[], T | None],
+    what: str,
+    timeout: float = WAIT_TIMEOUT,
+    *,
+    interval: float = WAIT_INTERVAL,
+) -> T:
     """The first truthy value of `condition()`, called every `interval` s; after `timeout` s
     the test fails (AssertionError) naming `what`. `condition` may raise to fail it sooner."""
     return wait_until(condition, timeout, what, interval=interval, error=AssertionError)

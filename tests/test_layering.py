@@ -21,20 +21,43 @@ import pytest
 REPO = Path(__file__).resolve().parents[1]
 TEMPLATES = REPO / "services" / "templates"
 
-OURS = frozenset(
-    {"rollup", "vm", "storage", "sequencer", "da", "bridge", "services", "benchmarks"}
-)
+OURS = frozenset({"rollup", "vm", "storage", "sequencer", "da", "bridge", "services", "benchmarks"})
 
 # Packages that must stay pure, and the modules that would make them impure.
 PURE = ("rollup", "vm")
 IO_MODULES = frozenset(
     {
-        "sqlalchemy", "fastapi", "starlette", "uvicorn", "httpx", "requests", "aiohttp", "web3",
-        "asyncio", "socket", "subprocess", "threading", "multiprocessing", "nats", "os", "io",
-        "pathlib", "shutil", "tempfile", "time", "random", "secrets", "urllib", "http", "select",
-        "selectors", "signal", "sqlite3", "psycopg",
+        "sqlalchemy",
+        "fastapi",
+        "starlette",
+        "uvicorn",
+        "httpx",
+        "requests",
+        "aiohttp",
+        "web3",
+        "asyncio",
+        "socket",
+        "subprocess",
+        "threading",
+        "multiprocessing",
+        "nats",
+        "os",
+        "io",
+        "pathlib",
+        "shutil",
+        "tempfile",
+        "time",
+        "random",
+        "secrets",
+        "urllib",
+        "http",
+        "select",
+        "selectors",
+        "signal",
+        "sqlite3",
+        "psycopg",
     }
-)  # fmt: skip
+)
 IO_IN_MEMORY = frozenset({"BytesIO", "StringIO"})  # the only names `io` may give pure code
 
 # Which of our packages each package may import (itself always).

@@ -16,8 +16,18 @@ pytestmark = pytest.mark.e2e
 def test_da_json_every_transfer_posted_and_re_derived(
     capsys: pytest.CaptureFixture[str], tmp_path: Path
 ) -> None:
-    argv = ["da", "--n", "200", "--batch", "50", "--concurrency", "2", "--json",
-            "--results-dir", str(tmp_path)]  # fmt: skip
+    argv = [
+        "da",
+        "--n",
+        "200",
+        "--batch",
+        "50",
+        "--concurrency",
+        "2",
+        "--json",
+        "--results-dir",
+        str(tmp_path),
+    ]
     assert main(argv) == 0
     result = json.loads(capsys.readouterr().out)
     assert result == json.loads((tmp_path / "da.json").read_text())

@@ -87,8 +87,20 @@ def test_orderbook_json_every_order_confirmed_and_overhead_reported(
 def test_evm_json_ours_and_anvil_every_transfer_and_balance_checked(
     capsys: pytest.CaptureFixture[str], tmp_path: Path
 ) -> None:
-    argv = ["evm", "--n", "120", "--batch", "40", "--concurrency", "2", "--peer-n", "60",
-            "--peer-batch", "30", "--json"]  # fmt: skip
+    argv = [
+        "evm",
+        "--n",
+        "120",
+        "--batch",
+        "40",
+        "--concurrency",
+        "2",
+        "--peer-n",
+        "60",
+        "--peer-batch",
+        "30",
+        "--json",
+    ]
     result = run(argv, capsys, tmp_path)
     assert {"tx_per_s", "peer_tx_per_s", "ratio"} <= result.keys()
     assert result["tx_per_s"] > 0 and result["peer_tx_per_s"] > 0 and result["ratio"] > 0
@@ -103,8 +115,22 @@ def test_evm_json_ours_and_anvil_every_transfer_and_balance_checked(
 def test_evm_soak_json_curve_and_final_state_checked(
     capsys: pytest.CaptureFixture[str], tmp_path: Path
 ) -> None:
-    argv = ["evm-soak", "--transfers", "3000", "--block-txs", "500", "--recipients", "50",
-            "--sample-every", "1000", "--chunk", "1000", "--warmup", "1000", "--json"]  # fmt: skip
+    argv = [
+        "evm-soak",
+        "--transfers",
+        "3000",
+        "--block-txs",
+        "500",
+        "--recipients",
+        "50",
+        "--sample-every",
+        "1000",
+        "--chunk",
+        "1000",
+        "--warmup",
+        "1000",
+        "--json",
+    ]
     result = run(argv, capsys, tmp_path)
     assert result["completed"] and result["transfers"] == 3000
     assert [s["transfers"] for s in result["samples"]] == [0, 1000, 2000, 3000]
@@ -123,10 +149,13 @@ def test_evm_checks_catch_a_wrong_transfer_log() -> None:
     signed = Signed({}, {"0xaa": (sender, to, amount)})
     log = {
         "address": "0x" + token.hex(),
-        "topics": [TRANSFER_TOPIC, "0x" + "00" * 12 + DEV_ADDRESSES[sender].hex(),
-                   "0x" + "00" * 12 + to.hex()],
+        "topics": [
+            TRANSFER_TOPIC,
+            "0x" + "00" * 12 + DEV_ADDRESSES[sender].hex(),
+            "0x" + "00" * 12 + to.hex(),
+        ],
         "data": hex(amount),
-    }  # fmt: skip
+    }
     target = Target("t", "", 1, None)
 
     def check(status: str, logs: list[dict]) -> None:
@@ -144,8 +173,10 @@ def test_evm_checks_catch_a_wrong_transfer_log() -> None:
 def test_soak_slope_is_least_squares_past_warmup() -> None:
     from benchmarks.evm_soak import slope_per_100k
 
-    samples = [{"transfers": x, "rss_mb": 500.0 if x < 100_000 else 100 + x / 10_000}
-               for x in range(0, 500_001, 50_000)]  # fmt: skip
+    samples = [
+        {"transfers": x, "rss_mb": 500.0 if x < 100_000 else 100 + x / 10_000}
+        for x in range(0, 500_001, 50_000)
+    ]
     assert slope_per_100k(samples, 100_000) == 10.0
     assert slope_per_100k(samples, 500_000) is None
 
@@ -167,13 +198,29 @@ def test_abuse_every_attack_is_answered_within_its_bounds_and_transfers_go_on(
     """Finding 4 and 5 of the security review, performed against real nodes: during each
     attack the steady stream's transfers are all included and the probe is answered; each
     attack gets its bounded answer (the timings are the benchmark's, not asserted here)."""
-    argv = ["abuse", "--seconds", "1", "--rate", "20", "--attackers", "2", "--flood-accounts",
-            "50", "--json"]  # fmt: skip
+    argv = [
+        "abuse",
+        "--seconds",
+        "1",
+        "--rate",
+        "20",
+        "--attackers",
+        "2",
+        "--flood-accounts",
+        "50",
+        "--json",
+    ]
     result = run(argv, capsys, tmp_path)
     assert set(result["attacks"]) == {
-        "estimate_heavy", "call_loop_evm", "proof_slots", "logs_range", "filters", "ws_slow",
-        "http_flood", "pool_flood",
-    }  # fmt: skip
+        "estimate_heavy",
+        "call_loop_evm",
+        "proof_slots",
+        "logs_range",
+        "filters",
+        "ws_slow",
+        "http_flood",
+        "pool_flood",
+    }
     for name, phase in {**result["baseline"], **result["attacks"]}.items():
         assert phase["transfers"] > 0 and phase["transfer_errors"] == 0, name
         assert phase["probes"] > 0 and phase["p99_ms_under_attack"] is not None, name
@@ -198,9 +245,14 @@ def test_bridge_json_deposits_withdrawal_and_l1_gas_beside_op(
     assert 0 < result["deposit_p50_s"] <= result["deposit_max_s"]
     assert result["deposits_per_s"] > 0 and result["withdraw_to_final_s"] > 0
     assert result["burst_detail"]["n"] == 30 and result["burst_detail"]["l2_blocks"] >= 1
-    assert set(result["l1_gas"]) == {"depositETH", "depositETH_warm", "depositERC20",
-                                     "depositERC20_warm", "proveWithdrawal",
-                                     "finalizeWithdrawal"}  # fmt: skip
+    assert set(result["l1_gas"]) == {
+        "depositETH",
+        "depositETH_warm",
+        "depositERC20",
+        "depositERC20_warm",
+        "proveWithdrawal",
+        "finalizeWithdrawal",
+    }
     gas = result["l1_gas"]
     for name, used in gas.items():
         assert 0 < used["execution"] < used["receipt"], name

@@ -77,11 +77,19 @@ class Bridge:
 
     def contract(self, contract: str, address: bytes) -> Any:
         w3 = self.owner.w3
-        return w3.eth.contract(address=Web3.to_checksum_address(address),
-                               abi=self.compiled[contract].abi)  # fmt: skip
+        return w3.eth.contract(
+            address=Web3.to_checksum_address(address), abi=self.compiled[contract].abi
+        )
 
-    def send(self, contract: str, address: bytes, fn: str, *args: Any, key: str = DEV_KEYS[0],
-             value: int = 0) -> L1Receipt:  # fmt: skip
+    def send(
+        self,
+        contract: str,
+        address: bytes,
+        fn: str,
+        *args: Any,
+        key: str = DEV_KEYS[0],
+        value: int = 0,
+    ) -> L1Receipt:
         data = self.contract(contract, address).encode_abi(fn, args=list(args))
         return self.client(key).send(address, bytes.fromhex(data[2:]), value=value)
 
@@ -121,8 +129,9 @@ class Tree:
             branch = append_leaf(branch, w.hash)
         self.root = branch_root(branch)  # the block header's withdrawals_root
 
-    def output(self, state_root: bytes = b"\x11" * 32, block: bytes = b"\x22" * 32
-               ) -> OutputRootProof:  # fmt: skip
+    def output(
+        self, state_root: bytes = b"\x11" * 32, block: bytes = b"\x22" * 32
+    ) -> OutputRootProof:
         return OutputRootProof(state_root, self.root, block)
 
     def siblings(self, nonce: int) -> list[bytes]:

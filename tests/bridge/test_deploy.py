@@ -51,7 +51,10 @@ def test_deploy_bridge_registers_chains_once(anvil: AnvilProcess) -> None:
     assert BatchInbox(owner, deployment.inbox).owner() == owner.address
     production = portal.chain(7001)
     assert (production.registered, production.withdrawal_delay, production.escape_window) == (
-        True, 7 * 24 * 3600, 14 * 24 * 3600)  # fmt: skip
+        True,
+        7 * 24 * 3600,
+        14 * 24 * 3600,
+    )
     assert portal.chain(7002).withdrawal_delay == 5
     assert register_chains(portal, terms) == []  # registered alike: left alone
     assert register_chains(portal, [ChainTerms(7003, 1, 1)]) == [7003]
@@ -64,8 +67,17 @@ def test_rollup_l1_deploy_prints_the_addresses(
     anvil: AnvilProcess, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     owner = _funded_key(anvil, tmp_path / "owner.key")
-    code = main(["l1", "deploy", "--l1-rpc", anvil.rpc_url, "--key-file",
-                 str(tmp_path / "owner.key"), "--json"])  # fmt: skip
+    code = main(
+        [
+            "l1",
+            "deploy",
+            "--l1-rpc",
+            anvil.rpc_url,
+            "--key-file",
+            str(tmp_path / "owner.key"),
+            "--json",
+        ]
+    )
     out = capsys.readouterr().out
     assert code == 0 and len(out.splitlines()) == 1
     record = json.loads(out)
@@ -102,9 +114,10 @@ def test_rollup_l1_deploy_fails_in_one_line(
 def test_the_devnet_setup_deploys_the_portal_and_registers_each_app(
     anvil: AnvilProcess, tmp_path: Path
 ) -> None:
-    apps = [BatcherSpec("alpha", 8011, tmp_path / "alpha.key"),
-            BatcherSpec("beta", 8012, tmp_path / "beta.key", withdrawal_delay=2,
-                        escape_window=30)]  # fmt: skip
+    apps = [
+        BatcherSpec("alpha", 8011, tmp_path / "alpha.key"),
+        BatcherSpec("beta", 8012, tmp_path / "beta.key", withdrawal_delay=2, escape_window=30),
+    ]
     first = prepare_l1(anvil.rpc_url, apps, tmp_path / "l1", fund_owner_from=DEV_KEYS[0])
     again = prepare_l1(anvil.rpc_url, apps, tmp_path / "l1", fund_owner_from=DEV_KEYS[0])
     assert again == first  # nothing redeployed, nothing registered twice
@@ -112,8 +125,10 @@ def test_the_devnet_setup_deploys_the_portal_and_registers_each_app(
     portal = Portal(owner, first.portal)
     assert portal.owner() == first.owner and portal.inbox() == first.inbox
     alpha, beta = portal.chain(8011), portal.chain(8012)
-    assert (alpha.withdrawal_delay, alpha.escape_window) == (DEVNET_WITHDRAWAL_DELAY,
-                                                             DEVNET_ESCAPE_WINDOW)  # fmt: skip
+    assert (alpha.withdrawal_delay, alpha.escape_window) == (
+        DEVNET_WITHDRAWAL_DELAY,
+        DEVNET_ESCAPE_WINDOW,
+    )
     assert (beta.withdrawal_delay, beta.escape_window) == (2, 30)
     record = json.loads((tmp_path / "l1" / "inbox.json").read_text())
     assert record["portal"] == "0x" + first.portal.hex()
@@ -127,8 +142,9 @@ def test_the_devnet_setup_deploys_the_portal_and_registers_each_app(
 
     # an inbox of an older build (it has an owner but keeps no output roots: here the Portal
     # plays it) is replaced, with a Portal over the new one
-    (tmp_path / "l1" / "inbox.json").write_text(json.dumps(dict(record,
-                                                   address="0x" + first.portal.hex())))  # fmt: skip
+    (tmp_path / "l1" / "inbox.json").write_text(
+        json.dumps(dict(record, address="0x" + first.portal.hex()))
+    )
     fresh = prepare_l1(anvil.rpc_url, apps, tmp_path / "l1", fund_owner_from=DEV_KEYS[0])
     assert fresh.inbox not in (first.inbox, first.portal)
     assert Portal(owner, fresh.portal).inbox() == fresh.inbox

@@ -62,8 +62,11 @@ def test_commitments_are_recorded_in_order(anvil: AnvilProcess, inbox: BatchInbo
     assert inbox.next_block(CHAIN) == start + 6
     read = inbox.commitments(CHAIN, first.l1_block)
     assert read[-2:] == [first, second]
-    assert (first.data_hash, first.output_root, first.da_ref) == (keccak(b"d1"), keccak(b"o1"),
-                                                                  b"\x01ref")  # fmt: skip
+    assert (first.data_hash, first.output_root, first.da_ref) == (
+        keccak(b"d1"),
+        keccak(b"o1"),
+        b"\x01ref",
+    )
     assert inbox.commitments(CHAIN + 1, 0) == []
 
 
@@ -73,26 +76,47 @@ def test_the_inbox_refuses_gaps_repeats_strangers_and_empty_ranges(
     batcher = _as(anvil, inbox, DEV_KEYS[1])
     next_block = inbox.next_block(CHAIN)
     refusals = [
-        (lambda: batcher.commit(CHAIN, next_block + 1, next_block + 1, bytes(32), bytes(32), b""),
-         f"NotNextBlock({CHAIN}, {next_block}, {next_block + 1})"),  # a gap
-        (lambda: batcher.commit(CHAIN, next_block - 1, next_block, bytes(32), bytes(32), b""),
-         f"NotNextBlock({CHAIN}, {next_block}, {next_block - 1})"),  # a repeat
-        (lambda: _as(anvil, inbox, DEV_KEYS[2]).commit(CHAIN, next_block, next_block, bytes(32),
-                                                       bytes(32), b""), "NotBatcher"),
-        (lambda: batcher.commit(CHAIN, next_block, next_block - 1, bytes(32), bytes(32), b""),
-         "EmptyRange"),
-        (lambda: _as(anvil, inbox, DEV_KEYS[0]).commit(CHAIN, next_block, next_block, bytes(32),
-                                                       bytes(32), b""), "NotBatcher"),  # owner
+        (
+            lambda: batcher.commit(
+                CHAIN, next_block + 1, next_block + 1, bytes(32), bytes(32), b""
+            ),
+            f"NotNextBlock({CHAIN}, {next_block}, {next_block + 1})",
+        ),  # a gap
+        (
+            lambda: batcher.commit(CHAIN, next_block - 1, next_block, bytes(32), bytes(32), b""),
+            f"NotNextBlock({CHAIN}, {next_block}, {next_block - 1})",
+        ),  # a repeat
+        (
+            lambda: _as(anvil, inbox, DEV_KEYS[2]).commit(
+                CHAIN, next_block, next_block, bytes(32), bytes(32), b""
+            ),
+            "NotBatcher",
+        ),
+        (
+            lambda: batcher.commit(CHAIN, next_block, next_block - 1, bytes(32), bytes(32), b""),
+            "EmptyRange",
+        ),
+        (
+            lambda: _as(anvil, inbox, DEV_KEYS[0]).commit(
+                CHAIN, next_block, next_block, bytes(32), bytes(32), b""
+            ),
+            "NotBatcher",
+        ),  # owner
         (lambda: _as(anvil, inbox, DEV_KEYS[1]).set_batcher(CHAIN, bytes(20)), "NotOwner"),
-        (lambda: batcher.commit(CHAIN, next_block, next_block + MAX_BATCH_BLOCKS, bytes(32),
-                                bytes(32), b""),
-         f"RangeTooLong({next_block}, {next_block + MAX_BATCH_BLOCKS}, {MAX_BATCH_BLOCKS})"),
-        (lambda: batcher.commit(CHAIN, next_block, 2**64 - 1, bytes(32), bytes(32), b""),
-         "RangeTooLong"),  # a jump to the end of the chain's block numbers
+        (
+            lambda: batcher.commit(
+                CHAIN, next_block, next_block + MAX_BATCH_BLOCKS, bytes(32), bytes(32), b""
+            ),
+            f"RangeTooLong({next_block}, {next_block + MAX_BATCH_BLOCKS}, {MAX_BATCH_BLOCKS})",
+        ),
+        (
+            lambda: batcher.commit(CHAIN, next_block, 2**64 - 1, bytes(32), bytes(32), b""),
+            "RangeTooLong",
+        ),  # a jump to the end of the chain's block numbers
         (lambda: _as(anvil, inbox, DEV_KEYS[1]).revert_batches(CHAIN, 0), "NotOwner"),
         (lambda: _as(anvil, inbox, DEV_KEYS[2]).revert_batches(CHAIN, 0), "NotOwner"),
         (lambda: batcher.commit(CHAIN + 7, 1, 1, bytes(32), bytes(32), b""), "NotBatcher"),
-    ]  # fmt: skip
+    ]
     for call, reason in refusals:
         with pytest.raises(L1Rejected, match=reason.replace("(", r"\(").replace(")", r"\)")):
             call()
@@ -102,8 +126,9 @@ def test_the_inbox_refuses_gaps_repeats_strangers_and_empty_ranges(
 def test_a_batch_of_the_bound_is_accepted(anvil: AnvilProcess, inbox: BatchInbox) -> None:
     chain = CHAIN + 3
     inbox.set_batcher(chain, L1Client(anvil.rpc_url, DEV_KEYS[1]).address)
-    full = _as(anvil, inbox, DEV_KEYS[1]).commit(chain, 1, MAX_BATCH_BLOCKS, keccak(b"d"),
-                                                  keccak(b"o"), b"")  # fmt: skip
+    full = _as(anvil, inbox, DEV_KEYS[1]).commit(
+        chain, 1, MAX_BATCH_BLOCKS, keccak(b"d"), keccak(b"o"), b""
+    )
     assert full.last_block - full.first_block + 1 == MAX_BATCH_BLOCKS
     assert inbox.next_block(chain) == MAX_BATCH_BLOCKS + 1
 
@@ -115,8 +140,10 @@ def test_the_owner_reverts_a_bad_batch_and_the_batcher_commits_the_range_again(
     inbox.set_batcher(chain, L1Client(anvil.rpc_url, DEV_KEYS[1]).address)
     batcher = _as(anvil, inbox, DEV_KEYS[1])
     good = batcher.commit(chain, 1, 3, keccak(b"good"), keccak(b"o3"), b"")
-    bad = [batcher.commit(chain, 4, 40, keccak(b"bad"), keccak(b"x"), b""),
-           batcher.commit(chain, 41, 41, keccak(b"bad2"), keccak(b"y"), b"")]  # fmt: skip
+    bad = [
+        batcher.commit(chain, 4, 40, keccak(b"bad"), keccak(b"x"), b""),
+        batcher.commit(chain, 41, 41, keccak(b"bad2"), keccak(b"y"), b""),
+    ]
     assert inbox.next_block(chain) == 42 and inbox.batch_count(chain) == 3
     with pytest.raises(L1Rejected, match=rf"NoSuchBatch\({chain}, 3, 3\)"):
         inbox.revert_batches(chain, 3)
@@ -164,13 +191,13 @@ def test_a_revert_in_the_same_l1_block_removes_only_what_came_before_it(
     batcher.commit(chain, 1, 2, keccak(b"bad"), bytes(32), b"")
     inbox.revert_batches(chain, 0)
     batcher.commit(chain, 1, 2, keccak(b"good"), bytes(32), b"")
-    logs = L1Client(anvil.rpc_url).logs(inbox.address, [None, chain.to_bytes(32, "big")],
-                                        start, inbox.l1_block_number())  # fmt: skip
+    logs = L1Client(anvil.rpc_url).logs(
+        inbox.address, [None, chain.to_bytes(32, "big")], start, inbox.l1_block_number()
+    )
     replay = BatchInbox(SameBlockL1(anvil.rpc_url, logs), inbox.address)
     (kept,) = replay.commitments(chain, 0)
     assert kept.data_hash == keccak(b"good") and kept.index == 0
-    assert [type(e) for e in replay.events(chain, 0)][-3:] == [type(kept), InboxRevert,
-                                                               type(kept)]  # fmt: skip
+    assert [type(e) for e in replay.events(chain, 0)][-3:] == [type(kept), InboxRevert, type(kept)]
 
 
 @pytest.mark.parametrize("mode", ["calldata", "blobs"])
@@ -188,9 +215,18 @@ class GarbageL1(L1Client):
     """An L1 answering eth_getLogs with a log that is not a BatchCommitted event."""
 
     def logs(self, *args: Any, **kwargs: Any) -> list[Any]:
-        return [{"address": "0x" + "00" * 20, "topics": [COMMITTED_TOPIC, bytes(32)],
-                 "data": b"\x00\x01", "blockNumber": 7, "transactionHash": b"\xab" * 32,
-                 "logIndex": 0, "transactionIndex": 0, "blockHash": bytes(32)}]  # fmt: skip
+        return [
+            {
+                "address": "0x" + "00" * 20,
+                "topics": [COMMITTED_TOPIC, bytes(32)],
+                "data": b"\x00\x01",
+                "blockNumber": 7,
+                "transactionHash": b"\xab" * 32,
+                "logIndex": 0,
+                "transactionIndex": 0,
+                "blockHash": bytes(32),
+            }
+        ]
 
     def block_number(self, tag: str = "latest") -> int:
         return 10
@@ -202,8 +238,9 @@ def test_malformed_events_and_an_unreachable_l1_raise_clear_errors(
     garbage = BatchInbox(GarbageL1(anvil.rpc_url), inbox.address)
     with pytest.raises(L1Rejected, match="malformed BatchCommitted log .*L1 block 7"):
         garbage.commitments(CHAIN, 0)
-    gone = BatchInbox(L1Client(f"http://127.0.0.1:{free_port()}", DEV_KEYS[1], timeout=1.0),
-                      inbox.address)  # fmt: skip
+    gone = BatchInbox(
+        L1Client(f"http://127.0.0.1:{free_port()}", DEV_KEYS[1], timeout=1.0), inbox.address
+    )
     with pytest.raises(L1Unavailable) as caught:
         gone.next_block(CHAIN)
     assert isinstance(caught.value, ConnectionError)
@@ -216,8 +253,10 @@ def _mode(path: Path) -> int:
 def test_devnet_setup_uses_random_key_files_and_is_idempotent(
     anvil: AnvilProcess, tmp_path: Path
 ) -> None:
-    apps = [BatcherSpec("alpha", 911, tmp_path / "apps" / "alpha" / "batcher.key"),
-            BatcherSpec("beta", 912, tmp_path / "apps" / "beta" / "batcher.key")]  # fmt: skip
+    apps = [
+        BatcherSpec("alpha", 911, tmp_path / "apps" / "alpha" / "batcher.key"),
+        BatcherSpec("beta", 912, tmp_path / "apps" / "beta" / "batcher.key"),
+    ]
     first = prepare_l1(anvil.rpc_url, apps, tmp_path / "l1", fund_owner_from=DEV_KEYS[0])
     again = prepare_l1(anvil.rpc_url, apps, tmp_path / "l1", fund_owner_from=DEV_KEYS[0])
     assert again == first  # the same inbox, the same keys: nothing redeployed
@@ -236,9 +275,11 @@ def test_devnet_setup_uses_random_key_files_and_is_idempotent(
         assert batcher.balance(batcher.address) > 0
     # dev account 0 only funded the owner: it owns nothing and commits nothing
     dev0 = _as(anvil, owner, DEV_KEYS[0])
-    for call in (lambda: dev0.set_batcher(911, dev0.l1.address),
-                 lambda: dev0.revert_batches(911, 0),
-                 lambda: dev0.commit(911, 1, 1, bytes(32), bytes(32), b"")):  # fmt: skip
+    for call in (
+        lambda: dev0.set_batcher(911, dev0.l1.address),
+        lambda: dev0.revert_batches(911, 0),
+        lambda: dev0.commit(911, 1, 1, bytes(32), bytes(32), b""),
+    ):
         with pytest.raises(L1Rejected, match="NotOwner|NotBatcher"):
             call()
 

@@ -37,8 +37,9 @@ def _symbol(text: str) -> bytes:
 
 def test_the_kept_abi_is_the_compiled_one() -> None:
     compiled = compile_contract(CONTRACTS_DIR / "Portal.sol", "Portal")
-    assert json.dumps(compiled.abi, sort_keys=True) == json.dumps(load_abi("Portal"),
-                                                                   sort_keys=True)  # fmt: skip
+    assert json.dumps(compiled.abi, sort_keys=True) == json.dumps(
+        load_abi("Portal"), sort_keys=True
+    )
 
 
 def test_an_eth_deposit_emits_the_event_rollup_decodes(bridge: Bridge) -> None:
@@ -53,8 +54,15 @@ def test_an_eth_deposit_emits_the_event_rollup_decodes(bridge: Bridge) -> None:
     chain_id, nonce = int.from_bytes(topics[1], "big"), int.from_bytes(topics[2], "big")
     sender = topics[3][12:]
     (opaque,) = decode(["bytes"], bytes(log["data"]))
-    deposit = deposit_from_event(chain_id, nonce, sender, opaque, bytes(log["blockHash"]),
-                                 int(log["logIndex"]), int(log["blockNumber"]))  # fmt: skip
+    deposit = deposit_from_event(
+        chain_id,
+        nonce,
+        sender,
+        opaque,
+        bytes(log["blockHash"]),
+        int(log["logIndex"]),
+        int(log["blockNumber"]),
+    )
     assert (chain_id, nonce) == (chain, 0)
     assert deposit.sender == ALICE and deposit.to == BOB
     assert (deposit.mint, deposit.value) == (3 * ETHER, 3 * ETHER)
@@ -62,8 +70,9 @@ def test_an_eth_deposit_emits_the_event_rollup_decodes(bridge: Bridge) -> None:
     assert (deposit.l1_token, deposit.token_amount) == (ZERO_ADDRESS, 0)
     assert (deposit.decimals, deposit.symbol) == (0, bytes(32))
     assert len(opaque) == 177 + 2
-    assert deposit.source_hash == deposit_source_hash(chain, bytes(log["blockHash"]),
-                                                      int(log["logIndex"]))  # fmt: skip
+    assert deposit.source_hash == deposit_source_hash(
+        chain, bytes(log["blockHash"]), int(log["logIndex"])
+    )
     assert sent.deposit == deposit and sent.deposit.l1_block == receipt["blockNumber"]
     assert bridge.portal.eth_balance(chain) == 3 * ETHER
 
@@ -74,8 +83,12 @@ def test_nonces_count_per_chain_and_the_reader_returns_deposits_in_log_order(
     first, second = bridge.new_chain(), bridge.new_chain()
     alice = bridge.portal_as(ALICE_KEY)
     start = bridge.owner.block_number()
-    sent = [alice.deposit_eth(first, BOB, 1), alice.deposit_eth(second, BOB, 2),
-            alice.deposit_eth(first, ALICE, 3), alice.deposit_eth(first, BOB, 4)]  # fmt: skip
+    sent = [
+        alice.deposit_eth(first, BOB, 1),
+        alice.deposit_eth(second, BOB, 2),
+        alice.deposit_eth(first, ALICE, 3),
+        alice.deposit_eth(first, BOB, 4),
+    ]
     reader = PortalDeposits(bridge.owner, bridge.portal.address)
     read = reader.deposits(first, start)
     assert [d.nonce for d in read] == [0, 1, 2]
@@ -87,17 +100,24 @@ def test_nonces_count_per_chain_and_the_reader_returns_deposits_in_log_order(
     assert len({d.source_hash for d in read}) == 3
     assert reader.deposits(first, start, start) == []
     block = read[0].l1_block
-    assert reader.l1_block_hash(block) == bytes(
-        bridge.owner.w3.eth.get_block(block)["hash"]
-    )  # fmt: skip
+    assert reader.l1_block_hash(block) == bytes(bridge.owner.w3.eth.get_block(block)["hash"])
     assert reader.l1_block_hash(10**9) is None
 
 
 def test_a_contract_depositor_is_aliased(bridge: Bridge) -> None:
     chain = bridge.new_chain()
     depositor = bridge.deploy("Depositor")
-    receipt = bridge.send("Depositor", depositor, "deposit", bridge.portal.address, chain, BOB,
-                          21_000, key=ALICE_KEY, value=5)  # fmt: skip
+    receipt = bridge.send(
+        "Depositor",
+        depositor,
+        "deposit",
+        bridge.portal.address,
+        chain,
+        BOB,
+        21_000,
+        key=ALICE_KEY,
+        value=5,
+    )
     (deposit,) = bridge.portal.deposits(chain, receipt.block_number)
     assert deposit.sender == alias_l1_address(depositor) != depositor
     assert deposit.mint == 5
@@ -157,12 +177,20 @@ def test_deposit_bounds_revert(bridge: Bridge) -> None:
     alice.approve_token(token, 10)
     refusals = [
         (lambda: alice.deposit_eth(chain, BOB, 1, gas_limit=20_999), "GasLimitOutOfRange"),
-        (lambda: alice.deposit_eth(chain, BOB, 1, gas_limit=21_000 + 16 * 9, data=bytes(10)),
-         "GasLimitOutOfRange"),  # data costs 16 gas a byte
-        (lambda: alice.deposit_eth(chain, BOB, 1, gas_limit=MAX_DEPOSIT_GAS + 1),
-         "GasLimitOutOfRange"),
-        (lambda: alice.deposit_eth(chain, BOB, 0, gas_limit=MAX_DEPOSIT_GAS,
-                                   data=bytes(MAX_DEPOSIT_DATA + 1)), "DataTooLarge"),
+        (
+            lambda: alice.deposit_eth(chain, BOB, 1, gas_limit=21_000 + 16 * 9, data=bytes(10)),
+            "GasLimitOutOfRange",
+        ),  # data costs 16 gas a byte
+        (
+            lambda: alice.deposit_eth(chain, BOB, 1, gas_limit=MAX_DEPOSIT_GAS + 1),
+            "GasLimitOutOfRange",
+        ),
+        (
+            lambda: alice.deposit_eth(
+                chain, BOB, 0, gas_limit=MAX_DEPOSIT_GAS, data=bytes(MAX_DEPOSIT_DATA + 1)
+            ),
+            "DataTooLarge",
+        ),
         (lambda: alice.deposit_eth(chain, ZERO_ADDRESS, 1), "ZeroRecipient"),
         (lambda: alice.deposit_eth(chain + 10_000, BOB, 1), "ChainNotRegistered"),
         (lambda: alice.deposit_erc20(chain, BOB, BOB, 1), "NotAToken"),
@@ -171,12 +199,13 @@ def test_deposit_bounds_revert(bridge: Bridge) -> None:
         (lambda: alice.register_chain(chain + 20_000, 1, 2), "NotOwner"),
         (lambda: bridge.portal.register_chain(chain, 1, 2), "ChainAlreadyRegistered"),
         (lambda: bridge.portal.register_chain(chain + 30_000, 10, 9), "BadChainConfig"),
-    ]  # fmt: skip
+    ]
     for call, reason in refusals:
         with pytest.raises(L1Rejected, match=reason):
             call()
     # the largest deposit the bounds allow goes through
-    sent = alice.deposit_eth(chain, BOB, 0, gas_limit=MAX_DEPOSIT_GAS,
-                             data=b"\x01" * MAX_DEPOSIT_DATA)  # fmt: skip
+    sent = alice.deposit_eth(
+        chain, BOB, 0, gas_limit=MAX_DEPOSIT_GAS, data=b"\x01" * MAX_DEPOSIT_DATA
+    )
     assert len(sent.deposit.data) == MAX_DEPOSIT_DATA
     assert bridge.portal.chain(chain).deposit_count == 1

@@ -50,8 +50,9 @@ class AppState:
         return proof.value, list(proof.siblings)
 
     def claim(self, l1_token: bytes, owner: bytes) -> TokenClaim:
-        value, siblings = self.prove(storage_key(bridged_token_address(l1_token),
-                                                 balance_slot(owner)))  # fmt: skip
+        value, siblings = self.prove(
+            storage_key(bridged_token_address(l1_token), balance_slot(owner))
+        )
         return TokenClaim(l1_token, value, tuple(siblings))
 
 
@@ -64,17 +65,28 @@ def test_an_account_escapes_once_with_its_eth_and_tokens(bridge: Bridge) -> None
     alice.deposit_erc20(chain, token, DEV_ADDRESSES[2], 10_000)
     alice.deposit_eth(chain, DEV_ADDRESSES[2], 20 * ETHER)
     depositor = bridge.deploy("Depositor")
-    bridge.send("Depositor", depositor, "deposit", bridge.portal.address, chain, depositor,
-                21_000, key=ALICE_KEY, value=ETHER)  # fmt: skip
+    bridge.send(
+        "Depositor",
+        depositor,
+        "deposit",
+        bridge.portal.address,
+        chain,
+        depositor,
+        21_000,
+        key=ALICE_KEY,
+        value=ETHER,
+    )
 
     user = keccak(b"escaping user")[12:]  # an L2 account whose key is elsewhere
     aliased = alias_l1_address(depositor)
-    state = AppState({
-        account_key(user): _account(7, 3 * ETHER),
-        storage_key(bridged_token_address(token), balance_slot(user)): _word(2_500),
-        account_key(aliased): _account(0, ETHER // 2),
-        account_key(BUS_ESCROW): _account(0, 4 * ETHER),
-    })  # fmt: skip
+    state = AppState(
+        {
+            account_key(user): _account(7, 3 * ETHER),
+            storage_key(bridged_token_address(token), balance_slot(user)): _word(2_500),
+            account_key(aliased): _account(0, ETHER // 2),
+            account_key(BUS_ESCROW): _account(0, 4 * ETHER),
+        }
+    )
     bridge.commit(chain, state.output)
     value, siblings = state.prove(account_key(user))
 

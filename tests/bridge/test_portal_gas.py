@@ -19,8 +19,12 @@ from tests.bridge.conftest import DELAY, Bridge, Tree
 
 pytestmark = pytest.mark.e2e
 
-BUDGET = {"depositETH": 45_000, "depositERC20": 80_000, "proveWithdrawal": 110_000,
-          "finalizeWithdrawal": 120_000}  # fmt: skip
+BUDGET = {
+    "depositETH": 45_000,
+    "depositERC20": 80_000,
+    "proveWithdrawal": 110_000,
+    "finalizeWithdrawal": 120_000,
+}
 
 
 def _gas(bridge: Bridge, tx_hash: bytes) -> int:
@@ -39,13 +43,26 @@ def test_user_paths_stay_within_their_gas_budget(bridge: Bridge) -> None:
     eth = alice.deposit_eth(chain, DEV_ADDRESSES[3], 10**18)
     erc20 = alice.deposit_erc20(chain, token, DEV_ADDRESSES[3], 1_000)
     gas = {"depositETH": _gas(bridge, eth.l1_tx), "depositERC20": _gas(bridge, erc20.l1_tx)}
-    withdrawals = [Withdrawal(chain, i, DEV_ADDRESSES[2], Address(keccak(b"%d" % i)[12:]), 10**15,
-                              ZERO_ADDRESS, 0, 0, b"") for i in range(100)]  # fmt: skip
+    withdrawals = [
+        Withdrawal(
+            chain,
+            i,
+            DEV_ADDRESSES[2],
+            Address(keccak(b"%d" % i)[12:]),
+            10**15,
+            ZERO_ADDRESS,
+            0,
+            0,
+            b"",
+        )
+        for i in range(100)
+    ]
     tree = Tree(withdrawals)
     commit = bridge.commit(chain, tree.output())
     w = withdrawals[37]
-    proved = bridge.portal.prove_withdrawal(w, commit.index, tree.output(), tree.count,
-                                            tree.siblings(w.nonce))  # fmt: skip
+    proved = bridge.portal.prove_withdrawal(
+        w, commit.index, tree.output(), tree.count, tree.siblings(w.nonce)
+    )
     gas["proveWithdrawal"] = _gas(bridge, proved)
     bridge.warp(DELAY)
     gas["finalizeWithdrawal"] = _gas(bridge, bridge.portal.finalize_withdrawal(w).l1_tx)

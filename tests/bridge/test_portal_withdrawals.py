@@ -29,10 +29,20 @@ ALICE_KEY, BOB_KEY = DEV_KEYS[2], DEV_KEYS[3]
 ETHER = 10**18
 
 
-def _withdrawal(chain: int, nonce: int, target: bytes, value: int, *, token: bytes = ZERO_ADDRESS,
-                amount: int = 0, gas: int = 0, data: bytes = b"") -> Withdrawal:  # fmt: skip
-    return Withdrawal(chain, nonce, ALICE, Address(target), value, Address(token), amount, gas,
-                      data)  # fmt: skip
+def _withdrawal(
+    chain: int,
+    nonce: int,
+    target: bytes,
+    value: int,
+    *,
+    token: bytes = ZERO_ADDRESS,
+    amount: int = 0,
+    gas: int = 0,
+    data: bytes = b"",
+) -> Withdrawal:
+    return Withdrawal(
+        chain, nonce, ALICE, Address(target), value, Address(token), amount, gas, data
+    )
 
 
 def _funded_chain(bridge: Bridge, ether: int = 10) -> int:
@@ -54,12 +64,14 @@ def test_prove_and_finalize_pay_the_target(bridge: Bridge) -> None:
     alice.deposit_erc20(chain, token, ALICE, 1_000)
 
     targets = [_fresh_address(b"target-%d" % i) for i in range(4)]
-    tree = Tree([
-        _withdrawal(chain, 0, targets[0], 1 * ETHER),
-        _withdrawal(chain, 1, targets[1], 2 * ETHER, gas=50_000, data=b"\x01"),
-        _withdrawal(chain, 2, targets[2], 0, token=token, amount=400),
-        _withdrawal(chain, 3, targets[3], 3, token=token, amount=100),
-    ])  # fmt: skip
+    tree = Tree(
+        [
+            _withdrawal(chain, 0, targets[0], 1 * ETHER),
+            _withdrawal(chain, 1, targets[1], 2 * ETHER, gas=50_000, data=b"\x01"),
+            _withdrawal(chain, 2, targets[2], 0, token=token, amount=400),
+            _withdrawal(chain, 3, targets[3], 3, token=token, amount=100),
+        ]
+    )
     commit = bridge.commit(chain, tree.output())
     prover = bridge.portal_as(BOB_KEY)  # anyone may prove and finalize
     for w in tree.withdrawals:
@@ -79,8 +91,9 @@ def test_prove_and_finalize_pay_the_target(bridge: Bridge) -> None:
     with pytest.raises(L1Rejected, match="AlreadyFinalized"):
         prover.finalize_withdrawal(tree.withdrawals[0])
     with pytest.raises(L1Rejected, match="AlreadyFinalized"):
-        prover.prove_withdrawal(tree.withdrawals[0], commit.index, tree.output(), tree.count,
-                                tree.siblings(0))  # fmt: skip
+        prover.prove_withdrawal(
+            tree.withdrawals[0], commit.index, tree.output(), tree.count, tree.siblings(0)
+        )
     assert bridge.portal.withdrawal_hash(tree.withdrawals[1]) == tree.withdrawals[1].hash
 
 
@@ -96,24 +109,50 @@ def test_tampered_unknown_and_foreign_proofs_revert(bridge: Bridge) -> None:
 
     portal = bridge.portal
     refusals = [
-        (lambda: portal.prove_withdrawal(w, index, output, tree.count, bad_siblings),
-         "BadWithdrawalProof"),
-        (lambda: portal.prove_withdrawal(replace(w, value=10 * ETHER), index, output,
-                                         tree.count, siblings), "BadWithdrawalProof"),
-        (lambda: portal.prove_withdrawal(replace(w, target=ALICE), index, output, tree.count,
-                                         siblings), "BadWithdrawalProof"),
-        (lambda: portal.prove_withdrawal(w, index, output, tree.count + 1, siblings),
-         "BadWithdrawalProof"),  # the count is part of the withdrawals root
-        (lambda: portal.prove_withdrawal(replace(w, nonce=3), index, output, tree.count,
-                                         siblings), "BadWithdrawalProof"),  # nonce >= count
-        (lambda: portal.prove_withdrawal(w, index, replace(output, block_hash=bytes(32)),
-                                         tree.count, siblings), "BadOutputRootProof"),
-        (lambda: portal.prove_withdrawal(w, index + 1, output, tree.count, siblings),
-         f"UnknownOutput\\({chain}, {index + 1}\\)"),
-        (lambda: portal.prove_withdrawal(replace(w, target=portal.address), index, output,
-                                         tree.count, siblings), "UnsafeTarget"),
+        (
+            lambda: portal.prove_withdrawal(w, index, output, tree.count, bad_siblings),
+            "BadWithdrawalProof",
+        ),
+        (
+            lambda: portal.prove_withdrawal(
+                replace(w, value=10 * ETHER), index, output, tree.count, siblings
+            ),
+            "BadWithdrawalProof",
+        ),
+        (
+            lambda: portal.prove_withdrawal(
+                replace(w, target=ALICE), index, output, tree.count, siblings
+            ),
+            "BadWithdrawalProof",
+        ),
+        (
+            lambda: portal.prove_withdrawal(w, index, output, tree.count + 1, siblings),
+            "BadWithdrawalProof",
+        ),  # the count is part of the withdrawals root
+        (
+            lambda: portal.prove_withdrawal(
+                replace(w, nonce=3), index, output, tree.count, siblings
+            ),
+            "BadWithdrawalProof",
+        ),  # nonce >= count
+        (
+            lambda: portal.prove_withdrawal(
+                w, index, replace(output, block_hash=bytes(32)), tree.count, siblings
+            ),
+            "BadOutputRootProof",
+        ),
+        (
+            lambda: portal.prove_withdrawal(w, index + 1, output, tree.count, siblings),
+            f"UnknownOutput\\({chain}, {index + 1}\\)",
+        ),
+        (
+            lambda: portal.prove_withdrawal(
+                replace(w, target=portal.address), index, output, tree.count, siblings
+            ),
+            "UnsafeTarget",
+        ),
         (lambda: portal.finalize_withdrawal(w), "NotProven"),
-    ]  # fmt: skip
+    ]
     for call, reason in refusals:
         with pytest.raises(L1Rejected, match=reason):
             call()
@@ -127,8 +166,9 @@ def test_tampered_unknown_and_foreign_proofs_revert(bridge: Bridge) -> None:
     with pytest.raises(L1Rejected, match="NotProven"):
         portal.finalize_withdrawal(replay)
     with pytest.raises(L1Rejected, match="BadOutputRootProof|UnknownOutput"):
-        portal.prove_withdrawal(w, foreign.index, tree.output(state_root=bytes(32)), tree.count,
-                                siblings)  # fmt: skip
+        portal.prove_withdrawal(
+            w, foreign.index, tree.output(state_root=bytes(32)), tree.count, siblings
+        )
 
 
 def test_a_re_prove_never_pushes_the_clock_back(bridge: Bridge) -> None:
@@ -144,12 +184,14 @@ def test_a_re_prove_never_pushes_the_clock_back(bridge: Bridge) -> None:
     griefer = bridge.portal_as(BOB_KEY)
     griefer.prove_withdrawal(w, later.index, tree.output(block=b"\x33" * 32), 1, tree.siblings(0))
     with pytest.raises(L1Rejected, match=rf"AlreadyProven\(0x{w.hash.hex()}, {later.index}\)"):
-        griefer.prove_withdrawal(w, later.index, tree.output(block=b"\x33" * 32), 1,
-                                 tree.siblings(0))  # fmt: skip
+        griefer.prove_withdrawal(
+            w, later.index, tree.output(block=b"\x33" * 32), 1, tree.siblings(0)
+        )
     bridge.portal.prove_withdrawal(w, early.index, tree.output(), 1, tree.siblings(0))
     with pytest.raises(L1Rejected, match="AlreadyProven"):  # and never back to a later one
-        griefer.prove_withdrawal(w, later.index, tree.output(block=b"\x33" * 32), 1,
-                                 tree.siblings(0))  # fmt: skip
+        griefer.prove_withdrawal(
+            w, later.index, tree.output(block=b"\x33" * 32), 1, tree.siblings(0)
+        )
     assert bridge.portal.proven(w.hash) == (tree.output().root, early.index)
 
     bridge.warp(DELAY - DELAY // 2)  # the early batch's delay has passed, not the later one's
@@ -163,8 +205,9 @@ def test_a_reverted_batch_voids_its_proofs(bridge: Bridge) -> None:
     tree = Tree([_withdrawal(chain, 0, target, ETHER)])
     w = tree.withdrawals[0]
     bad = bridge.commit(chain, tree.output(state_root=b"\x66" * 32))
-    bridge.portal.prove_withdrawal(w, bad.index, tree.output(state_root=b"\x66" * 32), 1,
-                                   tree.siblings(0))  # fmt: skip
+    bridge.portal.prove_withdrawal(
+        w, bad.index, tree.output(state_root=b"\x66" * 32), 1, tree.siblings(0)
+    )
     bridge.warp(DELAY)
     bridge.inbox.revert_batches(chain, bad.index)
     assert bridge.inbox.output(chain, bad.index) == (bytes(32), 0)
@@ -221,8 +264,11 @@ def test_finalizing_with_too_little_gas_reverts_instead_of_failing_the_call(
     commit = bridge.commit(chain, tree.output())
     bridge.portal.prove_withdrawal(w, commit.index, tree.output(), 1, tree.siblings(0))
     bridge.warp(DELAY)
-    call: Any = {"to": Web3.to_checksum_address(bridge.portal.address), "gas": 300_000,
-                 "data": bridge.portal.finalize_calldata(w)}  # fmt: skip
+    call: Any = {
+        "to": Web3.to_checksum_address(bridge.portal.address),
+        "gas": 300_000,
+        "data": bridge.portal.finalize_calldata(w),
+    }
     with pytest.raises(ContractLogicError) as caught:
         bridge.owner.w3.eth.call(call)
     data = bytes.fromhex(str(caught.value.data)[2:])
@@ -241,8 +287,11 @@ def test_a_chain_is_never_paid_from_another_chains_balance(bridge: Bridge) -> No
     bridge.warp(DELAY)
     held = bridge.owner.balance(bridge.portal.address)
     assert held >= 51 * ETHER  # the Portal could pay, but not from `poor`'s balance
-    with pytest.raises(L1Rejected, match=rf"InsufficientChainBalance\({poor}, "
-                                         rf"0x{'00' * 20}, {2 * ETHER}, {ETHER}\)"):  # fmt: skip
+    with pytest.raises(
+        L1Rejected,
+        match=rf"InsufficientChainBalance\({poor}, "
+        rf"0x{'00' * 20}, {2 * ETHER}, {ETHER}\)",
+    ):
         bridge.portal.finalize_withdrawal(w)
     assert bridge.portal.eth_balance(rich) == 50 * ETHER
     bridge.portal_as(ALICE_KEY).deposit_eth(poor, ALICE, ETHER)  # now it can

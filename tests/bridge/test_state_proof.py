@@ -26,8 +26,14 @@ def verifier() -> Iterator[object]:
     with AnvilProcess() as anvil:
         w3 = Web3(Web3.HTTPProvider(anvil.rpc_url))
         deployer = Account.from_key(DEV_KEYS[0])
-        tx = {"from": deployer.address, "data": compiled.bytecode, "gas": 1_000_000,
-              "nonce": 0, "chainId": w3.eth.chain_id, "gasPrice": w3.eth.gas_price}  # fmt: skip
+        tx = {
+            "from": deployer.address,
+            "data": compiled.bytecode,
+            "gas": 1_000_000,
+            "nonce": 0,
+            "chainId": w3.eth.chain_id,
+            "gasPrice": w3.eth.gas_price,
+        }
         signed = deployer.sign_transaction(tx)
         receipt = w3.eth.wait_for_transaction_receipt(
             w3.eth.send_raw_transaction(signed.raw_transaction)

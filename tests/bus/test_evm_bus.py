@@ -50,15 +50,24 @@ class EvmChain:
         }
         self.state = State(DictReader(self.data))
         self.vm = EvmVM(CHAIN_ID, GAS_LIMIT, self.data.items())
-        self.env = BlockEnv(1, 1_700_000_000, Address(b"\xfe" * 20), 7, GAS_LIMIT, CHAIN_ID,
-                            Hash32(bytes(32)))  # fmt: skip
+        self.env = BlockEnv(
+            1, 1_700_000_000, Address(b"\xfe" * 20), 7, GAS_LIMIT, CHAIN_ID, Hash32(bytes(32))
+        )
         self.nonce = 0
         self.outbound: list[CrossMessage] = []
 
     def send(self, to: Address | None, data: bytes, value: int = 0) -> Receipt:
-        fields = {"type": 2, "chainId": CHAIN_ID, "nonce": self.nonce, "maxFeePerGas": 14,
-                  "maxPriorityFeePerGas": 0, "gas": 3_000_000, "to": to or b"",
-                  "value": value, "data": data}  # fmt: skip
+        fields = {
+            "type": 2,
+            "chainId": CHAIN_ID,
+            "nonce": self.nonce,
+            "maxFeePerGas": 14,
+            "maxPriorityFeePerGas": 0,
+            "gas": 3_000_000,
+            "to": to or b"",
+            "value": value,
+            "data": data,
+        }
         self.nonce += 1
         raw = Account.sign_transaction(fields, KEY).raw_transaction
         tx = decode_transaction(bytes(raw), CHAIN_ID)
@@ -68,8 +77,9 @@ class EvmChain:
         from vm.interface import Message
 
         data = keccak(signature.encode())[:4]
-        result = self.vm.call(self.state, self.env, Message(ALICE, contract, 0, data, 10**6,
-                                                            ALICE, 0))  # fmt: skip
+        result = self.vm.call(
+            self.state, self.env, Message(ALICE, contract, 0, data, 10**6, ALICE, 0)
+        )
         assert result.success
         return decode([returns], result.output)[0]
 
@@ -89,8 +99,9 @@ def test_evm_app_calls_a_native_app_and_gets_its_callback(
     caller = created.contract_address
     with LocalChain.from_dir(app_dirs[1]) as ponger:
         ping = keccak(b"ping(uint64,address,uint256)")[:4]
-        call = ping + encode(["uint64", "address", "uint256"],
-                             [ponger.node.chain_id, ponger.app.address, 7])  # fmt: skip
+        call = ping + encode(
+            ["uint64", "address", "uint256"], [ponger.node.chain_id, ponger.app.address, 7]
+        )
         receipt = evm.send(caller, call)
         assert receipt.status == 1, receipt
         (message,) = evm.outbound

@@ -125,8 +125,11 @@ def test_out_of_order_arrivals_execute_in_nonce_order(net: LocalNetwork) -> None
     net.deliver(sent[:1])  # the gap closes
     assert b.node.has_work()
     net.settle()
-    executed = [m.channel_nonce for n in range(1, b.node.committed.number + 1)
-                for m in b.node.block(n).inbound]  # fmt: skip
+    executed = [
+        m.channel_nonce
+        for n in range(1, b.node.committed.number + 1)
+        for m in b.node.block(n).inbound
+    ]
     assert executed == [0, 1, 2, 3, 4, 5]
     assert_exactly_once(net, range(1, 7))
 
@@ -281,9 +284,19 @@ def test_callbacks_run_only_from_the_bus(net: LocalNetwork) -> None:
 
 def test_forged_result_is_consumed_without_effect(net: LocalNetwork) -> None:
     a, b = net.chains
-    forged = CrossMessage(b.node.chain_id, 1, 0, 0, a.node.chain_id, b.app.address,
-                          a.app.address, 1, data=(3).to_bytes(32, "big"), success=True,
-                          ref_id=bytes(32))  # fmt: skip
+    forged = CrossMessage(
+        b.node.chain_id,
+        1,
+        0,
+        0,
+        a.node.chain_id,
+        b.app.address,
+        a.app.address,
+        1,
+        data=(3).to_bytes(32, "big"),
+        success=True,
+        ref_id=bytes(32),
+    )
     assert a.node.receive(forged)
     net.settle()
     block = a.node.block(a.node.committed.number)

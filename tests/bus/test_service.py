@@ -77,7 +77,7 @@ def services(a: LocalChain, b: LocalChain, hub: Hub) -> tuple[BusService, BusSer
             trust,
             resend_after=0.05,
             save_every=0.05,
-        )  # fmt: skip
+        )
         for c in (a, b)
     )
 

@@ -36,8 +36,9 @@ def test_no_bus_no_settings(tmp_path: Path) -> None:
 def test_the_node_key_is_created_once_and_trust_comes_from_the_file(tmp_path: Path) -> None:
     sequencers = tmp_path / "sequencers.json"
     write_sequencers(sequencers, {7: b"\x07" * 20})
-    settings = bus_settings(parse("--bus", "unix:///tmp/b", "--sequencers", str(sequencers)),
-                            tmp_path)  # fmt: skip
+    settings = bus_settings(
+        parse("--bus", "unix:///tmp/b", "--sequencers", str(sequencers)), tmp_path
+    )
     assert settings is not None
     key_file = tmp_path / SEQUENCER_KEY
     assert stat.S_IMODE(key_file.stat().st_mode) == 0o600
@@ -84,8 +85,10 @@ def test_a_chain_may_send_only_as_itself() -> None:
     permissions = chain_permissions(5)
     assert "rollup.bus.msg.*.5" in permissions["publish"]
     assert "rollup.bus.ctl.*.5" in permissions["publish"]
-    assert not any(s.startswith(("rollup.bus.msg", "rollup.bus.deliver")) and not s.endswith("5")
-                   for s in permissions["publish"] + permissions["subscribe"])  # fmt: skip
+    assert not any(
+        s.startswith(("rollup.bus.msg", "rollup.bus.deliver")) and not s.endswith("5")
+        for s in permissions["publish"] + permissions["subscribe"]
+    )
     assert not any(s.startswith("rollup.bus.msg") for s in permissions["subscribe"])
 
 

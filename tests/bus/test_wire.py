@@ -41,15 +41,29 @@ A = Address(b"\x11" * 20)
 
 
 def header(number: int, root: bytes, chain: int = SRC) -> BlockHeader:
-    return BlockHeader(number=number, parent_hash=ZERO_HASH, timestamp=0, timestamp_ms=0,
-                       coinbase=A, state_root=ZERO_HASH, transactions_root=ZERO_HASH,
-                       receipts_root=ZERO_HASH, messages_root=Hash32(root),
-                       withdrawals_root=ZERO_HASH, logs_bloom=bytes(256), gas_limit=1,
-                       gas_used=0, base_fee=0, l1_origin=0, chain_id=chain)  # fmt: skip
+    return BlockHeader(
+        number=number,
+        parent_hash=ZERO_HASH,
+        timestamp=0,
+        timestamp_ms=0,
+        coinbase=A,
+        state_root=ZERO_HASH,
+        transactions_root=ZERO_HASH,
+        receipts_root=ZERO_HASH,
+        messages_root=Hash32(root),
+        withdrawals_root=ZERO_HASH,
+        logs_bloom=bytes(256),
+        gas_limit=1,
+        gas_used=0,
+        base_fee=0,
+        l1_origin=0,
+        chain_id=chain,
+    )
 
 
-def block(number: int, first_nonce: int, count: int, others: int = 2,
-          key: bytes = KEY) -> BlockMessages:  # fmt: skip
+def block(
+    number: int, first_nonce: int, count: int, others: int = 2, key: bytes = KEY
+) -> BlockMessages:
     """Block `number` of SRC: `count` messages to DST (nonces from `first_nonce`) interleaved
     with `others` to OTHER; what SRC's node would send DST."""
     outbound: list[CrossMessage] = []
@@ -57,8 +71,11 @@ def block(number: int, first_nonce: int, count: int, others: int = 2,
     for i in range(count + others):
         to_dst = i % 2 == 0 and nonce < first_nonce + count or i >= 2 * others
         if to_dst and nonce < first_nonce + count:
-            outbound.append(CrossMessage(SRC, number, i, nonce, DST, A, A, CALL, 5, 10, 99,
-                                         False, b"m%d" % nonce))  # fmt: skip
+            outbound.append(
+                CrossMessage(
+                    SRC, number, i, nonce, DST, A, A, CALL, 5, 10, 99, False, b"m%d" % nonce
+                )
+            )
             nonce += 1
         else:
             outbound.append(CrossMessage(SRC, number, i, i, OTHER, A, A, CALL, 0, 1, 9, False))
@@ -66,8 +83,9 @@ def block(number: int, first_nonce: int, count: int, others: int = 2,
     mine = [m for m in outbound if m.dst_chain == DST]
     levels = merkle_levels(message_leaves(outbound))
     proof = merkle_multiproof(levels, [m.src_index for m in mine])
-    return BlockMessages(h, sign_header(key, h), len(outbound), tuple(mine), tuple(proof),
-                         block_hash(h))  # fmt: skip
+    return BlockMessages(
+        h, sign_header(key, h), len(outbound), tuple(mine), tuple(proof), block_hash(h)
+    )
 
 
 def frame_of(*blocks: BlockMessages) -> bytes:
@@ -95,8 +113,11 @@ def test_control_frames_round_trip() -> None:
     assert (hello.kind, hello.chain, hello.dst) == (HELLO, SRC, DST)
     progress = decode_frame(progress_frame(KEY, DST, SRC, 2**64 - 1))
     assert (progress.kind, progress.chain, progress.dst, progress.next_nonce) == (
-        PROGRESS, DST, SRC, 2**64 - 1,
-    )  # fmt: skip
+        PROGRESS,
+        DST,
+        SRC,
+        2**64 - 1,
+    )
 
 
 # ---- every rule --------------------------------------------------------------------------------
@@ -108,10 +129,12 @@ def _body(kind: int, body: rlp.RLPItem) -> bytes:
 
 def _block_item(b: BlockMessages, **change: object) -> list[rlp.RLPItem]:
     item: dict[str, object] = {
-        "header": encode_header(b.header), "signature": b.signature,
-        "count": encode_int(b.leaf_count), "messages": [encode_message(m) for m in b.messages],
+        "header": encode_header(b.header),
+        "signature": b.signature,
+        "count": encode_int(b.leaf_count),
+        "messages": [encode_message(m) for m in b.messages],
         "proof": list(b.proof),
-    }  # fmt: skip
+    }
     item.update(change)
     return list(item.values())  # type: ignore[arg-type]
 
@@ -149,24 +172,47 @@ REJECTIONS: list[tuple[str, Callable[[], bytes]]] = [
     ("header", lambda: _messages_body(_block_item(GOOD, header=b"\x00" * 3000))),
     ("header", lambda: _messages_body(_block_item(GOOD, header=b"\xc0"))),
     ("header", lambda: _messages_body(_block_item(GOOD, header=_uncanonical(GOOD.header)))),
-    ("header", lambda: _messages_body(
-        _block_item(GOOD, header=encode_header(dataclasses.replace(GOOD.header, chain_id=OTHER))))),
+    (
+        "header",
+        lambda: _messages_body(
+            _block_item(
+                GOOD, header=encode_header(dataclasses.replace(GOOD.header, chain_id=OTHER))
+            )
+        ),
+    ),
     ("header", lambda: _messages_body(_block_item(NEXT), _block_item(GOOD))),  # descending
     ("proof", lambda: _messages_body(_block_item(GOOD, proof=[b"\x00" * 31]))),
     ("proof", lambda: _messages_body(_block_item(GOOD, proof=[bytes(32)] * 200))),
     ("proof", lambda: _messages_body(_block_item(GOOD, proof=[]))),
     ("proof", lambda: _messages_body(_block_item(GOOD, count=encode_int(GOOD.leaf_count + 1)))),
-    ("proof", lambda: _messages_body(_block_item(GOOD, messages=[
-        encode_message(dataclasses.replace(GOOD.messages[0], value=10**24)),
-        *[encode_message(m) for m in GOOD.messages[1:]]]))),  # a message not under the root
+    (
+        "proof",
+        lambda: _messages_body(
+            _block_item(
+                GOOD,
+                messages=[
+                    encode_message(dataclasses.replace(GOOD.messages[0], value=10**24)),
+                    *[encode_message(m) for m in GOOD.messages[1:]],
+                ],
+            )
+        ),
+    ),  # a message not under the root
     ("channel", lambda: _messages_body(_block_item(GOOD), dst=OTHER)),
-    ("block", lambda: _messages_body(_block_item(GOOD, header=encode_header(
-        dataclasses.replace(GOOD.header, number=9))))),
+    (
+        "block",
+        lambda: _messages_body(
+            _block_item(GOOD, header=encode_header(dataclasses.replace(GOOD.header, number=9)))
+        ),
+    ),
     ("nonces", lambda: _messages_body(_block_item(GOOD), _block_item(block(4, 4, 2)))),
-    ("nonces", lambda: _messages_body(_block_item(GOOD, messages=[
-        encode_message(m) for m in reversed(GOOD.messages)]))),
+    (
+        "nonces",
+        lambda: _messages_body(
+            _block_item(GOOD, messages=[encode_message(m) for m in reversed(GOOD.messages)])
+        ),
+    ),
     ("message", lambda: _messages_body(_block_item(GOOD, messages=[b"\xc0"]))),
-]  # fmt: skip
+]
 
 
 @pytest.mark.parametrize(("rule", "make"), REJECTIONS, ids=[r for r, _ in REJECTIONS])
@@ -216,8 +262,11 @@ def test_frames_not_signed_by_the_source_are_rejected(frame: bytes) -> None:
 def test_a_signed_control_frame_cannot_move_to_another_channel_or_value() -> None:
     signed = decode_frame(progress_frame(KEY, DST, SRC, 5))
     auth = authenticator()
-    forgeries = [dataclasses.replace(signed, dst=OTHER), dataclasses.replace(signed, next_nonce=6),
-                 dataclasses.replace(signed, kind=HELLO)]  # fmt: skip
+    forgeries = [
+        dataclasses.replace(signed, dst=OTHER),
+        dataclasses.replace(signed, next_nonce=6),
+        dataclasses.replace(signed, kind=HELLO),
+    ]
     for forged in forgeries:
         with pytest.raises(FrameRejected):
             auth.check(forged)

@@ -74,8 +74,15 @@ class MemoryInbox:
         mine = self.of(chain_id)
         return mine[-1].last_block + 1 if mine else 1
 
-    def commit(self, chain_id: int, first_block: int, last_block: int, data_hash: bytes,
-               output_root: bytes, da_ref: bytes) -> Commitment:  # fmt: skip
+    def commit(
+        self,
+        chain_id: int,
+        first_block: int,
+        last_block: int,
+        data_hash: bytes,
+        output_root: bytes,
+        da_ref: bytes,
+    ) -> Commitment:
         self._reach()
         mine = self.of(chain_id)
         expected = mine[-1].last_block + 1 if mine else 1
@@ -83,24 +90,39 @@ class MemoryInbox:
             raise ValueError(f"NotNextBlock({chain_id}, {expected}, {first_block})")
         self.l1 += 1
         tx = keccak(self.l1.to_bytes(8, "big"))
-        record = Commitment(chain_id, len(mine), first_block, last_block, data_hash,
-                            output_root, da_ref, self.l1, tx)  # fmt: skip
+        record = Commitment(
+            chain_id,
+            len(mine),
+            first_block,
+            last_block,
+            data_hash,
+            output_root,
+            da_ref,
+            self.l1,
+            tx,
+        )
         self.items.append(record)
         return record
 
-    def commitments(self, chain_id: int, from_l1_block: int,
-                    to_l1_block: int | None = None) -> list[Commitment]:  # fmt: skip
+    def commitments(
+        self, chain_id: int, from_l1_block: int, to_l1_block: int | None = None
+    ) -> list[Commitment]:
         self._reach()
         end = self.l1 if to_l1_block is None else to_l1_block
-        return [c for c in self.items
-                if c.chain_id == chain_id and from_l1_block <= c.l1_block <= end]  # fmt: skip
+        return [
+            c for c in self.items if c.chain_id == chain_id and from_l1_block <= c.l1_block <= end
+        ]
 
-    def reverts(self, chain_id: int, from_l1_block: int,
-                to_l1_block: int | None = None) -> list[Revert]:  # fmt: skip
+    def reverts(
+        self, chain_id: int, from_l1_block: int, to_l1_block: int | None = None
+    ) -> list[Revert]:
         self._reach()
         end = self.l1 if to_l1_block is None else to_l1_block
-        return [r for r in self.reverted
-                if r.chain_id == chain_id and from_l1_block <= r.l1_block <= end]  # fmt: skip
+        return [
+            r
+            for r in self.reverted
+            if r.chain_id == chain_id and from_l1_block <= r.l1_block <= end
+        ]
 
     def revert(self, chain_id: int, from_index: int) -> None:
         """The owner's revertBatches(chain_id, from_index)."""
@@ -108,8 +130,9 @@ class MemoryInbox:
         next_block = mine[from_index].first_block
         self.items = [c for c in self.items if c.chain_id != chain_id or c.index < from_index]
         self.l1 += 1
-        self.reverted.append(Revert(chain_id, from_index, next_block, self.l1,
-                                    keccak(self.l1.to_bytes(8, "big"))))  # fmt: skip
+        self.reverted.append(
+            Revert(chain_id, from_index, next_block, self.l1, keccak(self.l1.to_bytes(8, "big")))
+        )
 
     def l1_block_number(self, tag: str = "latest") -> int:
         self._reach()
@@ -156,22 +179,41 @@ class FakeL1:
         self._reach()
         return self.hash(number) if 0 <= number <= self.height - self.lag else None
 
-    def deposits(self, chain_id: int, from_l1_block: int,
-                 to_l1_block: int | None = None) -> list[Deposit]:  # fmt: skip
+    def deposits(
+        self, chain_id: int, from_l1_block: int, to_l1_block: int | None = None
+    ) -> list[Deposit]:
         self._reach()
         end = self.height if to_l1_block is None else to_l1_block
-        return [d for chain, d in self.held if chain == chain_id
-                and from_l1_block <= d.l1_block <= end]  # fmt: skip
+        return [
+            d for chain, d in self.held if chain == chain_id and from_l1_block <= d.l1_block <= end
+        ]
 
-    def deposit(self, chain_id: int, to: bytes, mint: int = 10**18, data: bytes = b"",
-                gas: int = 100_000, sender: bytes = b"\xd0" * 20) -> Deposit:  # fmt: skip
+    def deposit(
+        self,
+        chain_id: int,
+        to: bytes,
+        mint: int = 10**18,
+        data: bytes = b"",
+        gas: int = 100_000,
+        sender: bytes = b"\xd0" * 20,
+    ) -> Deposit:
         """depositETH in a new L1 block."""
         self.inbox.mine()
         nonce = len([d for chain, d in self.held if chain == chain_id])
-        opaque = (to + mint.to_bytes(32, "big") + mint.to_bytes(32, "big") + gas.to_bytes(8, "big")
-                  + bytes(20) + bytes(32) + bytes(1) + bytes(32) + data)  # fmt: skip
-        made = deposit_from_event(chain_id, nonce, sender, opaque, self.hash(self.height), 0,
-                                  self.height)  # fmt: skip
+        opaque = (
+            to
+            + mint.to_bytes(32, "big")
+            + mint.to_bytes(32, "big")
+            + gas.to_bytes(8, "big")
+            + bytes(20)
+            + bytes(32)
+            + bytes(1)
+            + bytes(32)
+            + data
+        )
+        made = deposit_from_event(
+            chain_id, nonce, sender, opaque, self.hash(self.height), 0, self.height
+        )
         self.held.append((chain_id, made))
         return made
 
@@ -187,8 +229,9 @@ class FakeL1:
         self.held = [(chain, d) for chain, d in self.held if d.l1_block <= fork]
         if keep:  # each again, in the next new block (same nonce, another L1 block hash)
             for at, (chain, d) in enumerate(gone, start=fork + 1):
-                again = deposit_from_event(chain, d.nonce, d.sender, _opaque(d), self.hash(at), 0,
-                                           at)  # fmt: skip
+                again = deposit_from_event(
+                    chain, d.nonce, d.sender, _opaque(d), self.hash(at), 0, at
+                )
                 self.held.append((chain, again))
 
     def view(self, chain_id: int, confirmations: int = 1) -> FakeView:
@@ -196,9 +239,17 @@ class FakeL1:
 
 
 def _opaque(d: Deposit) -> bytes:
-    return (d.to + d.mint.to_bytes(32, "big") + d.value.to_bytes(32, "big")
-            + d.gas.to_bytes(8, "big") + d.l1_token + d.token_amount.to_bytes(32, "big")
-            + bytes((d.decimals,)) + d.symbol + d.data)  # fmt: skip
+    return (
+        d.to
+        + d.mint.to_bytes(32, "big")
+        + d.value.to_bytes(32, "big")
+        + d.gas.to_bytes(8, "big")
+        + d.l1_token
+        + d.token_amount.to_bytes(32, "big")
+        + bytes((d.decimals,))
+        + d.symbol
+        + d.data
+    )
 
 
 class FakeView:
@@ -225,16 +276,27 @@ class L1World:
     store, a poster (batches of two blocks, at once); `verifier()` reads them back with the
     L1 (sequencing window L1_WORLD_WINDOW), `commit` posts a batch altered by hand."""
 
-    def __init__(self, tmp_path: Path, token_app: Path, chain: Any, inbox: Any, l1: Any,
-                 source: Any) -> None:  # fmt: skip
+    def __init__(
+        self, tmp_path: Path, token_app: Path, chain: Any, inbox: Any, l1: Any, source: Any
+    ) -> None:
         self.tmp_path, self.token_app, self.chain, self.inbox, self.l1 = (
-            tmp_path, token_app, chain, inbox, l1)  # fmt: skip
+            tmp_path,
+            token_app,
+            chain,
+            inbox,
+            l1,
+        )
         self.chain_id = chain.node.chain_id
         chain.node.l1 = l1.view(self.chain_id, confirmations=1)
         self.da = LocalDA(tmp_path / "da")
-        self.poster = Poster(self.chain_id, source, self.da, inbox,
-                             PosterStore(tmp_path / "poster.sqlite"),
-                             L1_WORLD_POSTING)  # fmt: skip
+        self.poster = Poster(
+            self.chain_id,
+            source,
+            self.da,
+            inbox,
+            PosterStore(tmp_path / "poster.sqlite"),
+            L1_WORLD_POSTING,
+        )
         self._clock = itertools.count(1_800_000_000_000, 1_000)
 
     def produce(self) -> int:
@@ -252,11 +314,18 @@ class L1World:
         encoded = encode_channel(batch(batch_from_blocks(self.chain_id, real)))
         frames = encode_frames(channel_id_for(self.chain_id, first, last), encoded, 400)
         refs = [self.da.submit(encode_payload([frame])) for frame in frames]
-        self.inbox.commit(self.chain_id, first, last, keccak(encoded),
-                          output_root(real[-1].header), encode_refs(refs))  # fmt: skip
+        self.inbox.commit(
+            self.chain_id,
+            first,
+            last,
+            keccak(encoded),
+            output_root(real[-1].header),
+            encode_refs(refs),
+        )
 
-    def verifier(self, portal: bool = True, window: int = L1_WORLD_WINDOW,
-                 deposits_from: int | None = None) -> Verifier:  # fmt: skip
+    def verifier(
+        self, portal: bool = True, window: int = L1_WORLD_WINDOW, deposits_from: int | None = None
+    ) -> Verifier:
         _name, replayer = build_replayer(self.token_app)
         local = LocalDA(self.tmp_path / "da", readonly=True)
         rebuild = lambda: build_replayer(self.token_app)[1]  # noqa: E731
@@ -284,8 +353,9 @@ def add_blocks(chain: LocalChain, count: int, seed: int = 1) -> None:
     rng = random.Random(seed)
     alice = chain.accounts[0]
     for _ in range(count):
-        chain.node.submit_raw(chain.sign(alice, Address(rng.randbytes(20)), value=10**15,
-                                         gas=21_000))  # fmt: skip
+        chain.node.submit_raw(
+            chain.sign(alice, Address(rng.randbytes(20)), value=10**15, gas=21_000)
+        )
         data = chain.calldata("transfer", Address(rng.randbytes(20)), 10**18)
         chain.send_raw(chain.sign(alice, chain.app.address, data, gas=100_000))
 

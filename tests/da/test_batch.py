@@ -97,18 +97,33 @@ def sent_messages(draw: st.DrawFn, chain_id: int, number: int) -> tuple[CrossMes
     out = []
     for index in range(draw(st.integers(0, 2))):
         dst = draw(st.integers(1, MAX_CHAIN_ID).filter(lambda c: c != chain_id))
-        common = dict(src_chain=chain_id, src_block=number, src_index=index,
-                      channel_nonce=draw(st.integers(0, U64)), dst_chain=dst,
-                      sender=Address(draw(ADDRESSES)), target=Address(draw(ADDRESSES)),
-                      data=draw(st.binary(max_size=40)))  # fmt: skip
+        common = dict(
+            src_chain=chain_id,
+            src_block=number,
+            src_index=index,
+            channel_nonce=draw(st.integers(0, U64)),
+            dst_chain=dst,
+            sender=Address(draw(ADDRESSES)),
+            target=Address(draw(ADDRESSES)),
+            data=draw(st.binary(max_size=40)),
+        )
         if draw(st.booleans()):
-            out.append(CrossMessage(**common, kind=CALL, value=draw(st.integers(0, U256)),
-                                    gas=draw(st.integers(0, 30_000_000)),
-                                    expiry=draw(st.integers(0, U64)),
-                                    reply=draw(st.booleans())))  # fmt: skip
+            out.append(
+                CrossMessage(
+                    **common,
+                    kind=CALL,
+                    value=draw(st.integers(0, U256)),
+                    gas=draw(st.integers(0, 30_000_000)),
+                    expiry=draw(st.integers(0, U64)),
+                    reply=draw(st.booleans()),
+                )
+            )
         else:
-            out.append(CrossMessage(**common, kind=RESULT, ref_id=Hash32(draw(HASHES)),
-                                    success=draw(st.booleans())))  # fmt: skip
+            out.append(
+                CrossMessage(
+                    **common, kind=RESULT, ref_id=Hash32(draw(HASHES)), success=draw(st.booleans())
+                )
+            )
     return tuple(out)
 
 
@@ -130,18 +145,20 @@ def batches(draw: st.DrawFn) -> Batch:
         step = draw(st.integers(0, 3))
         origin += step
         origin_hash = Hash32(draw(HASHES)) if step else origin_hash
-        blocks.append(BatchBlock(
-            timestamp_ms=ms,
-            timestamp=max(0, ms // 1000 + draw(st.integers(-2, 2))),
-            l1_origin=origin,
-            coinbase=draw(st.sampled_from(coinbases)),
-            gas_limit=draw(st.sampled_from([30_000_000, 60_000_000])),
-            base_fee=draw(st.integers(0, U64)),
-            transactions=tuple(draw(st.lists(raw_txs(chain_id), max_size=4))),
-            outbound=draw(sent_messages(chain_id, first + i)),
-            l1_origin_hash=origin_hash,
-            deposits=tuple(Hash32(h) for h in draw(st.lists(HASHES, max_size=3))),
-        ))  # fmt: skip
+        blocks.append(
+            BatchBlock(
+                timestamp_ms=ms,
+                timestamp=max(0, ms // 1000 + draw(st.integers(-2, 2))),
+                l1_origin=origin,
+                coinbase=draw(st.sampled_from(coinbases)),
+                gas_limit=draw(st.sampled_from([30_000_000, 60_000_000])),
+                base_fee=draw(st.integers(0, U64)),
+                transactions=tuple(draw(st.lists(raw_txs(chain_id), max_size=4))),
+                outbound=draw(sent_messages(chain_id, first + i)),
+                l1_origin_hash=origin_hash,
+                deposits=tuple(Hash32(h) for h in draw(st.lists(HASHES, max_size=3))),
+            )
+        )
     hashes = [Hash32(draw(HASHES)) for _ in range(3)]
     return Batch(chain_id, first, hashes[0], tuple(blocks), hashes[1], hashes[2])
 
@@ -175,8 +192,10 @@ def test_columns_compress_better_than_raw_transactions() -> None:
 
 def _one_block(txs: tuple[bytes, ...] = (), **changes: Any) -> Batch:
     block = BatchBlock(1_000, 1, 0, Address(bytes(20)), 30_000_000, 10**9, txs)
-    return dataclasses.replace(Batch(CHAIN_ID, 1, Hash32(bytes(32)), (block,), Hash32(bytes(32)),
-                                     Hash32(bytes(32))), **changes)  # fmt: skip
+    return dataclasses.replace(
+        Batch(CHAIN_ID, 1, Hash32(bytes(32)), (block,), Hash32(bytes(32)), Hash32(bytes(32))),
+        **changes,
+    )
 
 
 def test_encode_rejects_a_transaction_of_another_chain() -> None:
@@ -270,8 +289,9 @@ def _uvarint(value: int) -> bytes:
 
 
 @given(st.data())
-@settings(max_examples=300, deadline=None,
-          suppress_health_check=[HealthCheck.function_scoped_fixture])  # fmt: skip
+@settings(
+    max_examples=300, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
 def test_mutations_are_rejected_or_canonical(sample: bytes, data: st.DataObject) -> None:
     """Any bytes either fail with BatchError or are the unique encoding of what they decode to."""
     mutated = bytearray(sample)
@@ -289,11 +309,21 @@ def test_mutations_are_rejected_or_canonical(sample: bytes, data: st.DataObject)
 
 
 def _sent(number: int, index: int, **changes: Any) -> CrossMessage:
-    fields: dict[str, Any] = dict(src_chain=CHAIN_ID, src_block=number, src_index=index,
-                                  channel_nonce=index, dst_chain=902002,
-                                  sender=Address(b"\x0a" * 20), target=Address(b"\x0b" * 20),
-                                  kind=CALL, value=10**18, gas=100_000, expiry=2**40,
-                                  reply=True, data=b"\x12\x34")  # fmt: skip
+    fields: dict[str, Any] = dict(
+        src_chain=CHAIN_ID,
+        src_block=number,
+        src_index=index,
+        channel_nonce=index,
+        dst_chain=902002,
+        sender=Address(b"\x0a" * 20),
+        target=Address(b"\x0b" * 20),
+        kind=CALL,
+        value=10**18,
+        gas=100_000,
+        expiry=2**40,
+        reply=True,
+        data=b"\x12\x34",
+    )
     return CrossMessage(**(fields | changes))
 
 
@@ -301,9 +331,10 @@ def _sending(*per_block: tuple[CrossMessage, ...]) -> Batch:
     """Blocks 1.. of CHAIN_ID, sending `per_block` messages, the first block a transfer too."""
     batch = _one_block((workload("native", 1)[0],))
     block = batch.blocks[0]
-    blocks = tuple(dataclasses.replace(block, transactions=block.transactions if i == 0 else (),
-                                       outbound=sent)
-                   for i, sent in enumerate(per_block))  # fmt: skip
+    blocks = tuple(
+        dataclasses.replace(block, transactions=block.transactions if i == 0 else (), outbound=sent)
+        for i, sent in enumerate(per_block)
+    )
     return dataclasses.replace(batch, blocks=blocks)
 
 
@@ -332,8 +363,9 @@ def test_a_block_without_messages_costs_one_byte_more_than_version_0() -> None:
     assert len(with_one) == len(data) + 1 + len(encode_message(_sent(2, 0)))
 
 
-@pytest.mark.parametrize("place", [dict(src_chain=CHAIN_ID + 1), dict(src_block=2),
-                                   dict(src_index=1)])  # fmt: skip
+@pytest.mark.parametrize(
+    "place", [dict(src_chain=CHAIN_ID + 1), dict(src_block=2), dict(src_index=1)]
+)
 def test_an_outbound_message_out_of_its_place_is_rejected(place: dict[str, int]) -> None:
     wrong = _sent(1, 0, **place)
     with pytest.raises(BatchError, match="not its place"):
@@ -382,9 +414,15 @@ def test_outbound_count_limit_is_enforced() -> None:
 def _on_origins(*blocks: tuple[int, bytes, tuple[bytes, ...]]) -> Batch:
     """Blocks 1.. of CHAIN_ID, each (l1_origin, its hash, its deposit hashes)."""
     block = _one_block().blocks[0]
-    made = tuple(dataclasses.replace(block, l1_origin=origin, l1_origin_hash=Hash32(origin_hash),
-                                     deposits=tuple(Hash32(d) for d in deposits))
-                 for origin, origin_hash, deposits in blocks)  # fmt: skip
+    made = tuple(
+        dataclasses.replace(
+            block,
+            l1_origin=origin,
+            l1_origin_hash=Hash32(origin_hash),
+            deposits=tuple(Hash32(d) for d in deposits),
+        )
+        for origin, origin_hash, deposits in blocks
+    )
     return dataclasses.replace(_one_block(), blocks=made)
 
 

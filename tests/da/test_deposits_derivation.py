@@ -79,8 +79,7 @@ def test_deposits_are_re_derived_from_the_l1_and_executed(world: World, grow: An
     verifier.close()
 
 
-def test_a_verifier_without_the_portal_waits_at_the_first_deposit(world: World,
-                                                                  grow: Any) -> None:  # fmt: skip
+def test_a_verifier_without_the_portal_waits_at_the_first_deposit(world: World, grow: Any) -> None:
     grow(world.chain, 2)
     world.l1.deposit(world.chain_id, ALICE_TO)
     world.inbox.mine()
@@ -89,8 +88,10 @@ def test_a_verifier_without_the_portal_waits_at_the_first_deposit(world: World,
     verifier = world.verifier(portal=False)
     status = verifier.verify_until_idle()
     assert status.state == "in_sync" and status.verified == number - 1
-    assert status.waiting == (f"block {number} executes L1 deposits, but this verifier was "
-                              "given no Portal to read them from (--portal)")  # fmt: skip
+    assert status.waiting == (
+        f"block {number} executes L1 deposits, but this verifier was "
+        "given no Portal to read them from (--portal)"
+    )
     verifier.close()
 
 
@@ -186,8 +187,10 @@ def _block(index: int, **changes: Any) -> Callable[[Batch], Batch]:
 def test_reordered_deposits_are_named(world: World, grow: Any) -> None:
     (d0, d1), number = _with_deposits(world, grow)
     world.commit(1, number, _block(1, deposits=(d1.hash, d0.hash)))
-    assert _diverged(world) == (number, f"{_name(d1)} comes before {_name(d0)} (the deposits "
-                                "are reordered)")  # fmt: skip
+    assert _diverged(world) == (
+        number,
+        f"{_name(d1)} comes before {_name(d0)} (the deposits are reordered)",
+    )
 
 
 def test_a_skipped_deposit_is_named(world: World, grow: Any) -> None:
@@ -206,9 +209,12 @@ def test_an_altered_deposit_is_named(world: World, grow: Any) -> None:
     (d0,), number = _with_deposits(world, grow, 1)
     forged = Hash32(keccak(b"a deposit the L1 never saw"))
     world.commit(1, number, _block(1, deposits=(forged,)))
-    assert _diverged(world) == (number, f"its deposit nonce 0 is transaction 0x{forged.hex()}, "
-                                f"not the L1's {_name(d0)}, transaction 0x{d0.hash.hex()} "
-                                "(altered)")  # fmt: skip
+    assert _diverged(world) == (
+        number,
+        f"its deposit nonce 0 is transaction 0x{forged.hex()}, "
+        f"not the L1's {_name(d0)}, transaction 0x{d0.hash.hex()} "
+        "(altered)",
+    )
 
 
 def test_more_deposits_than_the_l1_has_at_the_origin_are_named(world: World, grow: Any) -> None:
@@ -216,9 +222,12 @@ def test_more_deposits_than_the_l1_has_at_the_origin_are_named(world: World, gro
     extra = Hash32(keccak(b"a third"))
     world.commit(1, number, _block(1, deposits=(d0.hash, d1.hash, extra)))
     origin = world.chain.node.block(number).header.l1_origin
-    assert _diverged(world) == (number, f"it executes deposit nonce 2 (transaction "
-                                f"0x{extra.hex()}), which the L1 does not have at or below the "
-                                f"block's L1 origin {origin}")  # fmt: skip
+    assert _diverged(world) == (
+        number,
+        f"it executes deposit nonce 2 (transaction "
+        f"0x{extra.hex()}), which the L1 does not have at or below the "
+        f"block's L1 origin {origin}",
+    )
 
 
 def test_a_deposit_from_after_the_origin_is_named(world: World, grow: Any) -> None:
@@ -233,9 +242,12 @@ def test_an_origin_that_is_not_the_l1s_block_is_caught(world: World, grow: Any) 
     origin = world.chain.node.block(number).header.l1_origin
     fake = Hash32(keccak(b"another fork"))
     world.commit(1, number, _block(1, l1_origin_hash=fake))
-    assert _diverged(world) == (number, f"its L1 origin, block {origin} 0x{fake.hex()}, is not "
-                                f"the L1's block {origin} "
-                                f"(0x{world.l1.hash(origin).hex()})")  # fmt: skip
+    assert _diverged(world) == (
+        number,
+        f"its L1 origin, block {origin} 0x{fake.hex()}, is not "
+        f"the L1's block {origin} "
+        f"(0x{world.l1.hash(origin).hex()})",
+    )
 
 
 def test_an_origin_after_the_commitment_is_caught(world: World, grow: Any) -> None:
@@ -253,8 +265,10 @@ def test_an_origin_below_the_block_before_is_caught(world: World, grow: Any) -> 
     following = number + 1
     world.commit(following, following, _block(0, l1_origin=0, l1_origin_hash=Hash32(bytes(32))))
     origin = world.chain.node.block(number).header.l1_origin
-    assert _diverged(world) == (following, f"its L1 origin 0 is below the block before's "
-                                f"({origin})")  # fmt: skip
+    assert _diverged(world) == (
+        following,
+        f"its L1 origin 0 is below the block before's ({origin})",
+    )
 
 
 def test_batches_without_an_l1_origin_carry_no_deposits(world: World, grow: Any) -> None:
@@ -262,8 +276,11 @@ def test_batches_without_an_l1_origin_carry_no_deposits(world: World, grow: Any)
     world.chain.node.l1 = None
     grow(world.chain, 2)
     world.post()
-    assert [b.l1_origin_hash for b in (world.chain.node.block(1), world.chain.node.block(2))
-            for b in [b.header]] == [Hash32(bytes(32))] * 2  # fmt: skip
+    assert [
+        b.l1_origin_hash
+        for b in (world.chain.node.block(1), world.chain.node.block(2))
+        for b in [b.header]
+    ] == [Hash32(bytes(32))] * 2
     verifier = world.verifier()
     assert _verified(verifier).message == "in sync at block 2"
     verifier.close()

@@ -30,8 +30,9 @@ class FakeL1:
         self.refuse = False
         self.lie = False
 
-    def send(self, to: bytes | None, data: bytes = b"", blobs: Sequence[bytes] = (),
-             value: int = 0) -> Sent:  # fmt: skip
+    def send(
+        self, to: bytes | None, data: bytes = b"", blobs: Sequence[bytes] = (), value: int = 0
+    ) -> Sent:
         if self.down:
             raise ConnectionError("connection refused")
         if self.refuse:
@@ -108,8 +109,11 @@ def test_l1_failures_become_da_errors() -> None:
 
 def test_foreign_and_malformed_references() -> None:
     da = EthereumDA(FakeL1(), 1)
-    for ref in (DARef("local", bytes(32)), DARef("ethereum", b"\x00" * 10),
-                DARef("ethereum", b"\x07" + bytes(64))):  # fmt: skip
+    for ref in (
+        DARef("local", bytes(32)),
+        DARef("ethereum", b"\x00" * 10),
+        DARef("ethereum", b"\x07" + bytes(64)),
+    ):
         with pytest.raises(ValueError):
             da.get(ref)
     for bad in (b"", b"\xc0", b"\xc1\x80", b"\xc2\x81\x00", b"\x83abc"):

@@ -53,19 +53,29 @@ class Pair:
     def deposit(self, amount: int) -> int:
         """Alice sends `amount` tokens to the orderbook; returns the block that sent it."""
         alice = self.token.accounts[0]
-        receipt = self.token.transact(alice, "send_to", BOOK_CHAIN, self.book.app.address,
-                                      alice, amount)  # fmt: skip
+        receipt = self.token.transact(
+            alice, "send_to", BOOK_CHAIN, self.book.app.address, alice, amount
+        )
         assert receipt.status == 1
         return self.token.node.committed.number
 
-    def post(self, chain: LocalChain, first: int, last: int,
-             batch: Callable[[Batch], Batch] | None = None) -> None:  # fmt: skip
+    def post(
+        self,
+        chain: LocalChain,
+        first: int,
+        last: int,
+        batch: Callable[[Batch], Batch] | None = None,
+    ) -> None:
         """Commit blocks first..last of `chain` as one batch, optionally altered."""
         self.post_blocks(chain.node.chain_id, blocks(chain, first, last), batch)
 
-    def post_blocks(self, chain_id: int, blocks: Sequence[Block],
-                    batch: Callable[[Batch], Batch] | None = None,
-                    commit_as: int | None = None) -> None:  # fmt: skip
+    def post_blocks(
+        self,
+        chain_id: int,
+        blocks: Sequence[Block],
+        batch: Callable[[Batch], Batch] | None = None,
+        commit_as: int | None = None,
+    ) -> None:
         """Commit `blocks` of `chain_id` as one batch (under chain `commit_as`'s name, if
         given: a misplaced batch)."""
         first, last = blocks[0].header.number, blocks[-1].header.number
@@ -73,8 +83,14 @@ class Pair:
         channel = encode_channel(batch(made) if batch else made)
         frames = encode_frames(channel_id_for(chain_id, first, last), channel, 4_000)
         refs = [self.da.submit(encode_payload([frame])) for frame in frames]
-        self.inbox.commit(commit_as or chain_id, first, last, keccak(channel),
-                          output_root(blocks[-1].header), encode_refs(refs))  # fmt: skip
+        self.inbox.commit(
+            commit_as or chain_id,
+            first,
+            last,
+            keccak(channel),
+            output_root(blocks[-1].header),
+            encode_refs(refs),
+        )
 
     def post_all(self, chain: LocalChain, per_batch: int = 2) -> None:
         first = self.inbox.next_block(chain.node.chain_id)
@@ -149,8 +165,9 @@ def test_a_source_whose_posted_outbound_list_differs_from_execution_diverges(
         def change(batch: Batch) -> Batch:
             at = sent_at - batch.first_number
             block = dataclasses.replace(batch.blocks[at], outbound=sent)
-            return dataclasses.replace(batch, blocks=(*batch.blocks[:at], block,
-                                                      *batch.blocks[at + 1 :]))  # fmt: skip
+            return dataclasses.replace(
+                batch, blocks=(*batch.blocks[:at], block, *batch.blocks[at + 1 :])
+            )
 
         return change
 
@@ -159,8 +176,9 @@ def test_a_source_whose_posted_outbound_list_differs_from_execution_diverges(
         pair.post(pair.token, 1, sent_at, batch=altered(sent))
         status = verify(pair, TOKEN_CHAIN)
         assert status.state == "diverged", status
-        assert status.message == (f"diverged at block {sent_at}: posted outbound messages "
-                                  "differ from execution")  # fmt: skip
+        assert status.message == (
+            f"diverged at block {sent_at}: posted outbound messages differ from execution"
+        )
 
 
 def forge(app_dir: Path, inbound: Sequence[CrossMessage]) -> Block:
@@ -168,8 +186,9 @@ def forge(app_dir: Path, inbound: Sequence[CrossMessage]) -> Block:
     executing `inbound` as if their sources had sent them."""
     _name, chain = build_replayer(app_dir)
     genesis = chain.head
-    env = BlockEnv(1, 1_800_000_000, genesis.coinbase, genesis.base_fee, genesis.gas_limit,
-                   chain.chain_id)  # fmt: skip
+    env = BlockEnv(
+        1, 1_800_000_000, genesis.coinbase, genesis.base_fee, genesis.gas_limit, chain.chain_id
+    )
     executed = execute_block(State(DictReader(chain.world)), env, chain.vm, inbound, [], True)
     return executed.seal(genesis, 1_800_000_000_000, chain.tree).block
 
@@ -177,11 +196,19 @@ def forge(app_dir: Path, inbound: Sequence[CrossMessage]) -> Block:
 def mint(pair: Pair, src_block: int, nonce: int = 0, amount: int = 10**30) -> CrossMessage:
     """A deposit of `amount` tokens for mallory, as the token app's call would carry it."""
     mallory = pair.book.accounts[2]
-    return CrossMessage(src_chain=TOKEN_CHAIN, src_block=src_block, src_index=0,
-                        channel_nonce=nonce, dst_chain=BOOK_CHAIN,
-                        sender=pair.token.app.address, target=pair.book.app.address, kind=CALL,
-                        gas=500_000, expiry=2**40,
-                        data=pair.book.calldata("receive_tokens", mallory, amount))  # fmt: skip
+    return CrossMessage(
+        src_chain=TOKEN_CHAIN,
+        src_block=src_block,
+        src_index=0,
+        channel_nonce=nonce,
+        dst_chain=BOOK_CHAIN,
+        sender=pair.token.app.address,
+        target=pair.book.app.address,
+        kind=CALL,
+        gas=500_000,
+        expiry=2**40,
+        data=pair.book.calldata("receive_tokens", mallory, amount),
+    )
 
 
 def test_a_message_the_source_never_sent_diverges_naming_it(pair: Pair) -> None:
@@ -194,9 +221,11 @@ def test_a_message_the_source_never_sent_diverges_naming_it(pair: Pair) -> None:
     pair.post_blocks(BOOK_CHAIN, [forged])
     status = verify(pair, BOOK_CHAIN)
     assert status.state == "diverged" and status.block == 1, status
-    assert status.reason == (f"inbound message 0x{forged_message.id.hex()} from chain "
-                             f"{TOKEN_CHAIN} block 2 index 0 is not in chain {TOKEN_CHAIN}'s "
-                             "DA data")  # fmt: skip
+    assert status.reason == (
+        f"inbound message 0x{forged_message.id.hex()} from chain "
+        f"{TOKEN_CHAIN} block 2 index 0 is not in chain {TOKEN_CHAIN}'s "
+        "DA data"
+    )
     assert status.verified == 0
 
 
@@ -208,16 +237,20 @@ def test_a_real_message_with_other_fields_or_place_diverges(pair: Pair) -> None:
     pair.post_all(pair.token)
     more = dataclasses.replace(honest, data=honest.data[:-1] + b"\xff")  # a larger amount
     moved = honest.with_index(1)  # the same message, claimed at another index
-    cases = [(more, "is not in chain 901001's DA data"),
-             (moved, "differs from chain 901001's DA data (it has it at index 0)")]  # fmt: skip
+    cases = [
+        (more, "is not in chain 901001's DA data"),
+        (moved, "differs from chain 901001's DA data (it has it at index 0)"),
+    ]
     for message, reason in cases:
         pair.inbox.items = pair.inbox.of(TOKEN_CHAIN)
         pair.post_blocks(BOOK_CHAIN, [forge(pair.dirs[BOOK_CHAIN], [message])])
         status = verify(pair, BOOK_CHAIN)
         assert status.state == "diverged" and status.block == 1, status
-        assert status.reason == (f"inbound message 0x{message.id.hex()} from chain "
-                                 f"{TOKEN_CHAIN} block {sent_at} index {message.src_index} "
-                                 f"{reason}")  # fmt: skip
+        assert status.reason == (
+            f"inbound message 0x{message.id.hex()} from chain "
+            f"{TOKEN_CHAIN} block {sent_at} index {message.src_index} "
+            f"{reason}"
+        )
     # and the honest message itself passes
     pair.inbox.items = pair.inbox.of(TOKEN_CHAIN)
     pair.post_blocks(BOOK_CHAIN, [forge(pair.dirs[BOOK_CHAIN], [honest])])
@@ -334,9 +367,14 @@ def test_a_source_batch_the_inbox_owner_reverted_is_not_used(pair: Pair) -> None
     real = pair.token.node.block(sent_at)
     assert real is not None
     forged = dataclasses.replace(real.outbound[0], value=10**30)
-    pair.post(pair.token, 1, sent_at,
-              batch=lambda b: dataclasses.replace(b, blocks=(*b.blocks[:-1], dataclasses.replace(
-                  b.blocks[-1], outbound=(forged,)))))  # fmt: skip
+    pair.post(
+        pair.token,
+        1,
+        sent_at,
+        batch=lambda b: dataclasses.replace(
+            b, blocks=(*b.blocks[:-1], dataclasses.replace(b.blocks[-1], outbound=(forged,)))
+        ),
+    )
     verifier = pair.verifier(BOOK_CHAIN)
     try:
         status = verifier.verify_until_idle()  # a bad batch: the message is not in it
@@ -344,8 +382,7 @@ def test_a_source_batch_the_inbox_owner_reverted_is_not_used(pair: Pair) -> None
         verifier.close()
         pair.inbox.revert(TOKEN_CHAIN, 0)
         verifier = pair.verifier(BOOK_CHAIN)
-        assert f"has not posted block {sent_at} yet" in (verifier.verify_until_idle().waiting
-                                                         or "")  # fmt: skip
+        assert f"has not posted block {sent_at} yet" in (verifier.verify_until_idle().waiting or "")
         pair.post_all(pair.token)
         status = verifier.verify_until_idle()
         assert status.state == "in_sync" and status.messages_checked == 1, status

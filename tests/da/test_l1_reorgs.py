@@ -26,8 +26,7 @@ def _in_sync(verifier: Any, block: int) -> Any:
     return status
 
 
-def test_a_reorg_above_what_was_verified_only_reads_the_l1_again(world: World,
-                                                                 grow: Any) -> None:  # fmt: skip
+def test_a_reorg_above_what_was_verified_only_reads_the_l1_again(world: World, grow: Any) -> None:
     grow(world.chain, 2)
     world.post()  # L1 block 1
     world.inbox.mine(3)  # 2-4: empty
@@ -70,8 +69,11 @@ def test_the_poster_follows_a_commitment_a_reorg_moved(world: World, grow: Any) 
     record = world.poster.store.all()[0]
     assert record.l1_block == 1
     world.l1.reorg(2)  # blocks 1-2 replaced; the new block 2 holds the same commitment
-    world.inbox.items = [type(record)(**{**_fields(record), "chain_id": world.chain_id,
-                                         "l1_block": 2, "l1_tx": b"\x77" * 32})]  # fmt: skip
+    world.inbox.items = [
+        type(record)(
+            **{**_fields(record), "chain_id": world.chain_id, "l1_block": 2, "l1_tx": b"\x77" * 32}
+        )
+    ]
     world.poster.step()
     moved = world.poster.store.all()[0]
     assert (moved.l1_block, moved.l1_tx) == (2, b"\x77" * 32)
@@ -170,7 +172,6 @@ def test_a_reorg_while_the_inbox_is_read_makes_it_read_again(world: World, grow:
     world.inbox.commitments = reorging
     verifier = world.verifier()
     status = verifier.verify_until_idle()
-    assert status.verified == 0 and "reorganized while its inbox was read" in (
-        status.waiting or "")  # fmt: skip
+    assert status.verified == 0 and "reorganized while its inbox was read" in (status.waiting or "")
     _in_sync(verifier, 2)
     verifier.close()

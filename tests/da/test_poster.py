@@ -34,8 +34,9 @@ from rollup.outputs import output_root
 from storage.migrate import drift, head_of, revision_of
 from tests.support import wait_for
 
-FAST = PosterConfig(max_delay_s=0.0, poll_s=0.01, retry_initial_s=0.01, retry_max_s=0.05,
-                    finality_poll_s=0.0)  # fmt: skip
+FAST = PosterConfig(
+    max_delay_s=0.0, poll_s=0.01, retry_initial_s=0.01, retry_max_s=0.05, finality_poll_s=0.0
+)
 
 
 def _wait(condition: Callable[[], bool], what: str, timeout: float = 30.0) -> None:
@@ -59,9 +60,15 @@ class FlakyDA(LocalDA):
         return super().submit(data)
 
 
-def _poster(tmp_path: Path, chain: Any, source: type, inbox: Any, backend: Any = None,
-            config: PosterConfig = FAST,
-            heads: list[tuple[int, int]] | None = None) -> Poster:  # fmt: skip
+def _poster(
+    tmp_path: Path,
+    chain: Any,
+    source: type,
+    inbox: Any,
+    backend: Any = None,
+    config: PosterConfig = FAST,
+    heads: list[tuple[int, int]] | None = None,
+) -> Poster:
     store = PosterStore(tmp_path / "poster.sqlite")
     backend = backend if backend is not None else LocalDA(tmp_path / "da")
 
@@ -86,8 +93,9 @@ def _assert_contiguous(inbox: Any, head: int) -> None:
     assert all(b[0] == a[1] + 1 for a, b in zip(ranges, ranges[1:]))
 
 
-def test_posts_committed_blocks_in_order(tmp_path: Path, chain: Any, chain_source: type,
-                                         memory_inbox: type, grow: Any) -> None:  # fmt: skip
+def test_posts_committed_blocks_in_order(
+    tmp_path: Path, chain: Any, chain_source: type, memory_inbox: type, grow: Any
+) -> None:
     inbox = memory_inbox()
     heads: list[tuple[int, int]] = []
     config = PosterConfig(max_delay_s=0.0, max_batch_blocks=3, finality_poll_s=0.0)
@@ -106,8 +114,9 @@ def test_posts_committed_blocks_in_order(tmp_path: Path, chain: Any, chain_sourc
     assert channel_id_for(chain.node.chain_id, 7, 7) in stored
 
 
-def test_finalized_head_follows_the_l1(tmp_path: Path, chain: Any, chain_source: type,
-                                       memory_inbox: type, grow: Any) -> None:  # fmt: skip
+def test_finalized_head_follows_the_l1(
+    tmp_path: Path, chain: Any, chain_source: type, memory_inbox: type, grow: Any
+) -> None:
     inbox = memory_inbox(finality_lag=2)
     heads: list[tuple[int, int]] = []
     poster = _poster(tmp_path, chain, chain_source, inbox, heads=heads)
@@ -138,8 +147,9 @@ def test_a_down_backend_is_retried_and_nothing_is_lost_or_repeated(
     _assert_contiguous(inbox, 5)
 
 
-def test_an_unreachable_l1_is_retried(tmp_path: Path, chain: Any, chain_source: type,
-                                      memory_inbox: type, grow: Any) -> None:  # fmt: skip
+def test_an_unreachable_l1_is_retried(
+    tmp_path: Path, chain: Any, chain_source: type, memory_inbox: type, grow: Any
+) -> None:
     inbox = memory_inbox()
     inbox.down = True
     poster = _poster(tmp_path, chain, chain_source, inbox)
@@ -168,8 +178,9 @@ def test_restart_after_a_crash_between_commit_and_record(
     inbox = memory_inbox()
     grow(chain, 2)
     store = CrashingStore(tmp_path / "poster.sqlite")
-    crashing = Poster(chain.node.chain_id, chain_source(chain), LocalDA(tmp_path / "da"), inbox,
-                      store, FAST)  # fmt: skip
+    crashing = Poster(
+        chain.node.chain_id, chain_source(chain), LocalDA(tmp_path / "da"), inbox, store, FAST
+    )
     with pytest.raises(SystemExit):
         crashing.step()
     store.close()
@@ -182,8 +193,9 @@ def test_restart_after_a_crash_between_commit_and_record(
     assert [c.first_block for c in restarted.store.all()] == [1, 3]  # adopted from the L1
 
 
-def test_restart_resumes_from_its_record(tmp_path: Path, chain: Any, chain_source: type,
-                                         memory_inbox: type, grow: Any) -> None:  # fmt: skip
+def test_restart_resumes_from_its_record(
+    tmp_path: Path, chain: Any, chain_source: type, memory_inbox: type, grow: Any
+) -> None:
     inbox = memory_inbox()
     first = _poster(tmp_path, chain, chain_source, inbox)
     grow(chain, 3)
@@ -212,8 +224,9 @@ def test_an_l1_that_lost_commitments_gets_them_again(
     assert [(c.first_block, c.last_block) for c in poster.store.all()] == [(1, 2), (3, 4)]
 
 
-def test_the_batch_waits_for_its_delay(tmp_path: Path, chain: Any, chain_source: type,
-                                       memory_inbox: type, grow: Any) -> None:  # fmt: skip
+def test_the_batch_waits_for_its_delay(
+    tmp_path: Path, chain: Any, chain_source: type, memory_inbox: type, grow: Any
+) -> None:
     inbox = memory_inbox()
     config = PosterConfig(max_delay_s=3600.0, max_batch_blocks=4, finality_poll_s=0.0)
     poster = _poster(tmp_path, chain, chain_source, inbox, config=config)
@@ -261,8 +274,9 @@ def test_backlog_refuses_admission_past_its_bounds_and_recovers() -> None:
     assert gate.pending() == (0, 0)
 
 
-def test_the_poster_thread_survives_anything(tmp_path: Path, chain: Any, chain_source: type,
-                                             memory_inbox: type, grow: Any) -> None:  # fmt: skip
+def test_the_poster_thread_survives_anything(
+    tmp_path: Path, chain: Any, chain_source: type, memory_inbox: type, grow: Any
+) -> None:
     class Broken:
         def next_block(self, chain_id: int) -> int:
             raise RuntimeError("boom")
@@ -317,9 +331,13 @@ def _revert(inbox: Any, from_index: int) -> None:
 
 
 def test_a_batch_ahead_of_the_chain_is_not_adopted_and_is_replaced_after_a_revert(
-    tmp_path: Path, chain: Any, chain_source: type, memory_inbox: type, grow: Any,
+    tmp_path: Path,
+    chain: Any,
+    chain_source: type,
+    memory_inbox: type,
+    grow: Any,
     caplog: pytest.LogCaptureFixture,
-) -> None:  # fmt: skip
+) -> None:
     inbox = memory_inbox()
     heads: list[tuple[int, int]] = []
     poster = _poster(tmp_path, chain, chain_source, inbox, heads=heads)
@@ -333,8 +351,9 @@ def test_a_batch_ahead_of_the_chain_is_not_adopted_and_is_replaced_after_a_rever
     poster.start()
     try:
         _wait(lambda: poster.status.error is not None, "the poster to report the batch")
-        assert poster.status.error.startswith("ForeignBatch: the L1 inbox holds blocks up to 40 "
-                                              "but this node's chain ends at 4")  # fmt: skip
+        assert poster.status.error.startswith(
+            "ForeignBatch: the L1 inbox holds blocks up to 40 but this node's chain ends at 4"
+        )
         assert f"revertBatches({chain.node.chain_id}, 1)" in poster.status.error
         assert "ForeignBatch" in caplog.text
         time.sleep(0.2)  # a few retries: still nothing adopted, nothing posted over it
@@ -360,8 +379,9 @@ def test_a_batch_with_another_output_root_is_not_adopted(
     _drain(poster)
     grow(chain, 3)
     inbox.commit(chain.node.chain_id, 3, 4, bytes(32), b"\x66" * 32, b"fake")  # blocks we have
-    with pytest.raises(ForeignBatch, match="claims output root 0x6666.*this chain's block 4 "
-                                           "has 0x.*revertBatches"):  # fmt: skip
+    with pytest.raises(
+        ForeignBatch, match="claims output root 0x6666.*this chain's block 4 has 0x.*revertBatches"
+    ):
         poster.step()
     assert poster.status.safe == 2 and len(poster.store.all()) == 1
     with pytest.raises(ForeignBatch):  # and again, until the owner acts
@@ -391,9 +411,13 @@ def test_a_revert_of_posted_batches_is_noticed_while_idle_and_posted_again(
 
 
 def test_batches_never_exceed_the_inbox_bound(
-    tmp_path: Path, chain: Any, chain_source: type, memory_inbox: type, grow: Any,
+    tmp_path: Path,
+    chain: Any,
+    chain_source: type,
+    memory_inbox: type,
+    grow: Any,
     monkeypatch: pytest.MonkeyPatch,
-) -> None:  # fmt: skip
+) -> None:
     monkeypatch.setattr("da.poster.MAX_BATCH_BLOCKS", 2)  # the contract's bound, made small
     inbox = memory_inbox()
     config = PosterConfig(max_delay_s=0.0, max_batch_blocks=100, finality_poll_s=0.0)

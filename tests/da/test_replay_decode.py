@@ -38,16 +38,24 @@ U256 = 2**256 - 1
 
 
 def _batch(*raws: bytes, inbound: tuple[CrossMessage, ...] = ()) -> Batch:
-    block = BatchBlock(1_700_000_000_000, 1_700_000_000, 0, Address(b"\x02" * 20), 30_000_000,
-                       10**9, raws, inbound)  # fmt: skip
-    return Batch(CHAIN_ID, 1, Hash32(b"\x01" * 32), (block,), Hash32(b"\x03" * 32),
-                 Hash32(b"\x04" * 32))  # fmt: skip
+    block = BatchBlock(
+        1_700_000_000_000, 1_700_000_000, 0, Address(b"\x02" * 20), 30_000_000, 10**9, raws, inbound
+    )
+    return Batch(
+        CHAIN_ID, 1, Hash32(b"\x01" * 32), (block,), Hash32(b"\x03" * 32), Hash32(b"\x04" * 32)
+    )
 
 
 def _unprotected(key: str) -> bytes:
     """A legacy transaction without a chain id (v = 27 | 28), signed by hand."""
-    fields: list[rlp.RLPItem] = [encode_int(3), encode_int(10**9), encode_int(21_000),
-                                 bytes.fromhex(TO[2:]), encode_int(5), b""]  # fmt: skip
+    fields: list[rlp.RLPItem] = [
+        encode_int(3),
+        encode_int(10**9),
+        encode_int(21_000),
+        bytes.fromhex(TO[2:]),
+        encode_int(5),
+        b"",
+    ]
     signature = PrivateKey(bytes.fromhex(key[2:])).sign_recoverable(
         keccak(rlp.encode(fields)), hasher=None
     )
@@ -63,9 +71,14 @@ def _signed() -> list[bytes]:
         dict(base, type=1, gasPrice=10**9, accessList=access, data="0x1234"),
         dict(base, type=2, maxFeePerGas=2 * 10**9, maxPriorityFeePerGas=10**8),
         dict(base, type=2, maxFeePerGas=2 * 10**9, maxPriorityFeePerGas=0, accessList=access),
-        {k: v for k, v in dict(base, type=2, maxFeePerGas=10**9, maxPriorityFeePerGas=0,
-                               data="0x6000").items() if k != "to"},  # a creation
-    ]  # fmt: skip
+        {
+            k: v
+            for k, v in dict(
+                base, type=2, maxFeePerGas=10**9, maxPriorityFeePerGas=0, data="0x6000"
+            ).items()
+            if k != "to"
+        },  # a creation
+    ]
     raws = [bytes(Account.sign_transaction(tx, DEV_KEYS[1]).raw_transaction) for tx in txs]
     return [*raws, _unprotected(DEV_KEYS[2])]
 
@@ -77,8 +90,7 @@ def test_replay_transactions_equal_the_decoder_s_for_every_type() -> None:
     for raw, item in zip(raws, posted, strict=True):
         expected = decode_transaction(raw, CHAIN_ID, allow_unprotected=True)
         assert item.raw == raw and keccak(item.unsigned) == signing_hash(raw)
-        sender = recover_address(keccak(item.unsigned), item.y_parity, item.fields.r,
-                                 item.fields.s)  # fmt: skip
+        sender = recover_address(keccak(item.unsigned), item.y_parity, item.fields.r, item.fields.s)
         assert sender == expected.sender
         assert item.transaction(CHAIN_ID, Address(sender)) == expected
 
@@ -114,20 +126,48 @@ def test_replay_fields_equal_the_decoder_s(raws: list[bytes]) -> None:
 
 
 def _call(nonce: int) -> CrossMessage:
-    return CrossMessage(src_chain=7, src_block=3, src_index=nonce, channel_nonce=nonce,
-                        dst_chain=CHAIN_ID, sender=Address(b"\x0a" * 20),
-                        target=Address(b"\x0b" * 20), kind=CALL, value=5, gas=50_000,
-                        expiry=2**40, reply=True, data=b"\x12\x34")  # fmt: skip
+    return CrossMessage(
+        src_chain=7,
+        src_block=3,
+        src_index=nonce,
+        channel_nonce=nonce,
+        dst_chain=CHAIN_ID,
+        sender=Address(b"\x0a" * 20),
+        target=Address(b"\x0b" * 20),
+        kind=CALL,
+        value=5,
+        gas=50_000,
+        expiry=2**40,
+        reply=True,
+        data=b"\x12\x34",
+    )
 
 
 def test_inbound_messages_travel_in_the_batch() -> None:
-    result = CrossMessage(src_chain=8, src_block=9, src_index=0, channel_nonce=4,
-                          dst_chain=CHAIN_ID, sender=Address(b"\x0c" * 20),
-                          target=Address(b"\x0d" * 20), kind=RESULT,
-                          ref_id=Hash32(b"\x0e" * 32), success=True, data=b"ok")  # fmt: skip
+    result = CrossMessage(
+        src_chain=8,
+        src_block=9,
+        src_index=0,
+        channel_nonce=4,
+        dst_chain=CHAIN_ID,
+        sender=Address(b"\x0c" * 20),
+        target=Address(b"\x0d" * 20),
+        kind=RESULT,
+        ref_id=Hash32(b"\x0e" * 32),
+        success=True,
+        data=b"ok",
+    )
     batch = _batch(*_signed()[:2], inbound=(_call(0), _call(1), result))
-    second = BatchBlock(1_700_000_000_500, 1_700_000_000, 0, Address(b"\x02" * 20), 30_000_000,
-                        10**9, (), (_call(2),))  # fmt: skip
+    second = BatchBlock(
+        1_700_000_000_500,
+        1_700_000_000,
+        0,
+        Address(b"\x02" * 20),
+        30_000_000,
+        10**9,
+        (),
+        (_call(2),),
+    )
     batch = dataclasses.replace(batch, blocks=(*batch.blocks, second))
     decoded = decode_batch(encode_batch(batch))
     assert decoded == batch
@@ -148,11 +188,13 @@ def test_the_poster_s_encoding_of_decoded_blocks_is_the_batch_encoding(token_app
     with LocalChain.from_dir(token_app) as chain:
         base = {"chainId": chain.node.chain_id, "to": TO, "value": 1, "gas": 30_000}
         access = [{"address": TO, "storageKeys": ["0x" + "22" * 32]}]
-        for index, fields in enumerate([
-            {"gasPrice": 2 * 10**9},
-            {"type": 1, "gasPrice": 2 * 10**9, "accessList": access},
-            {"type": 2, "maxFeePerGas": 2 * 10**9, "maxPriorityFeePerGas": 10**8},
-        ]):  # fmt: skip
+        for index, fields in enumerate(
+            [
+                {"gasPrice": 2 * 10**9},
+                {"type": 1, "gasPrice": 2 * 10**9, "accessList": access},
+                {"type": 2, "maxFeePerGas": 2 * 10**9, "maxPriorityFeePerGas": 10**8},
+            ]
+        ):
             tx = dict(base, nonce=0, **fields)
             signed = Account.sign_transaction(tx, DEV_KEYS[index])
             chain.node.submit_raw(bytes(signed.raw_transaction))

@@ -72,8 +72,9 @@ def _replay(chain: LocalChain, batch: Batch) -> list[BlockHeader]:
         for tx in txs:
             gas = receipts[-1].cumulative_gas_used if receipts else 0
             receipts.append(apply_transaction(state, env, vm, tx, gas))
-        sealed = seal_block(state, parent, env, posted.timestamp_ms, txs, receipts, tree,
-                            L1Origin(posted.l1_origin))  # fmt: skip
+        sealed = seal_block(
+            state, parent, env, posted.timestamp_ms, txs, receipts, tree, L1Origin(posted.l1_origin)
+        )
         for key, (_, after) in sealed.changes.items():
             if after is None:
                 world.pop(key, None)

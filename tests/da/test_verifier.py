@@ -39,11 +39,17 @@ def world(tmp_path: Path, token_app: Path, chain: Any, memory_inbox: type) -> An
             self.inbox = memory_inbox(strict=False)
             self.da = LocalDA(tmp_path / "da")
 
-        def post(self, first: int, last: int, *,
-                 batch: Callable[[Batch], Batch] | None = None,
-                 channel: Callable[[bytes], bytes] | None = None, hash_posted: bool = True,
-                 root: bytes | None = None,
-                 blocks: tuple[int, int] | None = None) -> None:  # fmt: skip
+        def post(
+            self,
+            first: int,
+            last: int,
+            *,
+            batch: Callable[[Batch], Batch] | None = None,
+            channel: Callable[[bytes], bytes] | None = None,
+            hash_posted: bool = True,
+            root: bytes | None = None,
+            blocks: tuple[int, int] | None = None,
+        ) -> None:
             """Commit blocks first..last; the data may be of `blocks` instead, altered."""
             lo, hi = blocks or (first, last)
             real = [chain.node.block(n) for n in range(lo, hi + 1)]
@@ -53,8 +59,14 @@ def world(tmp_path: Path, token_app: Path, chain: Any, memory_inbox: type) -> An
             frames = encode_frames(channel_id_for(chain.node.chain_id, lo, hi), posted, 400)
             refs = [self.da.submit(encode_payload([frame])) for frame in frames]
             data_hash = keccak(posted if hash_posted else encoded)
-            self.inbox.commit(chain.node.chain_id, first, last, data_hash,
-                              root or output_root(real[-1].header), encode_refs(refs))  # fmt: skip
+            self.inbox.commit(
+                chain.node.chain_id,
+                first,
+                last,
+                data_hash,
+                root or output_root(real[-1].header),
+                encode_refs(refs),
+            )
 
         def verifier(self, threads: int = 2) -> Verifier:
             _name, replayer = build_replayer(token_app)
@@ -73,8 +85,14 @@ def test_the_posted_chain_is_re_derived_to_the_same_blocks(
     tmp_path: Path, world: Any, grow: Any, chain_source: type
 ) -> None:
     _grown(world, grow)
-    poster = Poster(world.chain.node.chain_id, chain_source(world.chain), world.da, world.inbox,
-                    PosterStore(tmp_path / "poster.sqlite"), FAST)  # fmt: skip
+    poster = Poster(
+        world.chain.node.chain_id,
+        chain_source(world.chain),
+        world.da,
+        world.inbox,
+        PosterStore(tmp_path / "poster.sqlite"),
+        FAST,
+    )
     while poster.step():
         pass
     for threads in (0, 2):
@@ -115,8 +133,11 @@ def test_data_that_does_not_match_its_hash_is_detected(world: Any, grow: Any) ->
     world.post(1, 2)
     world.post(3, 4, channel=lambda c: c[:-1] + bytes((c[-1] ^ 1,)), hash_posted=False)
     committed = world.inbox.items[1].data_hash.hex()
-    assert _diverged(world) == (3, "batch 1 (blocks 3-4, L1 block 2): the data does not match "
-                                f"the committed data hash 0x{committed}")  # fmt: skip
+    assert _diverged(world) == (
+        3,
+        "batch 1 (blocks 3-4, L1 block 2): the data does not match "
+        f"the committed data hash 0x{committed}",
+    )
 
 
 def test_a_tampered_batch_posted_with_its_own_hash_is_detected(world: Any, grow: Any) -> None:
@@ -145,8 +166,10 @@ def test_a_gap_is_detected(world: Any, grow: Any) -> None:
     _grown(world, grow, 5)
     world.post(1, 2)
     world.post(4, 5)  # the contract refuses this; an inbox that did not is still caught
-    assert _diverged(world) == (3, "batch 1 (blocks 4-5, L1 block 2) starts at block 4: a gap: "
-                                "blocks 3-3 were never posted")  # fmt: skip
+    assert _diverged(world) == (
+        3,
+        "batch 1 (blocks 4-5, L1 block 2) starts at block 4: a gap: blocks 3-3 were never posted",
+    )
 
 
 def test_a_reordered_batch_is_detected(world: Any, grow: Any) -> None:
@@ -209,8 +232,9 @@ def test_an_unreadable_reference_is_detected(world: Any, grow: Any) -> None:
     assert block == 1 and "unreadable DA reference" in reason
 
 
-def test_missing_data_makes_it_wait_until_the_data_is_there(world: Any, grow: Any,
-                                                            tmp_path: Path) -> None:  # fmt: skip
+def test_missing_data_makes_it_wait_until_the_data_is_there(
+    world: Any, grow: Any, tmp_path: Path
+) -> None:
     _grown(world, grow, 4)
     world.post(1, 2)
     world.post(3, 4)
@@ -273,17 +297,32 @@ def test_inbound_messages_from_a_chain_that_never_posted_make_it_wait(
     grow(chain, 1)
     holder = chain.accounts[3]
     for nonce in range(2):  # two calls from app chain 7 into the token app, in channel order
-        call = CrossMessage(src_chain=7, src_block=5, src_index=nonce, channel_nonce=nonce,
-                            dst_chain=chain.node.chain_id, sender=Address(b"\x0a" * 20),
-                            target=chain.app.address, kind=CALL, gas=200_000,
-                            expiry=2**40, data=chain.calldata("balanceOf", holder))  # fmt: skip
+        call = CrossMessage(
+            src_chain=7,
+            src_block=5,
+            src_index=nonce,
+            channel_nonce=nonce,
+            dst_chain=chain.node.chain_id,
+            sender=Address(b"\x0a" * 20),
+            target=chain.app.address,
+            kind=CALL,
+            gas=200_000,
+            expiry=2**40,
+            data=chain.calldata("balanceOf", holder),
+        )
         assert chain.node.receive(call)
     assert chain.node.produce(1_800_000_000_000) is not None
     grow(chain, 1)
     block = chain.node.block(2)
     assert len(block.inbound) == 2 and len(block.inbound_receipts) == 2
-    poster = Poster(chain.node.chain_id, chain_source(chain), world.da, world.inbox,
-                    PosterStore(tmp_path / "poster.sqlite"), FAST)  # fmt: skip
+    poster = Poster(
+        chain.node.chain_id,
+        chain_source(chain),
+        world.da,
+        world.inbox,
+        PosterStore(tmp_path / "poster.sqlite"),
+        FAST,
+    )
     while poster.step():
         pass
     verifier = world.verifier()

@@ -22,9 +22,14 @@ CLI_TIMEOUT = 240.0  # `up --detach` waits for Anvil and the nodes; this only bo
 
 
 def rollup(*args: str, timeout: float = CLI_TIMEOUT) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "services.cli", *args], cwd=REPO,
-                          env=child_env(), capture_output=True, text=True,
-                          timeout=timeout)  # fmt: skip
+    return subprocess.run(
+        [sys.executable, "-m", "services.cli", *args],
+        cwd=REPO,
+        env=child_env(),
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
 
 
 def read_state(data_dir: Path) -> dict[str, Any]:

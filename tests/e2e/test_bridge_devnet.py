@@ -85,8 +85,9 @@ class Devnet:
         self.w3 = Web3(Web3.HTTPProvider(self.l1_rpc))
         record = json.loads((data_dir / "l1" / "inbox.json").read_text())
         self.portal, self.inbox = record["portal"], record["address"]
-        self.clients = {name: RpcClient(a["rpc_url"], timeout=15.0)
-                        for name, a in self.apps.items()}  # fmt: skip
+        self.clients = {
+            name: RpcClient(a["rpc_url"], timeout=15.0) for name, a in self.apps.items()
+        }
 
     def bridge(self, *args: str) -> Answer:
         """`rollup bridge ARGS --data-dir DATA`, in process."""
@@ -123,8 +124,9 @@ class Devnet:
 
     def l1_token_balance(self, token: str, holder: str) -> int:
         data = BALANCE_OF + bytes(12) + _raw(holder)
-        return int.from_bytes(self.w3.eth.call({"to": Web3.to_checksum_address(token),
-                                                "data": data}), "big")  # fmt: skip
+        return int.from_bytes(
+            self.w3.eth.call({"to": Web3.to_checksum_address(token), "data": data}), "big"
+        )
 
     def safe(self, app: str) -> int:
         return int(self.rpc(app, "eth_getBlockByNumber", "safe", False)["number"], 16)
@@ -144,8 +146,10 @@ def _raw(text: str) -> bytes:
 @pytest.fixture(scope="module")
 def devnet(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Devnet]:
     root = tmp_path_factory.mktemp("bridge-devnet")
-    apps = [render_template(root / NATIVE, "token", NATIVE, CHAIN_IDS[NATIVE]),
-            render_template(root / EVM, "evm", EVM, CHAIN_IDS[EVM])]  # fmt: skip
+    apps = [
+        render_template(root / NATIVE, "token", NATIVE, CHAIN_IDS[NATIVE]),
+        render_template(root / EVM, "evm", EVM, CHAIN_IDS[EVM]),
+    ]
     with detached_devnet(root / "data", *map(str, apps)) as up:
         net = Devnet(up.data_dir, up.state)
         try:
@@ -165,10 +169,11 @@ def token(devnet: Devnet) -> str:
     args = Web3().codec.encode(["string", "string", "uint8"], ["Test Dollar", "TUSD", 6])
     created = owner.send(None, compiled.bytecode + args).contract_address
     assert created is not None
-    contract = devnet.w3.eth.contract(address=Web3.to_checksum_address(created),
-                                      abi=compiled.abi)  # fmt: skip
-    owner.send(created, _raw(contract.encode_abi("mint", args=[Account.from_key(
-        DEV_KEYS[0]).address, 10**15])))  # fmt: skip
+    contract = devnet.w3.eth.contract(address=Web3.to_checksum_address(created), abi=compiled.abi)
+    owner.send(
+        created,
+        _raw(contract.encode_abi("mint", args=[Account.from_key(DEV_KEYS[0]).address, 10**15])),
+    )
     return "0x" + created.hex()
 
 
@@ -196,8 +201,9 @@ def test_an_eth_deposit_is_credited_through_the_cli(devnet: Devnet, app: str) ->
 
 def test_an_erc20_deposit_credits_the_bridged_token(devnet: Devnet, token: str, app: str) -> None:
     to, amount = fresh(), 250_000
-    result = devnet.bridge("deposit", app, "--amount", str(amount), "--to", to, "--token", token,
-                           "--json").ok()  # fmt: skip
+    result = devnet.bridge(
+        "deposit", app, "--amount", str(amount), "--to", to, "--token", token, "--json"
+    ).ok()
     assert result.keys() == DEPOSIT_KEYS
     bridged = "0x" + bridged_token_address(_raw(token)).hex()
     assert devnet.token_balance(app, bridged, to) == amount
@@ -209,8 +215,12 @@ def test_bridge_status_and_rollup_status_show_the_bridge(devnet: Devnet, app: st
     assert (status["portal"], status["inbox"]) == (devnet.portal, devnet.inbox)
     assert status["chain_id"] == CHAIN_IDS[app] and status["registered"]
     assert (status["withdrawal_delay"], status["escape_window"]) == (5, 60)
-    assert status["manifest"] == {"confirmations": 2, "sequencing_window": 10,
-                                  "withdrawal_delay": 5, "escape_window": 60}  # fmt: skip
+    assert status["manifest"] == {
+        "confirmations": 2,
+        "sequencing_window": 10,
+        "withdrawal_delay": 5,
+        "escape_window": 60,
+    }
     deposits = status["deposits"]
     assert deposits["sent"] >= 2 and deposits["pending"] == 0
     assert deposits["included"] == deposits["sent"]
@@ -221,9 +231,14 @@ def test_bridge_status_and_rollup_status_show_the_bridge(devnet: Devnet, app: st
     with redirect_stdout(out):
         assert main(["status", "--json", "--data-dir", str(devnet.data_dir)]) == 0
     (record,) = [a for a in json.loads(out.getvalue())["apps"] if a["name"] == app]
-    assert record["bridge"] == {"portal": devnet.portal, "inbox": devnet.inbox,
-                                "withdrawal_delay": 5, "escape_window": 60,
-                                "confirmations": 2, "sequencing_window": 10}  # fmt: skip
+    assert record["bridge"] == {
+        "portal": devnet.portal,
+        "inbox": devnet.inbox,
+        "withdrawal_delay": 5,
+        "escape_window": 60,
+        "confirmations": 2,
+        "sequencing_window": 10,
+    }
 
 
 # ---- forced calls ----
@@ -237,8 +252,19 @@ def test_a_forced_call_runs_the_token_apps_transfer_as_the_l1_sender(
     recipient, amount = fresh(), 4321
     data = TRANSFER + bytes(12) + _raw(recipient) + amount.to_bytes(32, "big")
     address = devnet.apps[app]["address"]
-    result = devnet.bridge("deposit", app, "--amount", "0", "--to", address, "--data",
-                           "0x" + data.hex(), "--gas", "300000", "--json").ok()  # fmt: skip
+    result = devnet.bridge(
+        "deposit",
+        app,
+        "--amount",
+        "0",
+        "--to",
+        address,
+        "--data",
+        "0x" + data.hex(),
+        "--gas",
+        "300000",
+        "--json",
+    ).ok()
     assert devnet.token_balance(app, address, recipient) == amount
     receipt = devnet.rpc(app, "eth_getTransactionReceipt", result["l2_tx"])
     topic = "0x" + keccak(b"Transfer(address,address,uint256)").hex()
@@ -259,8 +285,9 @@ def _funded_user(devnet: Devnet, app: str, eth: int) -> Any:
 
 def test_withdraw_then_finalize_pays_the_l1_target(devnet: Devnet, app: str) -> None:
     user, target, amount = _funded_user(devnet, app, 2 * ETHER), fresh(), ETHER
-    started = devnet.bridge("withdraw", app, "--amount", str(amount), "--to", target, "--key",
-                            user.key.hex(), "--json").ok()  # fmt: skip
+    started = devnet.bridge(
+        "withdraw", app, "--amount", str(amount), "--to", target, "--key", user.key.hex(), "--json"
+    ).ok()
     assert started.keys() == {"l2_tx", "withdrawal_hash", "l2_block"}
     (listed,) = devnet.rpc(app, "rollup_getBlockWithdrawals", hex(started["l2_block"]))
     assert listed["hash"] == started["withdrawal_hash"] and listed["target"] == target
@@ -290,10 +317,22 @@ def test_a_bridged_token_withdrawn_is_paid_in_the_l1_token(
     devnet: Devnet, token: str, app: str
 ) -> None:
     user, target = _funded_user(devnet, app, ETHER), fresh()
-    devnet.bridge("deposit", app, "--amount", "300000", "--to", user.address, "--token", token,
-                  "--json").ok()  # fmt: skip
-    started = devnet.bridge("withdraw", app, "--amount", "200000", "--to", target, "--token",
-                            token, "--key", user.key.hex(), "--json").ok()  # fmt: skip
+    devnet.bridge(
+        "deposit", app, "--amount", "300000", "--to", user.address, "--token", token, "--json"
+    ).ok()
+    started = devnet.bridge(
+        "withdraw",
+        app,
+        "--amount",
+        "200000",
+        "--to",
+        target,
+        "--token",
+        token,
+        "--key",
+        user.key.hex(),
+        "--json",
+    ).ok()
     bridged = "0x" + bridged_token_address(_raw(token)).hex()
     assert devnet.token_balance(app, bridged, user.address) == 100_000
     done = devnet.bridge("finalize", app, started["withdrawal_hash"], "--json").ok()
@@ -316,8 +355,9 @@ def test_the_escape_hatch_pays_a_user_once_with_the_sequencer_stopped(
 ) -> None:
     user, eth, tokens = fresh(), 5 * ETHER // 2, 123_456
     devnet.bridge("deposit", NATIVE, "--amount", str(eth), "--to", user, "--json").ok()
-    last = devnet.bridge("deposit", NATIVE, "--amount", str(tokens), "--to", user, "--token",
-                         token, "--json").ok()  # fmt: skip
+    last = devnet.bridge(
+        "deposit", NATIVE, "--amount", str(tokens), "--to", user, "--token", token, "--json"
+    ).ok()
     wait_for(lambda: devnet.safe(NATIVE) >= last["l2_block"], "the deposits' batch")
 
     early = devnet.bridge("escape", NATIVE, "--account", user, "--token", token, "--json")
@@ -335,15 +375,15 @@ def test_the_escape_hatch_pays_a_user_once_with_the_sequencer_stopped(
         devnet.l1("evm_mine")
 
         before = devnet.w3.eth.get_balance(Web3.to_checksum_address(user))
-        result = devnet.bridge("escape", NATIVE, "--account", user, "--token", token,
-                               "--json").ok()  # fmt: skip
+        result = devnet.bridge("escape", NATIVE, "--account", user, "--token", token, "--json").ok()
         assert result.keys() == {"escape_tx", "account", "paid", "seconds"}
         assert result["account"] == user and result["paid"] == {"eth": eth, token: tokens}
         assert devnet.w3.eth.get_balance(Web3.to_checksum_address(user)) == before + eth
         assert devnet.l1_token_balance(token, user) == tokens
 
-        again = devnet.bridge_process("escape", NATIVE, "--account", user, "--token", token,
-                                      "--json")  # fmt: skip
+        again = devnet.bridge_process(
+            "escape", NATIVE, "--account", user, "--token", token, "--json"
+        )
         assert again.code == 1 and again.out == ""
         assert again.err.strip().splitlines() == [
             f"rollup: error: account {user} already escaped from chain {CHAIN_IDS[NATIVE]}"

@@ -40,8 +40,9 @@ def _latest_root(pair: BusPair, which: str) -> str:
 def _crash_free_roots(pair: BusPair, raws: list[str]) -> tuple[str, str]:
     """The same transactions on an in-process network that never crashes."""
     apps = pair.root / "apps"
-    with LocalNetwork([LocalChain.from_dir(apps / "pinger"),
-                       LocalChain.from_dir(apps / "ponger")]) as net:  # fmt: skip
+    with LocalNetwork(
+        [LocalChain.from_dir(apps / "pinger"), LocalChain.from_dir(apps / "ponger")]
+    ) as net:
         a, b = net.chains
         for raw in raws:
             receipt = a.send_raw(bytes.fromhex(raw[2:]))
@@ -53,8 +54,11 @@ def _crash_free_roots(pair: BusPair, raws: list[str]) -> tuple[str, str]:
 
 def _settle_and_check(pair: BusPair, raws: list[str]) -> None:
     total = len(raws) * CALLS_PER_TX
-    pair.wait(lambda: pair.stats()[1] >= total and pair.executed() >= total, SETTLE_TIMEOUT,
-              f"{total} calls and callbacks")  # fmt: skip
+    pair.wait(
+        lambda: pair.stats()[1] >= total and pair.executed() >= total,
+        SETTLE_TIMEOUT,
+        f"{total} calls and callbacks",
+    )
     assert pair.stats() == (total, total, 0)
     assert pair.executed() == total
     ks = list(range(1, total + 1))
@@ -128,8 +132,11 @@ def test_malformed_frames_are_rejected_and_change_nothing(tmp_path: Path) -> Non
             v + b"\x02" + rlp.encode([encode_int(good), encode_int(good), bytes(65)]),  # to self
         ]
         asyncio.run(_write_frames(tmp_path / "bus" / f"{good}.sock", frames))
-        pair.wait(lambda: pair.b.log_tail(200).count("rejected a bus frame") >= 4, 10,
-                  "the rejections in the log")  # fmt: skip
+        pair.wait(
+            lambda: pair.b.log_tail(200).count("rejected a bus frame") >= 4,
+            10,
+            "the rejections in the log",
+        )
         log = pair.b.log_tail(200)
         assert f"bus frame version 7 is not {VERSION}" in log
         assert "unknown bus frame kind 9" in log

@@ -83,11 +83,19 @@ class Pair:
         data = selector("send_to(uint64,address,address,uint256)") + encode_values(
             ["uint64", "address", "address", "uint256"], [chain, app, owner, amount]
         )
-        tx = ALICE.sign_transaction({
-            "type": 2, "chainId": TOKEN_CHAIN, "nonce": self.nonce, "to":
-            to_checksum_address(self.token_app.address), "value": 0, "gas": 1_000_000,
-            "maxFeePerGas": 2 * 10**9, "maxPriorityFeePerGas": 0, "data": data,
-        })  # fmt: skip
+        tx = ALICE.sign_transaction(
+            {
+                "type": 2,
+                "chainId": TOKEN_CHAIN,
+                "nonce": self.nonce,
+                "to": to_checksum_address(self.token_app.address),
+                "value": 0,
+                "gas": 1_000_000,
+                "maxFeePerGas": 2 * 10**9,
+                "maxPriorityFeePerGas": 0,
+                "data": data,
+            }
+        )
         self.nonce += 1
         tx_hash = rpc(self.token.url, "eth_sendRawTransaction", "0x" + tx.raw_transaction.hex())
         assert rpc(self.token.url, "eth_getTransactionReceipt", tx_hash)["status"] == "0x1"
@@ -142,14 +150,28 @@ def pair(tmp_path: Path) -> Iterator[Pair]:
 # ---- frames an attacker can make -------------------------------------------------------------
 
 
-def forged_deposit(pair: Pair, owner: bytes, amount: int, number: int = 1,
-                   nonce: int = 0) -> CrossMessage:  # fmt: skip
+def forged_deposit(
+    pair: Pair, owner: bytes, amount: int, number: int = 1, nonce: int = 0
+) -> CrossMessage:
     """The message the token app would send for a deposit of `amount` to `owner`."""
     data = selector("receive_tokens(address,uint256)") + encode_values(
         ["address", "uint256"], [owner, amount]
     )
-    return CrossMessage(TOKEN_CHAIN, number, 0, nonce, BOOK_CHAIN, pair.token_app.address,
-                        pair.book_app.address, CALL, 0, 500_000, 2**63, False, data)  # fmt: skip
+    return CrossMessage(
+        TOKEN_CHAIN,
+        number,
+        0,
+        nonce,
+        BOOK_CHAIN,
+        pair.token_app.address,
+        pair.book_app.address,
+        CALL,
+        0,
+        500_000,
+        2**63,
+        False,
+        data,
+    )
 
 
 def forged_block(message: CrossMessage, key: bytes | None) -> BlockMessages:
@@ -157,12 +179,23 @@ def forged_block(message: CrossMessage, key: bytes | None) -> BlockMessages:
     `key`, or not at all."""
     leaves = message_leaves([message])
     header = BlockHeader(
-        number=message.src_block, parent_hash=ZERO_HASH, timestamp=0, timestamp_ms=0,
-        coinbase=message.sender, state_root=ZERO_HASH, transactions_root=ZERO_HASH,
-        receipts_root=ZERO_HASH, messages_root=Hash32(merkle_levels(leaves)[-1][0]),
-        withdrawals_root=ZERO_HASH, logs_bloom=bytes(256), gas_limit=1, gas_used=0,
-        base_fee=0, l1_origin=0, chain_id=TOKEN_CHAIN,
-    )  # fmt: skip
+        number=message.src_block,
+        parent_hash=ZERO_HASH,
+        timestamp=0,
+        timestamp_ms=0,
+        coinbase=message.sender,
+        state_root=ZERO_HASH,
+        transactions_root=ZERO_HASH,
+        receipts_root=ZERO_HASH,
+        messages_root=Hash32(merkle_levels(leaves)[-1][0]),
+        withdrawals_root=ZERO_HASH,
+        logs_bloom=bytes(256),
+        gas_limit=1,
+        gas_used=0,
+        base_fee=0,
+        l1_origin=0,
+        chain_id=TOKEN_CHAIN,
+    )
     signature = sign_header(key, header) if key is not None else bytes(65)
     proof = tuple(merkle_multiproof(merkle_levels(leaves), [0]))
     return BlockMessages(header, signature, 1, (message,), proof, block_hash(header))
@@ -249,7 +282,7 @@ def test_forged_messages_are_rejected_and_the_honest_one_still_executes(pair: Pa
         messages_frame(TOKEN_CHAIN, BOOK_CHAIN, [forged_block(deposit, None)]),  # unsigned
         messages_frame(
             TOKEN_CHAIN, BOOK_CHAIN, [forged_block(deposit, secrets.token_bytes(32))]
-        ),  # another key # fmt: skip
+        ),  # another key
         messages_frame(TOKEN_CHAIN, BOOK_CHAIN, [real_header_forged_message]),
         honest,  # replayed to the book: it is for chain NOBODY
     ]
@@ -267,8 +300,7 @@ def test_forged_messages_are_rejected_and_the_honest_one_still_executes(pair: Pa
 
     # The honest deposit uses the nonce the forgeries claimed (0 on token -> book): it runs.
     pair.send_to(BOOK_CHAIN, pair.book_app.address, ALICE_ADDRESS, 5 * 10**18)
-    wait_for(lambda: pair.book_balance(ALICE_ADDRESS) == 5 * 10**18, "the honest deposit",
-             DEADLINE)  # fmt: skip
+    wait_for(lambda: pair.book_balance(ALICE_ADDRESS) == 5 * 10**18, "the honest deposit", DEADLINE)
     assert pair.book_balance(attacker) == 0
 
 
@@ -287,16 +319,25 @@ def test_forged_progress_does_not_make_the_sender_drop_a_message(pair: Pair) -> 
     listener = Listener(pair.socket(BOOK_CHAIN))  # the attacker plays the absent book
     try:
         asyncio.run(write_frames(pair.socket(TOKEN_CHAIN), forged))
-        wait_for(lambda: "rejected a bus frame (signature)" in rejections(pair.token),
-                 "the signature rejection", DEADLINE)  # fmt: skip
-        wait_for(lambda: "rejected a bus frame (destination)" in rejections(pair.token),
-                 "the destination rejection", DEADLINE)  # fmt: skip
+        wait_for(
+            lambda: "rejected a bus frame (signature)" in rejections(pair.token),
+            "the signature rejection",
+            DEADLINE,
+        )
+        wait_for(
+            lambda: "rejected a bus frame (destination)" in rejections(pair.token),
+            "the destination rejection",
+            DEADLINE,
+        )
         listener.pump(1.5)  # past the token's once-a-second save of acknowledgements
     finally:
         listener.close()
     pair.book.start()
-    wait_for(lambda: pair.book_balance(ALICE_ADDRESS) == 3 * 10**18,
-             "the deposit from the outbox", DEADLINE)  # fmt: skip
+    wait_for(
+        lambda: pair.book_balance(ALICE_ADDRESS) == 3 * 10**18,
+        "the deposit from the outbox",
+        DEADLINE,
+    )
 
 
 # ---- (d) the socket directory ------------------------------------------------------------------
@@ -348,8 +389,13 @@ async def _nats_attacks(server: NatsServerProcess, forged: bytes) -> dict[str, A
 
     found: dict[str, Any] = {"anonymous": await _anonymous_connect(server.port)}
     token = server.credentials(TOKEN_CHAIN)
-    nc = await nats.connect(server.url, user=token.user, password=token.password,
-                            inbox_prefix=f"_INBOX_{TOKEN_CHAIN}", error_cb=on_error)  # fmt: skip
+    nc = await nats.connect(
+        server.url,
+        user=token.user,
+        password=token.password,
+        inbox_prefix=f"_INBOX_{TOKEN_CHAIN}",
+        error_cb=on_error,
+    )
     js = nc.jetstream(timeout=1.0)
     try:  # the token's user, sending a frame as if from the book (to the token itself)
         await js.publish(msg_subject(TOKEN_CHAIN, BOOK_CHAIN), forged)
@@ -382,13 +428,13 @@ def test_nats_refuses_strangers_and_chains_sending_as_others(
     assert "Authorization Violation" in found["anonymous"]
     assert found["stored"] == 0
     assert found["as_other"] == "TimeoutError"  # never stored: no acknowledgement
-    assert any(f'publish to "{msg_subject(TOKEN_CHAIN, BOOK_CHAIN)}"' in e
-               for e in found["errors"])  # fmt: skip
-    assert any(f'publish to "{ctl_subject(TOKEN_CHAIN, BOOK_CHAIN)}"' in e
-               for e in found["errors"])  # fmt: skip
-    wait_for(lambda: "rejected a bus frame (signature)" in rejections(pair.book),
-             "the book's rejection of the admin's forgery", DEADLINE)  # fmt: skip
+    assert any(f'publish to "{msg_subject(TOKEN_CHAIN, BOOK_CHAIN)}"' in e for e in found["errors"])
+    assert any(f'publish to "{ctl_subject(TOKEN_CHAIN, BOOK_CHAIN)}"' in e for e in found["errors"])
+    wait_for(
+        lambda: "rejected a bus frame (signature)" in rejections(pair.book),
+        "the book's rejection of the admin's forgery",
+        DEADLINE,
+    )
     assert pair.book_balance(attacker) == 0
     pair.send_to(BOOK_CHAIN, pair.book_app.address, ALICE_ADDRESS, 2 * 10**18)
-    wait_for(lambda: pair.book_balance(ALICE_ADDRESS) == 2 * 10**18, "the honest deposit",
-             DEADLINE)  # fmt: skip
+    wait_for(lambda: pair.book_balance(ALICE_ADDRESS) == 2 * 10**18, "the honest deposit", DEADLINE)

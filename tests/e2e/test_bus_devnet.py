@@ -23,8 +23,9 @@ pytestmark = pytest.mark.e2e
 DEADLINE = 30.0
 
 
-def call(url: str, to: bytes, signature: str, types: list[str], args: list[Any],
-         returns: list[str]) -> Any:  # fmt: skip
+def call(
+    url: str, to: bytes, signature: str, types: list[str], args: list[Any], returns: list[str]
+) -> Any:
     data = selector(signature) + encode_values(types, args)
     out = rpc(url, "eth_call", {"to": "0x" + to.hex(), "data": "0x" + data.hex()}, "latest")
     return decode_args(returns, bytes.fromhex(out[2:]))
@@ -33,8 +34,9 @@ def call(url: str, to: bytes, signature: str, types: list[str], args: list[Any],
 @pytest.fixture(params=["embedded", "nats"])
 def devnet(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[dict[str, Any]]:
     token, book = render_pair(tmp_path)
-    with detached_devnet(tmp_path / "data", "--da", "none", "--bus", request.param, str(token),
-                         str(book)) as devnet:  # fmt: skip
+    with detached_devnet(
+        tmp_path / "data", "--da", "none", "--bus", request.param, str(token), str(book)
+    ) as devnet:
         assert "Bus:" in devnet.up.stdout
         yield devnet.state
 
@@ -50,26 +52,37 @@ def test_token_deposits_into_the_orderbook_over_the_bus(devnet: dict[str, Any]) 
     data = selector("send_to(uint64,address,address,uint256)") + encode_values(
         ["uint64", "address", "address", "uint256"], [BOOK_CHAIN, book_addr, owner, 5 * 10**18]
     )
-    tx = alice.sign_transaction({
-        "type": 2, "chainId": TOKEN_CHAIN, "nonce": 0, "to": apps["token"]["address"],
-        "value": 0, "gas": 1_000_000, "maxFeePerGas": 2 * 10**9, "maxPriorityFeePerGas": 0,
-        "data": data,
-    })  # fmt: skip
+    tx = alice.sign_transaction(
+        {
+            "type": 2,
+            "chainId": TOKEN_CHAIN,
+            "nonce": 0,
+            "to": apps["token"]["address"],
+            "value": 0,
+            "gas": 1_000_000,
+            "maxFeePerGas": 2 * 10**9,
+            "maxPriorityFeePerGas": 0,
+            "data": data,
+        }
+    )
     tx_hash = rpc(token_url, "eth_sendRawTransaction", "0x" + tx.raw_transaction.hex())
     assert rpc(token_url, "eth_getTransactionReceipt", tx_hash)["status"] == "0x1"
 
     def deposited() -> Any:
-        balance = call(book_url, book_addr, "balance_of(address)", ["address"], [owner],
-                       ["uint256"] * 4)  # fmt: skip
+        balance = call(
+            book_url, book_addr, "balance_of(address)", ["address"], [owner], ["uint256"] * 4
+        )
         return balance[0]
 
     assert wait_for(deposited, "the deposit on the orderbook", DEADLINE) == 5 * 10**18
     holder = remote_address(BOOK_CHAIN, book_addr)
-    assert call(token_url, token_addr, "balanceOf(address)", ["address"], [holder],
-                ["uint256"]) == (5 * 10**18,)  # fmt: skip
+    assert call(
+        token_url, token_addr, "balanceOf(address)", ["address"], [holder], ["uint256"]
+    ) == (5 * 10**18,)
 
     # the orderbook's result ran the token's callback: find it in the token chain's blocks
     settled = keccak(b"SendSettled(bytes32,bool)")
+
     def results() -> list[dict[str, Any]]:
         head = int(rpc(token_url, "eth_blockNumber"), 16)
         blocks = [rpc(token_url, "rollup_getBlockMessages", hex(n)) for n in range(1, head + 1)]

@@ -27,13 +27,21 @@ EXAMPLES = REPO / "examples"
 DEADLINE = 30.0
 ALICE = Account.from_key(DEV_KEYS[0])  # holds the erc20 supply
 BOOK_ABI = [
-    {"type": "function", "name": "balance_of", "stateMutability": "view",
-     "inputs": [{"name": "owner", "type": "address"}],
-     "outputs": [{"name": "", "type": "uint256"}] * 4},
-    {"type": "function", "name": "withdraw_to_token", "stateMutability": "nonpayable",
-     "inputs": [{"name": "amount", "type": "uint256"}],
-     "outputs": [{"name": "", "type": "bytes32"}]},
-]  # fmt: skip
+    {
+        "type": "function",
+        "name": "balance_of",
+        "stateMutability": "view",
+        "inputs": [{"name": "owner", "type": "address"}],
+        "outputs": [{"name": "", "type": "uint256"}] * 4,
+    },
+    {
+        "type": "function",
+        "name": "withdraw_to_token",
+        "stateMutability": "nonpayable",
+        "inputs": [{"name": "amount", "type": "uint256"}],
+        "outputs": [{"name": "", "type": "bytes32"}],
+    },
+]
 
 
 @pytest.fixture(scope="module")
@@ -41,17 +49,20 @@ def apps(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
     root = tmp_path_factory.mktemp("examples")
     for name in ("token", "erc20", "orderbook"):
         shutil.copytree(EXAMPLES / name, root / name, ignore=shutil.ignore_patterns("build"))
-    with detached_devnet(root / "data", "--da", "none",
-                         *(str(root / n) for n in ("token", "erc20", "orderbook"))) as net:
+    with detached_devnet(
+        root / "data", "--da", "none", *(str(root / n) for n in ("token", "erc20", "orderbook"))
+    ) as net:
         out: dict[str, Any] = {}
         for app in net.state["apps"]:
             w3 = Web3(Web3.HTTPProvider(app["rpc_url"]))
-            out[app["name"]] = {"w3": w3, "address": Web3.to_checksum_address(app["address"]),
-                                "chain": app["chain_id"]}  # fmt: skip
+            out[app["name"]] = {
+                "w3": w3,
+                "address": Web3.to_checksum_address(app["address"]),
+                "chain": app["chain_id"],
+            }
         erc20 = out["erc20"]
         artifact = load_app(root / "erc20").code
-        erc20["contract"] = erc20["w3"].eth.contract(address=erc20["address"],
-                                                     abi=artifact.abi)  # type: ignore[union-attr]
+        erc20["contract"] = erc20["w3"].eth.contract(address=erc20["address"], abi=artifact.abi)  # type: ignore[union-attr]
         book = out["orderbook"]
         book["contract"] = book["w3"].eth.contract(address=book["address"], abi=BOOK_ABI)
         yield out
@@ -70,8 +81,10 @@ def send(app: dict[str, Any], fn: Any, account: Any = ALICE) -> Any:
 
 def settled(erc20: dict[str, Any], msg_id: bytes) -> bool | None:
     """The `delivered` flag of the token's SendSettled event for `msg_id`, once it ran."""
-    events = erc20["contract"].events.SendSettled().get_logs(
-        from_block=0, argument_filters={"id": msg_id}
+    events = (
+        erc20["contract"]
+        .events.SendSettled()
+        .get_logs(from_block=0, argument_filters={"id": msg_id})
     )
     return None if not events else bool(events[0]["args"]["delivered"])
 
@@ -82,8 +95,9 @@ def test_evm_token_deposits_into_native_orderbook_and_back(apps: dict[str, Any])
     holder = Web3.to_checksum_address(
         remote_address(book["chain"], bytes.fromhex(book["address"][2:]))
     )
-    receipt = send(erc20, token.functions.sendTo(book["chain"], book["address"],
-                                                 ALICE.address, 500))  # fmt: skip
+    receipt = send(
+        erc20, token.functions.sendTo(book["chain"], book["address"], ALICE.address, 500)
+    )
     (sent,) = token.events.SentToApp().process_receipt(receipt, errors=DISCARD)
     msg_id = sent["args"]["id"]
     assert token.functions.balanceOf(holder).call() >= 500  # held for the orderbook
@@ -95,8 +109,11 @@ def test_evm_token_deposits_into_native_orderbook_and_back(apps: dict[str, Any])
 
     before = token.functions.balanceOf(ALICE.address).call()
     send(book, book["contract"].functions.withdraw_to_token(200))  # native -> EVM transfer
-    assert wait_for(lambda: token.functions.balanceOf(ALICE.address).call() == before + 200,
-                    "the transfer back", DEADLINE)  # fmt: skip
+    assert wait_for(
+        lambda: token.functions.balanceOf(ALICE.address).call() == before + 200,
+        "the transfer back",
+        DEADLINE,
+    )
     assert wait_for(lambda: balances(ALICE.address).call()[0] == 300, "the debit", DEADLINE)
 
 
@@ -105,11 +122,16 @@ def test_a_refused_send_is_refunded_by_the_callback(apps: dict[str, Any]) -> Non
     token = erc20["contract"]
     before = token.functions.balanceOf(ALICE.address).call()
     # the native token app has no receive_tokens: the call fails there, and the result says so
-    receipt = send(erc20, token.functions.sendTo(native_token["chain"], native_token["address"],
-                                                 ALICE.address, 70))  # fmt: skip
+    receipt = send(
+        erc20,
+        token.functions.sendTo(native_token["chain"], native_token["address"], ALICE.address, 70),
+    )
     (sent,) = token.events.SentToApp().process_receipt(receipt, errors=DISCARD)
-    (debit,) = [e for e in token.events.Transfer().process_receipt(receipt, errors=DISCARD)
-                if e["args"]["from"] == ALICE.address]  # fmt: skip
+    (debit,) = [
+        e
+        for e in token.events.Transfer().process_receipt(receipt, errors=DISCARD)
+        if e["args"]["from"] == ALICE.address
+    ]
     assert debit["args"]["value"] == 70  # taken at send time (the refund may be back already)
     assert wait_for(lambda: settled(erc20, sent["args"]["id"]) is False, "the refund", DEADLINE)
     assert token.functions.balanceOf(ALICE.address).call() == before

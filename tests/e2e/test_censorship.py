@@ -45,22 +45,40 @@ ALICE_KEY = DEV_KEYS[2]
 class Chain:
     """One app: its directory (window shortened), its node process, JSON-RPC."""
 
-    def __init__(self, root: Path, name: str, chain_id: int, setup: L1Setup, rpc_url: str,
-                 *extra: str) -> None:  # fmt: skip
+    def __init__(
+        self, root: Path, name: str, chain_id: int, setup: L1Setup, rpc_url: str, *extra: str
+    ) -> None:
         self.name, self.chain_id, self.setup, self.rpc_url = name, chain_id, setup, rpc_url
         self.app_dir = render_template(root / name, "token", name, chain_id)
         manifest = self.app_dir / "rollup.toml"
         text = manifest.read_text()
         assert "sequencing_window = 10" in text
         manifest.write_text(text.replace("sequencing_window = 10", f"sequencing_window = {WINDOW}"))
-        args = ["--da", "ethereum", "--l1-rpc", rpc_url, "--inbox", "0x" + setup.inbox.hex(),
-                "--inbox-from-block", str(setup.from_block), "--portal",
-                "0x" + setup.portal.hex(), "--portal-from-block", str(setup.from_block),
-                "--l1-poll", "0.1", "--da-max-delay", "0.2", "--da-retry-max", "1",
-                *extra]  # fmt: skip
+        args = [
+            "--da",
+            "ethereum",
+            "--l1-rpc",
+            rpc_url,
+            "--inbox",
+            "0x" + setup.inbox.hex(),
+            "--inbox-from-block",
+            str(setup.from_block),
+            "--portal",
+            "0x" + setup.portal.hex(),
+            "--portal-from-block",
+            str(setup.from_block),
+            "--l1-poll",
+            "0.1",
+            "--da-max-delay",
+            "0.2",
+            "--da-retry-max",
+            "1",
+            *extra,
+        ]
         key_file = {"ROLLUP_BATCHER_KEY_FILE": str(setup.batchers[name])}
-        self.process = NodeProcess(self.app_dir, root / f"{name}-data", extra_args=args,
-                                   env=key_file)  # fmt: skip
+        self.process = NodeProcess(
+            self.app_dir, root / f"{name}-data", extra_args=args, env=key_file
+        )
         self.nonce = 0
 
     def rpc(self, method: str, *params: Any) -> Any:
@@ -71,11 +89,17 @@ class Chain:
 
     def transfer(self) -> None:
         """A transfer from dev account 2, waited for (so a block is built, and posted)."""
-        signed = Account.from_key(ALICE_KEY).sign_transaction({
-            "chainId": self.chain_id, "nonce": self.nonce,
-            "to": Web3.to_checksum_address(os.urandom(20)), "value": 1, "gas": 21_000,
-            "maxFeePerGas": 2 * 10**9, "maxPriorityFeePerGas": 0,
-        })  # fmt: skip
+        signed = Account.from_key(ALICE_KEY).sign_transaction(
+            {
+                "chainId": self.chain_id,
+                "nonce": self.nonce,
+                "to": Web3.to_checksum_address(os.urandom(20)),
+                "value": 1,
+                "gas": 21_000,
+                "maxFeePerGas": 2 * 10**9,
+                "maxPriorityFeePerGas": 0,
+            }
+        )
         tx_hash = self.rpc("eth_sendRawTransaction", "0x" + bytes(signed.raw_transaction).hex())
         self.nonce += 1
         wait_for(lambda: self.rpc("eth_getTransactionReceipt", tx_hash), "a block")
@@ -86,13 +110,30 @@ class Chain:
     def verify(self) -> tuple[int, dict[str, Any]]:
         """`python -m services.verifier --once` with the Portal, as the devnet runs it."""
         done = subprocess.run(
-            [sys.executable, "-m", "services.verifier", "--app-dir", str(self.app_dir),
-             "--l1-rpc", self.rpc_url, "--inbox", "0x" + self.setup.inbox.hex(), "--portal",
-             "0x" + self.setup.portal.hex(), "--from-l1-block", str(self.setup.from_block),
-             "--once", "--json", "--timeout", "60"],
-            capture_output=True, text=True, timeout=120,
+            [
+                sys.executable,
+                "-m",
+                "services.verifier",
+                "--app-dir",
+                str(self.app_dir),
+                "--l1-rpc",
+                self.rpc_url,
+                "--inbox",
+                "0x" + self.setup.inbox.hex(),
+                "--portal",
+                "0x" + self.setup.portal.hex(),
+                "--from-l1-block",
+                str(self.setup.from_block),
+                "--once",
+                "--json",
+                "--timeout",
+                "60",
+            ],
+            capture_output=True,
+            text=True,
+            timeout=120,
             env=dict(os.environ, ETH_HASH_BACKEND="pysha3"),
-        )  # fmt: skip
+        )
         assert done.stdout.strip(), done.stderr[-3000:]
         return done.returncode, json.loads(done.stdout.strip().splitlines()[-1])
 
@@ -110,8 +151,10 @@ def mine(anvil: AnvilProcess, blocks: int) -> None:
 def test_a_chain_that_ignores_deposits_is_reported_at_the_window(
     anvil: AnvilProcess, tmp_path: Path
 ) -> None:
-    specs = [BatcherSpec(name, chain, tmp_path / f"{name}.key")
-             for name, chain in (("honest", HONEST), ("censor", CENSOR))]  # fmt: skip
+    specs = [
+        BatcherSpec(name, chain, tmp_path / f"{name}.key")
+        for name, chain in (("honest", HONEST), ("censor", CENSOR))
+    ]
     setup = prepare_l1(anvil.rpc_url, specs, tmp_path / "l1", fund_owner_from=DEV_KEYS[0])
     honest = Chain(tmp_path, "honest", HONEST, setup, anvil.rpc_url)
     censor = Chain(tmp_path, "censor", CENSOR, setup, anvil.rpc_url, "--fault-ignore-deposits")
@@ -127,9 +170,12 @@ def test_a_chain_that_ignores_deposits_is_reported_at_the_window(
             to = os.urandom(20)
             sent[chain.name] = portal.deposit_eth(chain.chain_id, to, 10**18).deposit
         mine(anvil, 2)  # confirmed: the honest node includes its deposit in a block of its own
-        wait_for(lambda: honest.rpc("eth_getTransactionByHash",
-                                    "0x" + sent["honest"].hash.hex()) is not None,
-                 "the honest node to include its deposit")  # fmt: skip
+        wait_for(
+            lambda: (
+                honest.rpc("eth_getTransactionByHash", "0x" + sent["honest"].hash.hex()) is not None
+            ),
+            "the honest node to include its deposit",
+        )
         wait_for(honest.posted, "the honest batch")
 
         # the window closes: a block of each chain, committed past D + W
@@ -155,5 +201,6 @@ def test_a_chain_that_ignores_deposits_is_reported_at_the_window(
     assert code == 1 and status["status"] == "diverged", status
     assert status["block"] == late.last_block <= censor_head
     name = f"deposit 0x{deposit.source_hash.hex()} (nonce 0, L1 block {deposit.l1_block})"
-    assert status["message"].startswith(f"diverged at block {late.last_block}: {name} due at "
-                                        f"L1 block {due}"), status  # fmt: skip
+    assert status["message"].startswith(
+        f"diverged at block {late.last_block}: {name} due at L1 block {due}"
+    ), status

@@ -54,14 +54,16 @@ class Sender:
 
     def __init__(self, url: str) -> None:
         self.url, self.key = url, DEV_KEYS[1]
-        self.nonce = int(rpc(url, "eth_getTransactionCount",
-                             Account.from_key(self.key).address, "pending"), 16)  # fmt: skip
+        self.nonce = int(
+            rpc(url, "eth_getTransactionCount", Account.from_key(self.key).address, "pending"), 16
+        )
 
     def send(self, index: int) -> dict[str, Any]:
         """One transfer in one call (so in a block of its own): the answer, result or error."""
         with RpcClient(self.url, RPC_TIMEOUT) as client:
-            answer: dict[str, Any] = client.post(request("eth_sendRawTransaction",
-                                                         [self.sign(index)]))  # fmt: skip
+            answer: dict[str, Any] = client.post(
+                request("eth_sendRawTransaction", [self.sign(index)])
+            )
         if "result" in answer:
             self.nonce += 1
         return answer
@@ -76,9 +78,14 @@ class Sender:
 
     def sign(self, index: int, nonce: int | None = None) -> str:
         to = os.urandom(20)
-        tx: dict[str, Any] = {"type": 2, "chainId": CHAIN_ID, "value": 0,
-                              "nonce": self.nonce if nonce is None else nonce,
-                              "maxFeePerGas": 2 * 10**9, "maxPriorityFeePerGas": 0}  # fmt: skip
+        tx: dict[str, Any] = {
+            "type": 2,
+            "chainId": CHAIN_ID,
+            "value": 0,
+            "nonce": self.nonce if nonce is None else nonce,
+            "maxFeePerGas": 2 * 10**9,
+            "maxPriorityFeePerGas": 0,
+        }
         if index % 2:
             data = bytes.fromhex("a9059cbb") + bytes(12) + to + (10**15).to_bytes(32, "big")
             tx |= {"to": to_checksum_address(app_address("tok")), "gas": 100_000, "data": data}
@@ -97,40 +104,82 @@ def l1(tmp_path: Path) -> Iterator[AnvilProcess]:
         anvil.stop()
 
 
-def start_node(token_app: Path, data_dir: Path, anvil: AnvilProcess, setup: L1Setup,
-               *extra: str) -> NodeProcess:  # fmt: skip
-    args = ["--da", "ethereum", "--l1-rpc", anvil.rpc_url, "--inbox", "0x" + setup.inbox.hex(),
-            "--inbox-from-block", str(setup.from_block), "--da-max-delay", "0.2",
-            "--da-retry-max", "1", *extra]  # fmt: skip
-    node = NodeProcess(token_app, data_dir, extra_args=args,
-                       env={"ROLLUP_BATCHER_KEY_FILE": str(setup.batchers["tok"])})  # fmt: skip
+def start_node(
+    token_app: Path, data_dir: Path, anvil: AnvilProcess, setup: L1Setup, *extra: str
+) -> NodeProcess:
+    args = [
+        "--da",
+        "ethereum",
+        "--l1-rpc",
+        anvil.rpc_url,
+        "--inbox",
+        "0x" + setup.inbox.hex(),
+        "--inbox-from-block",
+        str(setup.from_block),
+        "--da-max-delay",
+        "0.2",
+        "--da-retry-max",
+        "1",
+        *extra,
+    ]
+    node = NodeProcess(
+        token_app,
+        data_dir,
+        extra_args=args,
+        env={"ROLLUP_BATCHER_KEY_FILE": str(setup.batchers["tok"])},
+    )
     node.start()
     return node
 
 
-def verify_once(token_app: Path, anvil: AnvilProcess, setup: L1Setup,
-                da_dir: Path) -> tuple[int, dict[str, Any]]:  # fmt: skip
+def verify_once(
+    token_app: Path, anvil: AnvilProcess, setup: L1Setup, da_dir: Path
+) -> tuple[int, dict[str, Any]]:
     done = subprocess.run(
-        [sys.executable, "-m", "services.verifier", "--app-dir", str(token_app), "--l1-rpc",
-         anvil.rpc_url, "--inbox", "0x" + setup.inbox.hex(), "--from-l1-block",
-         str(setup.from_block), "--da-dir", str(da_dir), "--once", "--json", "--timeout", "60"],
-        capture_output=True, text=True, timeout=120,
+        [
+            sys.executable,
+            "-m",
+            "services.verifier",
+            "--app-dir",
+            str(token_app),
+            "--l1-rpc",
+            anvil.rpc_url,
+            "--inbox",
+            "0x" + setup.inbox.hex(),
+            "--from-l1-block",
+            str(setup.from_block),
+            "--da-dir",
+            str(da_dir),
+            "--once",
+            "--json",
+            "--timeout",
+            "60",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
         env=dict(os.environ, ETH_HASH_BACKEND="pysha3"),
-    )  # fmt: skip
+    )
     assert done.stdout.strip(), done.stderr[-3000:]
     return done.returncode, json.loads(done.stdout.strip().splitlines()[-1])
 
 
-OUTAGES = [pytest.param(3.0, id="outage-3s"),
-           pytest.param(60.0, id="outage-60s", marks=pytest.mark.slow)]  # fmt: skip
+OUTAGES = [
+    pytest.param(3.0, id="outage-3s"),
+    pytest.param(60.0, id="outage-60s", marks=pytest.mark.slow),
+]
 
 
 @pytest.mark.parametrize("outage", OUTAGES)
 def test_posting_through_an_l1_outage_and_re_deriving(
     outage: float, token_app: Path, tmp_path: Path, l1: AnvilProcess
 ) -> None:  # the 60 s outage is `slow`: tests/conftest.py runs it with -m slow only
-    setup = prepare_l1(l1.rpc_url, [BatcherSpec("tok", CHAIN_ID, tmp_path / "batcher.key")],
-                       tmp_path / "l1", fund_owner_from=DEV_KEYS[0])  # fmt: skip
+    setup = prepare_l1(
+        l1.rpc_url,
+        [BatcherSpec("tok", CHAIN_ID, tmp_path / "batcher.key")],
+        tmp_path / "l1",
+        fund_owner_from=DEV_KEYS[0],
+    )
     data_dir = tmp_path / "data"
     node = start_node(token_app, data_dir, l1, setup, "--da-max-backlog-blocks", "6")
     try:
@@ -140,8 +189,11 @@ def test_posting_through_an_l1_outage_and_re_deriving(
             first = sender.send_batch(12)
             assert all("result" in a for a in first), first
         wait_for(lambda: posted(url), "posting", DEADLINE)
-        wait_for(lambda: block_number(url, "finalized") == block_number(url, "latest"),
-                 "L1 finality", DEADLINE)  # fmt: skip
+        wait_for(
+            lambda: block_number(url, "finalized") == block_number(url, "latest"),
+            "L1 finality",
+            DEADLINE,
+        )
 
         # The L1 goes away: blocks pile up unposted until admission pushes back.
         port = l1.port
@@ -178,16 +230,18 @@ def test_posting_through_an_l1_outage_and_re_deriving(
     batcher = L1Client(l1.rpc_url, "0x" + load_key(setup.batchers["tok"]).hex())
     garbage = b"\x00" + os.urandom(200)
     ref = EthereumDA(batcher, CHAIN_ID).submit(garbage)
-    BatchInbox(batcher, setup.inbox).commit(CHAIN_ID, head + 1, head + 1, keccak(garbage),
-                                            keccak(b"root"), encode_refs([ref]))  # fmt: skip
+    BatchInbox(batcher, setup.inbox).commit(
+        CHAIN_ID, head + 1, head + 1, keccak(garbage), keccak(b"root"), encode_refs([ref])
+    )
     code, status = verify_once(token_app, l1, setup, data_dir / "da")
     assert code == 1 and status["status"] == "diverged" and status["block"] == head + 1
     assert "frames do not decode" in status["reason"]
 
 
 def test_node_refuses_da_without_its_settings(token_app: Path, tmp_path: Path) -> None:
-    node = NodeProcess(token_app, tmp_path / "data", extra_args=["--da", "ethereum"],
-                       port=free_port())  # fmt: skip
+    node = NodeProcess(
+        token_app, tmp_path / "data", extra_args=["--da", "ethereum"], port=free_port()
+    )
     with pytest.raises(RuntimeError, match="--da ethereum needs --l1-rpc, --inbox"):
         node.start(timeout=30)
     node.stop()
@@ -206,10 +260,20 @@ def test_an_l1_reorg_that_removes_a_commitment_is_followed(
     """The newest batch's DA transaction and commitment are reorged out (`anvil_reorg`): the
     poster posts them again and a verifier that had verified them re-derives on the new L1."""
     anvil = l1_on_demand
-    setup = prepare_l1(anvil.rpc_url, [BatcherSpec("tok", CHAIN_ID, tmp_path / "batcher.key")],
-                       tmp_path / "l1", fund_owner_from=DEV_KEYS[0])  # fmt: skip
-    portal = ("--portal", "0x" + setup.portal.hex(), "--portal-from-block",
-              str(setup.from_block), "--l1-poll", "0.1")  # fmt: skip
+    setup = prepare_l1(
+        anvil.rpc_url,
+        [BatcherSpec("tok", CHAIN_ID, tmp_path / "batcher.key")],
+        tmp_path / "l1",
+        fund_owner_from=DEV_KEYS[0],
+    )
+    portal = (
+        "--portal",
+        "0x" + setup.portal.hex(),
+        "--portal-from-block",
+        str(setup.from_block),
+        "--l1-poll",
+        "0.1",
+    )
     node = start_node(token_app, tmp_path / "data", anvil, setup, *portal)
     inbox = BatchInbox(L1Client(anvil.rpc_url), setup.inbox)
     w3 = L1Client(anvil.rpc_url).w3
@@ -220,19 +284,24 @@ def test_an_l1_reorg_that_removes_a_commitment_is_followed(
             assert all("result" in a for a in sender.send_batch(4))
             wait_for(lambda: posted(url), "posting", DEADLINE)
         head = block_number(url, "latest")
-        _name, verifier = open_verifier(token_app, anvil.rpc_url, setup.inbox, [],
-                                        setup.from_block, setup.portal)  # fmt: skip
+        _name, verifier = open_verifier(
+            token_app, anvil.rpc_url, setup.inbox, [], setup.from_block, setup.portal
+        )
         try:
             assert verifier.verify_until_idle().message == f"in sync at block {head}"
             last = inbox.commitments(CHAIN_ID, 0)[-1]
             assert last.l1_block == int(w3.eth.block_number)  # the DA transaction just before
             rpc(anvil.rpc_url, "anvil_reorg", 2, [])
             assert inbox.next_block(CHAIN_ID) == last.first_block  # the commitment is gone
-            wait_for(lambda: inbox.next_block(CHAIN_ID) == head + 1, "the poster to post again",
-                     DEADLINE)  # fmt: skip
+            wait_for(
+                lambda: inbox.next_block(CHAIN_ID) == head + 1, "the poster to post again", DEADLINE
+            )
             again = inbox.commitments(CHAIN_ID, 0)[-1]
             assert (again.index, again.first_block, again.last_block) == (
-                last.index, last.first_block, last.last_block)  # fmt: skip
+                last.index,
+                last.first_block,
+                last.last_block,
+            )
             assert again.l1_block > last.l1_block
             wait_for(lambda: block_number(url, "safe") == head, "the safe head", DEADLINE)
             status = verifier.verify_until_idle()

@@ -58,8 +58,9 @@ class L1:
     def __init__(self, anvil: AnvilProcess) -> None:
         self.anvil = anvil
         owner = L1Client(anvil.rpc_url, DEV_KEYS[0])
-        deployment = deploy_bridge(owner, [ChainTerms(NATIVE_CHAIN, 5, 60),
-                                           ChainTerms(EVM_CHAIN, 5, 60)])  # fmt: skip
+        deployment = deploy_bridge(
+            owner, [ChainTerms(NATIVE_CHAIN, 5, 60), ChainTerms(EVM_CHAIN, 5, 60)]
+        )
         self.portal_address, self.from_block = deployment.portal, deployment.from_block
         self.w3 = owner.w3
         self.alice = self.portal_as(ALICE_KEY)
@@ -90,8 +91,16 @@ class L1:
         return self.reader.deposits(chain_id, block, block)
 
     def node_args(self) -> list[str]:
-        return ["--l1-rpc", self.anvil.rpc_url, "--portal", "0x" + self.portal_address.hex(),
-                "--portal-from-block", str(self.from_block), "--l1-poll", "0.1"]  # fmt: skip
+        return [
+            "--l1-rpc",
+            self.anvil.rpc_url,
+            "--portal",
+            "0x" + self.portal_address.hex(),
+            "--portal-from-block",
+            str(self.from_block),
+            "--l1-poll",
+            "0.1",
+        ]
 
 
 class App:
@@ -122,9 +131,11 @@ class App:
 
     def wait_included(self, deposit: Deposit) -> dict[str, Any]:
         """The deposit's transaction once it is in a block."""
+
         def included() -> dict[str, Any] | None:
-            tx: dict[str, Any] | None = self.rpc("eth_getTransactionByHash",
-                                                 "0x" + deposit.hash.hex())  # fmt: skip
+            tx: dict[str, Any] | None = self.rpc(
+                "eth_getTransactionByHash", "0x" + deposit.hash.hex()
+            )
             return tx if tx and tx["blockNumber"] else None
 
         return wait_for(included, f"deposit {deposit.nonce} on chain {self.chain_id}", DEADLINE)
@@ -153,8 +164,9 @@ def l1() -> Iterator[L1]:
 
 
 @contextlib.contextmanager
-def running_app(root: Path, l1: L1, template: str, name: str, chain_id: int,
-                *extra: str) -> Iterator[App]:  # fmt: skip
+def running_app(
+    root: Path, l1: L1, template: str, name: str, chain_id: int, *extra: str
+) -> Iterator[App]:
     """The template rendered as app `name` in root/app, its node running on root/data."""
     app = App(render_template(root / "app", template, name, chain_id), root / "data", l1, *extra)
     app.process.start()
@@ -234,15 +246,31 @@ def test_ethers_parses_a_block_holding_a_deposit(l1: L1, app: App) -> None:
     l1.mine()
     number = int(app.wait_included(sent.deposit)["blockNumber"], 16)
     done = subprocess.run(
-        [node_bin, "--input-type=module", "-e", ETHERS_CHECK, app.url, str(number),
-         "0x" + sent.deposit.hash.hex()],
-        cwd=REPO, capture_output=True, text=True, timeout=60,
-    )  # fmt: skip
+        [
+            node_bin,
+            "--input-type=module",
+            "-e",
+            ETHERS_CHECK,
+            app.url,
+            str(number),
+            "0x" + sent.deposit.hash.hex(),
+        ],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert done.returncode == 0, done.stderr
     seen = json.loads(done.stdout.strip().splitlines()[-1])
-    assert seen == {"first": "0x" + sent.deposit.hash.hex(), "type": 126, "value": "12345",
-                    "txHash": "0x" + sent.deposit.hash.hex(), "txBlock": number, "status": 1,
-                    "index": 0}  # fmt: skip
+    assert seen == {
+        "first": "0x" + sent.deposit.hash.hex(),
+        "type": 126,
+        "value": "12345",
+        "txHash": "0x" + sent.deposit.hash.hex(),
+        "txBlock": number,
+        "status": 1,
+        "index": 0,
+    }
 
 
 # ---- forced transactions ----
@@ -254,8 +282,9 @@ def test_a_forced_call_runs_the_token_apps_transfer_as_the_l1_sender(l1: L1, app
     recipient, amount = fresh(), 4321
     data = bytes.fromhex("a9059cbb") + bytes(12) + recipient + amount.to_bytes(32, "big")
     owner = l1.portal_as(DEV_KEYS[0])
-    sent = owner.deposit_eth(app.chain_id, bytes.fromhex(app.address[2:]), 0,
-                             gas_limit=300_000, data=data)  # fmt: skip
+    sent = owner.deposit_eth(
+        app.chain_id, bytes.fromhex(app.address[2:]), 0, gas_limit=300_000, data=data
+    )
     l1.mine()
     tx = app.wait_included(sent.deposit)
     receipt = app.rpc("eth_getTransactionReceipt", tx["hash"])
@@ -360,17 +389,25 @@ def test_a_deposit_mined_again_by_a_reorg_is_credited_once_under_its_new_id(
 def test_the_fault_switch_leaves_deposits_out(l1: L1, tmp_path: Path) -> None:
     """`--fault-ignore-deposits` (test only): a block built after the deposit was confirmed
     leaves it out: the censorship a verifier must report."""
-    with running_app(tmp_path, l1, "token", "ftok", NATIVE_CHAIN,
-                     "--fault-ignore-deposits") as censor:  # fmt: skip
+    with running_app(
+        tmp_path, l1, "token", "ftok", NATIVE_CHAIN, "--fault-ignore-deposits"
+    ) as censor:
         to = fresh()
         sent = l1.alice.deposit_eth(NATIVE_CHAIN, to, 4242)
         l1.mine()
         time.sleep(0.5)  # the follower has it confirmed
         alice = Account.from_key(ALICE_KEY)
-        signed = alice.sign_transaction({
-            "chainId": NATIVE_CHAIN, "nonce": 0, "to": Web3.to_checksum_address(fresh()),
-            "value": 1, "gas": 21_000, "maxFeePerGas": 2 * 10**9, "maxPriorityFeePerGas": 0,
-        })  # fmt: skip
+        signed = alice.sign_transaction(
+            {
+                "chainId": NATIVE_CHAIN,
+                "nonce": 0,
+                "to": Web3.to_checksum_address(fresh()),
+                "value": 1,
+                "gas": 21_000,
+                "maxFeePerGas": 2 * 10**9,
+                "maxPriorityFeePerGas": 0,
+            }
+        )
         tx_hash = censor.rpc("eth_sendRawTransaction", "0x" + bytes(signed.raw_transaction).hex())
         wait_for(lambda: censor.rpc("eth_getTransactionReceipt", tx_hash), "a block", DEADLINE)
         assert censor.balance(to) == 0 and censor.deposits_in_chain() == []
@@ -382,16 +419,18 @@ def test_the_fault_switch_leaves_deposits_out(l1: L1, tmp_path: Path) -> None:
 
 @pytest.fixture
 def devnet(tmp_path: Path) -> Iterator[Path]:
-    with detached_devnet(tmp_path / "data", str(REPO / "examples" / "token"),
-                         str(REPO / "examples" / "erc20")) as net:  # fmt: skip
+    with detached_devnet(
+        tmp_path / "data", str(REPO / "examples" / "token"), str(REPO / "examples" / "erc20")
+    ) as net:
         yield net.data_dir
 
 
 def test_every_devnet_node_follows_the_devnets_portal(devnet: Path) -> None:
     state = json.loads((devnet / "devnet.json").read_text())
     record = json.loads((devnet / "l1" / "inbox.json").read_text())
-    portal = Portal(L1Client(state["l1"]["rpc_url"], DEV_KEYS[3]),
-                    bytes.fromhex(record["portal"][2:]))  # fmt: skip
+    portal = Portal(
+        L1Client(state["l1"]["rpc_url"], DEV_KEYS[3]), bytes.fromhex(record["portal"][2:])
+    )
     latencies = []
     for round_ in range(3):
         for app in state["apps"]:
@@ -399,8 +438,9 @@ def test_every_devnet_node_follows_the_devnets_portal(devnet: Path) -> None:
             sent: SentDeposit = portal.deposit_eth(app["chain_id"], to, 10**15 + round_)
             receipt_at = time.monotonic()  # deposit_eth returns with the L1 receipt
 
-            def credited(url: str = app["rpc_url"], to: bytes = to,
-                         amount: int = 10**15 + round_) -> bool:  # fmt: skip
+            def credited(
+                url: str = app["rpc_url"], to: bytes = to, amount: int = 10**15 + round_
+            ) -> bool:
                 return int(rpc(url, "eth_getBalance", "0x" + to.hex(), "latest"), 16) == amount
 
             wait_for(credited, f"the deposit on {app['name']}", DEADLINE, interval=0.05)

@@ -47,8 +47,18 @@ def test_up_status_down(devnet: Path) -> None:
     assert {"apps", "l1_rpc", "da"} <= set(report)
     assert report["da"]["backend"] == "local"  # the default: a local DA store, L1 commitments
     (app,) = report["apps"]
-    assert set(app) == {"name", "chain_id", "vm", "rpc_url", "address", "head", "safe",
-                        "finalized", "verifier", "bridge"}  # fmt: skip
+    assert set(app) == {
+        "name",
+        "chain_id",
+        "vm",
+        "rpc_url",
+        "address",
+        "head",
+        "safe",
+        "finalized",
+        "verifier",
+        "bridge",
+    }
     assert app["verifier"] is None
     assert app["name"] == "token"
     assert app["chain_id"] == manifest.chain_id

@@ -31,8 +31,7 @@ DEADLINE = 90.0
 
 @pytest.fixture
 def devnet(tmp_path: Path) -> Iterator[Path]:
-    with detached_devnet(tmp_path / "data", "--da", "ethereum", "--verify",
-                         *map(str, APPS)) as net:  # fmt: skip
+    with detached_devnet(tmp_path / "data", "--da", "ethereum", "--verify", *map(str, APPS)) as net:
         yield net.data_dir
 
 
@@ -44,8 +43,14 @@ def load(app: dict[str, Any], key: str, count: int) -> None:
     calls = []
     for i in range(count):
         to = os.urandom(20)
-        tx: dict[str, Any] = {"type": 2, "chainId": chain_id, "nonce": nonce + i, "value": 0,
-                              "maxFeePerGas": 2 * 10**9, "maxPriorityFeePerGas": 0}  # fmt: skip
+        tx: dict[str, Any] = {
+            "type": 2,
+            "chainId": chain_id,
+            "nonce": nonce + i,
+            "value": 0,
+            "maxFeePerGas": 2 * 10**9,
+            "maxPriorityFeePerGas": 0,
+        }
         if i % 2:
             data = bytes.fromhex("a9059cbb") + bytes(12) + to + (10**9).to_bytes(32, "big")
             tx |= {"to": app["address"], "gas": 100_000, "data": data}
@@ -63,22 +68,32 @@ def test_a_native_and_an_evm_app_are_posted_and_verified(devnet: Path) -> None:
     assert state["da"]["backend"] == "ethereum" and state["da"]["mode"] == "calldata"
     apps = state["apps"]
     assert [a["vm"] for a in apps] == ["native", "evm"]
-    portal = Portal(L1Client(state["l1"]["rpc_url"], DEV_KEYS[5]),
-                    bytes.fromhex(state["da"]["portal"][2:]))  # fmt: skip
+    portal = Portal(
+        L1Client(state["l1"]["rpc_url"], DEV_KEYS[5]), bytes.fromhex(state["da"]["portal"][2:])
+    )
     for round_ in range(3):
         for app in apps:
             load(app, DEV_KEYS[round_ + 1], 40)
             if round_ == 1:  # a deposit amid the load: the verifier takes it from the L1
                 deposit = portal.deposit_eth(app["chain_id"], os.urandom(20), 10**15).deposit
                 tx = "0x" + deposit.hash.hex()
-                wait_for(lambda url=app["rpc_url"], tx=tx:
-                         rpc(url, "eth_getTransactionByHash", tx) is not None,
-                         f"the deposit on {app['name']}", DEADLINE, interval=0.25)  # fmt: skip
+                wait_for(
+                    lambda url=app["rpc_url"], tx=tx: (
+                        rpc(url, "eth_getTransactionByHash", tx) is not None
+                    ),
+                    f"the deposit on {app['name']}",
+                    DEADLINE,
+                    interval=0.25,
+                )
 
     def verified() -> bool:
         report = json.loads(rollup("status", "--json", "--data-dir", str(devnet)).stdout)
-        return all(a["verifier"]["status"] == "in_sync" and a["verifier"]["block"] == a["head"]
-                   == a["safe"] and a["head"] >= 3 for a in report["apps"])  # fmt: skip
+        return all(
+            a["verifier"]["status"] == "in_sync"
+            and a["verifier"]["block"] == a["head"] == a["safe"]
+            and a["head"] >= 3
+            for a in report["apps"]
+        )
 
     wait_for(verified, "both verifiers to re-derive their app", DEADLINE, interval=0.25)
     report = json.loads(rollup("status", "--json", "--data-dir", str(devnet)).stdout)

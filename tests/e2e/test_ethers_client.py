@@ -29,10 +29,19 @@ def test_ethers_drives_an_evm_app(tmp_path: Path) -> None:
     manifest = load_app(app_dir).manifest
     with NodeProcess(app_dir, tmp_path / "data") as node:
         done = subprocess.run(
-            [node_bin, str(SCRIPT), node.url, node.url.replace("http", "ws"), DEV_KEYS[5],
-             str(app_dir / manifest.artifact)],
-            cwd=REPO, capture_output=True, text=True, timeout=120,
-        )  # fmt: skip
+            [
+                node_bin,
+                str(SCRIPT),
+                node.url,
+                node.url.replace("http", "ws"),
+                DEV_KEYS[5],
+                str(app_dir / manifest.artifact),
+            ],
+            cwd=REPO,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
     assert done.returncode == 0, done.stderr
     seen = json.loads(done.stdout.strip().splitlines()[-1])
     assert seen["chainId"] == "4646"

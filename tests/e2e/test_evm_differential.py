@@ -76,12 +76,37 @@ DEPLOYER, ALICE, BOB, CAROL = (Account.from_key(DEV_KEYS[i]) for i in (1, 2, 3, 
 BENEFICIARY = Account.from_key(DEV_KEYS[5]).address  # receives value, never sends
 FRESH = "0x" + "5e" * 20  # never funded on either chain
 SIDES = ("ours", "anvil")
-TX_FIELDS = ("hash", "type", "chainId", "nonce", "from", "to", "value", "input", "gas",
-             "gasPrice", "maxFeePerGas", "maxPriorityFeePerGas", "accessList", "v", "r", "s",
-             "yParity")  # fmt: skip
+TX_FIELDS = (
+    "hash",
+    "type",
+    "chainId",
+    "nonce",
+    "from",
+    "to",
+    "value",
+    "input",
+    "gas",
+    "gasPrice",
+    "maxFeePerGas",
+    "maxPriorityFeePerGas",
+    "accessList",
+    "v",
+    "r",
+    "s",
+    "yParity",
+)
 WITH_IMMUTABLES = {"Attacker", "Child"}
-RECEIPT_FIELDS = ("status", "gasUsed", "cumulativeGasUsed", "effectiveGasPrice",
-                  "contractAddress", "from", "to", "type", "logsBloom")  # fmt: skip
+RECEIPT_FIELDS = (
+    "status",
+    "gasUsed",
+    "cumulativeGasUsed",
+    "effectiveGasPrice",
+    "contractAddress",
+    "from",
+    "to",
+    "type",
+    "logsBloom",
+)
 
 
 def _lower(value: Any) -> Any:
@@ -168,14 +193,27 @@ class Twins:
 
     # ---- transactions ----
 
-    def send(self, sender: LocalAccount, to: str | None = None, data: str | bytes = b"",
-             value: int = 0, gas: int = GAS, tx_type: int = 2,
-             access_list: list[dict[str, Any]] | None = None) -> dict[str, Any]:  # fmt: skip
+    def send(
+        self,
+        sender: LocalAccount,
+        to: str | None = None,
+        data: str | bytes = b"",
+        value: int = 0,
+        gas: int = GAS,
+        tx_type: int = 2,
+        access_list: list[dict[str, Any]] | None = None,
+    ) -> dict[str, Any]:
         """Sign once, send to both, wait for both receipts; they must match. Returns ours."""
         nonce = int(self.same("eth_getTransactionCount", sender.address, "latest"), 16)
         target = Web3.to_checksum_address(to) if to else b""
-        tx: dict[str, Any] = {"chainId": CHAIN_ID, "nonce": nonce, "gas": gas, "value": value,
-                              "data": data, "to": target}  # fmt: skip
+        tx: dict[str, Any] = {
+            "chainId": CHAIN_ID,
+            "nonce": nonce,
+            "gas": gas,
+            "value": value,
+            "data": data,
+            "to": target,
+        }
         if tx_type == 2:
             tx |= {"type": 2, "maxFeePerGas": 2 * GWEI, "maxPriorityFeePerGas": GWEI}
         else:
@@ -218,9 +256,17 @@ class Twins:
                 nonces[sender.address] = int(
                     self.same("eth_getTransactionCount", sender.address, "latest"), 16
                 )
-            tx = {"chainId": CHAIN_ID, "nonce": nonces[sender.address], "gas": GAS, "value": value,
-                  "data": data, "to": Web3.to_checksum_address(to), "type": 2,
-                  "maxFeePerGas": 2 * GWEI, "maxPriorityFeePerGas": GWEI}  # fmt: skip
+            tx = {
+                "chainId": CHAIN_ID,
+                "nonce": nonces[sender.address],
+                "gas": GAS,
+                "value": value,
+                "data": data,
+                "to": Web3.to_checksum_address(to),
+                "type": 2,
+                "maxFeePerGas": 2 * GWEI,
+                "maxPriorityFeePerGas": GWEI,
+            }
             nonces[sender.address] += 1
             raws.append("0x" + bytes(sender.sign_transaction(tx).raw_transaction).hex())
             self.touched |= {sender.address.lower(), to.lower()}
@@ -238,13 +284,24 @@ class Twins:
         return ours
 
     def _receipt(self, side: str, tx_hash: str) -> dict[str, Any]:
-        receipt = wait_for(lambda: self.result(side, "eth_getTransactionReceipt", tx_hash),
-                           f"{side}'s receipt for {tx_hash}", RECEIPT_TIMEOUT,
-                           interval=0.01)  # fmt: skip
+        receipt = wait_for(
+            lambda: self.result(side, "eth_getTransactionReceipt", tx_hash),
+            f"{side}'s receipt for {tx_hash}",
+            RECEIPT_TIMEOUT,
+            interval=0.01,
+        )
         return dict(receipt)
 
-    def invoke(self, sender: LocalAccount, name: str, fn: str, *args: Any, value: int = 0,
-               gas: int = GAS, **kwargs: Any) -> dict[str, Any]:  # fmt: skip
+    def invoke(
+        self,
+        sender: LocalAccount,
+        name: str,
+        fn: str,
+        *args: Any,
+        value: int = 0,
+        gas: int = GAS,
+        **kwargs: Any,
+    ) -> dict[str, Any]:
         return self.send(sender, self.at[name], self.data(name, fn, *args), value, gas, **kwargs)
 
     def deploy(self, sender: LocalAccount, name: str, *args: tuple[str, Any]) -> str:
@@ -259,10 +316,15 @@ class Twins:
 
     # ---- calls and state ----
 
-    def call(self, name: str, fn: str, *args: Any, value: int = 0,
-             sender: LocalAccount = ALICE) -> tuple[str, Any]:  # fmt: skip
-        request = {"from": sender.address, "to": self.at[name], "data": self.data(name, fn, *args),
-                   "value": hex(value)}  # fmt: skip
+    def call(
+        self, name: str, fn: str, *args: Any, value: int = 0, sender: LocalAccount = ALICE
+    ) -> tuple[str, Any]:
+        request = {
+            "from": sender.address,
+            "to": self.at[name],
+            "data": self.data(name, fn, *args),
+            "value": hex(value),
+        }
         ours, anvil = (call_view(self.rpc(side, "eth_call", request, "latest")) for side in SIDES)
         assert ours == anvil, f"eth_call {name}.{fn}{args}: ours {ours} != anvil {anvil}"
         return ours
@@ -282,16 +344,21 @@ class Twins:
         newest block or at a pair of blocks (ours, Anvil's) after the same transaction."""
         compared = 0
         for address in sorted(self.touched):
-            queries = [(m, address) for m in ("eth_getBalance", "eth_getTransactionCount",
-                                               "eth_getCode")]  # fmt: skip
-            queries += [("eth_getStorageAt", address, hex(slot))
-                        for slot in sorted(self.slots.get(address, ()))]  # fmt: skip
+            queries = [
+                (m, address) for m in ("eth_getBalance", "eth_getTransactionCount", "eth_getCode")
+            ]
+            queries += [
+                ("eth_getStorageAt", address, hex(slot))
+                for slot in sorted(self.slots.get(address, ()))
+            ]
             for method, *params in queries:
                 if blocks is None:
                     self.same(method, *params, "latest")
                 else:
-                    ours, anvil = (_lower(self.result(side, method, *params, hex(number)))
-                                   for side, number in zip(SIDES, blocks, strict=True))  # fmt: skip
+                    ours, anvil = (
+                        _lower(self.result(side, method, *params, hex(number)))
+                        for side, number in zip(SIDES, blocks, strict=True)
+                    )
                     assert ours == anvil, f"{method}{params} at blocks {blocks}: {ours} != {anvil}"
                 compared += 1
         return compared
@@ -335,8 +402,16 @@ def twins(
 def _deploy_app_on_anvil(pair: Twins, app: CompiledContract) -> None:
     """What our genesis did: dev account 0 creates the app's contract with its nonce 0."""
     owner = Account.from_key(DEV_KEYS[0])
-    tx = {"chainId": CHAIN_ID, "nonce": 0, "gas": GAS, "maxFeePerGas": 2 * GWEI,
-          "maxPriorityFeePerGas": GWEI, "data": app.bytecode, "to": b"", "value": 0}  # fmt: skip
+    tx = {
+        "chainId": CHAIN_ID,
+        "nonce": 0,
+        "gas": GAS,
+        "maxFeePerGas": 2 * GWEI,
+        "maxPriorityFeePerGas": GWEI,
+        "data": app.bytecode,
+        "to": b"",
+        "value": 0,
+    }
     raw = owner.sign_transaction(tx).raw_transaction
     tx_hash = pair.result("anvil", "eth_sendRawTransaction", "0x" + bytes(raw).hex())
     receipt = pair._receipt("anvil", tx_hash)
@@ -372,10 +447,20 @@ def test_deployments_land_at_the_same_addresses_with_the_same_code(twins: Twins)
 
 def test_reverts_cost_the_same_and_carry_the_same_data(twins: Twins) -> None:
     failing = [
-        ("withReason",), ("withRequire", 3), ("bare",), ("custom",), ("customNoArgs",),
-        ("panicAssert",), ("panicOverflow", 1), ("panicDivide", 1, 0), ("panicEnum", 5),
-        ("panicPop",), ("panicIndex", 3), ("panicAlloc", 2**64), ("setThenRevert", 9),
-    ]  # fmt: skip
+        ("withReason",),
+        ("withRequire", 3),
+        ("bare",),
+        ("custom",),
+        ("customNoArgs",),
+        ("panicAssert",),
+        ("panicOverflow", 1),
+        ("panicDivide", 1, 0),
+        ("panicEnum", 5),
+        ("panicPop",),
+        ("panicIndex", 3),
+        ("panicAlloc", 2**64),
+        ("setThenRevert", 9),
+    ]
     for fn, *args in failing:
         assert twins.invoke(ALICE, "Reverter", fn, *args)["status"] == "0x0", fn
         if fn != "bare":  # see test_an_empty_revert_answers_data_0x
@@ -398,8 +483,17 @@ def test_reverts_cost_the_same_and_carry_the_same_data(twins: Twins) -> None:
 
 
 def test_storage_refunds_match(twins: Twins) -> None:
-    steps = [("fill", 6), ("restore", 2), ("zeroThenBack", 3), ("clear", 4), ("createThenClear", 9),
-             ("bump",), ("bump",), ("fill", 2), ("clear", 6)]  # fmt: skip
+    steps = [
+        ("fill", 6),
+        ("restore", 2),
+        ("zeroThenBack", 3),
+        ("clear", 4),
+        ("createThenClear", 9),
+        ("bump",),
+        ("bump",),
+        ("fill", 2),
+        ("clear", 6),
+    ]
     used = []
     for fn, *args in steps:
         receipt = twins.invoke(BOB, "Refunds", fn, *args)
@@ -436,8 +530,14 @@ def test_create_and_create2_match(twins: Twins) -> None:
 
 def test_failed_creations_match(twins: Twins) -> None:
     fragile = twins.compiled["Fragile"].bytecode
-    for mode, gas, ok in ((1, GAS, False), (2, GAS, False), (3, GAS, False), (4, GAS, False),
-                          (5, GAS, True), (5, 60_000, False)):  # fmt: skip
+    for mode, gas, ok in (
+        (1, GAS, False),
+        (2, GAS, False),
+        (3, GAS, False),
+        (4, GAS, False),
+        (5, GAS, True),
+        (5, 60_000, False),
+    ):
         receipt = twins.send(
             CAROL, None, fragile + encode(["uint256"], [mode]), value=mode, gas=gas
         )
@@ -472,12 +572,25 @@ def _g2(point: Any) -> bytes:
 
 def _blake2f_abc() -> bytes:
     """EIP-152's test vector 5: one compression of "abc" with 12 rounds, final block."""
-    iv = [0x6A09E667F3BCC908, 0xBB67AE8584CAA73B, 0x3C6EF372FE94F82B, 0xA54FF53A5F1D36F1,
-          0x510E527FADE682D1, 0x9B05688C2B3E6C1F, 0x1F83D9ABFB41BD6B,
-          0x5BE0CD19137E2179]  # fmt: skip
+    iv = [
+        0x6A09E667F3BCC908,
+        0xBB67AE8584CAA73B,
+        0x3C6EF372FE94F82B,
+        0xA54FF53A5F1D36F1,
+        0x510E527FADE682D1,
+        0x9B05688C2B3E6C1F,
+        0x1F83D9ABFB41BD6B,
+        0x5BE0CD19137E2179,
+    ]
     h = [iv[0] ^ 0x01010040, *iv[1:]]
-    return (12).to_bytes(4, "big") + b"".join(w.to_bytes(8, "little") for w in h) + \
-        b"abc".ljust(128, b"\x00") + (3).to_bytes(8, "little") + bytes(8) + b"\x01"  # fmt: skip
+    return (
+        (12).to_bytes(4, "big")
+        + b"".join(w.to_bytes(8, "little") for w in h)
+        + b"abc".ljust(128, b"\x00")
+        + (3).to_bytes(8, "little")
+        + bytes(8)
+        + b"\x01"
+    )
 
 
 def precompile_cases() -> list[tuple[int, bytes, int]]:
@@ -526,9 +639,23 @@ def test_precompiles_match(twins: Twins) -> None:
     # the answers are the right ones, not merely the same on both chains
     cases = precompile_cases()
     assert [ok for ok, _ in answers.values()] == [
-        True, True, True, True, True, True, True, True, False, True, True, True, True, True,
-        False, False,
-    ]  # fmt: skip
+        True,
+        True,
+        True,
+        True,
+        True,
+        True,
+        True,
+        True,
+        False,
+        True,
+        True,
+        True,
+        True,
+        True,
+        False,
+        False,
+    ]
     outputs = [out for _, out in answers.values()]
     assert outputs[0][12:] == bytes.fromhex(signer[2:]) and outputs[1] == b""
     assert outputs[4] == cases[4][1]  # identity
@@ -578,8 +705,10 @@ def test_value_transfers_match(twins: Twins) -> None:
 def test_access_list_transactions_match(twins: Twins) -> None:
     refunds = twins.at["Refunds"]
     listed_slots = ["0x" + f"{1:064x}", "0x" + f"{mapping_slot(0, 0):064x}"]
-    listed = [{"address": refunds, "storageKeys": listed_slots},
-              {"address": twins.at["Sink"], "storageKeys": []}]  # fmt: skip
+    listed = [
+        {"address": refunds, "storageKeys": listed_slots},
+        {"address": twins.at["Sink"], "storageKeys": []},
+    ]
     for tx_type in (1, 2):
         receipt = twins.invoke(BOB, "Refunds", "bump", tx_type=tx_type, access_list=listed)
         assert receipt["status"] == "0x1"
@@ -592,18 +721,20 @@ def test_a_block_of_many_transactions_matches(twins: Twins) -> None:
     """Several senders and contracts in one of our blocks: the EVM mirror must follow every
     change the block makes, plain transfers (which skip the VM) included."""
     sink, refunds, bank = twins.at["Sink"], twins.at["Refunds"], twins.at["Bank"]
-    receipts = twins.send_block([
-        (BOB, BENEFICIARY, b"", ETHER),  # plain transfer, no VM
-        (ALICE, sink, twins.data("Sink", "note", BENEFICIARY), 0),  # reads what it moved
-        (ALICE, refunds, twins.data("Refunds", "fill", 3), 0),
-        (CAROL, refunds, twins.data("Refunds", "clear", 2), 0),  # refunds in the same block
-        (ALICE, refunds, twins.data("Refunds", "restore", 2), 0),
-        (BOB, bank, twins.data("Bank", "deposit"), 2 * GWEI),
-        (CAROL, sink, b"", 5),  # value into a contract, then out of it
-        (DEPLOYER, sink, twins.data("Sink", "forward", CAROL.address, 4), 0),
-        (CAROL, sink, twins.data("Sink", "note", CAROL.address), 0),
-        (BOB, refunds, twins.data("Refunds", "bump"), 0),
-    ])  # fmt: skip
+    receipts = twins.send_block(
+        [
+            (BOB, BENEFICIARY, b"", ETHER),  # plain transfer, no VM
+            (ALICE, sink, twins.data("Sink", "note", BENEFICIARY), 0),  # reads what it moved
+            (ALICE, refunds, twins.data("Refunds", "fill", 3), 0),
+            (CAROL, refunds, twins.data("Refunds", "clear", 2), 0),  # refunds in the same block
+            (ALICE, refunds, twins.data("Refunds", "restore", 2), 0),
+            (BOB, bank, twins.data("Bank", "deposit"), 2 * GWEI),
+            (CAROL, sink, b"", 5),  # value into a contract, then out of it
+            (DEPLOYER, sink, twins.data("Sink", "forward", CAROL.address, 4), 0),
+            (CAROL, sink, twins.data("Sink", "note", CAROL.address), 0),
+            (BOB, refunds, twins.data("Refunds", "bump"), 0),
+        ]
+    )
     assert [r["status"] for r in receipts] == ["0x1"] * 10
     twins.same("eth_getStorageAt", sink, "0x1", "latest")  # `noted`
     twins.watch("Sink", 1)
@@ -633,10 +764,12 @@ def test_a_transaction_straight_to_a_precompile_runs_it(twins: Twins) -> None:
 def test_a_reverted_frame_sees_a_plain_transfer_earlier_in_its_block(twins: Twins) -> None:
     watcher = Account.from_key(DEV_KEYS[8])  # only here, so the state compared above stays alike
     payee = Web3.to_checksum_address("0x" + "77" * 20)  # new to both chains and to the mirror
-    twins.send_block([
-        (watcher, payee, b"", 3 * ETHER),
-        (watcher, twins.at["SelfCaller"], twins.data("SelfCaller", "peek", payee), 0),
-    ])  # fmt: skip
+    twins.send_block(
+        [
+            (watcher, payee, b"", 3 * ETHER),
+            (watcher, twins.at["SelfCaller"], twins.data("SelfCaller", "peek", payee), 0),
+        ]
+    )
     twins.call("SelfCaller", "lastReason")
 
 

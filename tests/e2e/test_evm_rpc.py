@@ -62,8 +62,7 @@ def probe(node: Node) -> Any:
 
 
 def _call(probe: Any, name: str, *args: Any) -> dict[str, Any]:
-    return {"from": OWNER.address, "to": probe.address,
-            "data": probe.encode_abi(name, list(args))}  # fmt: skip
+    return {"from": OWNER.address, "to": probe.address, "data": probe.encode_abi(name, list(args))}
 
 
 def _word(value: int) -> str:
@@ -94,8 +93,12 @@ def _send(node: Node, fn: Any) -> Any:
 
 def test_bad_overrides_are_invalid_params(node: Node, probe: Any) -> None:
     call = _call(probe, "sum")
-    for overrides in ({OTHER: {"bogus": 1}}, {OTHER: {"state": {}, "stateDiff": {}}},
-                      {"0x12": {}}, [1]):  # fmt: skip
+    for overrides in (
+        {OTHER: {"bogus": 1}},
+        {OTHER: {"state": {}, "stateDiff": {}}},
+        {"0x12": {}},
+        [1],
+    ):
         assert node.error("eth_call", call, "latest", overrides).code == -32602
 
 
@@ -137,9 +140,16 @@ def test_access_list_lists_the_slots_and_saves_gas(node: Node, probe: Any) -> No
 
 
 def test_initcode_over_the_limit_is_refused(node: Node) -> None:
-    tx = {"chainId": CHAIN_ID, "nonce": node.w3.eth.get_transaction_count(OWNER.address),
-          "maxFeePerGas": 10**10, "maxPriorityFeePerGas": 10**9, "gas": 2_000_000,
-          "to": b"", "value": 0, "data": b"\x00" * (MAX_INITCODE_SIZE + 1)}  # fmt: skip
+    tx = {
+        "chainId": CHAIN_ID,
+        "nonce": node.w3.eth.get_transaction_count(OWNER.address),
+        "maxFeePerGas": 10**10,
+        "maxPriorityFeePerGas": 10**9,
+        "gas": 2_000_000,
+        "to": b"",
+        "value": 0,
+        "data": b"\x00" * (MAX_INITCODE_SIZE + 1),
+    }
     raw = OWNER.sign_transaction(tx).raw_transaction
     error = node.error("eth_sendRawTransaction", "0x" + bytes(raw).hex())
     assert error.code == -32000
@@ -167,9 +177,10 @@ def test_an_evm_app_resumes_exactly_after_sigkill(tmp_path: Path) -> None:
 def _snapshot(node: Node, address: str) -> dict[str, Any]:
     head = node.result("eth_getBlockByNumber", "latest", False)
     return {
-        "head": head["hash"], "root": head["stateRoot"],
+        "head": head["hash"],
+        "root": head["stateRoot"],
         "code": node.result("eth_getCode", address, "latest"),
         "slot0": node.result("eth_getStorageAt", address, "0x0", "latest"),
         "nonce": node.result("eth_getTransactionCount", OWNER.address, "latest"),
         "proof": node.result("rollup_getProof", address, [_word(0)]),
-    }  # fmt: skip
+    }

@@ -31,8 +31,7 @@ def run_scenario(url: str, tracer: Any) -> tuple[str, dict[str, Any]]:
     fees = {"maxFeePerGas": 10**10, "maxPriorityFeePerGas": 10**9, "chainId": CHAIN_ID}
 
     def send(tx: dict[str, Any]) -> Any:
-        tx = {**tx, **fees, "nonce": w3.eth.get_transaction_count(SENDER.address),
-              "gas": 3_000_000}  # fmt: skip
+        tx = {**tx, **fees, "nonce": w3.eth.get_transaction_count(SENDER.address), "gas": 3_000_000}
         tx_hash = w3.eth.send_raw_transaction(SENDER.sign_transaction(tx).raw_transaction)
         return w3.eth.wait_for_transaction_receipt(tx_hash, timeout=30)
 
@@ -60,9 +59,13 @@ def traces(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]
                 "receipt": receipt,
                 "calls": rpc(url, "debug_traceTransaction", tx_hash, {"tracer": "callTracer"}),
                 "steps": rpc(url, "debug_traceTransaction", tx_hash, {}),
-                "top": rpc(url, "debug_traceTransaction", tx_hash,
-                           {"tracer": "callTracer", "tracerConfig": {"onlyTopCall": True}}),
-            }  # fmt: skip
+                "top": rpc(
+                    url,
+                    "debug_traceTransaction",
+                    tx_hash,
+                    {"tracer": "callTracer", "tracerConfig": {"onlyTopCall": True}},
+                ),
+            }
         yield out
 
 
@@ -70,8 +73,10 @@ def _shape(frame: dict[str, Any], top: bool = True) -> dict[str, Any]:
     """What we report of a frame: everything geth reports but a nested frame's input and
     output, which revm's tracer does not expose (vm/evm/trace.py)."""
     keys = ("type", "from", "to", "value", "gas", "gasUsed", "error")
-    shape = {k: (frame.get(k) or "").lower() if isinstance(frame.get(k), str) else frame.get(k)
-             for k in keys}  # fmt: skip
+    shape = {
+        k: (frame.get(k) or "").lower() if isinstance(frame.get(k), str) else frame.get(k)
+        for k in keys
+    }
     shape["value"] = int(frame.get("value") or "0x0", 16) if shape["type"] != "STATICCALL" else 0
     if shape["error"]:
         shape["error"] = "reverted" if "revert" in shape["error"] else "failed"
@@ -83,8 +88,13 @@ def _shape(frame: dict[str, Any], top: bool = True) -> dict[str, Any]:
 
 def test_call_tree_matches_anvil(traces: dict[str, Any]) -> None:
     ours, anvil = traces["ours"]["calls"], traces["anvil"]["calls"]
-    assert [c["type"] for c in ours["calls"]] == ["CALL", "STATICCALL", "STATICCALL",
-                                                  "CREATE2", "STATICCALL"]  # fmt: skip
+    assert [c["type"] for c in ours["calls"]] == [
+        "CALL",
+        "STATICCALL",
+        "STATICCALL",
+        "CREATE2",
+        "STATICCALL",
+    ]
     mine, theirs = _shape(ours), _shape(anvil)
     for a, b in zip(mine.pop("calls"), theirs.pop("calls"), strict=True):
         assert a == b
@@ -110,4 +120,3 @@ def test_tracing_a_native_app_or_an_unknown_tx_is_a_clear_error(
     with NodeProcess(app_dir, tmp_path / "data") as node:
         error = rpc_error(node.url, "debug_traceTransaction", "0x" + "00" * 32)
         assert error.reason == "debug_traceTransaction traces EVM apps only"
-

@@ -27,10 +27,14 @@ pytestmark = pytest.mark.e2e
 ALICE, BOB = Account.from_key(DEV_KEYS[0]), Account.from_key(DEV_KEYS[1])
 TRANSFER_TOPIC = Web3.keccak(text="Transfer(address,address,uint256)")
 TRANSFER_ABI = [
-    {"type": "function", "name": "transfer", "stateMutability": "nonpayable",
-     "inputs": [{"name": "to", "type": "address"}, {"name": "value", "type": "uint256"}],
-     "outputs": [{"name": "", "type": "bool"}]},
-]  # fmt: skip
+    {
+        "type": "function",
+        "name": "transfer",
+        "stateMutability": "nonpayable",
+        "inputs": [{"name": "to", "type": "address"}, {"name": "value", "type": "uint256"}],
+        "outputs": [{"name": "", "type": "bool"}],
+    },
+]
 
 
 class App:
@@ -77,8 +81,9 @@ def test_block_and_log_filters_report_only_what_is_new(app: App) -> None:
     assert int.from_bytes(entry["data"], "big") == 7
     assert w3.eth.get_filter_changes(logs.filter_id) == []  # drained by the last poll
     assert w3.eth.get_filter_changes(other.filter_id) == []
-    assert receipt["transactionHash"] in [e["transactionHash"] for e in
-                                          w3.eth.get_filter_logs(logs.filter_id)]  # fmt: skip
+    assert receipt["transactionHash"] in [
+        e["transactionHash"] for e in w3.eth.get_filter_logs(logs.filter_id)
+    ]
     assert w3.eth.uninstall_filter(logs.filter_id) is True
     assert w3.eth.uninstall_filter(logs.filter_id) is False
 
@@ -129,8 +134,11 @@ async def _bad_subscriptions(url: str) -> list[str]:
     errors = []
     async with websockets.connect(url) as socket:
         for params in (["nope"], ["logs", {"blockHash": "0x" + "00" * 32}], []):
-            await socket.send(Web3.to_json({"jsonrpc": "2.0", "id": 1, "method": "eth_subscribe",
-                                            "params": params}))  # fmt: skip
+            await socket.send(
+                Web3.to_json(
+                    {"jsonrpc": "2.0", "id": 1, "method": "eth_subscribe", "params": params}
+                )
+            )
             reply = await asyncio.wait_for(socket.recv(), 10)
             errors.append(str(reply))
         await socket.send(b"{not json")

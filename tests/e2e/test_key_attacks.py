@@ -49,8 +49,9 @@ def app_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     target = tmp_path_factory.mktemp("app") / "token"
     shutil.copytree(EXAMPLE, target, ignore=shutil.ignore_patterns("build", "__pycache__"))
     manifest = target / "rollup.toml"
-    text, count = re.subn(r'\nowner = "0x[0-9a-fA-F]{40}"\n', f'\nowner = "{OWNER.address}"\n',
-                          manifest.read_text())  # fmt: skip
+    text, count = re.subn(
+        r'\nowner = "0x[0-9a-fA-F]{40}"\n', f'\nowner = "{OWNER.address}"\n', manifest.read_text()
+    )
     assert count == 1 and "dev_accounts = true" in text
     manifest.write_text(text)
     return target
@@ -62,17 +63,33 @@ def devnet(app_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[
         yield net.data_dir
 
 
-def send(url: str, chain_id: int, account: LocalAccount, to: bytes, data: bytes = b"",
-         value: int = 0, gas: int = 100_000) -> dict[str, Any]:  # fmt: skip
+def send(
+    url: str,
+    chain_id: int,
+    account: LocalAccount,
+    to: bytes,
+    data: bytes = b"",
+    value: int = 0,
+    gas: int = 100_000,
+) -> dict[str, Any]:
     """Sign, send and wait for the receipt."""
     nonce = int(rpc(url, "eth_getTransactionCount", account.address, "pending"), 16)
-    tx = {"type": 2, "chainId": chain_id, "nonce": nonce, "to": to_checksum_address(to),
-          "value": value, "gas": gas, "maxFeePerGas": 2 * 10**9, "maxPriorityFeePerGas": 0,
-          "data": data}  # fmt: skip
+    tx = {
+        "type": 2,
+        "chainId": chain_id,
+        "nonce": nonce,
+        "to": to_checksum_address(to),
+        "value": value,
+        "gas": gas,
+        "maxFeePerGas": 2 * 10**9,
+        "maxPriorityFeePerGas": 0,
+        "data": data,
+    }
     raw = "0x" + bytes(account.sign_transaction(tx).raw_transaction).hex()
     tx_hash = rpc(url, "eth_sendRawTransaction", raw)
-    receipt: dict[str, Any] = wait_for(lambda: rpc(url, "eth_getTransactionReceipt", tx_hash),
-                                       "a receipt")  # fmt: skip
+    receipt: dict[str, Any] = wait_for(
+        lambda: rpc(url, "eth_getTransactionReceipt", tx_hash), "a receipt"
+    )
     return receipt
 
 
@@ -115,21 +132,40 @@ def test_no_dev_key_may_upgrade_an_app_its_manifest_gives_another_owner(
         attacker = Account.from_key(key)
         receipt = send(url, chain_id, attacker, UPGRADE_ADDRESS, data, gas=3_000_000)
         assert receipt["status"] == "0x0"
-    why = rpc_error(url, "eth_call", {"from": Account.from_key(DEV_KEYS[0]).address,
-                                      "to": to_checksum_address(UPGRADE_ADDRESS),
-                                      "data": "0x" + data.hex(), "gas": hex(3_000_000)},
-                    "latest")  # fmt: skip
+    why = rpc_error(
+        url,
+        "eth_call",
+        {
+            "from": Account.from_key(DEV_KEYS[0]).address,
+            "to": to_checksum_address(UPGRADE_ADDRESS),
+            "data": "0x" + data.hex(),
+            "gas": hex(3_000_000),
+        },
+        "latest",
+    )
     assert revert_reason(why) == "only the app's owner may upgrade it"
     advance_to(url, chain_id, height + 1)
     assert rpc(url, "eth_getCode", address, "latest") == code_before
     rpc_error(url, "eth_call", mint_call(address, Account.from_key(DEV_KEYS[0]).address), "latest")
 
     # the owner the manifest names can (so what failed above is ownership, nothing else)
-    send(url, chain_id, Account.from_key(DEV_KEYS[9]), bytes.fromhex(OWNER.address[2:]),
-         value=10**18, gas=21_000)  # fmt: skip
+    send(
+        url,
+        chain_id,
+        Account.from_key(DEV_KEYS[9]),
+        bytes.fromhex(OWNER.address[2:]),
+        value=10**18,
+        gas=21_000,
+    )
     height = int(rpc(url, "eth_blockNumber"), 16) + 3
-    receipt = send(url, chain_id, OWNER, UPGRADE_ADDRESS, upgrade_call(raw_address, evil, height),
-                   gas=3_000_000)  # fmt: skip
+    receipt = send(
+        url,
+        chain_id,
+        OWNER,
+        UPGRADE_ADDRESS,
+        upgrade_call(raw_address, evil, height),
+        gas=3_000_000,
+    )
     assert receipt["status"] == "0x1"
     advance_to(url, chain_id, height)
     assert rpc(url, "eth_getCode", address, "latest") != code_before
@@ -143,8 +179,10 @@ def test_no_dev_key_may_commit_revert_or_register_batches(devnet: Path) -> None:
     # the honest batcher posts: its key file works
     send(url, chain_id, Account.from_key(DEV_KEYS[1]), bytes(19) + b"\x01", value=1, gas=21_000)
     head = int(rpc(url, "eth_blockNumber"), 16)
-    wait_for(lambda: int(rpc(url, "eth_getBlockByNumber", "safe", False)["number"], 16) >= head,
-             "the poster to commit the chain's blocks")  # fmt: skip
+    wait_for(
+        lambda: int(rpc(url, "eth_getBlockByNumber", "safe", False)["number"], 16) >= head,
+        "the poster to commit the chain's blocks",
+    )
     inbox_address = bytes.fromhex(state["da"]["inbox"][2:])
     l1_url = state["l1"]["rpc_url"]
     reader = BatchInbox(L1Client(l1_url), inbox_address)
@@ -158,8 +196,10 @@ def test_no_dev_key_may_commit_revert_or_register_batches(devnet: Path) -> None:
         with pytest.raises(L1Rejected, match="NotOwner"):
             attacker.set_batcher(chain_id, attacker.l1.address)
     assert reader.next_block(chain_id) >= next_block  # only the poster moved it, if anyone
-    assert all(c.last_block <= int(rpc(url, "eth_blockNumber"), 16)
-               for c in reader.commitments(chain_id, 0))  # fmt: skip
+    assert all(
+        c.last_block <= int(rpc(url, "eth_blockNumber"), 16)
+        for c in reader.commitments(chain_id, 0)
+    )
 
 
 def test_the_devnet_keys_are_random_private_files_that_no_output_shows(devnet: Path) -> None:
@@ -179,14 +219,17 @@ def test_the_devnet_keys_are_random_private_files_that_no_output_shows(devnet: P
 
     status = rollup("status", "--json", "--data-dir", str(devnet))
     assert status.returncode == 0, status.stderr
-    outputs = {"rollup status --json": status.stdout,
-               "devnet.json": (devnet / "devnet.json").read_text()}  # fmt: skip
+    outputs = {
+        "rollup status --json": status.stdout,
+        "devnet.json": (devnet / "devnet.json").read_text(),
+    }
     for path in (devnet / "logs").iterdir():
         outputs[str(path)] = path.read_text(errors="replace")
     for pid in recorded_pids(state):  # what other local users may read of a process
         for what in ("environ", "cmdline"):
-            outputs[f"/proc/{pid}/{what}"] = Path(f"/proc/{pid}/{what}").read_bytes().decode(
-                errors="replace")  # fmt: skip
+            outputs[f"/proc/{pid}/{what}"] = (
+                Path(f"/proc/{pid}/{what}").read_bytes().decode(errors="replace")
+            )
     assert any(owner[2:].lower() in text.lower() for text in outputs.values())
     for key in keys:
         for name, text in outputs.items():

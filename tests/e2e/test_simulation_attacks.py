@@ -54,8 +54,12 @@ def test_a_simulated_upgrade_never_runs_the_code_it_carries(
     head = int(rpc(node.url, "eth_blockNumber"), 16)
     for source in escapes(tmp_path / "pwned"):
         # a web page's "simple" request: text/plain, no preflight, an Origin of its own
-        answer = post(node.url, method, [upgrade_call(token_address, source, head + 2), "latest"],
-                      origin="https://evil.example")  # fmt: skip
+        answer = post(
+            node.url,
+            method,
+            [upgrade_call(token_address, source, head + 2), "latest"],
+            origin="https://evil.example",
+        )
         assert "error" in answer or method == "eth_createAccessList", answer
     assert list(tmp_path.iterdir()) == []
     # the schedule is untouched: blocks past the height still hold the old code
@@ -84,4 +88,3 @@ def post(url: str, method: str, params: list[Any], origin: str | None = None) ->
         headers["origin"] = origin
     with httpx.Client(trust_env=False, timeout=30) as client:
         return client.post(url, json=request(method, params), headers=headers).json()
-

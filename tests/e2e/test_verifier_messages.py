@@ -53,11 +53,11 @@ DEADLINE = 90.0
 
 
 @pytest.fixture
-def devnet(request: pytest.FixtureRequest,
-           tmp_path: Path) -> Iterator[tuple[Path, dict[str, Any]]]:  # fmt: skip
+def devnet(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[tuple[Path, dict[str, Any]]]:
     token, book = render_pair(tmp_path)
-    with detached_devnet(tmp_path / "data", "--da", request.param, "--verify", str(token),
-                         str(book)) as net:  # fmt: skip
+    with detached_devnet(
+        tmp_path / "data", "--da", request.param, "--verify", str(token), str(book)
+    ) as net:
         yield net.data_dir, net.state
 
 
@@ -69,10 +69,19 @@ def deposit(token: dict[str, Any], book: dict[str, Any], amount: int) -> int:
         [BOOK_CHAIN, bytes.fromhex(book["address"][2:]), bytes.fromhex(alice.address[2:]), amount],
     )
     nonce = int(rpc(token["rpc_url"], "eth_getTransactionCount", alice.address, "pending"), 16)
-    tx = alice.sign_transaction({
-        "type": 2, "chainId": TOKEN_CHAIN, "nonce": nonce, "to": token["address"], "value": 0,
-        "gas": 1_000_000, "maxFeePerGas": 2 * 10**9, "maxPriorityFeePerGas": 0, "data": data,
-    })  # fmt: skip
+    tx = alice.sign_transaction(
+        {
+            "type": 2,
+            "chainId": TOKEN_CHAIN,
+            "nonce": nonce,
+            "to": token["address"],
+            "value": 0,
+            "gas": 1_000_000,
+            "maxFeePerGas": 2 * 10**9,
+            "maxPriorityFeePerGas": 0,
+            "data": data,
+        }
+    )
     tx_hash = rpc(token["rpc_url"], "eth_sendRawTransaction", "0x" + tx.raw_transaction.hex())
     receipt = rpc(token["rpc_url"], "eth_getTransactionReceipt", tx_hash)
     assert receipt["status"] == "0x1", receipt
@@ -80,8 +89,9 @@ def deposit(token: dict[str, Any], book: dict[str, Any], amount: int) -> int:
 
 
 def verifier_status(app: dict[str, Any]) -> dict[str, Any]:
-    body: dict[str, Any] = httpx.get(app["verifier"]["status_url"], timeout=5.0,
-                                     trust_env=False).json()  # fmt: skip
+    body: dict[str, Any] = httpx.get(
+        app["verifier"]["status_url"], timeout=5.0, trust_env=False
+    ).json()
     return body
 
 
@@ -90,8 +100,9 @@ def forge(app_dir: Path, inbound: Sequence[CrossMessage]) -> Block:
     executing `inbound` as if the token chain had sent them."""
     _name, chain = build_replayer(app_dir)
     genesis = chain.head
-    env = BlockEnv(1, int(time.time()), genesis.coinbase, genesis.base_fee, genesis.gas_limit,
-                   chain.chain_id)  # fmt: skip
+    env = BlockEnv(
+        1, int(time.time()), genesis.coinbase, genesis.base_fee, genesis.gas_limit, chain.chain_id
+    )
     executed = execute_block(State(DictReader(chain.world)), env, chain.vm, inbound, [], True)
     assert [r.status for r in executed.inbound_receipts] == [1] * len(inbound)
     return executed.seal(genesis, env.timestamp * 1000, chain.tree).block
@@ -103,20 +114,39 @@ def post(l1_rpc: str, inbox: bytes, batcher_key: Path, block: Block) -> None:
     batcher = L1Client(l1_rpc, "0x" + load_key(batcher_key).hex())
     channel = encode_channel(batch_from_blocks(chain_id, [block]))
     da = EthereumDA(batcher, chain_id)
-    refs = [da.submit(encode_payload([frame]))
-            for frame in encode_frames(os.urandom(16), channel, 100_000)]  # fmt: skip
-    BatchInbox(batcher, inbox).commit(chain_id, 1, 1, keccak(channel),
-                                      output_root(block.header), encode_refs(refs))  # fmt: skip
+    refs = [
+        da.submit(encode_payload([frame]))
+        for frame in encode_frames(os.urandom(16), channel, 100_000)
+    ]
+    BatchInbox(batcher, inbox).commit(
+        chain_id, 1, 1, keccak(channel), output_root(block.header), encode_refs(refs)
+    )
 
 
 def verify_once(app_dir: Path, l1_rpc: str, inbox: str, from_block: int) -> dict[str, Any]:
     done = subprocess.run(
-        [sys.executable, "-m", "services.verifier", "--app-dir", str(app_dir), "--l1-rpc",
-         l1_rpc, "--inbox", inbox, "--from-l1-block", str(from_block), "--once", "--json",
-         "--timeout", "60"],
-        capture_output=True, text=True, timeout=120,
+        [
+            sys.executable,
+            "-m",
+            "services.verifier",
+            "--app-dir",
+            str(app_dir),
+            "--l1-rpc",
+            l1_rpc,
+            "--inbox",
+            inbox,
+            "--from-l1-block",
+            str(from_block),
+            "--once",
+            "--json",
+            "--timeout",
+            "60",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
         env=dict(os.environ, ETH_HASH_BACKEND="pysha3"),
-    )  # fmt: skip
+    )
     assert done.stdout.strip(), done.stderr[-3000:]
     status: dict[str, Any] = json.loads(done.stdout.strip().splitlines()[-1])
     assert done.returncode == 1, status
@@ -134,13 +164,20 @@ def exchange_and_verify(data_dir: Path, token: dict[str, Any], book: dict[str, A
             status = verifier_status(app)
             head = int(rpc(app["rpc_url"], "eth_blockNumber"), 16)
             safe = int(rpc(app["rpc_url"], "eth_getBlockByNumber", "safe", False)["number"], 16)
-            if not (status["status"] == "in_sync" and status["block"] == head == safe
-                    and status["messages_checked"] == 1):  # fmt: skip
+            if not (
+                status["status"] == "in_sync"
+                and status["block"] == head == safe
+                and status["messages_checked"] == 1
+            ):
                 return False
         return True
 
-    wait_for(both_verified, "both verifiers to check the message their chain received",
-             DEADLINE, interval=0.25)  # fmt: skip
+    wait_for(
+        both_verified,
+        "both verifiers to check the message their chain received",
+        DEADLINE,
+        interval=0.25,
+    )
     verify = rollup("verify", "book", "--data-dir", str(data_dir), "--json")
     assert verify.returncode == 0, verify.stdout + verify.stderr
     checked = json.loads(verify.stdout)
@@ -184,29 +221,39 @@ def test_verifiers_check_messages_against_the_source_chain(
 
     def mint(dst_chain: int, dst_app: Path, src_block: int) -> CrossMessage:
         target = parse_manifest((dst_app / "rollup.toml").read_text()).address
-        return CrossMessage(src_chain=TOKEN_CHAIN, src_block=src_block, src_index=0,
-                            channel_nonce=0, dst_chain=dst_chain, sender=Address(token_app),
-                            target=Address(target), kind=CALL, gas=500_000, expiry=2**40,
-                            data=receive + encode_values(["address", "uint256"],
-                                                         [mallory, 10**30]))  # fmt: skip
+        return CrossMessage(
+            src_chain=TOKEN_CHAIN,
+            src_block=src_block,
+            src_index=0,
+            channel_nonce=0,
+            dst_chain=dst_chain,
+            sender=Address(token_app),
+            target=Address(target),
+            kind=CALL,
+            gas=500_000,
+            expiry=2**40,
+            data=receive + encode_values(["address", "uint256"], [mallory, 10**30]),
+        )
 
     forged_message = mint(FORGED_CHAIN, forged_dir, sent_at)
     post(l1_rpc, setup.inbox, setup.batchers["forged"], forge(forged_dir, [forged_message]))
     status = verify_once(forged_dir, l1_rpc, inbox, from_block)
     assert status["status"] == "diverged" and status["block"] == 1, status
-    assert status["reason"] == (f"inbound message 0x{forged_message.id.hex()} from chain "
-                                f"{TOKEN_CHAIN} block {sent_at} index 0 is not in chain "
-                                f"{TOKEN_CHAIN}'s DA data")  # fmt: skip
+    assert status["reason"] == (
+        f"inbound message 0x{forged_message.id.hex()} from chain "
+        f"{TOKEN_CHAIN} block {sent_at} index 0 is not in chain "
+        f"{TOKEN_CHAIN}'s DA data"
+    )
 
     early_message = mint(EARLY_CHAIN, early_dir, 1_000_000)
     post(l1_rpc, setup.inbox, setup.batchers["early"], forge(early_dir, [early_message]))
     status = verify_once(early_dir, l1_rpc, inbox, from_block)
     assert status["status"] == "in_sync" and status["verified"] == 0, status
     waiting = status["waiting"]
-    assert waiting.startswith(f"source chain {TOKEN_CHAIN} has not posted block 1000000 yet "
-                              "(its newest posted block is ")  # fmt: skip
-    assert waiting.endswith(f"inbound message 0x{early_message.id.hex()} of block 1 comes "
-                            "from it")  # fmt: skip
+    assert waiting.startswith(
+        f"source chain {TOKEN_CHAIN} has not posted block 1000000 yet (its newest posted block is "
+    )
+    assert waiting.endswith(f"inbound message 0x{early_message.id.hex()} of block 1 comes from it")
 
     # the devnet's own verifiers are unaffected
     assert verifier_status(book)["status"] == verifier_status(token)["status"] == "in_sync"

@@ -672,8 +672,7 @@ def test_sigkill_loses_no_acknowledged_transaction(start_node, connect, dev_acco
     for thread in threads:
         thread.start()
     with contextlib.suppress(WaitTimeout):  # the assertions below tell what went wrong
-        wait_until(lambda: len(acked) >= 40 or errors, 20, "40 acknowledged sends",
-                   interval=0.005)  # fmt: skip
+        wait_until(lambda: len(acked) >= 40 or errors, 20, "40 acknowledged sends", interval=0.005)
     node.kill()
     stop.set()
     for thread in threads:

@@ -163,8 +163,17 @@ def setup_chain_state(w3: Web3, keyfile: LocalAccount) -> SuiteChain:
     blocks 0 .. its block - 1), and each transaction gets its own block at index 0.
     """
     funder = Account.from_key(DEV_KEYS[1])
-    _send(w3, funder, {"to": keyfile.address, "value": 1_000 * 10**18, "gas": 21_000,
-                       "maxFeePerGas": 2 * 10**9, "maxPriorityFeePerGas": 10**9})  # fmt: skip
+    _send(
+        w3,
+        funder,
+        {
+            "to": keyfile.address,
+            "value": 1_000 * 10**18,
+            "gas": 21_000,
+            "maxFeePerGas": 2 * 10**9,
+            "maxPriorityFeePerGas": 10**9,
+        },
+    )
     math = _deploy(w3, keyfile, MATH_CONTRACT_DATA)
     emitter = _deploy(w3, keyfile, EMITTER_CONTRACT_DATA)
     emitter_contract = w3.eth.contract(address=emitter["contractAddress"], **EMITTER_CONTRACT_DATA)
@@ -174,9 +183,17 @@ def setup_chain_state(w3: Web3, keyfile: LocalAccount) -> SuiteChain:
     offchain = _deploy(w3, keyfile, OFFCHAIN_LOOKUP_DATA)
     panic = _deploy(w3, keyfile, PANIC_ERRORS_CONTRACT_DATA)
     storage = _deploy(w3, keyfile, STORAGE_CONTRACT_DATA)
-    mined = _send(w3, keyfile, {"to": keyfile.address, "value": 1, "gas": 21_000,
-                                "maxFeePerGas": w3.eth.gas_price * 2,
-                                "maxPriorityFeePerGas": 10**9})  # fmt: skip
+    mined = _send(
+        w3,
+        keyfile,
+        {
+            "to": keyfile.address,
+            "value": 1,
+            "gas": 21_000,
+            "maxFeePerGas": w3.eth.gas_price * 2,
+            "maxPriorityFeePerGas": 10**9,
+        },
+    )
     return SuiteChain(
         math_deploy_txn_hash=math["transactionHash"],
         math_address=math["contractAddress"],

@@ -21,13 +21,23 @@ from rollup.types import Address, BlockHeader, Hash32, Log, Receipt
 
 def header(**changes: object) -> BlockHeader:
     fields = dict(
-        number=5, parent_hash=Hash32(b"\x01" * 32), timestamp=10, timestamp_ms=10_500,
-        coinbase=Address(b"\x02" * 20), state_root=Hash32(b"\x03" * 32),
-        transactions_root=Hash32(b"\x04" * 32), receipts_root=Hash32(b"\x05" * 32),
-        messages_root=Hash32(b"\x06" * 32), withdrawals_root=Hash32(b"\x07" * 32),
-        logs_bloom=bytes(256), gas_limit=30_000_000, gas_used=21_000, base_fee=10**9,
-        l1_origin=3, chain_id=901,
-    )  # fmt: skip
+        number=5,
+        parent_hash=Hash32(b"\x01" * 32),
+        timestamp=10,
+        timestamp_ms=10_500,
+        coinbase=Address(b"\x02" * 20),
+        state_root=Hash32(b"\x03" * 32),
+        transactions_root=Hash32(b"\x04" * 32),
+        receipts_root=Hash32(b"\x05" * 32),
+        messages_root=Hash32(b"\x06" * 32),
+        withdrawals_root=Hash32(b"\x07" * 32),
+        logs_bloom=bytes(256),
+        gas_limit=30_000_000,
+        gas_used=21_000,
+        base_fee=10**9,
+        l1_origin=3,
+        chain_id=901,
+    )
     fields.update(changes)
     return BlockHeader(**fields)  # type: ignore[arg-type]
 
@@ -41,9 +51,18 @@ def test_header_round_trip_and_hash_covers_every_field() -> None:
 
 def test_body_and_receipts_round_trip() -> None:
     raw = Account.sign_transaction(
-        {"type": 2, "chainId": 901, "nonce": 0, "to": "0x" + "11" * 20, "value": 1, "gas": 21000,
-         "maxFeePerGas": 10**9, "maxPriorityFeePerGas": 0}, DEV_KEYS[1]
-    ).raw_transaction  # fmt: skip
+        {
+            "type": 2,
+            "chainId": 901,
+            "nonce": 0,
+            "to": "0x" + "11" * 20,
+            "value": 1,
+            "gas": 21000,
+            "maxFeePerGas": 10**9,
+            "maxPriorityFeePerGas": 0,
+        },
+        DEV_KEYS[1],
+    ).raw_transaction
     tx = decode_transaction(bytes(raw), 901)
     assert decode_body(encode_body([tx])) == (tx,)
     log = Log(Address(b"\x09" * 20), (Hash32(b"\x0a" * 32),), b"data")

@@ -18,11 +18,26 @@ from rollup.deposits import (
 from rollup.errors import MalformedMessage
 
 
-def opaque(to: bytes = b"\x02" * 20, mint: int = 5, value: int = 5, gas: int = 100_000,
-           token: bytes = bytes(20), amount: int = 0, data: bytes = b"") -> bytes:  # fmt: skip
-    return (to + mint.to_bytes(32, "big") + value.to_bytes(32, "big") + gas.to_bytes(8, "big")
-            + token + amount.to_bytes(32, "big") + bytes([18]) + b"TOKEN".ljust(32, b"\0")
-            + data)  # fmt: skip
+def opaque(
+    to: bytes = b"\x02" * 20,
+    mint: int = 5,
+    value: int = 5,
+    gas: int = 100_000,
+    token: bytes = bytes(20),
+    amount: int = 0,
+    data: bytes = b"",
+) -> bytes:
+    return (
+        to
+        + mint.to_bytes(32, "big")
+        + value.to_bytes(32, "big")
+        + gas.to_bytes(8, "big")
+        + token
+        + amount.to_bytes(32, "big")
+        + bytes([18])
+        + b"TOKEN".ljust(32, b"\0")
+        + data
+    )
 
 
 @settings(max_examples=50, deadline=None)
@@ -36,18 +51,25 @@ def test_an_event_gives_a_deposit_that_round_trips(nonce: int, data: bytes, mint
 
 
 def test_the_deposit_id_differs_by_chain_block_and_log() -> None:
-    ids = {deposit_source_hash(c, h, i) for c in (1, 2) for h in (b"\x01" * 32, b"\x02" * 32)
-           for i in (0, 1)}  # fmt: skip
+    ids = {
+        deposit_source_hash(c, h, i)
+        for c in (1, 2)
+        for h in (b"\x01" * 32, b"\x02" * 32)
+        for i in (0, 1)
+    }
     assert len(ids) == 8
 
 
-@pytest.mark.parametrize("event, reason", [
-    (opaque()[:100], "shorter than its head"),
-    (opaque(to=bytes(20)), "zero address"),
-    (opaque(gas=20_000), "gas"),
-    (opaque(data=b"x" * 10, gas=21_000), "gas"),
-    (opaque(amount=3), "without a token"),
-])  # fmt: skip
+@pytest.mark.parametrize(
+    "event, reason",
+    [
+        (opaque()[:100], "shorter than its head"),
+        (opaque(to=bytes(20)), "zero address"),
+        (opaque(gas=20_000), "gas"),
+        (opaque(data=b"x" * 10, gas=21_000), "gas"),
+        (opaque(amount=3), "without a token"),
+    ],
+)
 def test_events_the_portal_cannot_emit_are_refused(event: bytes, reason: str) -> None:
     with pytest.raises(MalformedMessage, match=reason):
         deposit_from_event(901, 0, b"\x01" * 20, event, b"\xaa" * 32, 0)

@@ -45,8 +45,10 @@ def _project_exceptions() -> list[type[BaseException]]:
             yield sub
             yield from below(sub)
 
-    return sorted({c for c in below(BaseException) if c.__module__.split(".")[0] in PACKAGES},
-                  key=lambda c: (c.__module__, c.__name__))  # fmt: skip
+    return sorted(
+        {c for c in below(BaseException) if c.__module__.split(".")[0] in PACKAGES},
+        key=lambda c: (c.__module__, c.__name__),
+    )
 
 
 def _is_signal(cls: type[BaseException]) -> bool:
@@ -54,8 +56,11 @@ def _is_signal(cls: type[BaseException]) -> bool:
 
 
 def test_every_exception_of_the_project_is_a_rollup_error_or_a_named_signal() -> None:
-    strays = [f"{c.__module__}.{c.__name__}" for c in _project_exceptions()
-              if not issubclass(c, RollupError) and not _is_signal(c)]  # fmt: skip
+    strays = [
+        f"{c.__module__}.{c.__name__}"
+        for c in _project_exceptions()
+        if not issubclass(c, RollupError) and not _is_signal(c)
+    ]
     assert strays == []
 
 
@@ -145,11 +150,12 @@ def test_no_handler_decides_by_an_exceptions_text() -> None:
             tree = ast.parse(path.read_text(encoding="utf-8"))
             for handler in ast.walk(tree):
                 if isinstance(handler, ast.ExceptHandler) and handler.name:
-                    found += [f"{path.relative_to(ROOT)}:{node.lineno}"
-                              for node in ast.walk(handler)
-                              if isinstance(node, ast.Compare)
-                              and any(_text_of(n, handler.name)
-                                      for n in (node.left, *node.comparators))]  # fmt: skip
+                    found += [
+                        f"{path.relative_to(ROOT)}:{node.lineno}"
+                        for node in ast.walk(handler)
+                        if isinstance(node, ast.Compare)
+                        and any(_text_of(n, handler.name) for n in (node.left, *node.comparators))
+                    ]
     assert found == []
 
 
@@ -157,5 +163,9 @@ def _text_of(node: ast.expr, name: str) -> bool:
     """`str(name)`, `name.message` or `name.args`."""
     if isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id == "str":
         return any(isinstance(a, ast.Name) and a.id == name for a in node.args)
-    return (isinstance(node, ast.Attribute) and node.attr in ("message", "args")
-            and isinstance(node.value, ast.Name) and node.value.id == name)  # fmt: skip
+    return (
+        isinstance(node, ast.Attribute)
+        and node.attr in ("message", "args")
+        and isinstance(node.value, ast.Name)
+        and node.value.id == name
+    )

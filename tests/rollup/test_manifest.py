@@ -76,8 +76,10 @@ def test_the_owner_is_any_address_or_with_dev_accounts_an_index(
 
 
 def test_an_evm_app_sits_where_its_owner_deploys_it() -> None:
-    text = (f'[app]\nname = "e"\nvm = "evm"\ncode = "T.sol"\nclass = "T"\n'
-            f'[genesis]\ndev_accounts = false\nowner = "{STRANGER}"\n')  # fmt: skip
+    text = (
+        f'[app]\nname = "e"\nvm = "evm"\ncode = "T.sol"\nclass = "T"\n'
+        f'[genesis]\ndev_accounts = false\nowner = "{STRANGER}"\n'
+    )
     manifest = parse_manifest(text)
     assert manifest.address == contract_address(Address(bytes.fromhex(STRANGER[2:])), 0)
 
@@ -101,7 +103,7 @@ def test_an_evm_app_sits_where_its_owner_deploys_it() -> None:
             True,
             "genesis.owner: .* has a wrong EIP-55 checksum .* write it as " + DEV0,
         ),
-    ],  # fmt: skip
+    ],
 )
 def test_bad_owners_give_one_line_naming_the_key(
     owner: str | None, dev_accounts: bool, needle: str
@@ -118,8 +120,11 @@ def test_dev_accounts_must_be_a_boolean() -> None:
 
 def test_every_shipped_manifest_names_its_owner() -> None:
     root = Path(__file__).resolve().parents[2]
-    paths = [*root.glob("examples/*/rollup.toml"), *root.glob("benchmarks/apps/*/rollup.toml"),
-             *root.glob("services/templates/*/rollup.toml.tmpl")]  # fmt: skip
+    paths = [
+        *root.glob("examples/*/rollup.toml"),
+        *root.glob("benchmarks/apps/*/rollup.toml"),
+        *root.glob("services/templates/*/rollup.toml.tmpl"),
+    ]
     assert len(paths) >= 9
     for path in paths:
         text = path.read_text().replace("{{name}}", "x").replace("{{chain_id}}", "7")
@@ -130,8 +135,10 @@ def test_every_shipped_manifest_names_its_owner() -> None:
 def test_the_bridge_table_has_production_defaults_and_checks_its_windows() -> None:
     base = '[app]\nname = "b"\n[genesis]\ndev_accounts = true\n'
     assert parse_manifest(base).bridge == BridgeSettings(12, 50, 604_800, 1_209_600)
-    devnet = parse_manifest(base + "[bridge]\nconfirmations = 2\nsequencing_window = 10\n"
-                            "withdrawal_delay = 5\nescape_window = 60\n")  # fmt: skip
+    devnet = parse_manifest(
+        base + "[bridge]\nconfirmations = 2\nsequencing_window = 10\n"
+        "withdrawal_delay = 5\nescape_window = 60\n"
+    )
     assert devnet.bridge == BridgeSettings(2, 10, 5, 60)
     for bad, message in [
         ("confirmations = 10\nsequencing_window = 10\n", "more than bridge.confirmations"),

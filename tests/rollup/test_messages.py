@@ -56,13 +56,26 @@ def messages(draw: st.DrawFn) -> CrossMessage:
     src, dst = draw(chains), draw(chains)
     if src == dst:
         dst = src + 1 if src < 2**53 - 1 else src - 1
-    head = (src, draw(u64), draw(u64), draw(u64), dst, Address(draw(st.binary(min_size=20,
-            max_size=20))), Address(draw(st.binary(min_size=20, max_size=20))))  # fmt: skip
+    head = (
+        src,
+        draw(u64),
+        draw(u64),
+        draw(u64),
+        dst,
+        Address(draw(st.binary(min_size=20, max_size=20))),
+        Address(draw(st.binary(min_size=20, max_size=20))),
+    )
     data = draw(st.binary(max_size=300))
     if draw(st.booleans()):
-        return CrossMessage(*head, CALL, draw(st.integers(0, 2**256 - 1)),
-                            draw(st.integers(0, MAX_CALL_GAS)), draw(u64), draw(st.booleans()),
-                            data)  # fmt: skip
+        return CrossMessage(
+            *head,
+            CALL,
+            draw(st.integers(0, 2**256 - 1)),
+            draw(st.integers(0, MAX_CALL_GAS)),
+            draw(u64),
+            draw(st.booleans()),
+            data,
+        )
     ref = Hash32(draw(st.binary(min_size=32, max_size=32)))
     return CrossMessage(*head, RESULT, data=data, ref_id=ref, success=draw(st.booleans()))
 
@@ -86,13 +99,16 @@ def test_id_is_solidity_encode_packed() -> None:
         ["uint8", "uint256", "uint64", "uint64", "bool", "bytes"],
         [0, 5, 100_000, 1_700_000_000, True, b"hi"],
     )
-    result = CrossMessage(901002, 9, 0, 0, 901001, B, A, RESULT, data=b"r", ref_id=m.id,
-                          success=True)  # fmt: skip
-    assert result.payload == encode_packed(["uint8", "bytes32", "bool", "bytes"],
-                                           [1, m.id, True, b"r"])  # fmt: skip
+    result = CrossMessage(
+        901002, 9, 0, 0, 901001, B, A, RESULT, data=b"r", ref_id=m.id, success=True
+    )
+    assert result.payload == encode_packed(
+        ["uint8", "bytes32", "bool", "bytes"], [1, m.id, True, b"r"]
+    )
     # src_index is where the message sits in its block, not part of what it is
-    moved = CrossMessage(901001, 7, 9, 42, 901002, A, B, CALL, 5, 100_000, 1_700_000_000, True,
-                         b"hi")  # fmt: skip
+    moved = CrossMessage(
+        901001, 7, 9, 42, 901002, A, B, CALL, 5, 100_000, 1_700_000_000, True, b"hi"
+    )
     assert moved.id == m.id and moved != m
 
 
@@ -113,9 +129,19 @@ def test_every_field_changes_the_id() -> None:
         data=b"x",
     )
     ids = {CrossMessage(**base).id}  # type: ignore[arg-type]
-    for name, other in [("src_chain", 5), ("src_block", 6), ("channel_nonce", 7),
-                        ("dst_chain", 8), ("sender", B), ("target", A), ("value", 1),
-                        ("gas", 2), ("expiry", 10), ("reply", True), ("data", b"y")]:  # fmt: skip
+    for name, other in [
+        ("src_chain", 5),
+        ("src_block", 6),
+        ("channel_nonce", 7),
+        ("dst_chain", 8),
+        ("sender", B),
+        ("target", A),
+        ("value", 1),
+        ("gas", 2),
+        ("expiry", 10),
+        ("reply", True),
+        ("data", b"y"),
+    ]:
         ids.add(CrossMessage(**{**base, name: other}).id)  # type: ignore[arg-type]
     assert len(ids) == 12
 
@@ -156,14 +182,16 @@ def _with(index: int, value: rlp.RLPItem) -> bytes:
         (_with(7, b"\x02" + bytes(60)), "unknown message kind 02"),
         (_with(7, b"\x00" + bytes(48)), "call payload of 49 bytes is shorter than its header"),
         (_with(7, b"\x00" + bytes(48) + b"\x02"), "reply must be 0 or 1"),
-        (_with(7, b"\x00" + bytes(32) + (MAX_CALL_GAS + 1).to_bytes(8, "big") + bytes(9)),
-         "gas .* is out of range"),
+        (
+            _with(7, b"\x00" + bytes(32) + (MAX_CALL_GAS + 1).to_bytes(8, "big") + bytes(9)),
+            "gas .* is out of range",
+        ),
         (_with(7, b"\x00" + bytes(49) + b"x" * (MAX_DATA + 1)), "exceeds"),
         (_with(7, b"\x01" + bytes(32)), "result payload of 33 bytes is shorter"),
         (_with(7, b"\x01" + bytes(32) + b"\x05"), "success must be 0 or 1"),
         (b"\xf9" + b"\xff" * 200_000, "exceeds"),
     ],
-)  # fmt: skip
+)
 def test_malformed_messages_are_rejected_with_a_reason(data: bytes, error: str) -> None:
     with pytest.raises(MalformedMessage, match=error):
         decode_message(data)
@@ -175,8 +203,24 @@ def test_remote_address_is_per_chain_and_sender() -> None:
 
 
 def _header() -> BlockHeader:
-    return BlockHeader(1, ZERO_HASH, 0, 0, A, ZERO_HASH, ZERO_HASH, ZERO_HASH, ZERO_HASH,
-                       ZERO_HASH, bytes(256), 1, 0, 0, 0, 1)  # fmt: skip
+    return BlockHeader(
+        1,
+        ZERO_HASH,
+        0,
+        0,
+        A,
+        ZERO_HASH,
+        ZERO_HASH,
+        ZERO_HASH,
+        ZERO_HASH,
+        ZERO_HASH,
+        bytes(256),
+        1,
+        0,
+        0,
+        0,
+        1,
+    )
 
 
 def test_block_without_messages_is_stored_as_before() -> None:
@@ -187,8 +231,7 @@ def test_block_without_messages_is_stored_as_before() -> None:
 
 
 def test_block_with_messages_round_trips_and_proves_its_outbound() -> None:
-    out = [CrossMessage(1, 1, i, i, 2, A, B, CALL, 0, 10, 99, False, b"o%d" % i)
-           for i in range(3)]  # fmt: skip
+    out = [CrossMessage(1, 1, i, i, 2, A, B, CALL, 0, 10, 99, False, b"o%d" % i) for i in range(3)]
     inbound = (CrossMessage(2, 5, 0, 0, 1, B, A, RESULT, data=b"r", ref_id=Hash32(b"\x01" * 32)),)
     receipt = Receipt(1, 44, 44, 0, (), None, b"ok")
     block = Block(_header(), ZERO_HASH, (), (), inbound, (receipt,), tuple(out))

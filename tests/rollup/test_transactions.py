@@ -18,19 +18,38 @@ TO = "0x" + "22" * 20
 TXS = {
     "legacy": {"chainId": CHAIN, "nonce": 7, "to": TO, "value": 5, "gas": 21000, "gasPrice": 10**9},
     "2930": {
-        "type": 1, "chainId": CHAIN, "nonce": 0, "to": TO, "value": 0, "gas": 50000,
-        "gasPrice": 10**9, "data": b"\x01\x00",
+        "type": 1,
+        "chainId": CHAIN,
+        "nonce": 0,
+        "to": TO,
+        "value": 0,
+        "gas": 50000,
+        "gasPrice": 10**9,
+        "data": b"\x01\x00",
         "accessList": [{"address": "0x" + "33" * 20, "storageKeys": ["0x" + "00" * 31 + "01"]}],
     },
     "1559": {
-        "type": 2, "chainId": CHAIN, "nonce": 2**40, "to": TO, "value": 10**18, "gas": 30000,
-        "maxFeePerGas": 3 * 10**9, "maxPriorityFeePerGas": 10**8, "data": b"\xaa" * 40,
+        "type": 2,
+        "chainId": CHAIN,
+        "nonce": 2**40,
+        "to": TO,
+        "value": 10**18,
+        "gas": 30000,
+        "maxFeePerGas": 3 * 10**9,
+        "maxPriorityFeePerGas": 10**8,
+        "data": b"\xaa" * 40,
     },
     "create": {
-        "type": 2, "chainId": CHAIN, "nonce": 0, "value": 0, "gas": 100000,
-        "maxFeePerGas": 10**9, "maxPriorityFeePerGas": 0, "data": b"\x60\x00",
+        "type": 2,
+        "chainId": CHAIN,
+        "nonce": 0,
+        "value": 0,
+        "gas": 100000,
+        "maxFeePerGas": 10**9,
+        "maxPriorityFeePerGas": 0,
+        "data": b"\x60\x00",
     },
-}  # fmt: skip
+}
 
 
 def sign(tx: dict) -> bytes:

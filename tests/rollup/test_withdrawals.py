@@ -57,7 +57,8 @@ def test_an_older_leaf_is_proven_under_every_later_root() -> None:
 
 
 def test_the_hash_commits_to_every_field_including_the_chain() -> None:
-    base = Withdrawal(901, 0, Address(b"\x01" * 20), Address(b"\x02" * 20), 5, Address(bytes(20)),
-                      0, 100_000, b"")  # fmt: skip
+    base = Withdrawal(
+        901, 0, Address(b"\x01" * 20), Address(b"\x02" * 20), 5, Address(bytes(20)), 0, 100_000, b""
+    )
     other_chain = Withdrawal(902, 0, base.sender, base.target, 5, base.l1_token, 0, 100_000, b"")
     assert base.hash == withdrawal_hash(base) != other_chain.hash

@@ -42,12 +42,22 @@ RECIPIENT = "0x" + "42" * 20
 TRANSFER = 21_000 * 2 * GWEI  # max cost of a transfer of 0 at twice the base fee
 
 
-def _tx(key: str, chain_id: int, nonce: int, tip: int = 0, value: int = 0,
-        gas: int = 21_000) -> Transaction:  # fmt: skip
+def _tx(
+    key: str, chain_id: int, nonce: int, tip: int = 0, value: int = 0, gas: int = 21_000
+) -> Transaction:
     raw = Account.sign_transaction(
-        {"type": 2, "chainId": chain_id, "nonce": nonce, "to": RECIPIENT, "value": value,
-         "gas": gas, "maxFeePerGas": 2 * GWEI + tip, "maxPriorityFeePerGas": tip}, key
-    ).raw_transaction  # fmt: skip
+        {
+            "type": 2,
+            "chainId": chain_id,
+            "nonce": nonce,
+            "to": RECIPIENT,
+            "value": value,
+            "gas": gas,
+            "maxFeePerGas": 2 * GWEI + tip,
+            "maxPriorityFeePerGas": tip,
+        },
+        key,
+    ).raw_transaction
     return decode_transaction(bytes(raw), chain_id)
 
 
@@ -79,10 +89,18 @@ class Chain:
         nonce = get_account(self.node.state, DEV_ADDRESSES[0])[0]
         for key, amount in zip(keys, amounts, strict=True):
             raw = Account.sign_transaction(
-                {"type": 2, "chainId": self.node.chain_id, "nonce": nonce,
-                 "to": Account.from_key(key).address, "value": amount, "gas": 21_000,
-                 "maxFeePerGas": 2 * GWEI, "maxPriorityFeePerGas": 0}, DEV_KEYS[0],
-            ).raw_transaction  # fmt: skip
+                {
+                    "type": 2,
+                    "chainId": self.node.chain_id,
+                    "nonce": nonce,
+                    "to": Account.from_key(key).address,
+                    "value": amount,
+                    "gas": 21_000,
+                    "maxFeePerGas": 2 * GWEI,
+                    "maxPriorityFeePerGas": 0,
+                },
+                DEV_KEYS[0],
+            ).raw_transaction
             if len(self.node.mempool) == self.node.mempool.max_size:
                 self.produce()
             self.node.submit_raw(bytes(raw))

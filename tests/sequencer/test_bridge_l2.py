@@ -55,16 +55,33 @@ class FakeL1:
         due = [d for d in self.queue if d.nonce >= next_nonce and d.l1_block <= origin.number]
         return due[:limit]
 
-    def deposit(self, sender: bytes, to: bytes, mint: int = 0, value: int = 0,
-                gas: int = 200_000, token: bytes = bytes(20), amount: int = 0,
-                data: bytes = b"") -> Deposit:  # fmt: skip
+    def deposit(
+        self,
+        sender: bytes,
+        to: bytes,
+        mint: int = 0,
+        value: int = 0,
+        gas: int = 200_000,
+        token: bytes = bytes(20),
+        amount: int = 0,
+        data: bytes = b"",
+    ) -> Deposit:
         self.height += 1
-        opaque = (to + mint.to_bytes(32, "big") + value.to_bytes(32, "big") + gas.to_bytes(8, "big")
-                  + token + amount.to_bytes(32, "big") + bytes([6]) + b"USDX".ljust(32, b"\0")
-                  + data)  # fmt: skip
+        opaque = (
+            to
+            + mint.to_bytes(32, "big")
+            + value.to_bytes(32, "big")
+            + gas.to_bytes(8, "big")
+            + token
+            + amount.to_bytes(32, "big")
+            + bytes([6])
+            + b"USDX".ljust(32, b"\0")
+            + data
+        )
         block_hash = keccak(self.height.to_bytes(8, "big"))
-        deposit = deposit_from_event(self.chain_id, len(self.queue), sender, opaque, block_hash,
-                                     0, self.height)  # fmt: skip
+        deposit = deposit_from_event(
+            self.chain_id, len(self.queue), sender, opaque, block_hash, 0, self.height
+        )
         self.queue.append(deposit)
         return deposit
 
@@ -88,8 +105,11 @@ def token_call(local: LocalChain, token: bytes, signature: str, *args: Any) -> A
     types = signature[signature.index("(") + 1 : -1].split(",") if "()" not in signature else []
     state = local.node.state_at(local.node.committed.number)
     data = selector(signature) + encode_values(types, list(args))
-    result = local.node.vm.execute(state, env_of(local.node.committed),
-                                   Message(ALICE, Address(token), 0, data, 10**7, ALICE, 0))
+    result = local.node.vm.execute(
+        state,
+        env_of(local.node.committed),
+        Message(ALICE, Address(token), 0, data, 10**7, ALICE, 0),
+    )
     assert result.success, result.output
     return result.output
 
@@ -123,8 +143,9 @@ def test_a_forced_call_runs_as_the_l1_sender(chain: Any) -> None:
     msg.sender = the L1 sender (the same key on both chains for an EOA)."""
     local, l1 = chain
     owner = DEV_ADDRESSES[0]  # holds the token's supply
-    data = selector("transfer(address,uint256)") + encode_values(["address", "uint256"],
-                                                                 [BOB, 1234])  # fmt: skip
+    data = selector("transfer(address,uint256)") + encode_values(
+        ["address", "uint256"], [BOB, 1234]
+    )
     l1.deposit(owner, local.app.address, data=data, gas=200_000)
     receipt = block_entry_receipts(produce(local))[0]
     assert receipt.status == 1
@@ -154,13 +175,18 @@ def test_withdrawals_join_the_tree_in_the_header_and_leave_the_supply(chain: Any
     before = get_balance(local.node.state, ALICE)
     target = Address(b"\x99" * 20)
     data = initiate_withdrawal_calldata(target, 100_000, b"hello")
-    receipt = local.send_raw(local.sign(ALICE, L2_TO_L1_ADDRESS, data, value=3 * ETHER,
-                                        gas=200_000))  # fmt: skip
+    receipt = local.send_raw(
+        local.sign(ALICE, L2_TO_L1_ADDRESS, data, value=3 * ETHER, gas=200_000)
+    )
     assert receipt.status == 1
     block = local.node.block(local.node.committed.number)
     (withdrawal,) = block.withdrawals
     assert (withdrawal.sender, withdrawal.target, withdrawal.value, withdrawal.data) == (
-        ALICE, target, 3 * ETHER, b"hello")
+        ALICE,
+        target,
+        3 * ETHER,
+        b"hello",
+    )
     assert get_balance(local.node.state, L2_TO_L1_ADDRESS) == 0  # burned
     assert get_balance(local.node.state, ALICE) < before - 3 * ETHER
     proof = tree_proof([withdrawal.hash], 0)
@@ -169,8 +195,9 @@ def test_withdrawals_join_the_tree_in_the_header_and_leave_the_supply(chain: Any
     l1.deposit(L1_USER, BOB, token=L1_TOKEN, amount=40)
     produce(local)
     token = bridged_token_address(L1_TOKEN)
-    calldata = selector("withdraw(address,uint256)") + encode_values(["address", "uint256"],
-                                                                     [target, 15])  # fmt: skip
+    calldata = selector("withdraw(address,uint256)") + encode_values(
+        ["address", "uint256"], [target, 15]
+    )
     assert local.send_raw(local.sign(BOB, token, calldata)).status == 1
     latest = local.node.block(local.node.committed.number)
     (token_withdrawal,) = latest.withdrawals
@@ -178,8 +205,7 @@ def test_withdrawals_join_the_tree_in_the_header_and_leave_the_supply(chain: Any
     assert (t.nonce, t.l1_token, t.token_amount, t.sender, t.value) == (1, L1_TOKEN, 15, BOB, 0)
     assert withdrawal_count(local.node.state) == 2
     hashes = [withdrawal.hash, token_withdrawal.hash]
-    assert verify_tree_proof(latest.header.withdrawals_root, 2, hashes[0], 0,
-                             tree_proof(hashes, 0))  # fmt: skip
+    assert verify_tree_proof(latest.header.withdrawals_root, 2, hashes[0], 0, tree_proof(hashes, 0))
 
 
 def test_a_withdrawal_with_a_bad_target_or_too_little_balance_fails(chain: Any) -> None:
@@ -215,11 +241,21 @@ def test_a_verifier_replays_deposits_and_withdrawals_to_the_same_blocks(chain: A
             parent = block.header
         # deposits out of order make the block invalid
         bad = blocks[1]
-        swapped = type(bad)(bad.header, bad.hash, bad.transactions, bad.receipts,
-                            deposits=tuple(reversed(bad.deposits)))  # fmt: skip
+        swapped = type(bad)(
+            bad.header,
+            bad.hash,
+            bad.transactions,
+            bad.receipts,
+            deposits=tuple(reversed(bad.deposits)),
+        )
         with pytest.raises(InvalidBlock, match="nonce"):
-            apply_block(State(DictReader(dict(fresh.node.state.items()))), blocks[0].header,
-                        swapped, vm, StateTree(fresh.node.state.items()))  # fmt: skip
+            apply_block(
+                State(DictReader(dict(fresh.node.state.items()))),
+                blocks[0].header,
+                swapped,
+                vm,
+                StateTree(fresh.node.state.items()),
+            )
 
 
 VAULT = """
@@ -249,7 +285,12 @@ def test_an_app_withdraws_from_its_own_balance(tmp_path: Path) -> None:
         assert local.transact(ALICE, "pay_out", target, ETHER // 4).status == 1
         (w,) = local.node.block(local.node.committed.number).withdrawals
         assert (w.sender, w.target, w.value, w.gas_limit, w.data) == (
-            local.app.address, target, ETHER // 4, 50_000, b"thanks")
+            local.app.address,
+            target,
+            ETHER // 4,
+            50_000,
+            b"thanks",
+        )
         assert get_balance(local.node.state, local.app.address) == ETHER * 3 // 4
         too_much = local.transact(ALICE, "pay_out", target, ETHER)
         assert too_much.status == 0 and withdrawal_count(local.node.state) == 1
@@ -263,8 +304,19 @@ class Posted:
 
     def post(self, local: LocalChain, first: int, last: int) -> None:
         header = local.node.block(last).header
-        self.batches.append(Commitment(local.node.chain_id, len(self.batches), first, last,
-                                       b"", output_root(header), b"", 7, b""))  # fmt: skip
+        self.batches.append(
+            Commitment(
+                local.node.chain_id,
+                len(self.batches),
+                first,
+                last,
+                b"",
+                output_root(header),
+                b"",
+                7,
+                b"",
+            )
+        )
 
     def covering(self, block: int) -> Any:
         return next((b for b in self.batches if b.last_block >= block), None)
@@ -288,8 +340,9 @@ def test_a_withdrawal_proof_proves_against_the_oldest_covering_output(chain: Any
     assert (proof.batch_index, proof.output_block, proof.count) == (0, head - 1, 2)
     header = local.node.block(head - 1).header
     assert output_root(header) == proof.output_root
-    assert verify_tree_proof(proof.withdrawals_root, proof.count, hashes[1], 1,
-                             list(proof.siblings))  # fmt: skip
+    assert verify_tree_proof(
+        proof.withdrawals_root, proof.count, hashes[1], 1, list(proof.siblings)
+    )
     assert withdrawal_proof(local.node, hashes[2]).batch_index == 1
     with pytest.raises(Exception, match="unknown withdrawal"):
         withdrawal_proof(local.node, b"\x01" * 32)

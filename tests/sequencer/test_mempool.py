@@ -35,9 +35,18 @@ BASE_FEE = GWEI
 
 def tx(key: int, nonce: int, fee: int = 10**9) -> Transaction:
     raw = Account.sign_transaction(
-        {"type": 2, "chainId": CHAIN, "nonce": nonce, "to": "0x" + "11" * 20, "value": 1,
-         "gas": 21000, "maxFeePerGas": fee, "maxPriorityFeePerGas": fee // 10}, DEV_KEYS[key]
-    ).raw_transaction  # fmt: skip
+        {
+            "type": 2,
+            "chainId": CHAIN,
+            "nonce": nonce,
+            "to": "0x" + "11" * 20,
+            "value": 1,
+            "gas": 21000,
+            "maxFeePerGas": fee,
+            "maxPriorityFeePerGas": fee // 10,
+        },
+        DEV_KEYS[key],
+    ).raw_transaction
     return decode_transaction(bytes(raw), CHAIN)
 
 
@@ -52,10 +61,23 @@ def make(who: int, nonce: int, tip: int = 0, value: int = 0) -> Transaction:
     """A transfer from `sender(who)` paying the base fee plus `tip` a gas (the pool checks no
     signatures: plain data is enough here)."""
     return Transaction(
-        tx_type=2, chain_id=CHAIN, nonce=nonce, max_priority_fee=tip, max_fee=BASE_FEE + tip,
-        gas=21_000, to=Address(b"\x11" * 20), value=value, data=b"", access_list=(), v=0, r=1,
-        s=1, sender=sender(who), hash=Hash32(keccak(next(_serial).to_bytes(8, "big"))), raw=b"",
-    )  # fmt: skip
+        tx_type=2,
+        chain_id=CHAIN,
+        nonce=nonce,
+        max_priority_fee=tip,
+        max_fee=BASE_FEE + tip,
+        gas=21_000,
+        to=Address(b"\x11" * 20),
+        value=value,
+        data=b"",
+        access_list=(),
+        v=0,
+        r=1,
+        s=1,
+        sender=sender(who),
+        hash=Hash32(keccak(next(_serial).to_bytes(8, "big"))),
+        raw=b"",
+    )
 
 
 COST = 21_000 * BASE_FEE  # max cost of `make(...)` with no tip and no value
@@ -391,8 +413,9 @@ def operations(draw: st.DrawFn) -> list[tuple[str, int, int, int]]:
 def test_invariants_hold_under_random_use(ops: list[tuple[str, int, int, int]]) -> None:
     """Admission as the node does it, blocks that spend, and time: the pool never holds more
     than a sender can pay, more than its caps, a gap inside a run, or a transaction twice."""
-    p = Pool.new(max_size=10, max_queued=4, max_queued_per_sender=3, account_slots=2,
-                 lifetime=100.0)  # fmt: skip
+    p = Pool.new(
+        max_size=10, max_queued=4, max_queued_per_sender=3, account_slots=2, lifetime=100.0
+    )
     state = {who: [0, 12 * COST] for who in range(6)}  # nonce, balance
     for op, who, n, tip in ops:
         nonce, balance = state[who]

@@ -61,14 +61,22 @@ class Chain:
         self.heard: dict[bytes, list[Receipt | RollupError]] = {}
         self.dev = [PrivateKey(bytes.fromhex(key[2:])) for key in DEV_KEYS]
 
-    def sign(self, key: PrivateKey, nonce: int, tip: int = 0, value: int = 0,
-             to: bytes = b"\x42" * 20) -> Transaction:  # fmt: skip
+    def sign(
+        self, key: PrivateKey, nonce: int, tip: int = 0, value: int = 0, to: bytes = b"\x42" * 20
+    ) -> Transaction:
         """A transfer paying the base fee plus `tip` a gas."""
         enc = rlp.encode_int
         fields: list[rlp.RLPItem] = [
-            enc(self.node.chain_id), enc(nonce), enc(tip), enc(BASE_FEE + tip), enc(21_000), to,
-            enc(value), b"", [],
-        ]  # fmt: skip
+            enc(self.node.chain_id),
+            enc(nonce),
+            enc(tip),
+            enc(BASE_FEE + tip),
+            enc(21_000),
+            to,
+            enc(value),
+            b"",
+            [],
+        ]
         signature = key.sign_recoverable(keccak(b"\x02" + rlp.encode(fields)), hasher=None)
         r, s = signature[:32].lstrip(b"\0"), signature[32:64].lstrip(b"\0")
         raw = b"\x02" + rlp.encode([*fields, enc(signature[64]), r, s])
@@ -125,8 +133,9 @@ def chain(token_app: Path, tmp_path: Path) -> Iterator[Chain]:
     manifest = parse_manifest((token_app / "rollup.toml").read_text())
     assert manifest.base_fee == BASE_FEE
     config = SequencerConfig(max_pool=POOL, pool_global_queue=QUEUE, pool_lifetime=LIFETIME)
-    node = Sequencer(manifest, (token_app / manifest.code).read_text(),
-                     f"sqlite:///{tmp_path}/chain.db", config)  # fmt: skip
+    node = Sequencer(
+        manifest, (token_app / manifest.code).read_text(), f"sqlite:///{tmp_path}/chain.db", config
+    )
     yield Chain(node)
     node.close()
 

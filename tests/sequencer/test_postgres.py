@@ -63,7 +63,7 @@ def postgres_url() -> Iterator[str]:
                 "-c",
                 "fsync=off",
             ]
-        ),  # fmt: skip
+        ),
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )

@@ -40,8 +40,20 @@ CHAIN = 905_999
 
 
 def _withdrawals(n: int) -> list[Withdrawal]:
-    return [Withdrawal(CHAIN, i, Address(keccak(b"s%d" % i)[12:]), Address(keccak(b"t%d" % i)[12:]),
-                       10**15 * (i + 1), ZERO_ADDRESS, 0, 0, b"") for i in range(n)]  # fmt: skip
+    return [
+        Withdrawal(
+            CHAIN,
+            i,
+            Address(keccak(b"s%d" % i)[12:]),
+            Address(keccak(b"t%d" % i)[12:]),
+            10**15 * (i + 1),
+            ZERO_ADDRESS,
+            0,
+            0,
+            b"",
+        )
+        for i in range(n)
+    ]
 
 
 def _proof_answer(withdrawals: list[Withdrawal], nonce: int) -> dict[str, Any]:
@@ -52,13 +64,18 @@ def _proof_answer(withdrawals: list[Withdrawal], nonce: int) -> dict[str, Any]:
     output = OutputRootProof(keccak(b"state"), branch_root(branch), keccak(b"block"))
     w = withdrawals[nonce]
     return {
-        "withdrawal": withdrawal_json(w), "hash": "0x" + w.hash.hex(), "batchIndex": "0x3",
-        "outputRoot": "0x" + output.root.hex(), "count": hex(len(withdrawals)),
-        "outputRootProof": {"stateRoot": "0x" + output.state_root.hex(),
-                            "withdrawalsRoot": "0x" + output.withdrawals_root.hex(),
-                            "blockHash": "0x" + output.block_hash.hex()},
+        "withdrawal": withdrawal_json(w),
+        "hash": "0x" + w.hash.hex(),
+        "batchIndex": "0x3",
+        "outputRoot": "0x" + output.root.hex(),
+        "count": hex(len(withdrawals)),
+        "outputRootProof": {
+            "stateRoot": "0x" + output.state_root.hex(),
+            "withdrawalsRoot": "0x" + output.withdrawals_root.hex(),
+            "blockHash": "0x" + output.block_hash.hex(),
+        },
         "siblings": ["0x" + s.hex() for s in tree_proof([x.hash for x in withdrawals], nonce)],
-    }  # fmt: skip
+    }
 
 
 # ---- a node's withdrawal proof is checked before the L1 sees it ----
@@ -106,12 +123,27 @@ def test_a_transactions_withdrawal_is_found_among_identical_ones() -> None:
 
 
 def test_a_withdrawal_log_reads_like_its_listed_withdrawal() -> None:
-    w = Withdrawal(CHAIN, 7, Address(b"\x01" * 20), Address(b"\x02" * 20), 5, Address(b"\x03" * 20),
-                   9, 21_000, b"\xca\xfe")  # fmt: skip
-    log = withdrawal_log(WithdrawalRequest(w.sender, w.target, w.value, w.l1_token,
-                                           w.token_amount, w.gas_limit, w.data))  # fmt: skip
-    as_json = {"address": "0x" + log.address.hex(), "topics": ["0x" + t.hex() for t in log.topics],
-               "data": "0x" + log.data.hex()}  # fmt: skip
+    w = Withdrawal(
+        CHAIN,
+        7,
+        Address(b"\x01" * 20),
+        Address(b"\x02" * 20),
+        5,
+        Address(b"\x03" * 20),
+        9,
+        21_000,
+        b"\xca\xfe",
+    )
+    log = withdrawal_log(
+        WithdrawalRequest(
+            w.sender, w.target, w.value, w.l1_token, w.token_amount, w.gas_limit, w.data
+        )
+    )
+    as_json = {
+        "address": "0x" + log.address.hex(),
+        "topics": ["0x" + t.hex() for t in log.topics],
+        "data": "0x" + log.data.hex(),
+    }
     assert _withdrawal_fields(as_json) == _listed_fields(withdrawal_json(w))
     assert _withdrawal_fields(dict(as_json, address="0x" + "00" * 19 + "05")) is None
     assert _withdrawal_fields(dict(as_json, topics=as_json["topics"][:1])) is None
@@ -144,12 +176,14 @@ class FakeInbox:
     def __init__(self, records: Sequence[CommitmentRecord]) -> None:
         self.records = list(records)
 
-    def commitments(self, chain_id: int, from_l1_block: int,
-                    to_l1_block: int | None = None) -> Sequence[CommitmentRecord]:  # fmt: skip
+    def commitments(
+        self, chain_id: int, from_l1_block: int, to_l1_block: int | None = None
+    ) -> Sequence[CommitmentRecord]:
         return [r for r in self.records if r.chain_id == chain_id]
 
-    def reverts(self, chain_id: int, from_l1_block: int,
-                to_l1_block: int | None = None) -> Sequence[RevertRecord]:  # fmt: skip
+    def reverts(
+        self, chain_id: int, from_l1_block: int, to_l1_block: int | None = None
+    ) -> Sequence[RevertRecord]:
         return []
 
     def l1_block_number(self, tag: str = "latest") -> int:
@@ -183,14 +217,30 @@ def test_an_escape_reads_its_chain_only_up_to_the_exit_batch() -> None:
 
 def _state(data_dir: Path, app_dir: Path) -> Any:
     """A devnet state file whose supervisor is this process (so it counts as running)."""
-    app = {"name": "tok", "chain_id": CHAIN, "vm": "native", "address": "0x" + "00" * 20,
-           "app_dir": str(app_dir), "rpc_url": "http://127.0.0.1:1", "port": 1, "pid": 1,
-           "data_dir": str(data_dir / "apps" / "tok"), "log": "", "restarts": 0,
-           "verifier": None}  # fmt: skip
-    state = {"version": 1, "supervisor_pid": os.getpid(), "data_dir": str(data_dir),
-             "logs_dir": str(data_dir / "logs"), "apps": [app], "da": None,
-             "l1": {"rpc_url": "http://127.0.0.1:1", "pid": None, "log": None},
-             "bus": {}}  # fmt: skip
+    app = {
+        "name": "tok",
+        "chain_id": CHAIN,
+        "vm": "native",
+        "address": "0x" + "00" * 20,
+        "app_dir": str(app_dir),
+        "rpc_url": "http://127.0.0.1:1",
+        "port": 1,
+        "pid": 1,
+        "data_dir": str(data_dir / "apps" / "tok"),
+        "log": "",
+        "restarts": 0,
+        "verifier": None,
+    }
+    state = {
+        "version": 1,
+        "supervisor_pid": os.getpid(),
+        "data_dir": str(data_dir),
+        "logs_dir": str(data_dir / "logs"),
+        "apps": [app],
+        "da": None,
+        "l1": {"rpc_url": "http://127.0.0.1:1", "pid": None, "log": None},
+        "bus": {},
+    }
     data_dir.mkdir(parents=True, exist_ok=True)
     (data_dir / "devnet.json").write_text(json.dumps(state))
     return state
@@ -204,16 +254,22 @@ def test_the_app_and_its_bridge_come_from_the_devnet(tmp_path: Path) -> None:
     with pytest.raises(BridgeError, match="has no L1 bridge"):
         open_target(data_dir, "tok")
     assert status_bridge(state, state["apps"][0]) is None
-    record = {"address": "0x" + "aa" * 20, "block": 3, "l1_chain_id": 31337,
-              "portal": "0x" + "bb" * 20}  # fmt: skip
+    record = {
+        "address": "0x" + "aa" * 20,
+        "block": 3,
+        "l1_chain_id": 31337,
+        "portal": "0x" + "bb" * 20,
+    }
     (data_dir / "l1").mkdir()
     (data_dir / "l1" / "inbox.json").write_text(json.dumps(record))
     target = open_target(data_dir, "tok")
     assert (target.portal, target.inbox, target.from_block) == (b"\xbb" * 20, b"\xaa" * 20, 3)
     assert target.chain_id == CHAIN and target.rpc_url == "http://127.0.0.1:1"
     # no manifest readable: the addresses alone
-    assert status_bridge(state, state["apps"][0]) == {"portal": record["portal"],
-                                                      "inbox": record["address"]}  # fmt: skip
+    assert status_bridge(state, state["apps"][0]) == {
+        "portal": record["portal"],
+        "inbox": record["address"],
+    }
 
 
 @pytest.mark.parametrize(

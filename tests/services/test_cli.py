@@ -92,10 +92,13 @@ def test_new_refuses_an_unknown_template(tmp_path: Path) -> None:
 EXAMPLE_EDITS = {
     "orderbook": [
         ("token_chain = 0", "token_chain = 930582               # examples/erc20 (its chain id)"),
-        ('token_app = "token"', 'token_app = "0x5FbDB2315678afecb367f032d93F642f64180aa3"   '
-                                "# examples/erc20 (its address)"),
+        (
+            'token_app = "token"',
+            'token_app = "0x5FbDB2315678afecb367f032d93F642f64180aa3"   '
+            "# examples/erc20 (its address)",
+        ),
     ],
-}  # fmt: skip
+}
 
 
 @pytest.mark.parametrize(

@@ -90,9 +90,11 @@ def run(argv: list[str]) -> int:
 
 @pytest.mark.parametrize("case", sorted(CASES))
 def test_a_failure_is_one_line_and_a_nonzero_exit(
-    case: str, workdir: Path, capsys: pytest.CaptureFixture[str],
+    case: str,
+    workdir: Path,
+    capsys: pytest.CaptureFixture[str],
     monkeypatch: pytest.MonkeyPatch,
-) -> None:  # fmt: skip
+) -> None:
     monkeypatch.chdir(workdir)
     argv, word = CASES[case]
     before = sorted(p.relative_to(workdir) for p in workdir.rglob("*"))

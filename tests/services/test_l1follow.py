@@ -26,8 +26,16 @@ FAR = L1Origin(10**9)  # an origin past everything: the follower's own origin de
 
 
 def opaque(to: bytes, mint: int) -> bytes:
-    return (to + mint.to_bytes(32, "big") + mint.to_bytes(32, "big") + (100_000).to_bytes(8, "big")
-            + bytes(20) + bytes(32) + bytes(1) + bytes(32))  # fmt: skip
+    return (
+        to
+        + mint.to_bytes(32, "big")
+        + mint.to_bytes(32, "big")
+        + (100_000).to_bytes(8, "big")
+        + bytes(20)
+        + bytes(32)
+        + bytes(1)
+        + bytes(32)
+    )
 
 
 @dataclass
@@ -82,8 +90,9 @@ class FakeL1:
 
     # ---- the DepositReader ----
 
-    def deposits(self, chain_id: int, from_l1_block: int,
-                 to_l1_block: int | None = None) -> list[Deposit]:  # fmt: skip
+    def deposits(
+        self, chain_id: int, from_l1_block: int, to_l1_block: int | None = None
+    ) -> list[Deposit]:
         self._check()
         if self.logs_fail is not None:
             raise self.logs_fail
@@ -94,8 +103,17 @@ class FakeL1:
         found = []
         for number in range(from_l1_block, min(end, self.head) + 1):
             for index, e in enumerate(self.blocks[number].events):
-                found.append(deposit_from_event(chain_id, e.nonce, ALICE, opaque(e.to, e.mint),
-                                                self._hash(number), index, number))  # fmt: skip
+                found.append(
+                    deposit_from_event(
+                        chain_id,
+                        e.nonce,
+                        ALICE,
+                        opaque(e.to, e.mint),
+                        self._hash(number),
+                        index,
+                        number,
+                    )
+                )
         return found
 
     def l1_block_number(self, tag: str = "latest") -> int:
@@ -315,8 +333,9 @@ def test_a_reorg_deeper_than_the_hashes_kept_reads_on_from_the_oldest(l1: FakeL1
 class GapReader(FakeL1):
     """The Portal never skips a nonce; a broken L1 node might. The run stops at the gap."""
 
-    def deposits(self, chain_id: int, from_l1_block: int,
-                 to_l1_block: int | None = None) -> list[Deposit]:  # fmt: skip
+    def deposits(
+        self, chain_id: int, from_l1_block: int, to_l1_block: int | None = None
+    ) -> list[Deposit]:
         return [d for d in super().deposits(chain_id, from_l1_block, to_l1_block) if d.nonce != 2]
 
 
@@ -376,8 +395,10 @@ def test_an_outage_keeps_the_last_origin_and_is_logged_once(
         woken.clear()
         l1.down = False
         # the round publishes, then wakes the node, then logs the recovery: wait for all three
-        wait(lambda: f.deposits(0, FAR, 10) != [] and woken.is_set() and f.reachable,
-             "the round after the outage")  # fmt: skip
+        wait(
+            lambda: f.deposits(0, FAR, 10) != [] and woken.is_set() and f.reachable,
+            "the round after the outage",
+        )
         assert "L1 reachable again" in caplog.text
         assert f.origin().number == l1.head - 1 > origin.number
     finally:

@@ -39,8 +39,9 @@ def python(code: str) -> list[str]:
 def marker_probe(path: Path) -> ManagedProcess:
     """A child that writes `path` once it is 'ready', then sleeps."""
     code = f"import pathlib, time; pathlib.Path({str(path)!r}).write_text('up'); time.sleep(60)"
-    return ManagedProcess("sleeper", python(code), path.with_suffix(".log"),
-                          ready=path.exists, error=StartError)  # fmt: skip
+    return ManagedProcess(
+        "sleeper", python(code), path.with_suffix(".log"), ready=path.exists, error=StartError
+    )
 
 
 def test_start_waits_for_the_probe_and_stop_ends_the_process(tmp_path: Path) -> None:
@@ -56,9 +57,11 @@ def test_start_waits_for_the_probe_and_stop_ends_the_process(tmp_path: Path) -> 
 
 def test_the_child_gets_its_own_session_closed_stdin_and_our_environment(tmp_path: Path) -> None:
     out = tmp_path / "out.json"
-    code = ("import json, os, sys; json.dump({'sid': os.getsid(0), 'stdin': sys.stdin.read(), "
-            "'extra': os.environ.get('EXTRA'), 'unbuffered': os.environ.get('PYTHONUNBUFFERED')}"
-            f", open({str(out)!r}, 'w'))")  # fmt: skip
+    code = (
+        "import json, os, sys; json.dump({'sid': os.getsid(0), 'stdin': sys.stdin.read(), "
+        "'extra': os.environ.get('EXTRA'), 'unbuffered': os.environ.get('PYTHONUNBUFFERED')}"
+        f", open({str(out)!r}, 'w'))"
+    )
     process = ManagedProcess("reporter", python(code), tmp_path / "log", env={"EXTRA": "yes"})
     with process:
         assert _wait_for_exit(process) == 0
@@ -69,9 +72,13 @@ def test_the_child_gets_its_own_session_closed_stdin_and_our_environment(tmp_pat
 
 
 def test_an_exit_before_ready_is_one_line_ending_with_the_log(tmp_path: Path) -> None:
-    process = ManagedProcess("crasher", python("print('start'); print('boom'); exit(3)"),
-                             tmp_path / "crash.log", ready=lambda: False,
-                             error=StartError)  # fmt: skip
+    process = ManagedProcess(
+        "crasher",
+        python("print('start'); print('boom'); exit(3)"),
+        tmp_path / "crash.log",
+        ready=lambda: False,
+        error=StartError,
+    )
     with pytest.raises(StartError, match=r"crasher exited with code 3 before it was ready") as e:
         process.start(timeout=20)
     assert str(e.value).endswith(f"its log ({tmp_path / 'crash.log'}) ends: boom")
@@ -79,16 +86,22 @@ def test_an_exit_before_ready_is_one_line_ending_with_the_log(tmp_path: Path) ->
 
 
 def test_not_ready_in_time_is_an_error_and_the_process_is_stopped(tmp_path: Path) -> None:
-    process = ManagedProcess("slow", python("import time; time.sleep(60)"), tmp_path / "log",
-                             ready=lambda: False, error=StartError)  # fmt: skip
+    process = ManagedProcess(
+        "slow",
+        python("import time; time.sleep(60)"),
+        tmp_path / "log",
+        ready=lambda: False,
+        error=StartError,
+    )
     with pytest.raises(StartError, match=r"slow was not ready within 0.3 s"):
         process.start(timeout=0.3)
     assert not process.running()
 
 
 def test_an_interruption_stops_the_start(tmp_path: Path) -> None:
-    process = ManagedProcess("slow", python("import time; time.sleep(60)"), tmp_path / "log",
-                             ready=lambda: False)  # fmt: skip
+    process = ManagedProcess(
+        "slow", python("import time; time.sleep(60)"), tmp_path / "log", ready=lambda: False
+    )
     with pytest.raises(ProcessError, match="interrupted while starting slow"):
         process.start(timeout=20, interrupted=lambda: True)
     assert not process.running()
@@ -118,8 +131,10 @@ def test_kill_and_start_again_on_the_same_log(tmp_path: Path) -> None:
 
 
 def test_stop_all_and_terminate_pids(tmp_path: Path) -> None:
-    sleepers = [ManagedProcess(f"s{i}", python("import time; time.sleep(60)"), tmp_path / f"{i}")
-                for i in range(3)]  # fmt: skip
+    sleepers = [
+        ManagedProcess(f"s{i}", python("import time; time.sleep(60)"), tmp_path / f"{i}")
+        for i in range(3)
+    ]
     for sleeper in sleepers:
         sleeper.spawn()
     stop_all(sleepers[:2], timeout=5)

@@ -82,8 +82,10 @@ def request(method: str, *params: Any, req_id: int = 1) -> dict[str, Any]:
 
 
 def spin_call(n: int, gas: int | None = None) -> dict[str, Any]:
-    call = {"to": "0x" + spinner_address(), "data": "0x" + (selector("spin(uint256)")
-            + n.to_bytes(32, "big")).hex()}  # fmt: skip
+    call = {
+        "to": "0x" + spinner_address(),
+        "data": "0x" + (selector("spin(uint256)") + n.to_bytes(32, "big")).hex(),
+    }
     if gas is not None:
         call["gas"] = hex(gas)
     return call
@@ -96,8 +98,9 @@ def spinner_address() -> str:
 class Served:
     """A server on the node with a running block producer, for one test."""
 
-    def __init__(self, node: Sequencer, limits: RpcLimits | None = None,
-                 access: RpcAccess | None = None) -> None:  # fmt: skip
+    def __init__(
+        self, node: Sequencer, limits: RpcLimits | None = None, access: RpcAccess | None = None
+    ) -> None:
         self.node, self.limits, self.access = node, limits, access
 
     def handle(self, body: Any, origin: str | None = None) -> Any:
@@ -220,8 +223,10 @@ def test_filters_share_one_record_of_pending_transactions(node: Sequencer) -> No
     async def scenario() -> list[Any]:
         producer = BlockProducer(node, 1)
         server = RpcServer(node, producer)
-        ids = [await server.handle_body(orjson.dumps(request("eth_newPendingTransactionFilter")))
-               for _ in range(500)]  # fmt: skip
+        ids = [
+            await server.handle_body(orjson.dumps(request("eth_newPendingTransactionFilter")))
+            for _ in range(500)
+        ]
         server_filters.extend(orjson.loads(i)["result"] for i in ids)
         registry = server.filters
         for listener in node.on_pending:
@@ -328,8 +333,11 @@ def test_a_foreign_host_header_is_refused(node: Sequencer) -> None:
 
 
 def test_cors_follows_the_configured_origins(node: Sequencer) -> None:
-    preflight = {"Origin": "", "Access-Control-Request-Method": "POST",
-                 "Access-Control-Request-Headers": "content-type"}  # fmt: skip
+    preflight = {
+        "Origin": "",
+        "Access-Control-Request-Method": "POST",
+        "Access-Control-Request-Headers": "content-type",
+    }
 
     async def scenario() -> tuple[int, int, str | None]:
         access = RpcAccess(cors_origins=("http://dapp.example",))

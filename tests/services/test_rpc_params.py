@@ -81,8 +81,14 @@ def test_trace_config() -> None:
 
 
 def test_the_method_table_is_the_namespaces_tables_and_nothing_else() -> None:
-    tables = [eth.METHODS, net.METHODS, debug.METHODS, proofs.METHODS, messages.METHODS,
-              bridge.METHODS]  # fmt: skip
+    tables = [
+        eth.METHODS,
+        net.METHODS,
+        debug.METHODS,
+        proofs.METHODS,
+        messages.METHODS,
+        bridge.METHODS,
+    ]
     assert sum(len(t) for t in tables) == len(METHODS)
     for table in tables:
         assert table.items() <= METHODS.items()

@@ -17,8 +17,11 @@ from services.rpcclient import RpcCallError, RpcClient, RpcUnavailable, request,
 def answer(call: dict[str, Any]) -> dict[str, Any]:
     if call["method"] == "echo":
         return {"jsonrpc": "2.0", "id": call["id"], "result": call["params"]}
-    return {"jsonrpc": "2.0", "id": call["id"],
-            "error": {"code": -32601, "message": "no such method", "data": "0x01"}}  # fmt: skip
+    return {
+        "jsonrpc": "2.0",
+        "id": call["id"],
+        "error": {"code": -32601, "message": "no such method", "data": "0x01"},
+    }
 
 
 class _Handler(BaseHTTPRequestHandler):
@@ -52,8 +55,12 @@ def url() -> Iterator[str]:
 
 
 def test_request_is_the_json_rpc_object() -> None:
-    assert request("eth_chainId") == {"jsonrpc": "2.0", "id": 1, "method": "eth_chainId",
-                                      "params": []}  # fmt: skip
+    assert request("eth_chainId") == {
+        "jsonrpc": "2.0",
+        "id": 1,
+        "method": "eth_chainId",
+        "params": [],
+    }
     assert request("m", ("a", 1), id=7)["params"] == ["a", 1]
 
 
@@ -68,7 +75,11 @@ def test_an_error_object_is_an_rpc_call_error_with_its_fields(url: str) -> None:
         rpc_call(url, "nope", 1)
     error = caught.value
     assert (error.method, error.code, error.reason, error.data) == (
-        "nope", -32601, "no such method", "0x01")  # fmt: skip
+        "nope",
+        -32601,
+        "no such method",
+        "0x01",
+    )
     assert str(error) == "nope: no such method (code -32601)"
 
 

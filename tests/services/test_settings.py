@@ -78,8 +78,10 @@ def test_defaults_without_any_source(app: Path) -> None:
 def test_flags_beat_the_environment_which_beats_rollup_toml(
     app: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    write_toml(app, '[da]\nmode = "blobs"\ninbox_from_block = 3\nmax_delay = 0.5\n'
-                    '[rpc]\ngas_cap = 100000\n')  # fmt: skip
+    write_toml(
+        app,
+        '[da]\nmode = "blobs"\ninbox_from_block = 3\nmax_delay = 0.5\n[rpc]\ngas_cap = 100000\n',
+    )
     assert node(app).da.mode == "blobs"  # rollup.toml over the default
     monkeypatch.setenv("ROLLUP_DA_MODE", "calldata")
     monkeypatch.setenv("ROLLUP_INBOX_BLOCK", "7")
@@ -91,14 +93,23 @@ def test_flags_beat_the_environment_which_beats_rollup_toml(
 
 def test_the_devnets_environment_names_are_kept(app: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """services/devnet.py starts every node with these."""
-    for name, value in {"ROLLUP_DA": "local", "ROLLUP_DA_MODE": "blobs", "ROLLUP_INBOX": INBOX,
-                        "ROLLUP_INBOX_BLOCK": "12", "ROLLUP_BATCHER_KEY_FILE": "/k/batcher.key",
-                        "ROLLUP_PORTAL": PORTAL, "ROLLUP_PORTAL_BLOCK": "12",
-                        "ROLLUP_L1_RPC": "http://127.0.0.1:8545"}.items():  # fmt: skip
+    for name, value in {
+        "ROLLUP_DA": "local",
+        "ROLLUP_DA_MODE": "blobs",
+        "ROLLUP_INBOX": INBOX,
+        "ROLLUP_INBOX_BLOCK": "12",
+        "ROLLUP_BATCHER_KEY_FILE": "/k/batcher.key",
+        "ROLLUP_PORTAL": PORTAL,
+        "ROLLUP_PORTAL_BLOCK": "12",
+        "ROLLUP_L1_RPC": "http://127.0.0.1:8545",
+    }.items():
         monkeypatch.setenv(name, value)
     settings = node(app)
-    assert (settings.da.backend, settings.da.mode, settings.da.inbox) == ("local", "blobs",
-                                                                          b"\x11" * 20)  # fmt: skip
+    assert (settings.da.backend, settings.da.mode, settings.da.inbox) == (
+        "local",
+        "blobs",
+        b"\x11" * 20,
+    )
     assert settings.da.inbox_from_block == 12
     assert settings.da.batcher_key_file == Path("/k/batcher.key")
     assert settings.l1.portal == b"\x22" * 20 and settings.l1.portal_from_block == 12
@@ -111,8 +122,9 @@ def test_an_empty_variable_is_unset(app: Path, monkeypatch: pytest.MonkeyPatch) 
 
 
 def test_paths_in_rollup_toml_are_relative_to_the_app(app: Path) -> None:
-    write_toml(app, '[da]\nbatcher_key_file = "keys/batcher.key"\n'
-                    '[verifier]\nda_dirs = ["../other/da"]\n')  # fmt: skip
+    write_toml(
+        app, '[da]\nbatcher_key_file = "keys/batcher.key"\n[verifier]\nda_dirs = ["../other/da"]\n'
+    )
     settings = node(app)
     assert settings.da.batcher_key_file == app / "keys" / "batcher.key"
     assert settings.verifier.da_dirs == (app / "../other/da",)
@@ -123,7 +135,9 @@ def test_lists_from_flags_variables_and_rollup_toml(
     app: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     assert node(app, "--cors-origins", "http://a, http://b").rpc.cors_origins == (
-        "http://a", "http://b")  # fmt: skip
+        "http://a",
+        "http://b",
+    )
     monkeypatch.setenv("ROLLUP_RPC_TRUSTED_ORIGINS", "http://localhost:3000")
     assert node(app).rpc.trusted_origins == ("http://localhost:3000",)
     write_toml(app, '[rpc]\nhosts = ["node.example"]\n')
@@ -160,9 +174,12 @@ def test_the_database_comes_from_the_sequencer_table(app: Path) -> None:
     ],
 )
 def test_a_bad_flag_or_variable_is_one_line_naming_it(
-    app: Path, monkeypatch: pytest.MonkeyPatch, argv: list[str], environment: dict[str, str],
+    app: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    argv: list[str],
+    environment: dict[str, str],
     message: str,
-) -> None:  # fmt: skip
+) -> None:
     for name, value in environment.items():
         monkeypatch.setenv(name, value)
     assert refused(app, *argv).startswith(message)
@@ -203,8 +220,11 @@ def test_a_bad_settings_table_is_one_line_naming_the_key(
 
 
 def test_required_settings_name_every_source(app: Path) -> None:
-    with pytest.raises(ConfigError, match=r"^--port is required \(or \$ROLLUP_NODE_PORT or "
-                       r"rollup.toml \[node\] port\)$"):  # fmt: skip
+    with pytest.raises(
+        ConfigError,
+        match=r"^--port is required \(or \$ROLLUP_NODE_PORT or "
+        r"rollup.toml \[node\] port\)$",
+    ):
         require(node(app), "node.port")
     write_toml(app, "[node]\nport = 8546\n")
     require(node(app), "node.port")
@@ -263,9 +283,20 @@ def test_the_node_process_refuses_bad_settings_in_one_line(
     blocker = tmp_path / "file"
     blocker.write_text("")
     args = [a.format(blocker=blocker, tmp=tmp_path) for a in argv]
-    done = subprocess.run([sys.executable, "-m", "services.node", "--app-dir",
-                           str(ROOT / "examples" / "token"), *args], capture_output=True,
-                          text=True, timeout=120, cwd=ROOT)  # fmt: skip
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "services.node",
+            "--app-dir",
+            str(ROOT / "examples" / "token"),
+            *args,
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=ROOT,
+    )
     assert done.returncode == 2 and done.stdout == ""
     assert done.stderr.startswith(f"error: {message.format(blocker=blocker)}")
     assert done.stderr.count("\n") == 1

@@ -35,8 +35,9 @@ def build(app_dir: Path, url: str) -> list[list[str]]:
         chain.transact(a[1], "transferFrom", a[0], a[2], 10**17)
         chain.transact(a[7], "transfer", a[0], 1)  # fails: no tokens
         blocks = [chain.node.block(n) for n in range(chain.node.committed.number + 1)]
-        return [[str(b.header.number), b.hash.hex(), b.header.state_root.hex()]
-                for b in blocks if b]  # fmt: skip
+        return [
+            [str(b.header.number), b.hash.hex(), b.header.state_root.hex()] for b in blocks if b
+        ]
 
 
 def replay(app_dir: Path, url: str) -> list[list[str]]:

@@ -17,8 +17,14 @@ REPO = Path(__file__).resolve().parents[2]
 def run(mode: str, *args: str, seed: str) -> Any:
     env = dict(os.environ, PYTHONHASHSEED=seed)
     env["PYTHONPATH"] = os.pathsep.join(p for p in (str(REPO), env.get("PYTHONPATH")) if p)
-    out = subprocess.run([sys.executable, str(SCRIPT), mode, *args], env=env,
-                         capture_output=True, text=True, timeout=120, check=True)  # fmt: skip
+    out = subprocess.run(
+        [sys.executable, str(SCRIPT), mode, *args],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=True,
+    )
     return json.loads(out.stdout)
 
 

@@ -29,8 +29,9 @@ SUPPLY = 10**24  # the token template's
 
 def set_genesis(app_dir: Path, owner: bytes, dev_accounts: bool) -> None:
     path = app_dir / "rollup.toml"
-    text = re.sub(r'\nowner = "0x[0-9a-fA-F]{40}"\n', f'\nowner = "0x{owner.hex()}"\n',
-                  path.read_text())  # fmt: skip
+    text = re.sub(
+        r'\nowner = "0x[0-9a-fA-F]{40}"\n', f'\nowner = "0x{owner.hex()}"\n', path.read_text()
+    )
     text = text.replace("dev_accounts = true", f"dev_accounts = {str(dev_accounts).lower()}")
     path.write_text(text)
     manifest = parse_manifest(text)
@@ -66,8 +67,9 @@ def test_without_dev_accounts_no_dev_key_holds_anything(token_app: Path) -> None
 
 def test_an_evm_app_is_deployed_by_its_owner(tmp_path: Path) -> None:
     app_dir = tmp_path / "erc20"
-    shutil.copytree(REPO / "examples" / "erc20", app_dir,
-                    ignore=shutil.ignore_patterns("build", "__pycache__"))  # fmt: skip
+    shutil.copytree(
+        REPO / "examples" / "erc20", app_dir, ignore=shutil.ignore_patterns("build", "__pycache__")
+    )
     set_genesis(app_dir, OWNER, dev_accounts=False)
     bundle = load_app(app_dir)
     assert isinstance(bundle.code, Artifact)

@@ -63,11 +63,18 @@ class L2:
 
     def set_slot(self, address: bytes, slot: int | bytes, value: bytes) -> None:
         key = slot if isinstance(slot, bytes) else slot.to_bytes(32, "big")
-        self.rpc("anvil_setStorageAt", [Web3.to_checksum_address(address), "0x" + key.hex(),
-                                        "0x" + value.rjust(32, b"\0").hex()])  # fmt: skip
+        self.rpc(
+            "anvil_setStorageAt",
+            [
+                Web3.to_checksum_address(address),
+                "0x" + key.hex(),
+                "0x" + value.rjust(32, b"\0").hex(),
+            ],
+        )
 
-    def install_token(self, l1_token: bytes, decimals: int, symbol: bytes,
-                      at: bytes | None = None) -> Any:  # fmt: skip
+    def install_token(
+        self, l1_token: bytes, decimals: int, symbol: bytes, at: bytes | None = None
+    ) -> Any:
         """What the STF does on a token's first deposit: code, then slots 3-5."""
         address = at or bridged_token_address(l1_token)
         self.install(address, BRIDGED_TOKEN_RUNTIME)
@@ -77,8 +84,7 @@ class L2:
         return self.contract("BridgedToken", address)
 
     def contract(self, name: str, address: bytes) -> Any:
-        return self.w3.eth.contract(address=Web3.to_checksum_address(address),
-                                    abi=self.abi[name])  # fmt: skip
+        return self.w3.eth.contract(address=Web3.to_checksum_address(address), abi=self.abi[name])
 
     def transact(self, fn: Any, sender: str, value: int = 0, gas: int = 1_000_000) -> Any:
         tx_hash = fn.transact({"from": sender, "value": value, "gas": gas})
@@ -94,8 +100,9 @@ class L2:
 
     def slot(self, address: bytes, slot: int | bytes) -> int:
         key = slot if isinstance(slot, bytes) else slot.to_bytes(32, "big")
-        raw = self.w3.eth.get_storage_at(Web3.to_checksum_address(address),
-                                         int.from_bytes(key, "big"))  # fmt: skip
+        raw = self.w3.eth.get_storage_at(
+            Web3.to_checksum_address(address), int.from_bytes(key, "big")
+        )
         return int.from_bytes(raw, "big")
 
 
@@ -128,8 +135,7 @@ def test_only_the_bridge_mints_and_balances_live_in_slot_0(l2: L2) -> None:
     l2.reverts(token.functions.bridgeMint(ALICE, 1), ALICE, "NotBridge(address)")
     receipt = l2.transact(token.functions.bridgeMint(ALICE, 1_000), l2.bridge)
     transfer = token.events.Transfer().process_receipt(receipt, errors=DISCARD)[0]["args"]
-    assert (transfer["from"], transfer["to"], transfer["value"]) == (
-        ZERO, ALICE, 1_000)  # fmt: skip
+    assert (transfer["from"], transfer["to"], transfer["value"]) == (ZERO, ALICE, 1_000)
     address = bridged_token_address(L1_TOKEN)
     alice = bytes.fromhex(ALICE[2:])
     assert l2.slot(address, balance_slot(alice)) == token.functions.balanceOf(ALICE).call()
@@ -147,16 +153,20 @@ def test_erc20_transfers_and_allowances(l2: L2) -> None:
     bob_before = token.functions.balanceOf(BOB).call()
     l2.transact(token.functions.transfer(BOB, 100), ALICE)
     assert token.functions.balanceOf(BOB).call() == bob_before + 100
-    l2.reverts(token.functions.transfer(BOB, 10**30), ALICE,
-               "InsufficientBalance(address,uint256,uint256)")  # fmt: skip
+    l2.reverts(
+        token.functions.transfer(BOB, 10**30), ALICE, "InsufficientBalance(address,uint256,uint256)"
+    )
     l2.reverts(token.functions.transfer(ZERO, 1), ALICE, "InvalidReceiver(address)")
 
     l2.transact(token.functions.approve(CAROL, 60), ALICE)
     assert token.functions.allowance(ALICE, CAROL).call() == 60
     l2.transact(token.functions.transferFrom(ALICE, BOB, 50), CAROL)
     assert token.functions.allowance(ALICE, CAROL).call() == 10
-    l2.reverts(token.functions.transferFrom(ALICE, BOB, 11), CAROL,
-               "InsufficientAllowance(address,address,uint256,uint256)")  # fmt: skip
+    l2.reverts(
+        token.functions.transferFrom(ALICE, BOB, 11),
+        CAROL,
+        "InsufficientAllowance(address,address,uint256,uint256)",
+    )
     l2.transact(token.functions.approve(CAROL, MAX_UINT), ALICE)
     l2.transact(token.functions.transferFrom(ALICE, BOB, 5), CAROL)
     assert token.functions.allowance(ALICE, CAROL).call() == MAX_UINT  # never spent down
@@ -178,8 +188,11 @@ def test_withdraw_burns_and_records_a_token_withdrawal(l2: L2) -> None:
     assert (w["sender"], w["target"], w["value"]) == (BOB, recipient, 0)
     assert (bytes.fromhex(w["l1Token"][2:]), w["tokenAmount"]) == (L1_TOKEN, 300)
     assert (w["gasLimit"], w["data"]) == (0, b"")
-    l2.reverts(token.functions.withdraw(recipient, 10**30), BOB,
-               "InsufficientBalance(address,uint256,uint256)")  # fmt: skip
+    l2.reverts(
+        token.functions.withdraw(recipient, 10**30),
+        BOB,
+        "InsufficientBalance(address,uint256,uint256)",
+    )
     l2.reverts(token.functions.withdraw(ZERO, 1), BOB, "ZeroTarget()")
 
 
@@ -196,11 +209,17 @@ def test_a_token_elsewhere_cannot_record_withdrawals(l2: L2) -> None:
 def test_initiate_withdrawal_logs_within_its_bounds(l2: L2) -> None:
     system = l2.contract("L2ToL1", L2_TO_L1_ADDRESS)
     before = l2.w3.eth.get_balance(Web3.to_checksum_address(L2_TO_L1_ADDRESS))
-    receipt = l2.transact(system.functions.initiateWithdrawal(CAROL, 80_000, b"\x12\x34"),
-                          ALICE, value=10**15)  # fmt: skip
+    receipt = l2.transact(
+        system.functions.initiateWithdrawal(CAROL, 80_000, b"\x12\x34"), ALICE, value=10**15
+    )
     (w,) = _withdrawals(l2, receipt)
     assert (w["sender"], w["target"], w["value"], w["gasLimit"], w["data"]) == (
-        ALICE, CAROL, 10**15, 80_000, b"\x12\x34")  # fmt: skip
+        ALICE,
+        CAROL,
+        10**15,
+        80_000,
+        b"\x12\x34",
+    )
     assert (w["l1Token"], w["tokenAmount"]) == (ZERO, 0)
     # it keeps the value (the STF burns it after the transaction)
     assert l2.w3.eth.get_balance(Web3.to_checksum_address(L2_TO_L1_ADDRESS)) == before + 10**15

@@ -33,8 +33,10 @@ def rss_kb() -> int:
 def main(count: int) -> None:
     token = compile_fixtures()["Token"]
     holders = [Account.create(str(i)) for i in range(200)]
-    data = {account_key(bytes.fromhex(h.address[2:])): bytes(8) + (10**21).to_bytes(9, "big")
-            for h in holders}  # fmt: skip
+    data = {
+        account_key(bytes.fromhex(h.address[2:])): bytes(8) + (10**21).to_bytes(9, "big")
+        for h in holders
+    }
     vm = EvmVM(CHAIN_ID, GAS_LIMIT, data.items())
     env = BlockEnv(1, 1, Address(b"\xfe" * 20), 7, GAS_LIMIT, CHAIN_ID)
     nonces = [0] * len(holders)
@@ -52,7 +54,7 @@ def main(count: int) -> None:
             "data": payload,
         }
         nonces[i] += 1
-        return bytes(Account.sign_transaction(fields, holders[i].key).raw_transaction)  # fmt: skip
+        return bytes(Account.sign_transaction(fields, holders[i].key).raw_transaction)
 
     state = State(DictReader(data))
     deploy = sign(0, b"", token.deploy_data(("uint256", 10**30)), 3_000_000)
@@ -84,9 +86,11 @@ def main(count: int) -> None:
         assert apply_transaction(state, env, vm, tx, 0).status == 1
     applying = time.process_time() - started
     both = count / (decoding + applying)
-    print(f"{count} signed ERC-20 transfers: decode {count / decoding:,.0f}/s, "
-          f"apply_transaction {count / applying:,.0f}/s ({applying / count * 1e6:.1f} us), "
-          f"both {both:,.0f}/s; RSS {before} -> {rss_kb()} KB")  # fmt: skip
+    print(
+        f"{count} signed ERC-20 transfers: decode {count / decoding:,.0f}/s, "
+        f"apply_transaction {count / applying:,.0f}/s ({applying / count * 1e6:.1f} us), "
+        f"both {both:,.0f}/s; RSS {before} -> {rss_kb()} KB"
+    )
 
 
 if __name__ == "__main__":

@@ -95,20 +95,31 @@ class Chain:
         self.data = data if data is not None else genesis({ALICE: FUNDS, BOB: FUNDS, CAROL: FUNDS})
         self.state = State(DictReader(self.data))
         self.vm = EvmVM(CHAIN_ID, GAS_LIMIT, self.data.items())
-        self.env = BlockEnv(1, 1_700_000_000, COINBASE, BASE_FEE, GAS_LIMIT, CHAIN_ID,
-                            Hash32(b"\x42" * 32))  # fmt: skip
+        self.env = BlockEnv(
+            1, 1_700_000_000, COINBASE, BASE_FEE, GAS_LIMIT, CHAIN_ID, Hash32(b"\x42" * 32)
+        )
         self.block_gas = 0
 
     def sign(
-        self, sender: Address, to: Address | None, data: bytes = b"", value: int = 0,
-        gas: int = 3_000_000, nonce: int | None = None,
-    ) -> Transaction:  # fmt: skip
+        self,
+        sender: Address,
+        to: Address | None,
+        data: bytes = b"",
+        value: int = 0,
+        gas: int = 3_000_000,
+        nonce: int | None = None,
+    ) -> Transaction:
         fields = {
-            "type": 2, "chainId": CHAIN_ID,
+            "type": 2,
+            "chainId": CHAIN_ID,
             "nonce": get_account(self.state, sender)[0] if nonce is None else nonce,
-            "maxFeePerGas": 2 * BASE_FEE, "maxPriorityFeePerGas": TIP, "gas": gas,
-            "to": to or b"", "value": value, "data": data,
-        }  # fmt: skip
+            "maxFeePerGas": 2 * BASE_FEE,
+            "maxPriorityFeePerGas": TIP,
+            "gas": gas,
+            "to": to or b"",
+            "value": value,
+            "data": data,
+        }
         raw = Account.sign_transaction(fields, KEYS[sender]).raw_transaction
         return decode_transaction(bytes(raw), CHAIN_ID)
 
@@ -118,9 +129,13 @@ class Chain:
         return receipt
 
     def send(
-        self, sender: Address, to: Address | None, data: bytes = b"", value: int = 0,
+        self,
+        sender: Address,
+        to: Address | None,
+        data: bytes = b"",
+        value: int = 0,
         gas: int = 3_000_000,
-    ) -> Receipt:  # fmt: skip
+    ) -> Receipt:
         return self.apply(self.sign(sender, to, data, value, gas))
 
     def deploy(self, sender: Address, init: bytes, value: int = 0) -> Address:
@@ -129,8 +144,14 @@ class Chain:
         assert receipt.contract_address is not None
         return receipt.contract_address
 
-    def call(self, to: Address | None, data: bytes, sender: Address = ALICE,
-             value: int = 0, gas: int = 1_000_000) -> ExecResult:  # fmt: skip
+    def call(
+        self,
+        to: Address | None,
+        data: bytes,
+        sender: Address = ALICE,
+        value: int = 0,
+        gas: int = 1_000_000,
+    ) -> ExecResult:
         return self.vm.call(self.state, self.env, Message(sender, to, value, data, gas, sender, 0))
 
     def next_block(self) -> None:
@@ -141,8 +162,15 @@ class Chain:
             else:
                 self.data[key] = after
         self.state = State(DictReader(self.data))
-        self.env = BlockEnv(self.env.number + 1, self.env.timestamp + 1, COINBASE, BASE_FEE,
-                            GAS_LIMIT, CHAIN_ID, self.env.prev_randao)  # fmt: skip
+        self.env = BlockEnv(
+            self.env.number + 1,
+            self.env.timestamp + 1,
+            COINBASE,
+            BASE_FEE,
+            GAS_LIMIT,
+            CHAIN_ID,
+            self.env.prev_randao,
+        )
         self.block_gas = 0
 
 

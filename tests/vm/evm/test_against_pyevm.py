@@ -58,7 +58,7 @@ class Reference:
                 "base_fee_per_gas": BASE_FEE * 8 // 7,
                 "nonce": b"\x00" * 8,
                 "mix_hash": b"\x00" * 32,
-            },  # fmt: skip
+            },
             {ALICE: genesis, BOB: genesis, CAROL: genesis},
         )
         self.cumulative = 0
@@ -71,8 +71,10 @@ class Reference:
         created = (
             computation.msg.storage_address if tx.to is None and computation.is_success else None
         )
-        logs = [(bytes(log.address), tuple(t.to_bytes(32, "big") for t in log.topics), log.data)
-                for log in receipt.logs]  # fmt: skip
+        logs = [
+            (bytes(log.address), tuple(t.to_bytes(32, "big") for t in log.topics), log.data)
+            for log in receipt.logs
+        ]
         output = computation.output if tx.to is not None or not computation.is_success else b""
         return int(computation.is_success), gas_used, output, logs, created
 
@@ -135,7 +137,7 @@ def scenario(c: dict[str, Contract]) -> list[tuple[str, Step]]:
         (
             "destroy later",
             to(BOB, "Factory", lambda at: factory.calldata("destroyExisting", at["child"], HEIR)),
-        ),  # fmt: skip
+        ),
         ("empty calldata to a contract", call(ALICE, "Failing", b"")),
     ]
 

@@ -32,22 +32,39 @@ from .conftest import (
 
 def sign(sender: Address, nonce: int, to: bytes | None, data: bytes, value: int = 0) -> Transaction:
     fields = {
-        "type": 2, "chainId": CHAIN_ID, "nonce": nonce, "maxFeePerGas": 2 * BASE_FEE,
-        "maxPriorityFeePerGas": 1, "gas": 2_000_000, "to": to or b"", "value": value,
+        "type": 2,
+        "chainId": CHAIN_ID,
+        "nonce": nonce,
+        "maxFeePerGas": 2 * BASE_FEE,
+        "maxPriorityFeePerGas": 1,
+        "gas": 2_000_000,
+        "to": to or b"",
+        "value": value,
         "data": data,
-    }  # fmt: skip
+    }
     raw = Account.sign_transaction(fields, KEYS[sender]).raw_transaction
     return decode_transaction(bytes(raw), CHAIN_ID)
 
 
 def genesis_header(root: bytes) -> BlockHeader:
     return BlockHeader(
-        number=0, parent_hash=ZERO_HASH, timestamp=0, timestamp_ms=0, coinbase=COINBASE,
-        state_root=Hash32(root), transactions_root=Hash32(EMPTY_KECCAK),
-        receipts_root=Hash32(EMPTY_KECCAK), messages_root=Hash32(EMPTY_KECCAK),
-        withdrawals_root=Hash32(EMPTY_KECCAK), logs_bloom=EMPTY_BLOOM, gas_limit=GAS_LIMIT,
-        gas_used=0, base_fee=BASE_FEE, l1_origin=0, chain_id=CHAIN_ID,
-    )  # fmt: skip
+        number=0,
+        parent_hash=ZERO_HASH,
+        timestamp=0,
+        timestamp_ms=0,
+        coinbase=COINBASE,
+        state_root=Hash32(root),
+        transactions_root=Hash32(EMPTY_KECCAK),
+        receipts_root=Hash32(EMPTY_KECCAK),
+        messages_root=Hash32(EMPTY_KECCAK),
+        withdrawals_root=Hash32(EMPTY_KECCAK),
+        logs_bloom=EMPTY_BLOOM,
+        gas_limit=GAS_LIMIT,
+        gas_used=0,
+        base_fee=BASE_FEE,
+        l1_origin=0,
+        chain_id=CHAIN_ID,
+    )
 
 
 def commit(
@@ -65,16 +82,22 @@ def test_a_verifier_replays_the_sequencers_blocks(contracts: dict[str, Contract]
     start = genesis({ALICE: FUNDS, BOB: FUNDS, CAROL: FUNDS})
     t, p = create_address(ALICE, 0), create_address(ALICE, 1)
     batches = [
-        [sign(ALICE, 0, None, token.deploy_data(("uint256", 10**6))),
-         sign(ALICE, 1, None, probe.bytecode),
-         sign(BOB, 0, CAROL, b"", value=10**18)],  # a plain transfer: the STF skips the VM
-        [sign(ALICE, 2, t, token.calldata("transfer", BOB, 7)),
-         sign(BOB, 1, t, token.calldata("transfer", CAROL, 8)),  # fails: BOB has 7
-         sign(CAROL, 0, p, probe.calldata("balanceOfAccount", COINBASE)),  # last block's fees
-         sign(BOB, 2, p, b"", value=5)],
-        [sign(BOB, 3, t, token.calldata("transfer", CAROL, 7)),
-         sign(CAROL, 1, p, probe.calldata("recurse", 3))],
-    ]  # fmt: skip
+        [
+            sign(ALICE, 0, None, token.deploy_data(("uint256", 10**6))),
+            sign(ALICE, 1, None, probe.bytecode),
+            sign(BOB, 0, CAROL, b"", value=10**18),
+        ],  # a plain transfer: the STF skips the VM
+        [
+            sign(ALICE, 2, t, token.calldata("transfer", BOB, 7)),
+            sign(BOB, 1, t, token.calldata("transfer", CAROL, 8)),  # fails: BOB has 7
+            sign(CAROL, 0, p, probe.calldata("balanceOfAccount", COINBASE)),  # last block's fees
+            sign(BOB, 2, p, b"", value=5),
+        ],
+        [
+            sign(BOB, 3, t, token.calldata("transfer", CAROL, 7)),
+            sign(CAROL, 1, p, probe.calldata("recurse", 3)),
+        ],
+    ]
 
     # The sequencer: one VM for all blocks, a new State per block, as sequencer/node.py does.
     data, tree, vm = (
@@ -86,8 +109,9 @@ def test_a_verifier_replays_the_sequencers_blocks(contracts: dict[str, Contract]
     blocks: list[Block] = []
     for batch in batches:
         state = State(DictReader(data))
-        env = BlockEnv(parent.number + 1, parent.timestamp + 1, COINBASE, BASE_FEE, GAS_LIMIT,
-                       CHAIN_ID)  # fmt: skip
+        env = BlockEnv(
+            parent.number + 1, parent.timestamp + 1, COINBASE, BASE_FEE, GAS_LIMIT, CHAIN_ID
+        )
         begin_block(state, env, vm)
         receipts, gas = [], 0
         for tx in batch:

@@ -35,16 +35,33 @@ def bridged_chain() -> Chain:
     return Chain(data)
 
 
-def deposit(nonce: int, to: bytes, mint: int = 0, value: int = 0, token: bytes = bytes(20),
-            amount: int = 0, data: bytes = b"", sender: bytes = L1_USER) -> Deposit:  # fmt: skip
-    opaque = (to + mint.to_bytes(32, "big") + value.to_bytes(32, "big")
-              + (300_000).to_bytes(8, "big") + token + amount.to_bytes(32, "big") + bytes([8])
-              + b"WBTC".ljust(32, b"\0") + data)  # fmt: skip
+def deposit(
+    nonce: int,
+    to: bytes,
+    mint: int = 0,
+    value: int = 0,
+    token: bytes = bytes(20),
+    amount: int = 0,
+    data: bytes = b"",
+    sender: bytes = L1_USER,
+) -> Deposit:
+    opaque = (
+        to
+        + mint.to_bytes(32, "big")
+        + value.to_bytes(32, "big")
+        + (300_000).to_bytes(8, "big")
+        + token
+        + amount.to_bytes(32, "big")
+        + bytes([8])
+        + b"WBTC".ljust(32, b"\0")
+        + data
+    )
     return deposit_from_event(CHAIN_ID, nonce, sender, opaque, keccak(bytes([nonce])), 0, 1)
 
 
-def call(chain: Chain, to: bytes, signature: str, types: list[str], args: list[Any],
-         out: str) -> Any:  # fmt: skip
+def call(
+    chain: Chain, to: bytes, signature: str, types: list[str], args: list[Any], out: str
+) -> Any:
     data = keccak(signature.encode())[:4] + encode(types, args)
     result = chain.call(Address(to), data)
     assert result.success, result.output
@@ -53,10 +70,15 @@ def call(chain: Chain, to: bytes, signature: str, types: list[str], args: list[A
 
 def test_deposits_credit_eth_and_install_the_bridged_token() -> None:
     chain = bridged_chain()
-    receipts = apply_deposits(chain.state, chain.env, chain.vm, [
-        deposit(0, BOB, mint=5, value=5),
-        deposit(1, BOB, token=L1_TOKEN, amount=700),
-    ])  # fmt: skip
+    receipts = apply_deposits(
+        chain.state,
+        chain.env,
+        chain.vm,
+        [
+            deposit(0, BOB, mint=5, value=5),
+            deposit(1, BOB, token=L1_TOKEN, amount=700),
+        ],
+    )
     assert [r.status for r in receipts] == [1, 1]
     token = bridged_token_address(L1_TOKEN)
     assert call(chain, token, "balanceOf(address)", ["address"], [BOB], "uint256") == 700
@@ -72,8 +94,13 @@ def test_withdrawals_through_l2_to_l1_and_a_bridged_token() -> None:
     chain = bridged_chain()
     apply_deposits(chain.state, chain.env, chain.vm, [deposit(0, BOB, token=L1_TOKEN, amount=90)])
     target = Address(b"\x66" * 20)
-    eth = chain.send(BOB, L2_TO_L1_ADDRESS, initiate_withdrawal_calldata(target, 21_000, b""),
-                     value=10**18, gas=200_000)  # fmt: skip
+    eth = chain.send(
+        BOB,
+        L2_TO_L1_ADDRESS,
+        initiate_withdrawal_calldata(target, 21_000, b""),
+        value=10**18,
+        gas=200_000,
+    )
     assert eth.status == 1
     token = bridged_token_address(L1_TOKEN)
     burn = keccak(b"withdraw(address,uint256)")[:4] + encode(["address", "uint256"], [target, 40])
@@ -81,10 +108,18 @@ def test_withdrawals_through_l2_to_l1_and_a_bridged_token() -> None:
     assert withdrawal_count(chain.state) == 2
     first, second = (withdrawal_at(chain.state, CHAIN_ID, n) for n in (0, 1))
     assert first is not None and second is not None
-    assert (first.sender, first.target, first.value, first.l1_token) == (BOB, target, 10**18,
-                                                                          bytes(20))  # fmt: skip
+    assert (first.sender, first.target, first.value, first.l1_token) == (
+        BOB,
+        target,
+        10**18,
+        bytes(20),
+    )
     assert (second.sender, second.l1_token, second.token_amount, second.value) == (
-        BOB, L1_TOKEN, 40, 0)
+        BOB,
+        L1_TOKEN,
+        40,
+        0,
+    )
     assert get_balance(chain.state, L2_TO_L1_ADDRESS) == 0  # burned
     assert call(chain, token, "balanceOf(address)", ["address"], [BOB], "uint256") == 50
     root = withdrawals_root_of(chain.state)
@@ -96,7 +131,8 @@ def test_a_contract_cannot_fake_a_token_withdrawal() -> None:
     """Anyone may call L2ToL1.initiateTokenWithdrawal, but only the canonical token passes."""
     chain = bridged_chain()
     data = keccak(b"initiateTokenWithdrawal(address,address,uint256)")[:4] + encode(
-        ["address", "address", "uint256"], [ALICE, ALICE, 10**6])
+        ["address", "address", "uint256"], [ALICE, ALICE, 10**6]
+    )
     receipt = chain.send(ALICE, L2_TO_L1_ADDRESS, data, gas=200_000)
     assert receipt.status == 0 and withdrawal_count(chain.state) == 0
 
@@ -105,8 +141,9 @@ def test_a_forced_call_is_a_deposit_with_calldata() -> None:
     chain = bridged_chain()
     # a deposit from the L1 calls L2ToL1 itself: the depositor withdraws straight back
     data = initiate_withdrawal_calldata(L1_USER, 0, b"")
-    (receipt,) = apply_deposits(chain.state, chain.env, chain.vm,
-                                [deposit(0, L2_TO_L1_ADDRESS, mint=9, value=9, data=data)])
+    (receipt,) = apply_deposits(
+        chain.state, chain.env, chain.vm, [deposit(0, L2_TO_L1_ADDRESS, mint=9, value=9, data=data)]
+    )
     assert receipt.status == 1
     w = withdrawal_at(chain.state, CHAIN_ID, 0)
     assert w is not None and (w.sender, w.value) == (L1_USER, 9)

@@ -144,8 +144,13 @@ def test_parse_touched() -> None:
     touched = parse_touched(JOURNAL)
     one, two, three = (touched[Address(bytes([b]) * 20)] for b in (0x11, 0x22, 0x33))
     assert (one.nonce, one.balance, one.created, one.destroyed, one.code, one.storage) == (
-        2, 7, False, False, b"", {}
-    )  # fmt: skip
+        2,
+        7,
+        False,
+        False,
+        b"",
+        {},
+    )
     assert two.created and two.destroyed and two.code == bytes.fromhex("6001ff")  # unpadded
     assert two.storage == {5: (0, 9), 2**256 - 1: (3, 3)}
     assert three.code == bytes.fromhex("6000") and not three.destroyed

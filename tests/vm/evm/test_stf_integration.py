@@ -234,8 +234,9 @@ def test_create2_factory(chain: Chain, contracts: dict[str, Contract]) -> None:
     factory, child = contracts["Factory"], contracts["Child"]
     address = chain.deploy(ALICE, factory.bytecode)
     salt = b"\x01" * 32
-    predicted = factory.returns("predict", chain.call(address, factory.calldata("predict", salt),
-                                                      sender=BOB).output)[0]  # fmt: skip
+    predicted = factory.returns(
+        "predict", chain.call(address, factory.calldata("predict", salt), sender=BOB).output
+    )[0]
     receipt = chain.send(BOB, address, factory.calldata("create2", salt), value=5)
     assert receipt.status == 1
     made = Address(bytes.fromhex(predicted[2:]))

@@ -168,13 +168,18 @@ def test_a_loop_inside_finally_may_break() -> None:
 
 @pytest.mark.parametrize(
     ("inner", "reason"),
-    [("while True:\n            pass", ""), ("x = b'x' * 10**9", "allocation above"),
-     ("f()", "call depth above 128")],
-)  # fmt: skip
+    [
+        ("while True:\n            pass", ""),
+        ("x = b'x' * 10**9", "allocation above"),
+        ("f()", "call depth above 128"),
+    ],
+)
 def test_a_halt_stays_a_halt_when_app_code_loses_it(inner: str, reason: str) -> None:
     """A `finally` that raises replaces the halt in flight; the meter keeps it anyway."""
-    body = (f"def f():\n    try:\n        {inner}\n    finally:\n        raise ValueError()\n"
-            "try:\n    f()\nexcept ValueError:\n    pass\nself.count = 1")  # fmt: skip
+    body = (
+        f"def f():\n    try:\n        {inner}\n    finally:\n        raise ValueError()\n"
+        "try:\n    f()\nexcept ValueError:\n    pass\nself.count = 1"
+    )
     outcome = call(one_method(body), gas=5_000_000)
     assert not outcome.success and outcome.gas == 5_000_000
     assert reason in outcome.reason if reason else outcome.out_of_gas
@@ -244,9 +249,15 @@ GROWING = {
     "any": ("v = [0] * n", "x = any(v)"),
     "tuple_of_map": ("v = [1] * n", "x = tuple(map(abs, v))"),
 }
-SIZES = {"pow3": (256, 1024), "pow": (2_000, 8_000), "str_int": (500, 2_000),
-         "eq_int": (16_000, 64_000), "lt_int": (16_000, 64_000),
-         "int_str": (500, 2_000), "from_bytes": (1_000, 4_000)}  # fmt: skip
+SIZES = {
+    "pow3": (256, 1024),
+    "pow": (2_000, 8_000),
+    "str_int": (500, 2_000),
+    "eq_int": (16_000, 64_000),
+    "lt_int": (16_000, 64_000),
+    "int_str": (500, 2_000),
+    "from_bytes": (1_000, 4_000),
+}
 
 
 def _price_app(setup: str, operation: str) -> AppRuntime:
@@ -278,7 +289,7 @@ def test_price_grows_with_the_input(name: str) -> None:
     st.integers(min_value=600, max_value=60_000),
     st.sampled_from(["floordiv", "mul", "join", "replace", "eq_bytes", "find", "bytes_n"]),
 )
-def test_price_is_monotone_in_size(a: int, b: int, name: str) -> None:  # fmt: skip
+def test_price_is_monotone_in_size(a: int, b: int, name: str) -> None:
     app = _APPS.setdefault(name, _price_app(*GROWING[name]))
     n1, n2 = sorted((a, b))
     scale = {"floordiv": 4, "mul": 4, "join": 20}.get(name, 1)  # below MAX_INT_BITS and
@@ -364,8 +375,15 @@ NO_TEXT = {
     "in a list": "def f():\n    pass\nv = [1, (2, f)]",
     "an event": "v = E(1)",
 }
-CONVERSIONS = ["x = str(v)", "x = f'{v}'", "x = f'{v!r}'", "x = f'{v:>4}'", "x = '%s' % (v,)",
-               "x = '%r' % (v,)", "x = str([v])"]  # fmt: skip
+CONVERSIONS = [
+    "x = str(v)",
+    "x = f'{v}'",
+    "x = f'{v!r}'",
+    "x = f'{v:>4}'",
+    "x = '%s' % (v,)",
+    "x = '%r' % (v,)",
+    "x = str([v])",
+]
 
 
 @pytest.mark.parametrize("what", sorted(NO_TEXT))
@@ -402,14 +420,22 @@ def test_text_of_plain_values_is_python_s() -> None:
 
 
 def _plain() -> st.SearchStrategy[object]:
-    leaves = st.one_of(st.integers(-(2**300), 2**300), st.text(max_size=8),
-                       st.binary(max_size=8), st.none(), st.booleans())  # fmt: skip
+    leaves = st.one_of(
+        st.integers(-(2**300), 2**300),
+        st.text(max_size=8),
+        st.binary(max_size=8),
+        st.none(),
+        st.booleans(),
+    )
     return st.recursive(
         leaves,
-        lambda inner: st.one_of(st.lists(inner, max_size=4), st.tuples(inner, inner),
-                                st.dictionaries(st.integers(0, 9), inner, max_size=3)),
+        lambda inner: st.one_of(
+            st.lists(inner, max_size=4),
+            st.tuples(inner, inner),
+            st.dictionaries(st.integers(0, 9), inner, max_size=3),
+        ),
         max_leaves=20,
-    )  # fmt: skip
+    )
 
 
 def _with_objects() -> st.SearchStrategy[object]:
@@ -462,13 +488,17 @@ print(json.dumps(results))
 
 def test_deep_nesting_fails_the_call_instead_of_crashing_the_node() -> None:
     env = dict(os.environ, PYTHONPATH=str(REPO))
-    done = subprocess.run([sys.executable, "-c", DEEP], cwd=REPO, env=env, capture_output=True,
-                          text=True, timeout=240)  # fmt: skip
+    done = subprocess.run(
+        [sys.executable, "-c", DEEP], cwd=REPO, env=env, capture_output=True, text=True, timeout=240
+    )
     assert done.returncode == 0, done.stderr[-2000:]
     results = json.loads(done.stdout)
     assert len(results) == 7
-    expected = (f"values nested deeper than {MAX_NESTING}", "call depth above 128",
-                "ValueError: <its text is nested too deeply to show>")  # fmt: skip
+    expected = (
+        f"values nested deeper than {MAX_NESTING}",
+        "call depth above 128",
+        "ValueError: <its text is nested too deeply to show>",
+    )
     for success, reason in results:
         assert not success and reason in expected, reason
 

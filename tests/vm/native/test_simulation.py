@@ -61,8 +61,15 @@ def spy(monkeypatch: pytest.MonkeyPatch) -> ExecSpy:
     return counter
 
 
-def upgrade_message(source: str, *, sender: Address = OWNER, height: int = 5, gas: int = 10**7,
-                    value: int = 0, data: bytes | None = None) -> Message:  # fmt: skip
+def upgrade_message(
+    source: str,
+    *,
+    sender: Address = OWNER,
+    height: int = 5,
+    gas: int = 10**7,
+    value: int = 0,
+    data: bytes | None = None,
+) -> Message:
     if data is None:
         data = UPGRADE_SELECTOR + encode_values(
             ["address", "bytes", "uint64"], [APP, source.encode(), height]
@@ -246,8 +253,14 @@ def test_deeply_nested_sources_are_rejected_without_crashing_the_node() -> None:
     parsing, checking and compiling run under the app limits, whatever py_ecc set."""
     repo = Path(__file__).resolve().parents[3]
     env = dict(os.environ, PYTHONPATH=str(repo))
-    done = subprocess.run([sys.executable, "-c", DEEP_SOURCES], cwd=repo, env=env,
-                          capture_output=True, text=True, timeout=240)  # fmt: skip
+    done = subprocess.run(
+        [sys.executable, "-c", DEEP_SOURCES],
+        cwd=repo,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=240,
+    )
     assert done.returncode == 0, done.stderr[-2000:]
     answers, rejected = json.loads(done.stdout)
     for success, reason in answers:

@@ -34,17 +34,34 @@ def test_a_rendered_template_passes_its_own_tests(template: str, tmp_path: Path)
     name = f"my-{template}"
     env = _env()
     created = subprocess.run(
-        [sys.executable, "-m", "services.cli", "new", name, "--template", template,
-         "--dir", str(tmp_path)],
-        cwd=REPO, env=env, capture_output=True, text=True, timeout=TIMEOUT,
-    )  # fmt: skip
+        [
+            sys.executable,
+            "-m",
+            "services.cli",
+            "new",
+            name,
+            "--template",
+            template,
+            "--dir",
+            str(tmp_path),
+        ],
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=TIMEOUT,
+    )
     assert created.returncode == 0, created.stdout + created.stderr
     app_dir = tmp_path / name
     assert (app_dir / "rollup.toml").is_file() and (app_dir / "test_app.py").is_file()
     done = subprocess.run(
         [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", str(app_dir)],
-        cwd=tmp_path, env=env, capture_output=True, text=True, timeout=TIMEOUT,
-    )  # fmt: skip
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=TIMEOUT,
+    )
     assert done.returncode == 0, done.stdout + done.stderr
     expected = len(re.findall(r"^def test_", (app_dir / "test_app.py").read_text(), re.M))
     assert expected >= 2

@@ -35,8 +35,9 @@ def schedule(chain: LocalChain, sender_index: int, source: str, height: int) -> 
 
 def version(chain: LocalChain) -> int | None:
     node = chain.node
-    msg = Message(chain.accounts[0], chain.app.address, 0, selector("version()"), 10**6,
-                  chain.accounts[0], 0)  # fmt: skip
+    msg = Message(
+        chain.accounts[0], chain.app.address, 0, selector("version()"), 10**6, chain.accounts[0], 0
+    )
     result = node.vm.call(node.state_at(node.committed.number), env_of(node.committed), msg)
     return decode_args(["uint256"], result.output)[0] if result.success else None
 
