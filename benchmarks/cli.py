@@ -1,6 +1,7 @@
 """`rollup bench ...`: throughput and latency of one app's node, next to Anvil.
 
-    rollup bench transfers [--n N] [--batch B] [--concurrency C] [--no-peer] [--json]
+    rollup bench transfers [--n N] [--batch B] [--concurrency C] [--scrape-every S] [--no-peer]
+                           [--json]
     rollup bench latency [--seconds S] [--rate R] [--no-peer] [--json]
     rollup bench orderbook [--n N] [--batch B] [--concurrency C] [--json]
     rollup bench evm [--n N] [--batch B] [--concurrency C] [--no-peer] [--json]
@@ -22,7 +23,7 @@ import signal
 import sys
 import threading
 from collections.abc import Callable, Coroutine
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -84,6 +85,13 @@ def _transfers_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--peer-batch", type=int, default=250, help="Anvil's batch (250)")
     p.add_argument(
         "--peer-concurrency", type=int, default=2, help="Anvil's connections (default 2)"
+    )
+    p.add_argument(
+        "--scrape-every",
+        type=float,
+        default=None,
+        metavar="S",
+        help="GET the node's /metrics every S seconds while it runs (the metrics' cost)",
     )
 
 
@@ -240,7 +248,10 @@ def _transfers_config(args: argparse.Namespace) -> TransfersConfig:
 def _run_transfers(args: argparse.Namespace) -> Result:
     from benchmarks.transfers import format_transfers, run_transfers
 
-    result = _run_async(run_transfers(_transfers_config(args)))
+    if args.scrape_every is not None and args.scrape_every <= 0:
+        raise BenchError("--scrape-every takes a number of seconds above 0")
+    config = replace(_transfers_config(args), scrape_every=args.scrape_every)
+    result = _run_async(run_transfers(config))
     return result, format_transfers(result)
 
 

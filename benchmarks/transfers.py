@@ -9,6 +9,9 @@ Signing and serializing happen before the clock starts. The clock stops when the
 every sender's last transfer is queryable. Afterwards, off the clock, every send's answer is
 checked to be its hash and every receipt is fetched and checked (status 1); any error fails.
 
+With `--scrape-every S`, GET /metrics of our node every S seconds while it runs, as a
+Prometheus server would (the cost of the metrics: compare with a run without it).
+
 The peer is Anvil with default automine on chain 31337, sent the same way. Anvil slows down
 with the size of its pool and stalls under big batches (see benchmarks/README.md), so
 it gets its own, smaller N and its own batch size and concurrency (`--peer-n`, `--peer-batch`,
@@ -18,10 +21,14 @@ it gets its own, smaller N and its own batch size and concurrency (`--peer-n`, `
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+import httpx
 
 from benchmarks.common import BenchError, environment, log, nonces
 from benchmarks.http import Connection, Nudge, check_send_replies, connect, wait_receipts
@@ -59,6 +66,7 @@ class TransfersConfig:
     peer_concurrency: int = 2
     client: str = "raw"
     profile: Path | None = None  # py-spy output for our node (optional)
+    scrape_every: float | None = None  # seconds between two GETs of our node's /metrics
 
     @property
     def ours(self) -> Workload:
@@ -208,13 +216,45 @@ async def timed_send(
 
 
 async def measure_node(
-    work: Workload, client: str = "raw", profile: Path | None = None
+    work: Workload,
+    client: str = "raw",
+    profile: Path | None = None,
+    scrape_every: float | None = None,
 ) -> dict[str, Any]:
     with NodeUnderTest() as node:
         target = node.target()
         log(f"[node] pid {target.pid} at {target.url} (chain {target.chain_id})")
         with node.log_tail_on_failure():
-            return await measure_target(target, work, client, profile)
+            async with scraping(target.url, scrape_every) as scrapes:
+                row = await measure_target(target, work, client, profile)
+            return row | ({"scrapes": scrapes[0]} if scrape_every is not None else {})
+
+
+@contextlib.asynccontextmanager
+async def scraping(url: str, every: float | None) -> AsyncIterator[list[int]]:
+    """GET `url`/metrics every `every` s (none if None) until the block ends; yields a list
+    holding the count of scrapes so far. BenchError if one is not answered with 200."""
+    scrapes = [0]
+    if every is None:
+        yield scrapes
+        return
+
+    async def scrape() -> None:
+        async with httpx.AsyncClient(trust_env=False, timeout=10.0) as http:
+            while True:
+                answer = await http.get(url.rstrip("/") + "/metrics")
+                if answer.status_code != 200:
+                    raise BenchError(f"GET /metrics answered {answer.status_code}")
+                scrapes[0] += 1
+                await asyncio.sleep(every)
+
+    task = asyncio.create_task(scrape())
+    try:
+        yield scrapes
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
 
 
 async def measure_anvil(work: Workload, client: str = "raw") -> dict[str, Any]:
@@ -245,13 +285,20 @@ def log_rate(row: dict[str, Any]) -> None:
 
 async def run_transfers(config: TransfersConfig) -> dict[str, Any]:
     check_config(config, "transfers")
-    ours = await measure_node(config.ours, config.client, config.profile)
+    ours = await measure_node(config.ours, config.client, config.profile, config.scrape_every)
     log_rate(ours)
     peer = await measure_anvil(config.theirs, config.client) if config.peer else None
     if peer is not None:
         log_rate(peer)
     return throughput_result(
-        "transfers", ours, peer, config.batch, config.concurrency, config.client, config.profile
+        "transfers",
+        ours,
+        peer,
+        config.batch,
+        config.concurrency,
+        config.client,
+        config.profile,
+        scrape_every=config.scrape_every,
     )
 
 
@@ -290,7 +337,11 @@ def throughput_result(
 
 
 def format_transfers(result: dict[str, Any]) -> str:
-    return format_throughput(result, f"transfers (client {result['client']})", with_gas=False)
+    table = format_throughput(result, f"transfers (client {result['client']})", with_gas=False)
+    if result.get("scrape_every") is None:
+        return table
+    scrapes = result["ours"]["scrapes"]
+    return f"{table}\nnode's /metrics scraped every {result['scrape_every']} s ({scrapes} scrapes)"
 
 
 def format_throughput(result: dict[str, Any], title: str, with_gas: bool) -> str:

@@ -289,6 +289,8 @@ class PosterStatus:
     batches: int = 0  # posted by this process
     error: str | None = None  # the last cycle's failure, None once a cycle succeeds
     last_post_ms: int = 0
+    bytes: int = 0  # DA payload bytes this process submitted
+    failures: int = 0  # cycles that failed (each retried)
 
 
 class Poster:
@@ -322,6 +324,8 @@ class Poster:
         self._submitted: dict[bytes, DARef] = {}  # payload hash -> ref, for the range in hand
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
+        # called from the poster's thread with each batch's posting time (the node's metrics)
+        self.on_posted: Callable[[float], None] | None = None
         self._publish()
 
     # -- running
@@ -342,6 +346,7 @@ class Poster:
                 posted = self.step()
             except Exception as exc:  # noqa: BLE001 - the poster must outlive any failure
                 self.status.error = f"{type(exc).__name__}: {exc}"
+                self.status.failures += 1
                 expected = isinstance(exc, (ConnectionError, RollupError))  # DA/L1 trouble
                 log.log(
                     logging.WARNING if expected else logging.ERROR,
@@ -397,6 +402,7 @@ class Poster:
         return now - self._waiting_since >= self.config.max_delay_s
 
     def _post(self, first: int, committed: int) -> None:
+        started = time.monotonic()
         blocks = self._read(first, committed)
         last = blocks[-1].header.number
         # the blocks' decoded transactions are encoded directly: no second decode of each
@@ -414,15 +420,18 @@ class Poster:
             output_root(blocks[-1].header),
             encode_refs(refs),
         )
-        txs = sum(len(b.transactions) for b in blocks)
-        self.store.add(record, txs, sum(map(len, payloads)))
+        txs, size = sum(len(b.transactions) for b in blocks), sum(map(len, payloads))
+        self.store.add(record, txs, size)
         self._submitted.clear()
         # a batch cut short by its bounds leaves a full one behind: post it at once
         self._waiting_since = float("-inf") if last < committed else None
         self.status.batches += 1
+        self.status.bytes += size
         self.status.last_post_ms = time.time_ns() // 1_000_000
         self.status.safe = last
         self._publish()
+        if self.on_posted is not None:
+            self.on_posted(time.monotonic() - started)
         log.info(
             "posted blocks %d-%d (%d txs, %d bytes in %d payloads) as batch %d at L1 block %d",
             first,
@@ -625,17 +634,22 @@ class Backlog:
         self._txs = 0
 
     def check(self) -> None:
+        blocks, txs = self.refresh()
+        if blocks > self.max_blocks or txs > self.max_txs:
+            raise Busy(
+                f"DA backlog full: {blocks} blocks ({txs} transactions) are not yet "
+                f"posted (limits {self.max_blocks} blocks, {self.max_txs} transactions); "
+                "retry once the DA poster catches up"
+            )
+
+    def refresh(self) -> tuple[int, int]:
+        """Count the newly committed blocks and forget the posted ones: (unposted blocks,
+        their transactions). Admission calls it through `check`, the metrics directly."""
         committed, safe = self.chain.committed_number(), self.safe_head()
         self._count_new(committed, safe)
         while self._unposted and self._unposted[0][0] <= safe:
             self._txs -= self._unposted.popleft()[1]
-        blocks = committed - safe
-        if blocks > self.max_blocks or self._txs > self.max_txs:
-            raise Busy(
-                f"DA backlog full: {blocks} blocks ({self._txs} transactions) are not yet "
-                f"posted (limits {self.max_blocks} blocks, {self.max_txs} transactions); "
-                "retry once the DA poster catches up"
-            )
+        return committed - safe, self._txs
 
     def pending(self) -> tuple[int, int]:
         """(unposted blocks, unposted transactions counted so far)."""

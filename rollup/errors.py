@@ -24,7 +24,8 @@ comparing message text: a case it must tell apart is a class.
     │   │   IntrinsicGasTooLow, FeeCapTooLow, TipAboveFeeCap, GasLimitExceeded, AlreadyKnown,
     │   │   ReplacementUnderpriced, OversizedData, NotReplayProtected, UnsupportedTransaction,
     │   │   InitcodeTooLarge, SenderNotEOA       (geth's messages)
-    │   └── TxPoolFull, TxDropped             retry            the pool is full / let it go
+    │   ├── TxPoolFull, TxDropped             retry            the pool is full / let it go
+    │   └── SequencerPaused                   retry   -32002    503  an operator paused it
     ├── StateUnavailable                      input   -32000    404  outside the kept window
     ├── BlockNotFound                         input   -32000    404  "header not found"
     ├── ExecutionReverted                     input        3    422  carries the revert data
@@ -69,6 +70,12 @@ comparing message text: a case it must tell apart is a class.
     ├── RpcUnavailable (retry), RpcCallError (input)                 services/rpcclient.py
     ├── WaitTimeout                           retry                  services/waiting.py
     ├── SchemaError                           stop                   storage/migrate.py
+    ├── Unauthorized                          input   -32000    401  node admin methods
+    ├── NoUnlockedAccounts                    input   -32004    405  no dev accounts here
+    ├── UnknownAccount                        input   -32000    422  not a key the node holds
+    ├── AdminError                            input                  services/admin/errors.py
+    │   └── NotAuthenticated (401), Forbidden (403), NotFound (404), BadRequest (400),
+    │       Conflict (409), Unprocessable (422), NodeUnavailable (retry, 503)
     ├── UsageError (input), Failure (stop)                           services/cli.py
     ├── VerifyError (stop)                                           services/da_cli.py
     ├── BridgeError (stop), AppRpcError                              services/bridge_cli.py
@@ -109,6 +116,10 @@ __all__ = [
     "NotReplayProtected",
     "TxPoolFull",
     "TxDropped",
+    "SequencerPaused",
+    "Unauthorized",
+    "NoUnlockedAccounts",
+    "UnknownAccount",
     "UnsupportedTransaction",
     "InitcodeTooLarge",
     "SenderNotEOA",
@@ -279,6 +290,19 @@ class TxDropped(TxRejected):
     action = Action.RETRY
 
 
+class SequencerPaused(TxRejected):
+    """An operator paused the sequencer (services/rpc/admin.py): it keeps its pool and builds
+    no blocks until resumed, so the same transaction may be sent again later."""
+
+    action = Action.RETRY
+
+    def __init__(self) -> None:
+        super().__init__(
+            "sequencer paused: this node accepts no new transactions until an operator "
+            "resumes it; retry later"
+        )
+
+
 class UnsupportedTransaction(TxRejected):
     pass
 
@@ -321,6 +345,30 @@ class Busy(LimitExceeded):
     """The node is at capacity now (heavy requests in flight, the DA backlog): retry later."""
 
     action = Action.RETRY
+
+
+class Unauthorized(RollupError):
+    """A node admin method called without the node's admin token, or with another."""
+
+    action = Action.FIX_INPUT
+
+
+class NoUnlockedAccounts(RollupError):
+    """A signing method on a node that holds no keys (dev accounts disabled: production)."""
+
+    action = Action.FIX_INPUT
+
+    def __init__(self) -> None:
+        super().__init__("method not available: no unlocked accounts")
+
+
+class UnknownAccount(RollupError):
+    """A signing method for an address whose key the node does not hold (geth's words)."""
+
+    action = Action.FIX_INPUT
+
+    def __init__(self, address: bytes) -> None:
+        super().__init__(f"unknown account 0x{address.hex()}")
 
 
 class InternalError(RollupError):
@@ -379,6 +427,10 @@ ERROR_TABLE: dict[type[RollupError], tuple[int, int]] = {
     MethodNotFound: (-32601, 404),
     InvalidParams: (-32602, 422),
     TxRejected: (-32000, 422),
+    SequencerPaused: (-32002, 503),  # EIP-1474 "resource unavailable"
+    Unauthorized: (-32000, 401),
+    NoUnlockedAccounts: (-32004, 405),  # EIP-1474 "method not supported"; viem: unsupported
+    UnknownAccount: (-32000, 422),
     StateUnavailable: (-32000, 404),
     BlockNotFound: (-32000, 404),
     ExecutionReverted: (3, 422),

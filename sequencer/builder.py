@@ -6,6 +6,10 @@ the pool's executable transactions. Transactions the STF refuses are dropped wit
 sender's later ones (`on_drop` tells their waiters); those that did not fit go back to the
 front of the pool. Building applies the block to the chain state at once (the next block
 builds on it) and leaves writing it to the node.
+
+A paused builder (`paused`, set by the operator through the node: sequencer/node.py) has no
+work and builds nothing, not even a heartbeat; the pool, the inbox and the deposits wait, and
+the first block after it resumes continues on the newest built one.
 """
 
 from __future__ import annotations
@@ -48,12 +52,15 @@ class BlockBuilder:
         self.state, self.mempool, self.inbox = state, mempool, inbox
         self.coinbase, self.on_drop = coinbase, on_drop
         self.l1: L1View | None = None  # services set it when the node follows an L1
+        self.paused = False
 
     def inbound_progress(self, src_chain: int) -> int:
         """The next nonce from `src_chain` that a block will execute (newest built state)."""
         return inbound_progress(self.state, src_chain)
 
     def has_work(self, parent: BlockHeader) -> bool:
+        if self.paused:
+            return False
         return (
             self.mempool.ready_count > 0
             or self.inbox.ready(self.inbound_progress)
@@ -69,7 +76,9 @@ class BlockBuilder:
         empty_ok: bool = False,
     ) -> SealedBlock | None:
         """Execute the next block on `parent` (the newest built block); None when there was
-        nothing to put in it, unless `empty_ok` (a heartbeat)."""
+        nothing to put in it, unless `empty_ok` (a heartbeat); None while paused."""
+        if self.paused:
+            return None
         inbound = self.inbox.take(self.inbound_progress, self.config.max_block_messages)
         txs = self.mempool.take(self.config.max_block_txs)
         origin = self._next_origin(parent)

@@ -4,6 +4,11 @@ Threading: every method runs on the owner thread (the event loop in `services`, 
 thread in the harness) except the store writes, which `commit` hands to one writer thread so
 they stay in order. `mark_committed` must be called on the owner thread once a write is done;
 only then do the block, its receipts and its state become visible to readers.
+
+An operator may pause the sequencer (`pause`, `resume`; services/rpc/admin.py): while paused
+it refuses new transactions (`SequencerPaused`, retry later), keeps its pool and builds no
+block; resuming continues from the newest built block, and `on_resume` listeners (the block
+producer's wake-up) hear of it.
 """
 
 from __future__ import annotations
@@ -24,6 +29,7 @@ from rollup.errors import (
     MalformedMessage,
     RollupError,
     SenderNotEOA,
+    SequencerPaused,
 )
 from rollup.manifest import Manifest, fee_vault
 from rollup.messages import CrossMessage
@@ -118,6 +124,7 @@ class Sequencer:
         # owner-thread callbacks: a block became visible; a transaction entered the pool
         self.on_commit: list[Callable[[Block], None]] = []
         self.on_pending: list[Callable[[Transaction], None]] = []
+        self.on_resume: list[Callable[[], None]] = []
         self._open(app_code)
 
     # ---- start-up ----
@@ -186,6 +193,8 @@ class Sequencer:
 
     def admit(self, tx: Transaction) -> bool:
         """Put a decoded transaction in the pool; True if executable now. Raises TxRejected."""
+        if self.paused:
+            raise SequencerPaused()
         check_static(tx, self.manifest.base_fee, self.manifest.gas_limit, allow_create=self.evm)
         code = self.state.get(code_key(tx.sender))
         if code:  # EIP-3607
@@ -210,6 +219,28 @@ class Sequencer:
         """Call `waiter` with the receipt once the transaction's block is committed, or with the
         error if the builder had to drop it."""
         self._waiters.setdefault(tx_hash, []).append(waiter)
+
+    # ---- pausing ----
+
+    @property
+    def paused(self) -> bool:
+        return self.builder.paused
+
+    def pause(self) -> None:
+        """Refuse new transactions and build no blocks until `resume`; the pool is kept."""
+        if not self.builder.paused:
+            log.warning("sequencer of chain %d paused at block %d", self.chain_id, self.head.number)
+        self.builder.paused = True
+
+    def resume(self) -> None:
+        """Accept transactions and build again, from the newest built block."""
+        if self.builder.paused:
+            log.warning(
+                "sequencer of chain %d resumed at block %d", self.chain_id, self.head.number
+            )
+        self.builder.paused = False
+        for listener in self.on_resume:
+            listener()
 
     # ---- building ----
 

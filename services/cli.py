@@ -3,8 +3,9 @@
     rollup new NAME --template token [--dir DIR] [--chain-id N]
     rollup up [APP_DIR ...] [--detach] [--data-dir DIR] [--l1-rpc URL --l1-key-file FILE]
               [--port-base N] [--da local|ethereum|none] [--da-mode calldata|blobs] [--verify]
-              [--bus embedded|nats|nats://HOST:PORT]
+              [--bus embedded|nats|nats://HOST:PORT] [--admin-port N]
     rollup status [--json] [--data-dir DIR]
+    rollup admin [--data-dir DIR] [--host H] [--port N]   the REST admin API on its own
     rollup verify APP [--follow] [--json] ...  (services/da_cli.py)
     rollup bridge deposit|withdraw|finalize|status|escape APP ...  (services/bridge_cli.py)
     rollup down [--data-dir DIR]
@@ -31,6 +32,9 @@ from bridge.l1 import L1Client, L1Error
 from bridge.solc import SolcError
 from rollup.errors import Action, RollupError
 from rollup.manifest import APP_NAME, MAX_CHAIN_ID, default_chain_id, parse_manifest
+from services.admin.server import add_admin_options, url_of
+from services.admin.server import serve as serve_admin
+from services.admin.tokens import ensure_tokens
 from services.anvil import AnvilError
 from services.apps import load_app
 from services.bridge_cli import add_bridge_parser, status_bridge
@@ -42,7 +46,9 @@ from services.devnet import (
     Devnet,
     DevnetError,
     DevnetState,
+    add_admin_port_option,
     add_da_options,
+    admin_arguments,
     check_l1_key_file,
     da_arguments,
     is_running,
@@ -132,7 +138,7 @@ def cmd_up(args: argparse.Namespace) -> int:
         )
     if args.detach:
         da_options = da_arguments(args.da, args.da_mode, args.verify, args.l1_key_file)
-        da_options += bus_arguments(args.bus)
+        da_options += bus_arguments(args.bus) + admin_arguments(args.admin_port)
         proc = spawn_detached(app_dirs, data_dir, args.l1_rpc, args.port_base, da_options)
         state = wait_detached(proc, data_dir, DETACH_TIMEOUT)
         _print_up(
@@ -151,6 +157,7 @@ def cmd_up(args: argparse.Namespace) -> int:
         verify=args.verify,
         bus=args.bus,
         l1_key_file=args.l1_key_file,
+        admin_port=args.admin_port,
     )
     serve(devnet, on_ready=lambda s: _print_up(s, "Press Ctrl-C to stop."))
     print("Stopped.")
@@ -179,6 +186,9 @@ def _print_up(state: DevnetState, how_to_stop: str) -> None:
     print(format_table(headers, rows))
     print(f"\nL1 RPC: {state['l1']['rpc_url']}")
     print(f"Bus:    {state['bus']['url']}")
+    admin = state.get("admin")
+    if admin:
+        print(f"Admin:  {admin['url']} (token: {admin['token_file']})")
     print(f"Logs:   {state['logs_dir']}/")
     print(how_to_stop, flush=True)
 
@@ -226,6 +236,8 @@ def cmd_status(args: argparse.Namespace) -> int:
     bridge = next((a["bridge"] for a in report["apps"] if a["bridge"]), None)
     if bridge is not None:
         print(f"Portal: {bridge['portal']} (inbox {bridge['inbox']})")
+    if report["admin"] is not None:
+        print(f"Admin:  {report['admin']['url']} (token: {report['admin']['token_file']})")
     for a in report["apps"]:
         if a["verifier"] is not None:
             print(f"Verifier of {a['name']}: {a['verifier'].get('message')}")
@@ -254,7 +266,14 @@ def status_report(state: DevnetState) -> dict[str, Any]:
         "l1_rpc": state["l1"]["rpc_url"],
         "da": state.get("da"),
         "bus": state.get("bus"),
+        "admin": _admin_status(state),
     }
+
+
+def _admin_status(state: DevnetState) -> dict[str, str] | None:
+    """Where the devnet's admin API answers and the file holding its admin token."""
+    admin = state.get("admin")
+    return {"url": admin["url"], "token_file": admin["token_file"]} if admin else None
 
 
 def _head(rpc_url: str) -> int | None:
@@ -273,6 +292,20 @@ def format_table(headers: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
     widths = [max(len(r[i]) for r in [headers, *rows]) for i in range(len(headers))]
     lines = ["  ".join(cell.ljust(w) for cell, w in zip(row, widths)) for row in [headers, *rows]]
     return "\n".join(line.rstrip() for line in lines)
+
+
+# ---- rollup admin ---------------------------------------------------------------------------
+
+
+def cmd_admin(args: argparse.Namespace) -> int:
+    """The REST admin API of the devnet in --data-dir, in the foreground."""
+    data_dir = writable_dir(args.data_dir.resolve())
+    _configure_logging(args.verbose)
+    tokens = ensure_tokens(data_dir)
+    print(f"Admin API: {url_of(args.host, args.port)} (docs: {url_of(args.host, args.port)}/docs)")
+    print(f"Token:     {tokens.admin_file} (read-only: {tokens.read_file})", flush=True)
+    serve_admin(data_dir, args.host, args.port)
+    return 0
 
 
 # ---- rollup abi / bench ---------------------------------------------------------------------
@@ -353,6 +386,7 @@ def build_parser() -> argparse.ArgumentParser:
     up.add_argument("--port-base", type=int, metavar="N", help="apps listen on N, N+1, ...")
     add_da_options(up)
     add_bus_option(up)
+    add_admin_port_option(up)
     up.set_defaults(handler=cmd_up)
 
     down = sub.add_parser("down", help="stop a devnet")
@@ -366,6 +400,11 @@ def build_parser() -> argparse.ArgumentParser:
     status.add_argument("--json", action="store_true", help="machine-readable output")
     _data_dir_option(status)
     status.set_defaults(handler=cmd_status)
+
+    admin = sub.add_parser("admin", help="serve the REST admin API of a devnet on its own")
+    _data_dir_option(admin)
+    add_admin_options(admin)
+    admin.set_defaults(handler=cmd_admin)
 
     abi = sub.add_parser("abi", help="print a native app's JSON ABI")
     abi.add_argument("app_dir", type=Path, metavar="APP_DIR")

@@ -35,6 +35,7 @@ from rollup.errors import ConfigError, RollupError
 from rollup.types import Block
 from sequencer.node import Sequencer
 from services.keys import address_of, load_key
+from services.metrics import POST_BUCKETS, Durations
 
 if TYPE_CHECKING:
     from services.settings import DABackendName, DAMode, Settings
@@ -163,6 +164,8 @@ class DAService:
             config.max_backlog_blocks,
             config.max_backlog_txs,
         )
+        self.post_seconds = Durations(POST_BUCKETS)  # written by the poster's thread only
+        self.poster.on_posted = self.post_seconds.observe
 
     def _publish(self, safe: int, finalized: int) -> None:
         self.node.safe_head, self.node.finalized_head = safe, finalized

@@ -20,6 +20,7 @@ import signal
 import sys
 from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import uvicorn
 
@@ -32,10 +33,14 @@ from services.cliargs import OneLineParser
 from services.da_node import DAService, DASettings, da_settings
 from services.l1follow import L1Follower, L1FollowSettings, l1_settings, open_follower
 from services.logs import configure_logging
+from services.metrics import BusCollector, L1Collector, Metrics, PosterCollector, node_metrics
 from services.producer import BlockProducer
 from services.rpc.server import RpcAccess, RpcLimits, RpcServer, create_app, rpc_settings
 from services.settings import add_arguments, load_settings, require, writable_dir
 from vm.bridge import next_deposit_nonce
+
+if TYPE_CHECKING:
+    from services.bus.service import BusService
 
 __all__ = ["main", "open_node", "serve", "NODE_SETTINGS"]
 
@@ -70,9 +75,12 @@ async def serve(
     # a node that posts keeps committing while idle: a quarter of the escape window apart
     heartbeat = node.manifest.bridge.escape_window / 4 if da is not None else None
     producer = BlockProducer(node, node.manifest.block_interval_ms, heartbeat_s=heartbeat)
+    node.on_resume.append(producer.wake)  # what was pooled while paused goes in at once
+    metrics = node_metrics(node, producer)
     poster = DAService(node, da) if da is not None else None
     gate = poster.backlog.check if poster is not None else None
-    app = create_app(RpcServer(node, producer, limits, admission_gate=gate, access=access))
+    rpc = RpcServer(node, producer, limits, admission_gate=gate, access=access, metrics=metrics)
+    app = create_app(rpc)
     limits = limits or RpcLimits()
     # log_config=None: uvicorn's loggers go through ours (services/logs.py), not its own.
     config = uvicorn.Config(
@@ -102,6 +110,7 @@ async def serve(
     if poster is not None:
         poster.start()
     service = bus.service(node, producer.wake) if bus is not None else None
+    _watch(metrics, poster, follower, service)
     try:
         if service is not None:
             await service.start()
@@ -138,6 +147,18 @@ def _follow_l1(
         confirmations,
     )
     return follower
+
+
+def _watch(
+    metrics: Metrics, poster: DAService | None, follower: L1Follower | None, bus: BusService | None
+) -> None:
+    """Add the series of the DA poster, the L1 follower and the bus service the node runs."""
+    if poster is not None:
+        metrics.add(PosterCollector(metrics.app, poster))
+    if follower is not None:
+        metrics.add(L1Collector(metrics.app, follower))
+    if bus is not None:
+        metrics.add(BusCollector(metrics.app, bus))
 
 
 def tune_gc() -> None:

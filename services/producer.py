@@ -19,6 +19,7 @@ import time
 from collections import deque
 
 from sequencer.node import Sequencer
+from services.metrics import BUILD_BUCKETS, Durations
 from vm.stf import SealedBlock
 
 __all__ = ["BlockProducer"]
@@ -46,6 +47,10 @@ class BlockProducer:
         self._in_flight: deque[tuple[SealedBlock, asyncio.Future[None]]] = deque()
         self._task: asyncio.Task[None] | None = None
         self.failed: BaseException | None = None
+        # what the metrics read (services/metrics.py): counted per block, never per transaction
+        self.blocks = 0  # built and made durable by this process
+        self.transactions = 0  # in those blocks
+        self.build_seconds = Durations(BUILD_BUCKETS)
 
     def wake(self) -> None:
         self._wake.set()
@@ -78,6 +83,7 @@ class BlockProducer:
             last = time.monotonic()
             sealed = self.node.build_block(now_ms(), empty_ok=idle)
             if sealed is not None:
+                self.build_seconds.observe(time.monotonic() - last)
                 await self._commit(sealed)
             else:
                 await asyncio.sleep(0)
@@ -121,6 +127,8 @@ class BlockProducer:
                 self._fail(error)
                 return
             self.node.mark_committed(sealed)
+            self.blocks += 1
+            self.transactions += len(sealed.block.transactions)
 
     async def _finish_oldest(self) -> None:
         _sealed, future = self._in_flight[0]

@@ -12,6 +12,7 @@ line naming the flag, the variable or the key, before anything starts.
 
     setting                flag                     environment               rollup.toml
     app_dir                --app-dir                -                         -
+    admin_token_file       --admin-token-file       ROLLUP_ADMIN_TOKEN_FILE   -
     node.host              --host                   ROLLUP_NODE_HOST          [node] host
     node.port              --port                   ROLLUP_NODE_PORT          [node] port
     node.data_dir          --data-dir               ROLLUP_DATA_DIR           [node] data_dir
@@ -48,6 +49,11 @@ ROLLUP_BATCHER_KEY_FILE, ROLLUP_PORTAL, ROLLUP_PORTAL_BLOCK): those names are ke
 rollup.toml are relative to the app directory; on a flag or in the environment, to the
 working directory. Each process reads the sections it runs (the node: node, rpc, bus, l1, da,
 log; the verifier: l1, da.inbox, verifier, log); `Settings(...)` builds one in tests.
+
+`admin_token_file` is the node's admin token (services/rpc/admin.py), in a file of mode 0600
+that the admin service writes (services/admin/tokens.py). It is taken from the environment
+only, by `node_admin_token_file()` where the admin methods need it: whoever starts the node
+(the devnet supervisor) names it, and no rollup.toml or flag of the node can.
 """
 
 from __future__ import annotations
@@ -90,6 +96,7 @@ __all__ = [
     "add_arguments",
     "load_settings",
     "require",
+    "node_admin_token_file",
 ]
 
 DABackendName = Literal["local", "ethereum"]
@@ -294,6 +301,11 @@ class Settings(BaseSettings):
 
     app_dir: Path | None = _setting(
         None, "the app's directory (rollup.toml, its code)", flag="--app-dir", env=""
+    )
+    admin_token_file: Path | None = _setting(
+        None,
+        "the node's admin token (mode 0600): admin_ JSON-RPC methods require it "
+        "(default: none, admin methods disabled)",
     )
     node: NodeSection = NodeSection()
     rpc: RpcSection = RpcSection()
@@ -525,6 +537,19 @@ def require(settings: Settings, *paths: str) -> None:
             also = [f"${option.env}" if option.env else "", _toml_name(option.toml)]
             hint = " or ".join(a for a in also if a)
             raise ConfigError(f"{option.flag} is required" + (f" (or {hint})" if hint else ""))
+
+
+def node_admin_token_file() -> Path | None:
+    """The node's admin token file, from $ROLLUP_ADMIN_TOKEN_FILE (see the module's docstring)."""
+    try:
+        return Settings().admin_token_file
+    except ValidationError as exc:
+        raise ConfigError(_message(exc, _env_name)) from None
+
+
+def _env_name(path: str) -> str:
+    option = OPTIONS.get(path)
+    return option.env if option is not None and option.env else path
 
 
 def writable_dir(path: Path, flag: str = "--data-dir") -> Path:

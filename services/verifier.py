@@ -19,9 +19,10 @@ app's rollup.toml (da/l1.py); without it, a block with deposits makes it wait. E
 checks each block's L1 origin against the L1's block hashes and follows L1 reorgs. The VM,
 the genesis header and the genesis state come from the sequencer's own constructor (a
 `Sequencer` opened on a scratch database), so a verifier builds blocks exactly as the app's
-sequencer does, for either VM. With --port it serves, on 127.0.0.1:
+sequencer does, for either VM. With --port it serves, on 127.0.0.1 (to a Host header that
+names the loopback):
     GET /status    the status as JSON ("message": "in sync at block N" or "diverged at ...")
-    GET /metrics   Prometheus text
+    GET /metrics   Prometheus text (services/metrics.py: rollup_verifier_*)
     GET /health    200 once it runs
 --once verifies what the L1 holds now, prints the result and exits 0 (in sync) or 1
 (diverged, or it could not finish). Its settings come from flags, then ROLLUP_* variables, then
@@ -43,6 +44,8 @@ import orjson
 import requests
 import uvicorn
 from starlette.applications import Starlette
+from starlette.middleware import Middleware
+from starlette.middleware.trustedhost import TrustedHostMiddleware
 from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response
 from starlette.routing import Route
@@ -56,13 +59,14 @@ from da.errors import DAError, DataNotFound
 from da.ethereum import EthereumDA
 from da.l1 import L1Blocks, L1Inputs
 from da.local import LocalDA
-from da.verifier import Replayer, Verifier, VerifierStatus
+from da.verifier import Replayer, Verifier
 from rollup.errors import RollupError
 from rollup.manifest import parse_manifest
 from sequencer.node import Sequencer
 from services.apps import load_app
 from services.cliargs import OneLineParser
 from services.logs import configure_logging
+from services.metrics import CONTENT_TYPE, Metrics, VerifierCollector
 from services.node import tune_gc
 from services.settings import add_arguments, load_settings, require
 
@@ -72,13 +76,14 @@ __all__ = [
     "L1Chain",
     "devnet_neighbours",
     "open_verifier",
-    "metrics_text",
     "status_app",
     "main",
     "VERIFIER_SETTINGS",
 ]
 
 log = logging.getLogger(__name__)
+
+LOOPBACK_HOSTS = ("localhost", "127.0.0.1", "[::1]")  # it serves on 127.0.0.1 only
 
 
 def build_replayer(app_dir: Path) -> tuple[str, Replayer]:
@@ -182,90 +187,27 @@ def open_verifier(
 # ---- status ----
 
 
-def metrics_text(status: VerifierStatus, app: str) -> str:
-    labels = f'{{app="{app}",chain_id="{status.chain_id}"}}'
-    rows = [
-        (
-            "verified_block",
-            "gauge",
-            "Newest block re-derived from DA and checked.",
-            status.verified,
-        ),
-        (
-            "finalized_block",
-            "gauge",
-            "Newest verified block whose L1 commitment is final.",
-            status.finalized,
-        ),
-        ("diverged", "gauge", "1 once the posted chain diverged.", int(status.state != "in_sync")),
-        (
-            "diverged_block",
-            "gauge",
-            "Block of the divergence (0 while in sync).",
-            status.block if status.state == "diverged" else 0,
-        ),
-        (
-            "waiting",
-            "gauge",
-            "1 while the L1 or DA cannot answer.",
-            int(status.waiting is not None),
-        ),
-        ("batches_total", "counter", "Batches verified.", status.batches),
-        ("blocks_total", "counter", "Blocks verified.", status.blocks),
-        ("transactions_total", "counter", "Transactions re-executed.", status.txs),
-        (
-            "messages_checked_total",
-            "counter",
-            "Inbound messages found in their source chain's DA data.",
-            status.messages_checked,
-        ),
-        (
-            "l1_reorgs_total",
-            "counter",
-            "L1 reorgs under what it had read, followed.",
-            status.l1_reorgs,
-        ),
-        (
-            "rewinds_total",
-            "counter",
-            "Times it re-derived from genesis (a revert, a reorg).",
-            status.rewinds,
-        ),
-        (
-            "replay_seconds_total",
-            "counter",
-            "Time spent deriving and re-executing.",
-            round(status.seconds_replaying, 3),
-        ),
-    ]
-    out = []
-    for name, kind, help_text, value in rows:
-        metric = f"rollup_verifier_{name}"
-        out += [
-            f"# HELP {metric} {help_text}",
-            f"# TYPE {metric} {kind}",
-            f"{metric}{labels} {value}",
-        ]
-    return "\n".join(out) + "\n"
-
-
 def status_app(
     verifier: Verifier, app: str, extra: Mapping[str, object] | None = None
 ) -> Starlette:
+    """/status, /metrics (services/metrics.py) and /health, for Host headers that name the
+    loopback only: a page on another name that resolves here (DNS rebinding) reads nothing."""
+    registry = Metrics(app)
+    registry.add(VerifierCollector(app, verifier))
+
     async def status(_request: Request) -> Response:
         body = dict(verifier.status().as_dict(), app=app, **(extra or {}))
         return Response(orjson.dumps(body), media_type="application/json")
 
     async def metrics(_request: Request) -> Response:
-        return PlainTextResponse(
-            metrics_text(verifier.status(), app), media_type="text/plain; version=0.0.4"
-        )
+        return Response(registry.render(), headers={"content-type": CONTENT_TYPE})
 
     async def health(_request: Request) -> Response:
         return PlainTextResponse("ok")
 
     return Starlette(
-        routes=[Route("/status", status), Route("/metrics", metrics), Route("/health", health)]
+        routes=[Route("/status", status), Route("/metrics", metrics), Route("/health", health)],
+        middleware=[Middleware(TrustedHostMiddleware, allowed_hosts=list(LOOPBACK_HOSTS))],
     )
 
 

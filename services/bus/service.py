@@ -28,7 +28,7 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections import Counter, OrderedDict
+from collections import Counter, OrderedDict, deque
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 
@@ -57,6 +57,7 @@ from services.bus.wire import (
     messages_frame,
     progress_frame,
 )
+from services.metrics import ROUND_TRIP_BUCKETS, Durations
 from vm.bus import inbound_progress
 
 __all__ = ["BusService"]
@@ -67,6 +68,7 @@ TICK = 0.05
 FRAME_BUDGET = MAX_FRAME - 64 * 1024  # room for the frame's own header
 SIGNATURES_KEPT = 1024  # recent block signatures, for re-sends
 SUMMARY_EVERY = 60.0  # seconds between summaries of rejected frames
+ROUND_TRIPS_KEPT = 4096  # blocks' sends per destination awaiting acknowledgement, timed
 
 
 @dataclass(slots=True)
@@ -109,6 +111,11 @@ class BusService:
         self.rejections: Counter[str] = Counter()  # by the rule they broke
         self.received = 0  # messages new to the inbox
         self.resent = 0  # messages re-sent from the outbox
+        self.executed = 0  # inbound messages in the blocks committed since start
+        # send-to-acknowledgement times (services/metrics.py): per destination, each block's
+        # sends as (the nonce after them, how many, when); the oldest go past the bound
+        self.round_trip = Durations(ROUND_TRIP_BUCKETS)
+        self._unacked: dict[int, deque[tuple[int, int, float]]] = {}
         self._signatures: OrderedDict[bytes, bytes] = OrderedDict()  # block hash -> signature
         self._task: asyncio.Task[None] | None = None
         self._saved_at = 0.0
@@ -192,9 +199,27 @@ class BusService:
                 channel.sent = m.channel_nonce + 1
             for dst, parts in _prove(block, by_dst, self._signature(block)).items():
                 self._send_parts(dst, parts)
+            self._time_sends(by_dst)
         if block.inbound:
+            self.executed += len(block.inbound)
             for src in {m.src_chain for m in block.inbound}:
                 self._report(src)
+
+    def _time_sends(self, by_dst: dict[int, list[CrossMessage]]) -> None:
+        now = time.monotonic()
+        for dst, messages in by_dst.items():
+            sends = self._unacked.get(dst)
+            if sends is None:
+                sends = self._unacked[dst] = deque(maxlen=ROUND_TRIPS_KEPT)
+            sends.append((messages[-1].channel_nonce + 1, len(messages), now))
+
+    def _time_acks(self, dst: int, next_nonce: int) -> None:
+        """Observe the round trip of every timed send to `dst` below `next_nonce`."""
+        sends = self._unacked.get(dst)
+        now = time.monotonic()
+        while sends and sends[0][0] <= next_nonce:
+            _, count, sent_at = sends.popleft()
+            self.round_trip.observe(now - sent_at, count)
 
     def _signature(self, block: Block) -> bytes:
         signature = self._signatures.get(block.hash)
@@ -232,6 +257,7 @@ class BusService:
         if next_nonce > channel.acked:
             channel.acked = next_nonce
             channel.last = time.monotonic()
+            self._time_acks(dst, next_nonce)
         if next_nonce > channel.sent:
             channel.sent = next_nonce  # it executed more than this process sent: a restart
         if channel.asked:

@@ -5,6 +5,7 @@ sequencer process per app (and a verifier per app with `verify`), watched and re
     specs.py       the apps to run, from their rollup.toml
     l1.py          the L1 (our Anvil, or an external one) and the DA contracts on it
     supervisor.py  `Devnet`: start in order, watch and restart, stop; `serve` in the foreground
+    control.py     DATA/control/NAME.json: the operator's stop, start and restart of a node
     detach.py      `rollup up --detach`: the supervisor in a session of its own
     options.py     the flags `rollup up` and the detached supervisor share
     __main__.py    `python -m services.devnet run ...`, the detached supervisor
@@ -22,6 +23,10 @@ sequencer process per app (and a verifier per app with `verify`), watched and re
       logs/NAME-verifier.log    each verifier's (with --verify)
       logs/anvil-PORT.log       Anvil's output
       logs/devnet.log           the detached supervisor's own log
+      logs/admin.log            the admin API's (services/admin/)
+      admin/admin.token         the admin API's tokens (random, mode 0600): admin.token for
+      admin/read.token          everything (the nodes' admin_ methods too), read.token to read
+      control/NAME.json         the operator's stop, start and restart of a node (control.py)
 
 Everything binds 127.0.0.1. A node that crashes is started again on the same port and resumes
 from its database. Every process is a `ManagedProcess` (services/process.py): SIGTERM, then
@@ -45,9 +50,17 @@ from __future__ import annotations
 
 from services.devnet.detach import spawn_detached, wait_detached
 from services.devnet.errors import DevnetError
-from services.devnet.options import DA_BACKENDS, add_da_options, check_l1_key_file, da_arguments
+from services.devnet.options import (
+    DA_BACKENDS,
+    add_admin_port_option,
+    add_da_options,
+    admin_arguments,
+    check_l1_key_file,
+    da_arguments,
+)
 from services.devnet.specs import AppSpec, load_app_specs
 from services.devnet.state import (
+    AdminRecord,
     AppRecord,
     DARecord,
     DevnetState,
@@ -62,6 +75,7 @@ from services.devnet.supervisor import NODE_START_TIMEOUT, Devnet, serve
 
 __all__ = [
     "DA_BACKENDS",
+    "AdminRecord",
     "NODE_START_TIMEOUT",
     "AppRecord",
     "AppSpec",
@@ -71,7 +85,9 @@ __all__ = [
     "DevnetState",
     "L1Record",
     "VerifierRecord",
+    "add_admin_port_option",
     "add_da_options",
+    "admin_arguments",
     "check_l1_key_file",
     "da_arguments",
     "is_running",

@@ -1,6 +1,6 @@
 """`python -m services.devnet run [--data-dir D] [--l1-rpc URL] [--port-base N] [--da ...]
-[--bus ...] APP_DIR...`: the detached supervisor. Users run `rollup up --detach`, which starts
-this (services/devnet/detach.py)."""
+[--bus ...] [--admin-port N] APP_DIR...`: the detached supervisor. Users run
+`rollup up --detach`, which starts this (services/devnet/detach.py)."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from pathlib import Path
 from rollup.errors import ProcessError
 from services.bus.devnet import add_bus_option
 from services.cliargs import OneLineParser
-from services.devnet.options import add_da_options
+from services.devnet.options import add_admin_port_option, add_da_options
 from services.devnet.specs import load_app_specs
 from services.devnet.supervisor import Devnet, serve
 from services.logs import configure_logging
@@ -30,6 +30,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     run.add_argument("--port-base", type=int)
     add_da_options(run)
     add_bus_option(run)
+    add_admin_port_option(run)
     args = parser.parse_args(argv)
     configure_logging("info")  # text, or JSON with ROLLUP_LOG_FORMAT=json (services/logs.py)
     try:
@@ -43,6 +44,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             verify=args.verify,
             bus=args.bus,
             l1_key_file=args.l1_key_file,
+            admin_port=args.admin_port,
         )
         serve(devnet)
     except ProcessError as exc:

@@ -1,5 +1,6 @@
 """The flags `rollup up` and the detached supervisor (`python -m services.devnet run`) share:
-the DA backend and mode, the verifiers, and the L1 owner's key file for an external L1."""
+the DA backend and mode, the verifiers, the L1 owner's key file for an external L1, and the
+admin API's port."""
 
 from __future__ import annotations
 
@@ -9,7 +10,14 @@ from pathlib import Path
 from services.devnet.errors import DevnetError
 from services.keys import load_key
 
-__all__ = ["DA_BACKENDS", "add_da_options", "check_l1_key_file", "da_arguments"]
+__all__ = [
+    "DA_BACKENDS",
+    "add_admin_port_option",
+    "add_da_options",
+    "admin_arguments",
+    "check_l1_key_file",
+    "da_arguments",
+]
 
 DA_BACKENDS = ("none", "local", "ethereum")
 
@@ -57,3 +65,17 @@ def da_arguments(da: str, da_mode: str, verify: bool, l1_key_file: Path | None =
     """The flags of `add_da_options` that give these values, for the detached supervisor."""
     key_file = ["--l1-key-file", str(l1_key_file.resolve())] if l1_key_file else []
     return ["--da", da, "--da-mode", da_mode] + (["--verify"] if verify else []) + key_file
+
+
+def add_admin_port_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--admin-port",
+        type=int,
+        metavar="N",
+        help="the REST admin API's port on 127.0.0.1 (default: a free one)",
+    )
+
+
+def admin_arguments(admin_port: int | None) -> list[str]:
+    """The flag of `add_admin_port_option` that gives this value, for the detached supervisor."""
+    return [] if admin_port is None else ["--admin-port", str(admin_port)]

@@ -17,6 +17,7 @@ from services.bus.devnet import BusRecord
 from services.process import cmdline_mentions, pid_alive, terminate_pids
 
 __all__ = [
+    "AdminRecord",
     "AppRecord",
     "DARecord",
     "DevnetState",
@@ -68,7 +69,17 @@ class AppRecord(TypedDict):
     data_dir: str
     log: str
     restarts: int
+    stopped: bool  # by the operator (services/devnet/control.py), not crashed
     verifier: VerifierRecord | None
+
+
+class AdminRecord(TypedDict):
+    url: str  # the REST admin API (services/admin/)
+    token_file: str  # the admin token (mode 0600); read_token_file: the read-only one
+    read_token_file: str
+    pid: int
+    port: int
+    log: str
 
 
 class DevnetState(TypedDict):
@@ -82,6 +93,7 @@ class DevnetState(TypedDict):
     apps: list[AppRecord]
     da: DARecord | None
     bus: BusRecord
+    admin: AdminRecord | None  # None: the supervisor runs no admin API
 
 
 def state_path(data_dir: Path) -> Path:
@@ -140,6 +152,9 @@ def _leftover_pids(state: DevnetState) -> list[int]:
         for v, a in zip(verifiers, state["apps"], strict=True)
         if v and cmdline_mentions(v["pid"], a["data_dir"])
     ]
+    admin = state.get("admin")
+    if admin and cmdline_mentions(admin["pid"], state["data_dir"]):
+        pids.append(admin["pid"])
     l1_pid = state["l1"]["pid"]
     if l1_pid is not None and cmdline_mentions(l1_pid, "anvil"):
         pids.append(l1_pid)

@@ -6,6 +6,13 @@ restarts what crashed until `request_stop()` (safe from a signal handler): Anvil
 nats-server on their ports, a node or verifier on its port, later and later if it keeps
 crashing (a node resumes from its database); `stop()` ends everything and is idempotent.
 `serve(devnet)` does all of it in the foreground, stopping on SIGINT or SIGTERM.
+
+The operator may stop, start or restart a node (services/devnet/control.py: the admin API
+asks, `watch()` does it on its next turn); a node stopped so is not restarted until asked.
+
+Last, the REST admin API (services/admin/: `python -m services.admin`) on its own port, its
+tokens in DATA/admin/ (made before the nodes start: each node requires the admin token for its
+admin_ JSON-RPC methods, named to it by $ROLLUP_ADMIN_TOKEN_FILE); restarted like the others.
 """
 
 from __future__ import annotations
@@ -14,6 +21,7 @@ import contextlib
 import logging
 import os
 import signal
+import sys
 import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
@@ -21,15 +29,18 @@ from dataclasses import dataclass
 from pathlib import Path
 from types import FrameType
 
+from services.admin.tokens import Tokens, ensure_tokens
 from services.bus.devnet import DevnetBus
 from services.bus.nats_server import NatsServerError
 from services.bus.transport import BusConfigError
+from services.devnet.control import clear_wanted, read_wanted
 from services.devnet.errors import DevnetError
 from services.devnet.l1 import DevnetDA, DevnetL1
 from services.devnet.options import DA_BACKENDS, check_l1_key_file
 from services.devnet.specs import AppSpec
 from services.devnet.state import (
     STATE_VERSION,
+    AdminRecord,
     AppRecord,
     DevnetState,
     is_running,
@@ -61,6 +72,8 @@ class _Watched:
     port: int
     restarts: int = 0
     restart_at: float | None = None  # when a crashed process is due to start again
+    stopped: bool = False  # by the operator (control.py): not a crash, stays stopped
+    restart_seen: int = 0  # the operator's restarts carried out
 
     @property
     def url(self) -> str:
@@ -83,7 +96,9 @@ class Devnet:
         verify: bool = False,
         bus: str = "embedded",
         l1_key_file: Path | None = None,
+        admin_port: int | None = None,
     ) -> None:
+        """`admin_port`: the admin API's (default: a free one)."""
         self.data_dir = data_dir.resolve()
         self.logs_dir = self.data_dir / "logs"
         try:
@@ -103,6 +118,9 @@ class Devnet:
         self._start_timeout = start_timeout
         self._nodes: list[_Watched] = []
         self._verifiers: list[_Watched] = []
+        self._tokens: Tokens | None = None
+        self._admin: ManagedProcess | None = None
+        self._admin_port = admin_port
         self._stopping = threading.Event()
         self._started = False
 
@@ -119,6 +137,9 @@ class Devnet:
         self._started = True
         # Ports first: a taken --port-base port fails before anything starts.
         ports = [self._port_for(index) for index in range(len(self._apps))]
+        admin_port = self._admin_port_free()
+        self._tokens = ensure_tokens(self.data_dir)
+        clear_wanted(self.data_dir)
         self._l1.start()
         self._da.prepare(self._l1, [(spec, self._app_data(spec)) for spec in self._apps])
         self._start_bus()
@@ -127,6 +148,9 @@ class Devnet:
         if self._verify:
             self._verifiers = [self._verifier(spec) for spec in self._apps]
             self._start_all(self._verifiers)
+        self._admin = self._admin_process(admin_port)
+        self._admin.start(interrupted=self._stopping.is_set)
+        log.info("admin API (pid %d) on %s", self._admin.pid, self.admin_url)
         state = self.state()
         write_state(self.data_dir, state)
         log.info("devnet up: %d app(s), L1 at %s", len(self._nodes), self.l1_rpc)
@@ -136,8 +160,11 @@ class Devnet:
         """Restart crashed processes until `request_stop()`."""
         while not self._stopping.wait(WATCH_INTERVAL):
             changed = self._l1.check() | self._bus.check()
+            for watched in self._nodes:
+                changed |= self._obey(watched)
             for watched in self._nodes + self._verifiers:
                 changed |= self._check(watched)
+            changed |= self._check_admin()
             if changed:
                 write_state(self.data_dir, self.state())
 
@@ -150,7 +177,8 @@ class Devnet:
         if not self._started:
             return
         self._started = False
-        stop_all([w.process for w in self._verifiers + self._nodes], STOP_TIMEOUT)
+        admin = [self._admin] if self._admin is not None else []
+        stop_all(admin + [w.process for w in self._verifiers + self._nodes], STOP_TIMEOUT)
         self._l1.stop()
         self._bus.stop()
         self._remove_own_state()
@@ -166,7 +194,12 @@ class Devnet:
             "apps": [self._record(node) for node in self._nodes],
             "da": self._da.record(),
             "bus": self._bus.record(),
+            "admin": self._admin_record(),
         }
+
+    @property
+    def admin_url(self) -> str:
+        return f"http://127.0.0.1:{self._admin_port}"
 
     # -- the processes
 
@@ -191,6 +224,8 @@ class Devnet:
     def _node(self, spec: AppSpec, port: int) -> _Watched:
         bus = self._bus.node_arguments(spec.chain_id) if self._bus.url else []
         env = {"ROLLUP_L1_RPC": self.l1_rpc or "", **self._da.node_env(spec.name)}
+        if self._tokens is not None:
+            env["ROLLUP_ADMIN_TOKEN_FILE"] = str(self._tokens.admin_file)
         process = NodeProcess(
             spec.app_dir,
             self._app_data(spec),
@@ -223,6 +258,49 @@ class Devnet:
         )
         return _Watched(spec, process, port)
 
+    def _admin_port_free(self) -> int:
+        if self._admin_port is None:
+            self._admin_port = free_port()
+        elif not port_is_free(self._admin_port):
+            raise DevnetError(
+                f"port {self._admin_port} on 127.0.0.1 is already in use (--admin-port)"
+            )
+        return self._admin_port
+
+    def _admin_process(self, port: int) -> ManagedProcess:
+        command = [sys.executable, "-m", "services.admin", "--data-dir", str(self.data_dir)]
+        return ManagedProcess(
+            "admin API",
+            [*command, "--port", str(port)],
+            self.logs_dir / "admin.log",
+            ready=answers_http(f"{self.admin_url}/healthz"),
+            error=DevnetError,
+            start_timeout=self._start_timeout,
+        )
+
+    def _check_admin(self) -> bool:
+        """Start the admin API again if it exited, at most once every STABLE_AFTER seconds
+        (one that keeps crashing at start must not spin). True if it did."""
+        if self._admin is None or self._admin.exited() is None:
+            return False
+        if time.monotonic() < self._admin.started_at + STABLE_AFTER:
+            return False
+        log.warning("the admin API exited; restarting it (log: %s)", self._admin.log_path)
+        self._admin.spawn()
+        return True
+
+    def _admin_record(self) -> AdminRecord | None:
+        if self._admin is None or self._tokens is None:
+            return None
+        return {
+            "url": self.admin_url,
+            "token_file": str(self._tokens.admin_file),
+            "read_token_file": str(self._tokens.read_file),
+            "pid": self._admin.pid or 0,
+            "port": self._admin_port or 0,
+            "log": str(self._admin.log_path),
+        }
+
     def _start_all(self, group: list[_Watched]) -> None:
         """Spawn every process of the group, then wait for each to answer."""
         for watched in group:
@@ -235,10 +313,30 @@ class Devnet:
         watched.restart_at = None
         log.info("%s (pid %d) on %s", watched.process.name, watched.process.pid, watched.url)
 
+    def _obey(self, watched: _Watched) -> bool:
+        """Stop, start or restart a node as the operator asked (control.py). True if it did."""
+        wanted = read_wanted(self.data_dir, watched.spec.name)
+        if not wanted.run:
+            if watched.stopped:
+                return False
+            log.info("stopping %s, as the operator asked", watched.process.name)
+            watched.process.stop()
+            watched.stopped = True
+            return True
+        restart = wanted.restart > watched.restart_seen
+        watched.restart_seen = max(wanted.restart, watched.restart_seen)
+        if not (restart or watched.stopped):
+            return False
+        log.info("starting %s, as the operator asked", watched.process.name)
+        watched.process.stop()
+        watched.stopped = False
+        self._spawn(watched)
+        return True
+
     def _check(self, watched: _Watched) -> bool:
         """Restart a crashed process, later and later if it keeps crashing. True if it did."""
         code = watched.process.exited()
-        if code is None:
+        if code is None or watched.stopped:
             return False
         now = time.monotonic()
         if watched.restart_at is None:
@@ -277,6 +375,7 @@ class Devnet:
             "data_dir": str(self._app_data(spec)),
             "log": str(node.process.log_path),
             "restarts": node.restarts,
+            "stopped": node.stopped,
             "verifier": None
             if verifier is None
             else {

@@ -5,6 +5,10 @@ Errors always travel with HTTP 200 (wallets treat 4xx/5xx as a dead node) and EI
 Bounds: body size, batch length, and the wait of eth_sendRawTransaction for its block.
 eth_sendRawTransaction answers once the block holding the transaction is durable, so the hash
 it returns is a soft confirmation; a transaction with a future nonce is answered at once.
+
+GET /metrics serves the node's Prometheus text (services/metrics.py) behind the same Host
+check as everything else; a request from a page of an untrusted origin is refused it (403), as
+private methods are, and the text is rendered at most twice a second however often it is asked.
 """
 
 from __future__ import annotations
@@ -13,6 +17,7 @@ import asyncio
 import contextlib
 import functools
 import logging
+import time
 from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -31,17 +36,20 @@ from rollup.errors import (
     ExecutionReverted,
     InvalidParams,
     InvalidRequest,
+    LimitExceeded,
     MethodNotFound,
     ParseError,
     RollupError,
     rpc_code,
 )
+from rollup.transactions import decode_transaction
 from rollup.types import Receipt, Transaction
 from sequencer.admission import decode_chunk
 from sequencer.node import Sequencer
 from sequencer.simulate import Budget, NeedsIsolation
+from services.metrics import CONTENT_TYPE, OTHER, Metrics, RpcCollector, RpcStats, node_metrics
 from services.producer import BlockProducer
-from services.rpc import codec
+from services.rpc import codec, wallet
 from services.rpc.filters import FilterRegistry, LogQuery, SubscriptionHub, Subscriptions
 from services.rpc.isolation import ForwardedError, IsolationLimits, Isolator, outcomes, unwrap
 from services.rpc.logs import filter_logs
@@ -64,6 +72,14 @@ log = logging.getLogger(__name__)
 
 _JSON = {"content-type": "application/json"}
 
+
+# Methods this module answers itself, beside the tables of services/rpc/methods.py.
+SERVED_HERE = (
+    "eth_sendRawTransaction",
+    "eth_sendTransaction",
+    "eth_subscribe",
+    "eth_unsubscribe",
+)
 
 DEFAULT_GAS_CAP = 50_000_000  # geth's RPCGasCap: the most gas one simulation run may use
 
@@ -143,8 +159,11 @@ class RpcServer:
         limits: RpcLimits | None = None,
         admission_gate: Callable[[], None] | None = None,
         access: RpcAccess | None = None,
+        metrics: Metrics | None = None,
     ):
-        """`admission_gate` raises to refuse new transactions (the DA backlog's back-pressure)."""
+        """`admission_gate` raises to refuse new transactions (the DA backlog's back-pressure);
+        `metrics`: the node's registry (a new one with the sequencer's series if None), to
+        which the server adds its own."""
         self.node, self.producer = node, producer
         self.limits = limits or RpcLimits()
         self.access = access or RpcAccess()
@@ -154,6 +173,10 @@ class RpcServer:
         self.isolator = Isolator(self.limits.isolation)
         self._scans = asyncio.Semaphore(1)  # "thread" methods: one block scan at a time
         self._filter_methods = _filter_methods(self.filters)
+        served = {*METHODS, *self._filter_methods, *SERVED_HERE}
+        self.stats = RpcStats(served)
+        self.metrics = metrics or node_metrics(node, producer)
+        self.metrics.add(RpcCollector(self.metrics.app, self.stats))
         default_inline = 3_000_000 if node.evm else 300_000
         self.inline_gas = (
             self.limits.inline_gas if self.limits.inline_gas is not None else default_inline
@@ -192,7 +215,10 @@ class RpcServer:
         origin: str | None = None,
         client: str = "",
     ) -> list[dict[str, Any]]:
+        started = time.perf_counter()
         decoded = await self._decode_sends(requests)
+        served = self.stats.methods
+        labels: list[str] = []  # each request's method label, for the metrics
         call = _Call(self, session, origin, client, Budget(self.inline_gas))
         waits: list[tuple[int, asyncio.Future[Any]]] = []
         later: list[tuple[int, asyncio.Task[Any]]] = []
@@ -202,16 +228,19 @@ class RpcServer:
             if position and position % self.limits.yield_every == 0:
                 await asyncio.sleep(0)  # let the block producer have its turn
             if not _valid_request(request):
+                labels.append(OTHER)
                 responses.append(_response(None, error=InvalidRequest("invalid request")))
                 continue
-            req_id = request.get("id")
+            req_id, name = request.get("id"), request["method"]
+            labels.append(name if name in served else OTHER)
             try:
-                if request["method"] == "eth_sendRawTransaction":
-                    result, included = self._send(decoded[position])
+                if name in ("eth_sendRawTransaction", "eth_sendTransaction"):
+                    tx = decoded[position] if name == "eth_sendRawTransaction" else None
+                    result, included = self._send(tx or call.signed(request.get("params")), started)
                     if included is not None:
                         waits.append((len(responses), included))
                 else:
-                    result = call(request["method"], request.get("params"))
+                    result = call(name, request.get("params"))
                 responses.append(_response(req_id, result))
             except _Deferred as deferred:
                 later.append((len(responses), asyncio.ensure_future(deferred.work)))
@@ -230,6 +259,7 @@ class RpcServer:
             later += self._run_grouped(grouped)
         if later:
             await self._await_later(responses, later)
+        self.stats.record(labels, responses, time.perf_counter() - started)
         return [r for r in responses if r is not None]
 
     def _run_grouped(
@@ -300,9 +330,10 @@ class RpcServer:
         return decoded
 
     def _send(
-        self, decoded: Transaction | RollupError
+        self, decoded: Transaction | RollupError, started: float
     ) -> tuple[str, asyncio.Future[Receipt | RollupError] | None]:
-        """Admit; return the hash and, if it can go in the next block, a future of its receipt."""
+        """Admit; return the hash and, if it can go in the next block, a future of its receipt.
+        `started`: when its body arrived (perf_counter), for the send-to-durable histogram."""
         if isinstance(decoded, RollupError):
             raise decoded
         if self.admission_gate is not None:
@@ -312,8 +343,11 @@ class RpcServer:
         if not ready:
             return tx_hash, None
         future: asyncio.Future[Receipt | RollupError] = asyncio.get_running_loop().create_future()
+        durable = self.stats.send_to_durable
 
         def done(result: Receipt | RollupError) -> None:
+            if not isinstance(result, RollupError):
+                durable.observe(time.perf_counter() - started)
             if not future.done():
                 future.set_result(result)
 
@@ -362,10 +396,8 @@ class _Call:
         spec = local or METHODS.get(method)
         if spec is None:
             raise MethodNotFound(str(method))
-        if spec.private and not self._trusted():
-            error = MethodNotFound(str(method))
-            error.message = f"the method {method} is not available to pages of other origins"
-            raise error
+        if spec.private:
+            self._check_trusted(method)
         args = _arguments(spec, params)
         if local is not None:
             answer = spec.handler(self.client, *args)
@@ -410,6 +442,30 @@ class _Call:
     def _trusted(self) -> bool:
         """No Origin header (not a browser), or one the operator trusts."""
         return self.origin is None or self.origin in self.server.access.trusted_origins
+
+    def _check_trusted(self, method: str) -> None:
+        if not self._trusted():
+            error = MethodNotFound(method)
+            error.message = f"the method {method} is not available to pages of other origins"
+            raise error
+
+    def signed(self, params: Any) -> Transaction:
+        """eth_sendTransaction's transaction, filled in and signed with a dev account's key
+        (services/rpc/wallet.py): private, like every method that uses node-held keys. Its gas
+        estimate runs within the batch's budget on the loop, never isolated."""
+        self._check_trusted("eth_sendTransaction")
+        if not isinstance(params, list) or len(params) != 1:
+            raise InvalidParams("eth_sendTransaction takes exactly one parameter")
+        request = wallet.tx_request(params[0])
+        node = self.server.node
+        try:
+            raw = wallet.signed_transaction(node, request, self.server.limits.gas_cap, self.budget)
+        except NeedsIsolation:
+            raise LimitExceeded(
+                "estimating this transaction's gas takes more than a request may use here: "
+                "give its gas"
+            ) from None
+        return decode_transaction(raw, node.chain_id)
 
 
 def _arguments(spec: Method, params: list[Any]) -> list[Any]:
@@ -505,11 +561,19 @@ def create_app(server: RpcServer) -> Starlette:
         return Response(orjson.dumps(body), headers=_JSON)
 
     access = server.access
+
+    async def metrics(request: Request) -> Response:
+        origin = request.headers.get("origin")
+        if origin is not None and origin not in access.trusted_origins:
+            return Response(METRICS_REFUSED, status_code=403, media_type="text/plain")
+        return Response(server.metrics.render(), headers={"content-type": CONTENT_TYPE})
+
     return Starlette(
         routes=[
             Route("/", rpc_endpoint, methods=["POST"]),
             WebSocketRoute("/", websocket_endpoint),
             Route("/health", health, methods=["GET"]),
+            Route("/metrics", metrics, methods=["GET"]),
         ],
         middleware=[
             Middleware(TrustedHostMiddleware, allowed_hosts=list(access.hosts)),
@@ -524,6 +588,7 @@ def create_app(server: RpcServer) -> Starlette:
 
 
 SEND_TIMEOUT = 10.0  # a reader that takes no frame for this long is closed
+METRICS_REFUSED = "metrics are not served to pages of other origins\n"
 LARGE_BODY = 256 * 1024  # bodies above this are handled one at a time
 
 

@@ -38,10 +38,12 @@ def read_state(data_dir: Path) -> dict[str, Any]:
 
 
 def recorded_pids(state: dict[str, Any]) -> set[int]:
-    """Every process the state file names: the supervisor, nodes, verifiers, Anvil, the bus."""
+    """Every process the state file names: the supervisor, nodes, verifiers, Anvil, the bus,
+    the admin API."""
     pids = {state["supervisor_pid"], *(a["pid"] for a in state["apps"])}
     pids |= {a["verifier"]["pid"] for a in state["apps"] if a.get("verifier")}
     pids |= {p for p in (state["l1"]["pid"], (state.get("bus") or {}).get("pid")) if p}
+    pids |= {p for p in [(state.get("admin") or {}).get("pid")] if p}
     return pids
 
 

@@ -1,0 +1,89 @@
+"""`create_app`: the admin API of one devnet. /healthz and /readyz answer without a token,
+/openapi.json and /docs describe it; everything under /v1 needs a bearer token
+(services/admin/auth.py)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from fastapi import APIRouter, Depends, FastAPI, Request
+from fastapi.middleware import Middleware
+
+from services.admin import apps
+from services.admin.errors import NodeUnavailable
+from services.admin.fleet import Fleet
+from services.admin.hosts import LOOPBACK_HOSTS, HostCheck
+from services.admin.idempotency import IdempotencyStore
+from services.admin.models import Health, Ready
+from services.admin.problems import PROBLEM_MEDIA_TYPE, PROBLEM_RESPONSES, install_problem_handlers
+from services.admin.query import plain_query
+from services.admin.tokens import Tokens
+
+__all__ = ["create_app"]
+
+TITLE = "app-rollup admin API"
+VERSION = "1"
+
+
+def create_app(fleet: Fleet, tokens: Tokens, hosts: Sequence[str] = LOOPBACK_HOSTS) -> FastAPI:
+    """The API over `fleet`, accepting `tokens`, for requests whose Host is one of `hosts`."""
+    app = FastAPI(
+        title=TITLE,
+        version=VERSION,
+        description="Operate the apps of a devnet: see them, stop, start or restart their nodes, "
+        "pause and resume their sequencers.",
+        middleware=[Middleware(HostCheck, hosts=hosts)],
+    )
+    app.state.fleet, app.state.tokens = fleet, tokens
+    app.state.idempotency = IdempotencyStore()
+    install_problem_handlers(app)
+    app.include_router(apps.router)
+    app.include_router(_probes())
+    app.openapi = lambda: _openapi(app)  # type: ignore[method-assign]
+    return app
+
+
+def _probes() -> APIRouter:
+    """/healthz and /readyz, without a token (a supervisor or an orchestrator asks them)."""
+    router = APIRouter(
+        tags=["probes"], responses=PROBLEM_RESPONSES, dependencies=[Depends(plain_query)]
+    )
+
+    @router.get("/healthz", summary="The service runs")
+    def healthz() -> Health:
+        return Health()
+
+    @router.get("/readyz", summary="The service can show a devnet (503 while none is recorded)")
+    def readyz(request: Request) -> Ready:
+        fleet: Fleet = request.app.state.fleet
+        if not fleet.ready():
+            raise NodeUnavailable("no devnet is recorded in the data dir")
+        return Ready(ready=True, apps=len(fleet.names()))
+
+    return router
+
+
+def _openapi(app: FastAPI) -> dict[str, Any]:
+    """FastAPI's schema, with the error responses given their media type (problem+json)."""
+    if app.openapi_schema is None:
+        from fastapi.openapi.utils import get_openapi
+
+        schema = get_openapi(
+            title=app.title,
+            version=app.version,
+            description=app.description,
+            routes=app.routes,
+        )
+        for operations in schema.get("paths", {}).values():
+            for operation in operations.values():
+                _problem_media_type(operation.get("responses", {}))
+        app.openapi_schema = schema
+    return app.openapi_schema
+
+
+def _problem_media_type(responses: dict[str, Any]) -> None:
+    for status, response in responses.items():
+        content = response.get("content", {})
+        if status[:1] in ("4", "5") and "application/json" in content:
+            content[PROBLEM_MEDIA_TYPE] = content.pop("application/json")

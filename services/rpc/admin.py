@@ -1,0 +1,111 @@
+"""The admin_ namespace: the operator's controls of one node, for the admin service
+(services/admin/) and nobody else.
+
+Another local process can reach the node's port, and local processes are trusted with nothing
+(SECURITY.md), so every admin method takes the node's admin token as its first parameter and
+answers `Unauthorized` without it; the token is the one in the file `$ROLLUP_ADMIN_TOKEN_FILE`
+names (services/settings.py: `node_admin_token_file`), read once, compared in constant time.
+Without that file the methods are disabled. They are private too: a page of another origin
+cannot call them (services/rpc/server.py).
+
+    admin_status(token)          {paused, head, safe, finalized, pending, queued, ...}
+    admin_pauseSequencer(token)  refuse new transactions, build no blocks; keep the pool
+    admin_resumeSequencer(token) build again from the newest block
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import hmac
+import time
+from typing import Any
+
+from rollup.errors import InvalidParams, Unauthorized
+from sequencer.node import Sequencer
+from services.admin.tokens import MAX_TOKEN_CHARS, read_token
+from services.rpc.registry import Method, method
+
+__all__ = ["METHODS", "RATE_WINDOW_S"]
+
+RATE_WINDOW_S = 10.0  # recent transactions per second: over this many seconds of blocks
+RATE_MAX_BLOCKS = 256  # ... and at most this many blocks back
+
+
+@functools.cache
+def expected_token() -> str | None:
+    """The node's admin token, read once; None when no file is named."""
+    # imported here: services.settings imports the RPC server, which imports this module
+    from services.settings import node_admin_token_file
+
+    path = node_admin_token_file()
+    return None if path is None else read_token(path)
+
+
+def parse_token(value: Any) -> str:
+    if not isinstance(value, str) or len(value) > MAX_TOKEN_CHARS:
+        raise InvalidParams("invalid argument 0: the admin token must be a string")
+    return value
+
+
+def authorize(token: str) -> None:
+    expected = expected_token()
+    if expected is None:
+        raise Unauthorized("admin methods are disabled: the node has no admin token file")
+    if not hmac.compare_digest(token.encode(), expected.encode()):
+        raise Unauthorized("wrong admin token")
+
+
+def status(node: Sequencer, token: str) -> dict[str, Any]:
+    authorize(token)
+    return _status(node)
+
+
+def pause(node: Sequencer, token: str) -> dict[str, Any]:
+    authorize(token)
+    node.pause()
+    return _status(node)
+
+
+def resume(node: Sequencer, token: str) -> dict[str, Any]:
+    authorize(token)
+    node.resume()
+    return _status(node)
+
+
+def _status(node: Sequencer) -> dict[str, Any]:
+    head = node.committed.number
+    return {
+        "paused": node.paused,
+        "head": head,
+        "safe": node.safe_head,
+        "finalized": node.finalized_head,
+        "pending": node.mempool.ready_count,
+        "queued": node.mempool.queued_count,
+        "da_backlog_blocks": None if node.safe_head is None else max(head - node.safe_head, 0),
+        "tx_per_second": _recent_rate(node),
+    }
+
+
+def _recent_rate(node: Sequencer) -> float:
+    """Transactions per second in the blocks of the last RATE_WINDOW_S seconds."""
+    since_ms = time.time_ns() // 1_000_000 - int(RATE_WINDOW_S * 1000)
+    count, number = 0, node.committed.number
+    for _ in range(RATE_MAX_BLOCKS):
+        block = node.block(number)
+        if block is None or block.header.timestamp_ms < since_ms:
+            break
+        count += len(block.transactions)
+        number -= 1
+    return round(count / RATE_WINDOW_S, 3)
+
+
+def _private(declared: Method) -> Method:
+    return dataclasses.replace(declared, private=True)
+
+
+METHODS: dict[str, Method] = {
+    "admin_status": _private(method(status, parse_token)),
+    "admin_pauseSequencer": _private(method(pause, parse_token)),
+    "admin_resumeSequencer": _private(method(resume, parse_token)),
+}
