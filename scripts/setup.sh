@@ -11,6 +11,7 @@ say() { printf 'setup: %s\n' "$*"; }
 die() { printf 'setup: error: %s\n' "$*" >&2; exit 1; }
 
 ANVIL=node_modules/@foundry-rs/anvil-linux-amd64/bin/anvil
+CAST=node_modules/@foundry-rs/cast-linux-amd64/bin/cast   # a client in the tests
 STAMP=.venv/.setup-stamp   # inside .venv, so a new venv always reinstalls
 
 # --- Debian packages: later features need them; a failure here is a warning only.
@@ -72,4 +73,5 @@ else
     touch node_modules/.package-lock.json
 fi
 "$ANVIL" --version >/dev/null 2>&1 || die "$ANVIL does not run; delete node_modules and run again"
+"$CAST" --version >/dev/null 2>&1 || die "$CAST does not run; delete node_modules and run again"
 say "ready: $(.venv/bin/python -V), $("$ANVIL" --version | head -n 1)"

@@ -130,6 +130,17 @@ class Mempool:
     def holds(self, sender: bytes) -> bool:
         return sender in self._senders
 
+    def senders(self) -> list[Address]:
+        return list(self._senders)
+
+    def of_sender(self, sender: bytes) -> tuple[list[Transaction], list[Transaction]]:
+        """The sender's executable and queued transactions, each in nonce order (txpool_*)."""
+        entry = self._senders.get(Address(sender))
+        if entry is None:
+            return [], []
+        ready = [entry.ready[n].tx for n in sorted(entry.ready)]
+        return ready, [entry.queued[n].tx for n in sorted(entry.queued)]
+
     def next_nonce(self, sender: Address, state_nonce: int) -> int:
         entry = self._senders.get(sender)
         return state_nonce if entry is None else max(entry.next_nonce, state_nonce)

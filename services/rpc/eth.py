@@ -59,8 +59,9 @@ def zero(node: Sequencer) -> str:
     return "0x0"
 
 
-def accounts(node: Sequencer) -> list[str]:
-    return []  # the node holds no user keys
+def coinbase(node: Sequencer) -> str:
+    """The app's fee vault: where the blocks' fees go (the blocks' `miner`)."""
+    return data(node.coinbase)
 
 
 # ---- blocks ------------------------------------------------------------------------------------
@@ -300,7 +301,7 @@ METHODS: dict[str, Method] = {
     "eth_syncing": method(no),
     "eth_mining": method(no),
     "eth_hashrate": method(zero),
-    "eth_accounts": method(accounts),
+    "eth_coinbase": method(coinbase),
     "eth_getBlockByNumber": method(get_block_by_number, block_tag, boolean),
     "eth_getBlockByHash": method(get_block_by_hash, _hash, boolean),
     "eth_getBlockTransactionCountByNumber": method(tx_count_by_number, block_tag),

@@ -30,7 +30,7 @@ from rollup.blocks import block_entries, block_entry_receipts, block_hash
 from rollup.errors import InvalidParams, LimitExceeded
 from rollup.types import Block, Transaction
 from sequencer.node import Sequencer
-from services.rpc.codec import data
+from services.rpc.codec import data, quantity
 from services.rpc.logs import log_matches
 from services.rpc.params import LogFilter, log_filter
 from services.rpc.render import block_json, entry_json, log_json
@@ -41,7 +41,8 @@ LOGS, BLOCKS, PENDING = "logs", "blocks", "pending"
 
 
 def _new_id() -> str:
-    return data(secrets.token_bytes(16))
+    """A random 128-bit id, a minimal quantity as execution-apis types it (no leading zero)."""
+    return quantity(secrets.randbits(128) | 1 << 124)
 
 
 def head_json(block: Block) -> dict[str, Any]:

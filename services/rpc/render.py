@@ -120,6 +120,7 @@ def tx_json(tx: Transaction, block: Block | None, index: int) -> dict[str, Any]:
     out: dict[str, Any] = {
         "blockHash": data(block.hash) if block is not None else None,
         "blockNumber": quantity(block.header.number) if block is not None else None,
+        "blockTimestamp": quantity(block.header.timestamp) if block is not None else None,
         "transactionIndex": quantity(index) if mined else None,
         "hash": data(tx.hash),
         "from": data(tx.sender),

@@ -8,11 +8,13 @@ contracts from `web3._utils.contract_sources.contract_data`, a transaction with 
 block (our genesis: the node makes no empty blocks) and a mined value transfer. The app is the
 `evm` template with chain id 131277322940537, which two tests hard-code.
 
-The node holds no keys, so the test client signs locally: `SignAndSendRawMiddlewareBuilder`
-turns the suite's `eth_sendTransaction` from the keyfile account into a locally signed
-`eth_sendRawTransaction`, as a dapp's wallet does. Tests that need the node itself to hold keys,
-a mempool window, or a feature we document as absent are deselected; `DESELECTED` lists each one
-with its reason (tests/e2e/conftest.py drops them at collection and pytest counts them).
+The node holds the dev accounts' keys (eth_accounts and the suite's tests that read
+w3.eth.accounts run), but not the keyfile account's, so the test client signs for it locally:
+`SignAndSendRawMiddlewareBuilder` turns the suite's `eth_sendTransaction` from the keyfile
+account into a locally signed `eth_sendRawTransaction`, as a dapp's wallet does. Tests that sign
+with the keyfile account on the node, need a mempool window, or a feature we document as
+absent are deselected; `DESELECTED` lists each one with its reason (tests/e2e/conftest.py drops
+them at collection and pytest counts them).
 """
 
 from __future__ import annotations
@@ -52,8 +54,7 @@ KEYFILE_ACCOUNT_ADDRESS = "0xdC544d1AA88Ff8bbd2F2AeC754B1F1e99e1812fd"
 LOG_DOUBLE_WITH_INDEX = 9  # the emitter's LogFunctions enum, as web3.py's fixture calls it
 RECEIPT_TIMEOUT = 30
 
-_KEYS = "needs keys held by the node"
-_ACCOUNTS = "needs a non-empty eth_accounts (keys held by the node)"
+_KEYFILE = "signs with web3.py's geth keyfile account, a key the node does not hold"
 _MEMPOOL = (
     "needs a mempool window: eth_sendRawTransaction answers once the transaction's block is "
     "written (README: soft confirmations), so a sent transaction is never pending"
@@ -65,25 +66,16 @@ _PENDING_BLOCK = (
 
 # name of the test in web3.py's suite (every parametrization) -> why it does not run here
 DESELECTED: dict[str, str] = {
-    # node-held keys
-    "test_eth_accounts": _ACCOUNTS,
-    "test_eth_get_balance": _ACCOUNTS,
-    "test_eth_get_balance_with_ens_name": _ACCOUNTS,
-    "test_eth_get_storage_at_invalid_address": _ACCOUNTS,
-    "test_eth_get_transaction_count_invalid_address": _ACCOUNTS,
-    "test_eth_call": _ACCOUNTS,
-    "test_eth_call_with_override_code": _ACCOUNTS,
-    "test_eth_call_with_override_param_type_check": _ACCOUNTS,
-    "test_eth_call_with_0_result": _ACCOUNTS,
-    "test_eth_estimate_gas_with_override_param_type_check": _ACCOUNTS,
-    "test_eth_sign": f"eth_sign {_KEYS}",
-    "test_eth_sign_ens_names": f"eth_sign {_KEYS}",
-    "test_eth_sign_typed_data": f"eth_signTypedData {_KEYS}",
-    "test_invalid_eth_sign_typed_data": f"eth_signTypedData {_KEYS}",
-    "test_eth_sign_transaction_legacy": f"eth_signTransaction {_KEYS}",
-    "test_eth_sign_transaction": f"eth_signTransaction {_KEYS}",
-    "test_eth_sign_transaction_hex_fees": f"eth_signTransaction {_KEYS}",
-    "test_eth_sign_transaction_ens_names": f"eth_signTransaction {_KEYS}",
+    # web3.py's geth keyfile account: geth's fixture imports and unlocks it; our node holds
+    # only the dev accounts' keys, so it answers geth's own "unknown account" for it
+    "test_eth_sign": _KEYFILE,
+    "test_eth_sign_ens_names": _KEYFILE,
+    "test_eth_sign_transaction_legacy": _KEYFILE,
+    "test_eth_sign_transaction": _KEYFILE,
+    "test_eth_sign_transaction_hex_fees": _KEYFILE,
+    "test_eth_sign_transaction_ens_names": _KEYFILE,
+    "test_eth_sign_typed_data": _KEYFILE,
+    "test_invalid_eth_sign_typed_data": _KEYFILE,
     # a mempool window
     "test_eth_replace_transaction_legacy": _MEMPOOL,
     "test_eth_replace_transaction": _MEMPOOL,
@@ -100,7 +92,7 @@ DESELECTED: dict[str, str] = {
     "test_eth_getBlockByHash_pending": _PENDING_BLOCK,
     "test_eth_getBlockByNumber_pending": _PENDING_BLOCK,
     "test_gas_price_from_strategy_bypassed_for_dynamic_fee_txn": (
-        f"eth_sendTransaction {_KEYS}: signing locally instead, web3.py's "
+        "eth_sendTransaction from the keyfile account is signed locally, and web3.py's "
         "SignAndSendRawMiddleware fills the strategy's gasPrice into a dynamic-fee "
         "transaction and eth-account refuses to sign it (client side)"
     ),

@@ -6,7 +6,7 @@ import pytest
 
 from rollup.errors import InvalidParams, LimitExceeded
 from sequencer.simulate import AccountOverride
-from services.rpc import bridge, debug, eth, messages, net, proofs
+from services.rpc import admin, bridge, debug, eth, messages, net, proofs, txpool, wallet
 from services.rpc.methods import METHODS
 from services.rpc.params import (
     MAX_LIST_ITEMS,
@@ -88,6 +88,9 @@ def test_the_method_table_is_the_namespaces_tables_and_nothing_else() -> None:
         proofs.METHODS,
         messages.METHODS,
         bridge.METHODS,
+        admin.METHODS,
+        wallet.METHODS,
+        txpool.METHODS,
     ]
     assert sum(len(t) for t in tables) == len(METHODS)
     for table in tables:
