@@ -241,6 +241,9 @@ def cmd_status(args: argparse.Namespace) -> int:
     for a in report["apps"]:
         if a["verifier"] is not None:
             print(f"Verifier of {a['name']}: {a['verifier'].get('message')}")
+    print("\nFor a wallet (wallet_addEthereumChain's parameters):")
+    for a in report["apps"]:
+        print(f"  {a['name']}: {json.dumps(a['wallet'])}")
     return 0
 
 
@@ -258,6 +261,7 @@ def status_report(state: DevnetState) -> dict[str, Any]:
             "head": _head(a["rpc_url"]),
             **app_da_status(a),
             "bridge": status_bridge(state, a),
+            "wallet": add_chain_params(a["name"], a["chain_id"], a["rpc_url"]),
         }
         for a in state["apps"]
     ]
@@ -267,6 +271,16 @@ def status_report(state: DevnetState) -> dict[str, Any]:
         "da": state.get("da"),
         "bus": state.get("bus"),
         "admin": _admin_status(state),
+    }
+
+
+def add_chain_params(name: str, chain_id: int, rpc_url: str) -> dict[str, Any]:
+    """What a dapp passes to MetaMask's `wallet_addEthereumChain` (EIP-3085) for this app."""
+    return {
+        "chainId": hex(chain_id),
+        "chainName": name,
+        "rpcUrls": [rpc_url],
+        "nativeCurrency": {"name": "Ether", "symbol": "ETH", "decimals": 18},
     }
 
 

@@ -58,6 +58,7 @@ def test_up_status_down(devnet: Path) -> None:
         "finalized",
         "verifier",
         "bridge",
+        "wallet",
     }
     assert app["verifier"] is None
     assert app["name"] == "token"
@@ -67,10 +68,16 @@ def test_up_status_down(devnet: Path) -> None:
     assert isinstance(app["head"], int) and app["head"] >= 0
     assert app["rpc_url"].startswith("http://127.0.0.1:")
     assert rpc(app["rpc_url"], "eth_chainId") == hex(manifest.chain_id)
+    assert app["wallet"] == {  # what MetaMask's wallet_addEthereumChain takes
+        "chainId": hex(manifest.chain_id),
+        "chainName": "token",
+        "rpcUrls": [app["rpc_url"]],
+        "nativeCurrency": {"name": "Ether", "symbol": "ETH", "decimals": 18},
+    }
     assert rpc(report["l1_rpc"], "eth_chainId") == hex(31337)
 
     pids = recorded_pids(read_state(devnet))
-    assert len(pids) == 3  # supervisor, anvil, the node
+    assert len(pids) == 4  # supervisor, anvil, the node, the admin API
     down = rollup("down", "--data-dir", str(devnet))
     assert down.returncode == 0, down.stderr
     assert not any(pid_alive(pid) for pid in pids)
