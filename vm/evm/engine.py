@@ -16,7 +16,11 @@ as empty, so the caller must load the whole EVM state, then keep it in step.
 Other pyrevm facts this module works around:
 - `spec_id` takes revm's spelling ("Cancun"); any other string silently means LATEST.
 - the block gas limit (GASLIMIT, and the cap on a call's gas) is the constructor's `gas_limit`;
-  `set_block_env` ignores its own, and forces the base fee to 0 (BASEFEE reads 0).
+  `set_block_env` ignores its own.
+- BASEFEE reads 0 (`ENGINE_BASE_FEE`): every `message_call` and `deploy` builds its env with
+  `basefee: 0` (`build_test_env` in pyrevm's src/evm.rs) and keeps it, whatever
+  `set_block_env` was given. So revm's `gas_price >= basefee` check never fires either: fees
+  are the STF's (vm/stf.py `_check`), and a simulation below the base fee runs, as it always has.
 - `message_call` neither charges fees nor bumps nonces, but checks `balance >= gas *
   gas_price + value` (`LackOfFundForMaxFee`); `deploy` does charge the fee and pays it to the
   coinbase, outside the journal, so a revert leaves the coinbase richer: deploys run at price 0.
@@ -26,8 +30,10 @@ Other pyrevm facts this module works around:
   with CallTooDeep), so it is never called; `basic`, `storage`, `get_code` and
   `insert_account_storage` load the account into the journaled state, so they only run inside
   a snapshot; `get_code` of deployed code returns it zero-padded.
-- BLOCKHASH(n) reads keccak(str(n)) from the empty backing database: there is no way to give
-  the engine real block hashes.
+- BLOCKHASH(n) of the 256 blocks before NUMBER asks revm's `CacheDB` over an `EmptyDB`, which
+  answers keccak(decimal n) (`engine_block_hash`): pyrevm has no way to put a hash in that
+  cache, its only other database is `fork_url`'s JSON-RPC over HTTP, and revm 8 reads no
+  EIP-2935 history contract, under any spec. Outside the window it reads 0, as on Ethereum.
 - `insert_account_info` and `insert_account_storage` write to the database only when the
   account is not in the journaled state; otherwise they change the journaled copy, which the
   next revert throws away (or, for the coinbase, keeps for good).
@@ -44,13 +50,24 @@ from io import StringIO
 
 import pyrevm
 
+from rollup.crypto import keccak
 from rollup.transactions import message_intrinsic_gas
-from rollup.types import AccessList, Address, BlockEnv, Hash32, Log
+from rollup.types import ZERO_HASH, AccessList, Address, BlockEnv, Hash32, Log
 from vm.evm.journal import Touched, parse_touched
 
-__all__ = ["SPEC", "Engine", "Run", "engine_intrinsic_gas"]
+__all__ = [
+    "BLOCK_HASH_WINDOW",
+    "ENGINE_BASE_FEE",
+    "SPEC",
+    "Engine",
+    "Run",
+    "engine_block_hash",
+    "engine_intrinsic_gas",
+]
 
 SPEC = "Cancun"
+ENGINE_BASE_FEE = 0  # what BASEFEE reads, whatever the block's base fee (see above)
+BLOCK_HASH_WINDOW = 256  # BLOCKHASH answers for this many blocks before the current one
 
 _FAILURE = re.compile(r"^(Revert|Halt) \{.*?gas_used: (\d+)(?:, output: 0x([0-9a-f]*))?")
 
@@ -71,6 +88,15 @@ def engine_intrinsic_gas(data: bytes, create: bool, access_list: AccessList = ()
     return message_intrinsic_gas(data, create, access_list)
 
 
+def engine_block_hash(current: int, number: int) -> Hash32:
+    """What BLOCKHASH(number) reads in block `current`: not the chain's hash, which the engine
+    cannot be given, but revm's stand-in, keccak of the number's decimal digits; zero outside
+    the window, as on Ethereum. It depends on the numbers alone, so every node agrees."""
+    if not current - BLOCK_HASH_WINDOW <= number < current:
+        return ZERO_HASH
+    return Hash32(keccak(str(number).encode()))
+
+
 def _hex(address: bytes) -> str:
     return "0x" + address.hex()
 
@@ -88,7 +114,7 @@ class Engine:
                 coinbase=_hex(env.coinbase),
                 timestamp=env.timestamp,
                 prevrandao=bytes(env.prev_randao),
-                basefee=env.base_fee,  # pyrevm replaces it with 0
+                basefee=env.base_fee,  # each run replaces it with 0: ENGINE_BASE_FEE
                 gas_limit=env.gas_limit,
             )
         )
