@@ -27,6 +27,7 @@ comparing message text: a case it must tell apart is a class.
     │   ├── TxPoolFull, TxDropped             retry            the pool is full / let it go
     │   └── SequencerPaused                   retry   -32002    503  an operator paused it
     ├── StateUnavailable                      input   -32000    404  outside the kept window
+    ├── ResourceNotFound                      input   -32001    404  nothing of that kind here
     ├── BlockNotFound                         input   -32000    404  "header not found"
     ├── ExecutionReverted                     input        3    422  carries the revert data
     ├── CallFailed                            input   -32000    422  no revert data (out of gas)
@@ -119,6 +120,7 @@ __all__ = [
     "SequencerPaused",
     "Unauthorized",
     "NoUnlockedAccounts",
+    "ResourceNotFound",
     "UnknownAccount",
     "UnsupportedTransaction",
     "InitcodeTooLarge",
@@ -353,6 +355,13 @@ class Unauthorized(RollupError):
     action = Action.FIX_INPUT
 
 
+class ResourceNotFound(RollupError):
+    """What is asked for does not exist on this chain (EIP-1474 -32001), e.g. a block access
+    list of a block before the fork that introduced them."""
+
+    action = Action.FIX_INPUT
+
+
 class NoUnlockedAccounts(RollupError):
     """A signing method on a node that holds no keys (dev accounts disabled: production)."""
 
@@ -432,6 +441,7 @@ ERROR_TABLE: dict[type[RollupError], tuple[int, int]] = {
     NoUnlockedAccounts: (-32004, 405),  # EIP-1474 "method not supported"; viem: unsupported
     UnknownAccount: (-32000, 422),
     StateUnavailable: (-32000, 404),
+    ResourceNotFound: (-32001, 404),  # EIP-1474 "resource not found"
     BlockNotFound: (-32000, 404),
     ExecutionReverted: (3, 422),
     CallFailed: (-32000, 422),

@@ -1,4 +1,5 @@
-"""Simulations: eth_call, eth_estimateGas and eth_createAccessList against committed state.
+"""Simulations: eth_call, eth_estimateGas, eth_createAccessList and eth_simulateV1 against
+committed state.
 
 A simulation runs the chain's VM through `vm.call` (which never loads code or changes the
 chain: see vm/native and vm/evm) on a view of a committed block's state, with geth's state
@@ -15,15 +16,31 @@ A run cut short by the budget is answered from only when it failed having used l
 of what it was given: then no inner call can have run out of gas for want of the caller's gas
 (EIP-150 gives an inner call at least 63/64 of what is left), so more gas would not change it.
 Otherwise it is repeated in full, so the answer is what a run with the caller's gas gives.
+eth_simulateV1 (`simulate_blocks`) is bounded the same way: all its calls share one `gas_cap`,
+and a call its budget cannot cover sends the whole request to be run again isolated.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
 
-from rollup.errors import CallFailed, ExecutionReverted, InvalidParams, TxRejected
+from rollup.crypto import keccak
+from rollup.errors import (
+    BlockNotFound,
+    CallFailed,
+    ExecutionReverted,
+    FeeCapTooLow,
+    InsufficientFunds,
+    IntrinsicGasTooLow,
+    InvalidParams,
+    LimitExceeded,
+    NonceTooHigh,
+    NonceTooLow,
+    RollupError,
+    TxRejected,
+)
 from rollup.transactions import message_intrinsic_gas
-from rollup.types import AccessList, Address, BlockEnv
+from rollup.types import AccessList, Address, BlockEnv, Hash32, Log
 from sequencer.node import Sequencer
 from vm.interface import ExecResult, Message
 from vm.native.abi import selector
@@ -32,6 +49,7 @@ from vm.state import (
     OverlayReader,
     State,
     account_key,
+    add_balance,
     code_key,
     get_account,
     set_account,
@@ -49,10 +67,20 @@ __all__ = [
     "create_access_list",
     "revert_error",
     "ESTIMATE_MAX_RUNS",
+    "SimCall",
+    "SimBlock",
+    "SimCallResult",
+    "SimBlockResult",
+    "simulate_blocks",
+    "simulated_block_hash",
+    "MAX_SIMULATE_BLOCKS",
+    "MAX_SIMULATE_CALLS",
 ]
 
 ESTIMATE_MAX_RUNS = 40  # a binary search over [intrinsic, 50M] needs ~26
 ACCESS_LIST_MAX_RUNS = 8
+MAX_SIMULATE_BLOCKS = 256  # eth_simulateV1: the spec's recommended limit (BLOCKHASH's reach)
+MAX_SIMULATE_CALLS = 1_000  # in all the blocks of one request
 
 
 @dataclass(frozen=True, slots=True)
@@ -130,7 +158,11 @@ def _env(node: Sequencer, number: int) -> BlockEnv:
 
 
 def _state(node: Sequencer, number: int, overrides: Overrides | None) -> State:
-    state = node.state_at(number)
+    return _overlay(node.state_at(number), overrides)
+
+
+def _overlay(state: State, overrides: Overrides | None) -> State:
+    """`state` seen through geth's state overrides (a new layer; `state` is left as it is)."""
     if not overrides:
         return state
     values: dict[bytes, bytes | None] = {}
@@ -307,3 +339,192 @@ def _without_implicit(
         for address, keys in accessed
         if keys or (address not in skip and not 1 <= int.from_bytes(address, "big") <= 0x0A)
     )
+
+
+# ---- eth_simulateV1 -----------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class SimCall:
+    """One call of a simulated block: a call object and the nonce it names (None: the
+    sender's, as it stands after the calls before it)."""
+
+    request: CallRequest
+    nonce: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class SimBlock:
+    """One entry of `blockStateCalls`: overrides laid over the state so far, then the calls.
+    Block overrides: None leaves a field as the block before has it, except `number` and
+    `time` (one more than the block before) and `base_fee` (the app's when validating, else 0,
+    as geth does)."""
+
+    calls: tuple[SimCall, ...] = ()
+    overrides: Overrides | None = None
+    number: int | None = None
+    time: int | None = None
+    gas_limit: int | None = None
+    coinbase: bytes | None = None
+    base_fee: int | None = None
+    prev_randao: bytes | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class SimCallResult:
+    success: bool
+    gas_used: int
+    output: bytes
+    logs: tuple[Log, ...]
+    error: RollupError | None  # why a failed call failed: a revert (with data) or out of gas
+
+
+@dataclass(frozen=True, slots=True)
+class SimBlockResult:
+    env: BlockEnv
+    parent_hash: bytes
+    calls: tuple[SimCallResult, ...]
+
+
+@dataclass(slots=True)
+class _Run:
+    """What one eth_simulateV1 request may still spend, and where it runs."""
+
+    gas_left: int  # of the RPC gas cap, shared by every call of the request (as in geth)
+    budget: Budget | None
+    validation: bool
+
+
+def simulate_blocks(
+    node: Sequencer,
+    blocks: list[SimBlock],
+    number: int,
+    validation: bool,
+    gas_cap: int,
+    budget: Budget | None = None,
+) -> list[SimBlockResult]:
+    """eth_simulateV1: blocks of calls on top of block `number`, each call seeing what the ones
+    before it did. Bounded: at most MAX_SIMULATE_BLOCKS blocks and MAX_SIMULATE_CALLS calls, and
+    all the calls together get at most `gas_cap` gas (geth's RPC gas cap, shared)."""
+    if len(blocks) > MAX_SIMULATE_BLOCKS:
+        raise LimitExceeded(f"too many blocks to simulate: at most {MAX_SIMULATE_BLOCKS}")
+    if sum(len(block.calls) for block in blocks) > MAX_SIMULATE_CALLS:
+        raise LimitExceeded(f"too many calls to simulate: at most {MAX_SIMULATE_CALLS}")
+    parent = node.block(number)
+    if parent is None:
+        raise BlockNotFound("header not found")
+    run = _Run(gas_cap, budget, validation)
+    env = _env(node, number)
+    state, parent_hash = node.state_at(number), bytes(parent.hash)
+    out: list[SimBlockResult] = []
+    for block in blocks:
+        env = _next_env(node, env, block, validation)
+        state = _overlay(state, block.overrides)
+        calls = _simulate_calls(node, state, env, block.calls, run)
+        out.append(SimBlockResult(env, parent_hash, calls))
+        parent_hash = simulated_block_hash(parent_hash, env.number)
+    return out
+
+
+def simulated_block_hash(parent_hash: bytes, number: int) -> bytes:
+    """A simulated block is never sealed (no roots are computed), so it has no real hash: this
+    one only tells the blocks of an answer apart and chains them (parentHash)."""
+    return keccak(b"eth_simulateV1" + parent_hash + number.to_bytes(8, "big"))
+
+
+def _next_env(node: Sequencer, before: BlockEnv, block: SimBlock, validation: bool) -> BlockEnv:
+    number = before.number + 1 if block.number is None else block.number
+    time = before.timestamp + 1 if block.time is None else block.time
+    if number <= before.number:
+        raise InvalidParams(
+            f"block number in sequence did not increase: {number} after {before.number}"
+        )
+    if time < before.timestamp:
+        raise InvalidParams(f"block timestamp in sequence decreased: {time} < {before.timestamp}")
+    base_fee = node.manifest.base_fee if validation else 0  # geth: no base fee unless validating
+    return replace(
+        before,
+        number=number,
+        timestamp=time,
+        base_fee=base_fee if block.base_fee is None else block.base_fee,
+        gas_limit=before.gas_limit if block.gas_limit is None else block.gas_limit,
+        coinbase=before.coinbase if block.coinbase is None else Address(block.coinbase),
+        prev_randao=before.prev_randao if block.prev_randao is None else Hash32(block.prev_randao),
+    )
+
+
+def _simulate_calls(
+    node: Sequencer, state: State, env: BlockEnv, calls: tuple[SimCall, ...], run: _Run
+) -> tuple[SimCallResult, ...]:
+    results: list[SimCallResult] = []
+    block_gas_left = env.gas_limit
+    for call in calls:
+        result = _simulate_call(node, state, env, call, min(block_gas_left, run.gas_left), run)
+        block_gas_left -= result.gas_used
+        run.gas_left -= result.gas_used
+        results.append(result)
+    return tuple(results)
+
+
+def _simulate_call(
+    node: Sequencer, state: State, env: BlockEnv, call: SimCall, gas_left: int, run: _Run
+) -> SimCallResult:
+    """Run one call as a transaction would (nonce, gas bought and refunded, value moved) on
+    `state`, which keeps its effects. Invalid calls fail the whole request, as in geth."""
+    request = call.request
+    if request.to is None and not node.evm:
+        raise InvalidParams("contract creation is not supported by this app's VM")
+    gas = gas_left if request.gas is None else request.gas
+    if gas > gas_left:
+        raise LimitExceeded(f"gas {gas} exceeds what is left of the block and the RPC gas cap")
+    msg, intrinsic = _message(request, gas)
+    price = _sim_price(request, env.base_fee, run.validation)
+    nonce, balance = get_account(state, msg.sender)
+    _check_sim_call(call, msg.sender, nonce, balance, gas, intrinsic, gas * price + request.value)
+    budget = run.budget
+    if budget is not None and budget.remaining <= intrinsic:
+        raise NeedsIsolation()  # this thread's budget is spent
+    allowed = gas if budget is None else min(gas, budget.remaining)
+    set_account(state, msg.sender, nonce + 1, balance - gas * price)
+    result = node.vm.execute(state, env, replace(msg, gas=allowed - intrinsic, gas_price=price))
+    used = min(gas, intrinsic + result.gas_used)
+    if allowed < gas and not result.success and 2 * used >= allowed:
+        raise NeedsIsolation()  # it might have succeeded with its own gas: as `_run` does
+    add_balance(state, msg.sender, (gas - used) * price)
+    state.commit()
+    if budget is not None:
+        budget.remaining -= used
+    error = None if result.success else _failure(result, used, gas)
+    logs = result.logs if result.success else ()
+    return SimCallResult(result.success, used, result.output, logs, error)
+
+
+def _sim_price(request: CallRequest, base_fee: int, validation: bool) -> int:
+    """The gas price a simulated call pays: what it offers, at least the base fee when
+    validating (else FeeCapTooLow), and nothing by default."""
+    if request.gas_price is not None:
+        offered = request.gas_price
+    elif request.max_fee is not None:
+        offered = min(request.max_fee, base_fee + (request.max_priority_fee or 0))
+    else:
+        offered = base_fee if validation else 0
+    cap = request.gas_price if request.gas_price is not None else request.max_fee
+    if validation and cap is not None and cap < base_fee:
+        raise FeeCapTooLow("0x" + (request.sender or bytes(20)).hex(), cap, base_fee)
+    return offered
+
+
+def _check_sim_call(
+    call: SimCall, sender: bytes, nonce: int, balance: int, gas: int, intrinsic: int, cost: int
+) -> None:
+    """geth's checks of a simulated call: intrinsic gas and funds always, the nonce when one
+    is named."""
+    who = "0x" + sender.hex()
+    if call.nonce is not None and call.nonce < nonce:
+        raise NonceTooLow(who, call.nonce, nonce)
+    if call.nonce is not None and call.nonce > nonce:
+        raise NonceTooHigh(who, call.nonce, nonce)
+    if gas < intrinsic:
+        raise IntrinsicGasTooLow(gas, intrinsic)
+    if balance < cost:
+        raise InsufficientFunds(balance, cost)

@@ -14,7 +14,15 @@ from typing import Any, Literal
 from rollup.errors import BlockNotFound, InvalidParams, LimitExceeded
 from rollup.types import AccessList
 from sequencer.node import Sequencer
-from sequencer.simulate import AccountOverride, CallRequest, Overrides
+from sequencer.simulate import (
+    MAX_SIMULATE_BLOCKS,
+    MAX_SIMULATE_CALLS,
+    AccountOverride,
+    CallRequest,
+    Overrides,
+    SimBlock,
+    SimCall,
+)
 from services.rpc import codec
 
 __all__ = [
@@ -32,6 +40,9 @@ __all__ = [
     "log_filter",
     "trace_config",
     "slot_list",
+    "storage_requests",
+    "SimulatePayload",
+    "simulate_payload",
     "percentiles",
     "anything",
     "bounded",
@@ -308,3 +319,86 @@ def percentiles(value: Any) -> list[float]:
     if any(not 0 <= p <= 100 for p in value) or value != sorted(value):
         raise InvalidParams("invalid reward percentiles: must be ascending values in 0..100")
     return [float(p) for p in value]
+
+
+def storage_requests(value: Any) -> dict[bytes, list[bytes]]:
+    """eth_getStorageValues' {address: [slot, ...]}: at most MAX_LIST_ITEMS slots in all,
+    refused before any is parsed; at least one address (geth answers an empty one -32602)."""
+    if not isinstance(value, dict) or not value:
+        raise InvalidParams("invalid argument 0: expected a non-empty {address: [slots]} object")
+    if any(not isinstance(slots, list) for slots in value.values()):
+        raise InvalidParams("invalid argument 0: each address maps to a list of storage slots")
+    if sum(len(slots) for slots in value.values()) > MAX_LIST_ITEMS:
+        raise LimitExceeded(f"too many storage slots: at most {MAX_LIST_ITEMS} in all")
+    out: dict[bytes, list[bytes]] = {}
+    for address, slots in value.items():
+        parsed = [codec.parse_storage_slot(slot) for slot in slots]
+        out.setdefault(codec.parse_address(address), []).extend(parsed)
+    return out
+
+
+# ---- eth_simulateV1 --------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class SimulatePayload:
+    """eth_simulateV1's first parameter, parsed (sequencer/simulate.py runs it)."""
+
+    blocks: list[SimBlock]
+    validation: bool = False
+
+
+_PAYLOAD_FIELDS = {"blockStateCalls", "validation", "traceTransfers", "returnFullTransactions"}
+_BLOCK_FIELDS = {"blockOverrides", "stateOverrides", "calls"}
+# the block overrides supported (not withdrawals, blobBaseFee): see services/rpc/eth.py
+_BLOCK_OVERRIDES = {"number", "time", "gasLimit", "feeRecipient", "baseFeePerGas", "prevRandao"}
+
+
+def simulate_payload(value: Any) -> SimulatePayload:
+    """Refuses what it does not do (traceTransfers, full transactions, other block overrides)
+    rather than ignore it, and any list past its bound before parsing it."""
+    if not isinstance(value, dict) or not set(value) <= _PAYLOAD_FIELDS:
+        raise InvalidParams(
+            f"invalid argument 0: expected an object with {sorted(_PAYLOAD_FIELDS)}"
+        )
+    for unsupported in ("traceTransfers", "returnFullTransactions"):
+        if value.get(unsupported):
+            raise InvalidParams(f"eth_simulateV1: {unsupported} is not supported by this node")
+    blocks = value.get("blockStateCalls")
+    if not isinstance(blocks, list):
+        raise InvalidParams("invalid argument 0: blockStateCalls must be a list")
+    bounded(blocks, MAX_SIMULATE_BLOCKS, "blocks to simulate")
+    calls = sum(len(b.get("calls") or []) if isinstance(b, dict) else 0 for b in blocks)
+    if calls > MAX_SIMULATE_CALLS:
+        raise LimitExceeded(f"too many calls to simulate: at most {MAX_SIMULATE_CALLS}")
+    validation = value.get("validation", False)
+    return SimulatePayload([_sim_block(b) for b in blocks], boolean(validation))
+
+
+def _sim_block(value: Any) -> SimBlock:
+    if not isinstance(value, dict) or not set(value) <= _BLOCK_FIELDS:
+        raise InvalidParams(f"invalid block state call: expected {sorted(_BLOCK_FIELDS)}")
+    overrides = value.get("blockOverrides") or {}
+    if not isinstance(overrides, dict) or not set(overrides) <= _BLOCK_OVERRIDES:
+        raise InvalidParams(
+            f"eth_simulateV1: the block overrides supported are {sorted(_BLOCK_OVERRIDES)}"
+        )
+    calls = value.get("calls") or []
+    if not isinstance(calls, list):
+        raise InvalidParams("invalid block state call: calls must be a list")
+    coinbase, randao = overrides.get("feeRecipient"), overrides.get("prevRandao")
+    return SimBlock(
+        calls=tuple(_sim_call(c) for c in calls),
+        overrides=state_overrides(value.get("stateOverrides")),
+        number=_optional_quantity(overrides, "number"),
+        time=_optional_quantity(overrides, "time"),
+        gas_limit=_optional_quantity(overrides, "gasLimit"),
+        coinbase=None if coinbase is None else codec.parse_address(coinbase, "feeRecipient"),
+        base_fee=_optional_quantity(overrides, "baseFeePerGas"),
+        prev_randao=None if randao is None else codec.parse_storage_slot(randao),
+    )
+
+
+def _sim_call(value: Any) -> SimCall:
+    request = call_object(value)
+    return SimCall(request, _optional_quantity(value, "nonce"))

@@ -59,10 +59,6 @@ _MEMPOOL = (
     "needs a mempool window: eth_sendRawTransaction answers once the transaction's block is "
     "written (README: soft confirmations), so a sent transaction is never pending"
 )
-_PENDING_BLOCK = (
-    "needs a pending block distinct from latest: blocks are built as soon as there is work, "
-    "so 'pending' answers the newest block"
-)
 
 # name of the test in web3.py's suite (every parametrization) -> why it does not run here
 DESELECTED: dict[str, str] = {
@@ -89,8 +85,6 @@ DESELECTED: dict[str, str] = {
     "test_eth_modify_transaction": _MEMPOOL,
     "test_eth_get_transaction_receipt_unmined": _MEMPOOL,
     "test_eth_wait_for_transaction_receipt_unmined": _MEMPOOL,
-    "test_eth_getBlockByHash_pending": _PENDING_BLOCK,
-    "test_eth_getBlockByNumber_pending": _PENDING_BLOCK,
     "test_gas_price_from_strategy_bypassed_for_dynamic_fee_txn": (
         "eth_sendTransaction from the keyfile account is signed locally, and web3.py's "
         "SignAndSendRawMiddleware fills the strategy's gasPrice into a dynamic-fee "
@@ -100,7 +94,7 @@ DESELECTED: dict[str, str] = {
     "test_sign_authorization_send_raw_and_send_set_code_transactions": (
         "EIP-7702 set-code transactions are Prague; the app EVM runs Cancun"
     ),
-    "test_eth_simulate_v1": "eth_simulateV1 is not implemented",
+    "test_eth_simulate_v1": "eth_simulateV1's traceTransfers is not implemented",
     # outside the node
     "test_eth_call_offchain_lookup_raises_when_all_supplied_urls_fail": (
         "sends real HTTPS requests to https://web3.py/gateway (tests stay on loopback)"
