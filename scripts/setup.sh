@@ -18,6 +18,7 @@ STAMP=.venv/.setup-stamp   # inside .venv, so a new venv always reinstalls
 apt_missing=()
 { command -v nats-server || [[ -x /usr/sbin/nats-server ]]; } >/dev/null 2>&1 || apt_missing+=(nats-server)
 compgen -G '/usr/lib/postgresql/*/bin/initdb' >/dev/null || apt_missing+=(postgresql)
+[[ -x /usr/bin/chromium ]] || apt_missing+=(chromium)   # the dashboard's browser test
 if ((${#apt_missing[@]})); then
     if [[ $(id -u) -eq 0 ]] && command -v apt-get >/dev/null 2>&1; then
         say "apt: installing ${apt_missing[*]}"

@@ -14,7 +14,11 @@ per resource, served on 127.0.0.1 by `rollup up` (beside the devnet it supervise
     models.py       the typed responses (the OpenAPI schema is exact)
     apps.py         /v1/apps: list, one app; stop, start, restart its node (through the
                     supervisor: services/devnet/control.py); pause, resume its sequencer
-    app.py          create_app: health, readiness, OpenAPI, docs and the routers
+    events.py       the event log: a ring of numbered events, what changed between samples
+    sampler.py      the background task: samples the fleet and its nodes' /metrics
+    stream.py       /v1/events: SSE with Last-Event-ID resume (or JSON), bounded streams
+    dashboard.py    / (the dashboard: static/), /docs, uPlot and Swagger UI from node_modules
+    app.py          create_app: health, readiness, OpenAPI, the routers, the sampler
     server.py       serve it with uvicorn; `python -m services.admin` (`rollup admin`)
 
 This package's __init__ imports nothing, so the node (services/rpc/admin.py reads tokens.py)

@@ -1,23 +1,29 @@
 """`create_app`: the admin API of one devnet. /healthz and /readyz answer without a token,
-/openapi.json and /docs describe it; everything under /v1 needs a bearer token
-(services/admin/auth.py)."""
+/openapi.json and /docs describe it, `/` is the dashboard (services/admin/dashboard.py);
+everything under /v1 needs a bearer token (services/admin/auth.py). While the app runs (its
+lifespan), a background task samples the devnet into the event log of /v1/events."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator, Sequence
 from typing import Any
 
 from fastapi import APIRouter, Depends, FastAPI, Request
 from fastapi.middleware import Middleware
 
-from services.admin import apps
+from services.admin import apps, dashboard, stream
 from services.admin.errors import NodeUnavailable
+from services.admin.events import EventLog
 from services.admin.fleet import Fleet
 from services.admin.hosts import LOOPBACK_HOSTS, HostCheck
 from services.admin.idempotency import IdempotencyStore
 from services.admin.models import Health, Ready
 from services.admin.problems import PROBLEM_MEDIA_TYPE, PROBLEM_RESPONSES, install_problem_handlers
 from services.admin.query import plain_query
+from services.admin.sampler import SAMPLE_INTERVAL, Sampler, Scrape, scrape
+from services.admin.stream import StreamSlots
 from services.admin.tokens import Tokens
 
 __all__ = ["create_app"]
@@ -26,22 +32,51 @@ TITLE = "app-rollup admin API"
 VERSION = "1"
 
 
-def create_app(fleet: Fleet, tokens: Tokens, hosts: Sequence[str] = LOOPBACK_HOSTS) -> FastAPI:
-    """The API over `fleet`, accepting `tokens`, for requests whose Host is one of `hosts`."""
+def create_app(
+    fleet: Fleet,
+    tokens: Tokens,
+    hosts: Sequence[str] = LOOPBACK_HOSTS,
+    sample_interval: float = SAMPLE_INTERVAL,
+    scrape_node: Scrape = scrape,
+) -> FastAPI:
+    """The API over `fleet`, accepting `tokens`, for requests whose Host is one of `hosts`;
+    the fleet sampled every `sample_interval` seconds (its nodes' metrics by `scrape_node`)."""
+    events = EventLog()
+    sampler = Sampler(fleet, events, sample_interval, scrape_node)
     app = FastAPI(
         title=TITLE,
         version=VERSION,
         description="Operate the apps of a devnet: see them, stop, start or restart their nodes, "
         "pause and resume their sequencers.",
         middleware=[Middleware(HostCheck, hosts=hosts)],
+        lifespan=lambda _: _sampling(sampler, events),
+        docs_url=None,  # dashboard.py serves /docs without a CDN
+        redoc_url=None,
     )
     app.state.fleet, app.state.tokens = fleet, tokens
     app.state.idempotency = IdempotencyStore()
+    app.state.events, app.state.stream_slots = events, StreamSlots()
     install_problem_handlers(app)
     app.include_router(apps.router)
+    app.include_router(stream.router)
     app.include_router(_probes())
+    app.include_router(dashboard.router)
     app.openapi = lambda: _openapi(app)  # type: ignore[method-assign]
     return app
+
+
+@contextlib.asynccontextmanager
+async def _sampling(sampler: Sampler, events: EventLog) -> AsyncIterator[None]:
+    """Run the sampler while the app serves; the event log belongs to this loop."""
+    events.bind(asyncio.get_running_loop())
+    task = asyncio.create_task(sampler.run(), name="admin-sampler")
+    try:
+        yield
+    finally:
+        events.bind(None)
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
 
 
 def _probes() -> APIRouter:

@@ -1,13 +1,16 @@
 """/v1/apps: the apps of the devnet, one app; its node's stop, start and restart (through the
-devnet's supervisor) and its sequencer's pause and resume (through the node)."""
+devnet's supervisor) and its sequencer's pause and resume (through the node). Each change
+done is also an `action` event of /v1/events (services/admin/events.py)."""
 
 from __future__ import annotations
 
+import time
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Path, Request
 
 from services.admin.auth import require_admin, require_reader
+from services.admin.events import EventLog
 from services.admin.fleet import Fleet
 from services.admin.idempotency import IdempotencyKey, IdempotentRoute
 from services.admin.models import AppView, Page, SequencerView
@@ -35,6 +38,13 @@ def _fleet(request: Request) -> Fleet:
 FleetDep = Annotated[Fleet, Depends(_fleet)]
 
 
+def _done(request: Request, name: str, action: str) -> None:
+    """Tell the event stream what this API just did."""
+    events: EventLog = request.app.state.events
+    done_ms = int(time.time() * 1000)
+    events.append_threadsafe("action", {"name": name, "action": action, "time_ms": done_ms})
+
+
 @router.get("", summary="List the apps")
 def list_apps(fleet: FleetDep, limit: Limit = 50, cursor: Cursor = None) -> Page[AppView]:
     names, next_cursor = paginate(fleet.names(), str, cursor, limit)
@@ -52,9 +62,11 @@ def get_app(fleet: FleetDep, name: AppName) -> AppView:
     dependencies=[Depends(require_admin)],
 )
 def pause_sequencer(
-    fleet: FleetDep, name: AppName, idempotency_key: IdempotencyKey = None
+    request: Request, fleet: FleetDep, name: AppName, idempotency_key: IdempotencyKey = None
 ) -> SequencerView:
-    return fleet.pause(name)
+    view = fleet.pause(name)
+    _done(request, name, "pause")
+    return view
 
 
 @router.post(
@@ -63,9 +75,11 @@ def pause_sequencer(
     dependencies=[Depends(require_admin)],
 )
 def resume_sequencer(
-    fleet: FleetDep, name: AppName, idempotency_key: IdempotencyKey = None
+    request: Request, fleet: FleetDep, name: AppName, idempotency_key: IdempotencyKey = None
 ) -> SequencerView:
-    return fleet.resume(name)
+    view = fleet.resume(name)
+    _done(request, name, "resume")
+    return view
 
 
 @router.post(
@@ -73,8 +87,12 @@ def resume_sequencer(
     summary="Stop the app's node (it stays stopped until started)",
     dependencies=[Depends(require_admin)],
 )
-def stop_app(fleet: FleetDep, name: AppName, idempotency_key: IdempotencyKey = None) -> AppView:
-    return fleet.stop(name)
+def stop_app(
+    request: Request, fleet: FleetDep, name: AppName, idempotency_key: IdempotencyKey = None
+) -> AppView:
+    view = fleet.stop(name)
+    _done(request, name, "stop")
+    return view
 
 
 @router.post(
@@ -82,8 +100,12 @@ def stop_app(fleet: FleetDep, name: AppName, idempotency_key: IdempotencyKey = N
     summary="Start the app's node again; it resumes from its database",
     dependencies=[Depends(require_admin)],
 )
-def start_app(fleet: FleetDep, name: AppName, idempotency_key: IdempotencyKey = None) -> AppView:
-    return fleet.start(name)
+def start_app(
+    request: Request, fleet: FleetDep, name: AppName, idempotency_key: IdempotencyKey = None
+) -> AppView:
+    view = fleet.start(name)
+    _done(request, name, "start")
+    return view
 
 
 @router.post(
@@ -91,5 +113,9 @@ def start_app(fleet: FleetDep, name: AppName, idempotency_key: IdempotencyKey = 
     summary="Stop and start the app's node",
     dependencies=[Depends(require_admin)],
 )
-def restart_app(fleet: FleetDep, name: AppName, idempotency_key: IdempotencyKey = None) -> AppView:
-    return fleet.restart(name)
+def restart_app(
+    request: Request, fleet: FleetDep, name: AppName, idempotency_key: IdempotencyKey = None
+) -> AppView:
+    view = fleet.restart(name)
+    _done(request, name, "restart")
+    return view

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
-from typing import Generic, Literal, TypeVar
+from typing import Any, Generic, Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field
 
 __all__ = [
     "AppView",
+    "EventPage",
+    "EventView",
     "Heads",
     "Health",
     "Mempool",
@@ -93,3 +95,19 @@ class Page(_Model, Generic[T]):
 
     items: list[T]
     next_cursor: str | None
+
+
+class EventView(_Model):
+    """One event of /v1/events (services/admin/events.py)."""
+
+    id: int = Field(ge=1)
+    type: str
+    data: dict[str, Any]
+
+
+class EventPage(_Model):
+    """The events after Last-Event-ID; `reset`: some were gone, start again from these."""
+
+    events: list[EventView]
+    last_id: int = Field(ge=0, description="send it as Last-Event-ID next time")
+    reset: bool

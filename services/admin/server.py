@@ -27,6 +27,7 @@ log = logging.getLogger(__name__)
 
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 8580
+GRACE_SECONDS = 3  # open event streams (/v1/events) end at shutdown rather than hold it up
 
 
 def url_of(host: str, port: int) -> str:
@@ -41,7 +42,13 @@ def serve(data_dir: Path, host: str = DEFAULT_HOST, port: int = DEFAULT_PORT) ->
     app = create_app(DevnetFleet(data_dir, tokens.admin), tokens, hosts)
     log.info("admin API on %s (token: %s)", url_of(host, port), tokens.admin_file)
     config = uvicorn.Config(
-        app, host=host, port=port, log_level="warning", access_log=False, log_config=None
+        app,
+        host=host,
+        port=port,
+        log_level="warning",
+        access_log=False,
+        log_config=None,
+        timeout_graceful_shutdown=GRACE_SECONDS,
     )
     uvicorn.Server(config).run()
 
