@@ -76,7 +76,8 @@ comparing message text: a case it must tell apart is a class.
     ├── UnknownAccount                        input   -32000    422  not a key the node holds
     ├── AdminError                            input                  services/admin/errors.py
     │   └── NotAuthenticated (401), Forbidden (403), NotFound (404), BadRequest (400),
-    │       Conflict (409), Unprocessable (422), NodeUnavailable (retry, 503: TooManyStreams)
+    │       Conflict (409: PoolTooLarge), Unprocessable (422),
+    │       NodeUnavailable (retry, 503: TooManyStreams)
     ├── StalledClient                         retry                  services/admin/stream.py
     ├── UsageError (input), Failure (stop)                           services/cli.py
     ├── VerifyError (stop)                                           services/da_cli.py

@@ -334,6 +334,27 @@ class Mempool:
         self._beats.pop(sender, None)
         return [tx for tx in dropped if tx.nonce >= nonce]
 
+    def drop(self, tx_hash: bytes, reason: str) -> list[Transaction]:
+        """Let go of a pooled transaction and of its sender's later nonces, which cannot run
+        without it (an operator's `admin_dropTransaction`); highest nonce first, so that each
+        is its sender's last when it goes. Their waiters hear TxDropped. [] if it is not here."""
+        tx = self.by_hash.get(tx_hash)
+        if tx is None:
+            return []
+        entry = self._senders[tx.sender]
+        later = [n for n in itertools.chain(entry.ready, entry.queued) if n > tx.nonce]
+        follows = TxDropped(
+            f"an earlier transaction of its sender (nonce {tx.nonce}) was dropped: {reason}"
+        )
+        dropped: list[Transaction] = []
+        for nonce in sorted(later, reverse=True):
+            slot = entry.ready.get(nonce) or entry.queued[nonce]
+            dropped.append(slot.tx)
+            self._discard(entry, slot, follows)
+        slot = entry.ready.get(tx.nonce) or entry.queued[tx.nonce]
+        self._discard(entry, slot, TxDropped(f"dropped from the pool: {reason}"))
+        return [tx, *reversed(dropped)]
+
     def revalidate(self, sender: Address, state_nonce: int, balance: int) -> None:
         """`sender`'s account is now (`state_nonce`, `balance`), after a block or an admission:
         drop what its nonce has passed, then, from the highest nonce down, what its balance

@@ -220,6 +220,19 @@ class Sequencer:
         error if the builder had to drop it."""
         self._waiters.setdefault(tx_hash, []).append(waiter)
 
+    def drop_transaction(self, tx_hash: bytes) -> list[Transaction]:
+        """An operator lets go of a pooled transaction: it and its sender's later nonces leave
+        the pool (their waiters hear TxDropped); the sender may send that nonce again."""
+        dropped = self.mempool.drop(tx_hash, "an operator removed it")
+        if dropped:
+            log.warning(
+                "operator dropped %d pooled transaction(s) from 0x%s, from nonce %d",
+                len(dropped),
+                dropped[0].sender.hex(),
+                dropped[0].nonce,
+            )
+        return dropped
+
     # ---- pausing ----
 
     @property

@@ -14,6 +14,9 @@ per resource, served on 127.0.0.1 by `rollup up` (beside the devnet it supervise
     models.py       the typed responses (the OpenAPI schema is exact)
     apps.py         /v1/apps: list, one app; stop, start, restart its node (through the
                     supervisor: services/devnet/control.py); pause, resume its sequencer
+    explorer.py     /v1/apps/{name}/mempool (list, drop), blocks, transactions: the node's
+    da.py           /v1/apps/{name}/da: the DA poster's status (metrics, log, the L1 inbox)
+    logs.py         /v1/apps/{name}/logs: the node's log, its tail or followed (SSE)
     events.py       the event log: a ring of numbered events, what changed between samples
     sampler.py      the background task: samples the fleet and its nodes' /metrics
     stream.py       /v1/events: SSE with Last-Event-ID resume (or JSON), bounded streams

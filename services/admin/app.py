@@ -13,10 +13,10 @@ from typing import Any
 from fastapi import APIRouter, Depends, FastAPI, Request
 from fastapi.middleware import Middleware
 
-from services.admin import apps, dashboard, stream
+from services.admin import apps, da, dashboard, explorer, logs, stream
 from services.admin.errors import NodeUnavailable
 from services.admin.events import EventLog
-from services.admin.fleet import Fleet
+from services.admin.fleet import Fleet, Nodes
 from services.admin.hosts import LOOPBACK_HOSTS, HostCheck
 from services.admin.idempotency import IdempotencyStore
 from services.admin.models import Health, Ready
@@ -38,16 +38,19 @@ def create_app(
     hosts: Sequence[str] = LOOPBACK_HOSTS,
     sample_interval: float = SAMPLE_INTERVAL,
     scrape_node: Scrape = scrape,
+    nodes: Nodes | None = None,
 ) -> FastAPI:
     """The API over `fleet`, accepting `tokens`, for requests whose Host is one of `hosts`;
-    the fleet sampled every `sample_interval` seconds (its nodes' metrics by `scrape_node`)."""
+    the fleet sampled every `sample_interval` seconds (its nodes' metrics by `scrape_node`).
+    With `nodes` (the fleet's nodes themselves) it also serves what it reads of a node
+    directly: the explorer (pool, blocks, transactions), the DA poster and the logs."""
     events = EventLog()
     sampler = Sampler(fleet, events, sample_interval, scrape_node)
     app = FastAPI(
         title=TITLE,
         version=VERSION,
         description="Operate the apps of a devnet: see them, stop, start or restart their nodes, "
-        "pause and resume their sequencers.",
+        "pause and resume their sequencers; their pools, blocks, transactions, DA and logs.",
         middleware=[Middleware(HostCheck, hosts=hosts)],
         lifespan=lambda _: _sampling(sampler, events),
         docs_url=None,  # dashboard.py serves /docs without a CDN
@@ -58,6 +61,10 @@ def create_app(
     app.state.events, app.state.stream_slots = events, StreamSlots()
     install_problem_handlers(app)
     app.include_router(apps.router)
+    if nodes is not None:
+        app.state.nodes = nodes
+        for router in (explorer.router, da.router, logs.router):
+            app.include_router(router)
     app.include_router(stream.router)
     app.include_router(_probes())
     app.include_router(dashboard.router)

@@ -18,7 +18,7 @@ from services.admin.pagination import Cursor, Limit, paginate
 from services.admin.problems import PROBLEM_RESPONSES
 from services.admin.query import plain_query
 
-__all__ = ["router"]
+__all__ = ["AppName", "record_action", "router"]
 
 router = APIRouter(
     prefix="/v1/apps",
@@ -38,7 +38,7 @@ def _fleet(request: Request) -> Fleet:
 FleetDep = Annotated[Fleet, Depends(_fleet)]
 
 
-def _done(request: Request, name: str, action: str) -> None:
+def record_action(request: Request, name: str, action: str) -> None:
     """Tell the event stream what this API just did."""
     events: EventLog = request.app.state.events
     done_ms = int(time.time() * 1000)
@@ -65,7 +65,7 @@ def pause_sequencer(
     request: Request, fleet: FleetDep, name: AppName, idempotency_key: IdempotencyKey = None
 ) -> SequencerView:
     view = fleet.pause(name)
-    _done(request, name, "pause")
+    record_action(request, name, "pause")
     return view
 
 
@@ -78,7 +78,7 @@ def resume_sequencer(
     request: Request, fleet: FleetDep, name: AppName, idempotency_key: IdempotencyKey = None
 ) -> SequencerView:
     view = fleet.resume(name)
-    _done(request, name, "resume")
+    record_action(request, name, "resume")
     return view
 
 
@@ -91,7 +91,7 @@ def stop_app(
     request: Request, fleet: FleetDep, name: AppName, idempotency_key: IdempotencyKey = None
 ) -> AppView:
     view = fleet.stop(name)
-    _done(request, name, "stop")
+    record_action(request, name, "stop")
     return view
 
 
@@ -104,7 +104,7 @@ def start_app(
     request: Request, fleet: FleetDep, name: AppName, idempotency_key: IdempotencyKey = None
 ) -> AppView:
     view = fleet.start(name)
-    _done(request, name, "start")
+    record_action(request, name, "start")
     return view
 
 
@@ -117,5 +117,5 @@ def restart_app(
     request: Request, fleet: FleetDep, name: AppName, idempotency_key: IdempotencyKey = None
 ) -> AppView:
     view = fleet.restart(name)
-    _done(request, name, "restart")
+    record_action(request, name, "restart")
     return view

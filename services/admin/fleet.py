@@ -5,6 +5,9 @@ One batch per node: its heads (eth_getBlockByNumber latest, safe, finalized) and
 `admin_status` (paused, pool, recent rate, DA backlog), which needs the admin token; a node
 that does not answer is shown `unreachable`, never an error of the API.
 
+`Nodes` is the same devnet seen node by node, for the resources that read a node directly
+(services/admin/explorer.py, da.py, logs.py): its record, the admin token, `call_node`.
+
 Stop, start and restart go through the devnet's supervisor (services/devnet/control.py): the
 request is written, then awaited in devnet.json (and, for a start, until the node answers).
 """
@@ -13,12 +16,13 @@ from __future__ import annotations
 
 import contextlib
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, Protocol
 
-from services.admin.errors import Conflict, NodeUnavailable, NotFound
+from rollup.errors import ResourceNotFound, rpc_code
+from services.admin.errors import AdminError, Conflict, NodeUnavailable, NotFound
 from services.admin.models import (
     AppView,
     Heads,
@@ -29,16 +33,27 @@ from services.admin.models import (
 )
 from services.da_cli import app_da_status
 from services.devnet.control import Wanted, read_wanted, write_wanted
-from services.devnet.state import AppRecord, is_running, read_state
+from services.devnet.state import AppRecord, DevnetState, is_running, read_state
 from services.process import answers_rpc
 from services.rpcclient import RpcCallError, RpcClient, RpcUnavailable, rpc_call
 from services.waiting import wait_until
 
-__all__ = ["DevnetFleet", "Fleet", "last_error_line"]
+__all__ = [
+    "DevnetFleet",
+    "Fleet",
+    "NODE_REFUSALS",
+    "Nodes",
+    "call_node",
+    "last_error_line",
+    "last_line",
+    "log_tail",
+]
 
 NODE_TIMEOUT = 2.0
 CONTROL_TIMEOUT = 90.0  # the supervisor's turn, a node's stop (10 s) and start (60 s)
 LOG_TAIL_BYTES = 64 * 1024
+# what a node has not (-32001) is not there: 404
+NODE_REFUSALS: Mapping[int, type[AdminError]] = {rpc_code(ResourceNotFound("")): NotFound}
 PARALLEL = 8
 
 
@@ -62,18 +77,32 @@ class Fleet(Protocol):
     def ready(self) -> bool: ...
 
 
+class Nodes(Protocol):
+    """The apps' nodes themselves, for the resources that read one directly (the explorer,
+    DA, logs): their records in devnet.json and the token of their admin_ methods."""
+
+    token: str
+
+    def record(self, name: str) -> AppRecord: ...
+
+    def devnet(self) -> DevnetState | None: ...
+
+
 class DevnetFleet:
     """The devnet of `data_dir`, its nodes called with the admin token."""
 
     def __init__(self, data_dir: Path, admin_token: str) -> None:
-        self.data_dir, self._token = data_dir, admin_token
+        self.data_dir, self.token = data_dir, admin_token
         self._control = threading.Lock()  # one request at a time changes control files
+
+    def devnet(self) -> DevnetState | None:
+        return read_state(self.data_dir)
 
     def _records(self) -> dict[str, AppRecord]:
         state = read_state(self.data_dir)
         return {} if state is None else {a["name"]: a for a in state["apps"]}
 
-    def _record(self, name: str) -> AppRecord:
+    def record(self, name: str) -> AppRecord:
         record = self._records().get(name)
         if record is None:
             raise NotFound(f"no app named {name!r} in this devnet")
@@ -109,13 +138,13 @@ class DevnetFleet:
         return self._await(name, "running", lambda r: not r.get("stopped") and _answers(r))
 
     def restart(self, name: str) -> AppView:
-        pid = self._record(name)["pid"]
+        pid = self.record(name)["pid"]
         self._ask(name, lambda w: Wanted(True, w.restart + 1))
         return self._await(name, "restarted", lambda r: r["pid"] != pid and _answers(r))
 
     def _ask(self, name: str, change: Callable[[Wanted], Wanted]) -> None:
         """Write the operator's request for the supervisor; 409 when none runs."""
-        self._record(name)
+        self.record(name)
         state = read_state(self.data_dir)
         if state is None or not is_running(state):
             raise Conflict("no supervisor runs this devnet: start it with `rollup up`")
@@ -133,16 +162,12 @@ class DevnetFleet:
         return self._view(record)
 
     def _sequencer(self, name: str, method: str) -> SequencerView:
-        record = self._record(name)
-        try:
-            status = rpc_call(record["rpc_url"], method, self._token, timeout=NODE_TIMEOUT)
-        except (RpcUnavailable, RpcCallError) as exc:
-            raise NodeUnavailable(f"the node of {name} did not do it: {exc}") from None
+        status = call_node(self.record(name), method, self.token)
         return SequencerView(name=name, paused=bool(status["paused"]), head=int(status["head"]))
 
     def _view(self, record: AppRecord) -> AppView:
         stopped = bool(record.get("stopped"))
-        answers = {} if stopped else _ask_node(record["rpc_url"], self._token)
+        answers = {} if stopped else _ask_node(record["rpc_url"], self.token)
         status = answers.get("admin_status")
         heads = Heads(
             unsafe=_number(answers.get("latest")),
@@ -169,6 +194,26 @@ class DevnetFleet:
             verifier=_verifier(record),
             last_error=last_error_line(Path(record["log"])),
         )
+
+
+def call_node(
+    record: AppRecord,
+    method: str,
+    *params: Any,
+    refusals: Mapping[int, type[AdminError]] = NODE_REFUSALS,
+) -> Any:
+    """One JSON-RPC call to an app's node. An error the node answers becomes the admin error
+    `refusals` names for its code (404 for what the node has not), else a 503, as when it
+    does not answer."""
+    try:
+        return rpc_call(record["rpc_url"], method, *params, timeout=NODE_TIMEOUT)
+    except RpcCallError as exc:
+        refusal = refusals.get(exc.code)
+        if refusal is not None:
+            raise refusal(exc.reason) from None
+        raise NodeUnavailable(f"the node of {record['name']} did not do it: {exc}") from None
+    except RpcUnavailable as exc:
+        raise NodeUnavailable(f"the node of {record['name']} did not do it: {exc}") from None
 
 
 def _ask_node(rpc_url: str, token: str) -> dict[str, Any]:
@@ -224,16 +269,31 @@ def _verifier(record: AppRecord) -> VerifierView | None:
     )
 
 
-def last_error_line(log_path: Path) -> str | None:
-    """The newest ERROR or CRITICAL record in the last 64 KiB of a log."""
+def log_tail(log_path: Path, max_bytes: int = LOG_TAIL_BYTES) -> list[str] | None:
+    """The whole lines in the last `max_bytes` of a log (None if it cannot be read)."""
     try:
         with log_path.open("rb") as log:
-            log.seek(0, 2)
-            log.seek(max(log.tell() - LOG_TAIL_BYTES, 0))
-            tail = log.read().decode("utf-8", errors="replace")
+            end = log.seek(0, 2)
+            log.seek(max(end - max_bytes, 0))
+            tail = log.read()
     except OSError:
         return None
-    for line in reversed(tail.splitlines()):
-        if " ERROR " in line or " CRITICAL " in line or '"level": "ERROR"' in line:
+    lines = tail.decode("utf-8", errors="replace").splitlines()
+    return lines[1:] if end > max_bytes and lines else lines  # the first may be cut
+
+
+def last_line(log_path: Path, matches: Callable[[str], bool]) -> str | None:
+    """The newest line of a log's tail that `matches`, at most 500 characters."""
+    for line in reversed(log_tail(log_path) or []):
+        if matches(line):
             return line.strip()[:500]
     return None
+
+
+def last_error_line(log_path: Path) -> str | None:
+    """The newest ERROR or CRITICAL record in the last 64 KiB of a log."""
+    return last_line(log_path, _is_error)
+
+
+def _is_error(line: str) -> bool:
+    return " ERROR " in line or " CRITICAL " in line or '"level": "ERROR"' in line

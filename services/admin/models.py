@@ -8,6 +8,14 @@ from pydantic import BaseModel, ConfigDict, Field
 
 __all__ = [
     "AppView",
+    "BlockSummary",
+    "BlockView",
+    "DAView",
+    "DroppedView",
+    "LogLines",
+    "PooledTransaction",
+    "ReceiptView",
+    "TransactionView",
     "EventPage",
     "EventView",
     "Heads",
@@ -111,3 +119,86 @@ class EventPage(_Model):
     events: list[EventView]
     last_id: int = Field(ge=0, description="send it as Last-Event-ID next time")
     reset: bool
+
+
+class PooledTransaction(_Model):
+    """A transaction in the node's pool, not yet in a block."""
+
+    hash: str
+    sender: str
+    nonce: int = Field(ge=0)
+    status: Literal["pending", "queued"] = Field(description="queued: behind a nonce gap")
+    to: str | None = Field(description="null: a contract creation")
+    value: int = Field(ge=0, description="wei")
+    gas: int = Field(ge=0)
+    max_fee_per_gas: int = Field(ge=0)
+    max_priority_fee_per_gas: int = Field(ge=0)
+
+
+class DroppedView(_Model):
+    """What left the pool: the transaction, then its sender's later nonces."""
+
+    name: str
+    dropped: list[str]
+
+
+class BlockSummary(_Model):
+    number: int = Field(ge=0)
+    hash: str
+    parent_hash: str
+    timestamp: int = Field(ge=0, description="seconds")
+    gas_used: int = Field(ge=0)
+    gas_limit: int = Field(ge=0)
+    transaction_count: int = Field(ge=0, description="deposits included")
+
+
+class BlockView(BlockSummary):
+    transactions: list[str] = Field(description="their hashes, in block order")
+
+
+class ReceiptView(_Model):
+    succeeded: bool
+    gas_used: int = Field(ge=0)
+    logs: int = Field(ge=0, description="how many logs it emitted")
+    contract_address: str | None
+
+
+class TransactionView(_Model):
+    """A transaction by hash: in a block (with its receipt) or still pending in the pool."""
+
+    hash: str
+    status: Literal["pending", "included"]
+    block_number: int | None
+    index: int | None = Field(description="its position in the block")
+    sender: str
+    to: str | None
+    nonce: int = Field(ge=0)
+    value: int = Field(ge=0)
+    gas: int = Field(ge=0)
+    type: int = Field(ge=0)
+    input: str
+    receipt: ReceiptView | None
+
+
+class DAView(_Model):
+    """The DA poster of one app: null where the node or the L1 does not say."""
+
+    name: str
+    backend: str | None = Field(description="local, ethereum; null: the devnet posts nothing")
+    mode: str | None
+    inbox: str | None = Field(description="the BatchInbox on the L1")
+    posted_block: int | None = Field(description="the last block committed on the L1 (safe)")
+    finalized_block: int | None
+    backlog_blocks: int | None = Field(description="durable blocks not yet posted")
+    backlog_transactions: int | None
+    batches: int | None = Field(description="posted since the node started")
+    posted_bytes: int | None
+    post_failures: int | None = Field(description="posting cycles that failed (each retried)")
+    last_error: str | None = Field(description="the newest failed posting cycle in the log")
+    batcher: str | None = Field(description="the app's batcher as the L1 inbox names it")
+    batcher_balance_wei: int | None = Field(description="its balance on the L1")
+
+
+class LogLines(_Model):
+    name: str
+    lines: list[str] = Field(description="the newest lines of the node's log, oldest first")

@@ -68,6 +68,12 @@ def _take(found: Metrics, name: str, labels: Mapping[str, str], value: float) ->
     simple = {
         "rollup_transactions_sequenced_total": "transactions",
         "rollup_da_batches_total": "batches",
+        "rollup_da_posted_block": "da_posted_block",
+        "rollup_da_finalized_block": "da_finalized_block",
+        "rollup_da_backlog_blocks": "da_backlog_blocks",
+        "rollup_da_backlog_transactions": "da_backlog_transactions",
+        "rollup_da_posted_bytes_total": "da_posted_bytes",
+        "rollup_da_post_failures_total": "da_post_failures",
         "rollup_bus_messages_unacknowledged": "bus_unacknowledged",
         "rollup_bus_inbox_messages": "bus_inbox",
         LATENCY + "_sum": "latency_sum",

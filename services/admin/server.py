@@ -39,7 +39,8 @@ def serve(data_dir: Path, host: str = DEFAULT_HOST, port: int = DEFAULT_PORT) ->
     data_dir = data_dir.resolve()
     tokens = ensure_tokens(data_dir)
     hosts = LOOPBACK_HOSTS if host in ("127.0.0.1", "localhost", "::1") else (*LOOPBACK_HOSTS, host)
-    app = create_app(DevnetFleet(data_dir, tokens.admin), tokens, hosts)
+    fleet = DevnetFleet(data_dir, tokens.admin)
+    app = create_app(fleet, tokens, hosts, nodes=fleet)
     log.info("admin API on %s (token: %s)", url_of(host, port), tokens.admin_file)
     config = uvicorn.Config(
         app,

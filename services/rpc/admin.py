@@ -11,6 +11,9 @@ cannot call them (services/rpc/server.py).
     admin_status(token)          {paused, head, safe, finalized, pending, queued, ...}
     admin_pauseSequencer(token)  refuse new transactions, build no blocks; keep the pool
     admin_resumeSequencer(token) build again from the newest block
+    admin_dropTransaction(token, hash)  {dropped: [hash, ...]}: the pooled transaction and its
+                                 sender's later nonces (waiters hear TxDropped); ResourceNotFound
+                                 (-32001) when the pool does not hold it
 """
 
 from __future__ import annotations
@@ -21,9 +24,10 @@ import hmac
 import time
 from typing import Any
 
-from rollup.errors import InvalidParams, Unauthorized
+from rollup.errors import InvalidParams, ResourceNotFound, Unauthorized
 from sequencer.node import Sequencer
 from services.admin.tokens import MAX_TOKEN_CHARS, read_token
+from services.rpc import codec
 from services.rpc.registry import Method, method
 
 __all__ = ["METHODS", "RATE_WINDOW_S"]
@@ -73,6 +77,14 @@ def resume(node: Sequencer, token: str) -> dict[str, Any]:
     return _status(node)
 
 
+def drop_transaction(node: Sequencer, token: str, tx_hash: bytes) -> dict[str, Any]:
+    authorize(token)
+    dropped = node.drop_transaction(tx_hash)
+    if not dropped:
+        raise ResourceNotFound(f"the pool holds no transaction {codec.data(tx_hash)}")
+    return {"dropped": [codec.data(tx.hash) for tx in dropped]}
+
+
 def _status(node: Sequencer) -> dict[str, Any]:
     head = node.committed.number
     return {
@@ -108,4 +120,5 @@ METHODS: dict[str, Method] = {
     "admin_status": _private(method(status, parse_token)),
     "admin_pauseSequencer": _private(method(pause, parse_token)),
     "admin_resumeSequencer": _private(method(resume, parse_token)),
+    "admin_dropTransaction": _private(method(drop_transaction, parse_token, codec.parse_hash)),
 }
