@@ -156,21 +156,105 @@ def pytest_configure(config: pytest.Config) -> None:
     # pytest-asyncio's marker at import; they are never collected here, but --strict-markers
     # rejects the unknown name on import.
     config.addinivalue_line("markers", "asyncio: pytest-asyncio's marker (web3.py's suites)")
+    config.addinivalue_line(
+        "markers", "after_targets: runs after its module's other tests (reads `target_outcomes`)"
+    )
+    config.stash[TARGET_OUTCOMES] = {}
 
 
+@pytest.hookimpl(trylast=True)  # after pytest's own reordering by fixture params
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     """Deselect the tests a module names in `DESELECTED` (test name -> reason), e.g. tests of
-    web3.py's shipped suites that need what a rollup node does not have; the reasons live in
-    the module, next to the suite they belong to."""
-    kept, dropped = [], []
+    web3.py's shipped suites that the reference node fails too; the reasons live in the module,
+    next to the suite they belong to. Mark strict xfails per `target` from the module's
+    `TARGET_XFAILS` (target -> test name -> reason). Then move `after_targets` tests last."""
+    kept: list[pytest.Item] = []
+    dropped: list[pytest.Item] = []
     for item in items:
         module = getattr(item, "module", None)
         listed = getattr(module, "DESELECTED", None) or {}
         name = getattr(item, "originalname", item.name)
         (dropped if name in listed else kept).append(item)
+        xfails = getattr(module, "TARGET_XFAILS", None) or {}
+        reason = xfails.get(_target(item), {}).get(name)
+        if reason is not None:
+            item.add_marker(pytest.mark.xfail(reason=reason, strict=True))
     if dropped:
         config.hook.pytest_deselected(items=dropped)
-        items[:] = kept
+    items[:] = _targets_in_turn(kept)
+
+
+def _targets_in_turn(items: list[pytest.Item]) -> list[pytest.Item]:
+    """Within each module: every test of the first `target`, then of the next (each starts its
+    node once), and the module's `after_targets` tests last; modules keep their order."""
+    modules: dict[str, int] = {}
+    targets: dict[tuple[str, object], int] = {}
+
+    def key(item: pytest.Item) -> tuple[int, bool, int]:
+        module, target = item.nodeid.partition("::")[0], _target(item)
+        rank = targets.setdefault((module, target), len(targets)) if target is not None else 0
+        after = item.get_closest_marker("after_targets") is not None
+        return modules.setdefault(module, len(modules)), after, rank
+
+    return sorted(items, key=key)
+
+
+# ---- outcomes per target ------------------------------------------------------------------
+#
+# A module that parametrizes a `target` fixture (the node a suite runs against) gets each test's
+# outcome recorded per target; its `after_targets` tests run after its other tests, so they can
+# compare the targets through the `target_outcomes` fixture.
+
+TARGET_OUTCOMES = pytest.StashKey[dict[str, dict[str, dict[str, str]]]]()
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Any:
+    report = yield
+    target = _target(item)
+    if target is not None:
+        module, test = _target_free_id(item, target)
+        outcomes = item.config.stash[TARGET_OUTCOMES].setdefault(module, {})
+        by_target = outcomes.setdefault(test, {})
+        by_target[target] = _worse(by_target.get(target), _outcome(report))
+    return report
+
+
+def _target(item: pytest.Item) -> str | None:
+    """The item's `target` parameter, if it has one."""
+    callspec = getattr(item, "callspec", None)
+    target = callspec.params.get("target") if callspec is not None else None
+    return target if isinstance(target, str) else None
+
+
+def _target_free_id(item: pytest.Item, target: str) -> tuple[str, str]:
+    """(module node id, the test's node id within it without the target's parameter id)."""
+    module, _, test = item.nodeid.partition("::")
+    name, bracket, ids = test.partition("[")
+    if bracket:
+        kept = [part for part in ids.rstrip("]").split("-") if part != target]
+        test = f"{name}[{'-'.join(kept)}]" if kept else name
+    return module, test
+
+
+def _outcome(report: pytest.TestReport) -> str:
+    if hasattr(report, "wasxfail"):
+        return "xpassed" if report.passed else "xfailed"
+    if report.failed:
+        return "failed" if report.when == "call" else f"error in {report.when}"
+    return "skipped" if report.skipped else "passed"
+
+
+def _worse(before: str | None, now: str) -> str:
+    """A test's outcome over its phases: the first that is not `passed`."""
+    return now if before in (None, "passed") else before
+
+
+@pytest.fixture
+def target_outcomes(request: pytest.FixtureRequest) -> dict[str, dict[str, str]]:
+    """This module's recorded outcomes so far: test id (target-free) -> target -> outcome."""
+    module = request.node.nodeid.partition("::")[0]
+    return request.config.stash[TARGET_OUTCOMES].get(module, {})
 
 
 # ---- processes -----------------------------------------------------------------------------
