@@ -13,13 +13,11 @@ from __future__ import annotations
 
 import enum
 import hmac
-import os
 import secrets
-import stat
 from dataclasses import dataclass
 from pathlib import Path
 
-from services.keys import KeyFileError
+from services.keys import KeyFileError, read_private, write_private
 
 __all__ = ["Role", "Tokens", "admin_token_path", "ensure_tokens", "read_token"]
 
@@ -64,38 +62,13 @@ def ensure_tokens(data_dir: Path) -> Tokens:
 
 def read_token(path: Path) -> str:
     """The token in `path`; KeyFileError if it is missing, empty or readable by others."""
-    try:
-        mode = path.stat().st_mode
-        token = path.read_text(encoding="ascii").strip()
-    except FileNotFoundError:
-        raise KeyFileError(f"token file {path} does not exist") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise KeyFileError(f"cannot read token file {path}: {exc}") from None
-    if mode & (stat.S_IRWXG | stat.S_IRWXO):
-        raise KeyFileError(
-            f"token file {path} is accessible by other users (mode {stat.S_IMODE(mode):04o}); "
-            f"run `chmod 600 {path}`"
-        )
+    token = read_private(path, "token file")
     if not 16 <= len(token) <= MAX_TOKEN_CHARS:
         raise KeyFileError(f"token file {path} does not hold a token (16 to 256 characters)")
     return token
 
 
 def _load_or_create(path: Path) -> str:
-    if path.exists():
-        return read_token(path)
-    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    try:
-        os.write(fd, f"{secrets.token_urlsafe(32)}\n".encode())
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-    try:
-        os.link(tmp, path)  # another process that made it first wins: keep theirs
-    except FileExistsError:
-        pass
-    finally:
-        tmp.unlink(missing_ok=True)
+    if not path.exists():
+        write_private(path, f"{secrets.token_urlsafe(32)}\n")  # another's, if first, is kept
     return read_token(path)
