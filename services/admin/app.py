@@ -13,7 +13,7 @@ from typing import Any
 from fastapi import APIRouter, Depends, FastAPI, Request
 from fastapi.middleware import Middleware
 
-from services.admin import apps, da, dashboard, explorer, logs, stream
+from services.admin import apps, da, dashboard, explorer, logs, stream, targets
 from services.admin.errors import NodeUnavailable
 from services.admin.events import EventLog
 from services.admin.fleet import Fleet, Nodes
@@ -63,7 +63,7 @@ def create_app(
     app.include_router(apps.router)
     if nodes is not None:
         app.state.nodes = nodes
-        for router in (explorer.router, da.router, logs.router):
+        for router in (explorer.router, da.router, logs.router, targets.router):
             app.include_router(router)
     app.include_router(stream.router)
     app.include_router(_probes())

@@ -7,6 +7,7 @@ from typing import Any, Generic, Literal, TypeVar
 from pydantic import BaseModel, ConfigDict, Field
 
 __all__ = [
+    "TargetGroup",
     "AppView",
     "BlockSummary",
     "BlockView",
@@ -202,3 +203,10 @@ class DAView(_Model):
 class LogLines(_Model):
     name: str
     lines: list[str] = Field(description="the newest lines of the node's log, oldest first")
+
+
+class TargetGroup(_Model):
+    """One group of Prometheus HTTP service discovery: `host:port` targets and their labels."""
+
+    targets: list[str]
+    labels: dict[str, str]

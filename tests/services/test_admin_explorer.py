@@ -20,6 +20,7 @@ import uvicorn
 from eth_account import Account
 from fastapi.testclient import TestClient
 from hypothesis import HealthCheck, given, settings
+from prometheus_client.parser import text_string_to_metric_families
 from schemathesis.core.result import Ok
 
 from rollup.errors import RollupError, TxDropped
@@ -32,6 +33,7 @@ from services.admin.hosts import LOOPBACK_HOSTS
 from services.admin.pagination import encode_cursor
 from services.admin.sampler import parse_metrics
 from services.admin.stream import StreamSlots
+from services.admin.targets import scrape_targets
 from services.admin.tokens import Tokens, ensure_tokens
 from services.node import open_node
 from services.process import free_port
@@ -423,3 +425,38 @@ def test_the_explorer_answers_as_its_schema_says(served: Served, tokens: Tokens)
         check()
         checked += 1
     assert checked == 7
+
+
+# ---- what Prometheus scrapes ----
+
+
+def test_prometheus_finds_every_metrics_endpoint_and_the_restarts(
+    served: Served, tokens: Tokens
+) -> None:
+    for path in ("/v1/targets", "/metrics"):
+        assert_problem(served.client.get(path), 401)
+    record = served.fleet.record("tok")
+    groups = get(served, tokens, "/v1/targets")
+    node_target = served.rpc_url.removeprefix("http://").rstrip("/")
+    assert groups == [{"targets": [node_target], "labels": {"app": "tok", "job": "node"}}]
+    scraped = httpx.get(f"http://{node_target}/metrics", timeout=10.0, trust_env=False)
+    assert scraped.status_code == 200 and "rollup_latest_block" in scraped.text
+
+    answer = served.client.get("/metrics", headers=bearer(tokens.read))
+    assert answer.status_code == 200 and answer.headers["content-type"].startswith("text/plain")
+    families = {f.name: f for f in text_string_to_metric_families(answer.text)}
+    (restarts,) = families["rollup_process_restarts"].samples
+    assert restarts.name == "rollup_process_restarts_total"
+    assert (restarts.labels, restarts.value) == ({"app": "tok"}, record["restarts"])
+    (stopped,) = families["rollup_process_stopped"].samples
+    assert stopped.value == 0
+
+
+def test_a_verifier_is_a_target_of_its_own() -> None:
+    record: Any = {"name": "tok", "rpc_url": "http://127.0.0.1:8546/"}
+    verifier = {"pid": 1, "port": 9545, "status_url": "http://127.0.0.1:9545/", "log": "v.log"}
+    groups = scrape_targets([record | {"verifier": verifier}])
+    assert [(g.targets, g.labels["job"]) for g in groups] == [
+        (["127.0.0.1:8546"], "node"),
+        (["127.0.0.1:9545"], "verifier"),
+    ]
