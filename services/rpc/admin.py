@@ -18,7 +18,6 @@ cannot call them (services/rpc/server.py).
 
 from __future__ import annotations
 
-import dataclasses
 import functools
 import hmac
 import time
@@ -112,13 +111,9 @@ def _recent_rate(node: Sequencer) -> float:
     return round(count / RATE_WINDOW_S, 3)
 
 
-def _private(declared: Method) -> Method:
-    return dataclasses.replace(declared, private=True)
-
-
 METHODS: dict[str, Method] = {
-    "admin_status": _private(method(status, parse_token)),
-    "admin_pauseSequencer": _private(method(pause, parse_token)),
-    "admin_resumeSequencer": _private(method(resume, parse_token)),
-    "admin_dropTransaction": _private(method(drop_transaction, parse_token, codec.parse_hash)),
+    "admin_status": method(status, parse_token, private=True),
+    "admin_pauseSequencer": method(pause, parse_token, private=True),
+    "admin_resumeSequencer": method(resume, parse_token, private=True),
+    "admin_dropTransaction": method(drop_transaction, parse_token, codec.parse_hash, private=True),
 }

@@ -41,9 +41,12 @@ def method(
     *parsers: Parser,
     required: int | None = None,
     runs: Runs = "loop",
+    private: bool = False,
 ) -> Method:
-    """A method whose parameters are all required unless `required` says how many are."""
-    return Method(handler, parsers, len(parsers) if required is None else required, runs)
+    """A method whose parameters are all required unless `required` says how many are;
+    `private`: it uses node-held keys or changes the node (never for other origins)."""
+    count = len(parsers) if required is None else required
+    return Method(handler, parsers, count, runs, private)
 
 
 def compose(*tables: Mapping[str, Method]) -> dict[str, Method]:

@@ -22,7 +22,6 @@ reaches them, since they act with keys the node holds.
 
 from __future__ import annotations
 
-import dataclasses
 import json
 from dataclasses import dataclass
 from typing import Any
@@ -197,18 +196,14 @@ def sign_transaction(
     return {"raw": data(raw), "tx": tx_json(tx, None, 0)}
 
 
-def _private(declared: Method) -> Method:
-    return dataclasses.replace(declared, private=True)
-
-
 _address = codec.parse_address
 _data = codec.parse_data
 
 METHODS: dict[str, Method] = {
     "eth_accounts": method(accounts),
-    "eth_sign": _private(method(sign, _address, _data)),
-    "personal_sign": _private(method(personal_sign, _data, _address)),
-    "eth_signTypedData": _private(method(sign_typed_data, _address, typed_data)),
-    "eth_signTypedData_v4": _private(method(sign_typed_data, _address, typed_data)),
-    "eth_signTransaction": _private(method(sign_transaction, tx_request, runs="budget")),
+    "eth_sign": method(sign, _address, _data, private=True),
+    "personal_sign": method(personal_sign, _data, _address, private=True),
+    "eth_signTypedData": method(sign_typed_data, _address, typed_data, private=True),
+    "eth_signTypedData_v4": method(sign_typed_data, _address, typed_data, private=True),
+    "eth_signTransaction": method(sign_transaction, tx_request, runs="budget", private=True),
 }
