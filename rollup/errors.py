@@ -23,7 +23,7 @@ comparing message text: a case it must tell apart is a class.
     │   ├── TxDecodeError, InvalidSender, NonceTooLow, NonceTooHigh, InsufficientFunds,
     │   │   IntrinsicGasTooLow, FeeCapTooLow, TipAboveFeeCap, GasLimitExceeded, AlreadyKnown,
     │   │   ReplacementUnderpriced, OversizedData, NotReplayProtected, UnsupportedTransaction,
-    │   │   InitcodeTooLarge, SenderNotEOA       (geth's messages)
+    │   │   InitcodeTooLarge, SenderNotEOA, TxGasLimitTooHigh   (geth's messages)
     │   ├── TxPoolFull, TxDropped             retry            the pool is full / let it go
     │   └── SequencerPaused                   retry   -32002    503  an operator paused it
     ├── StateUnavailable                      input   -32000    404  outside the kept window
@@ -113,6 +113,7 @@ __all__ = [
     "FeeCapTooLow",
     "TipAboveFeeCap",
     "GasLimitExceeded",
+    "TxGasLimitTooHigh",
     "AlreadyKnown",
     "ReplacementUnderpriced",
     "OversizedData",
@@ -248,6 +249,13 @@ class TipAboveFeeCap(TxRejected):
 class GasLimitExceeded(TxRejected):
     def __init__(self) -> None:
         super().__init__("exceeds block gas limit")
+
+
+class TxGasLimitTooHigh(TxRejected):
+    """EIP-7825's cap on one transaction's gas (geth's words)."""
+
+    def __init__(self, cap: int, gas: int) -> None:
+        super().__init__(f"transaction gas limit too high (cap: {cap}, tx: {gas})")
 
 
 class AlreadyKnown(TxRejected):

@@ -37,10 +37,15 @@ __all__ = [
     "message_intrinsic_gas",
     "MAX_TX_SIZE",
     "MAX_INITCODE_SIZE",
+    "MAX_TX_GAS",
 ]
 
 MAX_TX_SIZE = 128 * 1024  # geth's txMaxSize: 4 slots of 32 KiB
 MAX_INITCODE_SIZE = 2 * 24_576  # EIP-3860
+# EIP-7825 (Ethereum since Fusaka): one transaction's gas, whatever the block's limit. It
+# bounds what one transaction can hold in memory (a native app's ~4 bytes a gas) and how
+# long it runs, on the sequencer and on every verifier.
+MAX_TX_GAS = 2**24
 
 _FIELD_COUNT = {LEGACY_TX: 9, ACCESS_LIST_TX: 11, DYNAMIC_FEE_TX: 12}
 

@@ -14,10 +14,17 @@ from rollup.errors import (
     OversizedData,
     RollupError,
     TipAboveFeeCap,
+    TxGasLimitTooHigh,
     TxRejected,
     UnsupportedTransaction,
 )
-from rollup.transactions import MAX_INITCODE_SIZE, MAX_TX_SIZE, decode_transaction, intrinsic_gas
+from rollup.transactions import (
+    MAX_INITCODE_SIZE,
+    MAX_TX_GAS,
+    MAX_TX_SIZE,
+    decode_transaction,
+    intrinsic_gas,
+)
 from rollup.types import Transaction
 
 __all__ = ["check_static", "check_account", "decode_chunk", "decode_many"]
@@ -36,6 +43,8 @@ def check_static(tx: Transaction, base_fee: int, gas_limit: int, allow_create: b
         raise TipAboveFeeCap(sender, tx.max_priority_fee, tx.max_fee)
     if tx.gas > gas_limit:
         raise GasLimitExceeded()
+    if tx.gas > MAX_TX_GAS:
+        raise TxGasLimitTooHigh(MAX_TX_GAS, tx.gas)
     needed = intrinsic_gas(tx)
     if tx.gas < needed:
         raise IntrinsicGasTooLow(tx.gas, needed)

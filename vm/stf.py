@@ -18,7 +18,7 @@ from rollup.bloom import bloom_add
 from rollup.deposits import Deposit
 from rollup.errors import Action, InvalidBlock, RollupError
 from rollup.messages import CrossMessage
-from rollup.transactions import MAX_INITCODE_SIZE, intrinsic_gas
+from rollup.transactions import MAX_INITCODE_SIZE, MAX_TX_GAS, intrinsic_gas
 from rollup.types import ZERO_HASH, Block, BlockEnv, BlockHeader, Hash32, Receipt, Transaction
 from vm.bridge import (
     InvalidDeposits,
@@ -91,6 +91,8 @@ def _check(
     intrinsic = intrinsic_gas(tx)
     if tx.gas < intrinsic:
         raise InvalidTransaction("intrinsic gas too low")
+    if tx.gas > MAX_TX_GAS:
+        raise InvalidTransaction("transaction gas limit too high")  # EIP-7825
     if block_gas_used + tx.gas > env.gas_limit:
         raise BlockFull()
     if balance < tx.gas * tx.max_fee + tx.value:

@@ -25,13 +25,14 @@ from rollup.errors import (
     RollupError,
     TipAboveFeeCap,
     TxDropped,
+    TxGasLimitTooHigh,
     TxPoolFull,
     TxRejected,
     UnsupportedTransaction,
 )
 from rollup.genesis import DEV_ADDRESSES, DEV_KEYS
 from rollup.manifest import parse_manifest
-from rollup.transactions import MAX_INITCODE_SIZE, MAX_TX_SIZE, decode_transaction
+from rollup.transactions import MAX_INITCODE_SIZE, MAX_TX_GAS, MAX_TX_SIZE, decode_transaction
 from rollup.types import Address, Receipt, Transaction
 from sequencer.admission import check_account, check_static, decode_chunk, decode_many
 from sequencer.node import Sequencer, SequencerConfig
@@ -155,6 +156,7 @@ BASE_FEE, GAS_LIMIT = GWEI, 30_000_000
         ({"to": None}, UnsupportedTransaction, "contract creation is not supported"),
         ({"max_priority_fee": 3 * GWEI}, TipAboveFeeCap, "higher than max fee per gas"),
         ({"gas": GAS_LIMIT + 1}, GasLimitExceeded, "exceeds block gas limit"),
+        ({"gas": MAX_TX_GAS + 1}, TxGasLimitTooHigh, "gas limit too high .cap: 16777216"),
         ({"gas": 20_999}, IntrinsicGasTooLow, "gas 20999, minimum needed 21000"),
         ({"max_fee": GWEI - 1, "max_priority_fee": 0}, FeeCapTooLow, "baseFee: 1000000000"),
     ],
@@ -169,7 +171,7 @@ def test_check_static_refuses_in_geths_words(
 
 
 def test_check_static_bounds_initcode_where_creation_is_allowed() -> None:
-    tx = replace(_tx(DEV_KEYS[1], 7, nonce=0), to=None, gas=GAS_LIMIT)
+    tx = replace(_tx(DEV_KEYS[1], 7, nonce=0), to=None, gas=MAX_TX_GAS)
     check_static(replace(tx, data=b"\x01" * 100), BASE_FEE, GAS_LIMIT, allow_create=True)
     with pytest.raises(InitcodeTooLarge, match="max initcode size exceeded"):
         big = replace(tx, data=b"\x01" * (MAX_INITCODE_SIZE + 1))

@@ -7,7 +7,9 @@ loop of each `asyncio.run`; no processes, no sockets.
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import orjson
@@ -16,6 +18,7 @@ from eth_account import Account
 
 from rollup.crypto import keccak
 from rollup.genesis import DEV_KEYS
+from rollup.transactions import MAX_TX_GAS
 from sequencer.node import Sequencer
 from services.node import open_node
 from services.producer import BlockProducer
@@ -225,12 +228,27 @@ def test_rejected_send_in_a_batch_is_its_own_error(node):
     assert by_id[3]["error"]["code"] == -32602
 
 
-def test_a_send_that_does_not_fit_the_block_goes_into_the_next_one(node):
+@pytest.fixture
+def small_blocks(tmp_path: Path) -> Iterator[Sequencer]:
+    """A node whose block holds one transaction of the most gas a transaction may carry."""
+    app_dir = scaffold(tmp_path / "app", "token", "tok", CHAIN_ID)
+    manifest = app_dir / "rollup.toml"
+    text = manifest.read_text().replace("[sequencer]\n", f"[sequencer]\ngas_limit = {MAX_TX_GAS}\n")
+    manifest.write_text(text)
+    sequencer = open_node(app_dir, tmp_path / "data")
+    try:
+        yield sequencer
+    finally:
+        sequencer.close()
+
+
+def test_a_send_that_does_not_fit_the_block_goes_into_the_next_one(small_blocks):
     """BUG (sequencer/node.py, Sequencer._requeue): a transaction put back because the block's
     gas ran out is re-added with the sender's nonce from *before* the block being built, so when
     an earlier transaction of the same sender made it into that block, the put-back one lands
     in `queued` behind a nonce that is already used: never built, the send answered only by the
     timeout, and the hash stuck in the pool ("already known" if sent again)."""
+    node = small_blocks
     first = signed_transfer(node, 6)
     full = signed_transfer(node, 6, nonce_offset=1, gas=node.manifest.gas_limit)
     limits = RpcLimits(send_wait_seconds=2.0)
@@ -243,3 +261,51 @@ def test_a_send_that_does_not_fit_the_block_goes_into_the_next_one(node):
     in_next = node.transaction(tx_hash_of(full)).block
     assert in_next is not None, "the put-back transaction was never built"
     assert in_next.header.number == in_first.header.number + 1
+
+
+def test_a_due_block_goes_before_a_flood_of_requests(node):
+    """Once a block is due, handlers that start wait for it instead of running ahead of it:
+    the block is built about when it is due, and the flood is still answered (each handler
+    waits for one build at most). Without the turn, every handler that was ready when the
+    block fell due ran before the producer's timer could fire: the block came after them."""
+    interval_s, clients, batch = 0.1, 1_500, 64
+
+    async def run() -> tuple[float, float, list[int]]:
+        producer = BlockProducer(node, int(interval_s * 1000))
+        server = RpcServer(node, producer)
+        producer.start()
+        try:
+            node.submit_raw(bytes.fromhex(signed_transfer(node, 7)[2:]))
+            producer.wake()
+            await wait_until_built(node, node.head.number + 1)
+            before = node.head.number
+            node.submit_raw(bytes.fromhex(signed_transfer(node, 7)[2:]))
+            producer.wake()
+            await asyncio.sleep(0)  # the producer takes the wake-up: the block is due soon
+            due = time.monotonic() + interval_s
+            built_at: list[float] = []
+            heads: list[int] = []
+            requests = [call("eth_chainId", [], i) for i in range(batch)]
+
+            async def client() -> None:
+                await server.handle_batch(requests)
+                heads.append(node.head.number - before)
+                if heads[-1] and not built_at:
+                    built_at.append(time.monotonic())
+
+            started = time.monotonic()
+            await asyncio.gather(*(client() for _ in range(clients)))
+            late = built_at[0] - due if built_at else float("inf")  # after the whole flood
+            return late, time.monotonic() - started, heads
+        finally:
+            await producer.stop()
+
+    late_s, flood_s, heads = asyncio.run(run())
+    assert len(heads) == clients  # every request answered
+    assert 0 in heads, f"the block was due before the flood began ({flood_s=:.2f})"
+    assert late_s < 0.05, f"the block came {late_s * 1000:.0f} ms late ({flood_s=:.2f})"
+
+
+async def wait_until_built(node: Sequencer, number: int) -> None:
+    while node.head.number < number:
+        await asyncio.sleep(0.001)

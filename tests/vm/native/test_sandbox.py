@@ -7,9 +7,12 @@ from pathlib import Path
 
 import pytest
 
-from rollup.errors import AppLoadError
+from rollup.errors import AppLoadError, TxGasLimitTooHigh
+from rollup.transactions import MAX_TX_GAS
 from sequencer.harness import LocalChain
 from vm.native.loader import load_app_class
+
+from .conftest import call, one_method
 
 HEADER = "from vm.native import App, Map, Value, method, view, uint256\n"
 
@@ -151,13 +154,13 @@ def hostile(tmp_path: Path) -> LocalChain:
     [
         ("spin", 2_000_000, None),
         ("spin_comprehension", 2_000_000, None),
-        ("recurse", 30_000_000, b"call depth above 128"),
+        ("recurse", MAX_TX_GAS, b"call depth above 128"),
         ("allocate", 2_000_000, b"allocation above"),
         ("allocate_bytes", 2_000_000, b"allocation above"),
         ("big_int", 2_000_000, b"allocation above"),
         ("shift", 2_000_000, b"allocation above"),
         ("pad", 2_000_000, b"allocation above"),
-        ("many_writes", 900_000_000, b"more than 20000 storage writes"),
+        ("many_writes", MAX_TX_GAS, None),  # out of gas first: the write bound is for calls
         ("swallow", 2_000_000, None),
     ],
 )
@@ -179,3 +182,19 @@ def test_bounds_halt_the_transaction_and_the_chain_goes_on(
         assert chain.transact(sender, "bump").status == 1
         assert chain.call("get") == 1
         assert chain.node.committed.number == head + 2
+
+
+def test_a_transaction_cannot_carry_more_gas_than_eip_7825_allows(hostile: LocalChain) -> None:
+    """The cap bounds what one transaction holds in memory (~4 bytes a gas in a native app),
+    whatever the block's gas limit (1B by default)."""
+    with hostile as chain:
+        sender = chain.accounts[0]
+        raw = chain.sign(sender, chain.app.address, chain.calldata("spin"), gas=MAX_TX_GAS + 1)
+        with pytest.raises(TxGasLimitTooHigh, match="cap: 16777216"):
+            chain.send_raw(raw)
+
+
+def test_storage_writes_are_bounded_for_calls_beyond_a_transactions_gas() -> None:
+    """eth_call may carry up to the RPC gas cap (50M): the write bound still holds there."""
+    outcome = call(one_method("for i in range(30_000):\n    self.count = i"), gas=900_000_000)
+    assert not outcome.success and "more than 20000 storage writes" in outcome.reason
