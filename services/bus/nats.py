@@ -1,6 +1,7 @@
 """The NATS JetStream bus transport, for chains on many machines.
 
-    stream   ROLLUP_BUS, subjects rollup.bus.msg.>, work-queue retention, file storage
+    stream   ROLLUP_BUS, subjects rollup.bus.msg.>, work-queue retention, file storage,
+             bounded (frames per channel, bytes, age; a publish past a bound is refused)
     messages rollup.bus.msg.<dst>.<src>   JetStream; the durable push consumer rollup-bus-<dst>
                                           (filter rollup.bus.msg.<dst>.*) delivers them on
                                           rollup.bus.deliver.<dst>; header Nats-Msg-Id =
@@ -35,7 +36,13 @@ import nats
 from nats.aio.client import Client
 from nats.aio.msg import Msg
 from nats.js import JetStreamContext
-from nats.js.api import ConsumerConfig, RetentionPolicy, StorageType, StreamConfig
+from nats.js.api import (
+    ConsumerConfig,
+    DiscardPolicy,
+    RetentionPolicy,
+    StorageType,
+    StreamConfig,
+)
 from nats.js.errors import BadRequestError, NotFoundError
 
 from rollup.crypto import keccak
@@ -62,6 +69,13 @@ ACK_WAIT = 5.0  # seconds before JetStream redelivers an unacknowledged frame
 PUBLISH_TIMEOUT = 2.0
 RECONNECT_WAIT = 0.25
 MAX_QUEUED = 10_000
+# The stream's bounds. A chain may publish to any destination as itself, one that does not
+# exist (or never reads) included: without them its frames would stay forever. Past a bound a
+# publish is refused (discard new), and the sender's outbox re-sends what no receiver
+# acknowledged, so a bound costs a delay, never a message.
+MAX_FRAMES_PER_CHANNEL = 10_000  # per subject: one (destination, source) pair
+MAX_STREAM_BYTES = 4 * 1024**3
+MAX_FRAME_AGE_S = 7 * 24 * 3600.0
 
 
 def redact(url: str) -> str:
@@ -81,6 +95,19 @@ def stream_config() -> StreamConfig:
         storage=StorageType.FILE,
         duplicate_window=120.0,
         max_msg_size=MAX_FRAME,
+        max_msgs_per_subject=MAX_FRAMES_PER_CHANNEL,
+        max_bytes=MAX_STREAM_BYTES,
+        max_age=MAX_FRAME_AGE_S,
+        discard=DiscardPolicy.NEW,
+        discard_new_per_subject=True,
+    )
+
+
+def _bounded(config: StreamConfig) -> bool:
+    wanted = stream_config()
+    return all(
+        getattr(config, name) == getattr(wanted, name)
+        for name in ("max_msgs_per_subject", "max_bytes", "max_age", "discard")
     )
 
 
@@ -101,9 +128,12 @@ async def provision(url: str, credentials: NatsCredentials | None, chains: Itera
     try:
         js = nc.jetstream(timeout=5.0)
         try:
-            await js.stream_info(STREAM)
+            info = await js.stream_info(STREAM)
         except NotFoundError:
             await js.add_stream(stream_config())
+        else:
+            if not _bounded(info.config):  # made by a version without the bounds
+                await js.update_stream(stream_config())
         for chain_id in chains:
             wanted = consumer_config(chain_id)
             try:

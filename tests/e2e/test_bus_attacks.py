@@ -35,6 +35,7 @@ from rollup.manifest import Manifest, parse_manifest
 from rollup.merkle import merkle_levels, merkle_multiproof
 from rollup.messages import CALL, CrossMessage
 from rollup.types import ZERO_HASH, BlockHeader, Hash32
+from services.bus.nats import MAX_FRAME_AGE_S, MAX_FRAMES_PER_CHANNEL, MAX_STREAM_BYTES
 from services.bus.nats_auth import ctl_subject, msg_subject
 from services.bus.nats_server import NatsServerProcess
 from services.bus.trust import write_sequencers
@@ -438,3 +439,47 @@ def test_nats_refuses_strangers_and_chains_sending_as_others(
     assert pair.book_balance(attacker) == 0
     pair.send_to(BOOK_CHAIN, pair.book_app.address, ALICE_ADDRESS, 2 * 10**18)
     wait_for(lambda: pair.book_balance(ALICE_ADDRESS) == 2 * 10**18, "the honest deposit", DEADLINE)
+
+
+UNKNOWN_CHAIN = 999_999
+
+
+async def _flood_unknown_destination(server: NatsServerProcess) -> dict[str, Any]:
+    """As the token chain's user, publish frames to a chain nobody runs until refused."""
+    token = server.credentials(TOKEN_CHAIN)
+    nc = await nats.connect(
+        server.url, user=token.user, password=token.password, inbox_prefix=f"_INBOX_{TOKEN_CHAIN}"
+    )
+    js = nc.jetstream(timeout=2.0)
+    subject = msg_subject(UNKNOWN_CHAIN, TOKEN_CHAIN)
+    stored, refused = 0, ""
+    try:
+        for i in range(MAX_FRAMES_PER_CHANNEL + 1):
+            try:
+                await js.publish(subject, i.to_bytes(4, "big"))
+                stored += 1
+            except Exception as exc:  # noqa: BLE001 - what the server answers is the point
+                refused = str(exc)
+                break
+    finally:
+        await nc.close()
+    admin = server.credentials(None)
+    ac = await nats.connect(server.url, user=admin.user, password=admin.password)
+    try:
+        config = (await ac.jetstream().stream_info("ROLLUP_BUS")).config
+    finally:
+        await ac.close()
+    return {"stored": stored, "refused": refused, "config": config}
+
+
+def test_a_chain_cannot_fill_the_stream_with_frames_nobody_reads(tmp_path: Path) -> None:
+    server = NatsServerProcess(tmp_path / "nats", chains=[TOKEN_CHAIN, BOOK_CHAIN])
+    server.start()
+    try:
+        found = asyncio.run(_flood_unknown_destination(server))
+    finally:
+        server.stop()
+    assert found["stored"] == MAX_FRAMES_PER_CHANNEL
+    assert "maximum messages per subject exceeded" in found["refused"]
+    config = found["config"]
+    assert config.max_age == MAX_FRAME_AGE_S and config.max_bytes == MAX_STREAM_BYTES
