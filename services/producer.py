@@ -8,6 +8,12 @@ its database and loses nothing it acknowledged, because only written blocks were
 With a `heartbeat`, a chain with nothing to do still makes an empty block that often: a node
 that posts to the L1 must keep committing output roots, or anyone could open the bridge's
 escape hatch (bridge/README.md) of a live but idle chain.
+
+Block production goes before JSON-RPC work on the loop they share: once a block is due (work
+waiting and its interval passed), request handlers that reach `turn()` wait for that build
+instead of running ahead of it, so a flood of requests delays a block by at most the one
+handler already running (and the parsing of what arrived), never by the flood. A handler
+waits for one build at most, so requests are never starved either.
 """
 
 from __future__ import annotations
@@ -46,6 +52,8 @@ class BlockProducer:
         self._wake = asyncio.Event()
         self._in_flight: deque[tuple[SealedBlock, asyncio.Future[None]]] = deque()
         self._task: asyncio.Task[None] | None = None
+        self._due_at: float | None = None  # monotonic time the next build is due, once known
+        self._turn: asyncio.Future[None] | None = None  # what waiting handlers await
         self.failed: BaseException | None = None
         # what the metrics read (services/metrics.py): counted per block, never per transaction
         self.blocks = 0  # built and made durable by this process
@@ -54,6 +62,20 @@ class BlockProducer:
 
     def wake(self) -> None:
         self._wake.set()
+
+    async def turn(self) -> None:
+        """Let a due block go first: wait until it is built (see the module docstring)."""
+        if self._due_at is None or time.monotonic() < self._due_at:
+            return
+        if self._turn is None:
+            self._turn = asyncio.get_running_loop().create_future()
+        await asyncio.shield(self._turn)
+
+    def _built(self) -> None:
+        self._due_at = None
+        turn, self._turn = self._turn, None
+        if turn is not None and not turn.done():
+            turn.set_result(None)
 
     def start(self) -> None:
         self._task = asyncio.get_running_loop().create_task(self._run(), name="block-producer")
@@ -70,6 +92,7 @@ class BlockProducer:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
+        self._built()  # nothing is due any more: let waiting handlers go
         while self._in_flight:
             await self._finish_oldest()
 
@@ -77,11 +100,15 @@ class BlockProducer:
         last = 0.0
         while True:
             idle = not self.node.has_work() and not await self._wait_for_work()
-            delay = last + self.interval - time.monotonic()
+            self._due_at = last + self.interval
+            delay = self._due_at - time.monotonic()
             if delay > 0:
                 await asyncio.sleep(delay)
             last = time.monotonic()
-            sealed = self.node.build_block(now_ms(), empty_ok=idle)
+            try:
+                sealed = self.node.build_block(now_ms(), empty_ok=idle)
+            finally:
+                self._built()
             if sealed is not None:
                 self.build_seconds.observe(time.monotonic() - last)
                 await self._commit(sealed)

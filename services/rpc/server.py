@@ -216,6 +216,7 @@ class RpcServer:
         client: str = "",
     ) -> list[dict[str, Any]]:
         started = time.perf_counter()
+        await self.producer.turn()  # a due block goes first
         decoded = await self._decode_sends(requests)
         served = self.stats.methods
         labels: list[str] = []  # each request's method label, for the metrics
@@ -226,7 +227,8 @@ class RpcServer:
         responses: list[dict[str, Any] | None] = []
         for position, request in enumerate(requests):
             if position and position % self.limits.yield_every == 0:
-                await asyncio.sleep(0)  # let the block producer have its turn
+                await asyncio.sleep(0)  # let others have a turn ...
+                await self.producer.turn()  # ... and a due block go first
             if not _valid_request(request):
                 labels.append(OTHER)
                 responses.append(_response(None, error=InvalidRequest("invalid request")))
