@@ -194,6 +194,7 @@ class RpcServer:
         who sent it (the remote host, or a WebSocket connection), for per-client bounds."""
         if len(body) > self.limits.max_body_bytes:
             return orjson.dumps(_response(None, error=InvalidRequest("request body too large")))
+        await self.producer.turn()  # a due block goes before parsing, too
         try:
             payload = orjson.loads(body)
         except orjson.JSONDecodeError:
