@@ -128,11 +128,11 @@ async def provision(url: str, credentials: NatsCredentials | None, chains: Itera
     try:
         js = nc.jetstream(timeout=5.0)
         try:
-            info = await js.stream_info(STREAM)
+            stream = await js.stream_info(STREAM)
         except NotFoundError:
             await js.add_stream(stream_config())
         else:
-            if not _bounded(info.config):  # made by a version without the bounds
+            if not _bounded(stream.config):  # made by a version without the bounds
                 await js.update_stream(stream_config())
         for chain_id in chains:
             wanted = consumer_config(chain_id)

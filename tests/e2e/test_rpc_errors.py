@@ -26,6 +26,7 @@ MiB = 1024 * 1024
 MAX_BATCH = 2_000  # RpcLimits.max_batch
 MAX_BODY = 5 * MiB  # RpcLimits.max_body_bytes (geth's limit)
 MAX_QUEUED = 64  # Mempool.max_queued_per_sender
+MAX_TX_GAS = 2**24  # EIP-7825: the most gas one transaction may carry
 SECP256K1_N = 0xFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFEBAAEDCE6AF48A03BBFD25E8CD0364141
 INSUFFICIENT_BALANCE = Web3.keccak(text="ERC20InsufficientBalance(address,uint256,uint256)")[:4]
 INSUFFICIENT_ALLOWANCE = Web3.keccak(text="ERC20InsufficientAllowance(address,uint256,uint256)")[:4]
@@ -441,6 +442,7 @@ def test_static_checks_with_geths_words(chain, reject, dev_accounts):
             "max priority fee per gas higher than max fee per gas",
         ),
         (sign(sender, to=to, nonce=0, gas=chain.gas_limit + 1), "exceeds block gas limit"),
+        (sign(sender, to=to, nonce=0, gas=MAX_TX_GAS + 1), "transaction gas limit too high"),
     ]
     for raw, prefix in cases:
         reject(raw, prefix, sender.address)
@@ -449,7 +451,7 @@ def test_static_checks_with_geths_words(chain, reject, dev_accounts):
 def test_the_boundaries_themselves_are_accepted(chain, ledger, dev_accounts):
     """Positive controls for the checks above: exactly at each limit is fine."""
     sender = dev_accounts[7]
-    receipt = ledger.mine(sender, to=ADDRESS, gas=chain.gas_limit)  # the whole block's gas
+    receipt = ledger.mine(sender, to=ADDRESS, gas=MAX_TX_GAS)  # the most one may carry
     assert receipt.gasUsed == 21_000
     ledger.mine(sender, to=ADDRESS, maxFeePerGas=chain.base_fee, maxPriorityFeePerGas=0)
     ledger.mine(
