@@ -159,9 +159,17 @@ class DepositFeed:
         while len(self._recent) > MAX_RECENT_DEPOSITS:
             self._recent.popitem(last=False)
 
+    def restore(self, deposits: Sequence[Deposit]) -> None:
+        """Hold again deposits the chain executed and then took back (a verifier's rollback):
+        they are to be executed again."""
+        for deposit in deposits:
+            self._recent.pop(deposit.hash, None)
+            self._held[deposit.nonce] = deposit
+
     def rewind(self, l1_block: int) -> None:
         """Forget what was loaded from L1 blocks after `l1_block` (a reorg replaced them; no
-        executed deposit came from them, or the caller starts over instead)."""
+        executed deposit came from them: the caller restored those it took back, or starts
+        over instead)."""
         if l1_block >= self.loaded_to:
             return
         gone = [n for n, d in self._held.items() if d.l1_block > l1_block]

@@ -31,9 +31,18 @@ origins of the blocks it verified) with their hashes (da/l1.py's `L1Anchors`). E
 at the newest first: if the L1 no longer has it, the newest anchor it still has is the fork
 point F. When nothing verified relied on an L1 block after F (the verified commitments' L1
 blocks and the head's origin are at or below F), it only reads the L1 again from there
-(commitments queued, deposits loaded, other chains' commitments); otherwise, or when it had
-diverged, it re-derives from genesis with `rebuild`, as for the inbox owner's revert (simple,
-and a reorg deep enough to remove a verified commitment is rare: the cost is a replay).
+(commitments queued, deposits loaded, other chains' commitments). Otherwise it re-derives from
+the fork point: each verified commitment the L1 has not finalized keeps an undo log (each
+state key its blocks changed with its value before, or its absence; the head, the L1 block
+and the deposits before it; not a copy of the state), so it takes back, newest first, every
+commitment whose L1 block or whose blocks' origins are after F, and reads the L1 again from
+the newest one left ("re-deriving from block N (L1 block A)"). The inbox owner's revert of
+batches from index i on is taken back the same way, to the commitment before i. The logs go
+when the L1 finalizes their commitment (no reorg reaches below finality) or, oldest first,
+past `max_undo_bytes`, so memory stays bounded; what they do not reach (a reorg under every
+anchor, a revert of final batches) is re-derived from genesis with `rebuild` (`rewinds`).
+A batch that diverges, or fails, part way through its replay is taken back at once, so the
+replayer always stands on the last verified block, and a diverged verifier needs no rebuild.
 
 Cross-app messages: a destination trusts a source's posted outbound list, and the source's
 own verifier checks that list against re-execution, so together they check every message
@@ -78,7 +87,7 @@ from rollup.blocks import block_hash
 from rollup.deposits import Deposit
 from rollup.messages import CrossMessage, encode_message
 from rollup.outputs import output_root
-from rollup.types import BlockHeader, Transaction
+from rollup.types import BlockHeader, Hash32, Transaction
 from vm.bridge import InvalidDeposits, next_deposit_nonce
 from vm.bus import InvalidInbound
 from vm.commitment import StateTree
@@ -86,9 +95,27 @@ from vm.interface import ExecutionVM
 from vm.state import DictReader, State
 from vm.stf import InvalidBlockTransaction, L1Origin, execute_block
 
-__all__ = ["Replayer", "Verifier", "VerifierStatus", "check_inbound"]
+__all__ = ["MAX_UNDO_BYTES", "Replayer", "UndoLog", "Verifier", "VerifierStatus", "check_inbound"]
 
 log = logging.getLogger(__name__)
+
+MAX_UNDO_BYTES = 256 * 2**20  # undo logs kept (keys and prior values), the oldest dropped first
+
+
+@dataclass(slots=True)
+class UndoLog:
+    """What execution changed since `Replayer.track`: each key's value before (None: absent),
+    and the head before; `Replayer.undo` puts them back."""
+
+    head: BlockHeader
+    head_hash: Hash32
+    prior: dict[bytes, bytes | None] = field(default_factory=dict)
+    size: int = 0  # bytes of the keys and prior values held
+
+    def keep(self, key: bytes, value: bytes | None) -> None:
+        if key not in self.prior:  # the first change of a key has its value before the log
+            self.prior[key] = value
+            self.size += len(key) + len(value or b"")
 
 
 class Replayer:
@@ -107,6 +134,27 @@ class Replayer:
         self.chain_id, self.head, self.world = chain_id, genesis, state
         self.tree, self.vm = tree, vm
         self.head_hash = block_hash(genesis)
+        self._log: UndoLog | None = None  # recording what execution changes, while set
+
+    def track(self) -> UndoLog:
+        """Record from here on what execution changes, to take it back with `undo`."""
+        self._log = UndoLog(self.head, self.head_hash)
+        return self._log
+
+    def untrack(self) -> None:
+        self._log = None
+
+    def undo(self, log: UndoLog) -> None:
+        """Take back what was executed since `log` began (newer logs first); the state tree
+        too, so its root is the restored head's."""
+        world = self.world
+        for key, value in log.prior.items():
+            if value is None:
+                world.pop(key, None)
+            else:
+                world[key] = value
+        self.tree.update(log.prior.items())
+        self.head, self.head_hash, self._log = log.head, log.head_hash, None
 
     def next_deposit(self) -> int:
         """The nonce of the next L1 deposit the chain executes."""
@@ -147,8 +195,10 @@ class Replayer:
             self.tree,
             L1Origin(posted.l1_origin, posted.l1_origin_hash),
         )
-        world = self.world
+        world, undo = self.world, self._log
         for key, (_before, after) in sealed.changes.items():
+            if undo is not None:
+                undo.keep(key, world.get(key))
             if after is None:
                 world.pop(key, None)
             else:
@@ -197,7 +247,11 @@ class VerifierStatus:
     txs: int = 0
     messages_checked: int = 0  # inbound messages found in their source chain's DA data
     finalized: int = 0  # newest verified block whose commitment the L1 has finalized
-    rewinds: int = 0  # times it started over (the inbox owner's revert, or an L1 reorg)
+    rewinds: int = 0  # times it re-derived from genesis (a revert or reorg past its undo logs)
+    rollbacks: int = 0  # times it took verified batches back with its undo logs (same causes)
+    rolled_back_blocks: int = 0  # verified blocks taken back by those
+    undoable: int = 0  # verified batches it can take back (not final, their undo logs kept)
+    undo_bytes: int = 0  # held by those undo logs (keys and prior values)
     l1_reorgs: int = 0  # L1 reorgs under what it had read, followed
     l1_block: int = 0  # L1 block of the newest verified commitment
     seconds_replaying: float = 0.0
@@ -227,10 +281,28 @@ class VerifierStatus:
             "finalized": self.finalized,
             "l1_block": self.l1_block,
             "rewinds": self.rewinds,
+            "rollbacks": self.rollbacks,
+            "rolled_back_blocks": self.rolled_back_blocks,
+            "undoable": self.undoable,
+            "undo_bytes": self.undo_bytes,
             "l1_reorgs": self.l1_reorgs,
             "seconds_replaying": round(self.seconds_replaying, 3),
             "updated_ms": self.updated_ms,
         }
+
+
+@dataclass(slots=True)
+class _Applied:
+    """A verified commitment the L1 has not finalized, and how to take it back."""
+
+    index: int
+    l1_block: int
+    last_block: int
+    origin: int  # the L1 origin of its last block
+    before_l1: int  # the L1 block of the commitment before it
+    before_origin: int  # the L1 origin of the block before it
+    deposits: tuple[Deposit, ...]  # the L1 deposits its blocks executed
+    undo: UndoLog | None  # None: dropped to bound memory (it cannot be taken back)
 
 
 class Verifier:
@@ -244,19 +316,20 @@ class Verifier:
         sources: SourceOutbox | None = None,
         rebuild: Callable[[], Replayer] | None = None,
         l1: L1Inputs | None = None,
+        max_undo_bytes: int = MAX_UNDO_BYTES,
     ) -> None:
-        """`rebuild` makes a fresh replayer at genesis: when the inbox's owner reverts batches
-        this verifier applied, or the batch it diverged at, or an L1 reorg removes what it
-        relied on, it starts over with it. `l1`: the L1's blocks and the Portal's deposits
-        (without it, origins are not checked against the L1, blocks with deposits wait, and
-        L1 reorgs are not followed)."""
+        """`rebuild` makes a fresh replayer at genesis: when the inbox's owner reverts, or an
+        L1 reorg removes, batches this verifier applied that its undo logs (at most
+        `max_undo_bytes`) cannot take back, it starts over with it. `l1`: the L1's blocks and
+        the Portal's deposits (without it, origins are not checked against the L1, blocks with
+        deposits wait, and L1 reorgs are not followed)."""
         self.replayer = replayer
         self.l1 = l1
         self._feed = l1.feed(replayer.chain_id, from_l1_block) if l1 is not None else None
         self._anchors = L1Anchors()
         self._applied_l1 = from_l1_block - 1  # L1 block of the newest verified commitment
-        self._diverged_l1: int | None = None  # L1 block of the commitment it diverged at
         self._rebuild, self._from_l1 = rebuild, from_l1_block
+        self.max_undo_bytes, self._undo_bytes = max_undo_bytes, 0
         self.chain_id = replayer.chain_id
         self.inbox, self.backends = inbox, backends
         # the source chains commit to the same inbox, from the same L1 block on
@@ -273,7 +346,7 @@ class Verifier:
         self._scanned = from_l1_block - 1  # L1 blocks whose commitments are queued or done
         self._queue: deque[CommitmentRecord] = deque()
         self._next_index = 0
-        self._verified: deque[tuple[int, int]] = deque()  # (L1 block, last block), unfinalized
+        self._verified: deque[_Applied] = deque()  # oldest first, not finalized
         self._pool = (
             ThreadPoolExecutor(recovery_threads, thread_name_prefix="recover")
             if recovery_threads > 0
@@ -350,7 +423,7 @@ class Verifier:
         tip = self._hash_of(latest) if self.l1 is not None else b""
         for revert in self.inbox.reverts(self.chain_id, self._scanned + 1, latest):
             if self._undo(revert):
-                self._scan()  # started over: read the L1 again from the beginning
+                self._scan()  # rolled back: read the L1 again from there
                 return
         found = [
             c
@@ -377,7 +450,7 @@ class Verifier:
             raise L1NotReady(f"L1 block {number} is not on the L1 (yet)")
         return found
 
-    # ---- L1 reorgs ----
+    # ---- L1 reorgs and reverts ----
 
     def _follow_l1(self) -> None:
         """Find out whether the L1 still has the blocks this verifier relied on; follow a
@@ -385,49 +458,111 @@ class Verifier:
         if self.l1 is None or self._anchors.holds(self.l1.blocks):
             return
         fork = self._anchors.fork_point(self.l1.blocks)
-        relied = max(self._applied_l1, self.replayer.head.l1_origin)
-        if self._diverged_l1 is not None:
-            relied = max(relied, self._diverged_l1)
         with self._lock:
             self._status.l1_reorgs += 1
-        diverged = self._status.state == "diverged"
-        if fork is None or relied > fork or diverged:
-            self._start_over(
-                f"an L1 reorg replaced L1 blocks after {fork} (this verifier "
-                f"relied on L1 blocks up to {relied})"
-            )
+        why = f"an L1 reorg replaced L1 blocks after {fork}"
+        index = None if fork is None else self._reorg_target(fork)
+        if fork is None or index is None:
+            relied = max(self._applied_l1, self.replayer.head.l1_origin)
+            self._start_over(f"{why} (this verifier relied on L1 blocks up to {relied})")
             return
-        log.warning(
-            "an L1 reorg replaced L1 blocks after %d, which nothing verified relied "
-            "on: reading the L1 again from there",
-            fork,
-        )
-        self._queue.clear()
-        # from the newest verified commitment's block on (it may hold later ones too)
-        self._scanned = max(self._applied_l1 - 1, self._from_l1 - 1)
-        if self._feed is not None:
-            self._feed.rewind(fork)
-        self.sources.reset()
+        if index == self._next_index and self._status.state != "diverged":
+            log.warning(
+                "%s, which nothing verified relied on: reading the L1 again from there", why
+            )
+            self._read_again(fork)
+        elif not self._re_derive(index, why, fork):
+            self._start_over(why)
+
+    def _reorg_target(self, fork: int) -> int | None:
+        """The first verified commitment that relied on an L1 block after `fork` (its own, or
+        its blocks' origins): it and those after it are taken back (the next index: none).
+        None when what stands before it relied on one too: only genesis is under that."""
+        for entry in self._verified:
+            if entry.l1_block > fork or entry.origin > fork:
+                if entry.before_l1 > fork or entry.before_origin > fork:
+                    return None
+                return entry.index
+        relied = max(self._applied_l1, self.replayer.head.l1_origin)
+        return self._next_index if relied <= fork else None
 
     def _undo(self, revert: RevertRecord) -> bool:
         """Apply the owner's revert of commitments `from_index` on; True if that removed what
-        this verifier applied (or the batch it diverged at), so it started over."""
+        this verifier applied (or the batch it diverged at), so it rolled back."""
         diverged = self._status.state == "diverged"
-        if revert.from_index < self._next_index + (1 if diverged else 0):
-            if self._rebuild is None:
-                raise Divergence(
-                    revert.next_block,
-                    f"the inbox owner reverted batches from "
-                    f"{revert.from_index} on; this verifier cannot undo",
-                )
-            self._start_over(
-                f"the inbox owner reverted batches from {revert.from_index} on "
-                f"(chain resumes at block {revert.next_block}, L1 block "
-                f"{revert.l1_block})"
-            )
+        if revert.from_index >= self._next_index + (1 if diverged else 0):
+            self._queue = deque(c for c in self._queue if c.index < revert.from_index)
+            return False
+        why = (
+            f"the inbox owner reverted batches from {revert.from_index} on "
+            f"(chain resumes at block {revert.next_block}, L1 block {revert.l1_block})"
+        )
+        if not self._re_derive(revert.from_index, why, None):
+            self._start_over(why)
+        return True
+
+    def _re_derive(self, index: int, why: str, fork: int | None) -> bool:
+        """Take back the verified commitments from `index` on, newest first, and read the L1
+        again from the newest one left (`fork`: an L1 reorg's fork point). False if the undo
+        logs do not reach back there (nothing done) or the state root does not come back:
+        the caller starts over."""
+        if not self._reachable(index):
+            return False
+        verified = self.replayer.head.number
+        undone = self._roll_back(index)
+        head = self.replayer.head
+        if self.replayer.tree.root != head.state_root:  # a bug: genesis is the safe way back
+            log.error("the state root after a rollback to block %d differs", head.number)
+            return False
+        log.warning(
+            "%s: re-deriving from block %d (L1 block %d)",
+            why,
+            head.number,
+            max(self._applied_l1, self._from_l1),
+        )
+        self._read_again(fork)
+        with self._lock:
+            s = self._status
+            s.state, s.reason, s.waiting = "in_sync", None, None
+            s.l1_block = max(self._applied_l1, 0)
+            if undone:
+                s.rollbacks += 1
+                s.rolled_back_blocks += verified - head.number
+        self._show_head()
+        return True
+
+    def _reachable(self, index: int) -> bool:
+        """Can the undo logs take back the verified commitments from `index` on?"""
+        if index >= self._next_index:
             return True
-        self._queue = deque(c for c in self._queue if c.index < revert.from_index)
-        return False
+        entry = next((e for e in self._verified if e.index == index), None)
+        return entry is not None and entry.undo is not None  # (newer ones keep theirs)
+
+    def _roll_back(self, index: int) -> int:
+        """Take back the verified commitments from `index` on, newest first; how many."""
+        undone = 0
+        while self._verified and self._verified[-1].index >= index:
+            entry = self._verified.pop()
+            assert entry.undo is not None  # (`_reachable`)
+            self.replayer.undo(entry.undo)
+            self._forget(entry)
+            if self._feed is not None:
+                self._feed.restore(entry.deposits)
+            self._applied_l1 = entry.before_l1
+            undone += 1
+        self._next_index = min(self._next_index, index)
+        return undone
+
+    def _read_again(self, fork: int | None) -> None:
+        """Read the L1 again from the newest verified commitment's block (it may hold later
+        ones too); after a reorg, forget what was read from L1 blocks after `fork`."""
+        self._queue.clear()
+        self._scanned = max(self._applied_l1 - 1, self._from_l1 - 1)
+        if fork is None:
+            return
+        if self._feed is not None:
+            self._feed.rewind(fork)
+        self.sources.reset()
 
     def _start_over(self, why: str) -> None:
         if self._rebuild is None:
@@ -438,18 +573,15 @@ class Verifier:
         self._verified.clear()
         self._anchors.clear()
         self._next_index, self._scanned = 0, self._from_l1 - 1
-        self._applied_l1, self._diverged_l1 = self._from_l1 - 1, None
+        self._applied_l1, self._undo_bytes = self._from_l1 - 1, 0
         if self.l1 is not None:
             self._feed = self.l1.feed(self.chain_id, self._from_l1)
         self.sources.reset()
-        head = self.replayer.head
         with self._lock:
             s = self._status
             s.state, s.reason, s.waiting = "in_sync", None, None
-            s.block = s.verified = head.number
-            s.head_hash = "0x" + self.replayer.head_hash.hex()
-            s.state_root = "0x" + head.state_root.hex()
             s.finalized, s.rewinds = 0, s.rewinds + 1
+        self._show_head()
 
     def _drain(self) -> bool:
         moved = False
@@ -462,25 +594,12 @@ class Verifier:
 
     def _verify(self, c: CommitmentRecord) -> None:
         replayer = self.replayer
-        expected = replayer.head.number + 1
-        if c.index != self._next_index:
-            raise Divergence(
-                expected,
-                f"{describe(c)} comes where batch {self._next_index} was "
-                "expected (a batch is missing or out of order)",
-            )
-        if c.first_block != expected:
-            if c.first_block > expected:
-                what = f"a gap: blocks {expected}-{c.first_block - 1} were never posted"
-            else:
-                what = "blocks already posted (a reordered or repeated batch)"
-            raise Divergence(expected, f"{describe(c)} starts at block {c.first_block}: {what}")
+        self._check_place(c)
         started = time.perf_counter()
-        self._diverged_l1 = c.l1_block  # until it is verified: what a divergence relied on
         derived = derive_batch(c, self.backends, self.chain_id)
         if derived.batch.parent_hash != replayer.head_hash:
             raise Divergence(
-                expected,
+                c.first_block,
                 f"{describe(c)}: its parent hash is not the hash of block {replayer.head.number}",
             )
         checked = self._check_inbound(derived)
@@ -493,28 +612,71 @@ class Verifier:
             self._feed,
             self._anchors,
         )
-        self._replay(derived, inputs)
-        self._check_claims(derived)
-        next_deposit = replayer.next_deposit()
-        if self.l1 is not None:  # (nothing after the replay waits: it could not be retried)
-            overdue(c, derived.batch.last_number, next_deposit, self.l1, self._feed)
-        if self._feed is not None:
-            self._feed.executed(next_deposit)
-        self._applied_l1, self._diverged_l1 = c.l1_block, None
+        before = (self._applied_l1, replayer.head.l1_origin)
+        undo = self._execute(c, derived, inputs)
+        self._applied_l1 = c.l1_block
         with self._lock:
             s = self._status
-            s.block = s.verified = replayer.head.number
-            s.head_hash = "0x" + replayer.head_hash.hex()
-            s.state_root = "0x" + replayer.head.state_root.hex()
             s.batches, s.l1_block = s.batches + 1, c.l1_block
             s.blocks += len(derived.batch.blocks)
             s.txs += len(derived.posted)
             s.messages_checked += sum(checked.values())
             s.seconds_replaying += time.perf_counter() - started
-        self._verified.append((c.l1_block, c.last_block))
+        deposits = tuple(d for taken in inputs for d in taken.deposits)
+        self._keep(
+            _Applied(
+                index=c.index,
+                l1_block=c.l1_block,
+                last_block=c.last_block,
+                origin=replayer.head.l1_origin,
+                before_l1=before[0],
+                before_origin=before[1],
+                deposits=deposits,
+                undo=undo,
+            )
+        )
         self._next_index += 1
+        self._show_head()
         for chain_id, block in _newest_sources(derived).items():
             self.sources.consumed(chain_id, block)
+
+    def _check_place(self, c: CommitmentRecord) -> None:
+        """`c` must be the next batch, from the block after the head."""
+        expected = self.replayer.head.number + 1
+        if c.index != self._next_index:
+            raise Divergence(
+                expected,
+                f"{describe(c)} comes where batch {self._next_index} was "
+                "expected (a batch is missing or out of order)",
+            )
+        if c.first_block != expected:
+            if c.first_block > expected:
+                what = f"a gap: blocks {expected}-{c.first_block - 1} were never posted"
+            else:
+                what = "blocks already posted (a reordered or repeated batch)"
+            raise Divergence(expected, f"{describe(c)} starts at block {c.first_block}: {what}")
+
+    def _execute(
+        self, c: CommitmentRecord, derived: DerivedBatch, inputs: Sequence[BlockInputs]
+    ) -> UndoLog:
+        """Replay the batch and check what it claims; its undo log. A batch that fails part
+        way is taken back at once: the replayer stays on the last verified block."""
+        replayer = self.replayer
+        undo = replayer.track()
+        try:
+            self._replay(derived, inputs)
+            self._check_claims(derived)
+            next_deposit = replayer.next_deposit()
+            if self.l1 is not None:  # (nothing after the replay waits: it could not be retried)
+                overdue(c, derived.batch.last_number, next_deposit, self.l1, self._feed)
+        except BaseException:
+            replayer.undo(undo)
+            raise
+        finally:
+            replayer.untrack()
+        if self._feed is not None:
+            self._feed.executed(next_deposit)
+        return undo
 
     def _check_inbound(self, derived: DerivedBatch) -> dict[int, int]:
         """Check every inbound message of the batch against its source chain's DA data,
@@ -581,13 +743,42 @@ class Verifier:
         finalized_l1 = self.inbox.l1_block_number("finalized")
         self._anchors.prune(finalized_l1)  # no reorg reaches below it
         newest = None
-        while self._verified and self._verified[0][0] <= finalized_l1:
-            newest = self._verified.popleft()[1]
+        while self._verified and self._verified[0].l1_block <= finalized_l1:
+            entry = self._verified.popleft()  # final: its undo log is not needed any more
+            self._forget(entry)
+            newest = entry.last_block
         if newest is not None:
             with self._lock:
                 self._status.finalized = newest
+            self._show_head()
+
+    # ---- undo logs ----
+
+    def _keep(self, entry: _Applied) -> None:
+        """Keep a verified commitment's undo log; drop the oldest past `max_undo_bytes`."""
+        self._verified.append(entry)
+        self._undo_bytes += entry.undo.size if entry.undo is not None else 0
+        for older in self._verified:
+            if self._undo_bytes <= self.max_undo_bytes:
+                return
+            self._forget(older)
+            older.undo = None
+
+    def _forget(self, entry: _Applied) -> None:
+        if entry.undo is not None:
+            self._undo_bytes -= entry.undo.size
 
     # ---- status ----
+
+    def _show_head(self) -> None:
+        replayer = self.replayer
+        with self._lock:
+            s = self._status
+            s.block = s.verified = replayer.head.number
+            s.head_hash = "0x" + replayer.head_hash.hex()
+            s.state_root = "0x" + replayer.head.state_root.hex()
+            s.undoable = sum(e.undo is not None for e in self._verified)
+            s.undo_bytes = self._undo_bytes
 
     def _update(self, waiting: str | None) -> None:
         with self._lock:

@@ -342,32 +342,86 @@ def test_the_owners_revert_of_a_bad_batch_lets_the_verifier_recover(
     world: Any, grow: Any, token_app: Path, tmp_path: Path
 ) -> None:
     """A fake batch (a leaked batcher key) diverges the verifier; the inbox owner reverts it,
-    the honest batch is posted in its place, and the verifier starts over and is in sync."""
+    the honest batch is posted in its place, and the verifier goes on from the block before
+    (the fake batch was taken back as it diverged: nothing to rebuild)."""
     _grown(world, grow, 4)
     world.post(1, 2)
     world.post(3, 4, root=keccak(b"a fake output root"))
-    verifier = Verifier(*_parts(world, token_app, tmp_path))
+    rebuilds: list[int] = []
+    verifier = Verifier(*_parts(world, token_app, tmp_path, rebuilds))
     assert verifier.verify_until_idle().state == "diverged"
+    assert verifier.replayer.head.number == 2  # blocks 3-4 executed, then taken back
     world.inbox.revert(world.chain.node.chain_id, 1)
     world.post(3, 4)
     status = verifier.verify_until_idle()
-    assert status.message == "in sync at block 4" and status.rewinds == 1
+    assert status.message == "in sync at block 4" and (status.rewinds, status.rollbacks) == (0, 0)
+    assert rebuilds == []
+    _as_from_genesis(world, verifier)
     verifier.close()
 
 
-def test_a_revert_of_verified_batches_re_derives_from_genesis(
+def test_a_revert_of_verified_batches_is_taken_back_with_the_undo_logs(
     world: Any, grow: Any, token_app: Path, tmp_path: Path
 ) -> None:
     _grown(world, grow, 4)
     world.post(1, 2)
     world.post(3, 4)
-    verifier = Verifier(*_parts(world, token_app, tmp_path))
+    rebuilds: list[int] = []
+    verifier = Verifier(*_parts(world, token_app, tmp_path, rebuilds))
+    replayer = verifier.replayer
     assert verifier.verify_until_idle().message == "in sync at block 4"
     world.inbox.revert(world.chain.node.chain_id, 0)  # both batches, already verified
-    assert verifier.verify_until_idle().block == 0  # back at genesis, nothing posted yet
+    status = verifier.verify_until_idle()
+    assert status.block == 0  # back at genesis, nothing posted yet
+    assert (status.rewinds, status.rollbacks, status.rolled_back_blocks) == (0, 1, 4)
     world.post(1, 4)
     status = verifier.verify_until_idle()
-    assert status.message == "in sync at block 4" and status.rewinds == 1
+    assert status.message == "in sync at block 4" and status.rewinds == 0
+    assert rebuilds == [] and verifier.replayer is replayer
+    _as_from_genesis(world, verifier)
+    verifier.close()
+
+
+def test_a_revert_from_a_middle_batch_rolls_back_to_the_batch_before(
+    world: Any, grow: Any, token_app: Path, tmp_path: Path
+) -> None:
+    _grown(world, grow, 6)
+    for first in (1, 3, 5):
+        world.post(first, first + 1)  # L1 blocks 1-3
+    rebuilds: list[int] = []
+    verifier = Verifier(*_parts(world, token_app, tmp_path, rebuilds))
+    assert verifier.verify_until_idle().message == "in sync at block 6"
+    world.inbox.revert(world.chain.node.chain_id, 1)  # batches 1 and 2
+    status = verifier.verify_until_idle()
+    assert status.message == "in sync at block 2" and status.l1_block == 1
+    assert (status.rewinds, status.rollbacks, status.rolled_back_blocks) == (0, 1, 4)
+    world.post(3, 4)
+    world.post(5, 6)
+    assert verifier.verify_until_idle().message == "in sync at block 6" and rebuilds == []
+    _as_from_genesis(world, verifier)
+    verifier.close()
+
+
+def test_a_revert_of_final_batches_re_derives_from_genesis(
+    world: Any, grow: Any, token_app: Path, tmp_path: Path
+) -> None:
+    """The L1 finalized both batches: their undo logs are gone, so the owner's revert of them
+    is followed from genesis."""
+    _grown(world, grow, 4)
+    world.post(1, 2)
+    world.post(3, 4)
+    world.inbox.mine(2)  # L1 block 4: both batches final
+    rebuilds: list[int] = []
+    verifier = Verifier(*_parts(world, token_app, tmp_path, rebuilds))
+    status = verifier.verify_until_idle()
+    assert (status.finalized, status.undoable) == (4, 0)
+    world.inbox.revert(world.chain.node.chain_id, 1)
+    status = verifier.verify_until_idle()
+    assert status.message == "in sync at block 2" and len(rebuilds) == 1
+    assert (status.rewinds, status.rollbacks) == (1, 0)
+    world.post(3, 4)
+    assert verifier.verify_until_idle().message == "in sync at block 4"
+    _as_from_genesis(world, verifier)
     verifier.close()
 
 
@@ -382,13 +436,33 @@ def test_a_revert_of_batches_not_yet_verified_only_drops_them(
     world.inbox.revert(world.chain.node.chain_id, 1)  # before the verifier saw it
     world.post(3, 4)
     status = verifier.verify_until_idle()
-    assert status.message == "in sync at block 4" and status.rewinds == 0
+    assert status.message == "in sync at block 4" and (status.rewinds, status.rollbacks) == (0, 0)
     verifier.close()
 
 
-def _parts(world: Any, token_app: Path, tmp_path: Path) -> tuple[Any, ...]:
-    """A verifier's arguments, with the rebuild it uses to start over."""
+def _parts(
+    world: Any, token_app: Path, tmp_path: Path, rebuilds: list[int] | None = None
+) -> tuple[Any, ...]:
+    """A verifier's arguments, with the rebuild it uses to start over (each call counted in
+    `rebuilds`)."""
     _name, replayer = build_replayer(token_app)
     local = LocalDA(tmp_path / "da", readonly=True)
-    rebuild = lambda: build_replayer(token_app)[1]  # noqa: E731
+
+    def rebuild() -> Any:
+        if rebuilds is not None:
+            rebuilds.append(1)
+        return build_replayer(token_app)[1]
+
     return replayer, world.inbox, {"local": local}, 0, 2, None, rebuild
+
+
+def _as_from_genesis(world: Any, verifier: Verifier) -> None:
+    """The verifier stands where a fresh one, deriving the same inbox from genesis, does:
+    the same head, the same state (every key), a state tree with the head's root."""
+    fresh = world.verifier()
+    status = fresh.verify_until_idle()
+    assert status.message == f"in sync at block {verifier.replayer.head.number}", status
+    assert verifier.replayer.head == fresh.replayer.head == world.chain.node.committed
+    assert verifier.replayer.world == fresh.replayer.world
+    assert verifier.replayer.tree.root == verifier.replayer.head.state_root
+    fresh.close()

@@ -258,7 +258,8 @@ def test_an_l1_reorg_that_removes_a_commitment_is_followed(
     token_app: Path, tmp_path: Path, l1_on_demand: AnvilProcess
 ) -> None:
     """The newest batch's DA transaction and commitment are reorged out (`anvil_reorg`): the
-    poster posts them again and a verifier that had verified them re-derives on the new L1."""
+    poster posts them again and a verifier that had verified them takes that batch back with
+    its undo logs and re-derives it from the fork point on the new L1 (not from genesis)."""
     anvil = l1_on_demand
     setup = prepare_l1(
         anvil.rpc_url,
@@ -306,7 +307,9 @@ def test_an_l1_reorg_that_removes_a_commitment_is_followed(
             wait_for(lambda: block_number(url, "safe") == head, "the safe head", DEADLINE)
             status = verifier.verify_until_idle()
             assert status.message == f"in sync at block {head}" and status.waiting is None
-            assert status.l1_reorgs >= 1 and status.rewinds >= 1
+            assert status.l1_reorgs >= 1 and status.rollbacks >= 1 and status.rewinds == 0
+            assert status.rolled_back_blocks >= last.last_block - last.first_block + 1
+            assert status.head_hash == rpc(url, "eth_getBlockByNumber", hex(head), False)["hash"]
         finally:
             verifier.close()
     finally:
