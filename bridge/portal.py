@@ -4,8 +4,11 @@
     deposits     deposit_eth, deposit_erc20 (after approve_token): each returns the Deposit its
                  TransactionDeposited event determines (rollup/deposits.py)
     withdrawals  prove_withdrawal, finalize_withdrawal (rollup/withdrawals.py's Withdrawal)
-    exits        escape (the hatch, with state proofs), settle (bus value between chains)
-    views        chain, eth_balance, token_balance, proven, is_finalized, exit_mode, ...
+    exits        escape (the hatch, with state proofs), reclaim_deposit (a deposit the exit
+                 root did not execute, back to its L1 depositor), settle (bus value between
+                 chains)
+    views        chain, eth_balance, token_balance, proven, is_finalized, exit_mode,
+                 escape_hatch_open, deposit_record, is_reclaimed, ...
 The node's L1 follower reads deposits through the `DepositReader` port: `PortalDeposits`
 implements it over eth_getLogs (one query per chain and range, ordered by L1 block and log
 index, each event checked to come from the Portal and decoded by `deposit_from_event`); a fake
@@ -27,7 +30,7 @@ from web3.exceptions import Web3Exception
 from bridge.build import CONTRACTS_DIR, ContractClient, compile_contract
 from bridge.l1 import L1Client, L1Rejected, _mapped_errors
 from rollup.crypto import keccak
-from rollup.deposits import Deposit, deposit_from_event
+from rollup.deposits import Deposit, deposit_from_event, unalias_l2_address
 from rollup.errors import MalformedMessage
 from rollup.outputs import OUTPUT_VERSION
 from rollup.withdrawals import Withdrawal
@@ -37,7 +40,9 @@ __all__ = [
     "DEFAULT_DEPOSIT_GAS",
     "ChainConfig",
     "DepositReader",
+    "DepositRecord",
     "FinalizedWithdrawal",
+    "KeyProof",
     "OutputRootProof",
     "Portal",
     "PortalDeposits",
@@ -75,6 +80,41 @@ class TokenClaim:
     l1_token: bytes
     value: bytes  # the balance as the state holds it (minimal big-endian)
     siblings: tuple[bytes, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class KeyProof:
+    """A state key's value under a state root, or (`value` empty) its absence: the walk ends
+    on an empty subtree, or on another key's leaf (`other_key_hash`, `other_value`). The
+    fields of vm/commitment.py's Proof, as the Portal takes them."""
+
+    value: bytes
+    siblings: tuple[bytes, ...]
+    other_key_hash: bytes = bytes(32)  # 32 zero bytes: the walk ended on an empty subtree
+    other_value: bytes = b""
+
+    def as_abi(self) -> tuple[bytes, list[bytes], bytes, bytes]:
+        return (self.value, list(self.siblings), self.other_key_hash, self.other_value)
+
+
+@dataclass(frozen=True, slots=True)
+class DepositRecord:
+    """What a deposit escrowed and its L1 caller (never aliased): the Portal keeps its hash
+    per (chain, nonce), and `reclaim_deposit` pays it back to `sender`."""
+
+    sender: bytes
+    eth_amount: int
+    l1_token: bytes  # 20 zero bytes: an ETH deposit
+    token_amount: int
+
+    def as_abi(self) -> tuple[str, int, str, int]:
+        return (_address(self.sender), self.eth_amount, _address(self.l1_token), self.token_amount)
+
+    @property
+    def hash(self) -> bytes:
+        """keccak256(abi.encode(sender, ethAmount, l1Token, tokenAmount)), as the Portal."""
+        types = ["address", "uint256", "address", "uint256"]
+        return keccak(Web3().codec.encode(types, list(self.as_abi())))
 
 
 @dataclass(frozen=True, slots=True)
@@ -277,6 +317,27 @@ class Portal:
         )
         return receipt.tx_hash
 
+    def reclaim_deposit(
+        self,
+        chain_id: int,
+        nonce: int,
+        proof: OutputRootProof,
+        next_nonce: KeyProof,
+        record: DepositRecord,
+    ) -> bytes:
+        """Pay deposit `nonce` back to its L1 depositor: the exit root (`proof`) did not
+        execute it, as `next_nonce` (the chain's state key 0x0d) proves; the L1 transaction
+        hash."""
+        receipt = self._client.send(
+            "reclaimDeposit",
+            chain_id,
+            nonce,
+            proof.as_abi(),
+            next_nonce.as_abi(),
+            record.as_abi(),
+        )
+        return receipt.tx_hash
+
     def settle(
         self,
         src: int,
@@ -326,6 +387,37 @@ class Portal:
     def has_escaped(self, chain_id: int, account: bytes, asset: bytes = bytes(20)) -> bool:
         """Was `account` paid `asset` (20 zero bytes: ETH) by the escape hatch?"""
         return bool(self._client.call("escaped", chain_id, _address(account), _address(asset)))
+
+    def escape_hatch_open(self, chain_id: int) -> bool:
+        """May anyone start the chain's exit mode now (it takes no deposits meanwhile)?"""
+        return bool(self._client.call("escapeHatchOpen", chain_id))
+
+    def deposit_hash(self, chain_id: int, nonce: int) -> bytes:
+        """The DepositRecord hash the Portal keeps for the deposit; zero once reclaimed."""
+        return bytes(self._client.call("depositHash", chain_id, nonce))
+
+    def is_reclaimed(self, chain_id: int, nonce: int) -> bool:
+        return bool(self._client.call("isReclaimed", chain_id, nonce))
+
+    def deposit_record(self, chain_id: int, nonce: int, from_l1_block: int = 0) -> DepositRecord:
+        """The record of deposit `nonce`, from its TransactionDeposited log and its L1
+        transaction: the event's `from` is aliased exactly when the caller was not the
+        transaction's origin (the Portal's rule), so the caller is un-aliased then."""
+        log = self._deposit_log(chain_id, nonce, from_l1_block)
+        found = self.reader.decode(log)
+        with _mapped_errors("eth_getTransactionByHash"):
+            origin = _bytes(self.l1.w3.eth.get_transaction(log["transactionHash"])["from"])
+        sender = found.sender if found.sender == origin else unalias_l2_address(found.sender)
+        return DepositRecord(sender, found.mint, found.l1_token, found.token_amount)
+
+    def _deposit_log(self, chain_id: int, nonce: int, from_l1_block: int) -> Any:
+        topics = [DEPOSITED_TOPIC, chain_id.to_bytes(32, "big"), nonce.to_bytes(32, "big")]
+        end = self.l1.block_number()
+        for start in range(from_l1_block, end + 1, LOG_CHUNK):
+            logs = self.l1.logs(self.address, topics, start, min(start + LOG_CHUNK - 1, end))
+            if logs:
+                return logs[0]
+        raise L1Rejected(f"the Portal has no deposit {nonce} of chain {chain_id}")
 
     def settled(self, src: int, dst: int) -> int:
         return int(self._client.call("settled", src, dst))

@@ -11,6 +11,8 @@ bridge fields of `rollup status` (bridge/README.md has the design).
     rollup bridge status APP [--json]
     rollup bridge escape APP [--token L1_TOKEN ...] [--account ADDR] [--key HEX] [--json]
         -> {"escape_tx", "account", "paid": {"eth": WEI, "0x<l1 token>": AMOUNT}, "seconds"}
+    rollup bridge reclaim APP NONCE [--key HEX] [--json]
+        -> {"reclaim_tx", "amount", "token"}
 
 APP is an app of the devnet recorded in --data-dir (its name or its directory); the L1, the
 Portal and the inbox come from that devnet (DATA/devnet.json, DATA/l1/inbox.json). --key
@@ -38,6 +40,15 @@ token's smallest unit), and JSON prints them as integers. Hashes and addresses a
   each bridged-token balance slot under its state root, and calls Portal.escape. Refused,
   before anything is re-derived, while the escape window has not passed or once the account
   escaped.
+- reclaim: pays deposit NONCE back to its L1 depositor when the chain's exit root did not
+  execute it (a deposit the sequencer never included). The deposit's record (its L1 caller,
+  un-aliased, and what it escrowed) comes from the Portal's TransactionDeposited log and its
+  L1 transaction; the exit root and its state are re-derived as for escape, and the chain's
+  next deposit nonce (state key 0x0d, or its absence: 0) is proven under its state root.
+  `amount` is wei, or the token's units when `token` (the L1 token) is not null. Refused in
+  one line while the hatch is closed, and for a deposit that does not exist, was executed
+  under the exit root (escape with it instead) or was reclaimed already. Anyone may reclaim;
+  the Portal pays the depositor only.
 Failures raise `BridgeError` with one line (exit code 1).
 """
 
@@ -63,7 +74,9 @@ from bridge.inbox import BatchInbox
 from bridge.l1 import L1Client, L1Error, L1Rejected
 from bridge.portal import (
     DEFAULT_DEPOSIT_GAS,
+    DepositRecord,
     FinalizedWithdrawal,
+    KeyProof,
     OutputRootProof,
     Portal,
     TokenClaim,
@@ -79,11 +92,12 @@ from rollup.outputs import output_root
 from rollup.types import Address
 from rollup.withdrawals import DEPTH, Withdrawal, verify_tree_proof
 from services.devnet import AppRecord, DevnetState, is_running, read_state
+from services.keys import load_key
 from services.rpcclient import RpcCallError, RpcClient, RpcUnavailable
 from services.verifier import open_verifier
 from services.waiting import wait_until
 from vm.bridge import WITHDRAWAL_INITIATED_TOPIC, initiate_withdrawal_calldata
-from vm.commitment import StateTree
+from vm.commitment import Proof, StateTree
 from vm.contracts.bridged_token import balance_slot
 from vm.state import account_key, storage_key
 
@@ -98,6 +112,7 @@ __all__ = [
     "finalize",
     "bridge_status",
     "escape",
+    "reclaim",
     "rederive",
     "InboxUpTo",
     "status_bridge",
@@ -629,6 +644,7 @@ def bridge_status(target: BridgeTarget) -> dict[str, Any]:
         "batches": batches,
         "last_commit_time": last_commit,
         "escape_opens_after": None if last_commit is None else last_commit + terms.escape_window,
+        "escape_hatch_open": portal.escape_hatch_open(target.chain_id),  # no deposits then
         "exit_mode": None
         if exit_mode is None
         else {"batch": exit_mode[1], "root": _hex(exit_mode[0])},
@@ -713,17 +729,8 @@ def escape(
     assets = [a for a in [bytes(20), *tokens] if not portal.has_escaped(chain, who, a)]
     if not assets:
         raise BridgeError(f"account 0x{who.hex()} already escaped from chain {chain}")
-    replayer = rederive(target, batch, timeout)
-    head = replayer.head
-    expected = inbox.output(chain, batch)[0]
-    if output_root(head) != expected:
-        raise BridgeError(
-            f"the chain re-derived to block {head.number}, whose output root is "
-            f"not batch {batch}'s on the L1"
-        )
-    tree = StateTree(replayer.world.items())
-    if tree.root != head.state_root:
-        raise BridgeError("the re-derived state does not hash to its block's state root")
+    exit_state = _exit_state(target, inbox, batch, timeout)
+    tree = exit_state.tree
     paid: dict[str, int] = {}
     value: bytes = b""  # no ETH claimed
     siblings: Sequence[bytes] = ()
@@ -741,16 +748,40 @@ def escape(
     if not paid:
         raise BridgeError(
             f"account 0x{who.hex()} holds nothing to claim on chain {chain} as of "
-            f"block {head.number} (batch {batch})"
+            f"block {exit_state.block} (batch {batch})"
         )
-    output = OutputRootProof(head.state_root, head.withdrawals_root, replayer.head_hash)
-    tx = portal.escape(chain, output, who, value, siblings, claims)
+    tx = portal.escape(chain, exit_state.output, who, value, siblings, claims)
     return {
         "escape_tx": _hex(tx),
         "account": _hex(who),
         "paid": paid,
         "seconds": round(time.monotonic() - started, 3),
     }
+
+
+@dataclass(frozen=True, slots=True)
+class _ExitState:
+    """The state under an exit batch's output root, re-derived from the L1 and the DA data."""
+
+    tree: StateTree
+    output: OutputRootProof
+    block: int  # the batch's last block
+
+
+def _exit_state(target: BridgeTarget, inbox: BatchInbox, batch: int, timeout: float) -> _ExitState:
+    """Re-derive the chain up to `batch` and check it against that batch's output root."""
+    replayer = rederive(target, batch, timeout)
+    head = replayer.head
+    if output_root(head) != inbox.output(target.chain_id, batch)[0]:
+        raise BridgeError(
+            f"the chain re-derived to block {head.number}, whose output root is "
+            f"not batch {batch}'s on the L1"
+        )
+    tree = StateTree(replayer.world.items())
+    if tree.root != head.state_root:
+        raise BridgeError("the re-derived state does not hash to its block's state root")
+    output = OutputRootProof(head.state_root, head.withdrawals_root, replayer.head_hash)
+    return _ExitState(tree, output, head.number)
 
 
 def account_balance(value: bytes) -> int:
@@ -780,6 +811,61 @@ def _exit_batch(portal: Portal, inbox: BatchInbox, l1: L1Client, chain: int) -> 
             f"{opens_after} (in {opens_after - now + 1} s)"
         )
     return count - 1
+
+
+# ---- reclaim -------------------------------------------------------------------------------
+
+NEXT_DEPOSIT_KEY = b"\x0d"  # vm/bridge.py: the chain's next deposit nonce to execute
+
+
+def reclaim(
+    target: BridgeTarget, nonce: int, key: str = DEFAULT_KEY, timeout: float = DEFAULT_TIMEOUT
+) -> dict[str, Any]:
+    """Pay deposit `nonce` back to its L1 depositor, the chain's exit root not having executed
+    it; see the module docstring."""
+    l1 = L1Client(target.l1_rpc, key)
+    portal, inbox = Portal(l1, target.portal), BatchInbox(l1, target.inbox)
+    chain = target.chain_id
+    _check_reclaimable(portal, chain, nonce)
+    batch = _exit_batch(portal, inbox, l1, chain)
+    record = portal.deposit_record(chain, nonce, target.from_block)
+    if record.hash != portal.deposit_hash(chain, nonce):
+        raise BridgeError(f"deposit {nonce} of chain {chain}: its log does not match the Portal")
+    exit_state = _exit_state(target, inbox, batch, timeout)
+    proof = exit_state.tree.prove(NEXT_DEPOSIT_KEY)
+    executed = int.from_bytes(proof.value or b"", "big")
+    if nonce < executed:
+        raise BridgeError(
+            f"deposit {nonce} of chain {chain} was executed by the exit root (batch {batch}, "
+            f"block {exit_state.block}): its value is on the chain, exit with `rollup bridge "
+            "escape`"
+        )
+    tx = portal.reclaim_deposit(chain, nonce, exit_state.output, _key_proof(proof), record)
+    return _reclaim_answer(tx, record)
+
+
+def _check_reclaimable(portal: Portal, chain: int, nonce: int) -> None:
+    """Refuse, before anything is re-derived, a deposit that does not exist or was paid back."""
+    count = portal.chain(chain).deposit_count
+    if nonce >= count:
+        raise BridgeError(f"chain {chain} has no deposit {nonce} (it has {count})")
+    if portal.is_reclaimed(chain, nonce):
+        raise BridgeError(f"deposit {nonce} of chain {chain} is already reclaimed")
+
+
+def _key_proof(proof: Proof) -> KeyProof:
+    """vm/commitment.py's proof of a key (present or absent) as the Portal takes it."""
+    if proof.value is not None:
+        return KeyProof(proof.value, proof.siblings)
+    other = proof.other_key_hash or bytes(32)
+    return KeyProof(b"", proof.siblings, other, proof.other_value)
+
+
+def _reclaim_answer(tx: bytes, record: DepositRecord) -> dict[str, Any]:
+    """The command's answer: what the depositor got back, in wei or in an L1 token."""
+    if record.l1_token == bytes(20):
+        return {"reclaim_tx": _hex(tx), "amount": record.eth_amount, "token": None}
+    return {"reclaim_tx": _hex(tx), "amount": record.token_amount, "token": _hex(record.l1_token)}
 
 
 def rederive(target: BridgeTarget, batch: int, timeout: float) -> Replayer:
@@ -836,7 +922,9 @@ class InboxUpTo:
 
 
 def add_bridge_parser(sub: Any, data_dir_option: Callable[[argparse.ArgumentParser], None]) -> None:
-    bridge = sub.add_parser("bridge", help="deposit, withdraw, finalize, escape: the L1 bridge")
+    bridge = sub.add_parser(
+        "bridge", help="deposit, withdraw, finalize, escape, reclaim: the L1 bridge"
+    )
     commands = bridge.add_subparsers(dest="bridge_command", required=True, metavar="COMMAND")
     key_help = (
         "the private key that signs, on the L1 and the app chain (default: dev account "
@@ -849,8 +937,15 @@ def add_bridge_parser(sub: Any, data_dir_option: Callable[[argparse.ArgumentPars
         parser: argparse.ArgumentParser = commands.add_parser(name, help=help_text)
         parser.add_argument("app", metavar="APP", help="an app of the devnet: name or directory")
         if name != "status":
-            parser.add_argument(
+            signer = parser.add_mutually_exclusive_group()
+            signer.add_argument(
                 "--key", type=_key, default=DEFAULT_KEY, metavar="HEX", help=key_help
+            )
+            signer.add_argument(
+                "--key-file",
+                type=Path,
+                metavar="F",
+                help="read the key from F (mode 0600), so it is on no command line",
             )
             parser.add_argument(
                 "--timeout",
@@ -937,9 +1032,18 @@ def add_bridge_parser(sub: Any, data_dir_option: Callable[[argparse.ArgumentPars
         "anyone may exit any account, always to that account",
     )
 
+    back = command(
+        "reclaim",
+        "pay a deposit the chain's exit root did not execute back to its L1 depositor",
+        _cmd_reclaim,
+    )
+    back.add_argument("nonce", type=_amount, metavar="NONCE", help="the deposit's Portal nonce")
+
 
 def _run(args: argparse.Namespace, handler: Callable[[argparse.Namespace], Any]) -> int:
     with _one_line():
+        if getattr(args, "key_file", None) is not None:
+            args.key = "0x" + load_key(args.key_file).hex()
         result = handler(args)
     if args.json:
         print(json.dumps(result))
@@ -1010,6 +1114,10 @@ def _cmd_escape(args: argparse.Namespace) -> dict[str, Any]:
     return escape(
         open_target(args.data_dir, args.app), args.token, args.account, args.key, args.timeout
     )
+
+
+def _cmd_reclaim(args: argparse.Namespace) -> dict[str, Any]:
+    return reclaim(open_target(args.data_dir, args.app), args.nonce, args.key, args.timeout)
 
 
 # ---- argument types ----

@@ -29,7 +29,9 @@ interface IERC20Like {
 ///            since that commitment (rollup/withdrawals.py builds the tree)
 ///   escape   when a chain has committed nothing for its escape window, anyone may pay out an
 ///            account's ETH and bridged tokens as of the chain's last output root, proven with
-///            StateProof.sol; the chain is in exit mode from then on, for good
+///            StateProof.sol; the chain is in exit mode from then on, for good. While the hatch
+///            is open the chain takes no deposits, and every deposit the exit root did not
+///            execute is paid back to its L1 depositor by reclaimDeposit
 ///   settle   value sent between two apps over the bus moves from the source's balance to
 ///            the destination's, proven under the source's state
 ///
@@ -53,6 +55,8 @@ contract Portal {
     /// The app chains' system accounts, 0x...0f0000 to 0x...0f00ff (the bus escrow among
     /// them): no one may escape with their balances.
     uint160 internal constant SYSTEM_ACCOUNTS = 0x0f00;
+    /// The app chains' state key of the next deposit nonce to execute (vm/bridge.py).
+    bytes internal constant NEXT_DEPOSIT_KEY = hex"0d";
 
     // ---- state ----
 
@@ -97,6 +101,25 @@ contract Portal {
         bytes32[] siblings;
     }
 
+    /// A state key's value under a state root (vm/commitment.py's Proof), or its absence
+    /// (`value` empty): the walk then ends on an empty subtree, or on another key's leaf
+    /// (`otherKeyHash` not 0, with `otherValue`).
+    struct KeyProof {
+        bytes value;
+        bytes32[] siblings;
+        bytes32 otherKeyHash;
+        bytes otherValue;
+    }
+
+    /// What a deposit escrowed, and from whom: its L1 caller (never aliased), which a reclaim
+    /// pays back.
+    struct DepositRecord {
+        address sender;
+        uint256 ethAmount;
+        address l1Token;
+        uint256 tokenAmount;
+    }
+
     IBatchInbox public immutable inbox;
     address public immutable owner;
 
@@ -111,6 +134,8 @@ contract Portal {
         escaped;
     /// source => destination => the source's bus counter settled so far
     mapping(uint64 src => mapping(uint64 dst => uint256)) public settled;
+    /// chain => deposit nonce => keccak256(abi.encode(DepositRecord)); 0 once reclaimed
+    mapping(uint64 chainId => mapping(uint64 nonce => bytes32)) public depositHash;
 
     bool private transient entered;
 
@@ -136,6 +161,14 @@ contract Portal {
         uint256 amount
     );
     event Settled(uint64 indexed src, uint64 indexed dst, uint256 counter, uint256 amount);
+    event DepositReclaimed(
+        uint64 indexed chainId,
+        uint64 indexed nonce,
+        address indexed sender,
+        uint256 ethAmount,
+        address l1Token,
+        uint256 tokenAmount
+    );
 
     // ---- errors ----
 
@@ -172,6 +205,11 @@ contract Portal {
     error PaymentFailed(address payee, uint256 amount);
     error SameChain(uint64 chainId);
     error NothingToSettle(uint64 src, uint64 dst, uint256 counter, uint256 settledSoFar);
+    error EscapeHatchOpen(uint64 chainId, uint256 openedAfter);
+    error UnknownDeposit(uint64 chainId, uint64 nonce, uint64 depositCount);
+    error DepositExecuted(uint64 chainId, uint64 nonce, uint256 nextNonce);
+    error AlreadyReclaimed(uint64 chainId, uint64 nonce);
+    error BadDepositRecord(uint64 chainId, uint64 nonce);
 
     modifier nonReentrant() {
         if (entered) revert Reentered();
@@ -262,6 +300,9 @@ contract Portal {
         bytes calldata data
     ) private {
         uint64 nonce = chains[chainId].depositCount++;
+        // what a reclaim pays back if the chain never executes it (msg.value: 0 for tokens)
+        depositHash[chainId][nonce] =
+            keccak256(abi.encode(msg.sender, msg.value, l1Token, tokenAmount));
         bytes memory opaque = abi.encodePacked(head, l1Token, tokenAmount, decimals, symbol, data);
         emit TransactionDeposited(chainId, nonce, l2Sender(msg.sender), opaque);
     }
@@ -430,7 +471,7 @@ contract Portal {
         ExitMode storage mode = exitMode[chainId];
         if (mode.outputRoot != 0) return mode.outputRoot;
         Chain storage chain = _requireRegistered(chainId);
-        uint256 opensAfter = uint256(inbox.lastCommitTime(chainId)) + chain.escapeWindow;
+        uint256 opensAfter = _hatchOpensAfter(chainId, chain);
         if (block.timestamp <= opensAfter) revert EscapeNotOpen(chainId, opensAfter);
         uint64 count = inbox.batchCount(chainId);
         if (count == 0) revert NoOutput(chainId);
@@ -478,6 +519,90 @@ contract Portal {
     function _markEscaped(uint64 chainId, address account, address asset) private {
         if (escaped[chainId][account][asset]) revert AlreadyEscaped(chainId, account, asset);
         escaped[chainId][account][asset] = true;
+    }
+
+    // =========================================================================================
+    // deposits the exit root did not execute
+    // =========================================================================================
+
+    /// Pay deposit `nonce` of `chainId` back to its L1 depositor, once, when the chain's exit
+    /// root did not execute it: `next` proves the chain's next deposit nonce (state key 0x0d;
+    /// absent: 0) under the exit root's state, and `nonce` is at or past it. Enters exit mode
+    /// like `escape`. Anyone may call it; it pays `d.sender` only.
+    function reclaimDeposit(
+        uint64 chainId,
+        uint64 nonce,
+        OutputRootProof calldata p,
+        KeyProof calldata next,
+        DepositRecord calldata d
+    ) external nonReentrant {
+        bytes32 root = _enterExitMode(chainId);
+        bytes32 given = outputRootOf(p);
+        if (given != root) revert BadOutputRootProof(chainId, root, given);
+        uint256 executed = _nextDepositNonce(p.stateRoot, next);
+        if (nonce < executed) revert DepositExecuted(chainId, nonce, executed);
+        _takeDepositRecord(chainId, nonce, d);
+        _debitEth(chainId, d.ethAmount);
+        if (d.tokenAmount > 0) _debitToken(chainId, d.l1Token, d.tokenAmount);
+        emit DepositReclaimed(chainId, nonce, d.sender, d.ethAmount, d.l1Token, d.tokenAmount);
+        if (d.tokenAmount > 0) _pushToken(d.l1Token, d.sender, d.tokenAmount);
+        if (d.ethAmount > 0) {
+            (bool ok,) = d.sender.call{value: d.ethAmount}("");
+            if (!ok) revert PaymentFailed(d.sender, d.ethAmount);
+        }
+    }
+
+    /// Was deposit `nonce` of `chainId` paid back by `reclaimDeposit`?
+    function isReclaimed(uint64 chainId, uint64 nonce) public view returns (bool) {
+        return nonce < chains[chainId].depositCount && depositHash[chainId][nonce] == 0;
+    }
+
+    /// Check `d` against what the deposit recorded, then clear the record (the mark of a
+    /// reclaim, refunded as cleared storage).
+    function _takeDepositRecord(uint64 chainId, uint64 nonce, DepositRecord calldata d) private {
+        uint64 count = chains[chainId].depositCount;
+        if (nonce >= count) revert UnknownDeposit(chainId, nonce, count);
+        bytes32 recorded = depositHash[chainId][nonce];
+        if (recorded == 0) revert AlreadyReclaimed(chainId, nonce);
+        if (keccak256(abi.encode(d)) != recorded) revert BadDepositRecord(chainId, nonce);
+        delete depositHash[chainId][nonce];
+    }
+
+    /// The chain's next deposit nonce under `stateRoot`: the proven value of key 0x0d, or 0
+    /// when `next` proves the key absent (no deposit executed yet).
+    function _nextDepositNonce(bytes32 stateRoot, KeyProof calldata next)
+        private
+        pure
+        returns (uint256)
+    {
+        if (next.value.length != 0) {
+            _proveState(stateRoot, NEXT_DEPOSIT_KEY, next.value, next.siblings);
+            return _word(next.value);
+        }
+        if (!_provesAbsent(stateRoot, keccak256(NEXT_DEPOSIT_KEY), next)) {
+            revert BadStateProof(NEXT_DEPOSIT_KEY);
+        }
+        return 0;
+    }
+
+    /// The walk along `keyHash` ends on an empty subtree or on another key's leaf sharing the
+    /// walked prefix (vm/commitment.py's verify_proof): the trie holds no `keyHash`.
+    function _provesAbsent(bytes32 stateRoot, bytes32 keyHash, KeyProof calldata next)
+        private
+        pure
+        returns (bool)
+    {
+        if (next.siblings.length > 256) return false;
+        bytes32 node = 0; // an empty subtree
+        if (next.otherKeyHash != 0) {
+            uint256 shift = 256 - next.siblings.length; // the bits below the walked prefix
+            bytes32 other = next.otherKeyHash;
+            if (other == keyHash || uint256(other) >> shift != uint256(keyHash) >> shift) {
+                return false;
+            }
+            node = StateProof.leafHash(other, next.otherValue);
+        }
+        return StateProof.fold(keyHash, node, next.siblings) == stateRoot;
     }
 
     // =========================================================================================
@@ -560,11 +685,29 @@ contract Portal {
         if (!chain.registered) revert ChainNotRegistered(chainId);
     }
 
-    /// Registered and not in exit mode: deposits would never be paid out of an exited chain.
+    /// Registered, not in exit mode and its escape hatch closed: a deposit taken once anyone
+    /// may fix the exit root would be in no exit root.
     function _requireLive(uint64 chainId) private view {
-        _requireRegistered(chainId);
+        Chain storage chain = _requireRegistered(chainId);
         ExitMode storage mode = exitMode[chainId];
         if (mode.outputRoot != 0) revert ChainInExitMode(chainId, mode.batchIndex);
+        if (escapeHatchOpen(chainId)) {
+            revert EscapeHatchOpen(chainId, _hatchOpensAfter(chainId, chain));
+        }
+    }
+
+    /// True when anyone may start exit mode (`_enterExitMode`): the chain committed an output
+    /// and nothing since for its escape window. A new commitment closes it again.
+    function escapeHatchOpen(uint64 chainId) public view returns (bool) {
+        Chain storage chain = chains[chainId];
+        if (!chain.registered) return false;
+        // the clock first: on a live chain that is the only call to the inbox
+        if (block.timestamp <= _hatchOpensAfter(chainId, chain)) return false;
+        return inbox.batchCount(chainId) > 0;
+    }
+
+    function _hatchOpensAfter(uint64 chainId, Chain storage chain) private view returns (uint256) {
+        return uint256(inbox.lastCommitTime(chainId)) + chain.escapeWindow;
     }
 
     function _proveState(

@@ -12,7 +12,10 @@ withdrawal delay, a 60 s escape window).
 - The escape hatch: refused while the chain commits; with the native app's node stopped
   (SIGSTOP: the supervisor would restart a killed one) and the escape window passed on the
   L1 (`evm_increaseTime`), a user exits once with its ETH and bridged tokens, re-derived from
-  the L1 and the DA data alone; a second exit is refused.
+  the L1 and the DA data alone; a second exit is refused. Deposits made while the node is
+  stopped (never included) are refused once the hatch is open, and `rollup bridge reclaim`
+  pays those made before back to their L1 depositors, exactly, once; a deposit the exit root
+  executed cannot be reclaimed.
 Genesis dev balances are not backed on the L1, so every withdrawal and escape spends what a
 deposit brought. The commands run in process (`services.cli.main`, the entry point of
 `rollup`), except where the exit code and the one-line message of the real process are
@@ -38,7 +41,8 @@ from eth_account import Account
 from web3 import Web3
 
 from bridge.inbox import BatchInbox
-from bridge.l1 import L1Client
+from bridge.l1 import L1Client, L1Rejected
+from bridge.portal import Portal, SentDeposit
 from bridge.solc import compile_files
 from rollup.crypto import keccak
 from rollup.deposits import bridged_token_address
@@ -226,6 +230,7 @@ def test_bridge_status_and_rollup_status_show_the_bridge(devnet: Devnet, app: st
     assert deposits["included"] == deposits["sent"]
     assert status["l1_origin"]["number"] > 0 and status["eth_balance"] > 0
     assert status["batches"] >= 1 and status["exit_mode"] is None
+    assert status["escape_hatch_open"] is False
 
     out = io.StringIO()
     with redirect_stdout(out):
@@ -335,6 +340,13 @@ def test_a_bridged_token_withdrawn_is_paid_in_the_l1_token(
     ).ok()
     bridged = "0x" + bridged_token_address(_raw(token)).hex()
     assert devnet.token_balance(app, bridged, user.address) == 100_000
+    key_file = devnet.data_dir / "user.key"  # the same key, on no command line
+    key_file.write_text(user.key.hex())
+    key_file.chmod(0o600)
+    devnet.bridge(
+        "withdraw", app, "--amount", "1", "--token", token, "--key-file", str(key_file), "--json"
+    ).ok()
+    assert devnet.token_balance(app, bridged, user.address) == 99_999
     done = devnet.bridge("finalize", app, started["withdrawal_hash"], "--json").ok()
     assert done["prove_tx"] is not None and done["finalize_tx"] != done["prove_tx"]
     assert devnet.l1_token_balance(token, target) == 200_000
@@ -368,11 +380,16 @@ def test_the_escape_hatch_pays_a_user_once_with_the_sequencer_stopped(
     os.kill(node, signal.SIGSTOP)  # the sequencer (and its poster) stop committing
     try:
         time.sleep(1.0)  # a commitment sent just before is mined by then
+        stranded = _stranded_deposits(devnet, token, user)
+        closed = devnet.bridge("reclaim", NATIVE, str(stranded[0].deposit.nonce), "--json")
+        assert closed.code == 1 and "escape hatch of chain 905301 is not open" in closed.err
         inbox = BatchInbox(L1Client(devnet.l1_rpc), _raw(devnet.inbox))
         opens_after = inbox.last_commit_time(CHAIN_IDS[NATIVE]) + 60
         now = int(devnet.w3.eth.get_block("latest")["timestamp"])
         devnet.l1("evm_increaseTime", max(opens_after - now + 2, 0))
         devnet.l1("evm_mine")
+        with pytest.raises(L1Rejected, match=rf"EscapeHatchOpen\({CHAIN_IDS[NATIVE]}, "):
+            _portal(devnet, ETH_DEPOSITOR).deposit_eth(CHAIN_IDS[NATIVE], _raw(user), 1)
 
         before = devnet.w3.eth.get_balance(Web3.to_checksum_address(user))
         result = devnet.bridge("escape", NATIVE, "--account", user, "--token", token, "--json").ok()
@@ -388,5 +405,56 @@ def test_the_escape_hatch_pays_a_user_once_with_the_sequencer_stopped(
         assert again.err.strip().splitlines() == [
             f"rollup: error: account {user} already escaped from chain {CHAIN_IDS[NATIVE]}"
         ]
+        _reclaim_the_stranded_deposits(devnet, token, user, stranded)
     finally:
         os.kill(node, signal.SIGCONT)
+
+
+STRANDED_ETH, STRANDED_TOKENS = 7 * ETHER // 4, 4_321
+ETH_DEPOSITOR = 6  # the dev account that makes the stranded ETH deposit (and nothing else)
+
+
+def _stranded_deposits(devnet: Devnet, token: str, user: str) -> list[SentDeposit]:
+    """An ETH and an ERC-20 deposit that the stopped sequencer never includes."""
+    chain = CHAIN_IDS[NATIVE]
+    eth = _portal(devnet, ETH_DEPOSITOR).deposit_eth(chain, _raw(user), STRANDED_ETH)
+    owner = _portal(devnet, 0)
+    owner.approve_token(_raw(token), STRANDED_TOKENS)
+    tokens = owner.deposit_erc20(chain, _raw(token), _raw(user), STRANDED_TOKENS)
+    return [eth, tokens]
+
+
+def _reclaim_the_stranded_deposits(
+    devnet: Devnet, token: str, user: str, stranded: list[SentDeposit]
+) -> None:
+    chain, eth, tokens = CHAIN_IDS[NATIVE], stranded[0].deposit, stranded[1].deposit
+    with pytest.raises(L1Rejected, match=rf"ChainInExitMode\({chain}, "):  # since the escape
+        _portal(devnet, ETH_DEPOSITOR).deposit_eth(chain, _raw(user), 1)
+
+    depositor = Web3.to_checksum_address(DEV_ADDRESSES[ETH_DEPOSITOR])
+    before = devnet.w3.eth.get_balance(depositor)
+    paid = devnet.bridge("reclaim", NATIVE, str(eth.nonce), "--json").ok()  # dev account 0 pays
+    assert paid.keys() == {"reclaim_tx", "amount", "token"}
+    assert (paid["amount"], paid["token"]) == (STRANDED_ETH, None)
+    assert devnet.w3.eth.get_balance(depositor) == before + STRANDED_ETH
+
+    owner = "0x" + DEV_ADDRESSES[0].hex()
+    held = devnet.l1_token_balance(token, owner)
+    paid = devnet.bridge("reclaim", NATIVE, str(tokens.nonce), "--json").ok()
+    assert (paid["amount"], paid["token"]) == (STRANDED_TOKENS, token)
+    assert devnet.l1_token_balance(token, owner) == held + STRANDED_TOKENS
+
+    again = devnet.bridge_process("reclaim", NATIVE, str(eth.nonce), "--json")
+    assert again.code == 1 and again.out == ""
+    assert again.err.strip().splitlines() == [
+        f"rollup: error: deposit {eth.nonce} of chain {chain} is already reclaimed"
+    ]
+    executed = devnet.bridge("reclaim", NATIVE, str(eth.nonce - 1), "--json")  # `last` above
+    assert executed.code == 1 and len(executed.err.strip().splitlines()) == 1
+    assert f"deposit {eth.nonce - 1} of chain {chain} was executed by the exit root" in (
+        executed.err
+    )
+
+
+def _portal(devnet: Devnet, dev_account: int) -> Portal:
+    return Portal(L1Client(devnet.l1_rpc, DEV_KEYS[dev_account]), _raw(devnet.portal))

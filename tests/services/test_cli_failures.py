@@ -48,6 +48,21 @@ CASES: dict[str, Case] = {
         "rollup up",
     ),
     "bridge: bad amount": (lambda d: ["bridge", "deposit", "tok", "--amount", "lots"], "amount"),
+    "bridge: key and key file": (
+        lambda d: (
+            ["bridge", "withdraw", "tok", "--amount", "1", "--key", "0x" + "11" * 32]
+            + ["--key-file", str(d / "k")]
+        ),
+        "not allowed with argument",
+    ),
+    "bridge: key file not a key": (
+        lambda d: ["bridge", "withdraw", "tok", "--amount", "1", "--key-file", str(d / "k")],
+        "private key",
+    ),
+    "bridge: no key file": (
+        lambda d: ["bridge", "withdraw", "tok", "--amount", "1", "--key-file", str(d / "none")],
+        "none",
+    ),
     "bridge status: no devnet": (
         lambda d: ["bridge", "status", "tok", "--data-dir", str(d / "data")],
         "rollup up",
