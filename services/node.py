@@ -18,6 +18,7 @@ import gc
 import logging
 import signal
 import sys
+import threading
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -35,7 +36,14 @@ from services.l1follow import L1Follower, L1FollowSettings, l1_settings, open_fo
 from services.logs import configure_logging
 from services.metrics import BusCollector, L1Collector, Metrics, PosterCollector, node_metrics
 from services.producer import BlockProducer
-from services.rpc.server import RpcAccess, RpcLimits, RpcServer, create_app, rpc_settings
+from services.rpc.server import (
+    NodeLoop,
+    RpcAccess,
+    RpcLimits,
+    RpcServer,
+    create_app,
+    rpc_settings,
+)
 from services.settings import add_arguments, load_settings, require, writable_dir
 from vm.bridge import next_deposit_nonce
 
@@ -80,7 +88,8 @@ async def serve(
     poster = DAService(node, da) if da is not None else None
     gate = poster.backlog.check if poster is not None else None
     rpc = RpcServer(node, producer, limits, admission_gate=gate, access=access, metrics=metrics)
-    app = create_app(rpc)
+    loop = asyncio.get_running_loop()
+    app = create_app(rpc, NodeLoop(loop))
     limits = limits or RpcLimits()
     # log_config=None: uvicorn's loggers go through ours (services/logs.py), not its own.
     config = uvicorn.Config(
@@ -98,7 +107,6 @@ async def serve(
     # Our handlers stop the server and then drain the writer; uvicorn's would re-raise the
     # signal after shutdown and kill the process before the in-flight writes finish.
     server.capture_signals = contextlib.nullcontext  # type: ignore[method-assign,assignment]
-    loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, lambda: setattr(server, "should_exit", True))
     producer.start()
@@ -114,7 +122,7 @@ async def serve(
     try:
         if service is not None:
             await service.start()
-        await server.serve()
+        await _serve_on_own_thread(server)
     finally:
         if service is not None:
             await service.stop()
@@ -124,6 +132,38 @@ async def serve(
         if poster is not None:
             poster.stop()
         node.close()
+
+
+async def _serve_on_own_thread(server: uvicorn.Server) -> None:
+    """Run the JSON-RPC transport on a thread and loop of its own until it stops: parsing
+    HTTP and WebSocket frames, routing and sending never hold up block production, which
+    keeps this loop (handlers hop here: services/rpc/server.py `NodeLoop`). Its failure to
+    start (a port in use) is raised here."""
+    loop = asyncio.get_running_loop()
+    done: asyncio.Future[None] = loop.create_future()
+
+    def finish(error: BaseException | None) -> None:
+        if done.done():
+            return
+        if error is None:
+            done.set_result(None)
+        else:
+            done.set_exception(error)
+
+    def run() -> None:
+        error: BaseException | None = None
+        try:
+            asyncio.run(server.serve())
+        except BaseException as exc:  # noqa: BLE001 - handed to the node's loop
+            error = exc
+        loop.call_soon_threadsafe(finish, error)
+
+    threading.Thread(target=run, name="rpc", daemon=True).start()
+    try:
+        await asyncio.shield(done)
+    except asyncio.CancelledError:
+        server.should_exit = True
+        raise
 
 
 def _follow_l1(

@@ -64,6 +64,7 @@ __all__ = [
     "RpcLimits",
     "RpcAccess",
     "RpcServer",
+    "NodeLoop",
     "create_app",
     "rpc_settings",
 ]
@@ -511,8 +512,31 @@ def _raw_param(params: Any) -> bytes:
     return raw
 
 
-def create_app(server: RpcServer) -> Starlette:
+class NodeLoop:
+    """The event loop the node's state lives on. The transport (uvicorn, Starlette) may run on
+    a thread of its own (services/node.py): then everything that touches the node hops to the
+    node's loop, and parsing HTTP, routing and sending never run on the loop that builds
+    blocks. With `loop=None` (or the same loop) nothing hops."""
+
+    def __init__(self, loop: asyncio.AbstractEventLoop | None = None) -> None:
+        self.loop = loop
+
+    async def run(self, work: Coroutine[Any, Any, Any]) -> Any:
+        if self.loop is None or self.loop is asyncio.get_running_loop():
+            return await work
+        return await asyncio.wrap_future(asyncio.run_coroutine_threadsafe(work, self.loop))
+
+    async def call(self, function: Callable[[], Any]) -> Any:
+        async def run() -> Any:
+            return function()
+
+        return await self.run(run())
+
+
+def create_app(server: RpcServer, node_loop: NodeLoop | None = None) -> Starlette:
+    """`node_loop`: where the node runs, when the transport has a thread of its own."""
     large_bodies = asyncio.Semaphore(1)
+    node = node_loop or NodeLoop()
 
     async def rpc_endpoint(request: Request) -> Response:
         header = request.headers.get("content-length", "")
@@ -530,18 +554,18 @@ def create_app(server: RpcServer) -> Starlette:
                 body = orjson.dumps(_response(None, error=InvalidRequest("request body too large")))
                 return Response(body, headers=_JSON)
             client = request.client.host if request.client is not None else ""
-            out = await server.handle_body(
-                received, origin=request.headers.get("origin"), client=client
+            out = await node.run(
+                server.handle_body(received, origin=request.headers.get("origin"), client=client)
             )
         return Response(out or b"", headers=_JSON)
 
     async def websocket_endpoint(socket: WebSocket) -> None:
-        session = server.hub.open(server.limits.ws_max_queue)
+        session = await node.call(lambda: server.hub.open(server.limits.ws_max_queue))
         if session is None:
             await socket.close(code=1013, reason="too many connections; try again later")
             return
         await socket.accept()
-        sender = asyncio.create_task(_pump(socket, session))
+        sender = asyncio.create_task(_pump(socket, session, node))
         origin, client = socket.headers.get("origin"), f"ws:{id(session)}"
         try:
             while not session.overflowed:
@@ -549,19 +573,21 @@ def create_app(server: RpcServer) -> Starlette:
                 if message["type"] == "websocket.disconnect":
                     break
                 body = message.get("bytes") or (message.get("text") or "").encode()
-                out = await server.handle_body(body, session, origin, client)
-                if out is not None and not session.overflowed:
-                    await session.queue.put(out.decode())
+                await node.run(_answer(server, body, session, origin, client))
         except WebSocketDisconnect:
             pass
         finally:
-            session.close()
+            await node.call(session.close)
             sender.cancel()
 
+    def health_body() -> bytes:
+        n = server.node
+        return orjson.dumps(
+            {"chain_id": n.chain_id, "head": n.committed.number, "pool": len(n.mempool)}
+        )
+
     async def health(_request: Request) -> Response:
-        node = server.node
-        body = {"chain_id": node.chain_id, "head": node.committed.number, "pool": len(node.mempool)}
-        return Response(orjson.dumps(body), headers=_JSON)
+        return Response(await node.call(health_body), headers=_JSON)
 
     access = server.access
 
@@ -569,7 +595,8 @@ def create_app(server: RpcServer) -> Starlette:
         origin = request.headers.get("origin")
         if origin is not None and origin not in access.trusted_origins:
             return Response(METRICS_REFUSED, status_code=403, media_type="text/plain")
-        return Response(server.metrics.render(), headers={"content-type": CONTENT_TYPE})
+        text = await node.call(server.metrics.render)
+        return Response(text, headers={"content-type": CONTENT_TYPE})
 
     return Starlette(
         routes=[
@@ -606,11 +633,20 @@ async def _read_body(request: Request, limit: int) -> bytes | None:
     return b"".join(chunks)
 
 
-async def _pump(socket: WebSocket, session: Subscriptions) -> None:
+async def _answer(
+    server: RpcServer, body: bytes, session: Subscriptions, origin: str | None, client: str
+) -> None:
+    """One WebSocket message, on the node's loop: its answer joins the session's queue."""
+    out = await server.handle_body(body, session, origin, client)
+    if out is not None and not session.overflowed:
+        await session.queue.put(out.decode())
+
+
+async def _pump(socket: WebSocket, session: Subscriptions, node: NodeLoop) -> None:
     """Send answers and notifications in order; close a connection that fell too far behind
-    or stopped reading."""
+    or stopped reading. The queue is the node's: it is read on the node's loop."""
     while True:
-        text = await session.queue.get()
+        text = await node.run(session.queue.get())
         if session.overflowed or text is None:
             await _close(socket, "subscription queue full: reading too slowly")
             return
@@ -618,7 +654,7 @@ async def _pump(socket: WebSocket, session: Subscriptions) -> None:
             await asyncio.wait_for(socket.send_text(text), SEND_TIMEOUT)
         except TimeoutError:
             session.overflowed = True
-            session.close()
+            await node.call(session.close)
             await _close(socket, "not reading")
             return
 

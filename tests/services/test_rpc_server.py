@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import gc
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -16,6 +17,7 @@ from typing import Any
 import orjson
 import pytest
 from eth_account import Account
+from starlette.testclient import TestClient
 
 from rollup.crypto import keccak
 from rollup.genesis import DEV_KEYS
@@ -23,7 +25,7 @@ from rollup.transactions import MAX_TX_GAS
 from sequencer.node import Sequencer
 from services.node import open_node, tune_gc
 from services.producer import BlockProducer
-from services.rpc.server import RpcLimits, RpcServer
+from services.rpc.server import NodeLoop, RpcLimits, RpcServer, create_app
 from services.scaffold import scaffold
 from vm.state import get_account
 
@@ -331,3 +333,43 @@ def test_a_due_block_goes_before_a_flood_of_requests(fresh_node):
 async def wait_until_built(node: Sequencer, number: int) -> None:
     while node.head.number < number:
         await asyncio.sleep(0.001)
+
+
+def test_the_transport_on_its_own_thread_hops_to_the_node_loop(fresh_node):
+    """As services/node.py runs it: uvicorn and Starlette on a thread of their own, every
+    touch of the node (HTTP, WebSocket, health, metrics) on the node's loop."""
+    node_loop = asyncio.new_event_loop()
+    thread = threading.Thread(target=node_loop.run_forever, name="node-loop", daemon=True)
+    thread.start()
+    producer = BlockProducer(fresh_node, 1)
+
+    async def start() -> None:
+        producer.start()
+
+    asyncio.run_coroutine_threadsafe(start(), node_loop).result(RUN_TIMEOUT)
+    server = RpcServer(fresh_node, producer)
+    where: list[str] = []
+    handle_body = server.handle_body
+
+    async def watched(*args: Any, **kwargs: Any) -> bytes | None:
+        where.append(threading.current_thread().name)
+        return await handle_body(*args, **kwargs)
+
+    server.handle_body = watched  # type: ignore[method-assign]
+    try:
+        with TestClient(create_app(server, NodeLoop(node_loop)), "http://127.0.0.1") as client:
+            raw = signed_transfer(fresh_node, 7)
+            sent = client.post("/", json=call("eth_sendRawTransaction", [raw])).json()
+            assert sent["result"] == "0x" + tx_hash_of(raw).hex()
+            assert fresh_node.committed.number == 1  # answered once durable
+            with client.websocket_connect("ws://127.0.0.1/") as socket:
+                socket.send_json(call("eth_blockNumber"))
+                assert socket.receive_json()["result"] == "0x1"
+            assert client.get("/health").json()["head"] == 1
+            assert "rollup_" in client.get("/metrics").text
+    finally:
+        asyncio.run_coroutine_threadsafe(producer.stop(), node_loop).result(RUN_TIMEOUT)
+        node_loop.call_soon_threadsafe(node_loop.stop)
+        thread.join(RUN_TIMEOUT)
+        node_loop.close()
+    assert where == ["node-loop", "node-loop"]  # the POST and the WebSocket message
