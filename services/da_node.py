@@ -10,6 +10,12 @@ round trips release the GIL.
 
     DATA/da/                 the local backend's store (objects + index), read by verifiers
     DATA/da-poster.sqlite    the poster's record of its commitments and finalized head
+The operator may pause the poster (`DAService.pause`, the node's admin_pauseDA): it then posts
+nothing, neither batches nor the heartbeat blocks' commitments, while blocks keep being made;
+`resume` goes on from the L1 inbox's position, where it stopped. The pause is not recorded: a
+restarted node posts again. While paused the backlog grows and admission refuses new
+transactions once it passes its bounds (`Backlog`). The admin methods find a node's service
+with `da_service_of` (each `DAService` registers itself on its node when built).
 Its settings are the [da] section of the one settings model (services/settings.py: flags,
 the environment the devnet sets, rollup.toml) and the L1's URL, [l1] rpc. The batcher's key
 is named by its key file (--batcher-key-file: mode 0600, services/keys.py), never given
@@ -21,9 +27,11 @@ from __future__ import annotations
 
 import logging
 import os
+import threading
+import weakref
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from bridge.inbox import BatchInbox
 from bridge.l1 import L1Client
@@ -40,9 +48,31 @@ from services.metrics import POST_BUCKETS, Durations
 if TYPE_CHECKING:
     from services.settings import DABackendName, DAMode, Settings
 
-__all__ = ["DASettings", "DAService", "da_settings", "open_backend"]
+__all__ = [
+    "DASettings",
+    "DAService",
+    "PausablePoster",
+    "da_service_of",
+    "da_settings",
+    "open_backend",
+    "register_da_service",
+]
 
 log = logging.getLogger(__name__)
+
+PAUSE_WAIT_S = 30.0  # how long `pause` waits for a posting cycle in flight to end
+
+# each node's DA service, for the admin methods (which get the node only)
+_SERVICES: weakref.WeakKeyDictionary[Sequencer, DAService] = weakref.WeakKeyDictionary()
+
+
+def register_da_service(node: Sequencer, service: DAService) -> None:
+    _SERVICES[node] = service
+
+
+def da_service_of(node: Sequencer) -> DAService | None:
+    """The DA service of `node`, None when it posts nothing."""
+    return _SERVICES.get(node)
 
 
 @dataclass(frozen=True, slots=True)
@@ -134,6 +164,38 @@ class _NodeChain:
         return 0 if block is None else len(block.transactions)
 
 
+class PausablePoster(Poster):
+    """A poster the operator can pause: while paused its cycles do nothing (no batch, no
+    finality reads); resumed, the next cycle reads the inbox's position and goes on."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._paused = threading.Event()
+        self._cycle = threading.Lock()  # held by a cycle: `pause` waits for the one in flight
+
+    @property
+    def paused(self) -> bool:
+        return self._paused.is_set()
+
+    def step(self) -> bool:
+        with self._cycle:
+            if self._paused.is_set():
+                return False
+            return super().step()
+
+    def pause(self, wait_s: float = PAUSE_WAIT_S) -> bool:
+        """Stop posting; True once no cycle is in flight (False: one still runs after
+        `wait_s`, and it is the last)."""
+        self._paused.set()
+        if not self._cycle.acquire(timeout=wait_s):
+            return False
+        self._cycle.release()
+        return True
+
+    def resume(self) -> None:
+        self._paused.clear()
+
+
 class DAService:
     """The poster thread of one node, its back-pressure gate, and the heads it publishes."""
 
@@ -148,7 +210,7 @@ class DAService:
         self.store = PosterStore(settings.data_dir / "da-poster.sqlite")
         node.posted = self.store  # withdrawal proofs name the output root that covers them
         config = settings.poster
-        self.poster = Poster(
+        self.poster = PausablePoster(
             node.chain_id,
             _NodeBlocks(node),
             self.backend,
@@ -166,6 +228,23 @@ class DAService:
         )
         self.post_seconds = Durations(POST_BUCKETS)  # written by the poster's thread only
         self.poster.on_posted = self.post_seconds.observe
+        register_da_service(node, self)
+
+    @property
+    def paused(self) -> bool:
+        return self.poster.paused
+
+    def pause(self) -> bool:
+        """Post nothing more (see the module docstring); False if a cycle in flight did not
+        end within PAUSE_WAIT_S (it is the last one)."""
+        if not self.poster.paused:
+            log.warning("DA poster of chain %d paused by the operator", self.node.chain_id)
+        return self.poster.pause()
+
+    def resume(self) -> None:
+        if self.poster.paused:
+            log.warning("DA poster of chain %d resumed by the operator", self.node.chain_id)
+        self.poster.resume()
 
     def _publish(self, safe: int, finalized: int) -> None:
         self.node.safe_head, self.node.finalized_head = safe, finalized

@@ -13,7 +13,18 @@ from typing import Any
 from fastapi import APIRouter, Depends, FastAPI, Request
 from fastapi.middleware import Middleware
 
-from services.admin import apps, da, dashboard, explorer, logs, stream, targets
+from services.admin import (
+    apps,
+    bridge,
+    bus,
+    da,
+    dashboard,
+    explorer,
+    logs,
+    stream,
+    targets,
+    upgrades,
+)
 from services.admin.errors import NodeUnavailable
 from services.admin.events import EventLog
 from services.admin.fleet import Fleet, Nodes
@@ -43,14 +54,16 @@ def create_app(
     """The API over `fleet`, accepting `tokens`, for requests whose Host is one of `hosts`;
     the fleet sampled every `sample_interval` seconds (its nodes' metrics by `scrape_node`).
     With `nodes` (the fleet's nodes themselves) it also serves what it reads of a node
-    directly: the explorer (pool, blocks, transactions), the DA poster and the logs."""
+    directly: the explorer (pool, blocks, transactions), the DA poster (and its pause), the
+    bus's channels and messages, the native upgrades, the bridge and the logs."""
     events = EventLog()
     sampler = Sampler(fleet, events, sample_interval, scrape_node)
     app = FastAPI(
         title=TITLE,
         version=VERSION,
         description="Operate the apps of a devnet: see them, stop, start or restart their nodes, "
-        "pause and resume their sequencers; their pools, blocks, transactions, DA and logs.",
+        "pause and resume their sequencers and DA posters; their pools, blocks, transactions, "
+        "DA, bus, upgrades, bridge and logs.",
         middleware=[Middleware(HostCheck, hosts=hosts)],
         lifespan=lambda _: _sampling(sampler, events),
         docs_url=None,  # dashboard.py serves /docs without a CDN
@@ -58,12 +71,14 @@ def create_app(
     )
     app.state.fleet, app.state.tokens = fleet, tokens
     app.state.idempotency = IdempotencyStore()
+    app.state.upgrades = upgrades.UpgradeJournal()
     app.state.events, app.state.stream_slots = events, StreamSlots()
     install_problem_handlers(app)
     app.include_router(apps.router)
     if nodes is not None:
         app.state.nodes = nodes
-        for router in (explorer.router, da.router, logs.router, targets.router):
+        routers = (explorer.router, da.router, logs.router, targets.router)
+        for router in (*routers, da.control_router, bus.router, upgrades.router, bridge.router):
             app.include_router(router)
     app.include_router(stream.router)
     app.include_router(_probes())

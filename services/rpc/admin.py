@@ -14,6 +14,17 @@ cannot call them (services/rpc/server.py).
     admin_dropTransaction(token, hash)  {dropped: [hash, ...]}: the pooled transaction and its
                                  sender's later nonces (waiters hear TxDropped); ResourceNotFound
                                  (-32001) when the pool does not hold it
+    admin_pauseDA(token)         the DA poster posts nothing (no batch, no heartbeat's
+                                 commitment) until resumed; blocks go on. {paused, settled,
+                                 posted, head}: `settled` false when a posting cycle in flight
+                                 had not ended after 30 s (it is the last). ResourceNotFound when
+                                 the node runs no poster. A worker thread: it waits for that cycle
+    admin_resumeDA(token)        post again, from where the L1 inbox says it stopped
+    admin_upgrades(token)        {app, owner, codeHash, source, pending: [{app, height,
+                                 codeHash, source}]}: the native app's code and its scheduled
+                                 upgrades (vm/native/upgrades.py); codeHash and source null and
+                                 `pending` empty for an EVM app
+`admin_status` also says `da_paused` (null without a poster).
 """
 
 from __future__ import annotations
@@ -23,11 +34,15 @@ import hmac
 import time
 from typing import Any
 
+from rollup import rlp
+from rollup.crypto import keccak
 from rollup.errors import InvalidParams, ResourceNotFound, Unauthorized
 from sequencer.node import Sequencer
 from services.admin.tokens import MAX_TOKEN_CHARS, read_token
+from services.da_node import DAService, da_service_of
 from services.rpc import codec
 from services.rpc.registry import Method, method
+from vm.native.upgrades import owner_key, pending_upgrades, source_key
 
 __all__ = ["METHODS", "RATE_WINDOW_S"]
 
@@ -84,8 +99,59 @@ def drop_transaction(node: Sequencer, token: str, tx_hash: bytes) -> dict[str, A
     return {"dropped": [codec.data(tx.hash) for tx in dropped]}
 
 
+def pause_da(node: Sequencer, token: str) -> dict[str, Any]:
+    authorize(token)
+    service = _da_service(node)
+    settled = service.pause()
+    return _da_status(node, service) | {"settled": settled}
+
+
+def resume_da(node: Sequencer, token: str) -> dict[str, Any]:
+    authorize(token)
+    service = _da_service(node)
+    service.resume()
+    return _da_status(node, service) | {"settled": True}
+
+
+def _da_service(node: Sequencer) -> DAService:
+    service = da_service_of(node)
+    if service is None:
+        raise ResourceNotFound("this node runs no DA poster (started without --da)")
+    return service
+
+
+def _da_status(node: Sequencer, service: DAService) -> dict[str, Any]:
+    return {"paused": service.paused, "posted": node.safe_head, "head": node.committed.number}
+
+
+def upgrades(node: Sequencer, token: str) -> dict[str, Any]:
+    authorize(token)
+    state = node.state_at(node.committed.number)
+    app = node.manifest.address
+    source = state.get(source_key(app))
+    owner = state.get(owner_key(app))
+    return {
+        "app": codec.data(app),
+        "owner": None if owner is None else codec.data(owner),
+        "codeHash": None if source is None else codec.data(keccak(source)),
+        "source": None if source is None else source.decode("utf-8", errors="replace"),
+        "pending": [_pending_json(item) for item in pending_upgrades(state)],
+    }
+
+
+def _pending_json(item: list[bytes]) -> dict[str, Any]:
+    app, height, source = item
+    return {
+        "app": codec.data(app),
+        "height": rlp.decode_int(height),
+        "codeHash": codec.data(keccak(source)),
+        "source": source.decode("utf-8", errors="replace"),
+    }
+
+
 def _status(node: Sequencer) -> dict[str, Any]:
     head = node.committed.number
+    service = da_service_of(node)
     return {
         "paused": node.paused,
         "head": head,
@@ -95,6 +161,7 @@ def _status(node: Sequencer) -> dict[str, Any]:
         "queued": node.mempool.queued_count,
         "da_backlog_blocks": None if node.safe_head is None else max(head - node.safe_head, 0),
         "tx_per_second": _recent_rate(node),
+        "da_paused": None if service is None else service.paused,
     }
 
 
@@ -116,4 +183,7 @@ METHODS: dict[str, Method] = {
     "admin_pauseSequencer": method(pause, parse_token, private=True),
     "admin_resumeSequencer": method(resume, parse_token, private=True),
     "admin_dropTransaction": method(drop_transaction, parse_token, codec.parse_hash, private=True),
+    "admin_pauseDA": method(pause_da, parse_token, private=True, runs="thread"),
+    "admin_resumeDA": method(resume_da, parse_token, private=True),
+    "admin_upgrades": method(upgrades, parse_token, private=True),
 }

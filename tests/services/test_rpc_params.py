@@ -110,3 +110,20 @@ def test_optional_parameters_are_counted() -> None:
     assert METHODS["eth_call"].runs == "budget"
     assert METHODS["eth_getLogs"].runs == "thread"
     assert METHODS["debug_traceTransaction"].runs == "isolated"
+
+
+def test_the_operators_da_and_upgrade_methods_take_the_token_and_are_private() -> None:
+    for name in ("admin_pauseDA", "admin_resumeDA", "admin_upgrades"):
+        declared = METHODS[name]
+        assert declared.private and declared.required == 1
+        assert declared.parsers == (admin.parse_token,)
+    assert METHODS["admin_pauseDA"].runs == "thread"  # it waits for a posting cycle in flight
+    assert METHODS["rollup_getMessage"].runs == "thread"  # it may read many blocks
+    assert METHODS["rollup_getBusChannels"].required == 0
+    assert METHODS["rollup_getBridgeStatus"].required == 0
+    assert messages.parse_peers(["0x1", "0x2"]) == [1, 2]
+    with pytest.raises(InvalidParams):
+        messages.parse_peers("0x1")
+    assert bridge.parse_limit("0x5") == 5
+    with pytest.raises(InvalidParams):
+        bridge.parse_limit("0x0")

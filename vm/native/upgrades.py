@@ -33,7 +33,7 @@ from vm.native.abi import AbiError, decode_args, encode_values, selector
 from vm.native.gas import GasMeter, Halt, OutOfGas
 from vm.native.loader import LOAD_GAS, Prepared, prepare, run_module, static_load_gas
 from vm.native.runtime import native_code
-from vm.state import State, code_key
+from vm.state import State, StateReader, code_key
 
 __all__ = [
     "UPGRADE_ADDRESS",
@@ -47,6 +47,7 @@ __all__ = [
     "install_system",
     "request_upgrade",
     "activate_upgrades",
+    "pending_upgrades",
 ]
 
 UPGRADE_ADDRESS = Address(bytes.fromhex("00000000000000000000000000000000000f0001"))
@@ -84,7 +85,8 @@ def _failure(reason: str, gas: int = UPGRADE_GAS) -> ExecResult:
     return ExecResult(False, gas, data)
 
 
-def _pending(state: State) -> list[list[bytes]]:
+def pending_upgrades(state: State | StateReader) -> list[list[bytes]]:
+    """The schedule: [app, height, source] of each upgrade not yet active."""
     raw = state.get(_PENDING)
     if not raw:
         return []
@@ -126,7 +128,7 @@ def request_upgrade(
     loaded = _load(prepared, msg, base, budget)
     if not loaded.success:
         return loaded
-    pending = [p for p in _pending(state) if p[0] != app] + [
+    pending = [p for p in pending_upgrades(state) if p[0] != app] + [
         [app, rlp.encode_int(height), source_bytes]
     ]
     state.set(_PENDING, rlp.encode(pending))
@@ -168,7 +170,7 @@ def _out_of_gas(msg: Message, base: int, budget: int) -> ExecResult:
 
 def activate_upgrades(state: State, env: BlockEnv) -> list[Address]:
     """Switch the code of every app whose upgrade is due at this block; returns those apps."""
-    pending = _pending(state)
+    pending = pending_upgrades(state)
     if not pending:
         return []
     due = [p for p in pending if rlp.decode_int(p[1]) <= env.number]
